@@ -1,0 +1,72 @@
+/**
+ * The client interface the UI talks to, whatever the transport (preload IPC inside Electron, HTTP/WS in a
+ * browser). Pure types plus the wire limits both ends agree on.
+ */
+
+/** One journaled event. `id` is monotonic per device; `ts` is an ISO-8601 UTC time with milliseconds. */
+export interface TesseraEvent {
+  id: number;
+  ts: string;
+  topic: string;
+  trace_id: string;
+  payload: unknown;
+}
+
+export interface EventQuery {
+  /** A topic prefix on segment boundaries (`nlp.intent` matches `nlp.intent` and `nlp.intent.x`) or a pattern with `*`/`**`. */
+  topic?: string;
+  /** Events at or after this time (ISO-8601 or epoch milliseconds). */
+  since?: string;
+  /** Events strictly before this time (ISO-8601 or epoch milliseconds). */
+  until?: string;
+  trace_id?: string;
+  /** Cursor: only events with an id greater than this (ascending order) or smaller (descending order). */
+  after?: number;
+  limit?: number;
+  order?: 'asc' | 'desc';
+}
+
+export interface EventPage {
+  events: TesseraEvent[];
+  /** Pass as `after` to fetch the next page; null when this page was the last. */
+  next: number | null;
+}
+
+export interface PublishInput {
+  topic: string;
+  payload?: unknown;
+  trace_id?: string;
+}
+
+export interface RuntimeInfo {
+  name: string;
+  version: string;
+  /** Where the UI runs: inside the Electron shell or served over HTTP. */
+  shell: 'electron' | 'headless';
+  data_dir: string;
+  started_at: string;
+}
+
+export type Unsubscribe = () => void;
+
+/** What every transport offers the renderer. Errors reject with {@link import('./errors.js').TesseraError}. */
+export interface TesseraClient {
+  info(): Promise<RuntimeInfo>;
+  queryEvents(query: EventQuery): Promise<EventPage>;
+  publishEvent(input: PublishInput): Promise<TesseraEvent>;
+  /** Live events matching any of `patterns`; `onStatus` reports the link to the runtime. */
+  subscribe(patterns: string[], onEvent: (event: TesseraEvent) => void, onStatus?: (connected: boolean) => void): Unsubscribe;
+}
+
+export const LIMITS = {
+  /** Largest event payload, as UTF-8 JSON bytes. */
+  maxPayloadBytes: 256 * 1024,
+  /** Largest HTTP body. */
+  maxBodyBytes: 1024 * 1024,
+  defaultPageSize: 100,
+  maxPageSize: 1000,
+  maxPatternsPerSubscription: 32,
+} as const;
+
+/** Trace ids: 1–128 characters, starting with a letter or digit. Generated ones are 32 lowercase hex digits (W3C). */
+export const TRACE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$';

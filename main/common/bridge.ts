@@ -1,0 +1,11 @@
+/** What the Electron preload exposes to the renderer as `window.tesseraBridge`. */
+import type { TesseraEvent } from './api.js';
+import type { ErrorData } from './errors.js';
+
+export type BridgeResult = { ok: true; value: unknown } | { ok: false; error: ErrorData };
+
+export interface TesseraBridge {
+  invoke(method: 'info' | 'queryEvents' | 'publishEvent', arg?: unknown): Promise<BridgeResult>;
+  subscribe(patterns: string[]): Promise<BridgeResult>;
+  onEvent(listener: (event: TesseraEvent) => void): () => void;
+}

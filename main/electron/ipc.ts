@@ -1,0 +1,101 @@
+/**
+ * The IPC half of the client interface. Every message is checked twice: the sender must be the Tessera UI
+ * frame (Electron checklist: validate IPC senders), and the arguments must pass the same JSON schemas as
+ * the HTTP routes. Results and errors cross as plain data (errors via toErrorData).
+ */
+import Ajv from 'ajv';
+import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
+import type { TesseraEvent } from '../common/api.js';
+import { TesseraError, toErrorData } from '../common/errors.js';
+import type { ErrorData } from '../common/errors.js';
+import { compilePattern, patternProblem } from '../common/topics.js';
+import type { Operations } from '../host/operations.js';
+import { eventQuerySchema, publishInputSchema, subscribeMessageSchema } from '../host/schemas.js';
+import type { Bus } from '../runtime/bus/index.js';
+import type { Disposable } from '../runtime/lifecycle/index.js';
+import { isAppUrl } from './security.js';
+
+export const IPC_INVOKE = 'tessera:invoke';
+export const IPC_SUBSCRIBE = 'tessera:subscribe';
+export const IPC_EVENT = 'tessera:event';
+
+export type IpcResult = { ok: true; value: unknown } | { ok: false; error: ErrorData };
+
+const ajv = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: false });
+const validators = {
+  queryEvents: ajv.compile(eventQuerySchema),
+  publishEvent: ajv.compile(publishInputSchema),
+  subscribe: ajv.compile(subscribeMessageSchema),
+};
+
+export function validateSender(event: IpcMainInvokeEvent, rendererIndexUrl: string): void {
+  const url = event.senderFrame?.url;
+  if (!url || !isAppUrl(url, rendererIndexUrl) || event.senderFrame !== event.sender.mainFrame) {
+    throw new TesseraError('IPC_SENDER_REJECTED', `IPC from ${url ?? 'an unknown frame'} refused.`);
+  }
+}
+
+/** Handle one `tessera:invoke` call; never throws (the renderer gets `{ok:false,error}`). */
+export function handleInvoke(operations: Operations, method: unknown, arg: unknown): IpcResult {
+  try {
+    switch (method) {
+      case 'info':
+        return { ok: true, value: operations.info() };
+      case 'queryEvents': {
+        const query = structuredClone(arg ?? {});
+        if (!validators.queryEvents(query)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.queryEvents.errors));
+        return { ok: true, value: operations.queryEvents(query as Parameters<Operations['queryEvents']>[0]) };
+      }
+      case 'publishEvent':
+        if (!validators.publishEvent(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.publishEvent.errors));
+        return { ok: true, value: operations.publishEvent(arg as Parameters<Operations['publishEvent']>[0]) };
+      default:
+        throw new TesseraError('NOT_FOUND', `No IPC method ${JSON.stringify(method)}.`);
+    }
+  } catch (err) {
+    return { ok: false, error: toErrorData(err) };
+  }
+}
+
+/**
+ * Register the handlers. Live events go to the one UI WebContents for the patterns it asked for last.
+ * Returns a Disposable that removes the handlers and the bus subscription.
+ */
+export function registerIpc(ipcMain: IpcMain, deps: { operations: Operations; bus: Bus; rendererIndexUrl: string; target: () => WebContents | undefined }): Disposable {
+  let matchers: Array<(topic: string) => boolean> = [];
+  ipcMain.handle(IPC_INVOKE, (event, method: unknown, arg: unknown) => {
+    try {
+      validateSender(event, deps.rendererIndexUrl);
+    } catch (err) {
+      return { ok: false, error: toErrorData(err) } satisfies IpcResult;
+    }
+    return handleInvoke(deps.operations, method, arg);
+  });
+  ipcMain.handle(IPC_SUBSCRIBE, (event, message: unknown): IpcResult => {
+    try {
+      validateSender(event, deps.rendererIndexUrl);
+      if (!validators.subscribe(message)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.subscribe.errors));
+      const patterns = (message as { patterns: string[] }).patterns;
+      for (const p of patterns) {
+        const problem = patternProblem(p);
+        if (problem) throw new TesseraError('TOPIC_INVALID', problem);
+      }
+      matchers = patterns.map(compilePattern);
+      return { ok: true, value: { patterns } };
+    } catch (err) {
+      return { ok: false, error: toErrorData(err) };
+    }
+  });
+  const subscription = deps.bus.subscribe('**', (event: TesseraEvent) => {
+    if (!matchers.some((m) => m(event.topic))) return;
+    const contents = deps.target();
+    if (contents && !contents.isDestroyed()) contents.send(IPC_EVENT, event);
+  }, { name: 'electron-ipc' });
+  return {
+    dispose() {
+      ipcMain.removeHandler(IPC_INVOKE);
+      ipcMain.removeHandler(IPC_SUBSCRIBE);
+      return subscription.dispose();
+    },
+  };
+}

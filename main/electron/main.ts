@@ -1,0 +1,63 @@
+/**
+ * Electron main process entry: the same runtime and HTTP host as headless, plus a hardened window whose UI
+ * talks to the runtime over validated IPC. Started by `tessera start` when the Electron binary and a display
+ * exist. Note: native modules (better-sqlite3, isolated-vm) must be rebuilt for Electron's ABI
+ * (`npx @electron/rebuild`) on machines that run the window.
+ */
+import { app, ipcMain, session } from 'electron';
+import type { BrowserWindow } from 'electron';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { startHost } from '../host/headless.js';
+import type { RunningHost } from '../host/headless.js';
+import { createOperations } from '../host/operations.js';
+import { createLogger } from '../runtime/log/index.js';
+import { registerIpc } from './ipc.js';
+import { hardenSession, hardenWebContents } from './security.js';
+import { createMainWindow, parseShellFlags } from './window.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const rendererIndex = resolve(here, '../renderer/index.html');
+const paths = { rendererIndex, rendererIndexUrl: pathToFileURL(rendererIndex).href, preloadPath: resolve(here, '../preload/preload.cjs') };
+
+async function main(): Promise<void> {
+  const logger = createLogger();
+  const flags = parseShellFlags(process.argv.slice(1), process.env);
+  // The app-wide rule for every WebContents, including any created later.
+  app.on('web-contents-created', (_e, contents) => hardenWebContents(contents, paths.rendererIndexUrl));
+  if (!app.requestSingleInstanceLock()) {
+    logger.warn('another Tessera window is already open; exiting');
+    app.quit();
+    return;
+  }
+  await app.whenReady();
+  hardenSession(session.defaultSession);
+
+  let host: RunningHost;
+  try {
+    host = await startHost({ dataDir: flags.data, host: flags.host, port: flags.port, logger, shell: 'electron' });
+  } catch (err) {
+    logger.error('the runtime could not start', { error: err });
+    app.exit(1);
+    return;
+  }
+  let win: BrowserWindow | undefined = createMainWindow(flags, paths);
+  win.on('closed', () => (win = undefined));
+  host.runtime.resources.add(
+    registerIpc(ipcMain, { operations: createOperations(host.runtime), bus: host.runtime.bus, rendererIndexUrl: paths.rendererIndexUrl, target: () => win?.webContents }),
+  );
+  app.on('second-instance', () => win?.focus());
+
+  let quitting = false;
+  app.on('before-quit', (event) => {
+    if (quitting) return;
+    // Hold the quit until the runtime has closed its server and then its database.
+    event.preventDefault();
+    quitting = true;
+    host.close().finally(() => app.exit(0));
+  });
+  app.on('window-all-closed', () => app.quit());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => app.quit());
+}
+
+void main();

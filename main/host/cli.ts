@@ -1,0 +1,239 @@
+/**
+ * The `tessera` command. Each command declares its flags once; `--help` on any command prints its usage.
+ * Exit codes: 0 success, 1 failure, 2 usage error. Failures print `error CODE: message` (docs/errors.md).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { TesseraError, isTesseraError } from '../common/errors.js';
+import { createLogger, parseLogLevel } from '../runtime/log/index.js';
+import { PRODUCT_NAME, VERSION } from '../runtime/version.js';
+import { DEFAULT_HOST, DEFAULT_PORT, TOKEN_FILE, parsePort, resolveDataDir } from './config.js';
+import { electronBinary, formatChecks, hasDisplay, runChecks } from './doctor.js';
+import { startHost } from './headless.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  options: Options;
+  /** Help text for each flag, in the order shown. */
+  flags: Array<[string, string]>;
+  run(values: Record<string, string | boolean | undefined>, positionals: string[], io: CliIo): Promise<number>;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The built renderer next to the built CLI (out/main/cli.js → out/renderer). */
+export const RENDERER_DIR = resolve(here, '../renderer');
+const APP_ROOT = resolve(here, '../..');
+
+const startCommand: Command = {
+  name: 'start',
+  summary: 'Start the runtime: the Electron window when possible, else headless with the UI over HTTP.',
+  usage: 'tessera start [--headless] [--kiosk] [--port N] [--host H] [--data DIR]',
+  options: {
+    headless: { type: 'boolean' },
+    kiosk: { type: 'boolean' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    data: { type: 'string' },
+  },
+  flags: [
+    ['--headless', 'Never open a window; serve the UI over HTTP (the default when Electron or a display is missing).'],
+    ['--kiosk', 'Open the window full-screen in kiosk mode (Electron only).'],
+    ['--port N', `Port of the HTTP/WS API and UI (default ${DEFAULT_PORT}; 0 picks a free port).`],
+    ['--host H', `Address to listen on (default ${DEFAULT_HOST}). Anything but loopback exposes the API to the network.`],
+    ['--data DIR', 'Data folder (default: $TESSERA_DATA, else the platform user-data folder).'],
+  ],
+  async run(values, _positionals, io) {
+    const port = parsePort(values['port'] as string | undefined);
+    const host = (values['host'] as string | undefined) ?? DEFAULT_HOST;
+    const dataDir = resolve(resolveDataDir(values['data'] as string | undefined, io.env));
+    const electron = electronBinary();
+    if (!values['headless'] && electron && hasDisplay(io.env)) return runElectron(electron, { port, host, dataDir, kiosk: Boolean(values['kiosk']) }, io);
+    if (!values['headless']) {
+      io.stderr(`${electron ? 'No display found' : 'The Electron binary is not installed'}; starting headless (see \`tessera doctor\`).\n`);
+    }
+    return runHeadless({ port, host, dataDir }, io);
+  },
+};
+
+async function runHeadless(opts: { port: number; host: string; dataDir: string }, io: CliIo): Promise<number> {
+  const logger = createLogger({ level: parseLogLevel(io.env['TESSERA_LOG_LEVEL']) ?? 'info' });
+  if (!existsSync(join(RENDERER_DIR, 'index.html'))) {
+    io.stderr(`The UI build is missing (${RENDERER_DIR}); serving the API only. Run \`npm run build\`.\n`);
+  }
+  const host = await startHost({
+    dataDir: opts.dataDir,
+    host: opts.host,
+    port: opts.port,
+    logger,
+    shell: 'headless',
+    env: io.env,
+    ...(existsSync(join(RENDERER_DIR, 'index.html')) ? { rendererDir: RENDERER_DIR } : {}),
+  });
+  if (!['127.0.0.1', '::1', 'localhost'].includes(opts.host)) {
+    io.stderr(`warning: listening on ${opts.host}: the API is reachable from the network; keep the token secret.\n`);
+  }
+  io.stdout(
+    [
+      `${PRODUCT_NAME} ${VERSION} is running headless.`,
+      `  Open:  ${host.uiUrl}`,
+      `  API:   ${host.origin}/api  (Authorization: Bearer <token>${host.tokenSource === 'env' ? ' from TESSERA_TOKEN' : ` in ${join(opts.dataDir, TOKEN_FILE)}`})`,
+      `  Docs:  ${host.origin}/openapi.json`,
+      `  Data:  ${opts.dataDir}`,
+      'Press Ctrl+C to stop.',
+      '',
+    ].join('\n'),
+  );
+
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        io.stderr(`Second ${signal}: exiting without a clean shutdown.\n`);
+        process.exit(130);
+      }
+      stopping = true;
+      io.stderr(`${signal} received: finishing open requests and closing the database…\n`);
+      const deadline = setTimeout(() => {
+        io.stderr('Shutdown took longer than 10 s; exiting.\n');
+        process.exit(1);
+      }, 10_000);
+      deadline.unref();
+      host.close().then(
+        () => {
+          clearTimeout(deadline);
+          io.stderr('Stopped cleanly.\n');
+          resolveExit(0);
+        },
+        (err: unknown) => {
+          clearTimeout(deadline);
+          logger.error('shutdown failed', { error: err });
+          resolveExit(1);
+        },
+      );
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+async function runElectron(binary: string, opts: { port: number; host: string; dataDir: string; kiosk: boolean }, io: CliIo): Promise<number> {
+  const args = [APP_ROOT, `--port=${opts.port}`, `--host=${opts.host}`, `--data=${opts.dataDir}`, ...(opts.kiosk ? ['--kiosk'] : [])];
+  const child = spawn(binary, args, { stdio: 'inherit', env: io.env });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  return new Promise((resolveExit) => {
+    child.on('error', (err) => {
+      io.stderr(`Could not start Electron (${err.message}); try \`tessera start --headless\`.\n`);
+      resolveExit(1);
+    });
+    child.on('exit', (code, signal) => resolveExit(code ?? (signal ? 1 : 0)));
+  });
+}
+
+const doctorCommand: Command = {
+  name: 'doctor',
+  summary: 'Report which core and optional parts this machine has, and how to install the missing ones.',
+  usage: 'tessera doctor [--json]',
+  options: { json: { type: 'boolean' } },
+  flags: [['--json', 'Print the checks as JSON.']],
+  async run(values, _positionals, io) {
+    const checks = await runChecks(io.env);
+    io.stdout(values['json'] ? JSON.stringify({ version: VERSION, checks }, null, 2) + '\n' : `${PRODUCT_NAME} ${VERSION} — doctor\n\n${formatChecks(checks)}\n`);
+    return checks.filter((c) => c.core).every((c) => c.ok) ? 0 : 1;
+  },
+};
+
+const versionCommand: Command = {
+  name: 'version',
+  summary: 'Print the Tessera version.',
+  usage: 'tessera version [--json]',
+  options: { json: { type: 'boolean' } },
+  flags: [['--json', 'Print name, version and platform as JSON.']],
+  async run(values, _positionals, io) {
+    const info = { name: 'tessera', version: VERSION, node: process.versions.node, platform: `${process.platform}-${process.arch}` };
+    io.stdout(values['json'] ? JSON.stringify(info) + '\n' : `tessera ${VERSION} (node ${info.node}, ${info.platform})\n`);
+    return 0;
+  },
+};
+
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand];
+
+function commandHelp(cmd: Command): string {
+  const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);
+  const flags = [...cmd.flags, ['--help', 'Show this help.'] as [string, string]].map(([f, d]) => `  ${f.padEnd(width)}  ${d}`);
+  return `${cmd.summary}\n\nUsage: ${cmd.usage}\n\nOptions:\n${flags.join('\n')}\n`;
+}
+
+export function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    `${PRODUCT_NAME} ${VERSION} — offline-first runtime for kiosks, laptops and edge devices.`,
+    '',
+    'Usage: tessera <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    `  ${'help'.padEnd(width)}  Show help for a command: tessera help <command>`,
+    '',
+    'Environment: TESSERA_DATA (data folder), TESSERA_TOKEN (API token), TESSERA_LOG_LEVEL (debug|info|warn|error).',
+    'Run `tessera <command> --help` for the options of a command.',
+    '',
+  ].join('\n');
+}
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h') {
+    io.stdout(mainHelp());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') return versionCommand.run({}, [], io);
+  if (name === 'help') {
+    const target = COMMANDS.find((c) => c.name === rest[0]);
+    io.stdout(target ? commandHelp(target) : mainHelp());
+    return target || rest[0] === undefined ? 0 : 2;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    io.stderr(`error CONFIG_INVALID: unknown command "${name}".\n\n${mainHelp()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout(commandHelp(cmd));
+    return 0;
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: false, strict: true });
+  } catch (err) {
+    io.stderr(`error CONFIG_INVALID: ${(err as Error).message}\n\nUsage: ${cmd.usage}\n`);
+    return 2;
+  }
+  try {
+    return await cmd.run(parsed.values as Record<string, string | boolean | undefined>, parsed.positionals, io);
+  } catch (err) {
+    if (isTesseraError(err)) {
+      io.stderr(`error ${err.code}: ${err.message}\n`);
+      return err.code === 'CONFIG_INVALID' ? 2 : 1;
+    }
+    io.stderr(`error INTERNAL: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+export { TesseraError };

@@ -1,0 +1,89 @@
+/**
+ * Where things live and how the host is reached: the data folder, the listen address and the API token.
+ * Precedence for each setting: command-line flag, then environment variable, then default.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { TesseraError } from '../common/errors.js';
+import type { Logger } from '../runtime/log/index.js';
+
+export const DEFAULT_PORT = 7420;
+export const DEFAULT_HOST = '127.0.0.1';
+export const TOKEN_FILE = 'api-token';
+
+/** The platform's user-data folder for Tessera — the same folder Electron's `app.getPath('userData')` gives. */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform, home = homedir()): string {
+  if (platform === 'win32') return join(env['APPDATA'] ?? join(home, 'AppData', 'Roaming'), 'Tessera');
+  if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'Tessera');
+  return join(env['XDG_CONFIG_HOME'] || join(home, '.config'), 'Tessera');
+}
+
+export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return flag || env['TESSERA_DATA'] || defaultDataDir(env);
+}
+
+export function parsePort(value: string | undefined, fallback = DEFAULT_PORT): number {
+  if (value === undefined) return fallback;
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {
+    throw new TesseraError('CONFIG_INVALID', `--port must be an integer from 0 to 65535 (0 picks a free port), got "${value}"`);
+  }
+  return Number(value);
+}
+
+export function ensureDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = statSync(dir);
+    if (!st.isDirectory()) throw new Error('not a folder');
+  } catch (cause) {
+    throw new TesseraError('DATA_DIR_UNUSABLE', `Cannot use ${dir} as the data folder: ${(cause as Error).message}`, { cause });
+  }
+}
+
+const TOKEN_SHAPE = /^[A-Za-z0-9._~+/=-]{16,512}$/;
+
+/**
+ * The API token: `TESSERA_TOKEN` when set, else `<data>/api-token`, created on first start with 256 random
+ * bits, mode 0600, written atomically (temp file + rename) so a crash never leaves a half-written token.
+ */
+export function loadOrCreateToken(dataDir: string, env: NodeJS.ProcessEnv, logger?: Logger): { token: string; source: 'env' | 'file' | 'created' } {
+  const fromEnv = env['TESSERA_TOKEN'];
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (!TOKEN_SHAPE.test(fromEnv)) throw new TesseraError('CONFIG_INVALID', 'TESSERA_TOKEN must be 16–512 characters of letters, digits or . _ ~ + / = -');
+    return { token: fromEnv, source: 'env' };
+  }
+  const file = join(dataDir, TOKEN_FILE);
+  let existing: string | undefined;
+  try {
+    existing = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new TesseraError('DATA_DIR_UNUSABLE', `Cannot read ${file}: ${(err as Error).message}`);
+    }
+  }
+  if (existing !== undefined && TOKEN_SHAPE.test(existing)) {
+    if (process.platform !== 'win32' && (statSync(file).mode & 0o077) !== 0) {
+      chmodSync(file, 0o600);
+      logger?.warn('the API token file was readable by others; its mode is now 0600', { file });
+    }
+    return { token: existing, source: 'file' };
+  }
+  if (existing !== undefined) logger?.warn('the API token file is malformed; writing a new token', { file });
+  const token = randomBytes(32).toString('base64url');
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, token + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (cause) {
+    throw new TesseraError('DATA_DIR_UNUSABLE', `Cannot write ${file}: ${(cause as Error).message}`, { cause });
+  }
+  return { token, source: 'created' };
+}

@@ -1,0 +1,72 @@
+/**
+ * The runtime with its HTTP/WS host: what `tessera start --headless` runs, and what the Electron main
+ * process runs behind its window. Owns the order of start-up and shutdown.
+ */
+import type { FastifyInstance } from 'fastify';
+import { TesseraError } from '../common/errors.js';
+import { createRuntime } from '../runtime/index.js';
+import type { Runtime } from '../runtime/index.js';
+import type { Logger } from '../runtime/log/index.js';
+import { ensureDataDir, loadOrCreateToken } from './config.js';
+import { createHttpServer } from './http/server.js';
+
+export interface HostOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  logger: Logger;
+  shell: 'electron' | 'headless';
+  env?: NodeJS.ProcessEnv;
+  rendererDir?: string;
+}
+
+export interface RunningHost {
+  runtime: Runtime;
+  server: FastifyInstance;
+  /** Origin the server listens on, e.g. `http://127.0.0.1:7420`. */
+  origin: string;
+  port: number;
+  token: string;
+  tokenSource: 'env' | 'file' | 'created';
+  /** The URL to open the UI with, carrying the token in the fragment (never sent to the server). */
+  uiUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startHost(options: HostOptions): Promise<RunningHost> {
+  const { dataDir, logger } = options;
+  ensureDataDir(dataDir);
+  const { token, source } = loadOrCreateToken(dataDir, options.env ?? process.env, logger);
+  const runtime = await createRuntime({ dataDir, shell: options.shell, logger });
+  let server: FastifyInstance;
+  try {
+    server = await createHttpServer({ runtime, token, logger: logger.child({ module: 'http' }), ...(options.rendererDir ? { rendererDir: options.rendererDir } : {}) });
+    // Closing the server waits for open requests to finish (fastify onClose), then the store closes.
+    runtime.resources.add({ dispose: () => server.close() });
+    await server.listen({ host: options.host, port: options.port });
+  } catch (err) {
+    await runtime.close().catch(() => undefined);
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new TesseraError('PORT_IN_USE', `Port ${options.port} on ${options.host} is in use. Stop the other process or pass --port (0 picks a free one).`);
+    }
+    if ((err as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL' || (err as NodeJS.ErrnoException).code === 'ENOTFOUND') {
+      throw new TesseraError('CONFIG_INVALID', `Cannot listen on host "${options.host}": ${(err as Error).message}`);
+    }
+    throw err;
+  }
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const origin = `http://${hostForUrl}:${port}`;
+  runtime.bus.publish('host.listening', { origin, shell: options.shell });
+  return {
+    runtime,
+    server,
+    origin,
+    port,
+    token,
+    tokenSource: source,
+    uiUrl: `${origin}/#token=${encodeURIComponent(token)}`,
+    close: () => runtime.close(),
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * The HTTP + WebSocket host (DESIGN.md "Processes"). Composes Fastify plugins; owns no business logic.
+ *
+ * - One error shape everywhere: `{"error":{"code","message"}}`, codes from main/common/errors.ts.
+ * - `/api`, `/v1` and `/ws` need `Authorization: Bearer <token>` (browsers' WebSockets, which cannot set
+ *   headers, offer the token as the subprotocol `tessera.bearer.<token>` instead).
+ * - The OpenAPI document at `/openapi.json` is generated from the route schemas.
+ */
+import fastifySwagger from '@fastify/swagger';
+import fastifyWebsocket from '@fastify/websocket';
+import Fastify from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import { LIMITS } from '../../common/api.js';
+import { ERROR_CODES, isTesseraError, toErrorData } from '../../common/errors.js';
+import type { ErrorCode } from '../../common/errors.js';
+import type { Runtime } from '../../runtime/index.js';
+import type { Logger } from '../../runtime/log/index.js';
+import type { Operations } from '../operations.js';
+import { createOperations } from '../operations.js';
+import { errorSchema } from '../schemas.js';
+import { eventRoutes } from './events.js';
+import { systemRoutes } from './system.js';
+import { rendererRoutes } from './renderer.js';
+
+export interface HttpServerOptions {
+  runtime: Runtime;
+  token: string;
+  logger: Logger;
+  /** Folder of the built renderer; when absent the UI is not served (API only). */
+  rendererDir?: string;
+  operations?: Operations;
+}
+
+/** Prefixes that require the bearer token. */
+export const PROTECTED_PREFIXES = ['/api', '/v1', '/ws'] as const;
+export const WS_PROTOCOL = 'tessera.v1';
+export const WS_BEARER_PREFIX = 'tessera.bearer.';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tessera: { runtime: Runtime; operations: Operations; routes: Array<{ method: string; url: string }> };
+  }
+}
+
+export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
+  const { runtime, logger } = options;
+  const operations = options.operations ?? createOperations(runtime);
+  const app = Fastify({
+    logger: false,
+    bodyLimit: LIMITS.maxBodyBytes,
+    // Finish open requests on close but drop idle keep-alive sockets, so shutdown is prompt.
+    forceCloseConnections: 'idle',
+    // Requests that race shutdown are answered by our handlers (NOT_READY, in our error shape).
+    return503OnClosing: false,
+    ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false } },
+  });
+
+  const routes: Array<{ method: string; url: string }> = [];
+  app.decorate('tessera', { runtime, operations, routes });
+  app.addHook('onRoute', (route) => {
+    const hidden = (route.schema as { hide?: boolean } | undefined)?.hide;
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      if (method === 'HEAD' || hidden || route.url.includes('*')) continue;
+      routes.push({ method, url: route.url });
+    }
+  });
+
+  app.addSchema(errorSchema);
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Tessera runtime API', version: runtime.info.version, description: 'Local API of a Tessera device. Errors: docs/errors.md. The live event stream is the WebSocket at /ws (not describable in OpenAPI; protocol in README.md).' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+
+  // Registered before the auth hook: its own onRequest hook marks upgrade requests, so that a refused upgrade
+  // (401) gets its socket destroyed instead of lingering and holding up shutdown.
+  await app.register(fastifyWebsocket, {
+    options: {
+      maxPayload: 64 * 1024,
+      // Answer with our protocol when offered; a client that offers none gets none.
+      handleProtocols: (protocols: Set<string>) => (protocols.has(WS_PROTOCOL) ? WS_PROTOCOL : false),
+    },
+    // On shutdown: tell every client we are going away, and cut the ones that do not answer within 1 s.
+    preClose(done) {
+      const clients = [...app.websocketServer.clients];
+      for (const client of clients) client.close(1001, 'Tessera is stopping');
+      const cut = setTimeout(() => clients.forEach((c) => c.terminate()), 1000);
+      cut.unref();
+      app.websocketServer.close(() => {
+        clearTimeout(cut);
+        done();
+      });
+      if (clients.length === 0) clearTimeout(cut);
+    },
+  });
+
+  const expected = Buffer.from(options.token, 'utf8');
+  const tokenMatches = (candidate: string | undefined) => {
+    if (candidate === undefined) return false;
+    const given = Buffer.from(candidate, 'utf8');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+  app.addHook('onRequest', async (request, reply) => {
+    const path = request.url.split('?', 1)[0]!;
+    if (!PROTECTED_PREFIXES.some((p) => path === p || path.startsWith(p + '/'))) return;
+    const header = request.headers.authorization;
+    let candidate = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    if (candidate === undefined && path === '/ws') {
+      const offered = String(request.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
+      candidate = offered.find((p) => p.startsWith(WS_BEARER_PREFIX))?.slice(WS_BEARER_PREFIX.length);
+    }
+    if (!tokenMatches(candidate)) {
+      void reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="tessera"')
+        .send({ error: { code: 'UNAUTHORIZED', message: header ? 'The bearer token is not valid for this device.' : 'Send Authorization: Bearer <token>; the token is in <data>/api-token.' } });
+      return reply;
+    }
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    void reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
+    if (request.url.startsWith('/api') || request.url.startsWith('/v1')) void reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const { status, body } = errorResponse(err);
+    if (status >= 500) logger.error('request failed', { method: request.method, url: request.url, error: err, stack: err.stack });
+    void reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?', 1)[0]}.` } });
+  });
+
+  await app.register(systemRoutes);
+  await app.register(eventRoutes);
+  if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+/** Map any error to the status and body of the one error shape. */
+export function errorResponse(err: unknown): { status: number; body: { error: ReturnType<typeof toErrorData> } } {
+  if (isTesseraError(err)) return { status: err.status, body: { error: toErrorData(err) } };
+  const e = err as Partial<FastifyError> & { validation?: unknown; validationContext?: string };
+  let code: ErrorCode | undefined;
+  let message = e.message ?? 'Request failed.';
+  if (e.validation) {
+    code = 'VALIDATION_FAILED';
+    message = e.message ?? 'Input does not match the schema.';
+  } else if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    code = 'PAYLOAD_TOO_LARGE';
+    message = `The body is over ${LIMITS.maxBodyBytes} bytes.`;
+  } else if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    code = 'UNSUPPORTED_MEDIA_TYPE';
+    message = 'Send the body as application/json.';
+  } else if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (e.statusCode === 400 && e.name === 'SyntaxError')) {
+    code = 'VALIDATION_FAILED';
+    message = e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'The body is empty; send a JSON document.' : 'The body is not valid JSON.';
+  } else if (e.statusCode === 404) {
+    code = 'NOT_FOUND';
+  } else if (e.statusCode === 405) {
+    code = 'METHOD_NOT_ALLOWED';
+  } else if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
+    code = 'VALIDATION_FAILED';
+  }
+  if (!code) return { status: 500, body: { error: toErrorData(err) } };
+  return { status: ERROR_CODES[code].status, body: { error: { code, message } } };
+}

@@ -1,0 +1,70 @@
+/** Unauthenticated system routes: liveness, readiness and the runtime's manifest. */
+import type { FastifyPluginAsync } from 'fastify';
+import { TesseraError } from '../../common/errors.js';
+import { runtimeInfoSchema } from '../schemas.js';
+
+const errorRef = { $ref: 'Error#' } as const;
+
+export const systemRoutes: FastifyPluginAsync = async (app) => {
+  const { runtime } = app.tessera;
+
+  app.get('/healthz', {
+    schema: {
+      summary: 'Liveness: the process serves HTTP.',
+      tags: ['system'],
+      response: { 200: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } } },
+    },
+  }, async () => ({ status: 'ok' as const }));
+
+  app.get('/readyz', {
+    schema: {
+      summary: 'Readiness: the store is open and the runtime is not stopping.',
+      tags: ['system'],
+      response: {
+        200: { type: 'object', required: ['status'], properties: { status: { const: 'ready' }, schema: { type: 'object', additionalProperties: { type: 'integer' } } } },
+        503: errorRef,
+      },
+    },
+  }, async () => {
+    if (!runtime.ready) throw new TesseraError('NOT_READY', `The runtime is ${runtime.state}.`);
+    return { status: 'ready' as const, schema: runtime.store.versions() };
+  });
+
+  app.get('/api/info', {
+    schema: {
+      summary: 'The runtime this token reaches: name, version, shell, data folder, start time.',
+      tags: ['system'],
+      security: [{ bearer: [] }],
+      response: { 200: runtimeInfoSchema, 401: errorRef },
+    },
+  }, async () => app.tessera.operations.info());
+
+  app.get('/.well-known/product.json', {
+    schema: {
+      summary: "The runtime's manifest: name, version, routes and loaded products.",
+      tags: ['system'],
+      response: {
+        200: {
+          type: 'object',
+          required: ['name', 'version', 'runtime', 'api', 'routes', 'products'],
+          properties: {
+            name: { type: 'string' },
+            version: { type: 'string' },
+            runtime: runtimeInfoSchema,
+            api: { type: 'object', properties: { openapi: { type: 'string' }, auth: { type: 'string' }, websocket: { type: 'string' } } },
+            routes: { type: 'array', items: { type: 'object', required: ['method', 'url'], properties: { method: { type: 'string' }, url: { type: 'string' } } } },
+            products: { type: 'array', items: { type: 'object', additionalProperties: true } },
+          },
+        },
+      },
+    },
+  }, async () => ({
+    name: runtime.info.name,
+    version: runtime.info.version,
+    runtime: runtime.info,
+    api: { openapi: '/openapi.json', auth: 'bearer', websocket: '/ws' },
+    routes: app.tessera.routes,
+    // Product manifests are loaded by the pipeline (issue 5); none yet.
+    products: [] as Array<Record<string, unknown>>,
+  }));
+};

@@ -1,0 +1,42 @@
+/** The Electron transport of the client interface: the preload bridge, validated again in the main process. */
+import type { EventPage, PublishInput, RuntimeInfo, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js';
+import { fromErrorData } from '../../../main/common/errors.js';
+import { compilePattern } from '../../../main/common/topics.js';
+
+function unwrap<T>(result: BridgeResult): T {
+  if (result.ok) return result.value as T;
+  throw fromErrorData(result.error);
+}
+
+interface LocalSubscription {
+  patterns: string[];
+  matchers: Array<(topic: string) => boolean>;
+  onEvent: (event: TesseraEvent) => void;
+}
+
+export function createIpcClient(bridge: TesseraBridge): TesseraClient {
+  // The main process keeps one pattern set per window: the union of this window's subscriptions, which are
+  // dispatched here.
+  const subscriptions = new Set<LocalSubscription>();
+  let stopListening: (() => void) | undefined;
+  const sync = () => bridge.subscribe([...new Set([...subscriptions].flatMap((s) => s.patterns))]);
+
+  return {
+    info: async () => unwrap<RuntimeInfo>(await bridge.invoke('info')),
+    queryEvents: async (query) => unwrap<EventPage>(await bridge.invoke('queryEvents', query)),
+    publishEvent: async (input: PublishInput) => unwrap<TesseraEvent>(await bridge.invoke('publishEvent', input)),
+    subscribe(patterns, onEvent, onStatus) {
+      const sub: LocalSubscription = { patterns, matchers: patterns.map(compilePattern), onEvent };
+      subscriptions.add(sub);
+      stopListening ??= bridge.onEvent((event) => {
+        for (const s of subscriptions) if (s.matchers.some((m) => m(event.topic))) s.onEvent(event);
+      });
+      void sync().then((r) => onStatus?.(r.ok));
+      return () => {
+        subscriptions.delete(sub);
+        void sync();
+      };
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../../bin/tessera.js', import.meta.url));
+const BUILT = fileURLToPath(new URL('../../out/main/cli.js', import.meta.url));
+
+export function requireBuild(): void {
+  if (!existsSync(BUILT)) throw new Error('These tests drive the built CLI: run `npm run build` first (npm test does).');
+}
+
+/** Environment for child runtimes: no inherited Tessera settings, never the user's data folder. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ['TESSERA_TOKEN', 'TESSERA_DATA', 'DISPLAY', 'WAYLAND_DISPLAY']) delete env[name];
+  return { ...env, ...extra };
+}
+
+export function runTessera(args: string[], env = cleanEnv()) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, timeout: 30_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface StartedTessera {
+  child: ChildProcessWithoutNullStreams;
+  origin: string;
+  uiUrl: string;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves with the exit code once the process ends. */
+  exited: Promise<number | null>;
+}
+
+/** `tessera start --headless --port 0 --data DIR`; resolves once it prints the URL it serves. */
+export function startTessera(dataDir: string, extraArgs: string[] = [], env = cleanEnv()): Promise<StartedTessera> {
+  const child = spawn(process.execPath, [BIN, 'start', '--headless', '--port', '0', '--data', dataDir, ...extraArgs], { env });
+  let out = '';
+  let err = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tessera did not start in time.\nstdout: ${out}\nstderr: ${err}`)), 20_000);
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /Open:\s+(http:\/\/[^\s/]+)(\/#token=\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, origin: m[1]!, uiUrl: m[1]! + m[2]!, stdout: () => out, stderr: () => err, exited });
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`tessera exited early with ${code}.\nstdout: ${out}\nstderr: ${err}`));
+    });
+  });
+}

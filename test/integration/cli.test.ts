@@ -1,0 +1,123 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createJournal } from '../../main/runtime/journal/index.js';
+import { openStore } from '../../main/runtime/store/index.js';
+import pkg from '../../package.json' with { type: 'json' };
+import { cleanEnv, requireBuild, runTessera, startTessera } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+beforeAll(requireBuild);
+
+describe('tessera CLI', () => {
+  it('prints help for the program and for every command', () => {
+    const top = runTessera(['--help']);
+    expect(top.code).toBe(0);
+    for (const cmd of ['start', 'doctor', 'version']) {
+      expect(top.stdout).toContain(cmd);
+      const help = runTessera([cmd, '--help']);
+      expect(help.code, cmd).toBe(0);
+      expect(help.stdout).toContain(`Usage: tessera ${cmd}`);
+      expect(help.stdout).toContain('--help');
+      expect(runTessera(['help', cmd]).stdout).toBe(help.stdout);
+    }
+    expect(runTessera(['start', '--help']).stdout).toMatch(/--headless[\s\S]*--port N[\s\S]*--host H[\s\S]*--data DIR/);
+  });
+
+  it('answers usage errors with exit 2 and the CONFIG_INVALID code', () => {
+    const unknown = runTessera(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('error CONFIG_INVALID: unknown command "frobnicate"');
+    const badFlag = runTessera(['start', '--colour']);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toContain('error CONFIG_INVALID');
+    const badPort = runTessera(['start', '--headless', '--port', 'abc', '--data', tempDir()]);
+    expect(badPort.code).toBe(2);
+    expect(badPort.stderr).toContain('--port must be an integer');
+  });
+
+  it('prints the package version', () => {
+    const r = runTessera(['version', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: 'tessera', version: pkg.version });
+  });
+
+  it('doctor reports every optional part with its state and exits 0 when the core works', () => {
+    const r = runTessera(['doctor', '--json']);
+    expect(r.code).toBe(0);
+    const { checks } = JSON.parse(r.stdout) as { checks: Array<{ name: string; core: boolean; ok: boolean; fix?: string }> };
+    const names = checks.map((c) => c.name).join(' | ');
+    for (const part of ['Electron binary', 'Display', 'Chromium', 'isolated-vm', 'espeak-ng', 'pocketsphinx', 'sox']) expect(names).toContain(part);
+    expect(checks.filter((c) => c.core).every((c) => c.ok)).toBe(true);
+    for (const c of checks.filter((c) => !c.ok)) expect(c.fix, c.name).toBeTruthy();
+    // no display in the test environment: the human report says so and names the way out
+    const human = runTessera(['doctor']);
+    expect(human.stdout).toMatch(/missing\s+optional Display/);
+    expect(human.stdout).toContain('Core: working');
+  });
+
+  it('starts headless, guards the API with the token from <data>/api-token, and stops cleanly on SIGTERM', async () => {
+    const data = tempDir();
+    const t = await startTessera(data);
+    const token = readFileSync(join(data, 'api-token'), 'utf8').trim();
+    expect(statSync(join(data, 'api-token')).mode & 0o777).toBe(0o600);
+    expect(t.uiUrl).toBe(`${t.origin}/#token=${token}`);
+    expect((await fetch(`${t.origin}/healthz`)).status).toBe(200);
+    expect((await fetch(`${t.origin}/api/events`)).status).toBe(401);
+    expect((await fetch(`${t.origin}/api/events`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect(await (await fetch(`${t.origin}/`)).text()).toContain('<div id="app">');
+
+    // A live WebSocket client and a keep-alive HTTP connection must not hold up the shutdown.
+    const ws = new WebSocket(t.origin.replace('http', 'ws') + '/ws?topics=**', { headers: { authorization: `Bearer ${token}` } });
+    await new Promise((r) => ws.once('open', r));
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    t.child.kill('SIGTERM');
+    expect(await t.exited).toBe(0);
+    expect(await closed).toBe(1001);
+    expect(t.stderr()).toContain('Stopped cleanly');
+
+    // The database was closed properly: WAL checkpointed, stop journaled, integrity intact.
+    expect(!existsSync(join(data, 'tessera.db-wal')) || statSync(join(data, 'tessera.db-wal')).size === 0).toBe(true);
+    const store = openStore({ path: join(data, 'tessera.db') });
+    try {
+      expect(store.integrityCheck()).toEqual(['ok']);
+      const topics = createJournal({ store }).query().events.map((e) => e.topic);
+      expect(topics).toEqual(['runtime.started', 'host.listening', 'runtime.stopping']);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('uses TESSERA_TOKEN instead of a token file, and TESSERA_DATA as the data folder', async () => {
+    const data = tempDir();
+    const env = cleanEnv({ TESSERA_TOKEN: 'env-token-abcdefghijklmnop', TESSERA_DATA: data });
+    const { spawn } = await import('node:child_process');
+    const { BIN } = await import('../helpers/cli.js');
+    const child = spawn(process.execPath, [BIN, 'start', '--headless', '--port', '0'], { env });
+    const origin = await new Promise<string>((resolve) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /Open:\s+(http:\/\/[^\s/]+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+    });
+    expect((await fetch(`${origin}/api/events`, { headers: { authorization: 'Bearer env-token-abcdefghijklmnop' } })).status).toBe(200);
+    expect(existsSync(join(data, 'api-token'))).toBe(false);
+    expect(existsSync(join(data, 'tessera.db'))).toBe(true);
+    child.kill('SIGINT');
+    expect(await new Promise((r) => child.on('exit', r))).toBe(0);
+  });
+
+  it('refuses a port in use with PORT_IN_USE and leaves the running instance alone', async () => {
+    const first = await startTessera(tempDir());
+    const port = new URL(first.origin).port;
+    const second = runTessera(['start', '--headless', '--port', port, '--data', tempDir()]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('error PORT_IN_USE');
+    expect((await fetch(`${first.origin}/healthz`)).status).toBe(200);
+    first.child.kill('SIGINT');
+    expect(await first.exited).toBe(0);
+  });
+});
