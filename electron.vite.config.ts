@@ -12,6 +12,8 @@ export default defineConfig({
         input: {
           electron: resolve('main/electron/main.ts'),
           cli: resolve('main/host/cli.ts'),
+          // The sandbox host process entry (sandbox/client.ts looks for it next to the runtime).
+          'sandbox-host': resolve('sandbox/host-main.ts'),
         },
       },
     },

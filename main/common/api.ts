@@ -54,6 +54,10 @@ export interface TesseraClient {
   info(): Promise<RuntimeInfo>;
   queryEvents(query: EventQuery): Promise<EventPage>;
   publishEvent(input: PublishInput): Promise<TesseraEvent>;
+  /** Loaded plugins with their trust state. */
+  listPlugins(): Promise<PluginInfo[]>;
+  /** Run a plugin in the real sandbox with the production limits (a loaded one, or a folder on this device). */
+  testPlugin(request: PluginTestRequest): Promise<PluginRunResult>;
   /** Live events matching any of `patterns`; `onStatus` reports the link to the runtime. */
   subscribe(patterns: string[], onEvent: (event: TesseraEvent) => void, onStatus?: (connected: boolean) => void): Unsubscribe;
 }
@@ -70,3 +74,44 @@ export const LIMITS = {
 
 /** Trace ids: 1–128 characters, starting with a letter or digit. Generated ones are 32 lowercase hex digits (W3C). */
 export const TRACE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$';
+
+/** A loaded plugin as the API and Plugin Studio show it. */
+export interface PluginInfo {
+  key: string;
+  name: string;
+  version: string;
+  kind: 'policy' | 'tool' | 'intake' | 'enrich';
+  /** cid of the canonical signed manifest. */
+  cid: string;
+  entry_cid: string;
+  publisher: { keyid: string; name: string };
+  trust: 'trusted' | 'developer';
+  capabilities: string[];
+  limits: { memoryMb: number; timeoutMs: number; deadlineMs: number; maxOutputChars: number };
+  manifest: Record<string, unknown>;
+}
+
+/** One plugin call's outcome (what `tessera plugin test` prints and `POST /api/plugins/test` returns). */
+export interface PluginRunResult {
+  plugin: { key: string; name: string; version: string; kind: string; cid: string };
+  trace_id: string;
+  /** The logical time the plugin saw. */
+  now: string;
+  input_cid: string;
+  /** A policy's `{verdict, reason, evidence?, metrics?}` or a tool's result. */
+  output: unknown;
+  output_cid: string;
+  duration_ms: number;
+  cpu_us: number;
+  heap_used_bytes: number;
+  capability_calls: Array<{ capability: string; ok: boolean; summary: string; error?: string }>;
+}
+
+export interface PluginTestRequest {
+  /** A loaded plugin (key, name@version or name) … */
+  plugin?: string;
+  /** … or a plugin folder on this device, verified and loaded first. */
+  dir?: string;
+  input: unknown;
+  now?: string;
+}

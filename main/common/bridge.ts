@@ -5,7 +5,7 @@ import type { ErrorData } from './errors.js';
 export type BridgeResult = { ok: true; value: unknown } | { ok: false; error: ErrorData };
 
 export interface TesseraBridge {
-  invoke(method: 'info' | 'queryEvents' | 'publishEvent', arg?: unknown): Promise<BridgeResult>;
+  invoke(method: 'info' | 'queryEvents' | 'publishEvent' | 'listPlugins' | 'testPlugin', arg?: unknown): Promise<BridgeResult>;
   subscribe(patterns: string[]): Promise<BridgeResult>;
   onEvent(listener: (event: TesseraEvent) => void): () => void;
 }

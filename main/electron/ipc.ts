@@ -10,7 +10,7 @@ import { TesseraError, toErrorData } from '../common/errors.js';
 import type { ErrorData } from '../common/errors.js';
 import { compilePattern, patternProblem } from '../common/topics.js';
 import type { Operations } from '../host/operations.js';
-import { eventQuerySchema, publishInputSchema, subscribeMessageSchema } from '../host/schemas.js';
+import { eventQuerySchema, pluginTestRequestSchema, publishInputSchema, subscribeMessageSchema } from '../host/schemas.js';
 import type { Bus } from '../runtime/bus/index.js';
 import type { Disposable } from '../runtime/lifecycle/index.js';
 import { isAppUrl } from './security.js';
@@ -26,6 +26,7 @@ const validators = {
   queryEvents: ajv.compile(eventQuerySchema),
   publishEvent: ajv.compile(publishInputSchema),
   subscribe: ajv.compile(subscribeMessageSchema),
+  testPlugin: ajv.compile(pluginTestRequestSchema),
 };
 
 export function validateSender(event: IpcMainInvokeEvent, rendererIndexUrl: string): void {
@@ -35,8 +36,8 @@ export function validateSender(event: IpcMainInvokeEvent, rendererIndexUrl: stri
   }
 }
 
-/** Handle one `tessera:invoke` call; never throws (the renderer gets `{ok:false,error}`). */
-export function handleInvoke(operations: Operations, method: unknown, arg: unknown): IpcResult {
+/** Handle one `tessera:invoke` call; never rejects (the renderer gets `{ok:false,error}`). */
+export async function handleInvoke(operations: Operations, method: unknown, arg: unknown): Promise<IpcResult> {
   try {
     switch (method) {
       case 'info':
@@ -49,6 +50,11 @@ export function handleInvoke(operations: Operations, method: unknown, arg: unkno
       case 'publishEvent':
         if (!validators.publishEvent(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.publishEvent.errors));
         return { ok: true, value: operations.publishEvent(arg as Parameters<Operations['publishEvent']>[0]) };
+      case 'listPlugins':
+        return { ok: true, value: operations.listPlugins() };
+      case 'testPlugin':
+        if (!validators.testPlugin(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.testPlugin.errors));
+        return { ok: true, value: await operations.testPlugin(arg as Parameters<Operations['testPlugin']>[0]) };
       default:
         throw new TesseraError('NOT_FOUND', `No IPC method ${JSON.stringify(method)}.`);
     }
@@ -63,7 +69,7 @@ export function handleInvoke(operations: Operations, method: unknown, arg: unkno
  */
 export function registerIpc(ipcMain: IpcMain, deps: { operations: Operations; bus: Bus; rendererIndexUrl: string; target: () => WebContents | undefined }): Disposable {
   let matchers: Array<(topic: string) => boolean> = [];
-  ipcMain.handle(IPC_INVOKE, (event, method: unknown, arg: unknown) => {
+  ipcMain.handle(IPC_INVOKE, (event, method: unknown, arg: unknown): IpcResult | Promise<IpcResult> => {
     try {
       validateSender(event, deps.rendererIndexUrl);
     } catch (err) {

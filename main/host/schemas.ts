@@ -92,3 +92,50 @@ export const subscribeMessageSchema = {
     patterns: { type: 'array', maxItems: LIMITS.maxPatternsPerSubscription, items: { type: 'string', minLength: 1, maxLength: MAX_TOPIC_LENGTH } },
   },
 } as const;
+
+export const pluginInfoSchema = {
+  type: 'object',
+  required: ['key', 'name', 'version', 'kind', 'cid', 'entry_cid', 'publisher', 'trust', 'capabilities', 'limits', 'manifest'],
+  properties: {
+    key: { type: 'string' },
+    name: { type: 'string' },
+    version: { type: 'string' },
+    kind: { type: 'string', enum: ['policy', 'tool', 'intake', 'enrich'] },
+    cid: { type: 'string' },
+    entry_cid: { type: 'string' },
+    publisher: { type: 'object', properties: { keyid: { type: 'string' }, name: { type: 'string' } } },
+    trust: { type: 'string' },
+    capabilities: { type: 'array', items: { type: 'string' } },
+    limits: { type: 'object', additionalProperties: { type: 'number' } },
+    manifest: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+export const pluginTestRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['input'],
+  properties: {
+    plugin: { type: 'string', minLength: 1, maxLength: 200, description: 'A loaded plugin: key, name@version or name.' },
+    dir: { type: 'string', minLength: 1, maxLength: 4096, description: 'A plugin folder on this device; verified and loaded first.' },
+    input: { description: 'The input, any JSON value.' },
+    now: { type: 'string', minLength: 1, maxLength: 40, description: 'Logical time given to the plugin (ISO-8601); default the runtime clock.' },
+  },
+} as const;
+
+export const pluginRunResultSchema = {
+  type: 'object',
+  required: ['plugin', 'trace_id', 'now', 'input_cid', 'output', 'output_cid', 'duration_ms', 'cpu_us', 'heap_used_bytes', 'capability_calls'],
+  properties: {
+    plugin: { type: 'object', additionalProperties: true },
+    trace_id: { type: 'string' },
+    now: { type: 'string' },
+    input_cid: { type: 'string' },
+    output: {},
+    output_cid: { type: 'string' },
+    duration_ms: { type: 'number' },
+    cpu_us: { type: 'number' },
+    heap_used_bytes: { type: 'number' },
+    capability_calls: { type: 'array', items: { type: 'object', additionalProperties: true } },
+  },
+} as const;

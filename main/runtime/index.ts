@@ -3,7 +3,9 @@
  * main process, and free of Electron (lint-enforced). Later modules (sandbox host, scenarios, pipeline,
  * receipts, io) are added to this composition and to its shutdown order.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ProcessLauncher } from '../../sandbox/client.js';
 import type { RuntimeInfo } from '../common/api.js';
 import { createBus } from './bus/index.js';
 import type { Bus } from './bus/index.js';
@@ -14,6 +16,12 @@ import type { DisposableStore } from './lifecycle/index.js';
 import type { Logger } from './log/index.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/index.js';
+import { generateKeyPair, readPrivateKey, writePrivateKey } from './keys/index.js';
+import type { SigningKey } from './keys/index.js';
+import { createPluginRegistry } from './plugins/index.js';
+import type { PluginRegistry } from './plugins/index.js';
+import { combineTrustStores, openTrustStore } from './trust/index.js';
+import type { TrustStore, TrustView } from './trust/index.js';
 import { PRODUCT_NAME, VERSION } from './version.js';
 
 export type RuntimeState = 'running' | 'stopping' | 'stopped';
@@ -24,6 +32,13 @@ export interface Runtime {
   readonly store: Store;
   readonly journal: Journal;
   readonly bus: Bus;
+  readonly plugins: PluginRegistry;
+  /** The device's own key: signs permits (and later receipts). */
+  readonly deviceKey: SigningKey;
+  /** `<data>/trust`: publisher keys the operator trusts (`tessera trust add`). */
+  readonly userTrust: TrustStore;
+  /** Built-in trust roots first, then the user's trust folder. */
+  readonly trust: TrustView;
   readonly state: RuntimeState;
   /** True while the store is open and the runtime is not stopping: what `/readyz` reports. */
   readonly ready: boolean;
@@ -38,6 +53,31 @@ export interface RuntimeOptions {
   shell: RuntimeInfo['shell'];
   logger: Logger;
   clock?: () => number;
+  /** Trust roots shipped with the app (resources/trust). */
+  builtinTrustDir?: string;
+  /** Folders whose sub-folders are plugins to load at start (built-in plugins, then `<data>/plugins`). */
+  pluginDirs?: string[];
+  /** How the sandbox host process is started (Electron passes utilityProcess). */
+  sandboxLauncher?: ProcessLauncher;
+}
+
+export const DEVICE_KEY_FILE = 'device-key';
+
+function loadOrCreateDeviceKey(dataDir: string): SigningKey {
+  const file = join(dataDir, DEVICE_KEY_FILE);
+  if (existsSync(file)) return readPrivateKey(file);
+  const key = generateKeyPair();
+  writePrivateKey(file, key);
+  return key;
+}
+
+/** A trust view holding exactly one key (the device key, for permits it signed itself). */
+function singleKeyView(key: SigningKey, name: string): TrustView {
+  return {
+    list: () => [],
+    revocations: () => [],
+    lookup: (keyid) => (keyid === key.keyid ? { state: 'trusted', publicKeyRaw: key.publicKeyRaw, name } : { state: 'unknown' }),
+  };
 }
 
 export const DATABASE_FILE = 'tessera.db';
@@ -54,6 +94,28 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   }
   const bus = createBus({ journal, logger: logger.child({ module: 'bus' }) });
   const resources = createDisposableStore();
+  let deviceKey: SigningKey;
+  let userTrust: TrustStore;
+  let trust: TrustView;
+  try {
+    deviceKey = loadOrCreateDeviceKey(dataDir);
+    userTrust = openTrustStore(join(dataDir, 'trust'), { create: true });
+    trust = options.builtinTrustDir && existsSync(options.builtinTrustDir) ? combineTrustStores(openTrustStore(options.builtinTrustDir), userTrust) : userTrust;
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  const plugins = createPluginRegistry({
+    store,
+    bus,
+    logger: logger.child({ module: 'plugins' }),
+    trust,
+    permitTrust: combineTrustStores(singleKeyView(deviceKey, 'this device'), trust),
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.sandboxLauncher ? { launcher: options.sandboxLauncher } : {}),
+  });
+  // Registered first, so it is disposed after everything the shells attach (LIFO), before the store closes.
+  resources.add(plugins);
   let state: RuntimeState = 'running';
   const info: RuntimeInfo = {
     name: PRODUCT_NAME,
@@ -63,6 +125,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     started_at: new Date((options.clock ?? Date.now)()).toISOString(),
   };
   bus.publish('runtime.started', { version: VERSION, shell: options.shell, pid: process.pid });
+  // Plugins found at start are loaded in the background; a bad one is journaled, never fatal.
+  for (const root of options.pluginDirs ?? []) {
+    if (!existsSync(root)) continue;
+    for (const entry of readdirSync(root, { withFileTypes: true })) {
+      if (!entry.isDirectory() || !existsSync(join(root, entry.name, 'plugin.json'))) continue;
+      plugins.load(join(root, entry.name)).catch((err: unknown) => logger.warn('a plugin failed to load', { dir: join(root, entry.name), error: err }));
+    }
+  }
 
   let closing: Promise<void> | undefined;
   return {
@@ -71,6 +141,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     store,
     journal,
     bus,
+    plugins,
+    deviceKey,
+    userTrust,
+    trust,
     resources,
     get state() {
       return state;

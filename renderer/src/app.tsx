@@ -65,7 +65,7 @@ export function App(props: { client: TesseraClient; transport: 'ipc' | 'http' })
       <main class="area" data-testid={`area-${area}`}>
         {area === 'journey' && <JourneyArea />}
         {area === 'redeem' && <RedeemArea />}
-        {area === 'studio' && <StudioArea />}
+        {area === 'studio' && <StudioArea client={client} />}
         {area === 'ops' && <OpsArea client={client} />}
       </main>
       <footer class="statusbar" role="status">

@@ -1,16 +1,23 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 
-const made: string[] = [];
+const perTest: string[] = [];
+const perFile: string[] = [];
 afterEach(() => {
-  while (made.length > 0) rmSync(made.pop()!, { recursive: true, force: true });
+  while (perTest.length > 0) rmSync(perTest.pop()!, { recursive: true, force: true });
+});
+afterAll(() => {
+  while (perFile.length > 0) rmSync(perFile.pop()!, { recursive: true, force: true });
 });
 
-/** A fresh temporary folder, removed after the current test. */
-export function tempDir(prefix = 'tessera-test-'): string {
+/**
+ * A fresh temporary folder, removed after the current test — or, with `scope: 'file'` (for `beforeAll`),
+ * after the last test of the file.
+ */
+export function tempDir(prefix = 'tessera-test-', scope: 'test' | 'file' = 'test'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
+  (scope === 'test' ? perTest : perFile).push(dir);
   return dir;
 }

@@ -154,24 +154,27 @@ describe('Electron IPC bridge', () => {
   });
 
   const fromUi = () => ({ sender: ui, senderFrame: ui.mainFrame });
-  const invoke = (event: unknown, ...args: unknown[]) => handlers.get(IPC_INVOKE)!(event, ...args) as { ok: boolean; value?: unknown; error?: { code: string } };
+  const invoke = async (event: unknown, ...args: unknown[]) => (await handlers.get(IPC_INVOKE)!(event, ...args)) as { ok: boolean; value?: unknown; error?: { code: string } };
 
-  it('serves the UI frame and refuses any other sender', () => {
-    expect(invoke(fromUi(), 'info')).toMatchObject({ ok: true, value: { shell: 'electron' } });
+  it('serves the UI frame and refuses any other sender', async () => {
+    expect(await invoke(fromUi(), 'info')).toMatchObject({ ok: true, value: { shell: 'electron' } });
     const stranger = { url: 'https://evil.example/' };
-    expect(invoke({ sender: ui, senderFrame: stranger }, 'info')).toEqual({ ok: false, error: expect.objectContaining({ code: 'IPC_SENDER_REJECTED' }) });
+    expect(await invoke({ sender: ui, senderFrame: stranger }, 'info')).toEqual({ ok: false, error: expect.objectContaining({ code: 'IPC_SENDER_REJECTED' }) });
     const subframe = { url: rendererIndexUrl };
-    expect(invoke({ sender: ui, senderFrame: subframe }, 'info').error?.code).toBe('IPC_SENDER_REJECTED');
-    expect(invoke({ sender: ui, senderFrame: null }, 'info').error?.code).toBe('IPC_SENDER_REJECTED');
+    expect((await invoke({ sender: ui, senderFrame: subframe }, 'info')).error?.code).toBe('IPC_SENDER_REJECTED');
+    expect((await invoke({ sender: ui, senderFrame: null }, 'info')).error?.code).toBe('IPC_SENDER_REJECTED');
   });
 
-  it('validates arguments with the HTTP schemas and never throws across the bridge', () => {
-    expect(invoke(fromUi(), 'publishEvent', { topic: 'ipc.ok', payload: { a: 1 } })).toMatchObject({ ok: true, value: { topic: 'ipc.ok' } });
-    expect(invoke(fromUi(), 'publishEvent', { topic: 'ipc.ok', extra: true }).error?.code).toBe('VALIDATION_FAILED');
-    expect(invoke(fromUi(), 'publishEvent', { topic: 'bad..topic' }).error?.code).toBe('TOPIC_INVALID');
-    expect(invoke(fromUi(), 'queryEvents', { limit: 'ten' }).error?.code).toBe('VALIDATION_FAILED');
-    expect(invoke(fromUi(), 'rm -rf', {}).error?.code).toBe('NOT_FOUND');
-    const page = invoke(fromUi(), 'queryEvents', { topic: 'ipc' }).value as { events: Array<{ topic: string }> };
+  it('validates arguments with the HTTP schemas and never throws across the bridge', async () => {
+    expect(await invoke(fromUi(), 'publishEvent', { topic: 'ipc.ok', payload: { a: 1 } })).toMatchObject({ ok: true, value: { topic: 'ipc.ok' } });
+    expect((await invoke(fromUi(), 'publishEvent', { topic: 'ipc.ok', extra: true })).error?.code).toBe('VALIDATION_FAILED');
+    expect((await invoke(fromUi(), 'publishEvent', { topic: 'bad..topic' })).error?.code).toBe('TOPIC_INVALID');
+    expect((await invoke(fromUi(), 'queryEvents', { limit: 'ten' })).error?.code).toBe('VALIDATION_FAILED');
+    expect((await invoke(fromUi(), 'rm -rf', {})).error?.code).toBe('NOT_FOUND');
+    expect((await invoke(fromUi(), 'testPlugin', { plugin: 'nope', input: {} })).error?.code).toBe('PLUGIN_NOT_FOUND');
+    expect((await invoke(fromUi(), 'testPlugin', { input: {}, shell: 'rm' })).error?.code).toBe('VALIDATION_FAILED');
+    expect(await invoke(fromUi(), 'listPlugins')).toEqual({ ok: true, value: [] });
+    const page = (await invoke(fromUi(), 'queryEvents', { topic: 'ipc' })).value as { events: Array<{ topic: string }> };
     expect(page.events.map((e) => e.topic)).toEqual(['ipc.ok']);
   });
 

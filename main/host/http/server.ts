@@ -20,6 +20,7 @@ import type { Operations } from '../operations.js';
 import { createOperations } from '../operations.js';
 import { errorSchema } from '../schemas.js';
 import { eventRoutes } from './events.js';
+import { pluginRoutes } from './plugins.js';
 import { systemRoutes } from './system.js';
 import { rendererRoutes } from './renderer.js';
 
@@ -139,6 +140,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
 
   await app.register(systemRoutes);
   await app.register(eventRoutes);
+  await app.register(pluginRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -1,5 +1,5 @@
 /** The HTTP/WS transport of the client interface, for the UI served by a headless runtime. */
-import type { EventPage, EventQuery, PublishInput, RuntimeInfo, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, RuntimeInfo, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import { TesseraError, fromErrorData } from '../../../main/common/errors.js';
 
 export interface HttpClientOptions {
@@ -40,6 +40,8 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
       return request<EventPage>('GET', `/api/events?${params.toString()}`);
     },
     publishEvent: (input: PublishInput) => request<TesseraEvent>('POST', '/api/events', input),
+    listPlugins: () => request<{ plugins: PluginInfo[] }>('GET', '/api/plugins').then((r) => r.plugins),
+    testPlugin: (req: PluginTestRequest) => request<PluginRunResult>('POST', '/api/plugins/test', req),
     subscribe(patterns, onEvent, onStatus) {
       let socket: WebSocket | undefined;
       let closed = false;

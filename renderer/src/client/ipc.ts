@@ -1,5 +1,5 @@
 /** The Electron transport of the client interface: the preload bridge, validated again in the main process. */
-import type { EventPage, PublishInput, RuntimeInfo, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { EventPage, PluginInfo, PluginRunResult, PublishInput, RuntimeInfo, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js';
 import { fromErrorData } from '../../../main/common/errors.js';
 import { compilePattern } from '../../../main/common/topics.js';
@@ -26,6 +26,8 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
     info: async () => unwrap<RuntimeInfo>(await bridge.invoke('info')),
     queryEvents: async (query) => unwrap<EventPage>(await bridge.invoke('queryEvents', query)),
     publishEvent: async (input: PublishInput) => unwrap<TesseraEvent>(await bridge.invoke('publishEvent', input)),
+    listPlugins: async () => unwrap<PluginInfo[]>(await bridge.invoke('listPlugins')),
+    testPlugin: async (req) => unwrap<PluginRunResult>(await bridge.invoke('testPlugin', req)),
     subscribe(patterns, onEvent, onStatus) {
       const sub: LocalSubscription = { patterns, matchers: patterns.map(compilePattern), onEvent };
       subscriptions.add(sub);

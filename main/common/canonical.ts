@@ -1,0 +1,151 @@
+/**
+ * Canonical bytes (DESIGN.md "Formats"): RFC 8785 JSON Canonicalization Scheme (JCS) applied to
+ * NFC-normalized JSON. Content ids, signatures and receipts are computed over these bytes, so the output for a
+ * given value must be identical on every machine, runtime and release: never change it, only add alongside.
+ *
+ * Tessera's one deviation from plain RFC 8785: every string value and every object key is normalized to
+ * Unicode NFC *before* keys are sorted, so visually identical text typed on different keyboards gets the same
+ * cid. Keys are then sorted by UTF-16 code units (RFC 8785 §3.2.3), numbers are written as ECMAScript writes
+ * them (§3.2.2.3) and strings are escaped as `JSON.stringify` escapes them (§3.2.2.2).
+ *
+ * Pure module: shared by the runtime, the renderer and the sandbox.
+ */
+import { TesseraError } from './errors.js';
+
+/**
+ * Nesting limit: deeper input is refused with VALIDATION_FAILED instead of overflowing the call stack.
+ * RFC 8785 §3.1 leaves implementation limits to the implementation; no Tessera format comes close to this.
+ */
+export const MAX_CANONICAL_DEPTH = 1000;
+
+/** Matches a lone UTF-16 surrogate (with the `u` flag, paired surrogates form one code point and do not match). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+type PathSegment = string | number;
+
+/**
+ * The RFC 8785 canonical JSON text of `value`, over NFC-normalized strings and keys.
+ *
+ * Accepts only what JSON can represent exactly: `null`, booleans, finite numbers, strings that are valid
+ * Unicode (no lone surrogates, as I-JSON requires), arrays, and plain objects (prototype `Object.prototype` or
+ * `null`) with string keys. A shared sub-object may appear more than once; a cycle may not.
+ *
+ * @throws TesseraError VALIDATION_FAILED naming the JSON path of the first offending value (`$.a[2].b`) for
+ *   NaN or ±Infinity, `undefined`, functions, symbols (as values or keys), BigInt, cycles, non-plain objects
+ *   (Date, Map, Set, RegExp, typed arrays, boxed primitives, class instances), array holes, lone surrogates,
+ *   two keys that become equal after NFC normalization, and nesting deeper than {@link MAX_CANONICAL_DEPTH}.
+ */
+export function canonicalize(value: unknown): string {
+  const out: string[] = [];
+  write(value, out, [], new Set());
+  return out.join('');
+}
+
+/** The UTF-8 encoding of {@link canonicalize}; what cids are computed over and what gets signed. */
+export function canonicalBytes(value: unknown): Uint8Array {
+  return new TextEncoder().encode(canonicalize(value));
+}
+
+function write(value: unknown, out: string[], path: PathSegment[], ancestors: Set<object>): void {
+  switch (typeof value) {
+    case 'string':
+      out.push(JSON.stringify(nfc(value, path)));
+      return;
+    case 'number':
+      // RFC 8785 §3.2.2.3: ECMAScript Number-to-String; JSON.stringify also maps -0 to "0".
+      if (!Number.isFinite(value)) fail(path, `${String(value)} is not a JSON number`);
+      out.push(JSON.stringify(value));
+      return;
+    case 'boolean':
+      out.push(value ? 'true' : 'false');
+      return;
+    case 'object':
+      if (value === null) {
+        out.push('null');
+        return;
+      }
+      break;
+    case 'bigint':
+      fail(path, 'a BigInt is not a JSON number; convert it to a string or a safe integer');
+      break;
+    default:
+      fail(path, `${value === undefined ? 'undefined' : `a ${typeof value}`} is not JSON`);
+  }
+
+  const object = value as object;
+  if (ancestors.has(object)) fail(path, 'the value contains a cycle');
+  if (ancestors.size >= MAX_CANONICAL_DEPTH) fail(path, `nesting is deeper than ${MAX_CANONICAL_DEPTH} levels`);
+  ancestors.add(object);
+
+  if (Array.isArray(object)) {
+    out.push('[');
+    for (let i = 0; i < object.length; i++) {
+      if (i > 0) out.push(',');
+      path.push(i);
+      if (!(i in object)) fail(path, 'arrays must not have holes');
+      write(object[i], out, path, ancestors);
+      path.pop();
+    }
+    out.push(']');
+  } else {
+    const proto: unknown = Object.getPrototypeOf(object);
+    if (proto !== Object.prototype && proto !== null) {
+      const name = (object as { constructor?: { name?: unknown } }).constructor?.name;
+      fail(path, `a ${typeof name === 'string' && name !== '' ? name : 'non-plain object'} is not JSON; use a plain object`);
+    }
+    if (Object.getOwnPropertySymbols(object).length > 0) fail(path, 'object keys must be strings, not symbols');
+
+    // Normalize keys first: sorting and duplicate detection both apply to the NFC form.
+    const byKey = new Map<string, string>();
+    for (const original of Object.keys(object)) {
+      path.push(original);
+      const normalized = nfc(original, path, 'key');
+      const clash = byKey.get(normalized);
+      if (clash !== undefined) {
+        path.pop();
+        fail(path, `keys ${JSON.stringify(clash)} and ${JSON.stringify(original)} are the same after NFC normalization`);
+      }
+      byKey.set(normalized, original);
+      path.pop();
+    }
+    const keys = [...byKey.keys()].sort(compareCodeUnits);
+
+    out.push('{');
+    keys.forEach((key, i) => {
+      const original = byKey.get(key)!;
+      if (i > 0) out.push(',');
+      out.push(JSON.stringify(key), ':');
+      path.push(original);
+      write((object as Record<string, unknown>)[original], out, path, ancestors);
+      path.pop();
+    });
+    out.push('}');
+  }
+  ancestors.delete(object);
+}
+
+function nfc(text: string, path: PathSegment[], what = 'string'): string {
+  if (LONE_SURROGATE.test(text)) fail(path, `the ${what} contains a lone UTF-16 surrogate, which is not valid Unicode`);
+  return text.normalize('NFC');
+}
+
+/** RFC 8785 §3.2.3: compare as arrays of UTF-16 code units, which is what JS relational operators on strings do. */
+function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function fail(path: PathSegment[], problem: string): never {
+  throw new TesseraError('VALIDATION_FAILED', `Cannot canonicalize ${formatPath(path)}: ${problem}.`, { details: { path: formatPath(path) } });
+}
+
+/** `$`, `$.a[2].b`, `$["key with spaces"]`: the JSONPath-like location used in error messages. */
+function formatPath(path: readonly PathSegment[]): string {
+  let text = '$';
+  for (const segment of path) {
+    if (typeof segment === 'number') text += `[${segment}]`;
+    else if (IDENTIFIER.test(segment)) text += `.${segment}`;
+    else text += `[${JSON.stringify(segment)}]`;
+  }
+  return text;
+}

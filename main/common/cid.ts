@@ -1,0 +1,29 @@
+/**
+ * Content ids (DESIGN.md "Formats"): `b3:` + lowercase hex BLAKE3-256. The cid of a value is the cid of its
+ * canonical bytes (RFC 8785 over NFC, see canonical.ts), so the same value has the same cid on every machine.
+ *
+ * Pure module: shared by the runtime, the renderer and the sandbox.
+ */
+import { blake3 } from '@noble/hashes/blake3.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { canonicalBytes } from './canonical.js';
+
+const CID_SHAPE = /^b3:[0-9a-f]{64}$/;
+
+/** The cid of exactly these bytes (no canonicalization): `b3:` + 64 lowercase hex digits. */
+export function cidOfBytes(bytes: Uint8Array): string {
+  return `b3:${bytesToHex(blake3(bytes))}`;
+}
+
+/**
+ * The cid of `value`'s canonical bytes.
+ * @throws TesseraError VALIDATION_FAILED when the value cannot be canonicalized (see `canonicalize`).
+ */
+export function cidOf(value: unknown): string {
+  return cidOfBytes(canonicalBytes(value));
+}
+
+/** True for a well-formed cid. Uppercase hex, other prefixes and other lengths are not cids. */
+export function isCid(x: unknown): x is string {
+  return typeof x === 'string' && CID_SHAPE.test(x);
+}

@@ -1,0 +1,310 @@
+/**
+ * Ed25519 signing keys and their files (DESIGN.md "Formats"): node:crypto keys, PKCS#8 PEM private key files
+ * (mode 0600) with an SPKI PEM `.pub` beside them, and DSSE envelopes signed and verified with them.
+ *
+ * A key's id is the cid of its raw 32-byte public key. Private key material never leaves this module except
+ * through {@link writePrivateKey}: a {@link SigningKey} holds it in a closure, not in a property, so logging or
+ * serializing a key cannot leak it.
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { closeSync, existsSync, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { cidOfBytes } from '../../common/cid.js';
+import { pae, toBase64, verifyEnvelopeWith } from '../../common/dsse.js';
+import type { DsseEnvelope, PublicKeyLookup, VerifiedEnvelope } from '../../common/dsse.js';
+import { TesseraError } from '../../common/errors.js';
+
+/** An Ed25519 key able to sign. Private key material is not reachable from this object. */
+export interface SigningKey {
+  /** cid of the raw public key (`b3:…`). */
+  readonly keyid: string;
+  /** The raw 32-byte public key; a fresh copy on every read. */
+  readonly publicKeyRaw: Uint8Array;
+  /** SPKI PEM (`-----BEGIN PUBLIC KEY-----`), what `openssl pkeyutl -verify -pubin` takes. */
+  readonly publicKeyPem: string;
+  /** The 64-byte Ed25519 signature of `message` (pure Ed25519, no prehash: deterministic). */
+  sign(message: Uint8Array): Uint8Array;
+}
+
+export interface PublicKeyInfo {
+  keyid: string;
+  publicKeyRaw: Uint8Array;
+  publicKeyPem: string;
+}
+
+export interface WriteKeyOptions {
+  /** Replace an existing private key file. Default false: an existing file is an error, never clobbered. */
+  overwrite?: boolean;
+}
+
+/** Key files are small; anything bigger is not a key and is not read into memory. */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
+/** DER prefix of an Ed25519 SPKI: SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING (33 bytes) }. */
+const ED25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
+
+/** Private halves of the keys this module made, reachable only from here (for {@link writePrivateKey}). */
+const privateKeys = new WeakMap<SigningKey, KeyObject>();
+
+/** A new random Ed25519 key pair. */
+export function generateKeyPair(): SigningKey {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  return signingKeyFrom(privateKey);
+}
+
+/**
+ * The keyid of a raw Ed25519 public key: its cid (DESIGN.md "Formats").
+ * @throws TesseraError VALIDATION_FAILED unless the key is exactly 32 bytes.
+ */
+export function keyidOf(publicKeyRaw: Uint8Array): string {
+  if (publicKeyRaw.length !== 32) {
+    throw new TesseraError('VALIDATION_FAILED', `An Ed25519 public key is 32 bytes, not ${publicKeyRaw.length}.`);
+  }
+  return cidOfBytes(publicKeyRaw);
+}
+
+/**
+ * Writes `key` as an unencrypted PKCS#8 PEM file with mode 0600, and its SPKI PEM public key to `<path>.pub`
+ * with mode 0644. Each file is written atomically (temporary file, fsync, then link or rename), so a crash
+ * leaves either no file or a complete one. The parent folder is created (mode 0700) if missing.
+ *
+ * The private key file is never replaced unless `options.overwrite`; `<path>.pub` is always (re)written, since
+ * it must match the private key just written.
+ *
+ * @throws TesseraError KEY_FILE_INVALID when `path` exists (without `overwrite`) or cannot be written.
+ * @throws TesseraError VALIDATION_FAILED when `key` was not made by this module.
+ */
+export function writePrivateKey(path: string, key: SigningKey, options: WriteKeyOptions = {}): void {
+  const privateKey = privateKeys.get(key);
+  if (privateKey === undefined) {
+    throw new TesseraError('VALIDATION_FAILED', 'Only keys from generateKeyPair() or readPrivateKey() can be written.');
+  }
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  } catch (cause) {
+    throw new TesseraError('KEY_FILE_INVALID', `Cannot create the folder for the key file ${path}: ${(cause as Error).message}`, { cause });
+  }
+  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  writeKeyFileAtomic(path, pem, { mode: 0o600, overwrite: options.overwrite === true });
+  writeKeyFileAtomic(`${path}.pub`, key.publicKeyPem, { mode: 0o644, overwrite: true });
+}
+
+/**
+ * Reads an Ed25519 private key written by {@link writePrivateKey} (or `openssl genpkey -algorithm ed25519`).
+ *
+ * On POSIX, a file that group or others can access is refused, not repaired: someone may already have copied
+ * it, and the owner should decide whether to rotate the key.
+ *
+ * @throws TesseraError KEY_FILE_INVALID naming the file and the problem: missing, unreadable, too permissive,
+ *   not PEM, encrypted, a public key, or a key of another type (RSA, EC…).
+ */
+export function readPrivateKey(path: string): SigningKey {
+  const text = readKeyFile(path, 'private key');
+  if (process.platform !== 'win32') {
+    const mode = statSync(path).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      throw keyFileError(path, `the private key file is accessible by other users (mode ${mode.toString(8).padStart(4, '0')}); run "chmod 600 ${path}" and consider rotating the key`);
+    }
+  }
+  const label = pemLabel(text);
+  if (label === undefined) throw keyFileError(path, 'not a PEM file (expected "-----BEGIN PRIVATE KEY-----")');
+  if (label === 'ENCRYPTED PRIVATE KEY') throw keyFileError(path, 'the private key is encrypted; Tessera needs an unencrypted PKCS#8 key in a 0600 file');
+  if (label === 'PUBLIC KEY') throw keyFileError(path, 'this is a public key; a private key is expected');
+  if (label !== 'PRIVATE KEY') throw keyFileError(path, `a "${label}" PEM block is not an Ed25519 PKCS#8 private key`);
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey({ key: text, format: 'pem' });
+  } catch (cause) {
+    throw keyFileError(path, `the PEM content is not a valid private key (${(cause as Error).message})`, cause);
+  }
+  if (privateKey.asymmetricKeyType !== 'ed25519') {
+    throw keyFileError(path, `it holds ${describeKeyType(privateKey)} key; Tessera signs with Ed25519 only`);
+  }
+  return signingKeyFrom(privateKey);
+}
+
+/**
+ * Reads an Ed25519 public key from SPKI PEM text (anything starting with `-----BEGIN`) or from a file path.
+ * `publicKeyPem` in the result is re-encoded, so equal keys give equal strings whatever the input's line ends.
+ *
+ * @throws TesseraError KEY_FILE_INVALID naming the file (or "the PEM text") and the problem; a private key is
+ *   refused rather than silently reduced to its public half.
+ */
+export function readPublicKey(pemOrPath: string): PublicKeyInfo {
+  const isPem = pemOrPath.trimStart().startsWith('-----BEGIN');
+  const source = isPem ? undefined : pemOrPath;
+  const text = isPem ? pemOrPath : readKeyFile(pemOrPath, 'public key');
+  const label = pemLabel(text);
+  if (label === undefined) throw keyFileError(source, 'not a PEM public key (expected "-----BEGIN PUBLIC KEY-----")');
+  if (label.endsWith('PRIVATE KEY')) throw keyFileError(source, 'this is a private key; give the public key (the .pub file) instead');
+  if (label !== 'PUBLIC KEY') throw keyFileError(source, `a "${label}" PEM block is not an SPKI public key`);
+  let publicKey: KeyObject;
+  try {
+    publicKey = createPublicKey({ key: text, format: 'pem' });
+  } catch (cause) {
+    throw keyFileError(source, `the PEM content is not a valid public key (${(cause as Error).message})`, cause);
+  }
+  if (publicKey.asymmetricKeyType !== 'ed25519') {
+    throw keyFileError(source, `it holds ${describeKeyType(publicKey)} key; Tessera accepts Ed25519 keys only`);
+  }
+  const publicKeyRaw = rawPublicKey(publicKey);
+  return { keyid: keyidOf(publicKeyRaw), publicKeyRaw, publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }) as string };
+}
+
+/**
+ * A DSSE envelope of `payload` signed by each of `keys`, in order (standard base64, keyid = cid of the key).
+ * @throws TesseraError VALIDATION_FAILED for an empty payload type or no keys.
+ */
+export function signEnvelope(payloadType: string, payload: Uint8Array, keys: readonly SigningKey[]): DsseEnvelope {
+  if (typeof payloadType !== 'string' || payloadType === '') throw new TesseraError('VALIDATION_FAILED', 'A DSSE payload type must be a non-empty string.');
+  if (keys.length === 0) throw new TesseraError('VALIDATION_FAILED', 'Signing an envelope needs at least one key.');
+  const message = pae(payloadType, payload);
+  return {
+    payloadType,
+    payload: toBase64(payload),
+    signatures: keys.map((key) => ({ keyid: key.keyid, sig: toBase64(key.sign(message)) })),
+  };
+}
+
+/**
+ * Verifies with node:crypto (OpenSSL). Same contract and errors as `verifyEnvelopeWith` in common/dsse.ts.
+ * @throws TesseraError SIGNATURE_INVALID or KEY_UNKNOWN.
+ */
+export function verifyEnvelope(envelope: DsseEnvelope, lookup: PublicKeyLookup): VerifiedEnvelope {
+  return verifyEnvelopeWith(envelope, lookup, verifyEd25519);
+}
+
+/** Ed25519 verification with node:crypto. False, never an exception, for malformed keys or signatures. */
+export function verifyEd25519(sig: Uint8Array, message: Uint8Array, publicKeyRaw: Uint8Array): boolean {
+  if (sig.length !== 64 || publicKeyRaw.length !== 32) return false;
+  try {
+    const der = new Uint8Array(ED25519_SPKI_PREFIX.length + 32);
+    der.set(ED25519_SPKI_PREFIX);
+    der.set(publicKeyRaw, ED25519_SPKI_PREFIX.length);
+    const key = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
+    return nodeVerify(null, message, key, sig);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes a small text file atomically: a temporary file in the same folder is written, given `mode` and
+ * fsynced, then linked into place (refusing an existing file) or, with `overwrite`, renamed over it; the folder
+ * is then fsynced where the platform allows. Shared with the trust store, which keeps key files too.
+ *
+ * @throws TesseraError KEY_FILE_INVALID naming the file: it exists (without `overwrite`) or cannot be written.
+ */
+export function writeKeyFileAtomic(path: string, text: string, options: { mode: number; overwrite: boolean }): void {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const fd = openSync(tmp, 'wx', options.mode);
+    try {
+      // The mode given to open() is reduced by the umask; key files need exactly this mode.
+      if (process.platform !== 'win32') fchmodSync(fd, options.mode);
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    if (options.overwrite) renameSync(tmp, path);
+    else placeWithoutClobbering(tmp, path);
+  } catch (cause) {
+    if (cause instanceof TesseraError) throw cause;
+    throw keyFileError(path, `cannot write it: ${(cause as Error).message}`, cause);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  syncFolder(dir);
+}
+
+function placeWithoutClobbering(tmp: string, path: string): void {
+  try {
+    // link() fails with EEXIST instead of replacing: no window in which another writer's file is lost.
+    linkSync(tmp, path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw keyFileError(path, 'the file already exists; refusing to overwrite a key (pass overwrite to replace it)');
+    // Some filesystems (FAT, some network mounts) have no hard links: check, then rename.
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
+    if (existsSync(path)) throw keyFileError(path, 'the file already exists; refusing to overwrite a key (pass overwrite to replace it)');
+    renameSync(tmp, path);
+  }
+}
+
+function syncFolder(dir: string): void {
+  // Makes the new directory entry durable on POSIX; Windows cannot open folders this way and needs no help.
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* best effort */
+  }
+}
+
+function signingKeyFrom(privateKey: KeyObject): SigningKey {
+  const publicKey = createPublicKey(privateKey);
+  const raw = rawPublicKey(publicKey);
+  const key: SigningKey = Object.freeze({
+    keyid: keyidOf(raw),
+    get publicKeyRaw() {
+      return raw.slice();
+    },
+    publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }) as string,
+    sign(message: Uint8Array): Uint8Array {
+      return new Uint8Array(nodeSign(null, message, privateKey));
+    },
+  });
+  privateKeys.set(key, privateKey);
+  return key;
+}
+
+function rawPublicKey(publicKey: KeyObject): Uint8Array {
+  const { x } = publicKey.export({ format: 'jwk' });
+  if (typeof x !== 'string') throw new TesseraError('KEY_FILE_INVALID', 'The key has no Ed25519 public point.');
+  return new Uint8Array(Buffer.from(x, 'base64url'));
+}
+
+function readKeyFile(path: string, what: string): string {
+  let size: number;
+  try {
+    const stat = statSync(path);
+    if (!stat.isFile()) throw keyFileError(path, `not a file; a ${what} file is expected`);
+    size = stat.size;
+  } catch (cause) {
+    if (cause instanceof TesseraError) throw cause;
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw keyFileError(path, code === 'ENOENT' ? `no such file; a ${what} file is expected` : `cannot read it: ${(cause as Error).message}`, cause);
+  }
+  if (size > MAX_KEY_FILE_BYTES) throw keyFileError(path, `${size} bytes is too large for a ${what} file`);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw keyFileError(path, `cannot read it: ${(cause as Error).message}`, cause);
+  }
+}
+
+/** The label of the first PEM block (`PRIVATE KEY`, `PUBLIC KEY`, `RSA PRIVATE KEY`…), if the text has one. */
+function pemLabel(text: string): string | undefined {
+  return /-----BEGIN ([A-Z0-9 ]+)-----/.exec(text)?.[1];
+}
+
+function describeKeyType(key: KeyObject): string {
+  const type = key.asymmetricKeyType;
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    return curve ? `an EC (${curve})` : 'an EC';
+  }
+  return type === undefined ? 'an unknown' : /^[aeiou]/.test(type) ? `an ${type.toUpperCase()}` : `a ${type.toUpperCase()}`;
+}
+
+/** `file` undefined means the key came as PEM text rather than from a file. */
+function keyFileError(file: string | undefined, problem: string, cause?: unknown): TesseraError {
+  const subject = file === undefined ? 'The public key PEM text' : `Key file ${file}`;
+  return new TesseraError('KEY_FILE_INVALID', `${subject}: ${problem}.`, { details: { file }, ...(cause === undefined ? {} : { cause }) });
+}

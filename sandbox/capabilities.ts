@@ -1,0 +1,259 @@
+/**
+ * The capability bridge: the only door from a plugin to the world (DESIGN.md "Sandbox rules"; issue 3 §4).
+ * Runs in the runtime. Every call is checked against the plugin's grant and, for effects, against the permit
+ * the caller supplied; a refused call throws CAPABILITY_DENIED inside the plugin with the reason and is
+ * journaled as `plugin.capability_denied`.
+ *
+ * Calls are `host.call("<family>.<op>", params)` or `host.call("<family>", params)`; the family is what a
+ * manifest declares and a grant allows: kv.get/kv.set/kv.delete/kv.list, http.fetch, events.emit, io.say.
+ */
+import { TesseraError, toErrorData } from '../main/common/errors.js';
+import { topicProblem } from '../main/common/topics.js';
+import type { Bus } from '../main/runtime/bus/index.js';
+import type { Migration, Store } from '../main/runtime/store/index.js';
+import type { CapabilityHandler } from './client.js';
+import { EFFECT_CAPABILITIES, normalizeOrigin } from './manifest.js';
+import type { CapabilityRequest } from './manifest.js';
+
+export interface Grant {
+  name: string;
+  origins?: string[];
+}
+
+export interface CapabilityCall {
+  capability: string;
+  ok: boolean;
+  /** Short description of what was asked (never the full payload). */
+  summary: string;
+  error?: string;
+}
+
+export interface CallScope {
+  plugin: { name: string; version: string; key: string };
+  grants: readonly Grant[];
+  trace_id: string;
+  /** Checks the caller's permit for an effect capability; throws PERMIT_INVALID when there is none or it does not cover it. */
+  checkPermit(capability: string): void;
+  /** Every capability call made during the plugin call, in order. */
+  calls: CapabilityCall[];
+}
+
+export const KV_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'plugin key/value store',
+    up(db) {
+      db.exec(`CREATE TABLE plugin_kv (
+        plugin     TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        value      TEXT NOT NULL CHECK (json_valid(value)),
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (plugin, key)
+      ) STRICT, WITHOUT ROWID`);
+    },
+  },
+];
+
+export const KV_LIMITS = { maxKeyLength: 256, maxValueBytes: 64 * 1024, maxKeysPerPlugin: 10_000 };
+export const FETCH_LIMITS = { maxResponseBytes: 256 * 1024, timeoutMs: 5000, maxRedirects: 3, maxBodyBytes: 64 * 1024 };
+
+export interface CapabilityBroker {
+  /** A handler bound to one plugin call. */
+  handlerFor(scope: CallScope): CapabilityHandler;
+}
+
+export interface BrokerOptions {
+  store: Store;
+  bus: Bus;
+  clock?: () => number;
+  fetch?: typeof fetch;
+}
+
+/** Which requested capabilities the runtime grants. Unknown names and http.fetch without origins are refused. */
+export function grantCapabilities(requested: readonly CapabilityRequest[]): Grant[] {
+  return requested.map((c) => {
+    if (!['kv', 'http.fetch', 'events.emit', 'io.say'].includes(c.name)) {
+      throw new TesseraError('CAPABILITY_NOT_GRANTABLE', `The plugin requests "${c.name}", which this runtime does not offer (it offers kv, http.fetch, events.emit, io.say).`);
+    }
+    if (c.name === 'http.fetch' && (!c.origins || c.origins.length === 0)) {
+      throw new TesseraError('CAPABILITY_NOT_GRANTABLE', 'The plugin requests http.fetch without an "origins" allowlist; list the origins it may reach.');
+    }
+    return c.origins ? { name: c.name, origins: [...c.origins] } : { name: c.name };
+  });
+}
+
+export function createCapabilityBroker(options: BrokerOptions): CapabilityBroker {
+  const { store, bus } = options;
+  const clock = options.clock ?? Date.now;
+  const doFetch = options.fetch ?? fetch;
+  store.migrate('plugin_kv', KV_MIGRATIONS);
+  const db = store.db;
+  const kvGet = db.prepare<[string, string], { value: string }>('SELECT value FROM plugin_kv WHERE plugin = ? AND key = ?');
+  const kvSet = db.prepare('INSERT INTO plugin_kv (plugin, key, value, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at');
+  const kvDelete = db.prepare('DELETE FROM plugin_kv WHERE plugin = ? AND key = ?');
+  const kvCount = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM plugin_kv WHERE plugin = ?');
+  const kvList = db.prepare<[string, string, string, number], { key: string }>('SELECT key FROM plugin_kv WHERE plugin = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?');
+
+  const deny = (message: string): never => {
+    throw new TesseraError('CAPABILITY_DENIED', message);
+  };
+
+  const kvKey = (params: Record<string, unknown>): string => {
+    const key = params['key'];
+    if (typeof key !== 'string' || key.length === 0 || key.length > KV_LIMITS.maxKeyLength) deny(`kv: "key" must be a string of 1–${KV_LIMITS.maxKeyLength} characters`);
+    return key as string;
+  };
+
+  async function run(scope: CallScope, family: string, op: string | undefined, params: Record<string, unknown>): Promise<unknown> {
+    const plugin = scope.plugin.name;
+    switch (family) {
+      case 'kv': {
+        if (op === 'get') {
+          const row = kvGet.get(plugin, kvKey(params));
+          return row ? (JSON.parse(row.value) as unknown) : null;
+        }
+        if (op === 'set') {
+          const key = kvKey(params);
+          const json = JSON.stringify(params['value'] ?? null);
+          if (Buffer.byteLength(json) > KV_LIMITS.maxValueBytes) deny(`kv.set: the value is over ${KV_LIMITS.maxValueBytes} bytes`);
+          if (!kvGet.get(plugin, key) && kvCount.get(plugin)!.n >= KV_LIMITS.maxKeysPerPlugin) deny(`kv.set: the plugin already has ${KV_LIMITS.maxKeysPerPlugin} keys`);
+          kvSet.run(plugin, key, json, clock());
+          return true;
+        }
+        if (op === 'delete') return kvDelete.run(plugin, kvKey(params)).changes > 0;
+        if (op === 'list') {
+          const prefix = typeof params['prefix'] === 'string' ? params['prefix'] : '';
+          return kvList.all(plugin, prefix, prefix + '\uffff', 1000).map((r) => r.key);
+        }
+        return deny(`kv has get, set, delete and list, not "${op ?? ''}"`);
+      }
+      case 'events': {
+        if (op !== 'emit') return deny(`events has only emit, not "${op ?? ''}"`);
+        const topic = params['topic'];
+        const full = `plugin.${plugin}.${String(topic)}`;
+        if (typeof topic !== 'string' || topicProblem(topic) || topicProblem(full)) deny(`events.emit: "${String(topic)}" is not a topic (letters, digits, _ and - separated by dots)`);
+        const event = bus.publish(full, params['payload'] ?? null, { trace_id: scope.trace_id });
+        return { id: event.id, topic: event.topic };
+      }
+      case 'io': {
+        if (op !== 'say') return deny(`io has only say, not "${op ?? ''}"`);
+        const text = params['text'];
+        if (typeof text !== 'string' || text.length === 0 || text.length > 2000) deny('io.say: "text" must be a string of 1–2000 characters');
+        bus.publish('io.say', { text, from: `plugin:${plugin}` }, { trace_id: scope.trace_id });
+        return true;
+      }
+      case 'http': {
+        if (op !== 'fetch') return deny(`http has only fetch, not "${op ?? ''}"`);
+        const grant = scope.grants.find((g) => g.name === 'http.fetch');
+        return httpFetch(new Set(grant?.origins ?? []), params);
+      }
+      default:
+        return deny(`unknown capability "${family}"`);
+    }
+  }
+
+  async function httpFetch(allowed: Set<string>, params: Record<string, unknown>): Promise<unknown> {
+    const method = typeof params['method'] === 'string' ? params['method'].toUpperCase() : 'GET';
+    if (!['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'PATCH'].includes(method)) deny(`http.fetch: method ${method} is not allowed`);
+    const body = params['body'];
+    if (body !== undefined && typeof body !== 'string') deny('http.fetch: "body" must be a string');
+    if (typeof body === 'string' && Buffer.byteLength(body) > FETCH_LIMITS.maxBodyBytes) deny(`http.fetch: the body is over ${FETCH_LIMITS.maxBodyBytes} bytes`);
+    const headers: Record<string, string> = {};
+    const given = params['headers'];
+    if (given && typeof given === 'object') {
+      for (const [k, v] of Object.entries(given as Record<string, unknown>)) {
+        if (typeof v !== 'string' || /^(host|cookie|authorization|proxy-)/i.test(k)) deny(`http.fetch: header "${k}" is not allowed`);
+        headers[k] = v as string;
+      }
+    }
+    let url = typeof params['url'] === 'string' ? params['url'] : '';
+    const signal = AbortSignal.timeout(FETCH_LIMITS.timeoutMs);
+    for (let hop = 0; ; hop++) {
+      let parsed: URL;
+      try {
+        parsed = new URL(url);
+      } catch {
+        return deny(`http.fetch: "${url}" is not a URL`);
+      }
+      const origin = normalizeOrigin(parsed.href);
+      if (!origin || !allowed.has(origin)) {
+        deny(hop === 0 ? `http.fetch: ${parsed.origin} is not in this plugin's allowlist` : `http.fetch: a redirect to ${parsed.origin} leaves this plugin's allowlist; refused`);
+      }
+      let res: Response;
+      try {
+        res = await doFetch(parsed.href, { method, headers, redirect: 'manual', signal, ...(body === undefined ? {} : { body: body as string }) });
+      } catch (err) {
+        throw new TesseraError('CAPABILITY_DENIED', `http.fetch: ${parsed.origin} could not be reached (${(err as Error).name === 'TimeoutError' ? `timed out after ${FETCH_LIMITS.timeoutMs} ms` : (err as Error).message})`);
+      }
+      if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
+        if (hop >= FETCH_LIMITS.maxRedirects) deny(`http.fetch: more than ${FETCH_LIMITS.maxRedirects} redirects`);
+        url = new URL(res.headers.get('location')!, parsed).href;
+        await res.body?.cancel();
+        continue;
+      }
+      const text = await readCapped(res, FETCH_LIMITS.maxResponseBytes);
+      const type = res.headers.get('content-type') ?? '';
+      let json: unknown;
+      if (type.includes('json')) {
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+      }
+      return { status: res.status, content_type: type, body: text, ...(json === undefined ? {} : { json }) };
+    }
+  }
+
+  return {
+    handlerFor(scope) {
+      return async (capability, params) => {
+        const [family = '', op] = capability.split('.', 2);
+        const declared = family === 'kv' ? 'kv' : `${family}.${op ?? ''}`;
+        const record = (ok: boolean, error?: string) =>
+          scope.calls.push({ capability, ok, summary: summarize(capability, params), ...(error ? { error } : {}) });
+        try {
+          if (!scope.grants.some((g) => g.name === declared)) {
+            deny(`${capability} was not granted to ${scope.plugin.name} (granted: ${scope.grants.map((g) => g.name).join(', ') || 'nothing'})`);
+          }
+          if (EFFECT_CAPABILITIES.has(declared)) scope.checkPermit(declared);
+          if (params === null || typeof params !== 'object' || Array.isArray(params)) deny(`${capability}: params must be an object`);
+          const value = await run(scope, family, op, params as Record<string, unknown>);
+          record(true);
+          return value;
+        } catch (err) {
+          const data = toErrorData(err);
+          record(false, `${data.code}: ${data.message}`);
+          if (data.code === 'CAPABILITY_DENIED' || data.code === 'PERMIT_INVALID') {
+            bus.publish('plugin.capability_denied', { plugin: scope.plugin.key, capability, code: data.code, reason: data.message }, { trace_id: scope.trace_id });
+          }
+          throw err;
+        }
+      };
+    },
+  };
+}
+
+function summarize(capability: string, params: unknown): string {
+  const p = (params ?? {}) as Record<string, unknown>;
+  const s = typeof p['url'] === 'string' ? p['url'] : typeof p['key'] === 'string' ? p['key'] : typeof p['topic'] === 'string' ? p['topic'] : '';
+  return s ? `${capability} ${s.slice(0, 120)}` : capability;
+}
+
+async function readCapped(res: Response, max: number): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      throw new TesseraError('CAPABILITY_DENIED', `http.fetch: the response is over ${max} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,222 @@
+/**
+ * The runtime's side of the sandbox: starts the sandbox host process, supervises it and talks to it.
+ *
+ * Supervision contract: if the host process dies (native crash, V8 out-of-memory, kill), every call in flight
+ * fails at once with SANDBOX_UNAVAILABLE, the host is started again (with backoff if it keeps dying), every
+ * loaded plugin is loaded again, and calls made meanwhile wait for that. The runtime never goes down with it.
+ */
+import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { TesseraError, fromErrorData, toErrorData } from '../main/common/errors.js';
+import type { Logger } from '../main/runtime/log/index.js';
+import type { CallStats, HostToRuntime, LoadRequest, RuntimeToHost } from './protocol.js';
+
+export interface ChildHandle {
+  readonly pid: number | undefined;
+  send(message: RuntimeToHost): void;
+  onMessage(listener: (message: HostToRuntime) => void): void;
+  onExit(listener: (code: number | null, signal: string | null) => void): void;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Starts the sandbox host process. Headless: child_process.fork; in Electron: utilityProcess (main/electron). */
+export type ProcessLauncher = (entry: { file: string; execArgv: string[] }) => ChildHandle;
+
+/** Answers a plugin's `host.call(capability, params)`; throw a TesseraError to refuse. */
+export type CapabilityHandler = (capability: string, params: unknown) => Promise<unknown>;
+
+export interface CallResult {
+  /** The plugin's output as JSON text. */
+  value: string;
+  stats: CallStats;
+}
+
+export interface SandboxHost {
+  load(plugin: LoadRequest): Promise<void>;
+  unload(key: string): Promise<void>;
+  call(key: string, input: string, ctx: string, now: number, capability?: CapabilityHandler): Promise<CallResult>;
+  /** PID of the current host process (undefined while restarting). */
+  readonly pid: number | undefined;
+  readonly restarts: number;
+  /** Kill the host process, as a crash would (tests and `tessera doctor`). */
+  crash(): void;
+  dispose(): Promise<void>;
+}
+
+export interface SandboxHostOptions {
+  logger: Logger;
+  launcher?: ProcessLauncher;
+  /** Called after each restart of the host, once plugins are loaded again. */
+  onRestart?: (info: { restarts: number; reason: string }) => void;
+}
+
+/** Where the host entry is: the built file next to the built runtime, or the TypeScript source under tsx. */
+export function sandboxEntry(): { file: string; execArgv: string[] } {
+  // isolated-vm needs --no-node-snapshot on Node ≥ 20.
+  const base = ['--no-node-snapshot'];
+  for (const rel of ['./sandbox-host.js', '../sandbox-host.js']) {
+    const file = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(file)) return { file, execArgv: base };
+  }
+  const source = fileURLToPath(new URL('./host-main.ts', import.meta.url));
+  if (existsSync(source)) return { file: source, execArgv: [...base, '--import', 'tsx'] };
+  throw new TesseraError('SANDBOX_UNAVAILABLE', 'The sandbox host entry is missing: run `npm run build`.');
+}
+
+export const forkLauncher: ProcessLauncher = ({ file, execArgv }) => {
+  const child = fork(file, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+  return {
+    get pid() {
+      return child.pid;
+    },
+    send: (m) => {
+      if (child.connected) child.send(m);
+    },
+    onMessage: (l) => child.on('message', (m) => l(m as HostToRuntime)),
+    onExit: (l) => child.on('exit', (code, signal) => l(code, signal)),
+    kill: (signal) => void child.kill(signal ?? 'SIGKILL'),
+  };
+};
+
+interface Pending {
+  resolve(message: HostToRuntime & { t: 'done' }): void;
+  reject(err: TesseraError): void;
+  capability?: CapabilityHandler;
+}
+
+export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
+  const { logger } = options;
+  const launcher = options.launcher ?? forkLauncher;
+  const loaded = new Map<string, LoadRequest>();
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+  let child: ChildHandle | undefined;
+  let ready: Promise<void> | undefined;
+  let restarts = 0;
+  let disposed = false;
+  let lastStart = 0;
+  let backoff = 100;
+
+  const send = (message: RuntimeToHost) => child?.send(message);
+
+  const start = (): Promise<void> => {
+    lastStart = Date.now();
+    const c = launcher(sandboxEntry());
+    child = c;
+    return new Promise<void>((resolve, reject) => {
+      let isReady = false;
+      c.onMessage((message) => {
+        if (c !== child) return;
+        if (message.t === 'ready') {
+          isReady = true;
+          resolve();
+          return;
+        }
+        if (message.t === 'cap') {
+          void answerCapability(message);
+          return;
+        }
+        const p = pending.get(message.id);
+        if (!p) return;
+        pending.delete(message.id);
+        p.resolve(message);
+      });
+      c.onExit((code, signal) => {
+        if (c !== child) return;
+        child = undefined;
+        const reason = signal ? `signal ${signal}` : `exit code ${code}`;
+        for (const [id, p] of pending) {
+          pending.delete(id);
+          p.reject(new TesseraError('SANDBOX_UNAVAILABLE', `The sandbox host stopped (${reason}) during the call; it is restarting.`));
+        }
+        if (!isReady) reject(new TesseraError('SANDBOX_UNAVAILABLE', `The sandbox host failed to start (${reason}).`));
+        if (disposed) return;
+        logger.error('sandbox host stopped; restarting', { reason, restarts: restarts + 1 });
+        // Crash loop protection: back off while it keeps dying young.
+        backoff = Date.now() - lastStart < 2000 ? Math.min(backoff * 2, 5000) : 100;
+        ready = new Promise<void>((r) => setTimeout(r, isReady ? 0 : backoff)).then(async () => {
+          if (disposed) throw new TesseraError('SANDBOX_UNAVAILABLE', 'The sandbox is shut down.');
+          restarts++;
+          await start();
+          for (const plugin of loaded.values()) {
+            await request({ t: 'load', id: 0, plugin }).catch((err: unknown) => logger.error('plugin failed to reload after a sandbox restart', { key: plugin.key, error: err }));
+          }
+          options.onRestart?.({ restarts, reason });
+        });
+        ready.catch(() => undefined);
+      });
+    });
+  };
+
+  const answerCapability = async (message: HostToRuntime & { t: 'cap' }) => {
+    const handler = pending.get(message.call)?.capability;
+    try {
+      if (!handler) throw new TesseraError('CAPABILITY_DENIED', `No capability is available to this call (${message.capability}).`);
+      const value = await handler(message.capability, JSON.parse(message.params) as unknown);
+      send({ t: 'cap-result', id: message.id, ok: true, value: JSON.stringify(value ?? null) });
+    } catch (err) {
+      send({ t: 'cap-result', id: message.id, ok: false, error: toErrorData(err) });
+    }
+  };
+
+  const request = <M extends RuntimeToHost & { id: number }>(message: M, capability?: CapabilityHandler): Promise<HostToRuntime & { t: 'done' }> =>
+    new Promise((resolve, reject) => {
+      if (!child) return reject(new TesseraError('SANDBOX_UNAVAILABLE', 'The sandbox host is not running.'));
+      const id = nextId++;
+      pending.set(id, { resolve, reject, ...(capability ? { capability } : {}) });
+      send({ ...message, id });
+    });
+
+  const whenReady = async () => {
+    if (disposed) throw new TesseraError('SANDBOX_UNAVAILABLE', 'The sandbox is shut down.');
+    ready ??= start();
+    await ready;
+  };
+
+  return {
+    get pid() {
+      return child?.pid;
+    },
+    get restarts() {
+      return restarts;
+    },
+    async load(plugin) {
+      await whenReady();
+      const reply = await request({ t: 'load', id: 0, plugin });
+      if (!reply.ok) throw fromErrorData(reply.error);
+      loaded.set(plugin.key, plugin);
+    },
+    async unload(key) {
+      loaded.delete(key);
+      if (!child) return;
+      await whenReady();
+      await request({ t: 'unload', id: 0, key });
+    },
+    async call(key, input, ctx, now, capability) {
+      await whenReady();
+      const reply = await request({ t: 'call', id: 0, key, input, ctx, now }, capability);
+      if (!reply.ok) throw fromErrorData(reply.error);
+      return { value: reply.value ?? 'null', stats: reply.stats ?? { cpu_us: 0, wall_us: 0, heap_used_bytes: 0 } };
+    },
+    crash() {
+      child?.kill('SIGKILL');
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      const c = child;
+      child = undefined;
+      for (const [id, p] of pending) {
+        pending.delete(id);
+        p.reject(new TesseraError('SANDBOX_UNAVAILABLE', 'The sandbox is shutting down.'));
+      }
+      if (c) {
+        const exited = new Promise<void>((r) => c.onExit(() => r()));
+        c.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 2000).unref())]);
+        c.kill('SIGKILL');
+      }
+    },
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * Entry point of the sandbox host process: a child of the runtime (child_process.fork headless, Electron
+ * utilityProcess in the app) that holds every plugin isolate, so a V8 out-of-memory or a native crash costs
+ * this process, never the runtime or its database (isolated-vm's own advice; DESIGN.md "Processes").
+ *
+ * It speaks sandbox/protocol.ts over the parent channel and has no other authority: capability calls are
+ * forwarded to the runtime, which decides.
+ */
+import type { ErrorData } from '../main/common/errors.js';
+import type { HostToRuntime, RuntimeToHost } from './protocol.js';
+import { createPluginIsolate } from './isolate.js';
+import type { PluginIsolate } from './isolate.js';
+
+interface Channel {
+  send(message: HostToRuntime): void;
+  onMessage(listener: (message: RuntimeToHost) => void): void;
+}
+
+/** The parent channel: Electron's utilityProcess gives `process.parentPort`, Node's fork gives `process.send`. */
+function parentChannel(): Channel {
+  const parentPort = (process as unknown as { parentPort?: { postMessage(m: unknown): void; on(e: 'message', l: (e: { data: unknown }) => void): void } }).parentPort;
+  if (parentPort) {
+    return {
+      send: (m) => parentPort.postMessage(m),
+      onMessage: (l) => parentPort.on('message', (e) => l(e.data as RuntimeToHost)),
+    };
+  }
+  if (!process.send) throw new Error('the sandbox host must be started by the Tessera runtime');
+  return {
+    send: (m) => void process.send!(m),
+    onMessage: (l) => process.on('message', (m) => l(m as RuntimeToHost)),
+  };
+}
+
+const channel = parentChannel();
+const plugins = new Map<string, PluginIsolate>();
+const pendingCaps = new Map<number, { resolve: (json: string) => void }>();
+let nextCapId = 1;
+
+const capability = (callId: number, capabilityName: string, params: string): Promise<string> =>
+  new Promise((resolve) => {
+    const id = nextCapId++;
+    pendingCaps.set(id, { resolve });
+    channel.send({ t: 'cap', id, call: callId, capability: capabilityName, params });
+  });
+
+channel.onMessage((message) => {
+  switch (message.t) {
+    case 'load': {
+      const { key, kind, code, limits } = message.plugin;
+      plugins.get(key)?.dispose();
+      const plugin = createPluginIsolate({ key, kind, code, limits, capability });
+      plugins.set(key, plugin);
+      plugin.warm().then(
+        () => channel.send({ t: 'done', id: message.id, ok: true }),
+        (err: Error & { data?: ErrorData }) => {
+          plugin.dispose();
+          plugins.delete(key);
+          channel.send({ t: 'done', id: message.id, ok: false, error: err.data ?? { code: 'PLUGIN_FAILED', message: String(err.message) } });
+        },
+      );
+      return;
+    }
+    case 'unload':
+      plugins.get(message.key)?.dispose();
+      plugins.delete(message.key);
+      channel.send({ t: 'done', id: message.id, ok: true });
+      return;
+    case 'call': {
+      const plugin = plugins.get(message.key);
+      if (!plugin) {
+        channel.send({ t: 'done', id: message.id, ok: false, error: { code: 'PLUGIN_NOT_FOUND', message: `${message.key} is not loaded in the sandbox.` } });
+        return;
+      }
+      void plugin.call(message.input, message.ctx, message.now, message.id).then((outcome) => {
+        channel.send(outcome.ok ? { t: 'done', id: message.id, ok: true, value: outcome.value, stats: outcome.stats } : { t: 'done', id: message.id, ok: false, error: outcome.error, ...(outcome.stats ? { stats: outcome.stats } : {}) });
+      });
+      return;
+    }
+    case 'cap-result': {
+      const pending = pendingCaps.get(message.id);
+      if (!pending) return;
+      pendingCaps.delete(message.id);
+      pending.resolve(JSON.stringify(message.ok ? { ok: true, value: JSON.parse(message.value) as unknown } : { ok: false, error: message.error }));
+      return;
+    }
+    case 'ping':
+      channel.send({ t: 'done', id: message.id, ok: true, value: String(plugins.size) });
+      return;
+  }
+});
+
+// The runtime going away ends this process: an orphaned sandbox host must never linger.
+process.on('disconnect', () => process.exit(0));
+channel.send({ t: 'ready', pid: process.pid });

@@ -1,0 +1,124 @@
+/**
+ * Plugin folders on disk: build (bundle the source into one ES module), sign (DSSE over the canonical
+ * manifest, which records the entry's cid) and verify — the trust chain of issue 3 §5. Verification names
+ * exactly what is wrong: unsigned, tampered (which file), unknown key, revoked key, invalid manifest,
+ * capability not grantable.
+ */
+import { existsSync, readFileSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { canonicalBytes } from '../main/common/canonical.js';
+import { cidOf, cidOfBytes } from '../main/common/cid.js';
+import { parseEnvelope } from '../main/common/dsse.js';
+import { TesseraError, isTesseraError } from '../main/common/errors.js';
+import type { SigningKey } from '../main/runtime/keys/index.js';
+import { signEnvelope } from '../main/runtime/keys/index.js';
+import type { TrustView } from '../main/runtime/trust/index.js';
+import { verifyTrusted } from '../main/runtime/trust/index.js';
+import { grantCapabilities } from './capabilities.js';
+import type { Grant } from './capabilities.js';
+import { MANIFEST_FILE, PLUGIN_PAYLOAD_TYPE, SIGNATURE_FILE, parseManifest } from './manifest.js';
+import type { PluginManifest } from './manifest.js';
+
+export const MAX_PLUGIN_CODE_BYTES = 4 * 1024 * 1024;
+const MAX_MANIFEST_BYTES = 256 * 1024;
+
+export interface VerifiedPlugin {
+  dir: string;
+  manifest: PluginManifest;
+  code: string;
+  /** cid of the canonical manifest: the plugin version's identity. */
+  cid: string;
+  /** `name@version#cid-prefix`, the sandbox key. */
+  key: string;
+  publisher: { keyid: string; name: string };
+  grants: Grant[];
+}
+
+function readCapped(file: string, max: number, what: string): Buffer {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    throw new TesseraError(what === MANIFEST_FILE ? 'PLUGIN_MANIFEST_INVALID' : 'PLUGIN_TAMPERED', `${file} is missing.`);
+  }
+  if (size > max) throw new TesseraError('PLUGIN_MANIFEST_INVALID', `${file} is ${size} bytes; the limit is ${max}.`);
+  return readFileSync(file);
+}
+
+/** Read and validate plugin.json from a folder (no signature check). */
+export function readManifest(dir: string): PluginManifest {
+  const file = join(dir, MANIFEST_FILE);
+  if (!existsSync(file)) throw new TesseraError('PLUGIN_MANIFEST_INVALID', `There is no ${MANIFEST_FILE} in ${dir}.`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readCapped(file, MAX_MANIFEST_BYTES, MANIFEST_FILE).toString('utf8'));
+  } catch (err) {
+    if (isTesseraError(err)) throw err;
+    throw new TesseraError('PLUGIN_MANIFEST_INVALID', `${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseManifest(json, file);
+}
+
+/** Verify a plugin folder against the trust store. Throws a TesseraError whose code and message say what is wrong. */
+export function verifyPlugin(dirIn: string, trust: TrustView): VerifiedPlugin {
+  const dir = resolve(dirIn);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new TesseraError('PLUGIN_NOT_FOUND', `${dir} is not a plugin folder.`);
+  const manifest = readManifest(dir);
+  const sigFile = join(dir, SIGNATURE_FILE);
+  if (!existsSync(sigFile)) throw new TesseraError('PLUGIN_UNSIGNED', `${manifest.name} is not signed: ${SIGNATURE_FILE} is missing. Sign it with \`tessera plugin sign ${dirIn} --key KEY\`.`);
+  let envelope;
+  try {
+    envelope = parseEnvelope(JSON.parse(readCapped(sigFile, MAX_MANIFEST_BYTES, SIGNATURE_FILE).toString('utf8')));
+  } catch (err) {
+    if (isTesseraError(err)) throw err;
+    throw new TesseraError('SIGNATURE_INVALID', `${sigFile} is not a DSSE envelope (not JSON).`);
+  }
+  if (envelope.payloadType !== PLUGIN_PAYLOAD_TYPE) throw new TesseraError('SIGNATURE_INVALID', `${sigFile} signs a ${envelope.payloadType}, not a plugin manifest.`);
+  const trusted = verifyTrusted(envelope, trust);
+  if (trusted.payloadType !== PLUGIN_PAYLOAD_TYPE) throw new TesseraError('SIGNATURE_INVALID', `${sigFile} signs a ${trusted.payloadType}, not a plugin manifest.`);
+  // The signature covers the canonical manifest; the manifest on disk must be that manifest.
+  const signedBytes = Buffer.from(trusted.payload);
+  const onDisk = Buffer.from(canonicalBytes(manifest));
+  if (!signedBytes.equals(onDisk)) {
+    throw new TesseraError('PLUGIN_TAMPERED', `${manifest.name}: ${MANIFEST_FILE} was changed after it was signed (it no longer matches the signed manifest).`);
+  }
+  const codeBytes = readCapped(join(dir, manifest.entry), MAX_PLUGIN_CODE_BYTES, manifest.entry);
+  const codeCid = cidOfBytes(codeBytes);
+  if (codeCid !== manifest.entry_cid) {
+    throw new TesseraError('PLUGIN_TAMPERED', `${manifest.name}: ${manifest.entry} no longer matches its cid (signed ${manifest.entry_cid}, found ${codeCid}).`);
+  }
+  const grants = grantCapabilities(manifest.capabilities);
+  const cid = cidOf(manifest);
+  return {
+    dir,
+    manifest,
+    code: codeBytes.toString('utf8'),
+    cid,
+    key: `${manifest.name}@${manifest.version}#${cid.slice(3, 15)}`,
+    publisher: { keyid: trusted.keyid, name: trusted.name },
+    grants,
+  };
+}
+
+/** Record the entry's cid in plugin.json and sign the canonical manifest into plugin.sig. */
+export function signPlugin(dirIn: string, key: SigningKey): { manifest: PluginManifest; cid: string } {
+  const dir = resolve(dirIn);
+  const file = join(dir, MANIFEST_FILE);
+  if (!existsSync(file)) throw new TesseraError('PLUGIN_MANIFEST_INVALID', `There is no ${MANIFEST_FILE} in ${dir}.`);
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  const entry = typeof raw['entry'] === 'string' ? raw['entry'] : 'plugin.js';
+  const codeFile = join(dir, entry);
+  if (!existsSync(codeFile)) throw new TesseraError('PLUGIN_MANIFEST_INVALID', `${entry} is missing: build the plugin first (\`tessera plugin build ${dirIn}\`).`);
+  raw['entry_cid'] = cidOfBytes(readFileSync(codeFile));
+  const manifest = parseManifest(raw, file);
+  writeAtomic(file, JSON.stringify(manifest, null, 2) + '\n');
+  const envelope = signEnvelope(PLUGIN_PAYLOAD_TYPE, canonicalBytes(manifest), [key]);
+  writeAtomic(join(dir, SIGNATURE_FILE), JSON.stringify(envelope, null, 2) + '\n');
+  return { manifest, cid: cidOf(manifest) };
+}
+
+export function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}

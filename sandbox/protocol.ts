@@ -1,0 +1,56 @@
+/**
+ * Messages between the runtime and the sandbox host process (DESIGN.md "Processes"). Every payload that came
+ * from or goes to a plugin travels as a JSON string, never as a live object: nothing shared, nothing
+ * structured-cloned that a plugin shaped.
+ */
+import type { ErrorData } from '../main/common/errors.js';
+
+export type PluginKind = 'policy' | 'tool' | 'intake' | 'enrich';
+
+/** The function each kind exports. */
+export const KIND_FUNCTION: Record<PluginKind, string> = {
+  policy: 'decide',
+  tool: 'invoke',
+  intake: 'normalize',
+  enrich: 'enrich',
+};
+
+export interface IsolateLimits {
+  /** V8 heap limit of the plugin's isolate. */
+  memoryMb: number;
+  /** CPU time per call (synchronous execution). */
+  timeoutMs: number;
+  /** Wall-clock deadline per call, for promises that never settle; the isolate is disposed past it. */
+  deadlineMs: number;
+  /** Largest output, as JSON characters. */
+  maxOutputChars: number;
+}
+
+export interface LoadRequest {
+  /** Unique per loaded plugin version: `name@version#cid`. */
+  key: string;
+  kind: PluginKind;
+  code: string;
+  limits: IsolateLimits;
+}
+
+export interface CallStats {
+  cpu_us: number;
+  wall_us: number;
+  heap_used_bytes: number;
+}
+
+export type RuntimeToHost =
+  | { t: 'load'; id: number; plugin: LoadRequest }
+  | { t: 'unload'; id: number; key: string }
+  | { t: 'call'; id: number; key: string; input: string; ctx: string; now: number }
+  | { t: 'cap-result'; id: number; ok: true; value: string }
+  | { t: 'cap-result'; id: number; ok: false; error: ErrorData }
+  | { t: 'ping'; id: number };
+
+export type HostToRuntime =
+  | { t: 'ready'; pid: number }
+  | { t: 'done'; id: number; ok: true; value?: string; stats?: CallStats }
+  | { t: 'done'; id: number; ok: false; error: ErrorData; stats?: CallStats }
+  /** A capability call made by the plugin during call `call`. The runtime answers with `cap-result`. */
+  | { t: 'cap'; id: number; call: number; capability: string; params: string };
