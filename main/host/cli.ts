@@ -4,8 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { TesseraError, isTesseraError } from '../common/errors.js';
@@ -14,8 +13,10 @@ import { PRODUCT_NAME, VERSION } from '../runtime/version.js';
 import { DEFAULT_HOST, DEFAULT_PORT, TOKEN_FILE, parsePort, resolveDataDir } from './config.js';
 import { electronBinary, formatChecks, hasDisplay, runChecks } from './doctor.js';
 import { startHost } from './headless.js';
+import { APP_ROOT, RENDERER_DIR } from './paths.js';
+import { PLUGIN_COMMANDS } from './cli-plugins.js';
 
-type Options = NonNullable<ParseArgsConfig['options']>;
+export type Options = NonNullable<ParseArgsConfig['options']>;
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -23,20 +24,18 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
 }
 
-interface Command {
+export interface Command {
   name: string;
   summary: string;
   usage: string;
   options: Options;
   /** Help text for each flag, in the order shown. */
   flags: Array<[string, string]>;
+  /** How many positional arguments the command takes (default none). */
+  positionals?: number;
   run(values: Record<string, string | boolean | undefined>, positionals: string[], io: CliIo): Promise<number>;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-/** The built renderer next to the built CLI (out/main/cli.js → out/renderer). */
-export const RENDERER_DIR = resolve(here, '../renderer');
-const APP_ROOT = resolve(here, '../..');
 
 const startCommand: Command = {
   name: 'start',
@@ -171,7 +170,7 @@ const versionCommand: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);
@@ -204,22 +203,32 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   if (name === '--version' || name === '-v') return versionCommand.run({}, [], io);
   if (name === 'help') {
-    const target = COMMANDS.find((c) => c.name === rest[0]);
+    const target = COMMANDS.find((c) => c.name === rest.join(' ')) ?? COMMANDS.find((c) => c.name === rest[0]);
     io.stdout(target ? commandHelp(target) : mainHelp());
     return target || rest[0] === undefined ? 0 : 2;
   }
-  const cmd = COMMANDS.find((c) => c.name === name);
+  const twoWord = COMMANDS.find((c) => c.name === `${name} ${rest[0] ?? ''}`);
+  const cmd = twoWord ?? COMMANDS.find((c) => c.name === name);
+  const args = twoWord ? rest.slice(1) : rest;
   if (!cmd) {
+    const group = COMMANDS.filter((c) => c.name.startsWith(`${name} `));
+    if (group.length > 0) {
+      const known = group.map((c) => `  ${c.usage}\n      ${c.summary}`).join('\n');
+      const asked = rest[0] === undefined || rest[0] === '--help' || rest[0] === '-h';
+      (asked ? io.stdout : io.stderr)(`${asked ? '' : `error CONFIG_INVALID: unknown command "${name} ${rest[0]}".\n\n`}Commands:\n${known}\n`);
+      return asked ? 0 : 2;
+    }
     io.stderr(`error CONFIG_INVALID: unknown command "${name}".\n\n${mainHelp()}`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (args.includes('--help') || args.includes('-h')) {
     io.stdout(commandHelp(cmd));
     return 0;
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: false, strict: true });
+    parsed = parseArgs({ args, options: cmd.options, allowPositionals: (cmd.positionals ?? 0) > 0, strict: true });
+    if (parsed.positionals.length > (cmd.positionals ?? 0)) throw new Error(`unexpected argument "${parsed.positionals[cmd.positionals ?? 0]}"`);
   } catch (err) {
     io.stderr(`error CONFIG_INVALID: ${(err as Error).message}\n\nUsage: ${cmd.usage}\n`);
     return 2;

@@ -5,7 +5,9 @@
 import type { FastifyInstance } from 'fastify';
 import { TesseraError } from '../common/errors.js';
 import { createRuntime } from '../runtime/index.js';
-import type { Runtime } from '../runtime/index.js';
+import type { Runtime, RuntimeOptions } from '../runtime/index.js';
+import { join } from 'node:path';
+import { BUILTIN_PLUGINS_DIR, BUILTIN_TRUST_DIR } from './paths.js';
 import type { Logger } from '../runtime/log/index.js';
 import { ensureDataDir, loadOrCreateToken } from './config.js';
 import { createHttpServer } from './http/server.js';
@@ -18,6 +20,11 @@ export interface HostOptions {
   shell: 'electron' | 'headless';
   env?: NodeJS.ProcessEnv;
   rendererDir?: string;
+  /** Trust roots shipped with the app; default resources/trust. */
+  builtinTrustDir?: string;
+  /** Folders of plugin folders loaded at start; default the built first-party plugins and `<data>/plugins`. */
+  pluginDirs?: string[];
+  sandboxLauncher?: RuntimeOptions['sandboxLauncher'];
 }
 
 export interface RunningHost {
@@ -37,7 +44,14 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const { dataDir, logger } = options;
   ensureDataDir(dataDir);
   const { token, source } = loadOrCreateToken(dataDir, options.env ?? process.env, logger);
-  const runtime = await createRuntime({ dataDir, shell: options.shell, logger });
+  const runtime = await createRuntime({
+    dataDir,
+    shell: options.shell,
+    logger,
+    builtinTrustDir: options.builtinTrustDir ?? BUILTIN_TRUST_DIR,
+    pluginDirs: options.pluginDirs ?? [BUILTIN_PLUGINS_DIR, join(dataDir, 'plugins')],
+    ...(options.sandboxLauncher ? { sandboxLauncher: options.sandboxLauncher } : {}),
+  });
   let server: FastifyInstance;
   try {
     server = await createHttpServer({ runtime, token, logger: logger.child({ module: 'http' }), ...(options.rendererDir ? { rendererDir: options.rendererDir } : {}) });

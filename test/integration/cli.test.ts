@@ -67,6 +67,13 @@ describe('tessera CLI', () => {
     expect((await fetch(`${t.origin}/api/events`)).status).toBe(401);
     expect((await fetch(`${t.origin}/api/events`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
     expect(await (await fetch(`${t.origin}/`)).text()).toContain('<div id="app">');
+    // the first-party plugins load in the background at start
+    let plugins: Array<{ name: string; trust: string }> = [];
+    for (let i = 0; i < 100 && plugins.length < 4; i++) {
+      plugins = ((await (await fetch(`${t.origin}/api/plugins`, { headers: { authorization: `Bearer ${token}` } })).json()) as { plugins: typeof plugins }).plugins;
+      if (plugins.length < 4) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(plugins.map((p) => p.name).sort()).toEqual(['policy-authorization', 'policy-existence', 'policy-quota', 'tool-weather']);
 
     // A live WebSocket client and a keep-alive HTTP connection must not hold up the shutdown.
     const ws = new WebSocket(t.origin.replace('http', 'ws') + '/ws?topics=**', { headers: { authorization: `Bearer ${token}` } });
@@ -83,7 +90,10 @@ describe('tessera CLI', () => {
     try {
       expect(store.integrityCheck()).toEqual(['ok']);
       const topics = createJournal({ store }).query().events.map((e) => e.topic);
-      expect(topics).toEqual(['runtime.started', 'host.listening', 'runtime.stopping']);
+      expect(topics.filter((t) => t.startsWith('runtime.') || t.startsWith('host.'))).toEqual(['runtime.started', 'host.listening', 'runtime.stopping']);
+      // the four first-party plugins, built and signed by `npm run build`, were loaded at start
+      expect(topics.filter((t) => t === 'plugin.loaded')).toHaveLength(4);
+      expect(topics).not.toContain('plugin.load_failed');
     } finally {
       store.close();
     }

@@ -38,8 +38,8 @@ export interface RunOptions {
 }
 
 export interface PluginRegistry {
-  /** Verify a plugin folder and load it; replaces a loaded plugin of the same name and version. */
-  load(dir: string): Promise<PluginInfo>;
+  /** Verify a plugin folder (against `trust`, default the registry's) and load it; replaces a loaded plugin of the same name and version. */
+  load(dir: string, trust?: TrustView): Promise<PluginInfo>;
   list(): PluginInfo[];
   /** A plugin by key, by `name@version`, or by name with an optional semver range (highest match). */
   find(ref: string, range?: string): VerifiedPlugin | undefined;
@@ -110,10 +110,10 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
 
   return {
     sandbox,
-    async load(dir) {
+    async load(dir, trust = options.trust) {
       let plugin: VerifiedPlugin;
       try {
-        plugin = verifyPlugin(dir, options.trust);
+        plugin = verifyPlugin(dir, trust);
         await sandbox.load({ key: plugin.key, kind: plugin.manifest.kind, code: plugin.code, limits: effectiveLimits(plugin.manifest, options.limits) });
       } catch (err) {
         bus.publish('plugin.load_failed', { dir, error: toErrorData(err) });

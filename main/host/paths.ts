@@ -1,0 +1,29 @@
+/** Where the app's own files are, from source (tests, tsx) or from the build (out/main/…), alike. */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+function findAppRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'tessera') return dir;
+      } catch {
+        // not ours; keep climbing
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('Cannot find the Tessera app folder (its package.json).');
+    dir = parent;
+  }
+}
+
+export const APP_ROOT = findAppRoot();
+/** The built renderer. */
+export const RENDERER_DIR = join(APP_ROOT, 'out', 'renderer');
+/** Trust roots shipped with the app: the first-party plugins' publisher key. */
+export const BUILTIN_TRUST_DIR = join(APP_ROOT, 'resources', 'trust');
+/** First-party plugins, built and signed by `npm run build`. */
+export const BUILTIN_PLUGINS_DIR = join(APP_ROOT, 'out', 'plugins');
