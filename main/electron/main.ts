@@ -13,6 +13,7 @@ import type { RunningHost } from '../host/headless.js';
 import { createOperations } from '../host/operations.js';
 import { createLogger } from '../runtime/log/index.js';
 import { registerIpc } from './ipc.js';
+import { utilityProcessLauncher } from './sandbox-launcher.js';
 import { hardenSession, hardenWebContents } from './security.js';
 import { createMainWindow, parseShellFlags } from './window.js';
 
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
 
   let host: RunningHost;
   try {
-    host = await startHost({ dataDir: flags.data, host: flags.host, port: flags.port, logger, shell: 'electron' });
+    host = await startHost({ dataDir: flags.data, host: flags.host, port: flags.port, logger, shell: 'electron', sandboxLauncher: utilityProcessLauncher });
   } catch (err) {
     logger.error('the runtime could not start', { error: err });
     app.exit(1);

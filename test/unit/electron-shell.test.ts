@@ -27,6 +27,7 @@ class FakeWebContents extends EventEmitter {
 }
 const created: Array<{ options: Record<string, unknown>; webContents: FakeWebContents; loaded?: string }> = [];
 const handlers = new Map<string, (...args: unknown[]) => unknown>();
+const forked: Array<{ file: string; args: string[]; options: Record<string, unknown>; child: EventEmitter & { posted: unknown[]; killed: boolean } }> = [];
 
 vi.mock('electron', () => {
   class BrowserWindow extends EventEmitter {
@@ -41,8 +42,28 @@ vi.mock('electron', () => {
     }
     show() {}
   }
+  class UtilityProcess extends EventEmitter {
+    pid = 4242;
+    posted: unknown[] = [];
+    killed = false;
+    postMessage(m: unknown) {
+      this.posted.push(m);
+    }
+    kill() {
+      this.killed = true;
+      this.emit('exit', 137);
+      return true;
+    }
+  }
   return {
     BrowserWindow,
+    utilityProcess: {
+      fork: (file: string, args: string[], options: Record<string, unknown>) => {
+        const child = new UtilityProcess();
+        forked.push({ file, args, options, child });
+        return child;
+      },
+    },
     ipcMain: {
       handle: (channel: string, fn: (...args: unknown[]) => unknown) => handlers.set(channel, fn),
       removeHandler: (channel: string) => handlers.delete(channel),
@@ -53,6 +74,7 @@ vi.mock('electron', () => {
 const { secureWebPreferences, hardenSession, hardenWebContents, isAppUrl } = await import('../../main/electron/security.js');
 const { createMainWindow, parseShellFlags } = await import('../../main/electron/window.js');
 const { registerIpc, IPC_INVOKE, IPC_SUBSCRIBE, IPC_EVENT } = await import('../../main/electron/ipc.js');
+const { utilityProcessLauncher } = await import('../../main/electron/sandbox-launcher.js');
 
 const rendererIndex = '/app/out/renderer/index.html';
 const rendererIndexUrl = pathToFileURL(rendererIndex).href;
@@ -185,6 +207,27 @@ describe('Electron IPC bridge', () => {
     runtime.bus.publish('live.one', 1);
     runtime.bus.publish('dead.one', 2);
     expect(ui.sent.map(([channel, e]) => [channel, (e as { topic: string }).topic])).toEqual([[IPC_EVENT, 'live.one']]);
+  });
+});
+
+describe('Electron sandbox host launcher', () => {
+  it('starts the sandbox host as a utilityProcess and relays the sandbox protocol both ways', () => {
+    const handle = utilityProcessLauncher({ file: '/app/out/main/sandbox-host.js', execArgv: ['--no-node-snapshot', '--import', 'tsx'] });
+    const { file, options, child } = forked.at(-1)!;
+    expect(file).toBe('/app/out/main/sandbox-host.js');
+    expect(options).toMatchObject({ execArgv: ['--no-node-snapshot'], serviceName: 'Tessera sandbox host' });
+    expect(handle.pid).toBe(4242);
+    handle.send({ t: 'ping', id: 7 });
+    expect(child.posted).toEqual([{ t: 'ping', id: 7 }]);
+    const got: unknown[] = [];
+    handle.onMessage((m) => got.push(m));
+    child.emit('message', { t: 'ready', pid: 4242 });
+    expect(got).toEqual([{ t: 'ready', pid: 4242 }]);
+    let exit: unknown;
+    handle.onExit((code, signal) => (exit = [code, signal]));
+    handle.kill();
+    expect(child.killed).toBe(true);
+    expect(exit).toEqual([137, null]);
   });
 });
 
