@@ -110,8 +110,10 @@ export interface PluginRunResult {
 export interface PluginTestRequest {
   /** A loaded plugin (key, name@version or name) … */
   plugin?: string;
-  /** … or a plugin folder on this device, verified and loaded first. */
+  /** … or a plugin folder on this device, verified and loaded first … */
   dir?: string;
+  /** … or an uploaded package: the three files of a plugin folder. Verified, run once, then unloaded. */
+  package?: { manifest: Record<string, unknown>; code: string; signature: Record<string, unknown> };
   input: unknown;
   now?: string;
 }

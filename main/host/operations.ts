@@ -3,6 +3,9 @@
  * adapters around these functions; inputs reaching here have passed the schemas in ./schemas.ts.
  */
 import type { EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, RuntimeInfo, TesseraEvent } from '../common/api.js';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TesseraError } from '../common/errors.js';
 import type { Runtime } from '../runtime/index.js';
 
@@ -15,6 +18,27 @@ export interface Operations {
 }
 
 export function createOperations(runtime: Runtime): Operations {
+  /** An uploaded package is written to a private folder, verified like any other, run once and removed. */
+  const runUploaded = async (pkg: NonNullable<PluginTestRequest['package']>, input: unknown, options: { now?: string }) => {
+    const entry = typeof pkg.manifest['entry'] === 'string' ? pkg.manifest['entry'] : '';
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.m?js$/.test(entry)) throw new TesseraError('PLUGIN_MANIFEST_INVALID', 'The uploaded manifest needs an "entry" file name like plugin.js.');
+    const dir = join(runtime.info.data_dir, 'uploads', randomUUID());
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      writeFileSync(join(dir, 'plugin.json'), JSON.stringify(pkg.manifest));
+      writeFileSync(join(dir, entry), pkg.code);
+      writeFileSync(join(dir, 'plugin.sig'), JSON.stringify(pkg.signature));
+      const loaded = await runtime.plugins.load(dir, undefined, { transient: true });
+      try {
+        return await runtime.plugins.run(loaded.key, input, options);
+      } finally {
+        await runtime.plugins.unload(loaded.key).catch(() => undefined);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
   const requireRunning = () => {
     if (!runtime.ready) throw new TesseraError('NOT_READY', `The runtime is ${runtime.state}.`);
   };
@@ -34,11 +58,14 @@ export function createOperations(runtime: Runtime): Operations {
     },
     async testPlugin(request) {
       requireRunning();
-      if ((request.plugin === undefined) === (request.dir === undefined)) {
-        throw new TesseraError('VALIDATION_FAILED', 'Give exactly one of "plugin" (a loaded plugin) or "dir" (a plugin folder on this device).');
+      const given = [request.plugin, request.dir, request.package].filter((x) => x !== undefined).length;
+      if (given !== 1) {
+        throw new TesseraError('VALIDATION_FAILED', 'Give exactly one of "plugin" (a loaded plugin), "dir" (a plugin folder on this device) or "package" (an uploaded plugin).');
       }
+      const options = request.now === undefined ? {} : { now: request.now };
+      if (request.package !== undefined) return runUploaded(request.package, request.input, options);
       const ref = request.dir !== undefined ? (await runtime.plugins.load(request.dir)).key : request.plugin!;
-      return runtime.plugins.run(ref, request.input, request.now === undefined ? {} : { now: request.now });
+      return runtime.plugins.run(ref, request.input, options);
     },
   };
 }

@@ -118,6 +118,13 @@ export const pluginTestRequestSchema = {
   properties: {
     plugin: { type: 'string', minLength: 1, maxLength: 200, description: 'A loaded plugin: key, name@version or name.' },
     dir: { type: 'string', minLength: 1, maxLength: 4096, description: 'A plugin folder on this device; verified and loaded first.' },
+    package: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['manifest', 'code', 'signature'],
+      description: 'An uploaded plugin: plugin.json as an object, the bundled script as text, plugin.sig as an object. Verified, run once, unloaded.',
+      properties: { manifest: { type: 'object' }, code: { type: 'string', maxLength: 900000 }, signature: { type: 'object' } },
+    },
     input: { description: 'The input, any JSON value.' },
     now: { type: 'string', minLength: 1, maxLength: 40, description: 'Logical time given to the plugin (ISO-8601); default the runtime clock.' },
   },

@@ -113,6 +113,21 @@ describe('first-party plugins', () => {
     appendFileSync(join(copy, 'plugin.js'), '\n// changed');
     expect(await api('POST', '/api/plugins/test', { dir: copy, input: {} })).toMatchObject({ status: 400, body: { error: { code: 'PLUGIN_TAMPERED' } } });
     expect(await api('POST', '/api/plugins/test', { plugin: 'no-such-plugin', input: {} })).toMatchObject({ status: 404, body: { error: { code: 'PLUGIN_NOT_FOUND' } } });
+
+    // An uploaded package: the three files as JSON. Verified like a folder, run once, not kept.
+    const { readFileSync } = await import('node:fs');
+    const shipped = join(BUILTIN_PLUGINS_DIR, 'policy-existence');
+    const pkg = {
+      manifest: JSON.parse(readFileSync(join(shipped, 'plugin.json'), 'utf8')) as Record<string, unknown>,
+      code: readFileSync(join(shipped, 'plugin.js'), 'utf8'),
+      signature: JSON.parse(readFileSync(join(shipped, 'plugin.sig'), 'utf8')) as Record<string, unknown>,
+    };
+    const before = host.runtime.plugins.list().length;
+    expect(await api('POST', '/api/plugins/test', { package: pkg, input: { required: ['x'], subject: {} } })).toMatchObject({ status: 200, body: { output: { verdict: 'NACK' } } });
+    expect(host.runtime.plugins.list().length).toBe(before);
+    expect(await api('POST', '/api/plugins/test', { package: { ...pkg, code: pkg.code + '\n//x' }, input: {} })).toMatchObject({ status: 400, body: { error: { code: 'PLUGIN_TAMPERED' } } });
+    expect(await api('POST', '/api/plugins/test', { package: { ...pkg, manifest: { ...pkg.manifest, entry: '../../etc/passwd' } }, input: {} })).toMatchObject({ status: 400, body: { error: { code: 'PLUGIN_MANIFEST_INVALID' } } });
+    expect(await api('POST', '/api/plugins/test', { package: pkg, plugin: 'policy-existence', input: {} })).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED' } } });
     expect(await api('POST', '/api/plugins/test', { input: {} })).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED' } } });
     expect((await fetch(host.origin + '/api/plugins')).status).toBe(401);
   });

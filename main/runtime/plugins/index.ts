@@ -39,7 +39,7 @@ export interface RunOptions {
 
 export interface PluginRegistry {
   /** Verify a plugin folder (against `trust`, default the registry's) and load it; replaces a loaded plugin of the same name and version. */
-  load(dir: string, trust?: TrustView): Promise<PluginInfo>;
+  load(dir: string, trust?: TrustView, options?: { transient?: boolean }): Promise<PluginInfo>;
   list(): PluginInfo[];
   /** A plugin by key, by `name@version`, or by name with an optional semver range (highest match). */
   find(ref: string, range?: string): VerifiedPlugin | undefined;
@@ -79,6 +79,8 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
   const useNonce = store.db.prepare('INSERT INTO permit_nonces (nonce, used_at, input_cid) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
   const broker = createCapabilityBroker({ store, bus, clock });
   const plugins = new Map<string, VerifiedPlugin>();
+  /** Keys of transient loads: excluded from list() and from name lookups. */
+  const transient = new Set<string>();
   const inputValidators = new Map<string, ReturnType<typeof ajv.compile>>();
   const sandbox = createSandboxHost({
     logger: logger.child({ module: 'sandbox' }),
@@ -104,28 +106,32 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
     const byKey = plugins.get(ref);
     if (byKey) return byKey;
     const [name, version] = ref.split('@');
-    const candidates = [...plugins.values()].filter((p) => p.manifest.name === name && (version === undefined || p.manifest.version === version) && (!range || semver.satisfies(p.manifest.version, range)));
+    const candidates = [...plugins.values()].filter((p) => !transient.has(p.key) && p.manifest.name === name && (version === undefined || p.manifest.version === version) && (!range || semver.satisfies(p.manifest.version, range)));
     return candidates.sort((a, b) => semver.rcompare(a.manifest.version, b.manifest.version))[0];
   };
 
   return {
     sandbox,
-    async load(dir, trust = options.trust) {
+    async load(dir, trust = options.trust, loadOptions = {}) {
       let plugin: VerifiedPlugin;
       try {
         plugin = verifyPlugin(dir, trust);
+        // A transient load (an uploaded package under test) gets its own key and displaces nothing.
+        if (loadOptions.transient) plugin = { ...plugin, key: `${plugin.key}~${randomUUID().slice(0, 8)}` };
         await sandbox.load({ key: plugin.key, kind: plugin.manifest.kind, code: plugin.code, limits: effectiveLimits(plugin.manifest, options.limits) });
       } catch (err) {
         bus.publish('plugin.load_failed', { dir, error: toErrorData(err) });
         throw err;
       }
-      for (const [key, old] of plugins) {
+      for (const [key, old] of loadOptions.transient ? [] : plugins) {
+        if (transient.has(key)) continue;
         if (old.manifest.name === plugin.manifest.name && old.manifest.version === plugin.manifest.version && key !== plugin.key) {
           plugins.delete(key);
           await sandbox.unload(key);
         }
       }
       plugins.set(plugin.key, plugin);
+      if (loadOptions.transient) transient.add(plugin.key);
       if (plugin.manifest.input_schema) {
         try {
           inputValidators.set(plugin.key, ajv.compile(plugin.manifest.input_schema));
@@ -137,7 +143,7 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
       bus.publish('plugin.loaded', { key: plugin.key, cid: plugin.cid, publisher: plugin.publisher.keyid, capabilities: result.capabilities });
       return result;
     },
-    list: () => [...plugins.values()].map(info),
+    list: () => [...plugins.values()].filter((p) => !transient.has(p.key)).map(info),
     find,
     async run(ref, input, opts = {}) {
       const plugin = find(ref);
@@ -208,6 +214,7 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
       const plugin = find(ref);
       if (!plugin) throw new TesseraError('PLUGIN_NOT_FOUND', `No loaded plugin matches "${ref}".`);
       plugins.delete(plugin.key);
+      transient.delete(plugin.key);
       inputValidators.delete(plugin.key);
       await sandbox.unload(plugin.key);
       bus.publish('plugin.unloaded', { key: plugin.key });
