@@ -7,23 +7,7 @@ import Ajv from 'ajv';
 import { TesseraError } from '../main/common/errors.js';
 import type { PluginKind } from './protocol.js';
 
-export interface PolicyDecision {
-  verdict: 'ACK' | 'NACK' | 'ASK';
-  reason: string;
-  evidence?: unknown;
-  metrics?: Record<string, number>;
-}
-
-export interface IntakeResult {
-  intent: string;
-  slots?: Record<string, unknown>;
-  ctx?: Record<string, unknown>;
-}
-
-export interface EnrichResult {
-  artifacts: Array<{ kind: string; data: unknown }>;
-}
-
+// The TypeScript shapes of these contracts are the plugin SDK's (plugins/sdk/index.ts); the schemas below check them.
 const schemas: Record<PluginKind, object> = {
   policy: {
     type: 'object',

@@ -1,16 +1,12 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumPath } from '../../main/host/doctor.js';
+import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
 import { requireBuild, startTessera } from '../helpers/cli.js';
 import type { StartedTessera } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 // Plugin Studio in real Chromium against a real headless Tessera, which loads the first-party signed plugins at start.
-const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const PLUGIN = 'policy-existence';
 let browser: Browser;
 let tessera: StartedTessera;
@@ -20,15 +16,8 @@ const pluginRuns: string[] = [];
 
 beforeAll(async () => {
   requireBuild();
-  const executablePath = chromiumPath();
-  if (!executablePath) throw new Error('Chromium is missing: run `npm run setup` (installs Debian chromium) or set TESSERA_CHROMIUM.');
-  mkdirSync(ARTIFACTS, { recursive: true });
-  tessera = await startTessera(tempDir('tessera-e2e-studio-'));
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  tessera = await startTessera(tempDir('tessera-e2e-studio-', 'file'));
+  browser = await launchChromium();
   // Tall enough that plugin, input and result all show in one screenshot (the area, not the page, scrolls).
   page = await browser.newPage({ viewport: { width: 1280, height: 1800 } });
   page.on('console', (msg) => msg.type() === 'error' && consoleErrors.push(msg.text()));

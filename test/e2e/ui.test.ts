@@ -1,16 +1,13 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumPath } from '../../main/host/doctor.js';
+import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
 import { requireBuild, startTessera } from '../helpers/cli.js';
 import type { StartedTessera } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 // Real Chromium (Debian's, never a downloaded one) against a real headless Tessera on a free port.
-const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 let browser: Browser;
 let tessera: StartedTessera;
 let token: string;
@@ -19,17 +16,10 @@ const consoleErrors: string[] = [];
 
 beforeAll(async () => {
   requireBuild();
-  const executablePath = chromiumPath();
-  if (!executablePath) throw new Error('Chromium is missing: run `npm run setup` (installs Debian chromium) or set TESSERA_CHROMIUM.');
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const data = tempDir('tessera-e2e-');
+  const data = tempDir('tessera-e2e-', 'file');
   tessera = await startTessera(data);
   token = readFileSync(join(data, 'api-token'), 'utf8').trim();
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.on('console', (msg) => msg.type() === 'error' && consoleErrors.push(msg.text()));
   page.on('pageerror', (err) => consoleErrors.push(err.message));
