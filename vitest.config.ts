@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
   test: {
-    include: ['test/{unit,integration,sandbox,e2e}/**/*.test.{ts,tsx}'],
+    include: ['test/{unit,integration,sandbox,scenarios,e2e}/**/*.test.{ts,tsx}'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,

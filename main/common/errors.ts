@@ -39,6 +39,13 @@ export const ERROR_CODES = {
   PLUGIN_TIMEOUT: { status: 422, retryable: false, summary: 'The plugin ran past its CPU time limit or its promise did not settle before the deadline.' },
   PLUGIN_MEMORY_EXCEEDED: { status: 422, retryable: false, summary: 'The plugin went over its memory limit; its isolate was disposed.' },
   SANDBOX_UNAVAILABLE: { status: 503, retryable: true, summary: 'The sandbox host process is down or restarting; calls in flight failed.' },
+  SCENARIO_NOT_FOUND: { status: 404, retryable: false, summary: 'No scenario by that id is registered.' },
+  SCENARIO_INVALID: { status: 400, retryable: false, summary: 'A scenario file does not match the scenario schema; the message points at the line and field.' },
+  RUN_NOT_FOUND: { status: 404, retryable: false, summary: 'No scenario run by that id.' },
+  QUEUE_FULL: { status: 429, retryable: true, summary: 'The run queue is full; retry later or pass force.' },
+  STEP_FAILED: { status: 422, retryable: false, summary: 'A scenario step failed after its retries; the run failed and compensations ran.' },
+  STEP_TIMEOUT: { status: 422, retryable: true, summary: 'A scenario step or run went past its timeout.' },
+  RUN_CANCELLED: { status: 409, retryable: false, summary: 'The run was cancelled.' },
   INTERNAL: { status: 500, retryable: false, summary: 'An unexpected fault; the runtime kept running and logged it.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; summary: string }>;
 

@@ -18,7 +18,13 @@ import { openStore } from './store/index.js';
 import type { Store } from './store/index.js';
 import { generateKeyPair, readPrivateKey, writePrivateKey } from './keys/index.js';
 import type { SigningKey } from './keys/index.js';
+import { createMemory } from './memory/index.js';
+import type { Memory } from './memory/index.js';
 import { createPluginRegistry } from './plugins/index.js';
+import { createScenarioEngine } from './scenarios/engine.js';
+import type { EngineLimits, ScenarioEngine } from './scenarios/engine.js';
+import { scenarioExpressions } from './scenarios/expressions.js';
+import { pluginToolRunner } from './scenarios/tools.js';
 import type { PluginRegistry } from './plugins/index.js';
 import { combineTrustStores, openTrustStore } from './trust/index.js';
 import type { TrustStore, TrustView } from './trust/index.js';
@@ -33,6 +39,8 @@ export interface Runtime {
   readonly journal: Journal;
   readonly bus: Bus;
   readonly plugins: PluginRegistry;
+  readonly memory: Memory;
+  readonly scenarios: ScenarioEngine;
   /** The device's own key: signs permits (and later receipts). */
   readonly deviceKey: SigningKey;
   /** `<data>/trust`: publisher keys the operator trusts (`tessera trust add`). */
@@ -59,6 +67,8 @@ export interface RuntimeOptions {
   pluginDirs?: string[];
   /** How the sandbox host process is started (Electron passes utilityProcess). */
   sandboxLauncher?: ProcessLauncher;
+  /** Scenario engine concurrency limits. */
+  scenarioLimits?: Partial<EngineLimits>;
 }
 
 export const DEVICE_KEY_FILE = 'device-key';
@@ -116,6 +126,20 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   // Registered first, so it is disposed after everything the shells attach (LIFO), before the store closes.
   resources.add(plugins);
+  const memory = createMemory({ store, bus, ...(options.clock ? { clock: options.clock } : {}) });
+  const scenarios = createScenarioEngine({
+    store,
+    bus,
+    journal,
+    logger: logger.child({ module: 'scenarios' }),
+    memory,
+    expressions: scenarioExpressions,
+    tools: pluginToolRunner(plugins, deviceKey),
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.scenarioLimits ? { limits: options.scenarioLimits } : {}),
+  });
+  // Disposed before the plugin registry it calls into; unfinished runs stay resumable.
+  resources.add(scenarios);
   let state: RuntimeState = 'running';
   const info: RuntimeInfo = {
     name: PRODUCT_NAME,
@@ -142,6 +166,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     journal,
     bus,
     plugins,
+    memory,
+    scenarios,
     deviceKey,
     userTrust,
     trust,

@@ -21,6 +21,7 @@ import { createOperations } from '../operations.js';
 import { errorSchema } from '../schemas.js';
 import { eventRoutes } from './events.js';
 import { pluginRoutes } from './plugins.js';
+import { scenarioRoutes } from './scenarios.js';
 import { systemRoutes } from './system.js';
 import { rendererRoutes } from './renderer.js';
 
@@ -141,6 +142,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(systemRoutes);
   await app.register(eventRoutes);
   await app.register(pluginRoutes);
+  await app.register(scenarioRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

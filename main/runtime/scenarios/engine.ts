@@ -1,0 +1,779 @@
+/**
+ * The durable scenario engine (seed 001 P0 §1–§2, §4–§5; issue 4 §2–§3): a started run finishes, exactly once
+ * in its effects, whatever crashes.
+ *
+ * Contracts:
+ * - Every run and step transition is written to SQLite (runs, steps) and journaled on the bus in the same
+ *   transaction: before a step runs (`scenario.step.started`) and after (`completed | retrying | failed`).
+ * - A step's idempotency key is `scenario_id/run_id/step_name[#iteration]`. A completed step is never run
+ *   again: after a restart its recorded output is replayed. A step that started but has no outcome is run
+ *   again with the same key.
+ * - Built-in effects (bus.publish, io.say, io.ask's question, memory.set, scenario.run) are recorded in the
+ *   `effects` table in the same transaction as the effect itself, keyed by the idempotency key: they happen
+ *   once per key. Tool plugins receive the key (`ctx.idempotency_key`) so their receivers can do the same.
+ * - A step that fails after its retries runs the `compensate` steps of the completed effectful steps in
+ *   reverse order (saga), and the run ends `failed` with the cause.
+ * - Scheduling: FIFO within priority HIGH > NORM > LOW, with aging so LOW never starves; limits global, per
+ *   scenario (`max_concurrent`) and per pool (`cpu`, `io`); `force` bypasses a full queue.
+ */
+import { createHash } from 'node:crypto';
+import type { TesseraEvent } from '../../common/api.js';
+import { TesseraError, isTesseraError, toErrorData } from '../../common/errors.js';
+import type { ErrorData } from '../../common/errors.js';
+import { compilePattern } from '../../common/topics.js';
+import type { Bus } from '../bus/index.js';
+import type { Journal } from '../journal/index.js';
+import type { Logger } from '../log/index.js';
+import type { Memory } from '../memory/index.js';
+import type { Migration, Store } from '../store/index.js';
+import type { LockManager } from './locks.js';
+import { createLockManager } from './locks.js';
+import type { Priority, Scenario, Step } from './model.js';
+
+export type RunState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+export type StepState = 'started' | 'completed' | 'failed' | 'skipped' | 'compensated' | 'compensation_failed';
+
+export interface RunRecord {
+  run_id: string;
+  scenario_id: string;
+  state: RunState;
+  priority: Priority;
+  ctx: Record<string, unknown>;
+  bag: Record<string, unknown>;
+  error: ErrorData | null;
+  trace_id: string;
+  parent_run_id: string | null;
+  dry_run: boolean;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface StepRecord {
+  step_key: string;
+  name: string;
+  state: StepState;
+  attempt: number;
+  effect: boolean;
+  simulated: boolean;
+  input: unknown;
+  output: unknown;
+  error: ErrorData | null;
+  first_started_at: string;
+  started_at: string;
+  finished_at: string | null;
+  duration_ms: number | null;
+}
+
+export interface RunOptions {
+  priority?: Priority;
+  /** Enqueue even when the queue is full. */
+  force?: boolean;
+  /** Simulate effectful steps instead of running them (marked `simulated`). */
+  dry_run?: boolean;
+  trace_id?: string;
+  parent_run_id?: string;
+  /** A caller-chosen run id; running the same id twice returns the existing run (idempotent enqueue). */
+  run_id?: string;
+}
+
+/** How tool steps reach tool plugins; the runtime binds this to the plugin registry. */
+export interface ToolRunner {
+  run(tool: string, args: unknown, options: { idempotency_key: string; trace_id: string; now: number; signal: AbortSignal }): Promise<unknown>;
+}
+
+/** An expression engine: interpolate `${…}` in values, evaluate conditions, redact secrets for logs. */
+export interface Expressions {
+  interpolate(value: unknown, scope: Record<string, unknown>): unknown;
+  evaluate(expr: string, scope: Record<string, unknown>): unknown;
+  redact(value: unknown): unknown;
+  /** Unwrap secrets for the one consumer that needs them (the action or tool), never for logs. */
+  reveal(value: unknown): unknown;
+}
+
+export interface EngineLimits {
+  /** Runs executing at once, all scenarios together. */
+  global: number;
+  pools: { cpu: number; io: number };
+  /** Queued runs beyond which `run` refuses (QUEUE_FULL) unless forced. */
+  queueMax: number;
+  /** Waiting this long raises a queued run by one priority level (no starvation). */
+  agingMs: number;
+}
+
+export interface EngineOptions {
+  store: Store;
+  bus: Bus;
+  journal: Journal;
+  logger: Logger;
+  memory: Memory;
+  expressions: Expressions;
+  tools?: ToolRunner;
+  locks?: LockManager;
+  clock?: () => number;
+  /** Random numbers in [0,1) for retry jitter; each draw is recorded in the journal. */
+  random?: () => number;
+  limits?: Partial<EngineLimits>;
+}
+
+export interface ScenarioEngine {
+  register(scenario: Scenario): void;
+  scenario(id: string): Scenario | undefined;
+  scenarios(): Scenario[];
+  /** Enqueue a run; returns its id at once. */
+  run(scenarioId: string, ctx?: Record<string, unknown>, options?: RunOptions): string;
+  status(runId: string): RunRecord & { steps: StepRecord[] };
+  runs(query?: { scenario_id?: string; state?: RunState; limit?: number }): RunRecord[];
+  /** Cancel a queued or running run; resolves true when it was still unfinished. */
+  cancel(runId: string, reason?: string): boolean;
+  /** Resolves when the run reaches a final state. */
+  wait(runId: string, timeoutMs?: number): Promise<RunRecord>;
+  /** Re-enqueue every unfinished run found in the store (called once at start). Returns how many. */
+  resume(): number;
+  readonly stats: { queued: number; running: number };
+  /** Stop taking runs, cancel timers, wait for running steps to yield (with a deadline). Runs stay resumable. */
+  dispose(): Promise<void>;
+}
+
+export const SCENARIO_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'runs, steps and effects',
+    up(db) {
+      db.exec(`
+        CREATE TABLE scenario_runs (
+          run_id        TEXT PRIMARY KEY,
+          scenario_id   TEXT NOT NULL,
+          state         TEXT NOT NULL,
+          priority      TEXT NOT NULL,
+          ctx           TEXT NOT NULL,
+          bag           TEXT NOT NULL DEFAULT '{}',
+          error         TEXT,
+          trace_id      TEXT NOT NULL,
+          parent_run_id TEXT,
+          dry_run       INTEGER NOT NULL DEFAULT 0,
+          seq           INTEGER NOT NULL,
+          created_at    INTEGER NOT NULL,
+          started_at    INTEGER,
+          finished_at   INTEGER
+        ) STRICT;
+        CREATE INDEX scenario_runs_state ON scenario_runs (state, seq);
+        CREATE INDEX scenario_runs_scenario ON scenario_runs (scenario_id, seq);
+        CREATE TABLE scenario_steps (
+          run_id           TEXT NOT NULL,
+          step_key         TEXT NOT NULL,
+          name             TEXT NOT NULL,
+          state            TEXT NOT NULL,
+          attempt          INTEGER NOT NULL,
+          effect           INTEGER NOT NULL,
+          simulated        INTEGER NOT NULL DEFAULT 0,
+          input            TEXT,
+          output           TEXT,
+          error            TEXT,
+          first_started_at INTEGER NOT NULL,
+          started_at       INTEGER NOT NULL,
+          finished_at      INTEGER,
+          ord              INTEGER NOT NULL,
+          PRIMARY KEY (run_id, step_key)
+        ) STRICT;
+        CREATE TABLE effects (
+          idempotency_key TEXT PRIMARY KEY,
+          result          TEXT NOT NULL,
+          created_at      INTEGER NOT NULL
+        ) STRICT, WITHOUT ROWID;
+      `);
+    },
+  },
+];
+
+const PRIORITY_RANK: Record<Priority, number> = { LOW: 0, NORM: 1, HIGH: 2 };
+const DEFAULT_LIMITS: EngineLimits = { global: 8, pools: { cpu: 2, io: 8 }, queueMax: 10_000, agingMs: 5_000 };
+const EFFECTFUL_ACTIONS = new Set(['io.say', 'io.ask', 'memory.set', 'bus.publish', 'scenario.run']);
+
+interface RunRow {
+  run_id: string;
+  scenario_id: string;
+  state: RunState;
+  priority: Priority;
+  ctx: string;
+  bag: string;
+  error: string | null;
+  trace_id: string;
+  parent_run_id: string | null;
+  dry_run: number;
+  seq: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+interface StepRow {
+  run_id: string;
+  step_key: string;
+  name: string;
+  state: StepState;
+  attempt: number;
+  effect: number;
+  simulated: number;
+  input: string | null;
+  output: string | null;
+  error: string | null;
+  first_started_at: number;
+  started_at: number;
+  finished_at: number | null;
+  ord: number;
+}
+
+interface Queued {
+  run_id: string;
+  scenario_id: string;
+  priority: Priority;
+  enqueued_at: number;
+  seq: number;
+}
+
+/** Thrown inside a run when it is cancelled; never a step failure. */
+class Cancelled extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+const parseJson = <T>(text: string | null): T => (text === null ? (null as T) : (JSON.parse(text) as T));
+
+export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
+  const { store, bus, journal, logger, memory, expressions } = options;
+  const clock = options.clock ?? Date.now;
+  const random = options.random ?? Math.random;
+  const limits: EngineLimits = { ...DEFAULT_LIMITS, ...options.limits, pools: { ...DEFAULT_LIMITS.pools, ...options.limits?.pools } };
+  const locks = options.locks ?? createLockManager();
+  store.migrate('scenarios', SCENARIO_MIGRATIONS);
+  const db = store.db;
+
+  const q = {
+    insertRun: db.prepare('INSERT INTO scenario_runs (run_id, scenario_id, state, priority, ctx, trace_id, parent_run_id, dry_run, seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    getRun: db.prepare<[string], RunRow>('SELECT * FROM scenario_runs WHERE run_id = ?'),
+    setRunState: db.prepare('UPDATE scenario_runs SET state = ?, error = ?, finished_at = ? WHERE run_id = ?'),
+    startRun: db.prepare("UPDATE scenario_runs SET state = 'running', started_at = COALESCE(started_at, ?) WHERE run_id = ?"),
+    setBag: db.prepare('UPDATE scenario_runs SET bag = ? WHERE run_id = ?'),
+    unfinished: db.prepare<[], RunRow>("SELECT * FROM scenario_runs WHERE state IN ('queued', 'running') ORDER BY seq"),
+    maxSeq: db.prepare<[], { s: number | null }>('SELECT MAX(seq) AS s FROM scenario_runs'),
+    getStep: db.prepare<[string, string], StepRow>('SELECT * FROM scenario_steps WHERE run_id = ? AND step_key = ?'),
+    steps: db.prepare<[string], StepRow>('SELECT * FROM scenario_steps WHERE run_id = ? ORDER BY ord'),
+    startStep: db.prepare(`INSERT INTO scenario_steps (run_id, step_key, name, state, attempt, effect, simulated, input, first_started_at, started_at, ord)
+      VALUES (@run_id, @step_key, @name, 'started', @attempt, @effect, @simulated, @input, @now, @now, @ord)
+      ON CONFLICT (run_id, step_key) DO UPDATE SET state = 'started', attempt = @attempt, input = @input, started_at = @now, error = NULL, finished_at = NULL`),
+    finishStep: db.prepare('UPDATE scenario_steps SET state = ?, output = ?, error = ?, finished_at = ? WHERE run_id = ? AND step_key = ?'),
+    getEffect: db.prepare<[string], { result: string }>('SELECT result FROM effects WHERE idempotency_key = ?'),
+    putEffect: db.prepare('INSERT INTO effects (idempotency_key, result, created_at) VALUES (?, ?, ?)'),
+  };
+
+  const scenarios = new Map<string, Scenario>();
+  const queue: Queued[] = [];
+  const running = new Map<string, { controller: AbortController; scenario: Scenario; counted: boolean }>();
+  const waiters = new Map<string, Array<(r: RunRecord) => void>>();
+  let seq = q.maxSeq.get()?.s ?? 0;
+  let disposed = false;
+  const inFlight = new Set<Promise<void>>();
+
+  const toRecord = (row: RunRow): RunRecord => ({
+    run_id: row.run_id,
+    scenario_id: row.scenario_id,
+    state: row.state,
+    priority: row.priority,
+    ctx: parseJson(row.ctx),
+    bag: parseJson(row.bag),
+    error: parseJson(row.error),
+    trace_id: row.trace_id,
+    parent_run_id: row.parent_run_id,
+    dry_run: row.dry_run === 1,
+    created_at: new Date(row.created_at).toISOString(),
+    started_at: row.started_at === null ? null : new Date(row.started_at).toISOString(),
+    finished_at: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
+  });
+  const toStep = (row: StepRow): StepRecord => ({
+    step_key: row.step_key,
+    name: row.name,
+    state: row.state,
+    attempt: row.attempt,
+    effect: row.effect === 1,
+    simulated: row.simulated === 1,
+    input: parseJson(row.input),
+    output: parseJson(row.output),
+    error: parseJson(row.error),
+    first_started_at: new Date(row.first_started_at).toISOString(),
+    started_at: new Date(row.started_at).toISOString(),
+    finished_at: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
+    duration_ms: row.finished_at === null ? null : row.finished_at - row.started_at,
+  });
+
+  // ── scheduling ────────────────────────────────────────────────────────────────────────────────────────
+  const countFor = (predicate: (s: Scenario) => boolean) => [...running.values()].filter((r) => r.counted && predicate(r.scenario)).length;
+
+  const pick = (): Queued | undefined => {
+    const now = clock();
+    let best: { item: Queued; score: number } | undefined;
+    const active = countFor(() => true);
+    if (active >= limits.global) return undefined;
+    for (const item of queue) {
+      const scenario = scenarios.get(item.scenario_id);
+      if (!scenario) continue;
+      if (scenario.max_concurrent !== undefined && countFor((s) => s.id === scenario.id) >= scenario.max_concurrent) continue;
+      if (countFor((s) => s.pool === scenario.pool) >= limits.pools[scenario.pool]) continue;
+      const score = PRIORITY_RANK[item.priority] + (now - item.enqueued_at) / limits.agingMs;
+      if (!best || score > best.score || (score === best.score && item.seq < best.item.seq)) best = { item, score };
+    }
+    return best?.item;
+  };
+
+  const pump = () => {
+    if (disposed) return;
+    for (let next = pick(); next; next = pick()) {
+      queue.splice(queue.indexOf(next), 1);
+      const scenario = scenarios.get(next.scenario_id)!;
+      const controller = new AbortController();
+      running.set(next.run_id, { controller, scenario, counted: true });
+      const p = executeRun(next.run_id, scenario, controller.signal)
+        .catch((err: unknown) => logger.error('scenario run crashed the executor', { run_id: next!.run_id, error: err }))
+        .finally(() => {
+          running.delete(next!.run_id);
+          inFlight.delete(p);
+          pump();
+        });
+      inFlight.add(p);
+    }
+  };
+
+  // ── journaling helpers ────────────────────────────────────────────────────────────────────────────────
+  const finishRun = (runId: string, state: RunState, error: ErrorData | null, traceId: string, extra: Record<string, unknown> = {}) => {
+    db.transaction(() => {
+      q.setRunState.run(state, error === null ? null : JSON.stringify(error), clock(), runId);
+      bus.publish(`scenario.run.${state}`, { run_id: runId, ...extra, ...(error ? { error } : {}) }, { trace_id: traceId });
+    })();
+    const record = toRecord(q.getRun.get(runId)!);
+    for (const w of waiters.get(runId) ?? []) w(record);
+    waiters.delete(runId);
+  };
+
+  /** Do `fn` once per idempotency key, atomically with recording it; later calls return the recorded result. */
+  const once = <T>(key: string, fn: () => T): T =>
+    db.transaction(() => {
+      const prior = q.getEffect.get(key);
+      if (prior) return JSON.parse(prior.result) as T;
+      const result = fn();
+      q.putEffect.run(key, JSON.stringify(result ?? null), clock());
+      return result;
+    })();
+
+  // ── actions ───────────────────────────────────────────────────────────────────────────────────────────
+  interface StepEnv {
+    run: RunRow;
+    key: string;
+    idempotencyKey: string;
+    signal: AbortSignal;
+    firstStartedAt: number;
+  }
+
+  const sleep = (ms: number, signal: AbortSignal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const t = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, Math.max(0, ms));
+      const onAbort = () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+
+  /** Resolve with the first event matching `pattern` (and `filter`, an expression over `$`) after `afterId`. */
+  const waitForEvent = (pattern: string, filter: string | undefined, afterId: number, timeoutMs: number | undefined, signal: AbortSignal) =>
+    new Promise<TesseraEvent>((resolve, reject) => {
+      const matches = compilePattern(pattern);
+      const accept = (e: TesseraEvent) => matches(e.topic) && (!filter || Boolean(expressions.evaluate(filter, { $: e })));
+      // Already journaled while we were down?
+      for (let after = afterId, page; (page = journal.query({ topic: pattern, after, limit: 500 })).events.length > 0; after = page.events.at(-1)!.id) {
+        const hit = page.events.find(accept);
+        if (hit) return resolve(hit);
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const sub = bus.subscribe(pattern, (e) => {
+        if (!accept(e)) return;
+        cleanup();
+        resolve(e);
+      }, { name: 'scenario-wait' });
+      const onAbort = () => {
+        cleanup();
+        reject(signal.reason);
+      };
+      const cleanup = () => {
+        void sub.dispose();
+        if (timer) clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      };
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          cleanup();
+          reject(new TesseraError('STEP_TIMEOUT', `No ${pattern} event arrived within ${timeoutMs} ms.`));
+        }, timeoutMs);
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+
+  const asObject = (v: unknown, what: string): Record<string, unknown> => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new TesseraError('VALIDATION_FAILED', `${what} must be an object`);
+    return v as Record<string, unknown>;
+  };
+
+  async function execute(step: Step, input: Record<string, unknown>, env: StepEnv): Promise<unknown> {
+    const { run, idempotencyKey, signal } = env;
+    const trace = { trace_id: run.trace_id };
+    const target = step.target;
+    if (target.kind === 'tool') {
+      if (!options.tools) throw new TesseraError('PLUGIN_NOT_FOUND', 'No tool plugins are available to this engine.');
+      return options.tools.run(target.tool, input, { idempotency_key: idempotencyKey, trace_id: run.trace_id, now: clock(), signal });
+    }
+    if (target.kind === 'scenario') return runChild(target.scenario, asObject(input, 'with'), env, true);
+    switch (target.action) {
+      case 'io.say': {
+        const text = String(input['text'] ?? '');
+        return once(idempotencyKey, () => bus.publish('io.say', { text, channel: input['channel'] ?? null, run_id: run.run_id, idempotency_key: idempotencyKey }, trace).id);
+      }
+      case 'bus.publish': {
+        const topic = String(input['topic'] ?? '');
+        return once(idempotencyKey, () => bus.publish(topic, input['payload'] ?? null, trace).id);
+      }
+      case 'memory.set': {
+        const key = String(input['key'] ?? '');
+        once(idempotencyKey, () => {
+          memory.set(key, input['value'], { ...trace, by: idempotencyKey });
+          return true;
+        });
+        return input['value'] ?? null;
+      }
+      case 'scenario.run':
+        return runChild(String(input['id'] ?? ''), asObject(input['ctx'] ?? {}, 'ctx'), env, false);
+      case 'io.ask': {
+        const askId = once(idempotencyKey, () => bus.publish('io.ask', { prompt: String(input['prompt'] ?? ''), channel: input['channel'] ?? null, run_id: run.run_id, step: env.key }, trace).id);
+        const timeout = typeof input['timeout'] === 'number' ? input['timeout'] : undefined;
+        const answer = await waitForEvent('io.answer', `$.payload.run_id == "${run.run_id}" && $.payload.step == "${env.key.replaceAll('"', '')}"`, askId, timeout, signal);
+        return (answer.payload as { text?: unknown }).text ?? null;
+      }
+      case 'wait': {
+        if (typeof input['event'] === 'string') {
+          const timeout = typeof input['timeout'] === 'number' ? input['timeout'] : undefined;
+          const filter = typeof input['filter'] === 'string' ? input['filter'] : undefined;
+          const started = journal.query({ until: env.firstStartedAt, order: 'desc', limit: 1 }).events[0]?.id ?? 0;
+          const e = await waitForEvent(input['event'], filter, started, timeout, signal);
+          return { id: e.id, topic: e.topic, payload: e.payload };
+        }
+        const duration = Number(input['duration'] ?? 0);
+        if (!Number.isFinite(duration) || duration < 0) throw new TesseraError('VALIDATION_FAILED', 'wait: duration must be a non-negative number of ms');
+        // Durable: the deadline counts from the first start, so a restart does not wait the whole duration again.
+        await sleep(env.firstStartedAt + duration - clock(), signal);
+        return { waited_ms: duration };
+      }
+      case 'log':
+        logger.info('scenario log', { run_id: run.run_id, message: input['message'] ?? null });
+        return null;
+    }
+  }
+
+  /** A child run with a run id derived from the idempotency key, so a restart finds the same child. */
+  async function runChild(scenarioId: string, ctx: Record<string, unknown>, env: StepEnv, awaitIt: boolean): Promise<unknown> {
+    const childId = `${env.run.run_id}.${createHash('sha256').update(env.idempotencyKey).digest('hex').slice(0, 12)}`;
+    once(env.idempotencyKey, () => engine.run(scenarioId, ctx, { run_id: childId, parent_run_id: env.run.run_id, trace_id: env.run.trace_id, priority: env.run.priority, force: true, dry_run: env.run.dry_run === 1 }));
+    if (!awaitIt) return { run_id: childId };
+    // While it waits for its child, the parent does not hold a concurrency slot (else a full engine deadlocks).
+    const me = running.get(env.run.run_id);
+    if (me) me.counted = false;
+    pump();
+    try {
+      const done = await Promise.race([engine.wait(childId), new Promise<never>((_, reject) => env.signal.addEventListener('abort', () => reject(env.signal.reason), { once: true }))]);
+      if (done.state !== 'completed') throw new TesseraError('STEP_FAILED', `Sub-scenario ${scenarioId} (${childId}) ended ${done.state}${done.error ? `: ${done.error.message}` : ''}.`);
+      return done.bag;
+    } finally {
+      if (me) me.counted = true;
+    }
+  }
+
+  // ── running a step ────────────────────────────────────────────────────────────────────────────────────
+  const backoff = (step: Step, attempt: number) => {
+    const { backoff: kind, initial, max_delay, jitter } = step.retries;
+    const base = kind === 'fixed' ? initial : initial * 2 ** (attempt - 1);
+    const factor = jitter > 0 ? 1 - jitter + 2 * jitter * random() : 1;
+    return Math.min(max_delay, Math.round(base * factor));
+  };
+
+  const withTimeout = async <T>(fn: (signal: AbortSignal) => Promise<T>, timeoutMs: number | undefined, parent: AbortSignal, what: string): Promise<T> => {
+    if (timeoutMs === undefined) return fn(parent);
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(parent.reason);
+    parent.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        fn(controller.signal),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const err = new TesseraError('STEP_TIMEOUT', `${what} went past its ${timeoutMs} ms timeout.`);
+            controller.abort(err);
+            reject(err);
+          }, timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      parent.removeEventListener('abort', onAbort);
+    }
+  };
+
+  let ord = 0;
+  async function runStep(step: Step, key: string, scope: Record<string, unknown>, run: RunRow, signal: AbortSignal): Promise<{ output: unknown; skipped: boolean }> {
+    const prior = q.getStep.get(run.run_id, key);
+    if (prior && (prior.state === 'completed' || prior.state === 'compensated')) return { output: parseJson(prior.output), skipped: false };
+    if (prior && prior.state === 'skipped') return { output: null, skipped: true };
+    const idempotencyKey = `${run.scenario_id}/${run.run_id}/${key}`;
+    const trace = { trace_id: run.trace_id };
+    if (step.when !== undefined && !truthy(expressions.evaluate(step.when, scope))) {
+      db.transaction(() => {
+        q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt: 0, effect: step.effect ? 1 : 0, simulated: 0, input: null, now: clock(), ord: ++ord });
+        q.finishStep.run('skipped', null, null, clock(), run.run_id, key);
+        bus.publish('scenario.step.skipped', { run_id: run.run_id, step: key, reason: 'when was false' }, trace);
+      })();
+      return { output: null, skipped: true };
+    }
+    const input = asObject(expressions.interpolate(step.with, scope) ?? {}, `${step.name}.with`);
+    const logged = JSON.stringify(expressions.redact(input));
+    const simulated = run.dry_run === 1 && step.effect;
+    let attempt = prior ? prior.attempt + 1 : 1;
+    const firstStartedAt = prior?.first_started_at ?? clock();
+    for (;;) {
+      const started = clock();
+      db.transaction(() => {
+        q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt, effect: step.effect ? 1 : 0, simulated: simulated ? 1 : 0, input: logged, now: started, ord: ++ord });
+        bus.publish('scenario.step.started', { run_id: run.run_id, step: key, attempt, idempotency_key: idempotencyKey, ...(simulated ? { simulated: true } : {}) }, trace);
+      })();
+      try {
+        const env: StepEnv = { run, key, idempotencyKey, signal, firstStartedAt };
+        const output = simulated ? { simulated: true, would: step.target, with: JSON.parse(logged) as unknown } : await withTimeout((s) => execute(step, expressions.reveal(input) as Record<string, unknown>, { ...env, signal: s }), step.timeout, signal, `Step ${step.name}`);
+        const outJson = JSON.stringify(output ?? null);
+        db.transaction(() => {
+          q.finishStep.run('completed', outJson, null, clock(), run.run_id, key);
+          bus.publish('scenario.step.completed', { run_id: run.run_id, step: key, attempt, duration_ms: clock() - started, output: expressions.redact(output ?? null) }, trace);
+        })();
+        return { output: output ?? null, skipped: false };
+      } catch (err) {
+        // The run itself was stopped (cancel, run timeout, shutdown): no retry, the run decides what it means.
+        if (signal.aborted) throw signal.reason instanceof Cancelled || isTesseraError(signal.reason) ? signal.reason : new Cancelled(String(signal.reason));
+        const error = toErrorData(isTesseraError(err) ? err : new TesseraError('STEP_FAILED', `${step.name}: ${(err as Error).message ?? String(err)}`));
+        if (!isTesseraError(err)) error.message = `${step.name}: ${(err as Error).message ?? String(err)}`;
+        if (attempt <= step.retries.max) {
+          const delay = backoff(step, attempt);
+          db.transaction(() => {
+            q.finishStep.run('failed', null, JSON.stringify(error), clock(), run.run_id, key);
+            bus.publish('scenario.step.retrying', { run_id: run.run_id, step: key, attempt, next_attempt: attempt + 1, delay_ms: delay, error }, trace);
+          })();
+          await sleep(delay, signal);
+          attempt++;
+          continue;
+        }
+        db.transaction(() => {
+          q.finishStep.run('failed', null, JSON.stringify(error), clock(), run.run_id, key);
+          bus.publish('scenario.step.failed', { run_id: run.run_id, step: key, attempt, error }, trace);
+        })();
+        throw Object.assign(new TesseraError('STEP_FAILED', `Step ${step.name} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${error.code}: ${error.message}`), { cause: err });
+      }
+    }
+  }
+
+  const truthy = (v: unknown) => (Array.isArray(v) ? v.length > 0 : Boolean(v));
+
+  async function compensate(run: RunRow, scenario: Scenario, scope: Record<string, unknown>, signal: AbortSignal) {
+    const done = q.steps.all(run.run_id).filter((s) => s.state === 'completed' && s.effect === 1).reverse();
+    for (const row of done) {
+      const step = scenario.steps.find((s) => s.name === row.name);
+      if (!step?.compensate) continue;
+      const comp: Step = { ...step, ...step.compensate, name: `${row.step_key}~compensate`, compensate: undefined, foreach: undefined, locks: step.compensate.locks ?? [] } as Step;
+      try {
+        await runStep(comp, comp.name, { ...scope, output: parseJson(row.output) }, run, signal);
+        db.transaction(() => {
+          q.finishStep.run('compensated', row.output, null, clock(), run.run_id, row.step_key);
+          bus.publish('scenario.step.compensated', { run_id: run.run_id, step: row.step_key }, { trace_id: run.trace_id });
+        })();
+      } catch (err) {
+        q.finishStep.run('compensation_failed', row.output, JSON.stringify(toErrorData(err)), clock(), run.run_id, row.step_key);
+        logger.error('a compensation failed', { run_id: run.run_id, step: row.step_key, error: err });
+      }
+    }
+  }
+
+  // ── running a run ─────────────────────────────────────────────────────────────────────────────────────
+  async function executeRun(runId: string, scenario: Scenario, signal: AbortSignal): Promise<void> {
+    let run = q.getRun.get(runId);
+    if (!run || (run.state !== 'queued' && run.state !== 'running')) return;
+    db.transaction(() => {
+      q.startRun.run(clock(), runId);
+      bus.publish('scenario.run.started', { run_id: runId, scenario_id: scenario.id, resumed: run!.state === 'running' }, { trace_id: run!.trace_id });
+    })();
+    run = q.getRun.get(runId)!;
+    const ctx = parseJson<Record<string, unknown>>(run.ctx);
+    const bag: Record<string, unknown> = {};
+    const steps: Record<string, unknown> = {};
+    const scope: Record<string, unknown> = { ctx, bag, steps, run: { id: runId, scenario: scenario.id, trace_id: run.trace_id } };
+    let releaseRunLocks: (() => void) | undefined;
+    const runTimer = scenario.timeout === undefined ? undefined : setTimeout(() => running.get(runId)?.controller.abort(new TesseraError('STEP_TIMEOUT', `The run went past its ${scenario.timeout} ms timeout.`)), Math.max(0, scenario.timeout - (clock() - (run.started_at ?? clock()))));
+    try {
+      releaseRunLocks = await locks.acquire(scenario.locks, signal);
+      for (const step of scenario.steps) {
+        if (signal.aborted) throw new Cancelled(String((signal.reason as Error)?.message ?? 'cancelled'));
+        const release = await locks.acquire(step.locks, signal);
+        try {
+          if (step.foreach !== undefined) {
+            const list = expressions.evaluate(step.foreach, scope);
+            if (!Array.isArray(list)) throw new TesseraError('STEP_FAILED', `Step ${step.name}: foreach must yield a list.`);
+            const outputs: unknown[] = [];
+            for (let i = 0; i < list.length; i++) {
+              const r = await runStep(step, `${step.name}#${i}`, { ...scope, [step.as ?? 'item']: list[i] }, run, signal);
+              outputs.push(r.output);
+            }
+            steps[step.name] = outputs;
+            if (step.output) bag[step.output] = outputs;
+          } else {
+            const r = await runStep(step, step.name, scope, run, signal);
+            steps[step.name] = r.output;
+            if (step.output && !r.skipped) bag[step.output] = r.output;
+          }
+        } finally {
+          release();
+        }
+        q.setBag.run(JSON.stringify(expressions.redact(bag)), runId);
+      }
+      finishRun(runId, 'completed', null, run.trace_id, { scenario_id: scenario.id });
+    } catch (err) {
+      if (err instanceof Cancelled) {
+        if (disposed) return; // shutting down: the run stays resumable
+        finishRun(runId, 'cancelled', { code: 'RUN_CANCELLED', message: err instanceof Cancelled ? err.reason : 'cancelled' }, run.trace_id);
+        return;
+      }
+      const cause = toErrorData(err);
+      await compensate(run, scenario, scope, new AbortController().signal);
+      finishRun(runId, 'failed', cause, run.trace_id, { scenario_id: scenario.id });
+    } finally {
+      clearTimeout(runTimer);
+      releaseRunLocks?.();
+    }
+  }
+
+  const engine: ScenarioEngine = {
+    register(scenario) {
+      scenarios.set(scenario.id, scenario);
+      pump();
+    },
+    scenario: (id) => scenarios.get(id),
+    scenarios: () => [...scenarios.values()],
+    run(scenarioId, ctx = {}, opts = {}) {
+      if (disposed) throw new TesseraError('NOT_READY', 'The scenario engine is stopping.');
+      const scenario = scenarios.get(scenarioId);
+      if (!scenario) throw new TesseraError('SCENARIO_NOT_FOUND', `No scenario "${scenarioId}" is registered (known: ${[...scenarios.keys()].sort().join(', ') || 'none'}).`);
+      if (opts.run_id !== undefined) {
+        const existing = q.getRun.get(opts.run_id);
+        if (existing) return existing.run_id;
+      }
+      if (!opts.force && queue.length >= limits.queueMax) throw new TesseraError('QUEUE_FULL', `${queue.length} runs are queued (the limit is ${limits.queueMax}); retry later or pass force.`);
+      const runId = opts.run_id ?? `run_${clock().toString(36)}_${createHash('sha256').update(`${scenarioId}:${seq + 1}:${random()}`).digest('hex').slice(0, 10)}`;
+      const priority = opts.priority ?? scenario.priority;
+      const traceId = opts.trace_id ?? createHash('sha256').update(runId).digest('hex').slice(0, 32);
+      const now = clock();
+      const mySeq = ++seq;
+      db.transaction(() => {
+        q.insertRun.run(runId, scenarioId, 'queued', priority, JSON.stringify(ctx), traceId, opts.parent_run_id ?? null, opts.dry_run ? 1 : 0, mySeq, now);
+        bus.publish('scenario.run.queued', { run_id: runId, scenario_id: scenarioId, priority, ...(opts.dry_run ? { dry_run: true } : {}), ...(opts.parent_run_id ? { parent_run_id: opts.parent_run_id } : {}) }, { trace_id: traceId });
+      })();
+      queue.push({ run_id: runId, scenario_id: scenarioId, priority, enqueued_at: now, seq: mySeq });
+      queueMicrotask(pump);
+      return runId;
+    },
+    status(runId) {
+      const row = q.getRun.get(runId);
+      if (!row) throw new TesseraError('RUN_NOT_FOUND', `No run ${runId}.`);
+      return { ...toRecord(row), steps: q.steps.all(runId).map(toStep) };
+    },
+    runs(query = {}) {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (query.scenario_id) {
+        where.push('scenario_id = ?');
+        params.push(query.scenario_id);
+      }
+      if (query.state) {
+        where.push('state = ?');
+        params.push(query.state);
+      }
+      const sql = `SELECT * FROM scenario_runs${where.length ? ' WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ?`;
+      return (db.prepare(sql).all(...params, Math.min(query.limit ?? 50, 1000)) as RunRow[]).map(toRecord);
+    },
+    cancel(runId, reason = 'cancelled by request') {
+      const row = q.getRun.get(runId);
+      if (!row) throw new TesseraError('RUN_NOT_FOUND', `No run ${runId}.`);
+      if (row.state !== 'queued' && row.state !== 'running') return false;
+      const i = queue.findIndex((x) => x.run_id === runId);
+      if (i >= 0) {
+        queue.splice(i, 1);
+        finishRun(runId, 'cancelled', { code: 'RUN_CANCELLED', message: reason }, row.trace_id);
+        return true;
+      }
+      running.get(runId)?.controller.abort(new Cancelled(reason));
+      return true;
+    },
+    wait(runId, timeoutMs) {
+      const row = q.getRun.get(runId);
+      if (!row) return Promise.reject(new TesseraError('RUN_NOT_FOUND', `No run ${runId}.`));
+      if (row.state !== 'queued' && row.state !== 'running') return Promise.resolve(toRecord(row));
+      return new Promise((resolve, reject) => {
+        const list = waiters.get(runId) ?? [];
+        let timer: NodeJS.Timeout | undefined;
+        const done = (r: RunRecord) => {
+          clearTimeout(timer);
+          resolve(r);
+        };
+        list.push(done);
+        waiters.set(runId, list);
+        if (timeoutMs !== undefined) {
+          timer = setTimeout(() => {
+            waiters.set(runId, (waiters.get(runId) ?? []).filter((w) => w !== done));
+            reject(new TesseraError('STEP_TIMEOUT', `Run ${runId} did not finish within ${timeoutMs} ms.`));
+          }, timeoutMs);
+        }
+      });
+    },
+    resume() {
+      let n = 0;
+      for (const row of q.unfinished.all()) {
+        if (running.has(row.run_id) || queue.some((x) => x.run_id === row.run_id)) continue;
+        if (!scenarios.has(row.scenario_id)) {
+          logger.warn('cannot resume a run of an unknown scenario', { run_id: row.run_id, scenario_id: row.scenario_id });
+          continue;
+        }
+        queue.push({ run_id: row.run_id, scenario_id: row.scenario_id, priority: row.priority, enqueued_at: row.created_at, seq: row.seq });
+        n++;
+      }
+      if (n > 0) bus.publish('scenario.resumed', { runs: n });
+      pump();
+      return n;
+    },
+    get stats() {
+      return { queued: queue.length, running: running.size };
+    },
+    async dispose() {
+      disposed = true;
+      for (const r of running.values()) r.controller.abort(new Cancelled('runtime stopping'));
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 5000).unref())]);
+    },
+  };
+  return engine;
+}
+
+export { EFFECTFUL_ACTIONS };

@@ -1,0 +1,71 @@
+/**
+ * Durability under SIGKILL (issue 4 §2): a real worker process is killed at random points many times while
+ * it runs scenarios of effectful steps; after the last restart every run has reached a final state and each
+ * effect happened exactly once per idempotency key.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { createRuntime } from '../../main/runtime/index.js';
+import { createMemoryLogger } from '../../main/runtime/log/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const worker = fileURLToPath(new URL('../fixtures/scenario-worker.ts', import.meta.url));
+const RUNS = 20;
+
+function life(dataDir: string, killAfterMs: number | null): Promise<'done' | 'killed'> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--no-node-snapshot', '--import', 'tsx', worker, dataDir, String(RUNS)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = killAfterMs === null ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (out.includes('done')) resolve('done');
+      else if (signal === 'SIGKILL') resolve('killed');
+      else reject(new Error(`worker exited ${code}: ${err}`));
+    });
+  });
+}
+
+describe('scenario durability', () => {
+  it('finishes every run with each effect exactly once, across many SIGKILLs at random points', async () => {
+    const dataDir = tempDir('tessera-crash-');
+    let kills = 0;
+    // Seeded schedule of kill delays: start-up takes ~400-800 ms, so kills land before, during and after runs.
+    let seed = 7;
+    const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let i = 0; i < 12; i++) {
+      const outcome = await life(dataDir, 300 + Math.floor(next() * 900));
+      if (outcome === 'killed') kills++;
+    }
+    expect(await life(dataDir, null)).toBe('done');
+    expect(kills).toBeGreaterThanOrEqual(6);
+
+    const runtime = await createRuntime({ dataDir, shell: 'headless', logger: createMemoryLogger() });
+    try {
+      expect(runtime.store.integrityCheck()).toEqual(['ok']);
+      const runs = runtime.scenarios.runs({ scenario_id: 'crashy', limit: 1000 });
+      expect(runs).toHaveLength(RUNS);
+      expect(runs.every((r) => r.state === 'completed')).toBe(true);
+      const effects = new Map<string, number>();
+      for (let after = 0, page; (page = runtime.journal.query({ topic: 'test.effect', after, limit: 1000 })).events.length > 0; after = page.events.at(-1)!.id) {
+        for (const e of page.events) {
+          const { run, step } = e.payload as { run: string; step: string };
+          effects.set(`${run}/${step}`, (effects.get(`${run}/${step}`) ?? 0) + 1);
+        }
+      }
+      expect(effects.size).toBe(RUNS * 4);
+      expect([...effects.entries()].filter(([, n]) => n !== 1)).toEqual([]);
+      const said = runtime.journal.query({ topic: 'io.say', limit: 1000 }).events.map((e) => (e.payload as { text: string }).text);
+      expect(said).toHaveLength(RUNS);
+      expect(new Set(said).size).toBe(RUNS);
+      const memoryChanges = runtime.journal.query({ topic: 'memory.changed', limit: 1000 }).events;
+      expect(memoryChanges).toHaveLength(RUNS);
+    } finally {
+      await runtime.close();
+    }
+  }, 180_000);
+});

@@ -1,0 +1,179 @@
+/**
+ * The durable scenario engine against a real runtime: real SQLite file, real journal and bus, real sandbox
+ * host with real tool plugins (issue 4 §2, §3).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRuntime } from '../../main/runtime/index.js';
+import type { Runtime } from '../../main/runtime/index.js';
+import { createMemoryLogger } from '../../main/runtime/log/index.js';
+import { makePublisher } from '../helpers/plugins.js';
+import { scenario } from '../helpers/scenarios.js';
+import { tempDir } from '../helpers/tmp.js';
+
+let runtime: Runtime;
+
+beforeAll(async () => {
+  const publisher = makePublisher();
+  runtime = await createRuntime({ dataDir: tempDir('tessera-engine-', 'file'), shell: 'headless', logger: createMemoryLogger(), builtinTrustDir: publisher.trustDir, scenarioLimits: { global: 4, pools: { cpu: 1, io: 4 } } });
+  // A tool that fails until it has been called `fail_times` times for a given label (counted in its kv).
+  await runtime.plugins.load(publisher.write({
+    name: 'flaky',
+    kind: 'tool',
+    capabilities: [{ name: 'kv' }],
+    code: `export async function invoke(args, host) {
+      const key = 'calls/' + args.label;
+      const n = ((await host.call('kv.get', { key })) ?? 0) + 1;
+      await host.call('kv.set', { key, value: n });
+      if (n <= (args.fail_times ?? 0)) throw new Error('flaky failure ' + n);
+      return { label: args.label, calls: n };
+    }`,
+  }));
+  await runtime.plugins.load(publisher.write({ name: 'slow', kind: 'tool', code: 'export function invoke(args) { return new Promise(() => {}); }', limits: { deadline_ms: 20000 } }));
+}, 60_000);
+
+afterAll(async () => {
+  await runtime?.close();
+});
+
+const events = (runId: string, prefix = 'scenario.step') => runtime.journal.query({ topic: prefix, limit: 1000 }).events.filter((e) => (e.payload as { run_id?: string }).run_id === runId);
+
+describe('scenario runs', () => {
+  it('runs steps in order, passes outputs through the bag, and journals each step before and after', async () => {
+    runtime.scenarios.register(scenario('hello', [
+      { name: 'remember', action: 'memory.set', with: { key: 'user.name', value: '${ctx.name}' }, output: 'name' },
+      { name: 'greet', action: 'io.say', with: { text: 'Hello, ${bag.name}!' } },
+      { name: 'note', action: 'bus.publish', with: { topic: 'test.greeted', payload: { who: '${ctx.name}' } } },
+    ]));
+    const runId = runtime.scenarios.run('hello', { name: 'Ada' });
+    const done = await runtime.scenarios.wait(runId, 10_000);
+    expect(done).toMatchObject({ state: 'completed', bag: { name: 'Ada' } });
+    expect(runtime.memory.get('user.name')).toBe('Ada');
+    const said = runtime.journal.query({ topic: 'io.say', trace_id: done.trace_id }).events;
+    expect(said.map((e) => (e.payload as { text: string }).text)).toEqual(['Hello, Ada!']);
+    expect(events(runId).map((e) => `${e.topic.slice(14)}:${(e.payload as { step: string }).step}`)).toEqual([
+      'started:remember', 'completed:remember', 'started:greet', 'completed:greet', 'started:note', 'completed:note',
+    ]);
+    const status = runtime.scenarios.status(runId);
+    expect(status.steps.map((s) => [s.name, s.state, s.attempt])).toEqual([['remember', 'completed', 1], ['greet', 'completed', 1], ['note', 'completed', 1]]);
+    expect(status.steps.every((s) => typeof s.duration_ms === 'number')).toBe(true);
+  });
+
+  it('skips steps whose when is false and runs foreach once per element with its own key', async () => {
+    runtime.scenarios.register(scenario('each', [
+      { name: 'maybe', action: 'io.say', when: '${ctx.loud}', with: { text: 'LOUD' } },
+      { name: 'cities', action: 'bus.publish', foreach: '${ctx.cities}', as: 'city', with: { topic: 'test.city', payload: '${city}' }, output: 'ids' },
+    ]));
+    const runId = runtime.scenarios.run('each', { loud: false, cities: ['Lviv', 'Berlin'] });
+    const done = await runtime.scenarios.wait(runId, 10_000);
+    expect(done.state).toBe('completed');
+    const steps = runtime.scenarios.status(runId).steps;
+    expect(steps.map((s) => [s.step_key, s.state])).toEqual([['maybe', 'skipped'], ['cities#0', 'completed'], ['cities#1', 'completed']]);
+    expect(runtime.journal.query({ topic: 'test.city', trace_id: done.trace_id }).events.map((e) => e.payload)).toEqual(['Lviv', 'Berlin']);
+  });
+
+  it('retries a failing tool step with exponential backoff, then succeeds', async () => {
+    runtime.scenarios.register(scenario('retrying', [
+      { name: 'call', tool: 'flaky', with: { label: 'r1', fail_times: 2 }, retries: { max: 3, backoff: 'exponential', initial: 20, max_delay: 1000, jitter: 0 }, output: 'result' },
+    ]));
+    const runId = runtime.scenarios.run('retrying');
+    const done = await runtime.scenarios.wait(runId, 20_000);
+    expect(done).toMatchObject({ state: 'completed', bag: { result: { label: 'r1', calls: 3 } } });
+    const retrying = events(runId).filter((e) => e.topic === 'scenario.step.retrying').map((e) => (e.payload as { delay_ms: number }).delay_ms);
+    expect(retrying).toEqual([20, 40]);
+  });
+
+  it('runs the compensations of completed effectful steps in reverse order when a step fails for good (saga)', async () => {
+    runtime.scenarios.register(scenario('saga', [
+      { name: 'reserve', action: 'bus.publish', with: { topic: 'test.saga.reserve', payload: 1 }, compensate: { target: { kind: 'action', action: 'bus.publish' }, with: { topic: 'test.saga.unreserve', payload: 1 }, retries: { max: 0, backoff: 'fixed', initial: 1, max_delay: 1, jitter: 0 }, effect: true, locks: [] } },
+      { name: 'charge', action: 'bus.publish', with: { topic: 'test.saga.charge', payload: 2 }, compensate: { target: { kind: 'action', action: 'bus.publish' }, with: { topic: 'test.saga.refund', payload: 2 }, retries: { max: 0, backoff: 'fixed', initial: 1, max_delay: 1, jitter: 0 }, effect: true, locks: [] } },
+      { name: 'ship', tool: 'flaky', with: { label: 'never', fail_times: 99 }, retries: { max: 1, backoff: 'fixed', initial: 10, max_delay: 10, jitter: 0 } },
+    ]));
+    const runId = runtime.scenarios.run('saga');
+    const done = await runtime.scenarios.wait(runId, 20_000);
+    expect(done.state).toBe('failed');
+    expect(done.error).toMatchObject({ code: 'STEP_FAILED', message: expect.stringContaining('ship failed after 2 attempts') });
+    const sagaTopics = runtime.journal.query({ topic: 'test.saga', trace_id: done.trace_id }).events.map((e) => e.topic);
+    expect(sagaTopics).toEqual(['test.saga.reserve', 'test.saga.charge', 'test.saga.refund', 'test.saga.unreserve']);
+    expect(runtime.scenarios.status(runId).steps.filter((s) => s.state === 'compensated').map((s) => s.name)).toEqual(['reserve', 'charge']);
+  });
+
+  it('cancels a running run cooperatively, and a queued one at once', async () => {
+    runtime.scenarios.register(scenario('waiting', [{ name: 'nap', action: 'wait', with: { duration: 60_000 } }]));
+    const runId = runtime.scenarios.run('waiting');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(runtime.scenarios.cancel(runId, 'user pressed stop')).toBe(true);
+    const done = await runtime.scenarios.wait(runId, 5000);
+    expect(done).toMatchObject({ state: 'cancelled', error: { code: 'RUN_CANCELLED', message: 'user pressed stop' } });
+    expect(runtime.scenarios.cancel(runId)).toBe(false);
+    expect(() => runtime.scenarios.cancel('no-such-run')).toThrow(expect.objectContaining({ code: 'RUN_NOT_FOUND' }));
+  });
+
+  it('fails a step that passes its timeout, and a run that passes its own', async () => {
+    runtime.scenarios.register(scenario('slow-step', [{ name: 'hang', tool: 'slow', timeout: 100 }]));
+    const a = await runtime.scenarios.wait(runtime.scenarios.run('slow-step'), 10_000);
+    expect(a).toMatchObject({ state: 'failed', error: { code: 'STEP_FAILED', message: expect.stringContaining('STEP_TIMEOUT') } });
+    runtime.scenarios.register(scenario('slow-run', [{ name: 'nap', action: 'wait', with: { duration: 10_000 } }], { timeout: 100 }));
+    const b = await runtime.scenarios.wait(runtime.scenarios.run('slow-run'), 10_000);
+    expect(b).toMatchObject({ state: 'failed', error: { code: 'STEP_TIMEOUT' } });
+  });
+
+  it('waits for an event that matches a filter', async () => {
+    runtime.scenarios.register(scenario('await-event', [
+      { name: 'arrive', action: 'wait', with: { event: 'test.arrival', filter: '$.payload.city == "Berlin"', timeout: 5000 }, output: 'arrival' },
+    ]));
+    const runId = runtime.scenarios.run('await-event');
+    await new Promise((r) => setTimeout(r, 50));
+    runtime.bus.publish('test.arrival', { city: 'Paris' });
+    runtime.bus.publish('test.arrival', { city: 'Berlin' });
+    const done = await runtime.scenarios.wait(runId, 5000);
+    expect(done).toMatchObject({ state: 'completed', bag: { arrival: { payload: { city: 'Berlin' } } } });
+  });
+
+  it('runs a sub-scenario and returns its bag, without deadlocking a full engine', async () => {
+    runtime.scenarios.register(scenario('child', [{ name: 'mark', action: 'bus.publish', with: { topic: 'test.child', payload: '${ctx.n}' }, output: 'id' }]));
+    runtime.scenarios.register(scenario('parent', [{ name: 'sub', scenario: 'child', with: { n: '${ctx.n}' }, output: 'child' }]));
+    const ids = Array.from({ length: 8 }, (_, n) => runtime.scenarios.run('parent', { n }));
+    const done = await Promise.all(ids.map((id) => runtime.scenarios.wait(id, 20_000)));
+    expect(done.map((d) => d.state)).toEqual(Array(8).fill('completed'));
+    expect(done[3]!.bag['child']).toMatchObject({ id: expect.any(Number) });
+  });
+
+  it('simulates effectful steps in a dry run', async () => {
+    runtime.scenarios.register(scenario('dry', [{ name: 'announce', action: 'io.say', with: { text: 'would speak ${ctx.x}' } }]));
+    const runId = runtime.scenarios.run('dry', { x: 1 }, { dry_run: true });
+    const done = await runtime.scenarios.wait(runId, 5000);
+    expect(done.state).toBe('completed');
+    const [step] = runtime.scenarios.status(runId).steps;
+    expect(step).toMatchObject({ simulated: true, output: { simulated: true, with: { text: 'would speak 1' } } });
+    expect(runtime.journal.query({ topic: 'io.say', trace_id: done.trace_id }).events).toEqual([]);
+  });
+
+  it('refuses unknown scenarios and a full queue unless forced', () => {
+    expect(() => runtime.scenarios.run('nope')).toThrow(expect.objectContaining({ code: 'SCENARIO_NOT_FOUND' }));
+  });
+});
+
+describe('scheduling', () => {
+  it('starts HIGH before NORM before LOW, FIFO within a priority, and respects per-scenario limits', async () => {
+    const order: string[] = [];
+    runtime.scenarios.register(scenario('gate', [{ name: 'hold', action: 'wait', with: { event: 'test.gate.open', timeout: 10_000 } }], { max_concurrent: 1, pool: 'cpu' }));
+    runtime.scenarios.register(scenario('job', [{ name: 'mark', action: 'bus.publish', with: { topic: 'test.job', payload: '${ctx.label}' } }], { pool: 'cpu' }));
+    const sub = runtime.bus.subscribe('test.job', (e) => void order.push(String(e.payload)));
+    const gate = runtime.scenarios.run('gate');
+    await new Promise((r) => setTimeout(r, 50));
+    // The cpu pool has one slot, held by the gate: these queue up.
+    const ids = [
+      runtime.scenarios.run('job', { label: 'low-1' }, { priority: 'LOW' }),
+      runtime.scenarios.run('job', { label: 'norm-1' }),
+      runtime.scenarios.run('job', { label: 'high-1' }, { priority: 'HIGH' }),
+      runtime.scenarios.run('job', { label: 'norm-2' }),
+      runtime.scenarios.run('job', { label: 'high-2' }, { priority: 'HIGH' }),
+    ];
+    expect(runtime.scenarios.stats.queued).toBeGreaterThanOrEqual(5);
+    runtime.bus.publish('test.gate.open', {});
+    await runtime.scenarios.wait(gate, 5000);
+    await Promise.all(ids.map((id) => runtime.scenarios.wait(id, 5000)));
+    await sub.dispose();
+    expect(order).toEqual(['high-1', 'high-2', 'norm-1', 'norm-2', 'low-1']);
+  });
+});
