@@ -7,7 +7,7 @@ import { TesseraError } from '../common/errors.js';
 import { createRuntime } from '../runtime/index.js';
 import type { Runtime, RuntimeOptions } from '../runtime/index.js';
 import { join } from 'node:path';
-import { BUILTIN_PLUGINS_DIR, BUILTIN_TRUST_DIR } from './paths.js';
+import { BUILTIN_PLUGINS_DIR, BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from './paths.js';
 import type { Logger } from '../runtime/log/index.js';
 import { ensureDataDir, loadOrCreateToken } from './config.js';
 import { createHttpServer } from './http/server.js';
@@ -24,6 +24,8 @@ export interface HostOptions {
   builtinTrustDir?: string;
   /** Folders of plugin folders loaded at start; default the built first-party plugins and `<data>/plugins`. */
   pluginDirs?: string[];
+  /** Folders of scenario files; default resources/scenarios and `<data>/scenarios`. */
+  scenarioDirs?: string[];
   sandboxLauncher?: RuntimeOptions['sandboxLauncher'];
 }
 
@@ -50,6 +52,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     logger,
     builtinTrustDir: options.builtinTrustDir ?? BUILTIN_TRUST_DIR,
     pluginDirs: options.pluginDirs ?? [BUILTIN_PLUGINS_DIR, join(dataDir, 'plugins')],
+    scenarioDirs: options.scenarioDirs ?? [BUILTIN_SCENARIOS_DIR, join(dataDir, 'scenarios')],
     ...(options.sandboxLauncher ? { sandboxLauncher: options.sandboxLauncher } : {}),
   });
   let server: FastifyInstance;

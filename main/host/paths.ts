@@ -27,3 +27,5 @@ export const RENDERER_DIR = join(APP_ROOT, 'out', 'renderer');
 export const BUILTIN_TRUST_DIR = join(APP_ROOT, 'resources', 'trust');
 /** First-party plugins, built and signed by `npm run build`. */
 export const BUILTIN_PLUGINS_DIR = join(APP_ROOT, 'out', 'plugins');
+/** Scenarios shipped with the app. */
+export const BUILTIN_SCENARIOS_DIR = join(APP_ROOT, 'resources', 'scenarios');

@@ -24,6 +24,9 @@ import { createPluginRegistry } from './plugins/index.js';
 import { createScenarioEngine } from './scenarios/engine.js';
 import type { EngineLimits, ScenarioEngine } from './scenarios/engine.js';
 import { scenarioExpressions } from './scenarios/expressions.js';
+import { createAutomation } from './scenarios/automation.js';
+import type { Automation } from './scenarios/automation.js';
+import { loadScenarioDir } from './scenarios/dsl.js';
 import { pluginToolRunner } from './scenarios/tools.js';
 import type { PluginRegistry } from './plugins/index.js';
 import { combineTrustStores, openTrustStore } from './trust/index.js';
@@ -41,6 +44,8 @@ export interface Runtime {
   readonly plugins: PluginRegistry;
   readonly memory: Memory;
   readonly scenarios: ScenarioEngine;
+  /** Schedules and bus triggers that start scenarios. */
+  readonly automation: Automation;
   /** The device's own key: signs permits (and later receipts). */
   readonly deviceKey: SigningKey;
   /** `<data>/trust`: publisher keys the operator trusts (`tessera trust add`). */
@@ -67,6 +72,8 @@ export interface RuntimeOptions {
   pluginDirs?: string[];
   /** How the sandbox host process is started (Electron passes utilityProcess). */
   sandboxLauncher?: ProcessLauncher;
+  /** Folders of scenario YAML files (built-in resources/scenarios, then `<data>/scenarios`). */
+  scenarioDirs?: string[];
   /** Scenario engine concurrency limits. */
   scenarioLimits?: Partial<EngineLimits>;
 }
@@ -140,6 +147,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   // Disposed before the plugin registry it calls into; unfinished runs stay resumable.
   resources.add(scenarios);
+  const automation = createAutomation({ store, bus, journal, engine: scenarios, expressions: scenarioExpressions, logger: logger.child({ module: 'automation' }), ...(options.clock ? { clock: options.clock } : {}) });
+  resources.add(automation);
   let state: RuntimeState = 'running';
   const info: RuntimeInfo = {
     name: PRODUCT_NAME,
@@ -149,14 +158,31 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     started_at: new Date((options.clock ?? Date.now)()).toISOString(),
   };
   bus.publish('runtime.started', { version: VERSION, shell: options.shell, pid: process.pid });
-  // Plugins found at start are loaded in the background; a bad one is journaled, never fatal.
+  // Plugins found at start are loaded before scenarios resume (their tool steps need them); a bad one is
+  // journaled, never fatal.
+  const loads: Array<Promise<unknown>> = [];
   for (const root of options.pluginDirs ?? []) {
     if (!existsSync(root)) continue;
     for (const entry of readdirSync(root, { withFileTypes: true })) {
       if (!entry.isDirectory() || !existsSync(join(root, entry.name, 'plugin.json'))) continue;
-      plugins.load(join(root, entry.name)).catch((err: unknown) => logger.warn('a plugin failed to load', { dir: join(root, entry.name), error: err }));
+      loads.push(plugins.load(join(root, entry.name)).catch((err: unknown) => logger.warn('a plugin failed to load', { dir: join(root, entry.name), error: err })));
     }
   }
+  await Promise.all(loads);
+
+  // Scenarios: load the folders (a bad file is journaled, never fatal), resume what a crash interrupted, then
+  // let schedules and triggers fire.
+  for (const dir of options.scenarioDirs ?? []) {
+    if (!existsSync(dir)) continue;
+    const loaded = loadScenarioDir(dir);
+    for (const s of loaded.scenarios) scenarios.register(s);
+    for (const e of loaded.errors) {
+      logger.warn('a scenario file was not loaded', e);
+      bus.publish('scenario.load_failed', e);
+    }
+  }
+  scenarios.resume();
+  automation.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -168,6 +194,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     plugins,
     memory,
     scenarios,
+    automation,
     deviceKey,
     userTrust,
     trust,

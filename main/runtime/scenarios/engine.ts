@@ -29,6 +29,8 @@ import type { Migration, Store } from '../store/index.js';
 import type { LockManager } from './locks.js';
 import { createLockManager } from './locks.js';
 import type { Priority, Scenario, Step } from './model.js';
+import { parseDuration } from './dsl.js';
+import Ajv from 'ajv';
 
 export type RunState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 export type StepState = 'started' | 'completed' | 'failed' | 'skipped' | 'compensated' | 'compensation_failed';
@@ -187,6 +189,7 @@ export const SCENARIO_MIGRATIONS: readonly Migration[] = [
 ];
 
 const PRIORITY_RANK: Record<Priority, number> = { LOW: 0, NORM: 1, HIGH: 2 };
+const ajv = new Ajv({ allErrors: true, strict: false });
 const DEFAULT_LIMITS: EngineLimits = { global: 8, pools: { cpu: 2, io: 8 }, queueMax: 10_000, agingMs: 5_000 };
 const EFFECTFUL_ACTIONS = new Set(['io.say', 'io.ask', 'memory.set', 'bus.publish', 'scenario.run']);
 
@@ -269,6 +272,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   };
 
   const scenarios = new Map<string, Scenario>();
+  const ctxValidators = new Map<string, ReturnType<typeof ajv.compile>>();
   const queue: Queued[] = [];
   const running = new Map<string, { controller: AbortController; scenario: Scenario; counted: boolean }>();
   const waiters = new Map<string, Array<(r: RunRecord) => void>>();
@@ -469,7 +473,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
           const e = await waitForEvent(input['event'], filter, started, timeout, signal);
           return { id: e.id, topic: e.topic, payload: e.payload };
         }
-        const duration = Number(input['duration'] ?? 0);
+        const raw = input['duration'] ?? 0;
+        const duration = typeof raw === 'string' ? parseDuration(raw) : Number(raw);
         if (!Number.isFinite(duration) || duration < 0) throw new TesseraError('VALIDATION_FAILED', 'wait: duration must be a non-negative number of ms');
         // Durable: the deadline counts from the first start, so a restart does not wait the whole duration again.
         await sleep(env.firstStartedAt + duration - clock(), signal);
@@ -670,6 +675,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   const engine: ScenarioEngine = {
     register(scenario) {
       scenarios.set(scenario.id, scenario);
+      if (scenario.ctx_schema) ctxValidators.set(scenario.id, ajv.compile(scenario.ctx_schema));
+      else ctxValidators.delete(scenario.id);
       pump();
     },
     scenario: (id) => scenarios.get(id),
@@ -682,6 +689,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         const existing = q.getRun.get(opts.run_id);
         if (existing) return existing.run_id;
       }
+      const validate = ctxValidators.get(scenarioId);
+      if (validate && !validate(ctx)) throw new TesseraError('VALIDATION_FAILED', `ctx does not match ${scenarioId}'s ctx_schema: ${ajv.errorsText(validate.errors, { dataVar: 'ctx' })}`);
       if (!opts.force && queue.length >= limits.queueMax) throw new TesseraError('QUEUE_FULL', `${queue.length} runs are queued (the limit is ${limits.queueMax}); retry later or pass force.`);
       const runId = opts.run_id ?? `run_${clock().toString(36)}_${createHash('sha256').update(`${scenarioId}:${seq + 1}:${random()}`).digest('hex').slice(0, 10)}`;
       const priority = opts.priority ?? scenario.priority;

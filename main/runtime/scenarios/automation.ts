@@ -1,0 +1,318 @@
+/**
+ * What starts scenarios without a person: schedules (seed 001 §4: cron and one-shot `at`, in SQLite,
+ * surviving restarts, with a missed-fire policy) and bus triggers (§5: a topic pattern and a condition over
+ * the event, persisted).
+ *
+ * Exactly-once starts: each fire enqueues a run whose id is derived from the schedule and the fire time (or
+ * the trigger and the event id), so a crash between "enqueued" and "recorded" cannot start it twice. Triggers
+ * remember the last event they saw and catch up from the journal at start, so an event journaled just before
+ * a crash still starts its run.
+ */
+import { randomUUID } from 'node:crypto';
+import type { TesseraEvent } from '../../common/api.js';
+import { TesseraError } from '../../common/errors.js';
+import { compilePattern, patternProblem } from '../../common/topics.js';
+import type { Bus } from '../bus/index.js';
+import type { Journal } from '../journal/index.js';
+import type { Disposable } from '../lifecycle/index.js';
+import type { Logger } from '../log/index.js';
+import type { Migration, Store } from '../store/index.js';
+import { checkTimeZone, parseAt, parseCron } from './cron.js';
+import type { Expressions, ScenarioEngine } from './engine.js';
+
+export type MissedPolicy = 'run_once' | 'skip';
+
+export interface ScheduleInput {
+  scenario_id: string;
+  cron?: string;
+  at?: string;
+  tz?: string;
+  ctx?: Record<string, unknown>;
+  /** After the device was off: start one run for the missed fires (`run_once`, default) or none (`skip`). */
+  missed?: MissedPolicy;
+}
+
+export interface Schedule extends Required<Pick<ScheduleInput, 'scenario_id' | 'tz' | 'missed'>> {
+  job_id: string;
+  cron: string | null;
+  at: string | null;
+  ctx: Record<string, unknown>;
+  next_fire_at: string | null;
+  last_fire_at: string | null;
+  enabled: boolean;
+}
+
+export interface TriggerInput {
+  /** Topic pattern (`nlp.intent.*`). */
+  pattern: string;
+  /** A condition over the event as `$`: `$.payload.city == "Berlin"`. */
+  filter?: string;
+  scenario_id: string;
+  ctx?: Record<string, unknown>;
+}
+
+export interface Trigger extends TriggerInput {
+  trigger_id: string;
+  filter: string | undefined;
+  ctx: Record<string, unknown>;
+  last_event_id: number;
+  fired: number;
+}
+
+export interface Automation extends Disposable {
+  createSchedule(input: ScheduleInput): Schedule;
+  deleteSchedule(jobId: string): boolean;
+  schedules(): Schedule[];
+  createTrigger(input: TriggerInput): Trigger;
+  deleteTrigger(triggerId: string): boolean;
+  triggers(): Trigger[];
+  /** Apply missed-fire policies, catch triggers up from the journal, arm the timer. Call once after scenarios are registered. */
+  start(): void;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'schedules and triggers',
+    up(db) {
+      db.exec(`
+        CREATE TABLE schedules (
+          job_id       TEXT PRIMARY KEY,
+          scenario_id  TEXT NOT NULL,
+          cron         TEXT,
+          at           TEXT,
+          tz           TEXT NOT NULL,
+          ctx          TEXT NOT NULL,
+          missed       TEXT NOT NULL,
+          next_fire_at INTEGER,
+          last_fire_at INTEGER,
+          enabled      INTEGER NOT NULL DEFAULT 1,
+          created_at   INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE triggers (
+          trigger_id    TEXT PRIMARY KEY,
+          pattern       TEXT NOT NULL,
+          filter        TEXT,
+          scenario_id   TEXT NOT NULL,
+          ctx           TEXT NOT NULL,
+          last_event_id INTEGER NOT NULL,
+          fired         INTEGER NOT NULL DEFAULT 0,
+          created_at    INTEGER NOT NULL
+        ) STRICT;
+      `);
+    },
+  },
+];
+
+interface ScheduleRow {
+  job_id: string;
+  scenario_id: string;
+  cron: string | null;
+  at: string | null;
+  tz: string;
+  ctx: string;
+  missed: MissedPolicy;
+  next_fire_at: number | null;
+  last_fire_at: number | null;
+  enabled: number;
+}
+
+interface TriggerRow {
+  trigger_id: string;
+  pattern: string;
+  filter: string | null;
+  scenario_id: string;
+  ctx: string;
+  last_event_id: number;
+  fired: number;
+}
+
+/** Timers longer than this are re-armed in steps (setTimeout's limit is ~24.8 days). */
+const MAX_TIMER_MS = 60_000;
+
+export function createAutomation(options: { store: Store; bus: Bus; journal: Journal; engine: ScenarioEngine; expressions: Expressions; logger: Logger; clock?: () => number }): Automation {
+  const { store, bus, journal, engine, expressions, logger } = options;
+  const clock = options.clock ?? Date.now;
+  store.migrate('automation', MIGRATIONS);
+  const db = store.db;
+  const q = {
+    insertSchedule: db.prepare('INSERT INTO schedules (job_id, scenario_id, cron, at, tz, ctx, missed, next_fire_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    schedules: db.prepare<[], ScheduleRow>('SELECT * FROM schedules ORDER BY created_at'),
+    due: db.prepare<[number], ScheduleRow>('SELECT * FROM schedules WHERE enabled = 1 AND next_fire_at IS NOT NULL AND next_fire_at <= ? ORDER BY next_fire_at'),
+    earliest: db.prepare<[], { t: number | null }>('SELECT MIN(next_fire_at) AS t FROM schedules WHERE enabled = 1'),
+    fired: db.prepare('UPDATE schedules SET last_fire_at = ?, next_fire_at = ?, enabled = ? WHERE job_id = ?'),
+    deleteSchedule: db.prepare('DELETE FROM schedules WHERE job_id = ?'),
+    insertTrigger: db.prepare('INSERT INTO triggers (trigger_id, pattern, filter, scenario_id, ctx, last_event_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    triggers: db.prepare<[], TriggerRow>('SELECT * FROM triggers ORDER BY created_at'),
+    triggerSeen: db.prepare('UPDATE triggers SET last_event_id = MAX(last_event_id, ?), fired = fired + ? WHERE trigger_id = ?'),
+    deleteTrigger: db.prepare('DELETE FROM triggers WHERE trigger_id = ?'),
+  };
+
+  const toSchedule = (r: ScheduleRow): Schedule => ({
+    job_id: r.job_id,
+    scenario_id: r.scenario_id,
+    cron: r.cron,
+    at: r.at,
+    tz: r.tz,
+    ctx: JSON.parse(r.ctx) as Record<string, unknown>,
+    missed: r.missed,
+    next_fire_at: r.next_fire_at === null ? null : new Date(r.next_fire_at).toISOString(),
+    last_fire_at: r.last_fire_at === null ? null : new Date(r.last_fire_at).toISOString(),
+    enabled: r.enabled === 1,
+  });
+  const toTrigger = (r: TriggerRow): Trigger => ({ trigger_id: r.trigger_id, pattern: r.pattern, filter: r.filter ?? undefined, scenario_id: r.scenario_id, ctx: JSON.parse(r.ctx) as Record<string, unknown>, last_event_id: r.last_event_id, fired: r.fired });
+
+  const nextFire = (r: Pick<ScheduleRow, 'cron' | 'tz'>, after: number) => (r.cron ? parseCron(r.cron).next(after, r.tz) ?? null : null);
+
+  // ── schedules ─────────────────────────────────────────────────────────────────────────────────────────
+  let timer: NodeJS.Timeout | undefined;
+  let started = false;
+  let disposed = false;
+
+  const fire = (r: ScheduleRow, fireAt: number, reason: 'due' | 'missed') => {
+    const runId = `sched_${r.job_id}_${fireAt}`;
+    db.transaction(() => {
+      try {
+        engine.run(r.scenario_id, { ...(JSON.parse(r.ctx) as Record<string, unknown>), schedule: { job_id: r.job_id, fire_at: new Date(fireAt).toISOString(), reason } }, { run_id: runId, force: true });
+      } catch (err) {
+        bus.publish('schedule.failed', { job_id: r.job_id, error: (err as Error).message });
+        logger.warn('a schedule could not start its scenario', { job_id: r.job_id, error: err });
+      }
+      const next = nextFire(r, Math.max(fireAt, clock()));
+      q.fired.run(fireAt, next, r.cron && next !== null ? 1 : 0, r.job_id);
+      bus.publish('schedule.fired', { job_id: r.job_id, scenario_id: r.scenario_id, run_id: runId, fire_at: new Date(fireAt).toISOString(), reason, next_fire_at: next === null ? null : new Date(next).toISOString() });
+    })();
+  };
+
+  const tick = () => {
+    timer = undefined;
+    if (disposed) return;
+    const now = clock();
+    for (const r of q.due.all(now)) fire(r, r.next_fire_at!, 'due');
+    arm();
+  };
+
+  const arm = () => {
+    if (disposed || !started) return;
+    if (timer) clearTimeout(timer);
+    const t = q.earliest.get()?.t;
+    if (t === null || t === undefined) return;
+    timer = setTimeout(tick, Math.min(MAX_TIMER_MS, Math.max(0, t - clock())));
+    timer.unref?.();
+  };
+
+  // ── triggers ──────────────────────────────────────────────────────────────────────────────────────────
+  const subscriptions = new Map<string, Disposable>();
+
+  const consider = (t: TriggerRow, e: TesseraEvent) => {
+    if (e.id <= t.last_event_id) return;
+    let match = true;
+    if (t.filter) {
+      try {
+        match = Boolean(expressions.evaluate(t.filter, { $: e }));
+      } catch (err) {
+        match = false;
+        logger.warn('a trigger filter failed on an event', { trigger_id: t.trigger_id, event_id: e.id, error: err });
+      }
+    }
+    // A trigger never reacts to the runs it starts' own bookkeeping (scenario.* topics), to avoid loops.
+    if (match && e.topic.startsWith('scenario.')) match = false;
+    db.transaction(() => {
+      if (match) {
+        engine.run(t.scenario_id, { ...(JSON.parse(t.ctx) as Record<string, unknown>), event: { id: e.id, topic: e.topic, payload: e.payload, trace_id: e.trace_id } }, { run_id: `trig_${t.trigger_id}_${e.id}`, trace_id: e.trace_id, force: true });
+      }
+      q.triggerSeen.run(e.id, match ? 1 : 0, t.trigger_id);
+    })();
+    t.last_event_id = e.id;
+  };
+
+  const subscribe = (t: TriggerRow) => {
+    subscriptions.set(t.trigger_id, bus.subscribe(t.pattern, (e) => {
+      if (e.topic === 'trigger.failed') return;
+      try {
+        consider(t, e);
+      } catch (err) {
+        bus.publish('trigger.failed', { trigger_id: t.trigger_id, event_id: e.id, error: (err as Error).message });
+      }
+    }, { name: `trigger:${t.trigger_id}` }));
+  };
+
+  const validateScenario = (id: string) => {
+    if (!engine.scenario(id)) throw new TesseraError('SCENARIO_NOT_FOUND', `No scenario "${id}" is registered.`);
+  };
+
+  return {
+    createSchedule(input) {
+      validateScenario(input.scenario_id);
+      if ((input.cron === undefined) === (input.at === undefined)) throw new TesseraError('VALIDATION_FAILED', 'A schedule has exactly one of cron or at.');
+      const tz = input.tz ?? 'UTC';
+      checkTimeZone(tz);
+      const missed = input.missed ?? 'run_once';
+      if (missed !== 'run_once' && missed !== 'skip') throw new TesseraError('VALIDATION_FAILED', 'missed must be run_once or skip');
+      const first = input.cron !== undefined ? parseCron(input.cron).next(clock(), tz) : parseAt(input.at!);
+      if (first === undefined) throw new TesseraError('VALIDATION_FAILED', `cron "${input.cron}" never fires`);
+      const jobId = `job_${randomUUID().slice(0, 8)}`;
+      q.insertSchedule.run(jobId, input.scenario_id, input.cron ?? null, input.at ?? null, tz, JSON.stringify(input.ctx ?? {}), missed, first, clock());
+      bus.publish('schedule.created', { job_id: jobId, scenario_id: input.scenario_id, cron: input.cron ?? null, at: input.at ?? null, tz, next_fire_at: new Date(first).toISOString() });
+      arm();
+      return toSchedule(q.schedules.all().find((r) => r.job_id === jobId)!);
+    },
+    deleteSchedule(jobId) {
+      const gone = q.deleteSchedule.run(jobId).changes > 0;
+      if (gone) bus.publish('schedule.deleted', { job_id: jobId });
+      arm();
+      return gone;
+    },
+    schedules: () => q.schedules.all().map(toSchedule),
+    createTrigger(input) {
+      validateScenario(input.scenario_id);
+      const problem = patternProblem(input.pattern);
+      if (problem) throw new TesseraError('TOPIC_INVALID', problem);
+      if (input.filter !== undefined) expressions.evaluate(input.filter, { $: { id: 0, topic: '', payload: null, ts: '', trace_id: '' } });
+      const id = `trg_${randomUUID().slice(0, 8)}`;
+      const last = journal.lastId();
+      q.insertTrigger.run(id, input.pattern, input.filter ?? null, input.scenario_id, JSON.stringify(input.ctx ?? {}), last, clock());
+      const row = q.triggers.all().find((r) => r.trigger_id === id)!;
+      if (started) subscribe(row);
+      bus.publish('trigger.created', { trigger_id: id, pattern: input.pattern, filter: input.filter ?? null, scenario_id: input.scenario_id });
+      return toTrigger(row);
+    },
+    deleteTrigger(triggerId) {
+      void subscriptions.get(triggerId)?.dispose();
+      subscriptions.delete(triggerId);
+      const gone = q.deleteTrigger.run(triggerId).changes > 0;
+      if (gone) bus.publish('trigger.deleted', { trigger_id: triggerId });
+      return gone;
+    },
+    triggers: () => q.triggers.all().map(toTrigger),
+    start() {
+      if (started) return;
+      started = true;
+      const now = clock();
+      // Missed fires while the device was off.
+      for (const r of q.due.all(now)) {
+        if (r.missed === 'run_once') fire(r, r.next_fire_at!, 'missed');
+        else {
+          const next = nextFire(r, now);
+          q.fired.run(r.last_fire_at, next, r.cron && next !== null ? 1 : 0, r.job_id);
+          bus.publish('schedule.missed', { job_id: r.job_id, skipped_fire_at: new Date(r.next_fire_at!).toISOString(), next_fire_at: next === null ? null : new Date(next).toISOString() });
+        }
+      }
+      // Triggers catch up on events journaled after the last one they saw, then follow live.
+      for (const t of q.triggers.all()) {
+        const matches = compilePattern(t.pattern);
+        for (let after = t.last_event_id, page; (page = journal.query({ topic: t.pattern, after, limit: 500 })).events.length > 0; after = page.events.at(-1)!.id) {
+          for (const e of page.events) if (matches(e.topic)) consider(t, e);
+        }
+        subscribe(t);
+      }
+      arm();
+    },
+    dispose() {
+      disposed = true;
+      if (timer) clearTimeout(timer);
+      for (const s of subscriptions.values()) void s.dispose();
+      subscriptions.clear();
+    },
+  };
+}
