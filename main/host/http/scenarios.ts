@@ -109,4 +109,69 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
       response: { 200: { type: 'object', properties: { runs: { type: 'array', items: runRecord } } }, 401: errorRef },
     },
   }, async (request) => ({ runs: engine().runs(request.query) }));
+
+  const automation = () => {
+    if (!runtime.ready) throw new TesseraError('NOT_READY', `The runtime is ${runtime.state}.`);
+    return runtime.automation;
+  };
+  const ctxSchema = { type: 'object', additionalProperties: true } as const;
+
+  app.get('/api/schedules', {
+    schema: { summary: 'Schedules with their next fire time.', tags: ['automation'], security: secured, response: { 200: { type: 'object', properties: { schedules: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, 401: errorRef } },
+  }, async () => ({ schedules: automation().schedules() }));
+
+  app.post<{ Body: { scenario_id: string; cron?: string; at?: string; tz?: string; ctx?: Record<string, unknown>; missed?: 'run_once' | 'skip' } }>('/api/schedules', {
+    schema: {
+      summary: 'Create a schedule: `cron` (5 fields) or one-shot `at` (ISO-8601 with offset), in a time zone, with a missed-fire policy.',
+      tags: ['automation'],
+      security: secured,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['scenario_id'],
+        properties: {
+          scenario_id: { type: 'string', minLength: 1, maxLength: 64 },
+          cron: { type: 'string', minLength: 9, maxLength: 200 },
+          at: { type: 'string', minLength: 16, maxLength: 40 },
+          tz: { type: 'string', minLength: 1, maxLength: 64 },
+          ctx: ctxSchema,
+          missed: { type: 'string', enum: ['run_once', 'skip'] },
+        },
+      },
+      response: { 201: { type: 'object', additionalProperties: true }, 400: errorRef, 401: errorRef, 404: errorRef },
+    },
+  }, async (request, reply) => reply.code(201).send(automation().createSchedule(request.body)));
+
+  app.delete<{ Params: { job_id: string } }>('/api/schedules/:job_id', {
+    schema: { summary: 'Delete a schedule.', tags: ['automation'], security: secured, params: { type: 'object', properties: { job_id: { type: 'string', maxLength: 64 } } }, response: { 200: { type: 'object', properties: { deleted: { type: 'boolean' } } }, 401: errorRef, 404: errorRef } },
+  }, async (request) => {
+    if (!automation().deleteSchedule(request.params.job_id)) throw new TesseraError('NOT_FOUND', `No schedule ${request.params.job_id}.`);
+    return { deleted: true };
+  });
+
+  app.get('/api/triggers', {
+    schema: { summary: 'Bus triggers: topic pattern, condition, scenario, how often fired.', tags: ['automation'], security: secured, response: { 200: { type: 'object', properties: { triggers: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, 401: errorRef } },
+  }, async () => ({ triggers: automation().triggers() }));
+
+  app.post<{ Body: { pattern: string; filter?: string; scenario_id: string; ctx?: Record<string, unknown> } }>('/api/triggers', {
+    schema: {
+      summary: 'Run a scenario for every event matching a topic pattern and an optional condition over `$` (the event), e.g. `$.payload.city == "Berlin"`.',
+      tags: ['automation'],
+      security: secured,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['pattern', 'scenario_id'],
+        properties: { pattern: { type: 'string', minLength: 1, maxLength: 200 }, filter: { type: 'string', minLength: 1, maxLength: 2000 }, scenario_id: { type: 'string', minLength: 1, maxLength: 64 }, ctx: ctxSchema },
+      },
+      response: { 201: { type: 'object', additionalProperties: true }, 400: errorRef, 401: errorRef, 404: errorRef },
+    },
+  }, async (request, reply) => reply.code(201).send(automation().createTrigger(request.body)));
+
+  app.delete<{ Params: { trigger_id: string } }>('/api/triggers/:trigger_id', {
+    schema: { summary: 'Delete a trigger.', tags: ['automation'], security: secured, params: { type: 'object', properties: { trigger_id: { type: 'string', maxLength: 64 } } }, response: { 200: { type: 'object', properties: { deleted: { type: 'boolean' } } }, 401: errorRef, 404: errorRef } },
+  }, async (request) => {
+    if (!automation().deleteTrigger(request.params.trigger_id)) throw new TesseraError('NOT_FOUND', `No trigger ${request.params.trigger_id}.`);
+    return { deleted: true };
+  });
 };
