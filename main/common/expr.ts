@@ -1062,7 +1062,7 @@ function findClose(text: string, from: number, open: number): number {
   throw new ExprError(text, open + 1, 'unterminated "${": missing "}"');
 }
 
-/** True when the string contains a `${…}` (not counting escaped `$${`). */
+/** True when the string contains a `${…}` (not counting escaped `$${`). @throws ExprError for a malformed one. */
 export function hasExpressions(text: string): boolean {
   return parseTemplate(text).some((p) => p.kind === 'expr');
 }

@@ -15,6 +15,7 @@ import { electronBinary, formatChecks, hasDisplay, runChecks } from './doctor.js
 import { startHost } from './headless.js';
 import { APP_ROOT, RENDERER_DIR } from './paths.js';
 import { PLUGIN_COMMANDS } from './cli-plugins.js';
+import { INTENT_COMMANDS } from './cli-intents.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -170,7 +171,7 @@ const versionCommand: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...INTENT_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);

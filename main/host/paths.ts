@@ -29,3 +29,5 @@ export const BUILTIN_TRUST_DIR = join(APP_ROOT, 'resources', 'trust');
 export const BUILTIN_PLUGINS_DIR = join(APP_ROOT, 'out', 'plugins');
 /** Scenarios shipped with the app. */
 export const BUILTIN_SCENARIOS_DIR = join(APP_ROOT, 'resources', 'scenarios');
+/** Intent rules shipped with the app, one file per language. */
+export const BUILTIN_INTENT_FILES = ['en', 'ru'].map((l) => join(APP_ROOT, 'resources', 'intents', `${l}.yaml`));

@@ -27,6 +27,8 @@ import { scenarioExpressions } from './scenarios/expressions.js';
 import { createAutomation } from './scenarios/automation.js';
 import type { Automation } from './scenarios/automation.js';
 import { loadScenarioDir } from './scenarios/dsl.js';
+import { createIntentRegistry, createIntentRouter, createRecognizer, loadRuleSet, registerRuleSetIntents } from './intents/index.js';
+import type { IntentRegistry, IntentRouter, Recognizer, RuleSet } from './intents/index.js';
 import { pluginToolRunner } from './scenarios/tools.js';
 import type { PluginRegistry } from './plugins/index.js';
 import { combineTrustStores, openTrustStore } from './trust/index.js';
@@ -46,6 +48,8 @@ export interface Runtime {
   readonly scenarios: ScenarioEngine;
   /** Schedules and bus triggers that start scenarios. */
   readonly automation: Automation;
+  /** Rule-based intent recognition and routing to scenarios or handlers (seed 001 §6, seed 002 §1). */
+  readonly intents: { recognizer: Recognizer; registry: IntentRegistry; router: IntentRouter };
   /** The device's own key: signs permits (and later receipts). */
   readonly deviceKey: SigningKey;
   /** `<data>/trust`: publisher keys the operator trusts (`tessera trust add`). */
@@ -74,6 +78,8 @@ export interface RuntimeOptions {
   sandboxLauncher?: ProcessLauncher;
   /** Folders of scenario YAML files (built-in resources/scenarios, then `<data>/scenarios`). */
   scenarioDirs?: string[];
+  /** Intent rule files (built-in resources/intents/*.yaml, then `<data>/intents/*.yaml`). */
+  intentRuleFiles?: string[];
   /** Scenario engine concurrency limits. */
   scenarioLimits?: Partial<EngineLimits>;
 }
@@ -184,6 +190,21 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   scenarios.resume();
   automation.start();
 
+  const ruleSets: RuleSet[] = [];
+  for (const file of options.intentRuleFiles ?? []) {
+    if (!existsSync(file)) continue;
+    try {
+      ruleSets.push(loadRuleSet(file));
+    } catch (err) {
+      logger.warn('an intent rule file was not loaded', { file, error: err });
+      bus.publish('intent.load_failed', { file, error: (err as Error).message });
+    }
+  }
+  const recognizer = createRecognizer(ruleSets);
+  const intentRegistry = createIntentRegistry();
+  registerRuleSetIntents(intentRegistry, ruleSets);
+  const intents = { recognizer, registry: intentRegistry, router: createIntentRouter({ registry: intentRegistry, recognizer, runScenario: (id, ctx) => scenarios.run(id, ctx) }) };
+
   let closing: Promise<void> | undefined;
   return {
     info,
@@ -195,6 +216,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     memory,
     scenarios,
     automation,
+    intents,
     deviceKey,
     userTrust,
     trust,

@@ -63,4 +63,19 @@ describe('scenario API', () => {
     expect(((await api('GET', '/api/triggers')).body['triggers'] as unknown[]).length).toBe(1);
     expect(await api('DELETE', `/api/triggers/${trig.body['trigger_id'] as string}`)).toMatchObject({ status: 200 });
   });
+
+  it('recognizes intents in English and Russian, publishes nlp.intent.*, and can start the routed scenario', async () => {
+    const en = await api('POST', '/api/intent/recognize', { text: "What's the weather like in Berlin?" });
+    expect(en).toMatchObject({ status: 200, body: { intent: 'weather.now', slots: { city: 'berlin' }, target: { scenario: 'weather_now' }, language: 'en' } });
+    expect((en.body['rule'] as { source: string }).source).toMatch(/en\.yaml:\d+/);
+    const ru = await api('POST', '/api/intent/recognize', { text: 'Поставь таймер на 5 минут', run: true });
+    expect(ru).toMatchObject({ status: 200, body: { intent: 'timer.set', slots: { minutes: 5 }, language: 'ru', run_id: expect.any(String) } });
+    const events = host.runtime.journal.query({ topic: 'nlp.intent.**' }).events.map((e) => e.topic);
+    expect(events).toEqual(['nlp.intent.weather.now', 'nlp.intent.timer.set']);
+    const status = await api('GET', `/api/scenario/status?run_id=${ru.body['run_id'] as string}`);
+    expect(status.body).toMatchObject({ scenario_id: 'set_timer', ctx: { minutes: 5 } });
+    await api('POST', '/api/scenario/cancel', { run_id: ru.body['run_id'] });
+    expect(await api('POST', '/api/intent/recognize', { text: 'the quick brown fox' })).toMatchObject({ status: 200, body: { intent: null } });
+    expect(await api('POST', '/api/intent/recognize', { text: '' })).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED' } } });
+  });
 });

@@ -174,4 +174,31 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
     if (!automation().deleteTrigger(request.params.trigger_id)) throw new TesseraError('NOT_FOUND', `No trigger ${request.params.trigger_id}.`);
     return { deleted: true };
   });
+
+  app.post<{ Body: { text: string; ctx?: Record<string, unknown>; language?: 'en' | 'ru'; run?: boolean } }>('/api/intent/recognize', {
+    schema: {
+      summary: 'Recognize an utterance with the intent rules: {intent, slots, score, rule, target}; `run: true` also starts the target scenario. Publishes nlp.intent.<intent>.',
+      tags: ['intents'],
+      security: secured,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['text'],
+        properties: { text: { type: 'string', minLength: 1, maxLength: 1000 }, ctx: ctxSchema, language: { type: 'string', enum: ['en', 'ru'] }, run: { type: 'boolean' } },
+      },
+      response: { 200: { type: 'object', additionalProperties: true, required: ['intent'], properties: { intent: { type: ['string', 'null'] } } }, 400: errorRef, 401: errorRef, 404: errorRef },
+    },
+  }, async (request) => {
+    if (!runtime.ready) throw new TesseraError('NOT_READY', `The runtime is ${runtime.state}.`);
+    const { text, ctx = {}, language, run } = request.body;
+    const route = runtime.intents.router.route(text, { ...ctx, ...(language ? { language } : {}) });
+    if (!route) return { intent: null, slots: {}, score: 0 };
+    const event = runtime.bus.publish(`nlp.intent.${route.intent}`, { text, intent: route.intent, slots: route.slots, score: route.score });
+    const body: Record<string, unknown> = { intent: route.intent, slots: route.slots, score: route.score, target: route.target, rule: route.recognition.rule, language: route.recognition.language, event_id: event.id };
+    if (run) {
+      if (!('scenario' in route.target)) throw new TesseraError('VALIDATION_FAILED', `Intent ${route.intent} routes to a handler, not a scenario.`);
+      body['run_id'] = runtime.scenarios.run(route.target.scenario, { ...ctx, ...route.slots }, { trace_id: event.trace_id });
+    }
+    return body;
+  });
 };

@@ -16,7 +16,7 @@
  * A fragment file (the target of `include: ./fragments/common.yaml#ask_name`) is a map of named step lists:
  * `ask_name: [ {name: …, action: …}, … ]`. Included steps keep their names and their own `source`.
  *
- * Errors are VALIDATION_FAILED for now (SCENARIO_INVALID once errors.ts has it), with
+ * Errors are SCENARIO_INVALID, with
  * `details: {file, errors: [{file, line, column, field, message}]}`.
  */
 import Ajv from 'ajv';
@@ -31,8 +31,8 @@ import { topicProblem } from '../../common/topics.js';
 import scenarioSchema from '../../../resources/schema/scenario.schema.json' with { type: 'json' };
 import type { Priority, RetryPolicy, Scenario, Step, StepTarget } from './model.js';
 
-/** The code of every scenario-loading error; to become SCENARIO_INVALID (docs/errors.md lists it already). */
-const ERROR_CODE = 'VALIDATION_FAILED';
+/** The code of every scenario-loading error. */
+const ERROR_CODE = 'SCENARIO_INVALID';
 /** Larger scenario files are refused before parsing. */
 export const MAX_SCENARIO_FILE_BYTES = 1024 * 1024;
 /** YAML alias expansion limit (billion-laughs files). */
@@ -44,11 +44,12 @@ export type ActionName = Extract<StepTarget, { kind: 'action' }>['action'];
  * Arguments of the built-in actions: `required` are checked at load time, the rest are documented here for the
  * engine. An action not listed takes anything.
  * - io.say `{text, channel?}` — say or show `text` (seed 001 §3).
- * - io.ask `{prompt, timeout?, channel?}` — ask and wait for the answer; the answer is the step's output.
+ * - io.ask `{prompt, timeout?, channel?}` (timeout in ms) — ask and wait for the answer; the answer's text is the step's output.
  * - memory.set `{key, value}` — `memory.set("user.name", …)` (seed 001 §8).
  * - bus.publish `{topic, payload?}` — a concrete topic (seed 001 §5).
  * - scenario.run `{id, ctx?, priority?}` — start another scenario without waiting (a `scenario:` step waits).
- * - wait `{duration}` — a duration like `5s` or a number of ms.
+ * - wait `{duration}` — a duration like `5s` or a number of ms; or `{event, filter?, timeout?}` (timeout in ms) — wait for a bus event
+ *   (`filter` is an expression over `$`, the event). One of `duration` or `event` is required.
  * - log `{message, level?}`.
  */
 export const ACTION_ARGS: Readonly<Record<ActionName, { required: readonly string[]; optional: readonly string[]; effect: boolean }>> = {
@@ -57,7 +58,7 @@ export const ACTION_ARGS: Readonly<Record<ActionName, { required: readonly strin
   'memory.set': { required: ['key', 'value'], optional: [], effect: true },
   'bus.publish': { required: ['topic'], optional: ['payload'], effect: true },
   'scenario.run': { required: ['id'], optional: ['ctx', 'priority'], effect: true },
-  wait: { required: ['duration'], optional: [], effect: false },
+  wait: { required: [], optional: ['duration', 'event', 'filter', 'timeout'], effect: false },
   log: { required: ['message'], optional: ['level'], effect: false },
 };
 
@@ -365,18 +366,21 @@ function checkTemplates(value: unknown, src: LoadedDoc, path: PathSegment[], pro
 function expression(value: unknown, src: LoadedDoc, path: PathSegment[], problems: Problems): string | undefined {
   if (typeof value === 'boolean') return String(value);
   let text = String(value);
-  const whole = /^\$\{([\s\S]*)\}$/.exec(text.trim());
-  if (whole) {
-    try {
-      const parts = parseTemplate(text.trim());
-      if (parts.length === 1 && parts[0]!.kind === 'expr') text = whole[1]!;
-    } catch {
-      // reported below, by compileExpr on the original text
-    }
-  }
   if (text.includes('${')) {
-    problems.at(src, path, 'must be one expression (`bag.n > 3` or `${bag.n > 3}`), not text with ${…} inside');
-    return undefined;
+    let parts;
+    try {
+      parts = parseTemplate(text.trim());
+    } catch (err) {
+      if (!isExprError(err)) throw err;
+      problems.at(src, path, `bad expression: ${err.details.reason} at column ${err.details.column}`);
+      return undefined;
+    }
+    const only = parts[0];
+    if (parts.length !== 1 || only?.kind !== 'expr') {
+      problems.at(src, path, 'must be one expression (`bag.n > 3` or `${bag.n > 3}`), not text with ${…} inside');
+      return undefined;
+    }
+    text = only.expr.source;
   }
   try {
     compileExpr(text);
@@ -431,8 +435,21 @@ function checkActionArgs(target: StepTarget, args: Record<string, unknown>, src:
     if (!(name in args)) problems.at(src, [...path, 'with'], `${target.action} needs with.${name}`);
   }
   const literal = (v: unknown): v is string | number => (typeof v === 'string' && !v.includes('${')) || typeof v === 'number';
+  // The engine reads these timeouts as milliseconds only.
+  if ((target.action === 'io.ask' || target.action === 'wait') && typeof args.timeout === 'string' && !args.timeout.includes('${')) {
+    problems.at(src, [...path, 'with', 'timeout'], 'must be a number of milliseconds');
+  }
+  if (target.action === 'wait' && !('duration' in args) && !('event' in args)) problems.at(src, [...path, 'with'], 'wait needs with.duration or with.event');
   if (target.action === 'wait' && literal(args.duration)) duration(args.duration, src, [...path, 'with', 'duration'], problems);
-  if (target.action === 'io.ask' && literal(args.timeout)) duration(args.timeout, src, [...path, 'with', 'timeout'], problems);
+  // `with` is interpolated before the step runs, so only a filter without ${…} is known now.
+  if (target.action === 'wait' && typeof args.filter === 'string' && !args.filter.includes('${')) {
+    try {
+      compileExpr(args.filter);
+    } catch (err) {
+      if (!isExprError(err)) throw err;
+      problems.at(src, [...path, 'with', 'filter'], `bad expression: ${err.details.reason} at column ${err.details.column}`);
+    }
+  }
   if (target.action === 'bus.publish' && typeof args.topic === 'string' && !args.topic.includes('${')) {
     const problem = topicProblem(args.topic);
     if (problem !== null) problems.at(src, [...path, 'with', 'topic'], problem);

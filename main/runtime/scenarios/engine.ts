@@ -349,7 +349,35 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   };
 
   // ── journaling helpers ────────────────────────────────────────────────────────────────────────────────
+  // Group commit: the step bookkeeping of every run is written in one transaction per event-loop turn, so a
+  // burst of steps costs one commit, not three each. Safe for exactly-once because effects never depend on
+  // it: built-in effects commit atomically with their `effects` row (once()), and a step whose record was
+  // lost in a crash simply runs again under the same idempotency key. Reads of runs and steps flush first.
+  let pendingWrites: Array<() => void> = [];
+  let flushScheduled = false;
+  const flush = () => {
+    if (pendingWrites.length === 0 || !store.isOpen) return;
+    const batch = pendingWrites;
+    pendingWrites = [];
+    try {
+      db.transaction(() => batch.forEach((fn) => fn()))();
+    } catch (err) {
+      logger.error('scenario bookkeeping could not be written', { error: err, writes: batch.length });
+    }
+  };
+  const defer = (fn: () => void) => {
+    pendingWrites.push(fn);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(() => {
+        flushScheduled = false;
+        flush();
+      });
+    }
+  };
+
   const finishRun = (runId: string, state: RunState, error: ErrorData | null, traceId: string, extra: Record<string, unknown> = {}) => {
+    flush();
     db.transaction(() => {
       q.setRunState.run(state, error === null ? null : JSON.stringify(error), clock(), runId);
       bus.publish(`scenario.run.${state}`, { run_id: runId, ...extra, ...(error ? { error } : {}) }, { trace_id: traceId });
@@ -360,14 +388,16 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   };
 
   /** Do `fn` once per idempotency key, atomically with recording it; later calls return the recorded result. */
-  const once = <T>(key: string, fn: () => T): T =>
-    db.transaction(() => {
+  const once = <T>(key: string, fn: () => T): T => {
+    flush(); // journal order: the step's `started` before the effect's own event
+    return db.transaction(() => {
       const prior = q.getEffect.get(key);
       if (prior) return JSON.parse(prior.result) as T;
       const result = fn();
       q.putEffect.run(key, JSON.stringify(result ?? null), clock());
       return result;
     })();
+  };
 
   // ── actions ───────────────────────────────────────────────────────────────────────────────────────────
   interface StepEnv {
@@ -543,11 +573,11 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const idempotencyKey = `${run.scenario_id}/${run.run_id}/${key}`;
     const trace = { trace_id: run.trace_id };
     if (step.when !== undefined && !truthy(expressions.evaluate(step.when, scope))) {
-      db.transaction(() => {
+      defer(() => {
         q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt: 0, effect: step.effect ? 1 : 0, simulated: 0, input: null, now: clock(), ord: ++ord });
         q.finishStep.run('skipped', null, null, clock(), run.run_id, key);
         bus.publish('scenario.step.skipped', { run_id: run.run_id, step: key, reason: 'when was false' }, trace);
-      })();
+      });
       return { output: null, skipped: true };
     }
     const input = asObject(expressions.interpolate(step.with, scope) ?? {}, `${step.name}.with`);
@@ -557,18 +587,19 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const firstStartedAt = prior?.first_started_at ?? clock();
     for (;;) {
       const started = clock();
-      db.transaction(() => {
+      defer(() => {
         q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt, effect: step.effect ? 1 : 0, simulated: simulated ? 1 : 0, input: logged, now: started, ord: ++ord });
         bus.publish('scenario.step.started', { run_id: run.run_id, step: key, attempt, idempotency_key: idempotencyKey, ...(simulated ? { simulated: true } : {}) }, trace);
-      })();
+      });
       try {
         const env: StepEnv = { run, key, idempotencyKey, signal, firstStartedAt };
         const output = simulated ? { simulated: true, would: step.target, with: JSON.parse(logged) as unknown } : await withTimeout((s) => execute(step, expressions.reveal(input) as Record<string, unknown>, { ...env, signal: s }), step.timeout, signal, `Step ${step.name}`);
         const outJson = JSON.stringify(output ?? null);
-        db.transaction(() => {
-          q.finishStep.run('completed', outJson, null, clock(), run.run_id, key);
-          bus.publish('scenario.step.completed', { run_id: run.run_id, step: key, attempt, duration_ms: clock() - started, output: expressions.redact(output ?? null) }, trace);
-        })();
+        const finished = clock();
+        defer(() => {
+          q.finishStep.run('completed', outJson, null, finished, run.run_id, key);
+          bus.publish('scenario.step.completed', { run_id: run.run_id, step: key, attempt, duration_ms: finished - started, output: expressions.redact(output ?? null) }, trace);
+        });
         return { output: output ?? null, skipped: false };
       } catch (err) {
         // The run itself was stopped (cancel, run timeout, shutdown): no retry, the run decides what it means.
@@ -577,18 +608,18 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         if (!isTesseraError(err)) error.message = `${step.name}: ${(err as Error).message ?? String(err)}`;
         if (attempt <= step.retries.max) {
           const delay = backoff(step, attempt);
-          db.transaction(() => {
+          defer(() => {
             q.finishStep.run('failed', null, JSON.stringify(error), clock(), run.run_id, key);
             bus.publish('scenario.step.retrying', { run_id: run.run_id, step: key, attempt, next_attempt: attempt + 1, delay_ms: delay, error }, trace);
-          })();
+          });
           await sleep(delay, signal);
           attempt++;
           continue;
         }
-        db.transaction(() => {
+        defer(() => {
           q.finishStep.run('failed', null, JSON.stringify(error), clock(), run.run_id, key);
           bus.publish('scenario.step.failed', { run_id: run.run_id, step: key, attempt, error }, trace);
-        })();
+        });
         throw Object.assign(new TesseraError('STEP_FAILED', `Step ${step.name} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${error.code}: ${error.message}`), { cause: err });
       }
     }
@@ -597,6 +628,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   const truthy = (v: unknown) => (Array.isArray(v) ? v.length > 0 : Boolean(v));
 
   async function compensate(run: RunRow, scenario: Scenario, scope: Record<string, unknown>, signal: AbortSignal) {
+    flush();
     const done = q.steps.all(run.run_id).filter((s) => s.state === 'completed' && s.effect === 1).reverse();
     for (const row of done) {
       const step = scenario.steps.find((s) => s.name === row.name);
@@ -604,6 +636,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       const comp: Step = { ...step, ...step.compensate, name: `${row.step_key}~compensate`, compensate: undefined, foreach: undefined, locks: step.compensate.locks ?? [] } as Step;
       try {
         await runStep(comp, comp.name, { ...scope, output: parseJson(row.output) }, run, signal);
+        flush();
         db.transaction(() => {
           q.finishStep.run('compensated', row.output, null, clock(), run.run_id, row.step_key);
           bus.publish('scenario.step.compensated', { run_id: run.run_id, step: row.step_key }, { trace_id: run.trace_id });
@@ -654,7 +687,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         } finally {
           release();
         }
-        q.setBag.run(JSON.stringify(expressions.redact(bag)), runId);
+        const bagJson = JSON.stringify(expressions.redact(bag));
+        defer(() => q.setBag.run(bagJson, runId));
       }
       finishRun(runId, 'completed', null, run.trace_id, { scenario_id: scenario.id });
     } catch (err) {
@@ -706,11 +740,13 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       return runId;
     },
     status(runId) {
+      flush();
       const row = q.getRun.get(runId);
       if (!row) throw new TesseraError('RUN_NOT_FOUND', `No run ${runId}.`);
       return { ...toRecord(row), steps: q.steps.all(runId).map(toStep) };
     },
     runs(query = {}) {
+      flush();
       const where: string[] = [];
       const params: unknown[] = [];
       if (query.scenario_id) {
@@ -778,8 +814,10 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     },
     async dispose() {
       disposed = true;
+      flush();
       for (const r of running.values()) r.controller.abort(new Cancelled('runtime stopping'));
       await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 5000).unref())]);
+      flush();
     },
   };
   return engine;
