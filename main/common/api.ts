@@ -58,6 +58,15 @@ export interface TesseraClient {
   listPlugins(): Promise<PluginInfo[]>;
   /** Run a plugin in the real sandbox with the production limits (a loaded one, or a folder on this device). */
   testPlugin(request: PluginTestRequest): Promise<PluginRunResult>;
+  /** Registered scenarios. */
+  listScenarios(): Promise<ScenarioSummary[]>;
+  /** Start a run; resolves with its id at once. */
+  runScenario(request: RunRequest): Promise<{ run_id: string }>;
+  /** Recent runs, newest first. */
+  listRuns(query?: { scenario_id?: string; state?: RunSummary['state']; limit?: number }): Promise<RunSummary[]>;
+  /** A run with its step journal. */
+  runStatus(runId: string): Promise<RunDetail>;
+  cancelRun(runId: string): Promise<{ cancelled: boolean }>;
   /** Live events matching any of `patterns`; `onStatus` reports the link to the runtime. */
   subscribe(patterns: string[], onEvent: (event: TesseraEvent) => void, onStatus?: (connected: boolean) => void): Unsubscribe;
 }
@@ -116,4 +125,59 @@ export interface PluginTestRequest {
   package?: { manifest: Record<string, unknown>; code: string; signature: Record<string, unknown> };
   input: unknown;
   now?: string;
+}
+
+export interface ScenarioSummary {
+  id: string;
+  version: number;
+  description: string | null;
+  priority: 'LOW' | 'NORM' | 'HIGH';
+  pool: 'cpu' | 'io';
+  steps: string[];
+  source: string | null;
+}
+
+export interface RunRequest {
+  id: string;
+  ctx?: Record<string, unknown>;
+  priority?: 'LOW' | 'NORM' | 'HIGH';
+  force?: boolean;
+  dry_run?: boolean;
+}
+
+/** A scenario run (`scenario.run.*` events carry `run_id` to follow it live). */
+export interface RunSummary {
+  run_id: string;
+  scenario_id: string;
+  state: 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+  priority: 'LOW' | 'NORM' | 'HIGH';
+  ctx: Record<string, unknown>;
+  bag: Record<string, unknown>;
+  error: { code: string; message: string } | null;
+  trace_id: string;
+  parent_run_id: string | null;
+  dry_run: boolean;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface StepSummary {
+  step_key: string;
+  name: string;
+  state: 'started' | 'completed' | 'failed' | 'skipped' | 'compensated' | 'compensation_failed';
+  attempt: number;
+  effect: boolean;
+  simulated: boolean;
+  input: unknown;
+  output: unknown;
+  error: { code: string; message: string } | null;
+  first_started_at: string;
+  started_at: string;
+  finished_at: string | null;
+  duration_ms: number | null;
+}
+
+export interface RunDetail extends RunSummary {
+  steps: StepSummary[];
 }

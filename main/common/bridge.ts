@@ -4,8 +4,10 @@ import type { ErrorData } from './errors.js';
 
 export type BridgeResult = { ok: true; value: unknown } | { ok: false; error: ErrorData };
 
+export type BridgeMethod = 'info' | 'queryEvents' | 'publishEvent' | 'listPlugins' | 'testPlugin' | 'listScenarios' | 'runScenario' | 'listRuns' | 'runStatus' | 'cancelRun';
+
 export interface TesseraBridge {
-  invoke(method: 'info' | 'queryEvents' | 'publishEvent' | 'listPlugins' | 'testPlugin', arg?: unknown): Promise<BridgeResult>;
+  invoke(method: BridgeMethod, arg?: unknown): Promise<BridgeResult>;
   subscribe(patterns: string[]): Promise<BridgeResult>;
   onEvent(listener: (event: TesseraEvent) => void): () => void;
 }

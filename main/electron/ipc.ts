@@ -10,7 +10,7 @@ import { TesseraError, toErrorData } from '../common/errors.js';
 import type { ErrorData } from '../common/errors.js';
 import { compilePattern, patternProblem } from '../common/topics.js';
 import type { Operations } from '../host/operations.js';
-import { eventQuerySchema, pluginTestRequestSchema, publishInputSchema, subscribeMessageSchema } from '../host/schemas.js';
+import { eventQuerySchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
 import type { Bus } from '../runtime/bus/index.js';
 import type { Disposable } from '../runtime/lifecycle/index.js';
 import { isAppUrl } from './security.js';
@@ -27,6 +27,9 @@ const validators = {
   publishEvent: ajv.compile(publishInputSchema),
   subscribe: ajv.compile(subscribeMessageSchema),
   testPlugin: ajv.compile(pluginTestRequestSchema),
+  runScenario: ajv.compile(runRequestSchema),
+  runId: ajv.compile(runIdRequestSchema),
+  listRuns: ajv.compile(runsQuerySchema),
 };
 
 export function validateSender(event: IpcMainInvokeEvent, rendererIndexUrl: string): void {
@@ -52,6 +55,22 @@ export async function handleInvoke(operations: Operations, method: unknown, arg:
         return { ok: true, value: operations.publishEvent(arg as Parameters<Operations['publishEvent']>[0]) };
       case 'listPlugins':
         return { ok: true, value: operations.listPlugins() };
+      case 'listScenarios':
+        return { ok: true, value: operations.listScenarios() };
+      case 'runScenario':
+        if (!validators.runScenario(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.runScenario.errors));
+        return { ok: true, value: operations.runScenario(arg as Parameters<Operations['runScenario']>[0]) };
+      case 'listRuns': {
+        const query = structuredClone(arg ?? {});
+        if (!validators.listRuns(query)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.listRuns.errors));
+        return { ok: true, value: operations.listRuns(query as Parameters<Operations['listRuns']>[0]) };
+      }
+      case 'runStatus':
+      case 'cancelRun': {
+        if (!validators.runId(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.runId.errors));
+        const runId = (arg as { run_id: string }).run_id;
+        return { ok: true, value: method === 'runStatus' ? operations.runStatus(runId) : operations.cancelRun(runId) };
+      }
       case 'testPlugin':
         if (!validators.testPlugin(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.testPlugin.errors));
         return { ok: true, value: await operations.testPlugin(arg as Parameters<Operations['testPlugin']>[0]) };

@@ -2,7 +2,7 @@
  * The client API implemented once, over the runtime. The HTTP routes and the Electron IPC bridge are thin
  * adapters around these functions; inputs reaching here have passed the schemas in ./schemas.ts.
  */
-import type { EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, RuntimeInfo, TesseraEvent } from '../common/api.js';
+import type { EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraEvent } from '../common/api.js';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +15,11 @@ export interface Operations {
   publishEvent(input: PublishInput): TesseraEvent;
   listPlugins(): PluginInfo[];
   testPlugin(request: PluginTestRequest): Promise<PluginRunResult>;
+  listScenarios(): ScenarioSummary[];
+  runScenario(request: RunRequest): { run_id: string };
+  listRuns(query: { scenario_id?: string; state?: RunSummary['state']; limit?: number }): RunSummary[];
+  runStatus(runId: string): RunDetail;
+  cancelRun(runId: string): { cancelled: boolean };
 }
 
 export function createOperations(runtime: Runtime): Operations {
@@ -55,6 +60,26 @@ export function createOperations(runtime: Runtime): Operations {
     listPlugins() {
       requireRunning();
       return runtime.plugins.list();
+    },
+    listScenarios() {
+      requireRunning();
+      return runtime.scenarios.scenarios().map((s) => ({ id: s.id, version: s.version, description: s.description ?? null, priority: s.priority, pool: s.pool, steps: s.steps.map((st) => st.name), source: s.source ?? null }));
+    },
+    runScenario({ id, ctx, ...opts }) {
+      requireRunning();
+      return { run_id: runtime.scenarios.run(id, ctx ?? {}, opts) };
+    },
+    listRuns(query) {
+      requireRunning();
+      return runtime.scenarios.runs(query);
+    },
+    runStatus(runId) {
+      requireRunning();
+      return runtime.scenarios.status(runId) as RunDetail;
+    },
+    cancelRun(runId) {
+      requireRunning();
+      return { cancelled: runtime.scenarios.cancel(runId) };
     },
     async testPlugin(request) {
       requireRunning();

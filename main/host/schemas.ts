@@ -146,3 +146,33 @@ export const pluginRunResultSchema = {
     capability_calls: { type: 'array', items: { type: 'object', additionalProperties: true } },
   },
 } as const;
+
+export const runRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 64 },
+    ctx: { type: 'object', additionalProperties: true },
+    priority: { type: 'string', enum: ['LOW', 'NORM', 'HIGH'] },
+    force: { type: 'boolean', description: 'Enqueue even when the queue is full.' },
+    dry_run: { type: 'boolean', description: 'Simulate effectful steps.' },
+  },
+} as const;
+
+export const runIdRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['run_id'],
+  properties: { run_id: { type: 'string', minLength: 1, maxLength: 200 }, reason: { type: 'string', maxLength: 500 } },
+} as const;
+
+export const runsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    scenario_id: { type: 'string', maxLength: 64 },
+    state: { type: 'string', enum: ['queued', 'running', 'completed', 'failed', 'cancelled'] },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+  },
+} as const;

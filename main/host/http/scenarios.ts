@@ -1,8 +1,9 @@
 /** Scenario routes (seed 001 §1, §7): run, status, cancel, list runs, the step journal of a run. */
 import type { FastifyPluginAsync } from 'fastify';
 import { TesseraError } from '../../common/errors.js';
-import type { Priority } from '../../runtime/scenarios/model.js';
+import type { RunRequest } from '../../common/api.js';
 import type { RunState } from '../../runtime/scenarios/engine.js';
+import { runIdRequestSchema, runRequestSchema, runsQuerySchema } from '../schemas.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -30,11 +31,7 @@ const runRecord = {
 } as const;
 
 export const scenarioRoutes: FastifyPluginAsync = async (app) => {
-  const { runtime } = app.tessera;
-  const engine = () => {
-    if (!runtime.ready) throw new TesseraError('NOT_READY', `The runtime is ${runtime.state}.`);
-    return runtime.scenarios;
-  };
+  const { runtime, operations } = app.tessera;
 
   app.get('/api/scenarios', {
     schema: {
@@ -43,34 +40,17 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
       security: secured,
       response: { 200: { type: 'object', properties: { scenarios: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, 401: errorRef },
     },
-  }, async () => ({
-    scenarios: engine().scenarios().map((s) => ({ id: s.id, version: s.version, description: s.description ?? null, priority: s.priority, pool: s.pool, steps: s.steps.map((st) => st.name), source: s.source ?? null })),
-  }));
+  }, async () => ({ scenarios: operations.listScenarios() }));
 
-  app.post<{ Body: { id: string; ctx?: Record<string, unknown>; priority?: Priority; force?: boolean; dry_run?: boolean } }>('/api/scenario/run', {
+  app.post<{ Body: RunRequest }>('/api/scenario/run', {
     schema: {
       summary: 'Start a scenario run; answers at once with its run id.',
       tags: ['scenarios'],
       security: secured,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['id'],
-        properties: {
-          id: { type: 'string', minLength: 1, maxLength: 64 },
-          ctx: { type: 'object', additionalProperties: true },
-          priority: { type: 'string', enum: ['LOW', 'NORM', 'HIGH'] },
-          force: { type: 'boolean', description: 'Enqueue even when the queue is full.' },
-          dry_run: { type: 'boolean', description: 'Simulate effectful steps.' },
-        },
-      },
+      body: runRequestSchema,
       response: { 202: { type: 'object', required: ['run_id'], properties: { run_id: { type: 'string' } } }, 400: errorRef, 401: errorRef, 404: errorRef, 429: errorRef },
     },
-  }, async (request, reply) => {
-    const { id, ctx, ...opts } = request.body;
-    const runId = engine().run(id, ctx ?? {}, opts);
-    return reply.code(202).send({ run_id: runId });
-  });
+  }, async (request, reply) => reply.code(202).send(operations.runScenario(request.body)));
 
   app.get<{ Querystring: { run_id: string } }>('/api/scenario/status', {
     schema: {
@@ -80,35 +60,30 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
       querystring: { type: 'object', required: ['run_id'], properties: { run_id: runIdSchema } },
       response: { 200: runRecord, 401: errorRef, 404: errorRef },
     },
-  }, async (request) => engine().status(request.query.run_id));
+  }, async (request) => operations.runStatus(request.query.run_id));
 
   app.post<{ Body: { run_id: string; reason?: string } }>('/api/scenario/cancel', {
     schema: {
       summary: 'Cancel a queued or running run (cooperative: the current step observes the cancel token).',
       tags: ['scenarios'],
       security: secured,
-      body: { type: 'object', additionalProperties: false, required: ['run_id'], properties: { run_id: runIdSchema, reason: { type: 'string', maxLength: 500 } } },
+      body: runIdRequestSchema,
       response: { 200: { type: 'object', required: ['cancelled'], properties: { cancelled: { type: 'boolean' } } }, 401: errorRef, 404: errorRef },
     },
-  }, async (request) => ({ cancelled: engine().cancel(request.body.run_id, request.body.reason) }));
+  }, async (request) => {
+    operations.runStatus(request.body.run_id); // 404 for an unknown run
+    return { cancelled: runtime.scenarios.cancel(request.body.run_id, request.body.reason) };
+  });
 
   app.get<{ Querystring: { scenario_id?: string; state?: RunState; limit?: number } }>('/api/scenario/runs', {
     schema: {
       summary: 'Recent runs, newest first.',
       tags: ['scenarios'],
       security: secured,
-      querystring: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          scenario_id: { type: 'string', maxLength: 64 },
-          state: { type: 'string', enum: ['queued', 'running', 'completed', 'failed', 'cancelled'] },
-          limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
-        },
-      },
+      querystring: runsQuerySchema,
       response: { 200: { type: 'object', properties: { runs: { type: 'array', items: runRecord } } }, 401: errorRef },
     },
-  }, async (request) => ({ runs: engine().runs(request.query) }));
+  }, async (request) => ({ runs: operations.listRuns(request.query) }));
 
   const automation = () => {
     if (!runtime.ready) throw new TesseraError('NOT_READY', `The runtime is ${runtime.state}.`);

@@ -1,5 +1,5 @@
 /** The HTTP/WS transport of the client interface, for the UI served by a headless runtime. */
-import type { EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, RuntimeInfo, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import { TesseraError, fromErrorData } from '../../../main/common/errors.js';
 
 export interface HttpClientOptions {
@@ -42,6 +42,15 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
     publishEvent: (input: PublishInput) => request<TesseraEvent>('POST', '/api/events', input),
     listPlugins: () => request<{ plugins: PluginInfo[] }>('GET', '/api/plugins').then((r) => r.plugins),
     testPlugin: (req: PluginTestRequest) => request<PluginRunResult>('POST', '/api/plugins/test', req),
+    listScenarios: () => request<{ scenarios: ScenarioSummary[] }>('GET', '/api/scenarios').then((r) => r.scenarios),
+    runScenario: (req: RunRequest) => request<{ run_id: string }>('POST', '/api/scenario/run', req),
+    listRuns(query = {}) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+      return request<{ runs: RunSummary[] }>('GET', `/api/scenario/runs?${params.toString()}`).then((r) => r.runs);
+    },
+    runStatus: (runId: string) => request<RunDetail>('GET', `/api/scenario/status?run_id=${encodeURIComponent(runId)}`),
+    cancelRun: (runId: string) => request<{ cancelled: boolean }>('POST', '/api/scenario/cancel', { run_id: runId }),
     subscribe(patterns, onEvent, onStatus) {
       let socket: WebSocket | undefined;
       let closed = false;

@@ -1,5 +1,5 @@
 /** The Electron transport of the client interface: the preload bridge, validated again in the main process. */
-import type { EventPage, PluginInfo, PluginRunResult, PublishInput, RuntimeInfo, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { EventPage, PluginInfo, PluginRunResult, PublishInput, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js';
 import { fromErrorData } from '../../../main/common/errors.js';
 import { compilePattern } from '../../../main/common/topics.js';
@@ -28,6 +28,11 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
     publishEvent: async (input: PublishInput) => unwrap<TesseraEvent>(await bridge.invoke('publishEvent', input)),
     listPlugins: async () => unwrap<PluginInfo[]>(await bridge.invoke('listPlugins')),
     testPlugin: async (req) => unwrap<PluginRunResult>(await bridge.invoke('testPlugin', req)),
+    listScenarios: async () => unwrap<ScenarioSummary[]>(await bridge.invoke('listScenarios')),
+    runScenario: async (req) => unwrap<{ run_id: string }>(await bridge.invoke('runScenario', req)),
+    listRuns: async (query = {}) => unwrap<RunSummary[]>(await bridge.invoke('listRuns', query)),
+    runStatus: async (runId) => unwrap<RunDetail>(await bridge.invoke('runStatus', { run_id: runId })),
+    cancelRun: async (runId) => unwrap<{ cancelled: boolean }>(await bridge.invoke('cancelRun', { run_id: runId })),
     subscribe(patterns, onEvent, onStatus) {
       const sub: LocalSubscription = { patterns, matchers: patterns.map(compilePattern), onEvent };
       subscriptions.add(sub);
