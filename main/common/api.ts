@@ -143,6 +143,8 @@ export interface RunRequest {
   priority?: 'LOW' | 'NORM' | 'HIGH';
   force?: boolean;
   dry_run?: boolean;
+  /** Step names to pause before (debugger). */
+  breakpoints?: string[];
 }
 
 /** A scenario run (`scenario.run.*` events carry `run_id` to follow it live). */
@@ -157,6 +159,10 @@ export interface RunSummary {
   trace_id: string;
   parent_run_id: string | null;
   dry_run: boolean;
+  /** The run this one replays, if it is a replay. */
+  replay_of?: string | null;
+  /** The step the run waits before, at a breakpoint. */
+  paused_at?: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -176,6 +182,8 @@ export interface StepSummary {
   started_at: string;
   finished_at: string | null;
   duration_ms: number | null;
+  /** The bag right after this step, secrets redacted. */
+  bag_after?: Record<string, unknown> | null;
 }
 
 export interface RunDetail extends RunSummary {

@@ -157,6 +157,7 @@ export const runRequestSchema = {
     priority: { type: 'string', enum: ['LOW', 'NORM', 'HIGH'] },
     force: { type: 'boolean', description: 'Enqueue even when the queue is full.' },
     dry_run: { type: 'boolean', description: 'Simulate effectful steps.' },
+    breakpoints: { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 100 }, description: 'Step names to pause before (debugger).' },
   },
 } as const;
 

@@ -177,3 +177,53 @@ describe('scheduling', () => {
     expect(order).toEqual(['high-1', 'high-2', 'norm-1', 'norm-2', 'low-1']);
   });
 });
+
+describe('developer experience', () => {
+  it('pauses at a breakpoint, steps over, continues, and keeps a redacted bag snapshot per step', async () => {
+    runtime.scenarios.register(scenario('debuggable', [
+      { name: 'a', action: 'memory.set', with: { key: 'dbg.a', value: 1 }, output: 'a' },
+      { name: 'b', action: 'memory.set', with: { key: 'dbg.b', value: 2 }, output: 'b' },
+      { name: 'c', action: 'memory.set', with: { key: 'dbg.c', value: 3 }, output: 'c' },
+    ]));
+    const runId = runtime.scenarios.run('debuggable', {}, { breakpoints: ['b'] });
+    const waitPaused = async (at: string) => {
+      for (let i = 0; i < 200 && runtime.scenarios.status(runId).paused_at !== at; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(runtime.scenarios.status(runId).paused_at).toBe(at);
+    };
+    await waitPaused('b');
+    expect(runtime.scenarios.status(runId).steps.map((s) => s.name)).toEqual(['a']);
+    expect(runtime.scenarios.debug(runId, 'step')).toMatchObject({ breakpoints: ['b'] });
+    await waitPaused('c');
+    expect(runtime.scenarios.status(runId).steps.map((s) => s.name)).toEqual(['a', 'b']);
+    runtime.scenarios.debug(runId, 'continue');
+    const done = await runtime.scenarios.wait(runId, 5000);
+    expect(done.state).toBe('completed');
+    expect(runtime.scenarios.status(runId).steps.map((s) => s.bag_after)).toEqual([{ a: 1 }, { a: 1, b: 2 }, { a: 1, b: 2, c: 3 }]);
+    expect(runtime.journal.query({ topic: 'scenario.run.paused', trace_id: done.trace_id }).events.map((e) => (e.payload as { before: string }).before)).toEqual(['b', 'c']);
+  });
+
+  it('replays a run with recorded effect outputs and shows where the replay differs', async () => {
+    runtime.scenarios.register(scenario('replayable', [
+      { name: 'remember', action: 'memory.set', with: { key: 'replay.x', value: '${ctx.x}' }, output: 'x' },
+      { name: 'announce', action: 'bus.publish', with: { topic: 'test.replayed', payload: '${bag.x}' } },
+    ]));
+    const original = await runtime.scenarios.wait(runtime.scenarios.run('replayable', { x: 7 }), 5000);
+    const before = runtime.journal.query({ topic: 'test.replayed' }).events.length;
+    const replayId = runtime.scenarios.replay(original.run_id);
+    const replay = await runtime.scenarios.wait(replayId, 5000);
+    expect(replay).toMatchObject({ state: 'completed', replay_of: original.run_id });
+    // effects were not repeated: the recorded outputs stood in for them
+    expect(runtime.journal.query({ topic: 'test.replayed' }).events.length).toBe(before);
+    expect(runtime.scenarios.status(replayId).steps.every((s) => s.simulated)).toBe(true);
+    expect(runtime.scenarios.diff(replayId)).toEqual([]);
+    // Change the scenario: the replay now evaluates a different input for `announce`.
+    runtime.scenarios.register(scenario('replayable', [
+      { name: 'remember', action: 'memory.set', with: { key: 'replay.x', value: '${ctx.x}' }, output: 'x' },
+      { name: 'announce', action: 'bus.publish', with: { topic: 'test.replayed', payload: '${bag.x + 1}' } },
+    ]));
+    const second = runtime.scenarios.replay(original.run_id);
+    await runtime.scenarios.wait(second, 5000);
+    expect(runtime.scenarios.diff(second)).toEqual([{ step_key: 'announce', field: 'input', original: { topic: 'test.replayed', payload: 7 }, replayed: { topic: 'test.replayed', payload: 8 } }]);
+    expect(() => runtime.scenarios.diff(original.run_id)).toThrow(/not a replay/);
+  });
+});

@@ -75,6 +75,41 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
     return { cancelled: runtime.scenarios.cancel(request.body.run_id, request.body.reason) };
   });
 
+  app.post<{ Body: { run_id: string; action: 'continue' | 'step' | 'set'; breakpoints?: string[] } }>('/api/scenario/debug', {
+    schema: {
+      summary: 'Debugger: `continue` to the next breakpoint, `step` to stop before the next step, `set` the breakpoints (step names).',
+      tags: ['scenarios'],
+      security: secured,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['run_id', 'action'],
+        properties: { run_id: runIdSchema, action: { type: 'string', enum: ['continue', 'step', 'set'] }, breakpoints: { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 100 } } },
+      },
+      response: { 200: { type: 'object', properties: { paused_at: { type: ['string', 'null'] }, breakpoints: { type: 'array', items: { type: 'string' } } } }, 401: errorRef, 404: errorRef },
+    },
+  }, async (request) => runtime.scenarios.debug(request.body.run_id, request.body.action, request.body.breakpoints));
+
+  app.post<{ Body: { run_id: string } }>('/api/scenario/replay', {
+    schema: {
+      summary: 'Replay a finished run: same ctx; effectful steps return their recorded outputs; see /api/scenario/diff.',
+      tags: ['scenarios'],
+      security: secured,
+      body: { type: 'object', additionalProperties: false, required: ['run_id'], properties: { run_id: runIdSchema } },
+      response: { 202: { type: 'object', required: ['run_id'], properties: { run_id: { type: 'string' } } }, 400: errorRef, 401: errorRef, 404: errorRef },
+    },
+  }, async (request, reply) => reply.code(202).send({ run_id: runtime.scenarios.replay(request.body.run_id) }));
+
+  app.get<{ Querystring: { run_id: string } }>('/api/scenario/diff', {
+    schema: {
+      summary: "Where a replay's steps differ from the original run's: evaluated inputs, outputs, or steps present in only one.",
+      tags: ['scenarios'],
+      security: secured,
+      querystring: { type: 'object', required: ['run_id'], properties: { run_id: runIdSchema } },
+      response: { 200: { type: 'object', properties: { differences: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, 400: errorRef, 401: errorRef, 404: errorRef },
+    },
+  }, async (request) => ({ differences: runtime.scenarios.diff(request.query.run_id) }));
+
   app.get<{ Querystring: { scenario_id?: string; state?: RunState; limit?: number } }>('/api/scenario/runs', {
     schema: {
       summary: 'Recent runs, newest first.',

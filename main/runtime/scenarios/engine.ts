@@ -46,6 +46,9 @@ export interface RunRecord {
   trace_id: string;
   parent_run_id: string | null;
   dry_run: boolean;
+  replay_of: string | null;
+  /** Set while the run waits at a breakpoint: the step it stopped before. */
+  paused_at: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -65,6 +68,8 @@ export interface StepRecord {
   started_at: string;
   finished_at: string | null;
   duration_ms: number | null;
+  /** The run's bag right after this step, secrets redacted (debugging). */
+  bag_after: Record<string, unknown> | null;
 }
 
 export interface RunOptions {
@@ -77,6 +82,21 @@ export interface RunOptions {
   parent_run_id?: string;
   /** A caller-chosen run id; running the same id twice returns the existing run (idempotent enqueue). */
   run_id?: string;
+  /** Step names to pause before (debugger); `continue` and `step` resume through `debug()`. */
+  breakpoints?: string[];
+  /**
+   * Replay of an earlier run (seed 001 P1): same scenario and ctx; effectful steps return the outputs the
+   * original recorded instead of acting again; the rest run for real; `diff()` shows where they differ.
+   */
+  replay_of?: string;
+}
+
+export interface ReplayDifference {
+  step_key: string;
+  /** What differs: the step's evaluated input, its output, or whether it ran at all. */
+  field: 'input' | 'output' | 'presence';
+  original: unknown;
+  replayed: unknown;
 }
 
 /** How tool steps reach tool plugins; the runtime binds this to the plugin registry. */
@@ -128,6 +148,15 @@ export interface ScenarioEngine {
   runs(query?: { scenario_id?: string; state?: RunState; limit?: number }): RunRecord[];
   /** Cancel a queued or running run; resolves true when it was still unfinished. */
   cancel(runId: string, reason?: string): boolean;
+  /**
+   * Debugger (seed 001 P1): `continue` runs to the next breakpoint, `step` stops before the next step,
+   * `set` replaces the run's breakpoints. Returns the step the run is paused at, if any.
+   */
+  debug(runId: string, action: 'continue' | 'step' | 'set', breakpoints?: string[]): { paused_at: string | null; breakpoints: string[] };
+  /** Start a replay of `runId` (see RunOptions.replay_of); returns the new run's id. */
+  replay(runId: string): string;
+  /** Where a replay's steps differ from the original's. */
+  diff(replayRunId: string): ReplayDifference[];
   /** Resolves when the run reaches a final state. */
   wait(runId: string, timeoutMs?: number): Promise<RunRecord>;
   /** Re-enqueue every unfinished run found in the store (called once at start). Returns how many. */
@@ -186,6 +215,16 @@ export const SCENARIO_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'replays and bag snapshots',
+    up(db) {
+      db.exec(`
+        ALTER TABLE scenario_runs ADD COLUMN replay_of TEXT;
+        ALTER TABLE scenario_steps ADD COLUMN bag_after TEXT;
+      `);
+    },
+  },
 ];
 
 const PRIORITY_RANK: Record<Priority, number> = { LOW: 0, NORM: 1, HIGH: 2 };
@@ -208,6 +247,7 @@ interface RunRow {
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
+  replay_of: string | null;
 }
 
 interface StepRow {
@@ -225,6 +265,7 @@ interface StepRow {
   started_at: number;
   finished_at: number | null;
   ord: number;
+  bag_after: string | null;
 }
 
 interface Queued {
@@ -254,7 +295,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   const db = store.db;
 
   const q = {
-    insertRun: db.prepare('INSERT INTO scenario_runs (run_id, scenario_id, state, priority, ctx, trace_id, parent_run_id, dry_run, seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    insertRun: db.prepare('INSERT INTO scenario_runs (run_id, scenario_id, state, priority, ctx, trace_id, parent_run_id, dry_run, seq, created_at, replay_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    setBagAfter: db.prepare('UPDATE scenario_steps SET bag_after = ? WHERE run_id = ? AND step_key = ?'),
     getRun: db.prepare<[string], RunRow>('SELECT * FROM scenario_runs WHERE run_id = ?'),
     setRunState: db.prepare('UPDATE scenario_runs SET state = ?, error = ?, finished_at = ? WHERE run_id = ?'),
     startRun: db.prepare("UPDATE scenario_runs SET state = 'running', started_at = COALESCE(started_at, ?) WHERE run_id = ?"),
@@ -272,6 +314,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   };
 
   const scenarios = new Map<string, Scenario>();
+  /** Per-run debugger state; only runs started with breakpoints (or `debug`ged) have one. */
+  const debuggers = new Map<string, { breakpoints: Set<string>; stepping: boolean; pausedAt: string | null; resume?: () => void }>();
   const ctxValidators = new Map<string, ReturnType<typeof ajv.compile>>();
   const queue: Queued[] = [];
   const running = new Map<string, { controller: AbortController; scenario: Scenario; counted: boolean }>();
@@ -291,6 +335,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     trace_id: row.trace_id,
     parent_run_id: row.parent_run_id,
     dry_run: row.dry_run === 1,
+    replay_of: row.replay_of,
+    paused_at: debuggers.get(row.run_id)?.pausedAt ?? null,
     created_at: new Date(row.created_at).toISOString(),
     started_at: row.started_at === null ? null : new Date(row.started_at).toISOString(),
     finished_at: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
@@ -309,6 +355,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     started_at: new Date(row.started_at).toISOString(),
     finished_at: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
     duration_ms: row.finished_at === null ? null : row.finished_at - row.started_at,
+    bag_after: parseJson(row.bag_after),
   });
 
   // ── scheduling ────────────────────────────────────────────────────────────────────────────────────────
@@ -382,6 +429,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       q.setRunState.run(state, error === null ? null : JSON.stringify(error), clock(), runId);
       bus.publish(`scenario.run.${state}`, { run_id: runId, ...extra, ...(error ? { error } : {}) }, { trace_id: traceId });
     })();
+    debuggers.delete(runId);
     const record = toRecord(q.getRun.get(runId)!);
     for (const w of waiters.get(runId) ?? []) w(record);
     waiters.delete(runId);
@@ -582,7 +630,9 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     }
     const input = asObject(expressions.interpolate(step.with, scope) ?? {}, `${step.name}.with`);
     const logged = JSON.stringify(expressions.redact(input));
-    const simulated = run.dry_run === 1 && step.effect;
+    const original = run.replay_of && step.effect ? q.getStep.get(run.replay_of, key) : undefined;
+    const replayed = original?.state === 'completed' || original?.state === 'compensated';
+    const simulated = (run.dry_run === 1 && step.effect) || replayed;
     let attempt = prior ? prior.attempt + 1 : 1;
     const firstStartedAt = prior?.first_started_at ?? clock();
     for (;;) {
@@ -593,7 +643,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       });
       try {
         const env: StepEnv = { run, key, idempotencyKey, signal, firstStartedAt };
-        const output = simulated ? { simulated: true, would: step.target, with: JSON.parse(logged) as unknown } : await withTimeout((s) => execute(step, expressions.reveal(input) as Record<string, unknown>, { ...env, signal: s }), step.timeout, signal, `Step ${step.name}`);
+        const output = replayed ? parseJson(original!.output) : simulated ? { simulated: true, would: step.target, with: JSON.parse(logged) as unknown } : await withTimeout((s) => execute(step, expressions.reveal(input) as Record<string, unknown>, { ...env, signal: s }), step.timeout, signal, `Step ${step.name}`);
         const outJson = JSON.stringify(output ?? null);
         const finished = clock();
         defer(() => {
@@ -648,6 +698,21 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     }
   }
 
+  /** Pause before `step` when the run's debugger says so; resolves when `debug(continue|step)` is called. */
+  async function breakpoint(run: RunRow, step: Step, signal: AbortSignal): Promise<void> {
+    const dbg = debuggers.get(run.run_id);
+    if (!dbg || (!dbg.stepping && !dbg.breakpoints.has(step.name))) return;
+    if (q.getStep.get(run.run_id, step.name)?.state === 'completed') return; // replaying recorded steps after a restart
+    dbg.pausedAt = step.name;
+    bus.publish('scenario.run.paused', { run_id: run.run_id, before: step.name }, { trace_id: run.trace_id });
+    await new Promise<void>((resolve, reject) => {
+      dbg.resume = resolve;
+      signal.addEventListener('abort', () => reject(new Cancelled(String((signal.reason as Error)?.message ?? 'cancelled'))), { once: true });
+    });
+    dbg.pausedAt = null;
+    bus.publish('scenario.run.resumed', { run_id: run.run_id, at: step.name }, { trace_id: run.trace_id });
+  }
+
   // ── running a run ─────────────────────────────────────────────────────────────────────────────────────
   async function executeRun(runId: string, scenario: Scenario, signal: AbortSignal): Promise<void> {
     let run = q.getRun.get(runId);
@@ -667,6 +732,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       releaseRunLocks = await locks.acquire(scenario.locks, signal);
       for (const step of scenario.steps) {
         if (signal.aborted) throw new Cancelled(String((signal.reason as Error)?.message ?? 'cancelled'));
+        await breakpoint(run, step, signal);
         const release = await locks.acquire(step.locks, signal);
         try {
           if (step.foreach !== undefined) {
@@ -688,7 +754,11 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
           release();
         }
         const bagJson = JSON.stringify(expressions.redact(bag));
-        defer(() => q.setBag.run(bagJson, runId));
+        const lastKey = step.foreach !== undefined ? null : step.name;
+        defer(() => {
+          q.setBag.run(bagJson, runId);
+          if (lastKey) q.setBagAfter.run(bagJson, runId, lastKey);
+        });
       }
       finishRun(runId, 'completed', null, run.trace_id, { scenario_id: scenario.id });
     } catch (err) {
@@ -732,12 +802,56 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       const now = clock();
       const mySeq = ++seq;
       db.transaction(() => {
-        q.insertRun.run(runId, scenarioId, 'queued', priority, JSON.stringify(ctx), traceId, opts.parent_run_id ?? null, opts.dry_run ? 1 : 0, mySeq, now);
+        q.insertRun.run(runId, scenarioId, 'queued', priority, JSON.stringify(ctx), traceId, opts.parent_run_id ?? null, opts.dry_run ? 1 : 0, mySeq, now, opts.replay_of ?? null);
         bus.publish('scenario.run.queued', { run_id: runId, scenario_id: scenarioId, priority, ...(opts.dry_run ? { dry_run: true } : {}), ...(opts.parent_run_id ? { parent_run_id: opts.parent_run_id } : {}) }, { trace_id: traceId });
       })();
+      if (opts.breakpoints && opts.breakpoints.length > 0) debuggers.set(runId, { breakpoints: new Set(opts.breakpoints), stepping: false, pausedAt: null });
       queue.push({ run_id: runId, scenario_id: scenarioId, priority, enqueued_at: now, seq: mySeq });
       queueMicrotask(pump);
       return runId;
+    },
+    debug(runId, action, breakpoints) {
+      const row = q.getRun.get(runId);
+      if (!row) throw new TesseraError('RUN_NOT_FOUND', `No run ${runId}.`);
+      let dbg = debuggers.get(runId);
+      if (!dbg) {
+        dbg = { breakpoints: new Set(), stepping: false, pausedAt: null };
+        debuggers.set(runId, dbg);
+      }
+      if (action === 'set') dbg.breakpoints = new Set(breakpoints ?? []);
+      else {
+        dbg.stepping = action === 'step';
+        const resume = dbg.resume;
+        dbg.resume = undefined;
+        resume?.();
+      }
+      return { paused_at: dbg.pausedAt, breakpoints: [...dbg.breakpoints] };
+    },
+    replay(runId) {
+      const row = q.getRun.get(runId);
+      if (!row) throw new TesseraError('RUN_NOT_FOUND', `No run ${runId}.`);
+      if (row.state === 'queued' || row.state === 'running') throw new TesseraError('VALIDATION_FAILED', `Run ${runId} is still ${row.state}; replay a finished run.`);
+      return engine.run(row.scenario_id, parseJson(row.ctx), { replay_of: runId, priority: row.priority, force: true });
+    },
+    diff(replayRunId) {
+      flush();
+      const row = q.getRun.get(replayRunId);
+      if (!row) throw new TesseraError('RUN_NOT_FOUND', `No run ${replayRunId}.`);
+      if (!row.replay_of) throw new TesseraError('VALIDATION_FAILED', `Run ${replayRunId} is not a replay.`);
+      const before = new Map(q.steps.all(row.replay_of).map((r) => [r.step_key, r]));
+      const after = new Map(q.steps.all(replayRunId).map((r) => [r.step_key, r]));
+      const out: ReplayDifference[] = [];
+      for (const key of new Set([...before.keys(), ...after.keys()])) {
+        const a = before.get(key);
+        const b = after.get(key);
+        if (!a || !b) {
+          out.push({ step_key: key, field: 'presence', original: a ? a.state : null, replayed: b ? b.state : null });
+          continue;
+        }
+        if ((a.input ?? null) !== (b.input ?? null)) out.push({ step_key: key, field: 'input', original: parseJson(a.input), replayed: parseJson(b.input) });
+        if ((a.output ?? null) !== (b.output ?? null)) out.push({ step_key: key, field: 'output', original: parseJson(a.output), replayed: parseJson(b.output) });
+      }
+      return out;
     },
     status(runId) {
       flush();
