@@ -46,6 +46,11 @@ export const ERROR_CODES = {
   STEP_FAILED: { status: 422, retryable: false, summary: 'A scenario step failed after its retries; the run failed and compensations ran.' },
   STEP_TIMEOUT: { status: 422, retryable: true, summary: 'A scenario step or run went past its timeout.' },
   RUN_CANCELLED: { status: 409, retryable: false, summary: 'The run was cancelled.' },
+  EXECUTION_NOT_FOUND: { status: 404, retryable: false, summary: 'No execution by that id.' },
+  EXECUTION_STATE_INVALID: { status: 409, retryable: false, summary: 'The execution cannot move to that state from the one it is in.' },
+  ARTIFACT_NOT_FOUND: { status: 404, retryable: false, summary: 'No artifact by that id.' },
+  ARTIFACT_STATE_INVALID: { status: 409, retryable: false, summary: 'The artifact cannot move to that state from the one it is in.' },
+  STATE_VERSION_CONFLICT: { status: 409, retryable: true, summary: 'The state key changed since it was read; read it again and retry.' },
   INTERNAL: { status: 500, retryable: false, summary: 'An unexpected fault; the runtime kept running and logged it.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; summary: string }>;
 

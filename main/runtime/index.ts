@@ -29,6 +29,8 @@ import type { Automation } from './scenarios/automation.js';
 import { loadScenarioDir } from './scenarios/dsl.js';
 import { createIntentRegistry, createIntentRouter, createRecognizer, loadRuleSet, registerRuleSetIntents } from './intents/index.js';
 import type { IntentRegistry, IntentRouter, Recognizer, RuleSet } from './intents/index.js';
+import { createArtifactRegistry, createExecutionRegistry, createStateSurface, followScenarioRuns } from './contracts/index.js';
+import type { ArtifactRegistry, ExecutionRegistry, StateSurface } from './contracts/index.js';
 import { pluginToolRunner } from './scenarios/tools.js';
 import type { PluginRegistry } from './plugins/index.js';
 import { combineTrustStores, openTrustStore } from './trust/index.js';
@@ -48,6 +50,10 @@ export interface Runtime {
   readonly scenarios: ScenarioEngine;
   /** Schedules and bus triggers that start scenarios. */
   readonly automation: Automation;
+  /** Seed 002 contracts: executions with their lifecycle, session/execution state, artifacts. */
+  readonly executions: ExecutionRegistry;
+  readonly stateSurface: StateSurface;
+  readonly artifacts: ArtifactRegistry;
   /** Rule-based intent recognition and routing to scenarios or handlers (seed 001 §6, seed 002 §1). */
   readonly intents: { recognizer: Recognizer; registry: IntentRegistry; router: IntentRouter };
   /** The device's own key: signs permits (and later receipts). */
@@ -153,6 +159,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   // Disposed before the plugin registry it calls into; unfinished runs stay resumable.
   resources.add(scenarios);
+  const stateSurface = createStateSurface({ store, bus, ...(options.clock ? { clock: options.clock } : {}) });
+  const artifacts = createArtifactRegistry({ store, bus, ...(options.clock ? { clock: options.clock } : {}) });
+  const executions = createExecutionRegistry({ store, bus, state_surface: stateSurface, artifacts, ...(options.clock ? { clock: options.clock } : {}) });
+  resources.add(followScenarioRuns({ bus, executions }));
   const automation = createAutomation({ store, bus, journal, engine: scenarios, expressions: scenarioExpressions, logger: logger.child({ module: 'automation' }), ...(options.clock ? { clock: options.clock } : {}) });
   resources.add(automation);
   let state: RuntimeState = 'running';
@@ -217,6 +227,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     scenarios,
     automation,
     intents,
+    executions,
+    stateSurface,
+    artifacts,
     deviceKey,
     userTrust,
     trust,

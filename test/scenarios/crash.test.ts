@@ -34,15 +34,17 @@ describe('scenario durability', () => {
   it('finishes every run with each effect exactly once, across many SIGKILLs at random points', async () => {
     const dataDir = tempDir('tessera-crash-');
     let kills = 0;
+    const outcomes: string[] = [];
     // Seeded schedule of kill delays: start-up takes ~400-800 ms, so kills land before, during and after runs.
     let seed = 7;
     const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     for (let i = 0; i < 12; i++) {
       const outcome = await life(dataDir, 300 + Math.floor(next() * 900));
+      outcomes.push(outcome);
       if (outcome === 'killed') kills++;
     }
     expect(await life(dataDir, null)).toBe('done');
-    expect(kills).toBeGreaterThanOrEqual(6);
+    expect(kills, `lives: ${outcomes.join(', ')}`).toBeGreaterThanOrEqual(6);
 
     const runtime = await createRuntime({ dataDir, shell: 'headless', logger: createMemoryLogger() });
     try {

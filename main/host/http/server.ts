@@ -22,6 +22,7 @@ import { errorSchema } from '../schemas.js';
 import { eventRoutes } from './events.js';
 import { pluginRoutes } from './plugins.js';
 import { scenarioRoutes } from './scenarios.js';
+import { createContractRoutes } from './contracts.js';
 import { systemRoutes } from './system.js';
 import { rendererRoutes } from './renderer.js';
 
@@ -143,6 +144,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(eventRoutes);
   await app.register(pluginRoutes);
   await app.register(scenarioRoutes);
+  await app.register(createContractRoutes({ executions: runtime.executions, artifacts: runtime.artifacts, ready: () => runtime.ready }));
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
