@@ -2,11 +2,25 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import { isTesseraError } from '../../../main/common/errors.js';
 import { compilePattern, patternProblem } from '../../../main/common/topics.js';
+import { RunsPanel } from './ops-runs.js';
 
 const KEEP = 500;
 
-/** Ops: the live event stream (history first, then live over the client's subscription) and a publisher. */
+/**
+ * Ops: scenario runs (live list, step timeline, cancel, start a run) above the live event stream and its
+ * publisher. Both sections show at once, so the stream stays what the Ops link opens onto (test/e2e/ui.test.ts).
+ */
 export function OpsArea(props: { client: TesseraClient }) {
+  return (
+    <div class="ops-page">
+      <RunsPanel client={props.client} />
+      <EventStream client={props.client} />
+    </div>
+  );
+}
+
+/** The live event stream: history first, then live over the client's subscription; with a publisher. */
+function EventStream(props: { client: TesseraClient }) {
   const { client } = props;
   const [pattern, setPattern] = useState('**');
   const [draft, setDraft] = useState('**');
@@ -58,9 +72,9 @@ export function OpsArea(props: { client: TesseraClient }) {
   };
 
   return (
-    <section class="ops">
+    <section class="ops" aria-labelledby="ops-events-title">
       <div class="toolbar">
-        <h2>Event stream</h2>
+        <h2 id="ops-events-title">Event stream</h2>
         <span class={linked ? 'pill ok' : 'pill warn'} data-testid="stream-status">{linked ? 'Live' : 'Connecting…'}</span>
         <form class="inline" onSubmit={applyFilter}>
           <label for="ops-filter">Topics</label>
