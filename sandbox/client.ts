@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TesseraError, fromErrorData, toErrorData } from '../main/common/errors.js';
 import type { Logger } from '../main/runtime/log/index.js';
+import { createOutbox } from './protocol.js';
 import type { CallStats, HostToRuntime, LoadRequest, RuntimeToHost } from './protocol.js';
 
 export interface ChildHandle {
@@ -35,7 +36,8 @@ export interface CallResult {
 export interface SandboxHost {
   load(plugin: LoadRequest): Promise<void>;
   unload(key: string): Promise<void>;
-  call(key: string, input: string, ctx: string, now: number, capability?: CapabilityHandler): Promise<CallResult>;
+  /** `options.heap`: measure the isolate's used heap after this very call (otherwise the reading may be up to 50 ms old). */
+  call(key: string, input: string, ctx: string, now: number, capability?: CapabilityHandler, options?: { heap?: boolean }): Promise<CallResult>;
   /** PID of the current host process (undefined while restarting). */
   readonly pid: number | undefined;
   readonly restarts: number;
@@ -93,12 +95,17 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
   let nextId = 1;
   let child: ChildHandle | undefined;
   let ready: Promise<void> | undefined;
+  /** The host is started and every loaded plugin is loaded in it: calls skip waiting for `ready`. */
+  let up = false;
   let restarts = 0;
   let disposed = false;
   let lastStart = 0;
   let backoff = 100;
 
-  const send = (message: RuntimeToHost) => child?.send(message);
+  // Messages to the host are queued and flushed together by a microtask (protocol.ts createOutbox). A host that
+  // stops takes its queue with it: the calls those messages belonged to are rejected in onExit.
+  const outbox = createOutbox<RuntimeToHost>((m) => child?.send(m));
+  const send = (message: RuntimeToHost) => outbox.send(message);
 
   const start = (): Promise<void> => {
     lastStart = Date.now();
@@ -106,8 +113,11 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
     child = c;
     return new Promise<void>((resolve, reject) => {
       let isReady = false;
-      c.onMessage((message) => {
-        if (c !== child) return;
+      const receive = (message: HostToRuntime): void => {
+        if (message.t === 'batch') {
+          for (const m of message.messages) receive(m);
+          return;
+        }
         if (message.t === 'ready') {
           isReady = true;
           resolve();
@@ -121,10 +131,15 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
         if (!p) return;
         pending.delete(message.id);
         p.resolve(message);
+      };
+      c.onMessage((message) => {
+        if (c === child) receive(message);
       });
       c.onExit((code, signal) => {
         if (c !== child) return;
         child = undefined;
+        up = false;
+        outbox.clear();
         const reason = signal ? `signal ${signal}` : `exit code ${code}`;
         for (const [id, p] of pending) {
           pending.delete(id);
@@ -139,9 +154,12 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
           if (disposed) throw new TesseraError('SANDBOX_UNAVAILABLE', 'The sandbox is shut down.');
           restarts++;
           await start();
+          const started = child;
           for (const plugin of loaded.values()) {
             await request({ t: 'load', id: 0, plugin }).catch((err: unknown) => logger.error('plugin failed to reload after a sandbox restart', { key: plugin.key, error: err }));
           }
+          // Only if no other restart began meanwhile (that one sets it when it is done).
+          up = child !== undefined && child === started;
           options.onRestart?.({ restarts, reason });
         });
         ready.catch(() => undefined);
@@ -164,15 +182,32 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
     new Promise((resolve, reject) => {
       if (!child) return reject(new TesseraError('SANDBOX_UNAVAILABLE', 'The sandbox host is not running.'));
       const id = nextId++;
-      pending.set(id, { resolve, reject, ...(capability ? { capability } : {}) });
-      send({ ...message, id });
+      pending.set(id, capability ? { resolve, reject, capability } : { resolve, reject });
+      message.id = id;
+      send(message);
     });
 
   const whenReady = async () => {
     if (disposed) throw new TesseraError('SANDBOX_UNAVAILABLE', 'The sandbox is shut down.');
-    ready ??= start();
+    ready ??= start().then(() => {
+      up = child !== undefined;
+    });
     await ready;
   };
+
+  /** One promise per call: the reply settles it directly (no async wrapper awaiting `request`). */
+  const callNow = (message: RuntimeToHost & { t: 'call' }, capability: CapabilityHandler | undefined): Promise<CallResult> =>
+    new Promise<CallResult>((resolve, reject) => {
+      if (!child) return reject(new TesseraError('SANDBOX_UNAVAILABLE', 'The sandbox host is not running.'));
+      const id = nextId++;
+      const settle = (reply: HostToRuntime & { t: 'done' }) => {
+        if (reply.ok) resolve({ value: reply.value ?? 'null', stats: reply.stats ?? { cpu_us: 0, wall_us: 0, heap_used_bytes: 0 } });
+        else reject(fromErrorData(reply.error));
+      };
+      pending.set(id, capability ? { resolve: settle, reject, capability } : { resolve: settle, reject });
+      message.id = id;
+      send(message);
+    });
 
   return {
     get pid() {
@@ -193,11 +228,11 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
       await whenReady();
       await request({ t: 'unload', id: 0, key });
     },
-    async call(key, input, ctx, now, capability) {
-      await whenReady();
-      const reply = await request({ t: 'call', id: 0, key, input, ctx, now }, capability);
-      if (!reply.ok) throw fromErrorData(reply.error);
-      return { value: reply.value ?? 'null', stats: reply.stats ?? { cpu_us: 0, wall_us: 0, heap_used_bytes: 0 } };
+    call(key, input, ctx, now, capability, options) {
+      const message: RuntimeToHost & { t: 'call' } = options?.heap ? { t: 'call', id: 0, key, input, ctx, now, heap: true } : { t: 'call', id: 0, key, input, ctx, now };
+      // Fast path: a running host needs no wait (and no extra promise turns).
+      if (up && !disposed) return callNow(message, capability);
+      return whenReady().then(() => callNow(message, capability));
     },
     crash() {
       child?.kill('SIGKILL');
@@ -205,6 +240,8 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
     async dispose() {
       if (disposed) return;
       disposed = true;
+      up = false;
+      outbox.clear();
       const c = child;
       child = undefined;
       for (const [id, p] of pending) {

@@ -7,9 +7,10 @@
  * forwarded to the runtime, which decides.
  */
 import type { ErrorData } from '../main/common/errors.js';
+import { createOutbox } from './protocol.js';
 import type { HostToRuntime, RuntimeToHost } from './protocol.js';
 import { createPluginIsolate } from './isolate.js';
-import type { PluginIsolate } from './isolate.js';
+import type { CallOutcome, PluginIsolate } from './isolate.js';
 
 interface Channel {
   send(message: HostToRuntime): void;
@@ -32,7 +33,11 @@ function parentChannel(): Channel {
   };
 }
 
-const channel = parentChannel();
+const parent = parentChannel();
+// Replies are queued and leave together (protocol.ts createOutbox): at the end of each incoming message or
+// batch for the calls it answered synchronously, from a microtask for the rest (loads, asynchronous plugins,
+// capability calls).
+const channel = createOutbox<HostToRuntime>((m) => parent.send(m));
 const plugins = new Map<string, PluginIsolate>();
 const pendingCaps = new Map<number, { resolve: (json: string) => void }>();
 let nextCapId = 1;
@@ -44,7 +49,10 @@ const capability = (callId: number, capabilityName: string, params: string): Pro
     channel.send({ t: 'cap', id, call: callId, capability: capabilityName, params });
   });
 
-channel.onMessage((message) => {
+const done = (id: number, outcome: CallOutcome): HostToRuntime =>
+  outcome.ok ? { t: 'done', id, ok: true, value: outcome.value, stats: outcome.stats } : { t: 'done', id, ok: false, error: outcome.error, ...(outcome.stats ? { stats: outcome.stats } : {}) };
+
+const handle = (message: RuntimeToHost): void => {
   switch (message.t) {
     case 'load': {
       const { key, kind, code, limits } = message.plugin;
@@ -72,9 +80,10 @@ channel.onMessage((message) => {
         channel.send({ t: 'done', id: message.id, ok: false, error: { code: 'PLUGIN_NOT_FOUND', message: `${message.key} is not loaded in the sandbox.` } });
         return;
       }
-      void plugin.call(message.input, message.ctx, message.now, message.id).then((outcome) => {
-        channel.send(outcome.ok ? { t: 'done', id: message.id, ok: true, value: outcome.value, stats: outcome.stats } : { t: 'done', id: message.id, ok: false, error: outcome.error, ...(outcome.stats ? { stats: outcome.stats } : {}) });
-      });
+      const { id } = message;
+      const outcome = plugin.call(message.input, message.ctx, message.now, id, message.heap === true);
+      if (outcome instanceof Promise) void outcome.then((o) => channel.send(done(id, o)));
+      else channel.send(done(id, outcome));
       return;
     }
     case 'cap-result': {
@@ -87,9 +96,18 @@ channel.onMessage((message) => {
     case 'ping':
       channel.send({ t: 'done', id: message.id, ok: true, value: String(plugins.size) });
       return;
+    case 'batch':
+      for (const m of message.messages) handle(m);
+      return;
   }
+};
+
+parent.onMessage((message) => {
+  handle(message);
+  channel.flush();
 });
 
 // The runtime going away ends this process: an orphaned sandbox host must never linger.
 process.on('disconnect', () => process.exit(0));
 channel.send({ t: 'ready', pid: process.pid });
+channel.flush();

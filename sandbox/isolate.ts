@@ -15,7 +15,12 @@ export type CallOutcome = { ok: true; value: string; stats: CallStats } | { ok: 
 
 export interface PluginIsolate {
   readonly key: string;
-  call(inputJson: string, ctxJson: string, now: number, callId: number): Promise<CallOutcome>;
+  /**
+   * Runs the kind's function. Answers synchronously when the plugin does (the common case: no promise, no
+   * timer), otherwise with a promise bounded by the wall-clock deadline. `wantHeap` forces a fresh
+   * `heap_used_bytes` reading; without it the reading may be up to HEAP_SAMPLE_MS old.
+   */
+  call(inputJson: string, ctxJson: string, now: number, callId: number, wantHeap?: boolean): CallOutcome | Promise<CallOutcome>;
   /** Compile and run the module once, so load errors surface at load time. */
   warm(): Promise<void>;
   dispose(): void;
@@ -27,6 +32,12 @@ interface Live {
   dispatch: ivm.Reference<(input: string, ctx: string, now: number, callId: number) => string>;
   settle: ivm.Reference<(callId: number) => Promise<string>>;
 }
+
+/** The prelude's replies (sandbox/prelude.ts). */
+const PENDING = '{"pending":true}';
+const OK_PREFIX = '{"ok":true,"value":';
+/** Oldest `heap_used_bytes` reading a call may report when the caller did not ask for a fresh one. */
+export const HEAP_SAMPLE_MS = 50;
 
 export function createPluginIsolate(options: { key: string; kind: PluginKind; code: string; limits: IsolateLimits; capability: CapabilityHandler }): PluginIsolate {
   const { key, kind, code, limits } = options;
@@ -70,15 +81,137 @@ export function createPluginIsolate(options: { key: string; kind: PluginKind; co
     }
   };
 
+  const unloaded = () => Object.assign(new Error('plugin unloaded'), { data: { code: 'PLUGIN_NOT_FOUND', message: `${key} is not loaded.` } });
+  let starting: Promise<Live> | undefined;
   const ensure = async (): Promise<Live> => {
-    if (disposed) throw Object.assign(new Error('plugin unloaded'), { data: { code: 'PLUGIN_NOT_FOUND', message: `${key} is not loaded.` } });
-    if (!live || live.isolate.isDisposed) live = await start();
-    return live;
+    if (disposed) throw unloaded();
+    if (live && !live.isolate.isDisposed) return live;
+    // One start at a time: calls arriving meanwhile (a whole batch, after a disposal) share it instead of each
+    // starting an isolate that the next would overwrite and leak. Disposed meanwhile: the new isolate goes too.
+    starting ??= start().then(
+      (l) => {
+        starting = undefined;
+        if (disposed) {
+          l.isolate.dispose();
+          throw unloaded();
+        }
+        live = l;
+        return l;
+      },
+      (err: unknown) => {
+        starting = undefined;
+        throw err;
+      },
+    );
+    return starting;
   };
 
   const drop = () => {
     if (live && !live.isolate.isDisposed) live.isolate.dispose();
     live = undefined;
+  };
+
+  // Used heap is read at most every HEAP_SAMPLE_MS per isolate (getHeapStatisticsSync costs about as much as
+  // the call itself), always on an isolate's first call, and whenever the caller asks (`wantHeap`).
+  let heapUsed = 0;
+  let heapSampledAt = -Infinity;
+  let heapIsolate: ivm.Isolate | undefined;
+
+  const failedToStart = (err: unknown): CallOutcome => {
+    const data = (err as { data?: ErrorData }).data;
+    return { ok: false, error: data ?? { code: 'PLUGIN_FAILED', message: (err as Error).message } };
+  };
+
+  /** What one call measures from; built per call so the hot path creates no closures. */
+  interface Meter {
+    l: Live;
+    cpuBefore: bigint;
+    wallBefore: bigint;
+    wantHeap: boolean;
+  }
+
+  const statsOf = (m: Meter): CallStats => {
+    const { l } = m;
+    const wall = process.hrtime.bigint();
+    if (l.isolate.isDisposed) return { cpu_us: 0, wall_us: Number((wall - m.wallBefore) / 1000n), heap_used_bytes: 0 };
+    const ms = Number(wall / 1_000_000n);
+    if (m.wantHeap || heapIsolate !== l.isolate || ms - heapSampledAt >= HEAP_SAMPLE_MS) {
+      heapUsed = l.isolate.getHeapStatisticsSync().used_heap_size;
+      heapSampledAt = ms;
+      heapIsolate = l.isolate;
+    }
+    return { cpu_us: Number((l.isolate.cpuTime - m.cpuBefore) / 1000n), wall_us: Number((wall - m.wallBefore) / 1000n), heap_used_bytes: heapUsed };
+  };
+
+  const failure = (m: Meter, err: unknown): CallOutcome => {
+    const message = (err as Error).message ?? String(err);
+    const s = live ? statsOf(m) : undefined;
+    if (/memory limit/i.test(message) || m.l.isolate.isDisposed) {
+      drop();
+      return { ok: false, error: { code: 'PLUGIN_MEMORY_EXCEEDED', message: `The plugin went over its ${limits.memoryMb} MB memory limit; its isolate was disposed and will be recreated on the next call.` }, ...(s ? { stats: s } : {}) };
+    }
+    if (/timed out/i.test(message)) {
+      return { ok: false, error: { code: 'PLUGIN_TIMEOUT', message: `The plugin ran past its ${limits.timeoutMs} ms CPU time limit.` }, ...(s ? { stats: s } : {}) };
+    }
+    return { ok: false, error: { code: 'PLUGIN_FAILED', message }, ...(s ? { stats: s } : {}) };
+  };
+
+  /**
+   * Unwraps the prelude's reply. Its envelope is built by the prelude's own captured JSON.stringify, so the
+   * value is sliced out rather than parsed and serialized again (the registry parses it, as hostile data).
+   */
+  const finish = (m: Meter, outcome: unknown): CallOutcome => {
+    try {
+      if (typeof outcome !== 'string') return { ok: false, error: { code: 'PLUGIN_OUTPUT_INVALID', message: 'The plugin returned no output.' }, stats: statsOf(m) };
+      if (outcome.length > limits.maxOutputChars + 32) {
+        return { ok: false, error: { code: 'PLUGIN_OUTPUT_INVALID', message: `The output is ${outcome.length} characters of JSON; the limit is ${limits.maxOutputChars}.` }, stats: statsOf(m) };
+      }
+      if (outcome.startsWith(OK_PREFIX) && outcome.endsWith('}')) return { ok: true, value: outcome.slice(OK_PREFIX.length, -1), stats: statsOf(m) };
+      const reply = JSON.parse(outcome) as { ok: false; error: { name: string; message: string } };
+      const { name, message } = reply.error;
+      const code = name === 'TypeError' && message.startsWith('output is not JSON') ? 'PLUGIN_OUTPUT_INVALID' : 'PLUGIN_FAILED';
+      return { ok: false, error: { code, message: `${name}: ${message}` }, stats: statsOf(m) };
+    } catch (err) {
+      return failure(m, err);
+    }
+  };
+
+  // Arguments and result are strings and numbers, which isolated-vm copies as primitives: `copy: true` would
+  // route them through the structured-clone serializer instead, for about as long as the call itself.
+  const dispatchOptions = { timeout: limits.timeoutMs };
+
+  /** One call on a live isolate: synchronous when the plugin answers synchronously (no timer, no promise). */
+  const run = (l: Live, inputJson: string, ctxJson: string, now: number, callId: number, wantHeap: boolean): CallOutcome | Promise<CallOutcome> => {
+    const m: Meter = { l, cpuBefore: l.isolate.cpuTime, wallBefore: process.hrtime.bigint(), wantHeap };
+    let outcome: string;
+    try {
+      // Run synchronously on this thread (no thread hop: a few µs); the CPU timeout interrupts loops.
+      outcome = l.dispatch.applySync(undefined, [inputJson, ctxJson, now, callId], dispatchOptions) as unknown as string;
+    } catch (err) {
+      return failure(m, err);
+    }
+    if (outcome !== PENDING) return finish(m, outcome);
+    return settle(m, callId);
+  };
+
+  /** A plugin that returned a promise: only now is a wall-clock deadline armed, for promises that never settle. */
+  const settle = (m: Meter, callId: number): Promise<CallOutcome> => {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), limits.deadlineMs);
+    });
+    const settled = m.l.settle.apply(undefined, [callId], { arguments: { copy: true }, result: { promise: true, copy: true }, timeout: limits.timeoutMs }) as unknown as Promise<string>;
+    return Promise.race([settled, deadline])
+      .then(
+        (result): CallOutcome => {
+          if (result !== 'deadline') return finish(m, result);
+          settled.catch(() => undefined);
+          drop();
+          return { ok: false, error: { code: 'PLUGIN_TIMEOUT', message: `The plugin did not finish within its ${limits.deadlineMs} ms deadline (a promise that never settles?); its isolate was disposed.` }, stats: statsOf(m) };
+        },
+        (err: unknown) => failure(m, err),
+      )
+      .finally(() => clearTimeout(timer));
   };
 
   return {
@@ -90,70 +223,9 @@ export function createPluginIsolate(options: { key: string; kind: PluginKind; co
         throw (err as { data?: ErrorData }).data ? err : loadError((err as Error).message);
       }
     },
-    async call(inputJson, ctxJson, now, callId) {
-      let l: Live;
-      try {
-        l = await ensure();
-      } catch (err) {
-        const data = (err as { data?: ErrorData }).data;
-        return { ok: false, error: data ?? { code: 'PLUGIN_FAILED', message: (err as Error).message } };
-      }
-      const cpuBefore = l.isolate.cpuTime;
-      const wallBefore = process.hrtime.bigint();
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'deadline'>((resolve) => {
-        timer = setTimeout(() => resolve('deadline'), limits.deadlineMs);
-      });
-      const stats = (): CallStats => {
-        const heap = l.isolate.isDisposed ? 0 : l.isolate.getHeapStatisticsSync().used_heap_size;
-        return {
-          cpu_us: l.isolate.isDisposed ? 0 : Number((l.isolate.cpuTime - cpuBefore) / 1000n),
-          wall_us: Number((process.hrtime.bigint() - wallBefore) / 1000n),
-          heap_used_bytes: heap,
-        };
-      };
-      try {
-        // Run synchronously on this thread (no thread hop: a few µs); the CPU timeout interrupts loops.
-        let outcome: string | 'deadline' = l.dispatch.applySync(undefined, [inputJson, ctxJson, now, callId], {
-          arguments: { copy: true },
-          result: { copy: true },
-          timeout: limits.timeoutMs,
-        }) as unknown as string;
-        if (outcome === '{"pending":true}') {
-          const run = l.settle.apply(undefined, [callId], { arguments: { copy: true }, result: { promise: true, copy: true }, timeout: limits.timeoutMs }) as unknown as Promise<string>;
-          outcome = await Promise.race([run, deadline]);
-          if (outcome === 'deadline') {
-            run.catch(() => undefined);
-            drop();
-            return { ok: false, error: { code: 'PLUGIN_TIMEOUT', message: `The plugin did not finish within its ${limits.deadlineMs} ms deadline (a promise that never settles?); its isolate was disposed.` }, stats: stats() };
-          }
-        }
-        if (typeof outcome !== 'string') return { ok: false, error: { code: 'PLUGIN_OUTPUT_INVALID', message: 'The plugin returned no output.' }, stats: stats() };
-        if (outcome.length > limits.maxOutputChars + 32) {
-          return { ok: false, error: { code: 'PLUGIN_OUTPUT_INVALID', message: `The output is ${outcome.length} characters of JSON; the limit is ${limits.maxOutputChars}.` }, stats: stats() };
-        }
-        const reply = JSON.parse(outcome) as { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } };
-        if (!reply.ok) {
-          const { name, message } = reply.error;
-          const code = name === 'TypeError' && message.startsWith('output is not JSON') ? 'PLUGIN_OUTPUT_INVALID' : 'PLUGIN_FAILED';
-          return { ok: false, error: { code, message: `${name}: ${message}` }, stats: stats() };
-        }
-        // Re-serialize only the value; the envelope was ours.
-        return { ok: true, value: JSON.stringify(reply.value), stats: stats() };
-      } catch (err) {
-        const message = (err as Error).message ?? String(err);
-        const s = live ? stats() : undefined;
-        if (/memory limit/i.test(message) || l.isolate.isDisposed) {
-          drop();
-          return { ok: false, error: { code: 'PLUGIN_MEMORY_EXCEEDED', message: `The plugin went over its ${limits.memoryMb} MB memory limit; its isolate was disposed and will be recreated on the next call.` }, ...(s ? { stats: s } : {}) };
-        }
-        if (/timed out/i.test(message)) {
-          return { ok: false, error: { code: 'PLUGIN_TIMEOUT', message: `The plugin ran past its ${limits.timeoutMs} ms CPU time limit.` }, ...(s ? { stats: s } : {}) };
-        }
-        return { ok: false, error: { code: 'PLUGIN_FAILED', message }, ...(s ? { stats: s } : {}) };
-      } finally {
-        clearTimeout(timer);
-      }
+    call(inputJson, ctxJson, now, callId, wantHeap = false) {
+      if (disposed || !live || live.isolate.isDisposed) return ensure().then((l) => run(l, inputJson, ctxJson, now, callId, wantHeap), (err: unknown) => failedToStart(err));
+      return run(live, inputJson, ctxJson, now, callId, wantHeap);
     },
     dispose() {
       disposed = true;

@@ -43,14 +43,43 @@ export interface CallStats {
 export type RuntimeToHost =
   | { t: 'load'; id: number; plugin: LoadRequest }
   | { t: 'unload'; id: number; key: string }
-  | { t: 'call'; id: number; key: string; input: string; ctx: string; now: number }
+  /** `heap`: read the isolate's used heap after this call; otherwise `stats.heap_used_bytes` may be a reading up to 50 ms old. */
+  | { t: 'call'; id: number; key: string; input: string; ctx: string; now: number; heap?: boolean }
   | { t: 'cap-result'; id: number; ok: true; value: string }
   | { t: 'cap-result'; id: number; ok: false; error: ErrorData }
-  | { t: 'ping'; id: number };
+  | { t: 'ping'; id: number }
+  /** Messages queued together, sent with one write (createOutbox below); either side may send one. */
+  | { t: 'batch'; messages: RuntimeToHost[] };
 
 export type HostToRuntime =
   | { t: 'ready'; pid: number }
   | { t: 'done'; id: number; ok: true; value?: string; stats?: CallStats }
   | { t: 'done'; id: number; ok: false; error: ErrorData; stats?: CallStats }
   /** A capability call made by the plugin during call `call`. The runtime answers with `cap-result`. */
-  | { t: 'cap'; id: number; call: number; capability: string; params: string };
+  | { t: 'cap'; id: number; call: number; capability: string; params: string }
+  | { t: 'batch'; messages: HostToRuntime[] };
+
+/**
+ * Both sides queue their messages and flush them together: one message as itself, several as one `batch`,
+ * in order. The flush is a microtask queued by the first message, so it runs once the current job and the
+ * promise continuations already queued behind it are done: 64 calls resolved by one batch of replies send
+ * their 64 successors as one batch, while a lone call leaves at once (setImmediate measured slower for both).
+ */
+export function createOutbox<M extends { t: string }>(write: (message: M | { t: 'batch'; messages: M[] }) => void): { send(message: M): void; flush(): void; clear(): void } {
+  let queue: M[] = [];
+  const flush = () => {
+    const messages = queue;
+    if (messages.length === 0) return;
+    queue = [];
+    write(messages.length === 1 ? messages[0]! : { t: 'batch', messages });
+  };
+  return {
+    send(message) {
+      if (queue.push(message) === 1) queueMicrotask(flush);
+    },
+    flush,
+    clear() {
+      queue = [];
+    },
+  };
+}

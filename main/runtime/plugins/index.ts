@@ -189,7 +189,7 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
       const ctx = { ...opts.ctx, now: new Date(now).toISOString(), trace_id: traceId, plugin: { name: plugin.manifest.name, version: plugin.manifest.version } };
       const started = process.hrtime.bigint();
       try {
-        const result = await sandbox.call(plugin.key, inputJson, JSON.stringify(ctx), now, broker.handlerFor(scope));
+        const result = await sandbox.call(plugin.key, inputJson, JSON.stringify(ctx), now, broker.handlerFor(scope), { heap: true });
         const output = checkOutput(plugin.manifest.kind, result.value);
         const run: PluginRunResult = {
           plugin: { key: plugin.key, name: plugin.manifest.name, version: plugin.manifest.version, kind: plugin.manifest.kind, cid: plugin.cid },
