@@ -102,14 +102,15 @@ const journalBurst: FigureSide = {
 async function resumeTime(): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-resume-'));
   try {
-    const open = () => createRuntime({ dataDir, shell: 'headless', logger: createLogger({ level: 'error' }), pluginDirs: [], scenarioLimits: { global: 64, pools: { cpu: 2, io: 64 } } });
-    const gated = scenario('bench_gated', [{ name: 'first', action: 'log', with: {} }, { name: 'gate', action: 'wait', with: { event: 'bench.gate.open' } }, { name: 'last', action: 'log', with: {} }]);
+    // Limits above the run count: waiting runs must not queue behind each other, so this measures resuming.
+    const open = () => createRuntime({ dataDir, shell: 'headless', logger: createLogger({ level: 'error' }), pluginDirs: [], scenarioLimits: { global: 2000, pools: { cpu: 2, io: 2000 } } });
+    // A durable wait counts from its first start, so interrupted waits finish soon after the restart.
+    const gated = scenario('bench_gated', [{ name: 'first', action: 'log', with: {} }, { name: 'pause', action: 'wait', with: { duration: 300 } }, { name: 'last', action: 'log', with: {} }]);
     let rt = await open();
     rt.scenarios.register(gated);
     const ids = Array.from({ length: 1000 }, () => rt.scenarios.run('bench_gated'));
     // Let a good share start, then stop the runtime with them in flight; the rest stay queued.
-    await new Promise((r) => setTimeout(r, 200));
-    rt.bus.publish('bench.gate.open', {});
+    await new Promise((r) => setTimeout(r, 150));
     await rt.close();
     const start = process.hrtime.bigint();
     rt = await open();

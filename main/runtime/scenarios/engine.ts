@@ -359,18 +359,28 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   });
 
   // ── scheduling ────────────────────────────────────────────────────────────────────────────────────────
-  const countFor = (predicate: (s: Scenario) => boolean) => [...running.values()].filter((r) => r.counted && predicate(r.scenario)).length;
+  // Slot counters kept up to date as runs start, finish, or wait for a child, so picking is O(queue).
+  const slots = { total: 0, byScenario: new Map<string, number>(), byPool: new Map<string, number>() };
+  const countSlot = (scenario: Scenario, delta: 1 | -1) => {
+    slots.total += delta;
+    slots.byScenario.set(scenario.id, (slots.byScenario.get(scenario.id) ?? 0) + delta);
+    slots.byPool.set(scenario.pool, (slots.byPool.get(scenario.pool) ?? 0) + delta);
+  };
+  const setCounted = (entry: { scenario: Scenario; counted: boolean } | undefined, counted: boolean) => {
+    if (!entry || entry.counted === counted) return;
+    entry.counted = counted;
+    countSlot(entry.scenario, counted ? 1 : -1);
+  };
 
   const pick = (): Queued | undefined => {
     const now = clock();
     let best: { item: Queued; score: number } | undefined;
-    const active = countFor(() => true);
-    if (active >= limits.global) return undefined;
+    if (slots.total >= limits.global) return undefined;
     for (const item of queue) {
       const scenario = scenarios.get(item.scenario_id);
       if (!scenario) continue;
-      if (scenario.max_concurrent !== undefined && countFor((s) => s.id === scenario.id) >= scenario.max_concurrent) continue;
-      if (countFor((s) => s.pool === scenario.pool) >= limits.pools[scenario.pool]) continue;
+      if (scenario.max_concurrent !== undefined && (slots.byScenario.get(scenario.id) ?? 0) >= scenario.max_concurrent) continue;
+      if ((slots.byPool.get(scenario.pool) ?? 0) >= limits.pools[scenario.pool]) continue;
       const score = PRIORITY_RANK[item.priority] + (now - item.enqueued_at) / limits.agingMs;
       if (!best || score > best.score || (score === best.score && item.seq < best.item.seq)) best = { item, score };
     }
@@ -383,10 +393,13 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       queue.splice(queue.indexOf(next), 1);
       const scenario = scenarios.get(next.scenario_id)!;
       const controller = new AbortController();
-      running.set(next.run_id, { controller, scenario, counted: true });
+      const entry = { controller, scenario, counted: false };
+      running.set(next.run_id, entry);
+      setCounted(entry, true);
       const p = executeRun(next.run_id, scenario, controller.signal)
         .catch((err: unknown) => logger.error('scenario run crashed the executor', { run_id: next!.run_id, error: err }))
         .finally(() => {
+          setCounted(entry, false);
           running.delete(next!.run_id);
           inFlight.delete(p);
           pump();
@@ -571,14 +584,14 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     if (!awaitIt) return { run_id: childId };
     // While it waits for its child, the parent does not hold a concurrency slot (else a full engine deadlocks).
     const me = running.get(env.run.run_id);
-    if (me) me.counted = false;
+    setCounted(me, false);
     pump();
     try {
       const done = await Promise.race([engine.wait(childId), new Promise<never>((_, reject) => env.signal.addEventListener('abort', () => reject(env.signal.reason), { once: true }))]);
       if (done.state !== 'completed') throw new TesseraError('STEP_FAILED', `Sub-scenario ${scenarioId} (${childId}) ended ${done.state}${done.error ? `: ${done.error.message}` : ''}.`);
       return done.bag;
     } finally {
-      if (me) me.counted = true;
+      setCounted(me, true);
     }
   }
 
