@@ -67,7 +67,9 @@ export function createOperations(runtime: Runtime): Operations {
     },
     runScenario({ id, ctx, ...opts }) {
       requireRunning();
-      return { run_id: runtime.scenarios.run(id, ctx ?? {}, opts) };
+      const runId = runtime.scenarios.run(id, ctx ?? {}, opts);
+      runtime.scenarios.flush(); // acknowledged runs are durable
+      return { run_id: runId };
     },
     listRuns(query) {
       requireRunning();

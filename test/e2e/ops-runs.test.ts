@@ -1,35 +1,24 @@
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
-import { requireBuild, startTessera } from '../helpers/cli.js';
+import { ARTIFACTS, startUiSession } from '../helpers/browser.js';
+import type { UiSession } from '../helpers/browser.js';
 import type { StartedTessera } from '../helpers/cli.js';
-import { tempDir } from '../helpers/tmp.js';
 
 // Ops › Runs in real Chromium against a real headless Tessera running the shipped scenarios (resources/scenarios).
-let browser: Browser;
 let tessera: StartedTessera;
 let page: Page;
-const consoleErrors: string[] = [];
+let session: UiSession;
+
 const runRequests: string[] = [];
 
 beforeAll(async () => {
-  requireBuild();
-  tessera = await startTessera(tempDir('tessera-e2e-ops-runs-', 'file'));
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
-  page.on('console', (msg) => msg.type() === 'error' && consoleErrors.push(msg.text()));
-  page.on('pageerror', (err) => consoleErrors.push(err.message));
+  session = await startUiSession('tessera-e2e-ops-runs-', { width: 1280, height: 1400 });
+  ({ tessera, page } = session);
   page.on('request', (req) => new URL(req.url()).pathname === '/api/scenario/run' && runRequests.push(req.postData() ?? ''));
 });
 
-afterAll(async () => {
-  await browser?.close();
-  if (tessera) {
-    tessera.child.kill('SIGINT');
-    await tessera.exited;
-  }
-}, 30_000);
+afterAll(() => session?.close(), 30_000);
 
 /** Starts `set_timer` from the form and returns the id of the run it started. */
 async function startTimer(ctx: string): Promise<string> {
@@ -142,7 +131,7 @@ describe('Ops runs', () => {
   });
 
   it('runs under the strict CSP without console errors', () => {
-    expect(consoleErrors).toEqual([]);
+    expect(session.consoleErrors).toEqual([]);
   });
 
   it("shows the runtime's refusal of a context that does not match the scenario's ctx_schema, with its code", async () => {

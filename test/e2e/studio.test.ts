@@ -1,37 +1,26 @@
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
-import { requireBuild, startTessera } from '../helpers/cli.js';
+import { ARTIFACTS, startUiSession } from '../helpers/browser.js';
+import type { UiSession } from '../helpers/browser.js';
 import type { StartedTessera } from '../helpers/cli.js';
-import { tempDir } from '../helpers/tmp.js';
 
 // Plugin Studio in real Chromium against a real headless Tessera, which loads the first-party signed plugins at start.
 const PLUGIN = 'policy-existence';
-let browser: Browser;
 let tessera: StartedTessera;
 let page: Page;
-const consoleErrors: string[] = [];
+let session: UiSession;
+
 const pluginRuns: string[] = [];
 
 beforeAll(async () => {
-  requireBuild();
-  tessera = await startTessera(tempDir('tessera-e2e-studio-', 'file'));
-  browser = await launchChromium();
+  session = await startUiSession('tessera-e2e-studio-', { width: 1280, height: 1800 });
+  ({ tessera, page } = session);
   // Tall enough that plugin, input and result all show in one screenshot (the area, not the page, scrolls).
-  page = await browser.newPage({ viewport: { width: 1280, height: 1800 } });
-  page.on('console', (msg) => msg.type() === 'error' && consoleErrors.push(msg.text()));
-  page.on('pageerror', (err) => consoleErrors.push(err.message));
   page.on('request', (req) => new URL(req.url()).pathname === '/api/plugins/test' && pluginRuns.push(req.postData() ?? ''));
 });
 
-afterAll(async () => {
-  await browser?.close();
-  if (tessera) {
-    tessera.child.kill('SIGINT');
-    await tessera.exited;
-  }
-}, 30_000);
+afterAll(() => session?.close(), 30_000);
 
 /** The manifest as the Studio shows it: the source of the example input the test runs. */
 async function shownManifest(): Promise<{ name: string; kind: string; example_input?: unknown }> {
@@ -109,7 +98,7 @@ describe('Plugin Studio', () => {
   });
 
   it('runs under the strict CSP without console errors', () => {
-    expect(consoleErrors).toEqual([]);
+    expect(session.consoleErrors).toEqual([]);
   });
 
   it("explains an error from the runtime with its code and a hint (input outside the plugin's input_schema)", async () => {

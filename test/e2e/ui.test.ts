@@ -2,36 +2,24 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
-import { requireBuild, startTessera } from '../helpers/cli.js';
+import { ARTIFACTS, startUiSession } from '../helpers/browser.js';
+import type { UiSession } from '../helpers/browser.js';
 import type { StartedTessera } from '../helpers/cli.js';
-import { tempDir } from '../helpers/tmp.js';
 
 // Real Chromium (Debian's, never a downloaded one) against a real headless Tessera on a free port.
 let browser: Browser;
 let tessera: StartedTessera;
 let token: string;
 let page: Page;
-const consoleErrors: string[] = [];
+let session: UiSession;
 
 beforeAll(async () => {
-  requireBuild();
-  const data = tempDir('tessera-e2e-', 'file');
-  tessera = await startTessera(data);
-  token = readFileSync(join(data, 'api-token'), 'utf8').trim();
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on('console', (msg) => msg.type() === 'error' && consoleErrors.push(msg.text()));
-  page.on('pageerror', (err) => consoleErrors.push(err.message));
+  session = await startUiSession('tessera-e2e-');
+  ({ tessera, browser, page } = session);
+  token = readFileSync(join(session.dataDir, 'api-token'), 'utf8').trim();
 });
 
-afterAll(async () => {
-  await browser?.close();
-  if (tessera) {
-    tessera.child.kill('SIGINT');
-    await tessera.exited;
-  }
-}, 30_000);
+afterAll(() => session?.close(), 30_000);
 
 const publish = (topic: string, payload: unknown) =>
   fetch(`${tessera.origin}/api/events`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ topic, payload }) });
@@ -109,10 +97,10 @@ describe('the UI served by a headless runtime', () => {
   it('runs under the strict CSP without errors', async () => {
     const res = await page.request.get(tessera.origin + '/');
     expect(res.headers()['content-security-policy']).toContain("script-src 'self'");
-    consoleErrors.length = 0;
+    session.consoleErrors.length = 0;
     await page.reload();
     await page.getByTestId('area-ops').waitFor();
     await expect.poll(() => page.getByTestId('stream-status').textContent()).toBe('Live');
-    expect(consoleErrors).toEqual([]);
+    expect(session.consoleErrors).toEqual([]);
   });
 });

@@ -98,7 +98,11 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
       body: { type: 'object', additionalProperties: false, required: ['run_id'], properties: { run_id: runIdSchema } },
       response: { 202: { type: 'object', required: ['run_id'], properties: { run_id: { type: 'string' } } }, 400: errorRef, 401: errorRef, 404: errorRef },
     },
-  }, async (request, reply) => reply.code(202).send({ run_id: runtime.scenarios.replay(request.body.run_id) }));
+  }, async (request, reply) => {
+    const runId = runtime.scenarios.replay(request.body.run_id);
+    runtime.scenarios.flush();
+    return reply.code(202).send({ run_id: runId });
+  });
 
   app.get<{ Querystring: { run_id: string } }>('/api/scenario/diff', {
     schema: {
@@ -208,6 +212,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
     if (run) {
       if (!('scenario' in route.target)) throw new TesseraError('VALIDATION_FAILED', `Intent ${route.intent} routes to a handler, not a scenario.`);
       body['run_id'] = runtime.scenarios.run(route.target.scenario, { ...ctx, ...route.slots }, { trace_id: event.trace_id });
+      runtime.scenarios.flush();
     }
     return body;
   });

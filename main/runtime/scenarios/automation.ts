@@ -174,6 +174,7 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
     db.transaction(() => {
       try {
         engine.run(r.scenario_id, { ...(JSON.parse(r.ctx) as Record<string, unknown>), schedule: { job_id: r.job_id, fire_at: new Date(fireAt).toISOString(), reason } }, { run_id: runId, force: true });
+        engine.flush(); // the run commits with the fire record, or neither does
       } catch (err) {
         bus.publish('schedule.failed', { job_id: r.job_id, error: (err as Error).message });
         logger.warn('a schedule could not start its scenario', { job_id: r.job_id, error: err });
@@ -220,6 +221,7 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
     db.transaction(() => {
       if (match) {
         engine.run(t.scenario_id, { ...(JSON.parse(t.ctx) as Record<string, unknown>), event: { id: e.id, topic: e.topic, payload: e.payload, trace_id: e.trace_id } }, { run_id: `trig_${t.trigger_id}_${e.id}`, trace_id: e.trace_id, force: true });
+        engine.flush(); // the run commits with the trigger's progress, or neither does
       }
       q.triggerSeen.run(e.id, match ? 1 : 0, t.trigger_id);
     })();

@@ -157,6 +157,12 @@ export interface ScenarioEngine {
   replay(runId: string): string;
   /** Where a replay's steps differ from the original's. */
   diff(replayRunId: string): ReplayDifference[];
+  /**
+   * Write pending bookkeeping now. Enqueues and step records are group-committed once per event-loop turn;
+   * whoever acknowledges a run to the outside world (HTTP, IPC, a schedule or trigger marking itself fired)
+   * calls this first, so an acknowledged run is durable.
+   */
+  flush(): void;
   /** Resolves when the run reaches a final state. */
   wait(runId: string, timeoutMs?: number): Promise<RunRecord>;
   /** Re-enqueue every unfinished run found in the store (called once at start). Returns how many. */
@@ -389,6 +395,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
 
   const pump = () => {
     if (disposed) return;
+    flush(); // the runs about to start must have their rows
+
     for (let next = pick(); next; next = pick()) {
       queue.splice(queue.indexOf(next), 1);
       const scenario = scenarios.get(next.scenario_id)!;
@@ -414,6 +422,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   // it: built-in effects commit atomically with their `effects` row (once()), and a step whose record was
   // lost in a crash simply runs again under the same idempotency key. Reads of runs and steps flush first.
   let pendingWrites: Array<() => void> = [];
+  /** Runs enqueued but not yet flushed (their rows are in pendingWrites). */
+  const pendingRunIds = new Set<string>();
   let flushScheduled = false;
   const flush = () => {
     if (pendingWrites.length === 0 || !store.isOpen) return;
@@ -421,8 +431,15 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     pendingWrites = [];
     try {
       db.transaction(() => batch.forEach((fn) => fn()))();
-    } catch (err) {
-      logger.error('scenario bookkeeping could not be written', { error: err, writes: batch.length });
+    } catch {
+      // One bad write must not cost the others: write them one by one and report the ones that fail.
+      for (const fn of batch) {
+        try {
+          db.transaction(fn)();
+        } catch (err) {
+          logger.error('scenario bookkeeping could not be written', { error: err });
+        }
+      }
     }
   };
   const defer = (fn: () => void) => {
@@ -455,6 +472,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       const prior = q.getEffect.get(key);
       if (prior) return JSON.parse(prior.result) as T;
       const result = fn();
+      flush(); // a run enqueued by fn (scenario.run) commits with its effect record
       q.putEffect.run(key, JSON.stringify(result ?? null), clock());
       return result;
     })();
@@ -730,11 +748,15 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   async function executeRun(runId: string, scenario: Scenario, signal: AbortSignal): Promise<void> {
     let run = q.getRun.get(runId);
     if (!run || (run.state !== 'queued' && run.state !== 'running')) return;
-    db.transaction(() => {
-      q.startRun.run(clock(), runId);
-      bus.publish('scenario.run.started', { run_id: runId, scenario_id: scenario.id, resumed: run!.state === 'running' }, { trace_id: run!.trace_id });
-    })();
-    run = q.getRun.get(runId)!;
+    // Group-committed like step bookkeeping: a crash before the flush leaves the run `queued`, which resumes the same.
+    const resumed = run.state === 'running';
+    const startedAt = clock();
+    const traceId = run.trace_id;
+    defer(() => {
+      q.startRun.run(startedAt, runId);
+      bus.publish('scenario.run.started', { run_id: runId, scenario_id: scenario.id, resumed }, { trace_id: traceId });
+    });
+    run = { ...run, state: 'running', started_at: run.started_at ?? startedAt };
     const ctx = parseJson<Record<string, unknown>>(run.ctx);
     const bag: Record<string, unknown> = {};
     const steps: Record<string, unknown> = {};
@@ -803,6 +825,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       const scenario = scenarios.get(scenarioId);
       if (!scenario) throw new TesseraError('SCENARIO_NOT_FOUND', `No scenario "${scenarioId}" is registered (known: ${[...scenarios.keys()].sort().join(', ') || 'none'}).`);
       if (opts.run_id !== undefined) {
+        if (pendingRunIds.has(opts.run_id)) return opts.run_id;
         const existing = q.getRun.get(opts.run_id);
         if (existing) return existing.run_id;
       }
@@ -814,16 +837,20 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       const traceId = opts.trace_id ?? createHash('sha256').update(runId).digest('hex').slice(0, 32);
       const now = clock();
       const mySeq = ++seq;
-      db.transaction(() => {
-        q.insertRun.run(runId, scenarioId, 'queued', priority, JSON.stringify(ctx), traceId, opts.parent_run_id ?? null, opts.dry_run ? 1 : 0, mySeq, now, opts.replay_of ?? null);
+      const ctxJson = JSON.stringify(ctx);
+      pendingRunIds.add(runId);
+      defer(() => {
+        q.insertRun.run(runId, scenarioId, 'queued', priority, ctxJson, traceId, opts.parent_run_id ?? null, opts.dry_run ? 1 : 0, mySeq, now, opts.replay_of ?? null);
         bus.publish('scenario.run.queued', { run_id: runId, scenario_id: scenarioId, priority, ...(opts.dry_run ? { dry_run: true } : {}), ...(opts.parent_run_id ? { parent_run_id: opts.parent_run_id } : {}) }, { trace_id: traceId });
-      })();
+        pendingRunIds.delete(runId);
+      });
       if (opts.breakpoints && opts.breakpoints.length > 0) debuggers.set(runId, { breakpoints: new Set(opts.breakpoints), stepping: false, pausedAt: null });
       queue.push({ run_id: runId, scenario_id: scenarioId, priority, enqueued_at: now, seq: mySeq });
       queueMicrotask(pump);
       return runId;
     },
     debug(runId, action, breakpoints) {
+      flush();
       const row = q.getRun.get(runId);
       if (!row) throw new TesseraError('RUN_NOT_FOUND', `No run ${runId}.`);
       let dbg = debuggers.get(runId);
@@ -841,6 +868,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       return { paused_at: dbg.pausedAt, breakpoints: [...dbg.breakpoints] };
     },
     replay(runId) {
+      flush();
       const row = q.getRun.get(runId);
       if (!row) throw new TesseraError('RUN_NOT_FOUND', `No run ${runId}.`);
       if (row.state === 'queued' || row.state === 'running') throw new TesseraError('VALIDATION_FAILED', `Run ${runId} is still ${row.state}; replay a finished run.`);
@@ -888,6 +916,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       return (db.prepare(sql).all(...params, Math.min(query.limit ?? 50, 1000)) as RunRow[]).map(toRecord);
     },
     cancel(runId, reason = 'cancelled by request') {
+      flush();
       const row = q.getRun.get(runId);
       if (!row) throw new TesseraError('RUN_NOT_FOUND', `No run ${runId}.`);
       if (row.state !== 'queued' && row.state !== 'running') return false;
@@ -901,6 +930,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       return true;
     },
     wait(runId, timeoutMs) {
+      flush();
       const row = q.getRun.get(runId);
       if (!row) return Promise.reject(new TesseraError('RUN_NOT_FOUND', `No run ${runId}.`));
       if (row.state !== 'queued' && row.state !== 'running') return Promise.resolve(toRecord(row));
@@ -936,6 +966,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       pump();
       return n;
     },
+    flush,
     get stats() {
       return { queued: queue.length, running: running.size };
     },
