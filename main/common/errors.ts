@@ -51,6 +51,8 @@ export const ERROR_CODES = {
   ARTIFACT_NOT_FOUND: { status: 404, retryable: false, summary: 'No artifact by that id.' },
   ARTIFACT_STATE_INVALID: { status: 409, retryable: false, summary: 'The artifact cannot move to that state from the one it is in.' },
   STATE_VERSION_CONFLICT: { status: 409, retryable: true, summary: 'The state key changed since it was read; read it again and retry.' },
+  QUOTA_EXCEEDED: { status: 429, retryable: false, summary: "A daily quota is used up for this node or user; the message says when it resets." },
+  SECRET_UNREADABLE: { status: 500, retryable: false, summary: 'A stored secret cannot be decrypted: its ciphertext was altered or the key file is not the one it was written with.' },
   INTERNAL: { status: 500, retryable: false, summary: 'An unexpected fault; the runtime kept running and logged it.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; summary: string }>;
 

@@ -19,6 +19,10 @@ import type { Store } from './store/index.js';
 import { generateKeyPair, readPrivateKey, writePrivateKey } from './keys/index.js';
 import type { SigningKey } from './keys/index.js';
 import { createMemory } from './memory/index.js';
+import { createSecretStore } from './secrets/index.js';
+import type { SecretStore } from './secrets/index.js';
+import { createCostMeter } from './costs/index.js';
+import type { CostMeter } from './costs/index.js';
 import type { Memory } from './memory/index.js';
 import { createPluginRegistry } from './plugins/index.js';
 import { createScenarioEngine } from './scenarios/engine.js';
@@ -47,6 +51,10 @@ export interface Runtime {
   readonly bus: Bus;
   readonly plugins: PluginRegistry;
   readonly memory: Memory;
+  /** Encrypted secrets (AES-256-GCM, key file 0600), never logged. */
+  readonly secrets: SecretStore;
+  /** Cost counters per step and daily quotas per node and user. */
+  readonly costs: CostMeter;
   readonly scenarios: ScenarioEngine;
   /** Schedules and bus triggers that start scenarios. */
   readonly automation: Automation;
@@ -146,6 +154,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   // Registered first, so it is disposed after everything the shells attach (LIFO), before the store closes.
   resources.add(plugins);
   const memory = createMemory({ store, bus, ...(options.clock ? { clock: options.clock } : {}) });
+  const secrets = createSecretStore({ store, dataDir, bus });
+  const costs = createCostMeter({ store, bus, ...(options.clock ? { clock: options.clock } : {}) });
   const scenarios = createScenarioEngine({
     store,
     bus,
@@ -154,6 +164,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     memory,
     expressions: scenarioExpressions,
     tools: pluginToolRunner(plugins, deviceKey),
+    secrets,
+    costs,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.scenarioLimits ? { limits: options.scenarioLimits } : {}),
   });
@@ -224,6 +236,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     bus,
     plugins,
     memory,
+    secrets,
+    costs,
     scenarios,
     automation,
     intents,

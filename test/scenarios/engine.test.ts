@@ -11,9 +11,10 @@ import { scenario } from '../helpers/scenarios.js';
 import { tempDir } from '../helpers/tmp.js';
 
 let runtime: Runtime;
+let publisher: ReturnType<typeof makePublisher>;
 
 beforeAll(async () => {
-  const publisher = makePublisher();
+  publisher = makePublisher();
   runtime = await createRuntime({ dataDir: tempDir('tessera-engine-', 'file'), shell: 'headless', logger: createMemoryLogger(), builtinTrustDir: publisher.trustDir, scenarioLimits: { global: 4, pools: { cpu: 1, io: 4 } } });
   // A tool that fails until it has been called `fail_times` times for a given label (counted in its kv).
   await runtime.plugins.load(publisher.write({
@@ -225,5 +226,44 @@ describe('developer experience', () => {
     await runtime.scenarios.wait(second, 5000);
     expect(runtime.scenarios.diff(second)).toEqual([{ step_key: 'announce', field: 'input', original: { topic: 'test.replayed', payload: 7 }, replayed: { topic: 'test.replayed', payload: 8 } }]);
     expect(() => runtime.scenarios.diff(original.run_id)).toThrow(/not a replay/);
+  });
+});
+
+describe('secrets and quotas', () => {
+  it('hands secrets to the tool that needs them and never to the journal, the step record or the bag', async () => {
+    runtime.secrets.set('weather.api_key', 'sk-very-secret-123');
+    await runtime.plugins.load(publisher.write({
+      name: 'secret-check',
+      kind: 'tool',
+      code: 'export function invoke(args) { return { authorized: args.header === "Bearer sk-very-secret-123", length: args.header.length }; }',
+    }));
+    runtime.scenarios.register(scenario('uses-secret', [
+      { name: 'call', tool: 'secret-check', with: { header: 'Bearer ${secrets["weather.api_key"]}' }, output: 'result' },
+    ]));
+    const done = await runtime.scenarios.wait(runtime.scenarios.run('uses-secret'), 10_000);
+    // the tool received the real value…
+    expect(done).toMatchObject({ state: 'completed', bag: { result: { authorized: true, length: 25 } } });
+    // …while the step's recorded input and every journaled event show it redacted
+    const [step] = runtime.scenarios.status(done.run_id).steps;
+    expect(step!.input).toEqual({ header: 'Bearer ***' });
+    const everything = runtime.journal.query({ trace_id: done.trace_id, limit: 1000 }).events;
+    expect(everything.length).toBeGreaterThan(3);
+    expect(JSON.stringify(everything)).not.toContain('sk-very-secret');
+    expect(JSON.stringify(runtime.journal.query({ topic: 'secrets', limit: 1000 }).events)).not.toContain('sk-very-secret');
+  });
+
+  it('meters tool calls and spoken characters per step, and refuses past a daily quota without retrying', async () => {
+    runtime.costs.setQuota({ kind: 'tts_chars', per: 'user', daily: 10 });
+    runtime.scenarios.register(scenario('talky', [{ name: 'say', action: 'io.say', with: { text: '${ctx.text}' }, retries: { max: 3, initial: 5 } }]));
+    const ok = await runtime.scenarios.wait(runtime.scenarios.run('talky', { user: 'ada', text: 'hello' }), 5000);
+    expect(ok.state).toBe('completed');
+    expect(runtime.costs.totals({ user: 'ada' })).toMatchObject({ tts_chars: 5 });
+    const refused = await runtime.scenarios.wait(runtime.scenarios.run('talky', { user: 'ada', text: 'a longer sentence' }), 5000);
+    expect(refused).toMatchObject({ state: 'failed', error: { code: 'STEP_FAILED', message: expect.stringContaining('QUOTA_EXCEEDED') } });
+    expect(runtime.scenarios.status(refused.run_id).steps[0]).toMatchObject({ attempt: 1, state: 'failed' });
+    // another user is not affected
+    const other = await runtime.scenarios.wait(runtime.scenarios.run('talky', { user: 'bob', text: 'hi' }), 5000);
+    expect(other.state).toBe('completed');
+    expect(runtime.costs.totals({}).tool_calls ?? 0).toBeGreaterThan(0);
   });
 });

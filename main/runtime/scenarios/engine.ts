@@ -106,7 +106,8 @@ export interface ToolRunner {
 
 /** An expression engine: interpolate `${…}` in values, evaluate conditions, redact secrets for logs. */
 export interface Expressions {
-  interpolate(value: unknown, scope: Record<string, unknown>): unknown;
+  /** With `revealSecrets`, secrets in text print their value: only for the value handed to the action or tool. */
+  interpolate(value: unknown, scope: Record<string, unknown>, options?: { revealSecrets?: boolean }): unknown;
   evaluate(expr: string, scope: Record<string, unknown>): unknown;
   redact(value: unknown): unknown;
   /** Unwrap secrets for the one consumer that needs them (the action or tool), never for logs. */
@@ -131,6 +132,10 @@ export interface EngineOptions {
   memory: Memory;
   expressions: Expressions;
   tools?: ToolRunner;
+  /** Secrets for `${secrets["name"]}` in steps: wrapped values, redacted in everything logged. */
+  secrets?: { scope(): Record<string, unknown> };
+  /** Cost counters and daily quotas (seed 001 §14): tool calls and spoken characters are metered per step. */
+  costs?: { check(kind: string, context?: { user?: string; trace_id?: string; amount?: number }): void; record(kind: string, amount: number, context?: { user?: string; run_id?: string; step?: string }): void };
   locks?: LockManager;
   clock?: () => number;
   /** Random numbers in [0,1) for retry jitter; each draw is recorded in the journal. */
@@ -544,14 +549,26 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const { run, idempotencyKey, signal } = env;
     const trace = { trace_id: run.trace_id };
     const target = step.target;
+    const runCtx = parseJson<Record<string, unknown>>(run.ctx);
+    const user = typeof runCtx['user'] === 'string' ? runCtx['user'] : undefined;
+    const meter = (kind: string, amount: number) => {
+      options.costs?.check(kind, { ...(user ? { user } : {}), trace_id: run.trace_id, amount });
+      return () => options.costs?.record(kind, amount, { ...(user ? { user } : {}), run_id: run.run_id, step: env.key });
+    };
     if (target.kind === 'tool') {
       if (!options.tools) throw new TesseraError('PLUGIN_NOT_FOUND', 'No tool plugins are available to this engine.');
-      return options.tools.run(target.tool, input, { idempotency_key: idempotencyKey, trace_id: run.trace_id, now: clock(), signal });
+      const done = meter('tool_calls', 1);
+      try {
+        return await options.tools.run(target.tool, input, { idempotency_key: idempotencyKey, trace_id: run.trace_id, now: clock(), signal });
+      } finally {
+        done(); // a failed call still cost a call
+      }
     }
     if (target.kind === 'scenario') return runChild(target.scenario, asObject(input, 'with'), env, true);
     switch (target.action) {
       case 'io.say': {
         const text = String(input['text'] ?? '');
+        meter('tts_chars', text.length)();
         return once(idempotencyKey, () => bus.publish('io.say', { text, channel: input['channel'] ?? null, run_id: run.run_id, idempotency_key: idempotencyKey }, trace).id);
       }
       case 'bus.publish': {
@@ -659,8 +676,9 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       });
       return { output: null, skipped: true };
     }
-    const input = asObject(expressions.interpolate(step.with, scope) ?? {}, `${step.name}.with`);
-    const logged = JSON.stringify(expressions.redact(input));
+    // Evaluated twice: once with secrets revealed for the action itself, once redacted for every record of it.
+    const input = asObject(expressions.interpolate(step.with, scope, { revealSecrets: true }) ?? {}, `${step.name}.with`);
+    const logged = JSON.stringify(expressions.redact(expressions.interpolate(step.with, scope)));
     const original = run.replay_of && step.effect ? q.getStep.get(run.replay_of, key) : undefined;
     const replayed = original?.state === 'completed' || original?.state === 'compensated';
     const simulated = (run.dry_run === 1 && step.effect) || replayed;
@@ -687,7 +705,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         if (signal.aborted) throw signal.reason instanceof Cancelled || isTesseraError(signal.reason) ? signal.reason : new Cancelled(String(signal.reason));
         const error = toErrorData(isTesseraError(err) ? err : new TesseraError('STEP_FAILED', `${step.name}: ${(err as Error).message ?? String(err)}`));
         if (!isTesseraError(err)) error.message = `${step.name}: ${(err as Error).message ?? String(err)}`;
-        if (attempt <= step.retries.max) {
+        if (attempt <= step.retries.max && error.code !== 'QUOTA_EXCEEDED') {
           const delay = backoff(step, attempt);
           defer(() => {
             q.finishStep.run('failed', null, JSON.stringify(error), clock(), run.run_id, key);
@@ -764,6 +782,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     let releaseRunLocks: (() => void) | undefined;
     const runTimer = scenario.timeout === undefined ? undefined : setTimeout(() => running.get(runId)?.controller.abort(new TesseraError('STEP_TIMEOUT', `The run went past its ${scenario.timeout} ms timeout.`)), Math.max(0, scenario.timeout - (clock() - (run.started_at ?? clock()))));
     try {
+      // Secrets are decrypted per run, wrapped so that nothing logged ever shows them.
+      if (options.secrets) scope['secrets'] = options.secrets.scope();
       releaseRunLocks = await locks.acquire(scenario.locks, signal);
       for (const step of scenario.steps) {
         if (signal.aborted) throw new Cancelled(String((signal.reason as Error)?.message ?? 'cancelled'));

@@ -9,7 +9,7 @@ function unwrap(expr: string): string {
 }
 
 export const scenarioExpressions: Expressions = {
-  interpolate: (value, scope) => interpolate(value, scope),
+  interpolate: (value, scope, options) => interpolate(value, scope, options),
   evaluate: (expr, scope) => evaluateExpr(unwrap(expr), scope),
   redact: (value) => redact(value),
   reveal: (value) => reveal(value),
