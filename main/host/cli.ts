@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
-import { TesseraError, isTesseraError } from '../common/errors.js';
+import { isTesseraError } from '../common/errors.js';
 import { createLogger, parseLogLevel } from '../runtime/log/index.js';
 import { PRODUCT_NAME, VERSION } from '../runtime/version.js';
 import { DEFAULT_HOST, DEFAULT_PORT, TOKEN_FILE, parsePort, resolveDataDir } from './config.js';
@@ -246,4 +246,3 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-export { TesseraError };

@@ -11,7 +11,7 @@ import { createBus } from './bus/index.js';
 import type { Bus } from './bus/index.js';
 import { createJournal } from './journal/index.js';
 import type { Journal } from './journal/index.js';
-import { createDisposableStore, toDisposable } from './lifecycle/index.js';
+import { createDisposableStore } from './lifecycle/index.js';
 import type { DisposableStore } from './lifecycle/index.js';
 import type { Logger } from './log/index.js';
 import { openStore } from './store/index.js';
@@ -278,4 +278,3 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   };
 }
 
-export { toDisposable };

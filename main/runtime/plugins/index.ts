@@ -17,7 +17,7 @@ import type { CallScope, CapabilityCall } from '../../../sandbox/capabilities.js
 import { createSandboxHost } from '../../../sandbox/client.js';
 import type { ProcessLauncher, SandboxHost } from '../../../sandbox/client.js';
 import { checkOutput } from '../../../sandbox/kinds.js';
-import { effectiveLimits, EFFECT_CAPABILITIES } from '../../../sandbox/manifest.js';
+import { effectiveLimits } from '../../../sandbox/manifest.js';
 import type { RuntimeLimits } from '../../../sandbox/manifest.js';
 import { verifyPlugin } from '../../../sandbox/package.js';
 import type { VerifiedPlugin } from '../../../sandbox/package.js';
@@ -223,4 +223,3 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
   };
 }
 
-export { EFFECT_CAPABILITIES };

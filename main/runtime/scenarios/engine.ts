@@ -241,7 +241,6 @@ export const SCENARIO_MIGRATIONS: readonly Migration[] = [
 const PRIORITY_RANK: Record<Priority, number> = { LOW: 0, NORM: 1, HIGH: 2 };
 const ajv = new Ajv({ allErrors: true, strict: false });
 const DEFAULT_LIMITS: EngineLimits = { global: 8, pools: { cpu: 2, io: 8 }, queueMax: 10_000, agingMs: 5_000 };
-const EFFECTFUL_ACTIONS = new Set(['io.say', 'io.ask', 'memory.set', 'bus.publish', 'scenario.run']);
 
 interface RunRow {
   run_id: string;
@@ -1001,4 +1000,3 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   return engine;
 }
 
-export { EFFECTFUL_ACTIONS };
