@@ -130,6 +130,22 @@ describe('scenario runs', () => {
     expect(done).toMatchObject({ state: 'completed', bag: { arrival: { payload: { city: 'Berlin' } } } });
   });
 
+  it('asks a question and takes only the answer addressed to this run and step', async () => {
+    runtime.scenarios.register(scenario('asking', [{ name: 'ask_name', action: 'io.ask', with: { prompt: 'Your name?', timeout: 5000 }, output: 'name' }]));
+    const runId = runtime.scenarios.run('asking');
+    let asked: { id: number } | undefined;
+    for (let i = 0; i < 200 && !asked; i++) {
+      asked = runtime.journal.query({ topic: 'io.ask', order: 'desc', limit: 5 }).events.find((e) => (e.payload as { run_id: string }).run_id === runId);
+      if (!asked) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(asked).toBeDefined();
+    runtime.bus.publish('io.answer', { run_id: 'someone-else', step: 'ask_name', text: 'Mallory' });
+    runtime.bus.publish('io.answer', { run_id: runId, step: 'other_step', text: 'Eve' });
+    runtime.bus.publish('io.answer', { run_id: runId, step: 'ask_name', text: 'Ada' });
+    const done = await runtime.scenarios.wait(runId, 5000);
+    expect(done).toMatchObject({ state: 'completed', bag: { name: 'Ada' } });
+  });
+
   it('runs a sub-scenario and returns its bag, without deadlocking a full engine', async () => {
     runtime.scenarios.register(scenario('child', [{ name: 'mark', action: 'bus.publish', with: { topic: 'test.child', payload: '${ctx.n}' }, output: 'id' }]));
     runtime.scenarios.register(scenario('parent', [{ name: 'sub', scenario: 'child', with: { n: '${ctx.n}' }, output: 'child' }]));

@@ -505,11 +505,11 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       signal.addEventListener('abort', onAbort, { once: true });
     });
 
-  /** Resolve with the first event matching `pattern` (and `filter`, an expression over `$`) after `afterId`. */
-  const waitForEvent = (pattern: string, filter: string | undefined, afterId: number, timeoutMs: number | undefined, signal: AbortSignal) =>
+  /** Resolve with the first event matching `pattern` and `condition` after `afterId`. */
+  const waitForEvent = (pattern: string, condition: (e: TesseraEvent) => boolean, afterId: number, timeoutMs: number | undefined, signal: AbortSignal) =>
     new Promise<TesseraEvent>((resolve, reject) => {
       const matches = compilePattern(pattern);
-      const accept = (e: TesseraEvent) => matches(e.topic) && (!filter || Boolean(expressions.evaluate(filter, { $: e })));
+      const accept = (e: TesseraEvent) => matches(e.topic) && condition(e);
       // Already journaled while we were down?
       for (let after = afterId, page; (page = journal.query({ topic: pattern, after, limit: 500 })).events.length > 0; after = page.events.at(-1)!.id) {
         const hit = page.events.find(accept);
@@ -567,8 +567,11 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     switch (target.action) {
       case 'io.say': {
         const text = String(input['text'] ?? '');
-        meter('tts_chars', text.length)();
-        return once(idempotencyKey, () => bus.publish('io.say', { text, channel: input['channel'] ?? null, run_id: run.run_id, idempotency_key: idempotencyKey }, trace).id);
+        // Metered inside the once: a step re-run after a crash neither speaks nor counts twice.
+        return once(idempotencyKey, () => {
+          meter('tts_chars', text.length)();
+          return bus.publish('io.say', { text, channel: input['channel'] ?? null, run_id: run.run_id, idempotency_key: idempotencyKey }, trace).id;
+        });
       }
       case 'bus.publish': {
         const topic = String(input['topic'] ?? '');
@@ -587,7 +590,11 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       case 'io.ask': {
         const askId = once(idempotencyKey, () => bus.publish('io.ask', { prompt: String(input['prompt'] ?? ''), channel: input['channel'] ?? null, run_id: run.run_id, step: env.key }, trace).id);
         const timeout = typeof input['timeout'] === 'number' ? input['timeout'] : undefined;
-        const answer = await waitForEvent('io.answer', `$.payload.run_id == "${run.run_id}" && $.payload.step == "${env.key.replaceAll('"', '')}"`, askId, timeout, signal);
+        const forThisStep = (e: TesseraEvent) => {
+          const p = e.payload as { run_id?: unknown; step?: unknown } | null;
+          return p?.run_id === run.run_id && p.step === env.key;
+        };
+        const answer = await waitForEvent('io.answer', forThisStep, askId, timeout, signal);
         return (answer.payload as { text?: unknown }).text ?? null;
       }
       case 'wait': {
@@ -595,7 +602,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
           const timeout = typeof input['timeout'] === 'number' ? input['timeout'] : undefined;
           const filter = typeof input['filter'] === 'string' ? input['filter'] : undefined;
           const started = journal.query({ until: env.firstStartedAt, order: 'desc', limit: 1 }).events[0]?.id ?? 0;
-          const e = await waitForEvent(input['event'], filter, started, timeout, signal);
+          const condition = (ev: TesseraEvent) => filter === undefined || truthy(expressions.evaluate(filter, { $: ev }));
+          const e = await waitForEvent(input['event'], condition, started, timeout, signal);
           return { id: e.id, topic: e.topic, payload: e.payload };
         }
         const raw = input['duration'] ?? 0;
