@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TesseraEvent } from '../../common/api.js';
 import { TesseraError } from '../../common/errors.js';
+import { isTruthy } from '../../common/expr.js';
 import { compilePattern, patternProblem } from '../../common/topics.js';
 import type { Bus } from '../bus/index.js';
 import type { Journal } from '../journal/index.js';
@@ -210,7 +211,7 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
     let match = true;
     if (t.filter) {
       try {
-        match = Boolean(expressions.evaluate(t.filter, { $: e }));
+        match = isTruthy(expressions.evaluate(t.filter, { $: e }));
       } catch (err) {
         match = false;
         logger.warn('a trigger filter failed on an event', { trigger_id: t.trigger_id, event_id: e.id, error: err });

@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import type { TesseraEvent } from '../../common/api.js';
 import { TesseraError, isTesseraError, toErrorData } from '../../common/errors.js';
 import type { ErrorData } from '../../common/errors.js';
+import { isTruthy } from '../../common/expr.js';
 import { compilePattern } from '../../common/topics.js';
 import type { Bus } from '../bus/index.js';
 import type { Journal } from '../journal/index.js';
@@ -602,7 +603,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
           const timeout = typeof input['timeout'] === 'number' ? input['timeout'] : undefined;
           const filter = typeof input['filter'] === 'string' ? input['filter'] : undefined;
           const started = journal.query({ until: env.firstStartedAt, order: 'desc', limit: 1 }).events[0]?.id ?? 0;
-          const condition = (ev: TesseraEvent) => filter === undefined || truthy(expressions.evaluate(filter, { $: ev }));
+          const condition = (ev: TesseraEvent) => filter === undefined || isTruthy(expressions.evaluate(filter, { $: ev }));
           const e = await waitForEvent(input['event'], condition, started, timeout, signal);
           return { id: e.id, topic: e.topic, payload: e.payload };
         }
@@ -675,7 +676,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     if (prior && prior.state === 'skipped') return { output: null, skipped: true };
     const idempotencyKey = `${run.scenario_id}/${run.run_id}/${key}`;
     const trace = { trace_id: run.trace_id };
-    if (step.when !== undefined && !truthy(expressions.evaluate(step.when, scope))) {
+    if (step.when !== undefined && !isTruthy(expressions.evaluate(step.when, scope))) {
       defer(() => {
         q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt: 0, effect: step.effect ? 1 : 0, simulated: 0, input: null, now: clock(), ord: ++ord });
         q.finishStep.run('skipped', null, null, clock(), run.run_id, key);
@@ -730,8 +731,6 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       }
     }
   }
-
-  const truthy = (v: unknown) => (Array.isArray(v) ? v.length > 0 : Boolean(v));
 
   async function compensate(run: RunRow, scenario: Scenario, scope: Record<string, unknown>, signal: AbortSignal) {
     flush();
