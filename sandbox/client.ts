@@ -27,6 +27,11 @@ export type ProcessLauncher = (entry: { file: string; execArgv: string[] }) => C
 /** Answers a plugin's `host.call(capability, params)`; throw a TesseraError to refuse. */
 export type CapabilityHandler = (capability: string, params: unknown) => Promise<unknown>;
 
+export interface CallOptions {
+  heap?: boolean;
+  signal?: AbortSignal;
+}
+
 export interface CallResult {
   /** The plugin's output as JSON text. */
   value: string;
@@ -36,8 +41,13 @@ export interface CallResult {
 export interface SandboxHost {
   load(plugin: LoadRequest): Promise<void>;
   unload(key: string): Promise<void>;
-  /** `options.heap`: measure the isolate's used heap after this very call (otherwise the reading may be up to 50 ms old). */
-  call(key: string, input: string, ctx: string, now: number, capability?: CapabilityHandler, options?: { heap?: boolean }): Promise<CallResult>;
+  /**
+   * `options.heap`: measure the isolate's used heap after this very call (otherwise the reading may be up to 50 ms
+   * old). `options.signal`: the caller's cancel token. When it aborts, the call rejects at once with RUN_CANCELLED,
+   * the plugin sees `host.cancelled()` turn true and its capability calls refused with RUN_CANCELLED, and a plugin
+   * that does not stop within CANCEL_GRACE_MS is terminated in the sandbox host (other plugins are unaffected).
+   */
+  call(key: string, input: string, ctx: string, now: number, capability?: CapabilityHandler, options?: CallOptions): Promise<CallResult>;
   /** PID of the current host process (undefined while restarting). */
   readonly pid: number | undefined;
   readonly restarts: number;
@@ -93,6 +103,8 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
   const loaded = new Map<string, LoadRequest>();
   const pending = new Map<number, Pending>();
   let nextId = 1;
+  /** Calls cancelled by their caller whose `done` has not arrived: capability calls they still make are refused. */
+  const cancelled = new Map<number, string>();
   let child: ChildHandle | undefined;
   let ready: Promise<void> | undefined;
   /** The host is started and every loaded plugin is loaded in it: calls skip waiting for `ready`. */
@@ -127,6 +139,7 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
           void answerCapability(message);
           return;
         }
+        cancelled.delete(message.id);
         const p = pending.get(message.id);
         if (!p) return;
         pending.delete(message.id);
@@ -140,6 +153,7 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
         child = undefined;
         up = false;
         outbox.clear();
+        cancelled.clear();
         const reason = signal ? `signal ${signal}` : `exit code ${code}`;
         for (const [id, p] of pending) {
           pending.delete(id);
@@ -170,6 +184,8 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
   const answerCapability = async (message: HostToRuntime & { t: 'cap' }) => {
     const handler = pending.get(message.call)?.capability;
     try {
+      const reason = cancelled.get(message.call);
+      if (reason !== undefined) throw new TesseraError('RUN_CANCELLED', `${message.capability} refused: the run was cancelled (${reason}); stop and return.`);
       if (!handler) throw new TesseraError('CAPABILITY_DENIED', `No capability is available to this call (${message.capability}).`);
       const value = await handler(message.capability, JSON.parse(message.params) as unknown);
       send({ t: 'cap-result', id: message.id, ok: true, value: JSON.stringify(value ?? null) });
@@ -195,16 +211,36 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
     await ready;
   };
 
+  const cancelledError = (signal: AbortSignal) => {
+    const reason = signal.reason instanceof Error ? signal.reason.message : typeof signal.reason === 'string' ? signal.reason : 'cancelled';
+    return { reason, error: new TesseraError('RUN_CANCELLED', `The plugin call was cancelled: ${reason}.`) };
+  };
+
   /** One promise per call: the reply settles it directly (no async wrapper awaiting `request`). */
-  const callNow = (message: RuntimeToHost & { t: 'call' }, capability: CapabilityHandler | undefined): Promise<CallResult> =>
+  const callNow = (message: RuntimeToHost & { t: 'call' }, capability: CapabilityHandler | undefined, signal: AbortSignal | undefined): Promise<CallResult> =>
     new Promise<CallResult>((resolve, reject) => {
       if (!child) return reject(new TesseraError('SANDBOX_UNAVAILABLE', 'The sandbox host is not running.'));
+      if (signal?.aborted) return reject(cancelledError(signal).error);
       const id = nextId++;
+      // The caller stops waiting at once; the host is told, so the plugin can stop (or be stopped) on its side.
+      const onAbort = () => {
+        if (!pending.delete(id)) return;
+        const { reason, error } = cancelledError(signal!);
+        cancelled.set(id, reason);
+        send({ t: 'cancel', id, key: message.key, reason });
+        reject(error);
+      };
       const settle = (reply: HostToRuntime & { t: 'done' }) => {
+        signal?.removeEventListener('abort', onAbort);
         if (reply.ok) resolve({ value: reply.value ?? 'null', stats: reply.stats ?? { cpu_us: 0, wall_us: 0, heap_used_bytes: 0 } });
         else reject(fromErrorData(reply.error));
       };
-      pending.set(id, capability ? { resolve: settle, reject, capability } : { resolve: settle, reject });
+      const fail = (err: TesseraError) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      };
+      pending.set(id, capability ? { resolve: settle, reject: fail, capability } : { resolve: settle, reject: fail });
+      signal?.addEventListener('abort', onAbort, { once: true });
       message.id = id;
       send(message);
     });
@@ -231,8 +267,8 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
     call(key, input, ctx, now, capability, options) {
       const message: RuntimeToHost & { t: 'call' } = options?.heap ? { t: 'call', id: 0, key, input, ctx, now, heap: true } : { t: 'call', id: 0, key, input, ctx, now };
       // Fast path: a running host needs no wait (and no extra promise turns).
-      if (up && !disposed) return callNow(message, capability);
-      return whenReady().then(() => callNow(message, capability));
+      if (up && !disposed) return callNow(message, capability, options?.signal);
+      return whenReady().then(() => callNow(message, capability, options?.signal));
     },
     crash() {
       child?.kill('SIGKILL');

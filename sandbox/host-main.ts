@@ -41,9 +41,16 @@ const channel = createOutbox<HostToRuntime>((m) => parent.send(m));
 const plugins = new Map<string, PluginIsolate>();
 const pendingCaps = new Map<number, { resolve: (json: string) => void }>();
 let nextCapId = 1;
+/** Calls the runtime cancelled that have not answered yet: their capability calls are refused here, at once. */
+const cancelledCalls = new Map<number, string>();
 
 const capability = (callId: number, capabilityName: string, params: string): Promise<string> =>
   new Promise((resolve) => {
+    const reason = cancelledCalls.get(callId);
+    if (reason !== undefined) {
+      resolve(JSON.stringify({ ok: false, error: { code: 'RUN_CANCELLED', message: `${capabilityName} refused: the run was cancelled (${reason}); stop and return.` } }));
+      return;
+    }
     const id = nextCapId++;
     pendingCaps.set(id, { resolve });
     channel.send({ t: 'cap', id, call: callId, capability: capabilityName, params });
@@ -82,8 +89,18 @@ const handle = (message: RuntimeToHost): void => {
       }
       const { id } = message;
       const outcome = plugin.call(message.input, message.ctx, message.now, id, message.heap === true);
-      if (outcome instanceof Promise) void outcome.then((o) => channel.send(done(id, o)));
-      else channel.send(done(id, outcome));
+      if (outcome instanceof Promise) {
+        void outcome.then((o) => {
+          cancelledCalls.delete(id);
+          channel.send(done(id, o));
+        });
+      } else channel.send(done(id, outcome));
+      return;
+    }
+    case 'cancel': {
+      const plugin = plugins.get(message.key);
+      // Only a call still parked on a promise can be cancelled; one that finished has answered already.
+      if (plugin?.cancel(message.id, message.reason)) cancelledCalls.set(message.id, message.reason);
       return;
     }
     case 'cap-result': {

@@ -6,7 +6,7 @@
 import ivm from 'isolated-vm';
 import type { ErrorData } from '../main/common/errors.js';
 import type { CallStats, IsolateLimits, PluginKind } from './protocol.js';
-import { KIND_FUNCTION } from './protocol.js';
+import { CANCEL_GRACE_MS, KIND_FUNCTION } from './protocol.js';
 import { PRELUDE } from './prelude.js';
 
 export type CapabilityHandler = (callId: number, capability: string, paramsJson: string) => Promise<string>;
@@ -21,6 +21,14 @@ export interface PluginIsolate {
    * `heap_used_bytes` reading; without it the reading may be up to HEAP_SAMPLE_MS old.
    */
   call(inputJson: string, ctxJson: string, now: number, callId: number, wantHeap?: boolean): CallOutcome | Promise<CallOutcome>;
+  /**
+   * The runtime cancelled call `callId` (its run was cancelled). A call still parked on a promise sees
+   * `host.cancelled()` turn true and its capability calls reject with RUN_CANCELLED; if it has not finished
+   * `graceMs` later it is abandoned and answered RUN_CANCELLED, and the isolate is terminated when no other call
+   * is running in it (it is recreated on the next call). A call that already finished is left alone.
+   * Returns whether the call was still parked.
+   */
+  cancel(callId: number, reason: string, graceMs?: number): boolean;
   /** Compile and run the module once, so load errors surface at load time. */
   warm(): Promise<void>;
   dispose(): void;
@@ -31,6 +39,7 @@ interface Live {
   context: ivm.Context;
   dispatch: ivm.Reference<(input: string, ctx: string, now: number, callId: number) => string>;
   settle: ivm.Reference<(callId: number) => Promise<string>>;
+  cancel: ivm.Reference<(callId: number) => void>;
 }
 
 /** The prelude's replies (sandbox/prelude.ts). */
@@ -72,9 +81,11 @@ export function createPluginIsolate(options: { key: string; kind: PluginKind; co
       }
       const dispatch = (await global.get('__tessera_dispatch', { reference: true })) as Live['dispatch'];
       const settle = (await global.get('__tessera_settle', { reference: true })) as Live['settle'];
+      const cancel = (await global.get('__tessera_cancel', { reference: true })) as Live['cancel'];
       await global.delete('__tessera_dispatch');
       await global.delete('__tessera_settle');
-      return { isolate, context, dispatch, settle };
+      await global.delete('__tessera_cancel');
+      return { isolate, context, dispatch, settle, cancel };
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
       throw err;
@@ -194,16 +205,31 @@ export function createPluginIsolate(options: { key: string; kind: PluginKind; co
     return settle(m, callId);
   };
 
+  /** Calls parked on a promise, by call id: what cancelling one needs. */
+  const parked = new Map<number, { l: Live; abandon?: (reason: string) => void; grace?: NodeJS.Timeout }>();
+
   /** A plugin that returned a promise: only now is a wall-clock deadline armed, for promises that never settle. */
   const settle = (m: Meter, callId: number): Promise<CallOutcome> => {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), limits.deadlineMs);
     });
+    const entry: { l: Live; abandon?: (reason: string) => void; grace?: NodeJS.Timeout } = { l: m.l };
+    const abandoned = new Promise<{ cancelled: string }>((resolve) => {
+      entry.abandon = (reason) => resolve({ cancelled: reason });
+    });
+    parked.set(callId, entry);
     const settled = m.l.settle.apply(undefined, [callId], { arguments: { copy: true }, result: { promise: true, copy: true }, timeout: limits.timeoutMs }) as unknown as Promise<string>;
-    return Promise.race([settled, deadline])
+    return Promise.race([settled, deadline, abandoned])
       .then(
         (result): CallOutcome => {
+          if (typeof result === 'object') {
+            // Cancelled and still running after its grace: abandon it. Terminating the isolate stops a plugin that
+            // never looks at host.cancelled(); only when nothing else runs in it, so no other call pays for this one.
+            settled.catch(() => undefined);
+            if ([...parked.keys()].every((id) => id === callId)) drop();
+            return { ok: false, error: { code: 'RUN_CANCELLED', message: `The call was cancelled (${result.cancelled}) and did not stop within its grace period; it was abandoned.` }, stats: statsOf(m) };
+          }
           if (result !== 'deadline') return finish(m, result);
           settled.catch(() => undefined);
           drop();
@@ -211,7 +237,11 @@ export function createPluginIsolate(options: { key: string; kind: PluginKind; co
         },
         (err: unknown) => failure(m, err),
       )
-      .finally(() => clearTimeout(timer));
+      .finally(() => {
+        clearTimeout(timer);
+        clearTimeout(entry.grace);
+        parked.delete(callId);
+      });
   };
 
   return {
@@ -226,6 +256,17 @@ export function createPluginIsolate(options: { key: string; kind: PluginKind; co
     call(inputJson, ctxJson, now, callId, wantHeap = false) {
       if (disposed || !live || live.isolate.isDisposed) return ensure().then((l) => run(l, inputJson, ctxJson, now, callId, wantHeap), (err: unknown) => failedToStart(err));
       return run(live, inputJson, ctxJson, now, callId, wantHeap);
+    },
+    cancel(callId, reason, graceMs = CANCEL_GRACE_MS) {
+      const entry = parked.get(callId);
+      if (!entry) return false;
+      if (entry.grace) return true;
+      if (!entry.l.isolate.isDisposed) {
+        // Raises the flag behind host.cancelled(); runs as soon as the isolate is idle (the plugin awaits).
+        entry.l.cancel.apply(undefined, [callId], { timeout: limits.timeoutMs }).catch(() => undefined);
+      }
+      entry.grace = setTimeout(() => entry.abandon?.(reason), graceMs);
+      return true;
     },
     dispose() {
       disposed = true;

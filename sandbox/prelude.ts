@@ -10,7 +10,9 @@
  *   deleted;
  * - the dispatcher `__tessera_dispatch(input, ctx, now, callId)` takes JSON strings and returns a JSON string
  *   `{"ok":true,"value":…}`, `{"ok":false,"error":{"name","message"}}`, or `{"pending":true}` when the plugin
- *   returned a promise: then `__tessera_settle(callId)` resolves to one of the first two.
+ *   returned a promise: then `__tessera_settle(callId)` resolves to one of the first two;
+ * - `__tessera_cancel(callId)` marks a parked call cancelled: its `host.cancelled()` turns true and its
+ *   `host.call` rejects at once with a CapabilityError whose code is RUN_CANCELLED.
  */
 export const PRELUDE = String.raw`
 'use strict';
@@ -102,8 +104,22 @@ export const PRELUDE = String.raw`
     plugin = { fn, self: namespace.default ?? namespace };
   };
 
+  // Calls parked on a promise, and those of them the runtime cancelled (its run was cancelled).
+  const active = new Set();
+  const cancelledCalls = new Set();
+  const cancelledError = () => {
+    const err = new ErrorCtor('the run was cancelled: stop and return');
+    err.name = 'CapabilityError';
+    err.code = 'RUN_CANCELLED';
+    return err;
+  };
+
   const makeHost = (callId) => freeze({
+    cancelled() {
+      return cancelledCalls.has(callId);
+    },
     call(capability, params) {
+      if (cancelledCalls.has(callId)) return PromiseCtor.reject(cancelledError());
       if (typeof capability !== 'string') return PromiseCtor.reject(new TypeErrorCtor('host.call(capability, params): capability must be a string'));
       let paramsJson;
       try { paramsJson = toJson(params === undefined ? null : params); } catch (e) { return PromiseCtor.reject(e); }
@@ -140,6 +156,7 @@ export const PRELUDE = String.raw`
       }
       if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof result.then === 'function') {
         inFlight.set(callId, result);
+        active.add(callId);
         return '{"pending":true}';
       }
       return ok(result);
@@ -154,7 +171,13 @@ export const PRELUDE = String.raw`
       return ok(await pending);
     } catch (e) {
       return failed(e);
+    } finally {
+      active.delete(callId);
+      cancelledCalls.delete(callId);
     }
+  };
+  G.__tessera_cancel = (callId) => {
+    if (active.has(callId)) cancelledCalls.add(callId);
   };
 })();
 `;

@@ -34,6 +34,9 @@ export interface LoadRequest {
   limits: IsolateLimits;
 }
 
+/** How long a cancelled call may take to wind down on its own before its isolate is terminated. */
+export const CANCEL_GRACE_MS = 250;
+
 export interface CallStats {
   cpu_us: number;
   wall_us: number;
@@ -45,6 +48,12 @@ export type RuntimeToHost =
   | { t: 'unload'; id: number; key: string }
   /** `heap`: read the isolate's used heap after this call; otherwise `stats.heap_used_bytes` may be a reading up to 50 ms old. */
   | { t: 'call'; id: number; key: string; input: string; ctx: string; now: number; heap?: boolean }
+  /**
+   * The caller of call `id` stopped waiting for it (its run was cancelled): the plugin's `host.cancelled()`
+   * turns true, its capability calls reject with RUN_CANCELLED, and if it has not finished within
+   * CANCEL_GRACE_MS its isolate is terminated. The host still answers the call with `done`.
+   */
+  | { t: 'cancel'; id: number; key: string; reason: string }
   | { t: 'cap-result'; id: number; ok: true; value: string }
   | { t: 'cap-result'; id: number; ok: false; error: ErrorData }
   | { t: 'ping'; id: number }

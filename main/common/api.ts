@@ -67,8 +67,70 @@ export interface TesseraClient {
   /** A run with its step journal. */
   runStatus(runId: string): Promise<RunDetail>;
   cancelRun(runId: string): Promise<{ cancelled: boolean }>;
+  /** The run's debugger: `continue` to the next breakpoint, `step` to stop before the next step, `set` the breakpoints. */
+  debugRun(runId: string, action: DebugAction, breakpoints?: string[]): Promise<DebugState>;
+  /** Replay a finished run (effect steps return their recorded outputs); resolves with the replay's run id. */
+  replayRun(runId: string): Promise<{ run_id: string }>;
+  /** Where a replay's steps differ from the run it replays. */
+  replayDiff(replayRunId: string): Promise<ReplayDifference[]>;
   /** Live events matching any of `patterns`; `onStatus` reports the link to the runtime. */
   subscribe(patterns: string[], onEvent: (event: TesseraEvent) => void, onStatus?: (connected: boolean) => void): Unsubscribe;
+  /** Voice and text I/O for the Journey Guide (issue 6); absent on transports that do not carry it yet. */
+  io?: IoClient;
+}
+
+/** `GET /api/io/status`, as the Journey Guide reads it (main/host/http/io.ts has the full schema). */
+export interface IoStatusView {
+  voice_enabled: boolean;
+  voice_disabled_reason: string | null;
+  in: Record<string, { available: boolean; reason?: string }>;
+  out: Record<string, { available: boolean; reason?: string }>;
+  questions: Array<{ run_id: string; step: string; prompt: string; asked_at: string }>;
+  locks: { holders: Array<{ resource: string; owner: string; count: number }>; waiters: Array<{ resources: string[]; owner: string; priority: string }> };
+}
+
+/** What became of an utterance (`POST /api/io/input`, or a transcript heard over `/ws/io`). */
+export interface IoInputOutcome {
+  kind: 'answer' | 'intent' | 'unrecognized';
+  text: string;
+  channel: 'text' | 'voice';
+  run_id?: string | null;
+  step?: string | null;
+  intent?: string;
+  slots?: Record<string, unknown>;
+}
+
+/** Messages the runtime sends on the dialogue connection (`/ws/io`). */
+export type DialogueMessage =
+  | { type: 'hello'; voice_enabled: boolean; voice_disabled_reason: string | null }
+  | { type: 'say'; message: { id: number; run_id: string | null; text: string } }
+  | { type: 'ask'; question: { run_id: string; step: string; prompt: string } }
+  | { type: 'heard'; outcome: 'speech' | 'no_speech'; text: string; result?: IoInputOutcome }
+  | { type: 'error'; error: { code: string; message: string } }
+  | { type: 'pong' };
+
+/** The Journey Guide's live dialogue: joins the `ui` channel while open; carries push-to-talk audio. */
+export interface DialogueConnection {
+  /** Begin an utterance of 16-bit mono PCM at `sampleRate` (optionally answering one question). */
+  startAudio(sampleRate: number, question?: { run_id: string; step: string }): void;
+  /** One chunk of little-endian 16-bit PCM (at most 32 KiB). */
+  sendAudio(pcm: ArrayBuffer): void;
+  /** End the utterance (it is transcribed) or cancel it. */
+  endAudio(cancel?: boolean): void;
+  close(): void;
+}
+
+export interface IoClient {
+  status(): Promise<IoStatusView>;
+  input(request: { text: string; run_id?: string; step?: string }): Promise<IoInputOutcome>;
+  /** Browser transport: the `/ws/io` socket; push-to-talk audio is captured in the page and streamed. */
+  dialogue?(onMessage: (message: DialogueMessage) => void, onStatus?: (open: boolean) => void): DialogueConnection;
+  /** Electron transport: push-to-talk on the device microphone, captured in the main process. */
+  talk?: {
+    /** Listens until the utterance ends or `stop`; resolves with what was heard. */
+    start(): Promise<{ outcome: 'speech' | 'no_speech'; text: string; result?: IoInputOutcome }>;
+    stop(): Promise<void>;
+  };
 }
 
 export const LIMITS = {
@@ -163,6 +225,8 @@ export interface RunSummary {
   replay_of?: string | null;
   /** The step the run waits before, at a breakpoint. */
   paused_at?: string | null;
+  /** Step names the run pauses before (debugger). */
+  breakpoints?: string[];
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -171,7 +235,8 @@ export interface RunSummary {
 export interface StepSummary {
   step_key: string;
   name: string;
-  state: 'started' | 'completed' | 'failed' | 'skipped' | 'compensated' | 'compensation_failed';
+  /** `cancelled`: the run was cancelled while this step ran. */
+  state: 'started' | 'completed' | 'failed' | 'skipped' | 'compensated' | 'compensation_failed' | 'cancelled';
   attempt: number;
   effect: boolean;
   simulated: boolean;
@@ -184,6 +249,22 @@ export interface StepSummary {
   duration_ms: number | null;
   /** The bag right after this step, secrets redacted. */
   bag_after?: Record<string, unknown> | null;
+}
+
+export type DebugAction = 'continue' | 'step' | 'set';
+
+/** A run's debugger: the step it is paused before (if any) and its breakpoints (step names). */
+export interface DebugState {
+  paused_at: string | null;
+  breakpoints: string[];
+}
+
+/** One place where a replay differs from its original: a step's evaluated input, its output, or whether it ran. */
+export interface ReplayDifference {
+  step_key: string;
+  field: 'input' | 'output' | 'presence';
+  original: unknown;
+  replayed: unknown;
 }
 
 export interface RunDetail extends RunSummary {

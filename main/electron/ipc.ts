@@ -10,10 +10,12 @@ import { TesseraError, toErrorData } from '../common/errors.js';
 import type { ErrorData } from '../common/errors.js';
 import { compilePattern, patternProblem } from '../common/topics.js';
 import type { Operations } from '../host/operations.js';
-import { eventQuerySchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
+import { debugRequestSchema, eventQuerySchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
 import type { Bus } from '../runtime/bus/index.js';
 import type { Disposable } from '../runtime/lifecycle/index.js';
 import { isAppUrl } from './security.js';
+import type { IoRouter } from '../runtime/io/index.js';
+import { IO_METHODS, createIoIpc } from './ipc-io.js';
 
 export const IPC_INVOKE = 'tessera:invoke';
 export const IPC_SUBSCRIBE = 'tessera:subscribe';
@@ -29,6 +31,7 @@ const validators = {
   testPlugin: ajv.compile(pluginTestRequestSchema),
   runScenario: ajv.compile(runRequestSchema),
   runId: ajv.compile(runIdRequestSchema),
+  debugRun: ajv.compile(debugRequestSchema),
   listRuns: ajv.compile(runsQuerySchema),
 };
 
@@ -71,6 +74,15 @@ export async function handleInvoke(operations: Operations, method: unknown, arg:
         const runId = (arg as { run_id: string }).run_id;
         return { ok: true, value: method === 'runStatus' ? operations.runStatus(runId) : operations.cancelRun(runId) };
       }
+      case 'debugRun':
+        if (!validators.debugRun(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.debugRun.errors));
+        return { ok: true, value: operations.debugRun(arg as Parameters<Operations['debugRun']>[0]) };
+      case 'replayRun':
+      case 'replayDiff': {
+        if (!validators.runId(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.runId.errors));
+        const runId = (arg as { run_id: string }).run_id;
+        return { ok: true, value: method === 'replayRun' ? operations.replayRun(runId) : operations.replayDiff(runId) };
+      }
       case 'testPlugin':
         if (!validators.testPlugin(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.testPlugin.errors));
         return { ok: true, value: await operations.testPlugin(arg as Parameters<Operations['testPlugin']>[0]) };
@@ -86,14 +98,17 @@ export async function handleInvoke(operations: Operations, method: unknown, arg:
  * Register the handlers. Live events go to the one UI WebContents for the patterns it asked for last.
  * Returns a Disposable that removes the handlers and the bus subscription.
  */
-export function registerIpc(ipcMain: IpcMain, deps: { operations: Operations; bus: Bus; rendererIndexUrl: string; target: () => WebContents | undefined }): Disposable {
+export function registerIpc(ipcMain: IpcMain, deps: { operations: Operations; bus: Bus; rendererIndexUrl: string; target: () => WebContents | undefined; io?: IoRouter }): Disposable {
   let matchers: Array<(topic: string) => boolean> = [];
+  // The Journey Guide's I/O (./ipc-io.ts), when the runtime has an I/O router.
+  const io = deps.io ? createIoIpc(deps.io) : undefined;
   ipcMain.handle(IPC_INVOKE, (event, method: unknown, arg: unknown): IpcResult | Promise<IpcResult> => {
     try {
       validateSender(event, deps.rendererIndexUrl);
     } catch (err) {
       return { ok: false, error: toErrorData(err) } satisfies IpcResult;
     }
+    if (io && (IO_METHODS as readonly unknown[]).includes(method)) return io.invoke(method as (typeof IO_METHODS)[number], arg);
     return handleInvoke(deps.operations, method, arg);
   });
   ipcMain.handle(IPC_SUBSCRIBE, (event, message: unknown): IpcResult => {
@@ -106,6 +121,7 @@ export function registerIpc(ipcMain: IpcMain, deps: { operations: Operations; bu
         if (problem) throw new TesseraError('TOPIC_INVALID', problem);
       }
       matchers = patterns.map(compilePattern);
+      io?.setUiPresent(matchers.some((m) => m('io.delivered')));
       return { ok: true, value: { patterns } };
     } catch (err) {
       return { ok: false, error: toErrorData(err) };
@@ -120,6 +136,7 @@ export function registerIpc(ipcMain: IpcMain, deps: { operations: Operations; bu
     dispose() {
       ipcMain.removeHandler(IPC_INVOKE);
       ipcMain.removeHandler(IPC_SUBSCRIBE);
+      void io?.dispose();
       return subscription.dispose();
     },
   };

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   let win: BrowserWindow | undefined = createMainWindow(flags, paths);
   win.on('closed', () => (win = undefined));
   host.runtime.resources.add(
-    registerIpc(ipcMain, { operations: createOperations(host.runtime), bus: host.runtime.bus, rendererIndexUrl: paths.rendererIndexUrl, target: () => win?.webContents }),
+    registerIpc(ipcMain, { operations: createOperations(host.runtime), bus: host.runtime.bus, rendererIndexUrl: paths.rendererIndexUrl, target: () => win?.webContents, io: host.runtime.io }),
   );
   app.on('second-instance', () => win?.focus());
 

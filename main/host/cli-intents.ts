@@ -11,27 +11,17 @@
  * called directly (tests) and through runCli.
  */
 import { join } from 'node:path';
-import { isTesseraError, TesseraError } from '../common/errors.js';
+import { TesseraError } from '../common/errors.js';
 import type { IntentCaseResult, Language, Recognition } from '../runtime/intents/index.js';
 import { LANGUAGES, createRecognizer, loadIntentCases, loadRuleSet, runIntentCases } from '../runtime/intents/index.js';
-import type { CliIo, Command } from './cli.js';
+import { reporting } from './cli-report.js';
+import type { Command } from './cli.js';
 import { APP_ROOT } from './paths.js';
 
 /** The rule files shipped with the app, used when `--rules` is not given. */
 export const BUNDLED_INTENT_RULES = ['en.yaml', 'ru.yaml'].map((f) => join(APP_ROOT, 'resources', 'intents', f));
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-
-/** Run `body`, printing a TesseraError as `error CODE: message`; usage errors (CONFIG_INVALID) exit 2. */
-async function reporting(io: CliIo, body: () => Promise<number> | number): Promise<number> {
-  try {
-    return await body();
-  } catch (err) {
-    if (!isTesseraError(err)) throw err;
-    io.stderr(`error ${err.code}: ${err.message}\n`);
-    return err.code === 'CONFIG_INVALID' ? 2 : 1;
-  }
-}
 
 const show = (intent: string | null, slots: Record<string, unknown>) => (intent === null ? 'no intent' : `${intent} ${JSON.stringify(slots)}`);
 

@@ -16,6 +16,9 @@ import { startHost } from './headless.js';
 import { APP_ROOT, RENDERER_DIR } from './paths.js';
 import { PLUGIN_COMMANDS } from './cli-plugins.js';
 import { INTENT_COMMANDS } from './cli-intents.js';
+import { BUNDLE_COMMANDS } from './cli-bundle.js';
+import { SCENARIO_COMMANDS } from './cli-scenarios.js';
+import { CONSENT_COMMANDS } from './cli-consent.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -171,7 +174,7 @@ const versionCommand: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...INTENT_COMMANDS];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);

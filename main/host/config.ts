@@ -87,3 +87,25 @@ export function loadOrCreateToken(dataDir: string, env: NodeJS.ProcessEnv, logge
   }
   return { token, source: 'created' };
 }
+
+const STT_MODES = ['auto', 'pocketsphinx', 'whisper', 'off'] as const;
+
+/**
+ * Voice settings from the environment: `TESSERA_STT` (auto | pocketsphinx | whisper | off),
+ * `TESSERA_WHISPER_MODEL` (a transformers.js Whisper folder; used by `auto` when set) and `TESSERA_TTS_VOICE`
+ * (an espeak-ng voice such as `en-us+klatt`, checked against the engine's list when voice starts).
+ */
+export function voiceSettingsFromEnv(env: NodeJS.ProcessEnv): { stt?: (typeof STT_MODES)[number]; whisperModelDir?: string; ttsVoice?: string } {
+  const stt = env['TESSERA_STT'];
+  if (stt !== undefined && stt !== '' && !(STT_MODES as readonly string[]).includes(stt)) {
+    throw new TesseraError('CONFIG_INVALID', `TESSERA_STT must be one of ${STT_MODES.join(', ')}; got "${stt}".`);
+  }
+  const model = env['TESSERA_WHISPER_MODEL'];
+  if (stt === 'whisper' && !model) throw new TesseraError('CONFIG_INVALID', 'TESSERA_STT=whisper needs TESSERA_WHISPER_MODEL: the folder of a transformers.js Whisper export (config.json and onnx/).');
+  const voice = env['TESSERA_TTS_VOICE'];
+  return {
+    ...(stt ? { stt: stt as (typeof STT_MODES)[number] } : {}),
+    ...(model ? { whisperModelDir: model } : {}),
+    ...(voice ? { ttsVoice: voice } : {}),
+  };
+}

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import type IsolatedVm from 'isolated-vm';
+import { detectSoundCard } from '../runtime/voice/detect.js';
 
 export interface Check {
   name: string;
@@ -130,7 +131,8 @@ export async function runChecks(env: NodeJS.ProcessEnv = process.env): Promise<C
   const espeak = findExecutable(['espeak-ng'], env);
   checks.push({ name: 'espeak-ng (text-to-speech)', core: false, ok: espeak !== undefined, detail: espeak ? versionOf(espeak, ['--version']) : 'missing', fix: apt('espeak-ng') });
 
-  const sphinx = findExecutable(['pocketsphinx'], env);
+  // Debian's pocketsphinx 0.8 package installs `pocketsphinx_continuous`; 5.x builds install `pocketsphinx`.
+  const sphinx = findExecutable(['pocketsphinx_continuous', 'pocketsphinx'], env);
   const sphinxModel = ['/usr/share/pocketsphinx/model/en-us/en-us', '/usr/share/pocketsphinx/model/en-us'].find((p) => existsSync(p));
   checks.push({
     name: 'pocketsphinx (speech-to-text)',
@@ -142,6 +144,11 @@ export async function runChecks(env: NodeJS.ProcessEnv = process.env): Promise<C
 
   const sox = findExecutable(['sox'], env);
   checks.push({ name: 'sox (audio recording and conversion)', core: false, ok: sox !== undefined, detail: sox ? versionOf(sox, ['--version']) : 'missing', fix: apt('sox') });
+
+  // Without a sound card the runtime still starts: spoken answers degrade to the UI or inbox.local, and speech
+  // comes from the browser's microphone (Journey Guide push-to-talk).
+  const card = detectSoundCard();
+  checks.push({ name: 'sound card (speaker and microphone)', core: false, ok: card.present, detail: card.present ? card.detail : `${card.detail}; spoken answers go to the UI or inbox.local, speech comes from the browser`, fix: 'attach an audio device (ALSA: `aplay -l` lists cards); nothing to install' });
   return checks;
 }
 

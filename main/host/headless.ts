@@ -7,9 +7,9 @@ import { TesseraError } from '../common/errors.js';
 import { createRuntime } from '../runtime/index.js';
 import type { Runtime, RuntimeOptions } from '../runtime/index.js';
 import { join } from 'node:path';
-import { BUILTIN_INTENT_FILES, BUILTIN_PLUGINS_DIR, BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from './paths.js';
+import { BUILTIN_INTENT_FILES, BUILTIN_PLUGINS_DIR, BUILTIN_PRODUCTS_DIR, BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from './paths.js';
 import type { Logger } from '../runtime/log/index.js';
-import { ensureDataDir, loadOrCreateToken } from './config.js';
+import { ensureDataDir, loadOrCreateToken, voiceSettingsFromEnv } from './config.js';
 import { createHttpServer } from './http/server.js';
 
 export interface HostOptions {
@@ -53,6 +53,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     builtinTrustDir: options.builtinTrustDir ?? BUILTIN_TRUST_DIR,
     pluginDirs: options.pluginDirs ?? [BUILTIN_PLUGINS_DIR, join(dataDir, 'plugins')],
     scenarioDirs: options.scenarioDirs ?? [BUILTIN_SCENARIOS_DIR, join(dataDir, 'scenarios')],
+    productDirs: [BUILTIN_PRODUCTS_DIR, join(dataDir, 'products')],
+    voiceConfig: voiceSettingsFromEnv(options.env ?? process.env),
     intentRuleFiles: [...BUILTIN_INTENT_FILES, join(dataDir, 'intents', 'en.yaml'), join(dataDir, 'intents', 'ru.yaml')],
     ...(options.sandboxLauncher ? { sandboxLauncher: options.sandboxLauncher } : {}),
   });

@@ -2,7 +2,7 @@
  * The client API implemented once, over the runtime. The HTTP routes and the Electron IPC bridge are thin
  * adapters around these functions; inputs reaching here have passed the schemas in ./schemas.ts.
  */
-import type { EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraEvent } from '../common/api.js';
+import type { DebugAction, DebugState, EventPage, EventQuery, ReplayDifference, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraEvent } from '../common/api.js';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +20,16 @@ export interface Operations {
   listRuns(query: { scenario_id?: string; state?: RunSummary['state']; limit?: number }): RunSummary[];
   runStatus(runId: string): RunDetail;
   cancelRun(runId: string): { cancelled: boolean };
+  debugRun(request: DebugRequest): DebugState;
+  /** Replay a finished run; acknowledged durable like runScenario. */
+  replayRun(runId: string): { run_id: string };
+  replayDiff(runId: string): ReplayDifference[];
+}
+
+export interface DebugRequest {
+  run_id: string;
+  action: DebugAction;
+  breakpoints?: string[];
 }
 
 export function createOperations(runtime: Runtime): Operations {
@@ -82,6 +92,20 @@ export function createOperations(runtime: Runtime): Operations {
     cancelRun(runId) {
       requireRunning();
       return { cancelled: runtime.scenarios.cancel(runId) };
+    },
+    debugRun({ run_id, action, breakpoints }) {
+      requireRunning();
+      return runtime.scenarios.debug(run_id, action, breakpoints);
+    },
+    replayRun(runId) {
+      requireRunning();
+      const replay = runtime.scenarios.replay(runId);
+      runtime.scenarios.flush(); // acknowledged runs are durable
+      return { run_id: replay };
+    },
+    replayDiff(runId) {
+      requireRunning();
+      return runtime.scenarios.diff(runId);
     },
     async testPlugin(request) {
       requireRunning();

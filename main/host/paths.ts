@@ -29,5 +29,7 @@ export const BUILTIN_TRUST_DIR = join(APP_ROOT, 'resources', 'trust');
 export const BUILTIN_PLUGINS_DIR = join(APP_ROOT, 'out', 'plugins');
 /** Scenarios shipped with the app. */
 export const BUILTIN_SCENARIOS_DIR = join(APP_ROOT, 'resources', 'scenarios');
+/** Product manifests shipped with the app (the API Receipt Gateway preset). */
+export const BUILTIN_PRODUCTS_DIR = join(APP_ROOT, 'resources', 'products');
 /** Intent rules shipped with the app, one file per language. */
 export const BUILTIN_INTENT_FILES = ['en', 'ru'].map((l) => join(APP_ROOT, 'resources', 'intents', `${l}.yaml`));

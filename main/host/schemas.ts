@@ -168,6 +168,17 @@ export const runIdRequestSchema = {
   properties: { run_id: { type: 'string', minLength: 1, maxLength: 200 }, reason: { type: 'string', maxLength: 500 } },
 } as const;
 
+export const debugRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['run_id', 'action'],
+  properties: {
+    run_id: { type: 'string', minLength: 1, maxLength: 200 },
+    action: { type: 'string', enum: ['continue', 'step', 'set'] },
+    breakpoints: { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 100 }, description: 'Step names to pause before (with `set`).' },
+  },
+} as const;
+
 export const runsQuerySchema = {
   type: 'object',
   additionalProperties: false,
@@ -175,5 +186,16 @@ export const runsQuerySchema = {
     scenario_id: { type: 'string', maxLength: 64 },
     state: { type: 'string', enum: ['queued', 'running', 'completed', 'failed', 'cancelled'] },
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+  },
+} as const;
+
+/** A DSSE envelope (signed receipts, tree heads, consent decisions); signatures are checked by the route, not here. */
+export const envelopeSchema = {
+  type: 'object',
+  required: ['payloadType', 'payload', 'signatures'],
+  properties: {
+    payloadType: { type: 'string' },
+    payload: { type: 'string' },
+    signatures: { type: 'array', items: { type: 'object', required: ['sig'], properties: { keyid: { type: 'string' }, sig: { type: 'string' } } } },
   },
 } as const;

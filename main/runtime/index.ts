@@ -40,6 +40,22 @@ import type { PluginRegistry } from './plugins/index.js';
 import { combineTrustStores, openTrustStore } from './trust/index.js';
 import type { TrustStore, TrustView } from './trust/index.js';
 import { PRODUCT_NAME, VERSION } from './version.js';
+import { createLockManager } from './scenarios/locks.js';
+import type { LockManager } from './scenarios/locks.js';
+import { createDefaultVoice, createIoRouter } from './io/index.js';
+import type { IoMatrix, IoRouter, VoiceSetup, VoiceSettings } from './io/index.js';
+import { createTesseraMetrics } from './metrics/index.js';
+import type { TesseraMetrics } from './metrics/index.js';
+import { createWebhooks } from './webhooks/index.js';
+import type { DeliveryOptions, Webhooks } from './webhooks/index.js';
+import { createReceiptStore } from './receipts/store.js';
+import type { ReceiptStore } from './receipts/store.js';
+import { createDeviceLog } from './receipts/device-log.js';
+import type { DeviceLog } from './receipts/device-log.js';
+import { createPipeline } from './receipts/pipeline.js';
+import type { Pipeline } from './receipts/pipeline.js';
+import { loadProducts } from './products/index.js';
+import type { Products } from './products/index.js';
 
 export type RuntimeState = 'running' | 'stopping' | 'stopped';
 
@@ -62,10 +78,26 @@ export interface Runtime {
   readonly executions: ExecutionRegistry;
   readonly stateSurface: StateSurface;
   readonly artifacts: ArtifactRegistry;
+  /** Capsules and their signed receipt chains, keys, manifests, permits and consents (seed 004; issue 5). */
+  readonly receipts: ReceiptStore;
+  /** The device log: every receipt in one append-only RFC 6962 Merkle tree, with signed tree heads (issue 5 §7). */
+  readonly deviceLog: DeviceLog;
+  /** Product manifests loaded at start (immutable) and the tenants of API tokens. */
+  readonly products: Products;
+  /** `POST /v1/run` and consent decisions: intake → policies → permit → receipts → verify → enrich. */
+  readonly pipeline: Pipeline;
   /** Rule-based intent recognition and routing to scenarios or handlers (seed 001 §6, seed 002 §1). */
   readonly intents: { recognizer: Recognizer; registry: IntentRegistry; router: IntentRouter };
+  /** Named resource locks (`mic`, `tts`, …), one manager shared by the scenario engine and the I/O router. */
+  readonly locks: LockManager;
+  /** Voice and text I/O: channels, degradation to `inbox.local`, questions and answers (seed 001 §3). */
+  readonly io: IoRouter;
   /** The device's own key: signs permits (and later receipts). */
   readonly deviceKey: SigningKey;
+  /** Prometheus registry with the standard Tessera metrics (`GET /metrics`; names in README "Metrics"). */
+  readonly metrics: TesseraMetrics;
+  /** Webhook subscriptions and the signed-callback outbox: producers call `webhooks.notify(event, record)`. */
+  readonly webhooks: Webhooks;
   /** `<data>/trust`: publisher keys the operator trusts (`tessera trust add`). */
   readonly userTrust: TrustStore;
   /** Built-in trust roots first, then the user's trust folder. */
@@ -96,6 +128,19 @@ export interface RuntimeOptions {
   intentRuleFiles?: string[];
   /** Scenario engine concurrency limits. */
   scenarioLimits?: Partial<EngineLimits>;
+  /**
+   * Builds the speech stack from the loaded intent rules (the STT grammar comes from them); default: the speech
+   * module's engines as `tessera doctor` finds them. `false` disables voice (the reason says so).
+   */
+  voice?: false | ((ruleSets: readonly RuleSet[]) => Promise<VoiceSetup>);
+  /** Settings for the default speech stack (STT engine choice, Whisper model folder, TTS voice). */
+  voiceConfig?: VoiceSettings;
+  /** Default I/O matrix (`ctx.io`) for runs that set none: in [voice, text], out [voice, ui]. */
+  io?: Partial<IoMatrix>;
+  /** Webhook delivery retries, timeouts and concurrency. */
+  webhookDelivery?: Partial<DeliveryOptions>;
+  /** Folders of `*.product.json` manifests (built-in resources/products, then `<data>/products`). */
+  productDirs?: string[];
 }
 
 export const DEVICE_KEY_FILE = 'device-key';
@@ -156,8 +201,30 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const memory = createMemory({ store, bus, ...(options.clock ? { clock: options.clock } : {}) });
   const secrets = createSecretStore({ store, dataDir, bus });
   const costs = createCostMeter({ store, bus, ...(options.clock ? { clock: options.clock } : {}) });
+  const locks = createLockManager(options.clock ? { clock: options.clock } : {});
+  // I/O: subscribed before any run can start (a run's io.say must find it). Voice is built once the intent rules
+  // are loaded (its grammar comes from them); deliveries wait for it. Registered before the engine, so it is
+  // disposed after it (LIFO) and a step's last words are still recorded.
+  let provideVoice: (setup: Promise<VoiceSetup>) => void = () => undefined;
+  const voiceSetup = new Promise<VoiceSetup>((resolve) => (provideVoice = resolve));
+  const late: { intents?: IntentRouter } = {};
+  const io = createIoRouter({
+    store,
+    bus,
+    logger: logger.child({ module: 'io' }),
+    locks,
+    voice: voiceSetup,
+    intents: () => late.intents,
+    runContext: (runId) => scenarios.status(runId).ctx,
+    runPriority: (runId) => scenarios.status(runId).priority,
+    ...(options.io ? { defaults: options.io } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  resources.add(io);
+  io.start();
   const scenarios = createScenarioEngine({
     store,
+    locks,
     bus,
     journal,
     logger: logger.child({ module: 'scenarios' }),
@@ -173,10 +240,18 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   resources.add(scenarios);
   const stateSurface = createStateSurface({ store, bus, ...(options.clock ? { clock: options.clock } : {}) });
   const artifacts = createArtifactRegistry({ store, bus, ...(options.clock ? { clock: options.clock } : {}) });
+  const receipts = createReceiptStore({ store, deviceKey });
+  const deviceLog = createDeviceLog({ store, deviceKey, ...(options.clock ? { clock: options.clock } : {}) });
+  // Inside each receipt's write transaction: a receipt and its log leaf commit or roll back together.
+  resources.add(receipts.onReceipt((r) => void deviceLog.append(r.id)));
   const executions = createExecutionRegistry({ store, bus, state_surface: stateSurface, artifacts, ...(options.clock ? { clock: options.clock } : {}) });
   resources.add(followScenarioRuns({ bus, executions }));
   const automation = createAutomation({ store, bus, journal, engine: scenarios, expressions: scenarioExpressions, logger: logger.child({ module: 'automation' }), ...(options.clock ? { clock: options.clock } : {}) });
   resources.add(automation);
+  const metrics = createTesseraMetrics();
+  const webhooks = createWebhooks({ store, bus, logger, deviceKey, metrics, ...(options.clock ? { clock: options.clock } : {}), ...(options.webhookDelivery ? { delivery: options.webhookDelivery } : {}) });
+  // Disposed before the store closes: stops the worker and aborts callbacks in flight (they stay pending).
+  resources.add(webhooks);
   let state: RuntimeState = 'running';
   const info: RuntimeInfo = {
     name: PRODUCT_NAME,
@@ -197,6 +272,20 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     }
   }
   await Promise.all(loads);
+  // Products resolve their plugin ranges against what just loaded; fixed for the life of the process.
+  const products = loadProducts({ dirs: options.productDirs ?? [], plugins: plugins.list(), dataDir, bus, logger: logger.child({ module: 'products' }) });
+  const pipeline = createPipeline({
+    products,
+    plugins,
+    receipts,
+    journal,
+    deviceKey,
+    logger: logger.child({ module: 'pipeline' }),
+    metrics,
+    webhooks,
+    ready: () => state === 'running',
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
 
   // Scenarios: load the folders (a bad file is journaled, never fatal), resume what a crash interrupted, then
   // let schedules and triggers fire.
@@ -211,6 +300,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   }
   scenarios.resume();
   automation.start();
+  webhooks.start();
 
   const ruleSets: RuleSet[] = [];
   for (const file of options.intentRuleFiles ?? []) {
@@ -225,7 +315,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const recognizer = createRecognizer(ruleSets);
   const intentRegistry = createIntentRegistry();
   registerRuleSetIntents(intentRegistry, ruleSets);
-  const intents = { recognizer, registry: intentRegistry, router: createIntentRouter({ registry: intentRegistry, recognizer, runScenario: (id, ctx) => scenarios.run(id, ctx) }) };
+  const intents = { recognizer, registry: intentRegistry, router: createIntentRouter({ registry: intentRegistry, recognizer, runScenario: (id, ctx) => scenarios.run(id, ctx), executions }) };
+  late.intents = intents.router;
+  provideVoice(options.voice === false ? Promise.resolve({ reason: 'voice is turned off in this runtime\'s configuration' }) : (options.voice ?? ((rules) => createDefaultVoice(rules, { dataDir, logger: logger.child({ module: 'voice' }), ...(options.voiceConfig ? { config: options.voiceConfig } : {}) })))(ruleSets));
 
   let closing: Promise<void> | undefined;
   return {
@@ -241,10 +333,18 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     scenarios,
     automation,
     intents,
+    locks,
+    io,
     executions,
     stateSurface,
     artifacts,
     deviceKey,
+    metrics,
+    webhooks,
+    receipts,
+    deviceLog,
+    products,
+    pipeline,
     userTrust,
     trust,
     resources,

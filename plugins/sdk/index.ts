@@ -21,9 +21,19 @@ export interface ToolHost {
    * - `io.say {text}` → text out through the I/O router. An effect: needs a permit.
    *
    * A refused call rejects with an Error named `CapabilityError` whose `code` is CAPABILITY_DENIED or
-   * PERMIT_INVALID and whose message says why; the refusal is journaled.
+   * PERMIT_INVALID and whose message says why; the refusal is journaled. Once the call was cancelled (see
+   * {@link ToolHost.cancelled}) every `call` rejects at once with a `CapabilityError` whose `code` is
+   * RUN_CANCELLED.
    */
   call(capability: string, params?: Json | Record<string, unknown>): Promise<unknown>;
+  /**
+   * The cancel token of this call: true once the run that made it was cancelled. The runtime has stopped
+   * waiting for the answer by then; a plugin doing long work (a loop of `host.call`s) should check it between
+   * steps and return. A plugin that is still running CANCEL_GRACE_MS (250 ms) after the cancel is terminated:
+   * its isolate is disposed and recreated for the next call. Plain synchronous code cannot observe it (there is
+   * no way in while it runs) and is bounded by its CPU time limit instead.
+   */
+  cancelled(): boolean;
 }
 
 /** What every call receives besides its input. */

@@ -4,12 +4,14 @@ import { JourneyArea } from './areas/journey.js';
 import { OpsArea } from './areas/ops.js';
 import { RedeemArea } from './areas/redeem.js';
 import { StudioArea } from './areas/studio.js';
+import { VerifyArea } from './areas/verify.js';
 
 export const AREAS = [
   { id: 'journey', label: 'Journey Guide' },
   { id: 'redeem', label: 'Redeem' },
   { id: 'studio', label: 'Plugin Studio' },
   { id: 'ops', label: 'Ops' },
+  { id: 'verify', label: 'Verify' },
 ] as const;
 export type AreaId = (typeof AREAS)[number]['id'];
 
@@ -63,10 +65,11 @@ export function App(props: { client: TesseraClient; transport: 'ipc' | 'http' })
         </nav>
       </header>
       <main class="area" data-testid={`area-${area}`}>
-        {area === 'journey' && <JourneyArea />}
+        {area === 'journey' && <JourneyArea client={client} />}
         {area === 'redeem' && <RedeemArea />}
         {area === 'studio' && <StudioArea client={client} />}
         {area === 'ops' && <OpsArea client={client} />}
+        {area === 'verify' && <VerifyArea />}
       </main>
       <footer class="statusbar" role="status">
         <span class={online ? 'pill ok' : 'pill warn'} data-testid="network">{online ? 'Online' : 'Offline'}</span>

@@ -109,8 +109,12 @@ describe('Ops runs', () => {
     await expect.poll(() => detail.getAttribute('data-state')).toBe('cancelled');
     expect(await detail.getByTestId('run-error').textContent()).toContain('RUN_CANCELLED');
     expect(await detail.getByTestId('step-row-confirm_timer').getAttribute('data-state')).toBe('completed');
-    // The wait never finished: the cancel ended it, which its row says.
-    expect(await detail.getByTestId('step-row-wait_out').getByTestId('step-duration').textContent()).toContain('interrupted');
+    // The wait never finished: the cancel ended it, and the runtime recorded it cancelled, which its row says.
+    const wait = detail.getByTestId('step-row-wait_out');
+    await expect.poll(() => wait.getAttribute('data-state')).toBe('cancelled');
+    expect(await wait.getByTestId('step-duration').textContent()).toMatch(/^\d+(\.\d)? m?s \(cancelled\)$/);
+    expect(await wait.textContent()).toContain('RUN_CANCELLED');
+    expect(await wait.locator('rect.ops-fill-cancelled').count()).toBe(1);
     expect(await detail.getByTestId('run-cancel').count()).toBe(0);
   });
 

@@ -14,14 +14,14 @@ export const ARTIFACTS = fileURLToPath(new URL('../e2e/artifacts/', import.meta.
  * Debian's Chromium (never a downloaded browser), headless, with background networking off: this machine's
  * closed network refuses Chromium's own connections, many at a time, otherwise.
  */
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   const executablePath = chromiumPath();
   if (!executablePath) throw new Error('Chromium is missing: run `npm run setup` (installs Debian chromium) or set TESSERA_CHROMIUM.');
   mkdirSync(ARTIFACTS, { recursive: true });
   return chromium.launch({
     executablePath,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
   });
 }
 
@@ -37,11 +37,11 @@ export interface UiSession {
 }
 
 /** A headless Tessera on a free port with its own data folder, Debian Chromium, and one page recording errors. */
-export async function startUiSession(prefix: string, viewport = { width: 1280, height: 800 }): Promise<UiSession> {
+export async function startUiSession(prefix: string, viewport = { width: 1280, height: 800 }, options: { chromiumArgs?: readonly string[]; tesseraArgs?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<UiSession> {
   requireBuild();
   const dataDir = tempDir(prefix, 'file');
-  const tessera = await startTessera(dataDir);
-  const browser = await launchChromium();
+  const tessera = await startTessera(dataDir, options.tesseraArgs ?? [], options.env);
+  const browser = await launchChromium(options.chromiumArgs ?? []);
   const page = await browser.newPage({ viewport });
   const consoleErrors: string[] = [];
   page.on('console', (msg) => msg.type() === 'error' && consoleErrors.push(msg.text()));

@@ -69,11 +69,11 @@ describe('tessera CLI', () => {
     expect(await (await fetch(`${t.origin}/`)).text()).toContain('<div id="app">');
     // the first-party plugins load in the background at start
     let plugins: Array<{ name: string; trust: string }> = [];
-    for (let i = 0; i < 100 && plugins.length < 4; i++) {
+    for (let i = 0; i < 100 && plugins.length < 5; i++) {
       plugins = ((await (await fetch(`${t.origin}/api/plugins`, { headers: { authorization: `Bearer ${token}` } })).json()) as { plugins: typeof plugins }).plugins;
-      if (plugins.length < 4) await new Promise((r) => setTimeout(r, 50));
+      if (plugins.length < 5) await new Promise((r) => setTimeout(r, 50));
     }
-    expect(plugins.map((p) => p.name).sort()).toEqual(['policy-authorization', 'policy-existence', 'policy-quota', 'tool-weather']);
+    expect(plugins.map((p) => p.name).sort()).toEqual(['intake-event', 'policy-authorization', 'policy-existence', 'policy-quota', 'tool-weather']);
 
     // A live WebSocket client and a keep-alive HTTP connection must not hold up the shutdown.
     const ws = new WebSocket(t.origin.replace('http', 'ws') + '/ws?topics=**', { headers: { authorization: `Bearer ${token}` } });

@@ -98,7 +98,9 @@ describe('HTTP API', () => {
 
   it('describes itself at /.well-known/product.json', async () => {
     const { body } = await json(await fetch(url('/.well-known/product.json')));
-    expect(body).toMatchObject({ name: 'Tessera', version: expect.any(String), products: [], api: { openapi: '/openapi.json' } });
+    expect(body).toMatchObject({ name: 'Tessera', version: expect.any(String), api: { openapi: '/openapi.json' } });
+    // The default product, the API Receipt Gateway, identified by its manifest's cid and its pinned plugins.
+    expect(body['products']).toEqual([expect.objectContaining({ name: 'api-receipt-gateway', cid: expect.stringMatching(/^b3:[0-9a-f]{64}$/), plugins: expect.objectContaining({ 'policy-existence': expect.objectContaining({ cid: expect.stringMatching(/^b3:/) }) }) })]);
     expect(body['routes']).toEqual(expect.arrayContaining([{ method: 'POST', url: '/api/events' }, { method: 'GET', url: '/healthz' }]));
   });
 

@@ -268,6 +268,26 @@ describe('secrets and quotas', () => {
     expect(JSON.stringify(runtime.journal.query({ topic: 'secrets', limit: 1000 }).events)).not.toContain('sk-very-secret');
   });
 
+  it('keeps a secret that a step echoes out of its recorded output, the bag snapshots and the journal, while later steps still get it', async () => {
+    runtime.secrets.set('weather.api_key', 'sk-very-secret-123');
+    // A built-in that returns what it was given: memory.set hands back its value.
+    runtime.scenarios.register(scenario('echoes-secret', [
+      { name: 'keep', action: 'memory.set', with: { key: 'echo.key', value: '${secrets["weather.api_key"]}' }, output: 'echoed' },
+      { name: 'reuse', tool: 'secret-check', with: { header: 'Bearer ${bag.echoed}' }, output: 'again' },
+    ]));
+    const done = await runtime.scenarios.wait(runtime.scenarios.run('echoes-secret'), 10_000);
+    expect(done).toMatchObject({ state: 'completed', bag: { echoed: '***', again: { authorized: true } } });
+    const steps = runtime.scenarios.status(done.run_id).steps;
+    expect(steps.map((st) => [st.name, st.output === '***' ? '***' : 'other', st.bag_after?.['echoed']])).toEqual([['keep', '***', '***'], ['reuse', 'other', '***']]);
+    const events = runtime.journal.query({ trace_id: done.trace_id, topic: 'scenario', limit: 1000 }).events;
+    expect(JSON.stringify(events)).not.toContain('sk-very-secret');
+    // The memory it stored keeps the value (a later run may need it); its change event shows neither value.
+    expect(runtime.memory.get('echo.key')).toBe('sk-very-secret-123');
+    const changed = runtime.journal.query({ topic: 'memory.changed', trace_id: done.trace_id, limit: 10 }).events;
+    expect(changed.map((e) => e.payload)).toEqual([{ key: 'echo.key', old: '***', new: '***', redacted: true, by: expect.stringContaining('/keep') }]);
+    expect(JSON.stringify(runtime.journal.query({ trace_id: done.trace_id, limit: 1000 }).events)).not.toContain('sk-very-secret');
+  });
+
   it('meters tool calls and spoken characters per step, and refuses past a daily quota without retrying', async () => {
     runtime.costs.setQuota({ kind: 'tts_chars', per: 'user', daily: 10 });
     runtime.scenarios.register(scenario('talky', [{ name: 'say', action: 'io.say', with: { text: '${ctx.text}' }, retries: { max: 3, initial: 5 } }]));

@@ -1,7 +1,7 @@
 import { readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultDataDir, loadOrCreateToken, parsePort, resolveDataDir } from '../../main/host/config.js';
+import { defaultDataDir, loadOrCreateToken, parsePort, resolveDataDir, voiceSettingsFromEnv } from '../../main/host/config.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('host configuration', () => {
@@ -48,5 +48,13 @@ describe('host configuration', () => {
     const fresh = loadOrCreateToken(dir, {});
     expect(fresh.source).toBe('created');
     expect(readFileSync(file, 'utf8').trim()).toBe(fresh.token);
+  });
+
+  it('reads the voice settings from TESSERA_STT, TESSERA_WHISPER_MODEL and TESSERA_TTS_VOICE, refusing bad values', () => {
+    expect(voiceSettingsFromEnv({})).toEqual({});
+    expect(voiceSettingsFromEnv({ TESSERA_STT: 'off', TESSERA_TTS_VOICE: 'en-us+klatt' })).toEqual({ stt: 'off', ttsVoice: 'en-us+klatt' });
+    expect(voiceSettingsFromEnv({ TESSERA_WHISPER_MODEL: '/models/whisper-tiny.en' })).toEqual({ whisperModelDir: '/models/whisper-tiny.en' });
+    expect(() => voiceSettingsFromEnv({ TESSERA_STT: 'vosk' })).toThrow(/TESSERA_STT must be one of auto, pocketsphinx, whisper, off; got "vosk"/);
+    expect(() => voiceSettingsFromEnv({ TESSERA_STT: 'whisper' })).toThrow(/needs TESSERA_WHISPER_MODEL/);
   });
 });

@@ -2,6 +2,11 @@ import { describe, expect, it, vi } from 'vitest';
 import { isTesseraError } from '../../main/common/errors.js';
 import type { IntentInvocation } from '../../main/runtime/intents/index.js';
 import { createIntentRegistry, createIntentRouter, createRecognizer, parseRuleSet, registerRuleSetIntents } from '../../main/runtime/intents/index.js';
+import { createBus } from '../../main/runtime/bus/index.js';
+import { createExecutionRegistry } from '../../main/runtime/contracts/index.js';
+import { createJournal } from '../../main/runtime/journal/index.js';
+import { createMemoryLogger } from '../../main/runtime/log/index.js';
+import { openStore } from '../../main/runtime/store/index.js';
 
 const EN = parseRuleSet(
   `
@@ -133,8 +138,11 @@ describe('intent router', () => {
     expect(done?.result).toEqual({ ran: 'weather_now', ctx: { session_id: 's1', city: 'kyiv' } });
   });
 
-  it('dispatches a handler route to the registered function', async () => {
-    const { registry, router } = setup();
+  it('dispatches a handler route to the registered function, under a new execution', async () => {
+    const { registry } = setup();
+    const store = openStore({ path: ':memory:' });
+    const executions = createExecutionRegistry({ store, bus: createBus({ journal: createJournal({ store }), logger: createMemoryLogger() }) });
+    const router = createIntentRouter({ registry, recognizer: createRecognizer([EN, RU]), executions });
     const seen: IntentInvocation[] = [];
     registry.registerIntent('entitlement.redeem', 'entitlements', (inv) => {
       seen.push(inv);
@@ -142,7 +150,9 @@ describe('intent router', () => {
     }, undefined, { replace: true });
     const done = await router.dispatch('redeem ABCD-1234', { session_id: 's1' });
     expect(done?.result).toBe('redeemed');
-    expect(seen).toEqual([{ intent: 'entitlement.redeem', slots: { code: 'ABCD-1234' }, text: 'redeem ABCD-1234', score: done!.route.score, ctx: { session_id: 's1' } }]);
+    expect(seen).toEqual([{ intent: 'entitlement.redeem', slots: { code: 'ABCD-1234' }, text: 'redeem ABCD-1234', score: done!.route.score, ctx: { session_id: 's1' }, execution: expect.objectContaining({ execution_id: done!.execution_id, session_id: 's1' }) }]);
+    expect(executions.get(done!.execution_id!)).toMatchObject({ state: 'completed', result: 'redeemed' });
+    store.close();
   });
 
   it('fails clearly when a handler route has no function or a scenario route has no runner', async () => {

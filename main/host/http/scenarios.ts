@@ -3,7 +3,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { TesseraError } from '../../common/errors.js';
 import type { RunRequest } from '../../common/api.js';
 import type { RunState } from '../../runtime/scenarios/engine.js';
-import { runIdRequestSchema, runRequestSchema, runsQuerySchema } from '../schemas.js';
+import { debugRequestSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema } from '../schemas.js';
+import type { DebugRequest } from '../operations.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -75,20 +76,15 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
     return { cancelled: runtime.scenarios.cancel(request.body.run_id, request.body.reason) };
   });
 
-  app.post<{ Body: { run_id: string; action: 'continue' | 'step' | 'set'; breakpoints?: string[] } }>('/api/scenario/debug', {
+  app.post<{ Body: DebugRequest }>('/api/scenario/debug', {
     schema: {
-      summary: 'Debugger: `continue` to the next breakpoint, `step` to stop before the next step, `set` the breakpoints (step names).',
+      summary: 'Debugger of a queued or running run: `continue` to the next breakpoint, `step` to stop before the next step, `set` the breakpoints (step names).',
       tags: ['scenarios'],
       security: secured,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['run_id', 'action'],
-        properties: { run_id: runIdSchema, action: { type: 'string', enum: ['continue', 'step', 'set'] }, breakpoints: { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 100 } } },
-      },
-      response: { 200: { type: 'object', properties: { paused_at: { type: ['string', 'null'] }, breakpoints: { type: 'array', items: { type: 'string' } } } }, 401: errorRef, 404: errorRef },
+      body: debugRequestSchema,
+      response: { 200: { type: 'object', required: ['paused_at', 'breakpoints'], properties: { paused_at: { type: ['string', 'null'] }, breakpoints: { type: 'array', items: { type: 'string' } } } }, 400: errorRef, 401: errorRef, 404: errorRef },
     },
-  }, async (request) => runtime.scenarios.debug(request.body.run_id, request.body.action, request.body.breakpoints));
+  }, async (request) => operations.debugRun(request.body));
 
   app.post<{ Body: { run_id: string } }>('/api/scenario/replay', {
     schema: {
@@ -98,11 +94,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
       body: { type: 'object', additionalProperties: false, required: ['run_id'], properties: { run_id: runIdSchema } },
       response: { 202: { type: 'object', required: ['run_id'], properties: { run_id: { type: 'string' } } }, 400: errorRef, 401: errorRef, 404: errorRef },
     },
-  }, async (request, reply) => {
-    const runId = runtime.scenarios.replay(request.body.run_id);
-    runtime.scenarios.flush();
-    return reply.code(202).send({ run_id: runId });
-  });
+  }, async (request, reply) => reply.code(202).send(operations.replayRun(request.body.run_id)));
 
   app.get<{ Querystring: { run_id: string } }>('/api/scenario/diff', {
     schema: {
@@ -112,7 +104,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
       querystring: { type: 'object', required: ['run_id'], properties: { run_id: runIdSchema } },
       response: { 200: { type: 'object', properties: { differences: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, 400: errorRef, 401: errorRef, 404: errorRef },
     },
-  }, async (request) => ({ differences: runtime.scenarios.diff(request.query.run_id) }));
+  }, async (request) => ({ differences: operations.replayDiff(request.query.run_id) }));
 
   app.get<{ Querystring: { scenario_id?: string; state?: RunState; limit?: number } }>('/api/scenario/runs', {
     schema: {

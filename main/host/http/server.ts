@@ -22,9 +22,15 @@ import { errorSchema } from '../schemas.js';
 import { eventRoutes } from './events.js';
 import { pluginRoutes } from './plugins.js';
 import { scenarioRoutes } from './scenarios.js';
+import { ioRoutes } from './io.js';
 import { createContractRoutes } from './contracts.js';
 import { systemRoutes } from './system.js';
 import { rendererRoutes } from './renderer.js';
+import { webhookRoutes } from './webhooks.js';
+import { v1Routes } from './v1.js';
+import { logRoutes } from './log.js';
+import { verifyRoutes } from './verify.js';
+import { installRequestMetrics, metricsRoutes } from './metrics.js';
 
 export interface HttpServerOptions {
   runtime: Runtime;
@@ -36,7 +42,7 @@ export interface HttpServerOptions {
 }
 
 /** Prefixes that require the bearer token. */
-export const PROTECTED_PREFIXES = ['/api', '/v1', '/ws'] as const;
+export const PROTECTED_PREFIXES = ['/api', '/v1', '/ws', '/metrics'] as const;
 export const WS_PROTOCOL = 'tessera.v1';
 export const WS_BEARER_PREFIX = 'tessera.bearer.';
 
@@ -112,11 +118,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     if (!PROTECTED_PREFIXES.some((p) => path === p || path.startsWith(p + '/'))) return;
     const header = request.headers.authorization;
     let candidate = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-    if (candidate === undefined && path === '/ws') {
+    if (candidate === undefined && (path === '/ws' || path.startsWith('/ws/'))) {
       const offered = String(request.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
       candidate = offered.find((p) => p.startsWith(WS_BEARER_PREFIX))?.slice(WS_BEARER_PREFIX.length);
     }
-    if (!tokenMatches(candidate)) {
+    // Tenant tokens (<data>/tenants.json) reach the product API under /v1 only.
+    const tenantToken = candidate !== undefined && path.startsWith('/v1/') && runtime.products.tenantForToken(candidate) !== undefined;
+    if (!tokenMatches(candidate) && !tenantToken) {
       void reply
         .code(401)
         .header('www-authenticate', 'Bearer realm="tessera"')
@@ -140,11 +148,19 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?', 1)[0]}.` } });
   });
 
+  // Before any route is declared, so that every /v1 route gets the latency hook.
+  installRequestMetrics(app, runtime);
   await app.register(systemRoutes);
   await app.register(eventRoutes);
   await app.register(pluginRoutes);
   await app.register(scenarioRoutes);
+  await app.register(ioRoutes);
   await app.register(createContractRoutes({ executions: runtime.executions, artifacts: runtime.artifacts, ready: () => runtime.ready }));
+  await app.register(webhookRoutes);
+  await app.register(v1Routes);
+  await app.register(logRoutes);
+  await app.register(verifyRoutes);
+  await app.register(metricsRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

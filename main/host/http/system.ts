@@ -64,7 +64,7 @@ export const systemRoutes: FastifyPluginAsync = async (app) => {
     runtime: runtime.info,
     api: { openapi: '/openapi.json', auth: 'bearer', websocket: '/ws' },
     routes: app.tessera.routes,
-    // Product manifests are loaded by the pipeline (issue 5); none yet.
-    products: [] as Array<Record<string, unknown>>,
+    // Loaded product manifests with their cids and pinned plugins (runtime/products).
+    products: runtime.products.describe(),
   }));
 };

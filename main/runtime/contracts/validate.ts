@@ -80,15 +80,22 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 /**
- * Serialize `value` as JSON for storage. Throws VALIDATION_FAILED when it is not serializable (or, with
- * `object`, not a plain object) and PAYLOAD_TOO_LARGE when it is over `maxBytes` UTF-8 bytes.
+ * Serialize `value` as JSON for storage. Throws VALIDATION_FAILED when it is not serializable — including
+ * functions, symbols and non-finite numbers, which JSON would silently drop or null (or, with `object`, when it is
+ * not a plain object) and PAYLOAD_TOO_LARGE when it is over `maxBytes` UTF-8 bytes.
  */
 export function toContractJson(value: unknown, field: string, options: { object?: boolean; maxBytes?: number } = {}): string {
   const maxBytes = options.maxBytes ?? MAX_CONTRACT_JSON_BYTES;
   if (options.object && !isPlainObject(value)) throw new TesseraError('VALIDATION_FAILED', `${field} must be a plain JSON object.`);
   let json: string | undefined;
   try {
-    json = JSON.stringify(value);
+    // Values JSON would drop or turn into null without a word (functions, symbols, NaN, Infinity) are refused.
+    json = JSON.stringify(value, (key, v: unknown) => {
+      const what = key === '' ? 'the value' : `"${key}"`;
+      if (typeof v === 'function' || typeof v === 'symbol') throw new TypeError(`${what} is a ${typeof v}`);
+      if (typeof v === 'number' && !Number.isFinite(v)) throw new TypeError(`${what} is ${String(v)}`);
+      return v;
+    });
   } catch (cause) {
     throw new TesseraError('VALIDATION_FAILED', `${field} is not serializable as JSON: ${(cause as Error).message}`, { cause });
   }

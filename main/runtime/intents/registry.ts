@@ -11,6 +11,7 @@
  * Pure module: no Node APIs.
  */
 import { TesseraError } from '../../common/errors.js';
+import type { ExecutionContext } from '../contracts/execution.js';
 import type { Disposable } from '../lifecycle/index.js';
 import type { SlotValue } from './matcher.js';
 import type { IntentTarget, RuleSet } from './rules.js';
@@ -24,6 +25,12 @@ export interface IntentInvocation {
   score: number;
   /** The caller's context (session, channel, …), passed through untouched. */
   ctx: Record<string, unknown>;
+  /**
+   * The validated, frozen execution this call runs under (seed 002 §2): its id, the intent with the slots as
+   * parameters, tenant/session/solution, the state surface and the WAL. The runtime owns its lifecycle
+   * (created → running → completed | failed): the handler's return value becomes its result, a throw fails it.
+   */
+  execution: ExecutionContext;
 }
 
 /** A named intent handler (a domain service in seed 002's terms). */

@@ -9,11 +9,17 @@ import type { Migration, Store } from '../store/index.js';
 
 export interface Memory {
   get(key: string): unknown;
-  /** Sets `key`; returns the previous value (null when none). Journaled with `trace_id` when given. */
-  set(key: string, value: unknown, options?: { trace_id?: string; by?: string }): unknown;
+  /**
+   * Sets `key`; returns the previous value (null when none). Journaled with `trace_id` when given; with
+   * `sensitive` (the value came from a secret) the `memory.changed` event carries `***` instead of the values.
+   */
+  set(key: string, value: unknown, options?: { trace_id?: string; by?: string; sensitive?: boolean }): unknown;
   delete(key: string): boolean;
   list(prefix?: string): Array<{ key: string; value: unknown; updated_at: string }>;
 }
+
+/** What a sensitive change shows in the journal instead of the values. */
+const REDACTED = '***';
 
 const MIGRATIONS: readonly Migration[] = [
   {
@@ -40,10 +46,11 @@ export function createMemory(options: { store: Store; bus: Bus; clock?: () => nu
     const row = get.get(key);
     return row ? (JSON.parse(row.value) as unknown) : null;
   };
-  const write = db.transaction((key: string, json: string, opts: { trace_id?: string; by?: string }) => {
+  const write = db.transaction((key: string, json: string, opts: { trace_id?: string; by?: string; sensitive?: boolean }) => {
     const old = read(key);
     put.run(key, json, clock());
-    bus.publish('memory.changed', { key, old, new: JSON.parse(json) as unknown, by: opts.by ?? null }, opts.trace_id === undefined ? {} : { trace_id: opts.trace_id });
+    const shown = opts.sensitive ? { old: REDACTED, new: REDACTED, redacted: true } : { old, new: JSON.parse(json) as unknown };
+    bus.publish('memory.changed', { key, ...shown, by: opts.by ?? null }, opts.trace_id === undefined ? {} : { trace_id: opts.trace_id });
     return old;
   });
   return {

@@ -35,6 +35,8 @@ export interface RunOptions {
   trace_id?: string;
   /** A permit (DSSE envelope) for effect capabilities. */
   permit?: DsseEnvelope;
+  /** Cancel token: aborting it rejects the run with RUN_CANCELLED and stops the plugin (sandbox/client.ts `call`). */
+  signal?: AbortSignal;
 }
 
 export interface PluginRegistry {
@@ -189,7 +191,7 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
       const ctx = { ...opts.ctx, now: new Date(now).toISOString(), trace_id: traceId, plugin: { name: plugin.manifest.name, version: plugin.manifest.version } };
       const started = process.hrtime.bigint();
       try {
-        const result = await sandbox.call(plugin.key, inputJson, JSON.stringify(ctx), now, broker.handlerFor(scope), { heap: true });
+        const result = await sandbox.call(plugin.key, inputJson, JSON.stringify(ctx), now, broker.handlerFor(scope), opts.signal ? { heap: true, signal: opts.signal } : { heap: true });
         const output = checkOutput(plugin.manifest.kind, result.value);
         const run: PluginRunResult = {
           plugin: { key: plugin.key, name: plugin.manifest.name, version: plugin.manifest.version, kind: plugin.manifest.kind, cid: plugin.cid },

@@ -14,13 +14,17 @@
  * - A step that fails after its retries runs the `compensate` steps of the completed effectful steps in
  *   reverse order (saga), and the run ends `failed` with the cause.
  * - Scheduling: FIFO within priority HIGH > NORM > LOW, with aging so LOW never starves; limits global, per
- *   scenario (`max_concurrent`) and per pool (`cpu`, `io`); `force` bypasses a full queue.
+ *   scenario (`max_concurrent`) and per pool (`cpu`, `io`); `force` bypasses a full queue. A run enqueued with
+ *   nothing queued ahead and room to run starts at once, in the caller's turn, so a burst's runs start their
+ *   first steps before earlier runs go on to their next ones.
+ * - Cancel: the step a cancel interrupts is recorded `cancelled` (a run's own timeout: `failed`, STEP_TIMEOUT);
+ *   the tool plugin it waits for observes the cancel token. A runtime that stops leaves it `started` (resumable).
  */
 import { createHash } from 'node:crypto';
 import type { TesseraEvent } from '../../common/api.js';
 import { TesseraError, isTesseraError, toErrorData } from '../../common/errors.js';
 import type { ErrorData } from '../../common/errors.js';
-import { isTruthy } from '../../common/expr.js';
+import { isSecret, isTruthy, reveal, secret } from '../../common/expr.js';
 import { compilePattern } from '../../common/topics.js';
 import type { Bus } from '../bus/index.js';
 import type { Journal } from '../journal/index.js';
@@ -34,7 +38,11 @@ import { parseDuration } from './dsl.js';
 import Ajv from 'ajv';
 
 export type RunState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
-export type StepState = 'started' | 'completed' | 'failed' | 'skipped' | 'compensated' | 'compensation_failed';
+/**
+ * `cancelled`: the run was cancelled while the step ran (it never finished). A step stays `started` only while it
+ * runs, or when the runtime stopped under it (it is run again on resume).
+ */
+export type StepState = 'started' | 'completed' | 'failed' | 'skipped' | 'compensated' | 'compensation_failed' | 'cancelled';
 
 export interface RunRecord {
   run_id: string;
@@ -50,6 +58,8 @@ export interface RunRecord {
   replay_of: string | null;
   /** Set while the run waits at a breakpoint: the step it stopped before. */
   paused_at: string | null;
+  /** Step names the run pauses before (debugger); empty for a finished run. */
+  breakpoints: string[];
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -115,6 +125,16 @@ export interface Expressions {
   reveal(value: unknown): unknown;
 }
 
+/** What a stub sees of a step about to run. */
+export interface StubCall {
+  run_id: string;
+  scenario_id: string;
+  /** The step key (`name` or `name#i`). */
+  step: string;
+  target: Step['target'];
+  input: Record<string, unknown>;
+}
+
 export interface EngineLimits {
   /** Runs executing at once, all scenarios together. */
   global: number;
@@ -138,6 +158,12 @@ export interface EngineOptions {
   /** Cost counters and daily quotas (seed 001 §14): tool calls and spoken characters are metered per step. */
   costs?: { check(kind: string, context?: { user?: string; trace_id?: string; amount?: number }): void; record(kind: string, amount: number, context?: { user?: string; run_id?: string; step?: string }): void };
   locks?: LockManager;
+  /**
+   * Test doubles (golden scenario tests, seed 001 §13 `io.stub`): consulted before each step's target runs, with
+   * its evaluated input. `{value}` is the step's output and nothing is performed; undefined lets it run; a throw
+   * fails the attempt like the target's own error would. Never set in production.
+   */
+  stub?: (call: StubCall) => { value: unknown } | undefined;
   clock?: () => number;
   /** Random numbers in [0,1) for retry jitter; each draw is recorded in the journal. */
   random?: () => number;
@@ -241,6 +267,15 @@ export const SCENARIO_MIGRATIONS: readonly Migration[] = [
 
 const PRIORITY_RANK: Record<Priority, number> = { LOW: 0, NORM: 1, HIGH: 2 };
 const ajv = new Ajv({ allErrors: true, strict: false });
+/**
+ * Group commit bounds: pending bookkeeping is written once per event-loop turn, or sooner when an urgent record
+ * (a run's first step starting) has waited this long, or the batch is this many writes long: a long synchronous
+ * stretch (a burst of enqueues, many runs stepping in one turn) does not hold a run's start back until it ends.
+ */
+const FLUSH_MAX_AGE_MS = 2;
+const FLUSH_MAX_WRITES = 2048;
+/** A run started inside another's start (sub-scenarios) past this depth is queued instead: bounded stack. */
+const MAX_SYNC_START_DEPTH = 4;
 const DEFAULT_LIMITS: EngineLimits = { global: 8, pools: { cpu: 2, io: 8 }, queueMax: 10_000, agingMs: 5_000 };
 
 interface RunRow {
@@ -287,6 +322,22 @@ interface Queued {
   seq: number;
 }
 
+/**
+ * A running run: seed 001 §1's ExecutionUnit. Its context (ctx, bag, step outputs) lives in executeRun's scope;
+ * what is addressed to it arrives by three doors, all keyed by its run id: the cancel token (`controller`,
+ * observed by its steps and the tool plugin it waits for), the debugger (`debuggers`: continue / step), and the
+ * journal (io.answer and awaited events, matched on run id and step). The journal is its durable inbox: an answer
+ * that arrived while the runtime was down is found there on resume.
+ */
+interface ExecutionUnit {
+  run_id: string;
+  scenario: Scenario;
+  /** Its cancel token: aborted by cancel(), the run's timeout, or shutdown. */
+  controller: AbortController;
+  /** Whether it holds a concurrency slot now (it gives it up while it waits for a sub-scenario). */
+  counted: boolean;
+}
+
 /** Thrown inside a run when it is cancelled; never a step failure. */
 class Cancelled extends Error {
   constructor(readonly reason: string) {
@@ -295,6 +346,29 @@ class Cancelled extends Error {
 }
 
 const parseJson = <T>(text: string | null): T => (text === null ? (null as T) : (JSON.parse(text) as T));
+
+/** Secret values shorter than this are not looked for in outputs (a one-letter secret would mask everything). */
+const MIN_GUARDED_SECRET = 4;
+
+/**
+ * A step's output with every string that contains one of the run's secret values wrapped as a secret: an action
+ * or tool that echoes a secret it was handed (memory.set returns its value) must not put it in the step record,
+ * the journal or the bag snapshots. Later steps of the same run still get the value through the bag; a step
+ * replayed from its record (after a restart, or in a replay) reads `***`, so use `secrets[…]` where it matters.
+ */
+function guardSecrets(value: unknown, scope: Record<string, unknown>): unknown {
+  const box = scope['secrets'];
+  if (box === null || typeof box !== 'object') return value;
+  const values = Object.values(box as Record<string, unknown>).map((v) => reveal(v)).filter((v): v is string => typeof v === 'string' && v.length >= MIN_GUARDED_SECRET);
+  if (values.length === 0) return value;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return values.some((s) => v.includes(s)) ? secret(v) : v;
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object' && !isSecret(v) && Object.getPrototypeOf(v) === Object.prototype) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(value);
+}
 
 export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   const { store, bus, journal, logger, memory, expressions } = options;
@@ -329,7 +403,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   const debuggers = new Map<string, { breakpoints: Set<string>; stepping: boolean; pausedAt: string | null; resume?: () => void }>();
   const ctxValidators = new Map<string, ReturnType<typeof ajv.compile>>();
   const queue: Queued[] = [];
-  const running = new Map<string, { controller: AbortController; scenario: Scenario; counted: boolean }>();
+  const running = new Map<string, ExecutionUnit>();
   const waiters = new Map<string, Array<(r: RunRecord) => void>>();
   let seq = q.maxSeq.get()?.s ?? 0;
   let disposed = false;
@@ -348,6 +422,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     dry_run: row.dry_run === 1,
     replay_of: row.replay_of,
     paused_at: debuggers.get(row.run_id)?.pausedAt ?? null,
+    breakpoints: [...(debuggers.get(row.run_id)?.breakpoints ?? [])],
     created_at: new Date(row.created_at).toISOString(),
     started_at: row.started_at === null ? null : new Date(row.started_at).toISOString(),
     finished_at: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
@@ -377,47 +452,78 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     slots.byScenario.set(scenario.id, (slots.byScenario.get(scenario.id) ?? 0) + delta);
     slots.byPool.set(scenario.pool, (slots.byPool.get(scenario.pool) ?? 0) + delta);
   };
-  const setCounted = (entry: { scenario: Scenario; counted: boolean } | undefined, counted: boolean) => {
+  const setCounted = (entry: ExecutionUnit | undefined, counted: boolean) => {
     if (!entry || entry.counted === counted) return;
     entry.counted = counted;
     countSlot(entry.scenario, counted ? 1 : -1);
   };
 
-  const pick = (): Queued | undefined => {
-    const now = clock();
-    let best: { item: Queued; score: number } | undefined;
-    if (slots.total >= limits.global) return undefined;
-    for (const item of queue) {
-      const scenario = scenarios.get(item.scenario_id);
-      if (!scenario) continue;
-      if (scenario.max_concurrent !== undefined && (slots.byScenario.get(scenario.id) ?? 0) >= scenario.max_concurrent) continue;
-      if ((slots.byPool.get(scenario.pool) ?? 0) >= limits.pools[scenario.pool]) continue;
-      const score = PRIORITY_RANK[item.priority] + (now - item.enqueued_at) / limits.agingMs;
-      if (!best || score > best.score || (score === best.score && item.seq < best.item.seq)) best = { item, score };
-    }
-    return best?.item;
+  /** Whether one more run of `scenario` fits the global, per-scenario and pool limits now. */
+  const fits = (scenario: Scenario) =>
+    slots.total < limits.global &&
+    (scenario.max_concurrent === undefined || (slots.byScenario.get(scenario.id) ?? 0) < scenario.max_concurrent) &&
+    (slots.byPool.get(scenario.pool) ?? 0) < limits.pools[scenario.pool];
+
+  /** Start a run now: take its slot and execute it (synchronously up to its first wait). */
+  const startRun = (item: Queued, scenario: Scenario, row?: RunRow) => {
+    const controller = new AbortController();
+    const entry: ExecutionUnit = { run_id: item.run_id, controller, scenario, counted: false };
+    running.set(item.run_id, entry);
+    setCounted(entry, true);
+    const p = executeRun(item.run_id, scenario, controller.signal, row)
+      .catch((err: unknown) => logger.error('scenario run crashed the executor', { run_id: item.run_id, error: err }))
+      .finally(() => {
+        setCounted(entry, false);
+        running.delete(item.run_id);
+        inFlight.delete(p);
+        pump();
+      });
+    inFlight.add(p);
   };
 
+  // A run starts synchronously up to its first wait, and that may enqueue or pump again (a sub-scenario): a pump
+  // inside a pump only asks the running one for another pass, so no run is started twice.
+  let pumping = false;
+  let pumpAgain = false;
+  /** Runs being started synchronously inside one another (a sub-scenario's first step starts its child). */
+  let startDepth = 0;
+  /**
+   * Start every queued run that fits, in one ordered pass: priority raised by age (so LOW never starves), FIFO
+   * (enqueue order) among equals. A run that does not fit (its scenario or pool is full) is passed over for
+   * later ones that do; it keeps its place for the next pump.
+   */
   const pump = () => {
     if (disposed) return;
-    flush(); // the runs about to start must have their rows
-
-    for (let next = pick(); next; next = pick()) {
-      queue.splice(queue.indexOf(next), 1);
-      const scenario = scenarios.get(next.scenario_id)!;
-      const controller = new AbortController();
-      const entry = { controller, scenario, counted: false };
-      running.set(next.run_id, entry);
-      setCounted(entry, true);
-      const p = executeRun(next.run_id, scenario, controller.signal)
-        .catch((err: unknown) => logger.error('scenario run crashed the executor', { run_id: next!.run_id, error: err }))
-        .finally(() => {
-          setCounted(entry, false);
-          running.delete(next!.run_id);
-          inFlight.delete(p);
-          pump();
-        });
-      inFlight.add(p);
+    if (pumping) {
+      pumpAgain = true;
+      return;
+    }
+    pumping = true;
+    try {
+      do {
+        pumpAgain = false;
+        if (queue.length === 0) break;
+        flush(); // the runs about to start must have their rows
+        if (slots.total >= limits.global) break;
+        const now = clock();
+        const score = (item: Queued) => PRIORITY_RANK[item.priority] + (now - item.enqueued_at) / limits.agingMs;
+        const order = queue.map((item) => ({ item, score: score(item) })).sort((a, b) => b.score - a.score || a.item.seq - b.item.seq);
+        const started = new Set<Queued>();
+        for (const { item } of order) {
+          if (slots.total >= limits.global) break;
+          const scenario = scenarios.get(item.scenario_id);
+          if (!scenario || !fits(scenario)) continue;
+          started.add(item);
+          startRun(item, scenario);
+        }
+        if (started.size > 0) {
+          const rest = queue.filter((item) => !started.has(item));
+          queue.length = 0;
+          queue.push(...rest);
+        }
+      } while (pumpAgain && !disposed);
+    } finally {
+      pumping = false;
     }
   };
 
@@ -430,10 +536,22 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   /** Runs enqueued but not yet flushed (their rows are in pendingWrites). */
   const pendingRunIds = new Set<string>();
   let flushScheduled = false;
+  /** performance.now() when the oldest pending urgent write was deferred; undefined when none is pending. */
+  let urgentSince: number | undefined;
+  let flushing = false;
+  /** Run once the pending writes are committed: whoever waits for a run's end hears of it only then. */
+  let afterCommit: Array<() => void> = [];
   const flush = () => {
     if (pendingWrites.length === 0 || !store.isOpen) return;
     const batch = pendingWrites;
+    const callbacks = afterCommit;
     pendingWrites = [];
+    afterCommit = [];
+    urgentSince = undefined;
+    // Subscribers of the events written here may defer more (a trigger starting a run): those wait for the next
+    // flush instead of nesting one inside this one.
+    const outer = flushing;
+    flushing = true;
     try {
       db.transaction(() => batch.forEach((fn) => fn()))();
     } catch {
@@ -445,10 +563,18 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
           logger.error('scenario bookkeeping could not be written', { error: err });
         }
       }
+    } finally {
+      flushing = outer;
     }
+    if (callbacks.length === 0) return;
+    // Inside someone else's transaction (a nested flush) the writes commit when it does: a turn later at most.
+    if (db.inTransaction) setImmediate(() => callbacks.forEach((cb) => cb()));
+    else callbacks.forEach((cb) => cb());
   };
-  const defer = (fn: () => void) => {
-    pendingWrites.push(fn);
+  const defer = (fn: () => void, urgent = false) => {
+    const n = pendingWrites.push(fn);
+    if (urgent) urgentSince ??= performance.now();
+    if (!flushing && (n >= FLUSH_MAX_WRITES || (urgentSince !== undefined && performance.now() - urgentSince >= FLUSH_MAX_AGE_MS))) flush();
     if (!flushScheduled) {
       flushScheduled = true;
       setImmediate(() => {
@@ -458,16 +584,24 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     }
   };
 
+  /**
+   * The run's final state, group-committed with the bookkeeping of the runs finishing in the same turn (one commit,
+   * not one per run); waiters hear of it once it is committed. Reads (status, wait, runs) flush first.
+   */
   const finishRun = (runId: string, state: RunState, error: ErrorData | null, traceId: string, extra: Record<string, unknown> = {}) => {
-    flush();
-    db.transaction(() => {
-      q.setRunState.run(state, error === null ? null : JSON.stringify(error), clock(), runId);
-      bus.publish(`scenario.run.${state}`, { run_id: runId, ...extra, ...(error ? { error } : {}) }, { trace_id: traceId });
-    })();
+    const finishedAt = clock();
     debuggers.delete(runId);
-    const record = toRecord(q.getRun.get(runId)!);
-    for (const w of waiters.get(runId) ?? []) w(record);
-    waiters.delete(runId);
+    afterCommit.push(() => {
+      const list = waiters.get(runId);
+      if (!list) return;
+      waiters.delete(runId);
+      const record = toRecord(q.getRun.get(runId)!);
+      for (const w of list) w(record);
+    });
+    defer(() => {
+      q.setRunState.run(state, error === null ? null : JSON.stringify(error), finishedAt, runId);
+      bus.publish(`scenario.run.${state}`, { run_id: runId, ...extra, ...(error ? { error } : {}) }, { trace_id: traceId });
+    }, true);
   };
 
   /** Do `fn` once per idempotency key, atomically with recording it; later calls return the recorded result. */
@@ -490,6 +624,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     idempotencyKey: string;
     signal: AbortSignal;
     firstStartedAt: number;
+    /** The step's input carries a secret (its revealed and redacted forms differ): what it stores is journaled as `***`. */
+    sensitive: boolean;
   }
 
   const sleep = (ms: number, signal: AbortSignal) =>
@@ -549,6 +685,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const { run, idempotencyKey, signal } = env;
     const trace = { trace_id: run.trace_id };
     const target = step.target;
+    const stubbed = options.stub?.({ run_id: run.run_id, scenario_id: run.scenario_id, step: env.key, target, input });
+    if (stubbed) return stubbed.value;
     const runCtx = parseJson<Record<string, unknown>>(run.ctx);
     const user = typeof runCtx['user'] === 'string' ? runCtx['user'] : undefined;
     const meter = (kind: string, amount: number) => {
@@ -581,7 +719,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       case 'memory.set': {
         const key = String(input['key'] ?? '');
         once(idempotencyKey, () => {
-          memory.set(key, input['value'], { ...trace, by: idempotencyKey });
+          memory.set(key, input['value'], { ...trace, by: idempotencyKey, sensitive: env.sensitive });
           return true;
         });
         return input['value'] ?? null;
@@ -669,8 +807,28 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     }
   };
 
+  /**
+   * The run was stopped while step `key` ran: record how the step ended and return what the run should throw.
+   * Cancelled → the step is `cancelled`; the run's timeout → `failed` with STEP_TIMEOUT. When the runtime is
+   * stopping the step stays `started`, so it runs again, under the same idempotency key, on resume.
+   */
+  const interrupted = (run: RunRow, key: string, attempt: number, signal: AbortSignal): Error => {
+    const reason: Error = signal.reason instanceof Cancelled || isTesseraError(signal.reason) ? (signal.reason as Error) : new Cancelled(String(signal.reason));
+    if (disposed) return reason;
+    const cancelled = reason instanceof Cancelled;
+    const error: ErrorData = cancelled ? { code: 'RUN_CANCELLED', message: reason.message } : toErrorData(reason);
+    const state: StepState = cancelled ? 'cancelled' : 'failed';
+    const finished = clock();
+    defer(() => {
+      q.finishStep.run(state, null, JSON.stringify(error), finished, run.run_id, key);
+      bus.publish(`scenario.step.${state}`, { run_id: run.run_id, step: key, attempt, error }, { trace_id: run.trace_id });
+    });
+    return reason;
+  };
+
   let ord = 0;
-  async function runStep(step: Step, key: string, scope: Record<string, unknown>, run: RunRow, signal: AbortSignal): Promise<{ output: unknown; skipped: boolean }> {
+  /** `first`: the run's first step, whose `started` is committed promptly (see FLUSH_MAX_AGE_MS). */
+  async function runStep(step: Step, key: string, scope: Record<string, unknown>, run: RunRow, signal: AbortSignal, first = false): Promise<{ output: unknown; skipped: boolean }> {
     const prior = q.getStep.get(run.run_id, key);
     if (prior && (prior.state === 'completed' || prior.state === 'compensated')) return { output: parseJson(prior.output), skipped: false };
     if (prior && prior.state === 'skipped') return { output: null, skipped: true };
@@ -681,7 +839,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt: 0, effect: step.effect ? 1 : 0, simulated: 0, input: null, now: clock(), ord: ++ord });
         q.finishStep.run('skipped', null, null, clock(), run.run_id, key);
         bus.publish('scenario.step.skipped', { run_id: run.run_id, step: key, reason: 'when was false' }, trace);
-      });
+      }, first);
       return { output: null, skipped: true };
     }
     // Evaluated twice: once with secrets revealed for the action itself, once redacted for every record of it.
@@ -697,10 +855,10 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       defer(() => {
         q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt, effect: step.effect ? 1 : 0, simulated: simulated ? 1 : 0, input: logged, now: started, ord: ++ord });
         bus.publish('scenario.step.started', { run_id: run.run_id, step: key, attempt, idempotency_key: idempotencyKey, ...(simulated ? { simulated: true } : {}) }, trace);
-      });
+      }, first);
       try {
-        const env: StepEnv = { run, key, idempotencyKey, signal, firstStartedAt };
-        const output = replayed ? parseJson(original!.output) : simulated ? { simulated: true, would: step.target, with: JSON.parse(logged) as unknown } : await withTimeout((s) => execute(step, expressions.reveal(input) as Record<string, unknown>, { ...env, signal: s }), step.timeout, signal, `Step ${step.name}`);
+        const env: StepEnv = { run, key, idempotencyKey, signal, firstStartedAt, sensitive: logged !== JSON.stringify(input) };
+        const output = guardSecrets(replayed ? parseJson(original!.output) : simulated ? { simulated: true, would: step.target, with: JSON.parse(logged) as unknown } : await withTimeout((s) => execute(step, expressions.reveal(input) as Record<string, unknown>, { ...env, signal: s }), step.timeout, signal, `Step ${step.name}`), scope);
         const outJson = JSON.stringify(output ?? null);
         const finished = clock();
         defer(() => {
@@ -710,7 +868,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         return { output: output ?? null, skipped: false };
       } catch (err) {
         // The run itself was stopped (cancel, run timeout, shutdown): no retry, the run decides what it means.
-        if (signal.aborted) throw signal.reason instanceof Cancelled || isTesseraError(signal.reason) ? signal.reason : new Cancelled(String(signal.reason));
+        if (signal.aborted) throw interrupted(run, key, attempt, signal);
         const error = toErrorData(isTesseraError(err) ? err : new TesseraError('STEP_FAILED', `${step.name}: ${(err as Error).message ?? String(err)}`));
         if (!isTesseraError(err)) error.message = `${step.name}: ${(err as Error).message ?? String(err)}`;
         if (attempt <= step.retries.max && error.code !== 'QUOTA_EXCEEDED') {
@@ -719,7 +877,11 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
             q.finishStep.run('failed', null, JSON.stringify(error), clock(), run.run_id, key);
             bus.publish('scenario.step.retrying', { run_id: run.run_id, step: key, attempt, next_attempt: attempt + 1, delay_ms: delay, error }, trace);
           });
-          await sleep(delay, signal);
+          try {
+            await sleep(delay, signal);
+          } catch {
+            throw interrupted(run, key, attempt, signal);
+          }
           attempt++;
           continue;
         }
@@ -769,8 +931,13 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   }
 
   // ── running a run ─────────────────────────────────────────────────────────────────────────────────────
-  async function executeRun(runId: string, scenario: Scenario, signal: AbortSignal): Promise<void> {
-    let run = q.getRun.get(runId);
+  /**
+   * Run a run to its end. `preloaded` is the row of a run started as it was enqueued (its insert may still be
+   * pending). With no locks and no debugger there is no wait before the first step: it starts (and is journaled)
+   * synchronously, in the caller's turn.
+   */
+  async function executeRun(runId: string, scenario: Scenario, signal: AbortSignal, preloaded?: RunRow): Promise<void> {
+    let run = preloaded ?? q.getRun.get(runId);
     if (!run || (run.state !== 'queued' && run.state !== 'running')) return;
     // Group-committed like step bookkeeping: a crash before the flush leaves the run `queued`, which resumes the same.
     const resumed = run.state === 'running';
@@ -790,24 +957,30 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     try {
       // Secrets are decrypted per run, wrapped so that nothing logged ever shows them.
       if (options.secrets) scope['secrets'] = options.secrets.scope();
-      releaseRunLocks = await locks.acquire(scenario.locks, signal);
+      // Waits only where there is something to wait for: a run with no locks starts its first step in this turn.
+      if (scenario.locks.length > 0) {
+        releaseRunLocks = await locks.acquire(scenario.locks, { signal, owner: runId, priority: run.priority });
+      }
       for (const step of scenario.steps) {
         if (signal.aborted) throw new Cancelled(String((signal.reason as Error)?.message ?? 'cancelled'));
-        await breakpoint(run, step, signal);
-        const release = await locks.acquire(step.locks, signal);
+        if (debuggers.has(runId)) await breakpoint(run, step, signal);
+        let release: () => void = () => undefined;
+        if (step.locks.length > 0) {
+          release = await locks.acquire(step.locks, { signal, owner: runId, priority: run.priority });
+        }
         try {
           if (step.foreach !== undefined) {
             const list = expressions.evaluate(step.foreach, scope);
             if (!Array.isArray(list)) throw new TesseraError('STEP_FAILED', `Step ${step.name}: foreach must yield a list.`);
             const outputs: unknown[] = [];
             for (let i = 0; i < list.length; i++) {
-              const r = await runStep(step, `${step.name}#${i}`, { ...scope, [step.as ?? 'item']: list[i] }, run, signal);
+              const r = await runStep(step, `${step.name}#${i}`, { ...scope, [step.as ?? 'item']: list[i] }, run, signal, step === scenario.steps[0] && i === 0);
               outputs.push(r.output);
             }
             steps[step.name] = outputs;
             if (step.output) bag[step.output] = outputs;
           } else {
-            const r = await runStep(step, step.name, scope, run, signal);
+            const r = await runStep(step, step.name, scope, run, signal, step === scenario.steps[0]);
             steps[step.name] = r.output;
             if (step.output && !r.skipped) bag[step.output] = r.output;
           }
@@ -871,7 +1044,23 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         pendingRunIds.delete(runId);
       });
       if (opts.breakpoints && opts.breakpoints.length > 0) debuggers.set(runId, { breakpoints: new Set(opts.breakpoints), stepping: false, pausedAt: null });
-      queue.push({ run_id: runId, scenario_id: scenarioId, priority, enqueued_at: now, seq: mySeq });
+      const item: Queued = { run_id: runId, scenario_id: scenarioId, priority, enqueued_at: now, seq: mySeq };
+      // Nothing queued ahead of it and room to run: start it now, in the caller's turn, rather than behind the
+      // later steps of runs already going (FIFO holds: the queue is empty). Its row is still pending, so it is
+      // handed over as it will be written; its first step's `started` commits within FLUSH_MAX_AGE_MS.
+      // Not inside a transaction (a parent's effect record, a flush delivering events): a start there would commit
+      // or roll back with work that is not its own; such runs go through the queue, a microtask later.
+      if (queue.length === 0 && !pumping && !db.inTransaction && startDepth < MAX_SYNC_START_DEPTH && fits(scenario)) {
+        const row: RunRow = { run_id: runId, scenario_id: scenarioId, state: 'queued', priority, ctx: ctxJson, bag: '{}', error: null, trace_id: traceId, parent_run_id: opts.parent_run_id ?? null, dry_run: opts.dry_run ? 1 : 0, seq: mySeq, created_at: now, started_at: null, finished_at: null, replay_of: opts.replay_of ?? null };
+        startDepth++;
+        try {
+          startRun(item, scenario, row);
+        } finally {
+          startDepth--;
+        }
+        return runId;
+      }
+      queue.push(item);
       queueMicrotask(pump);
       return runId;
     },
@@ -879,6 +1068,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       flush();
       const row = q.getRun.get(runId);
       if (!row) throw new TesseraError('RUN_NOT_FOUND', `No run ${runId}.`);
+      if (row.state !== 'queued' && row.state !== 'running') throw new TesseraError('VALIDATION_FAILED', `Run ${runId} is ${row.state}; the debugger works on queued or running runs (replay it to run it again).`);
       let dbg = debuggers.get(runId);
       if (!dbg) {
         dbg = { breakpoints: new Set(), stepping: false, pausedAt: null };
@@ -979,8 +1169,9 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     },
     resume() {
       let n = 0;
+      const queued = new Set(queue.map((x) => x.run_id));
       for (const row of q.unfinished.all()) {
-        if (running.has(row.run_id) || queue.some((x) => x.run_id === row.run_id)) continue;
+        if (running.has(row.run_id) || queued.has(row.run_id)) continue;
         if (!scenarios.has(row.scenario_id)) {
           logger.warn('cannot resume a run of an unknown scenario', { run_id: row.run_id, scenario_id: row.scenario_id });
           continue;

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { RunDetail, RunRequest, RunSummary, ScenarioSummary, StepSummary, TesseraClient } from '../../../main/common/api.js';
 import { isTesseraError } from '../../../main/common/errors.js';
+import { DebugControls, ReplayPanel, StepInspector, parseStepNames } from './ops-debug.js';
 
 /** How many runs the list keeps (newest first). */
 const KEEP = 50;
@@ -197,6 +198,7 @@ export function RunsPanel(props: { client: TesseraClient }) {
           run={detail?.run_id === selected ? detail : null}
           problem={detailProblem}
           onChanged={() => void fetchRun(selected)}
+          onOpen={select}
         />
       ) : (
         <p class="hint">Pick a run to see its steps.</p>
@@ -292,6 +294,7 @@ function StartRunForm(props: { client: TesseraClient; onStarted: (runId: string)
   const [ctxText, setCtxText] = useState('{}');
   const [priority, setPriority] = useState<RunRequest['priority'] | ''>('');
   const [dryRun, setDryRun] = useState(false);
+  const [breakpointsText, setBreakpointsText] = useState('');
   const [sending, setSending] = useState(false);
   const [problem, setProblem] = useState<Problem | null>(null);
   const [started, setStarted] = useState<string | null>(null);
@@ -319,7 +322,8 @@ function StartRunForm(props: { client: TesseraClient; onStarted: (runId: string)
     setProblem(null);
     setSending(true);
     try {
-      const { run_id } = await client.runScenario({ id: scenarioId, ...(ctx ? { ctx } : {}), ...(priority ? { priority } : {}), ...(dryRun ? { dry_run: true } : {}) });
+      const breakpoints = parseStepNames(breakpointsText);
+      const { run_id } = await client.runScenario({ id: scenarioId, ...(ctx ? { ctx } : {}), ...(priority ? { priority } : {}), ...(dryRun ? { dry_run: true } : {}), ...(breakpoints.length ? { breakpoints } : {}) });
       setStarted(run_id);
       props.onStarted(run_id);
     } catch (err) {
@@ -356,6 +360,8 @@ function StartRunForm(props: { client: TesseraClient; onStarted: (runId: string)
           Dry run (simulate effects)
         </label>
       </div>
+      <label for="start-breakpoints">Breakpoints (step names to pause before)</label>
+      <input id="start-breakpoints" data-testid="start-breakpoints" placeholder={current ? current.steps.join(', ') : 'step names'} value={breakpointsText} onInput={(e) => setBreakpointsText((e.target as HTMLInputElement).value)} />
       <button type="submit" data-testid="start-submit" disabled={sending || !scenarioId}>{sending ? 'Starting…' : 'Start run'}</button>
       {problem ? <ProblemBox problem={problem} testId="start-error" /> : null}
       {started ? <p class="ok-text" role="status" data-testid="start-result" data-run-id={started}>Started <code>{started}</code></p> : null}
@@ -363,9 +369,19 @@ function StartRunForm(props: { client: TesseraClient; onStarted: (runId: string)
   );
 }
 
-/** One run: its facts, cancel, and the step timeline. Keyed by run id, so switching runs starts clean. */
-function RunDetailView(props: { client: TesseraClient; runId: string; run: RunDetail | null; problem: Problem | null; onChanged: () => void }) {
+/**
+ * One run: its facts, cancel, the debugger (active runs) or replay (finished runs), and the step timeline, where
+ * a step opens to show its input, output and the bag after it. Keyed by run id, so switching runs starts clean.
+ */
+function RunDetailView(props: { client: TesseraClient; runId: string; run: RunDetail | null; problem: Problem | null; onChanged: () => void; onOpen: (runId: string) => void }) {
   const { run } = props;
+  const [open, setOpen] = useState<ReadonlySet<string>>(new Set());
+  const toggle = (key: string) =>
+    setOpen((prev) => {
+      const next = new Set(prev);
+      if (!next.delete(key)) next.add(key);
+      return next;
+    });
   const [now, setNow] = useState(() => Date.now());
   const [cancelling, setCancelling] = useState(false);
   const [cancelNote, setCancelNote] = useState<{ ok: boolean; text: string } | null>(null);
@@ -430,8 +446,10 @@ function RunDetailView(props: { client: TesseraClient; runId: string; run: RunDe
         <dt>Duration</dt><dd data-testid="run-duration">{run.started_at ? `${formatDuration(end - start)}${active ? ' so far' : ''}` : '—'}</dd>
         <dt>Trace</dt><dd><code>{run.trace_id}</code></dd>
         {run.parent_run_id ? [<dt key="pk">Parent run</dt>, <dd key="pv"><code>{run.parent_run_id}</code></dd>] : null}
+        {run.replay_of ? [<dt key="rk">Replay of</dt>, <dd key="rv"><button type="button" class="ops-run-link" data-testid="run-replay-of" onClick={() => props.onOpen(run.replay_of!)}><code>{run.replay_of}</code></button></dd>] : null}
         <dt>Context</dt><dd><code class="ops-json">{JSON.stringify(run.ctx)}</code></dd>
       </dl>
+      {active ? <DebugControls client={props.client} run={run} onChanged={props.onChanged} /> : <ReplayPanel client={props.client} run={run} onOpen={props.onOpen} />}
       <h4>Steps</h4>
       {run.steps.length === 0 ? (
         <p class="hint">{active ? 'No step has started yet.' : 'This run has no steps.'}</p>
@@ -441,7 +459,14 @@ function RunDetailView(props: { client: TesseraClient; runId: string; run: RunDe
             <tr><th>Step</th><th>State</th><th>Attempts</th><th>Duration</th><th class="ops-bar-col">Timeline ({formatDuration(span)})</th></tr>
           </thead>
           <tbody>
-            {run.steps.map((s) => <StepRow key={s.step_key} step={s} runActive={active} runStart={start} runEnd={end} span={span} now={now} />)}
+            {run.steps.map((s) => [
+              <StepRow key={s.step_key} step={s} runActive={active} runStart={start} runEnd={end} span={span} now={now} open={open.has(s.step_key)} onToggle={() => toggle(s.step_key)} />,
+              open.has(s.step_key) ? (
+                <tr key={`${s.step_key}/inspect`} class="ops-step-detail">
+                  <td colSpan={5}><StepInspector step={s} /></td>
+                </tr>
+              ) : null,
+            ])}
           </tbody>
         </table>
       )}
@@ -449,8 +474,11 @@ function RunDetailView(props: { client: TesseraClient; runId: string; run: RunDe
   );
 }
 
-/** A step as the timeline shows it. A step left `started` by a finished run was interrupted by its end (cancel, timeout). */
-function StepRow(props: { step: StepSummary; runActive: boolean; runStart: number; runEnd: number; span: number; now: number }) {
+/**
+ * A step as the timeline shows it. A run that is cancelled records the step it interrupted as `cancelled`; a step
+ * still `started` in a finished run (an older record, or a runtime that stopped under it) shows as interrupted.
+ */
+function StepRow(props: { step: StepSummary; runActive: boolean; runStart: number; runEnd: number; span: number; now: number; open: boolean; onToggle: () => void }) {
   const { step: s, runActive, runStart, runEnd, span, now } = props;
   const unfinished = s.state === 'started';
   const shownState = unfinished ? (runActive ? 'running' : 'interrupted') : s.state;
@@ -467,7 +495,7 @@ function StepRow(props: { step: StepSummary; runActive: boolean; runStart: numbe
   return (
     <tr data-testid={`step-row-${s.step_key}`} data-state={s.state} class="ops-step">
       <td>
-        <span class="ops-step-name">{s.name}</span>
+        <button type="button" class="ops-step-name ops-run-link" data-testid="step-toggle" aria-expanded={props.open} title="Show its input, output and the bag after it" onClick={props.onToggle}>{s.name}</button>
         {s.step_key !== s.name ? <code class="ops-step-key">{s.step_key}</code> : null}
         <span class="ops-badges">
           {s.effect ? <span class="pill ops-badge-effect" title="Performs an effect outside the runtime.">effect</span> : null}
@@ -480,7 +508,7 @@ function StepRow(props: { step: StepSummary; runActive: boolean; runStart: numbe
         {retries > 0 ? <span class="ops-retries"> ({retries} {retries === 1 ? 'retry' : 'retries'})</span> : null}
       </td>
       <td data-testid="step-duration" title={retries > 0 ? `Last attempt; ${formatDuration(finished - first)} since the first attempt began.` : undefined}>
-        {duration === null ? '—' : `${formatDuration(duration)}${unfinished ? (runActive ? '…' : ' (interrupted)') : ''}`}
+        {duration === null ? '—' : `${formatDuration(duration)}${unfinished ? (runActive ? '…' : ' (interrupted)') : s.state === 'cancelled' ? ' (cancelled)' : ''}`}
       </td>
       <td class="ops-bar-col">
         <svg class="ops-bar" viewBox="0 0 1000 10" preserveAspectRatio="none" role="img" aria-label={`${s.name}: from +${formatDuration(first - runStart)}, ${duration === null ? 'no duration' : formatDuration(duration)}`}>

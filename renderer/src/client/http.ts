@@ -1,6 +1,7 @@
 /** The HTTP/WS transport of the client interface, for the UI served by a headless runtime. */
-import type { EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { DebugState, EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import { TesseraError, fromErrorData } from '../../../main/common/errors.js';
+import { createHttpIoClient } from './io-http.js';
 
 export interface HttpClientOptions {
   /** e.g. `http://127.0.0.1:7420`; defaults to the page's origin. */
@@ -33,6 +34,7 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
   }
 
   return {
+    io: createHttpIoClient({ origin, token: options.token }),
     info: () => request<RuntimeInfo>('GET', '/api/info'),
     queryEvents(query: EventQuery) {
       const params = new URLSearchParams();
@@ -51,6 +53,9 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
     },
     runStatus: (runId: string) => request<RunDetail>('GET', `/api/scenario/status?run_id=${encodeURIComponent(runId)}`),
     cancelRun: (runId: string) => request<{ cancelled: boolean }>('POST', '/api/scenario/cancel', { run_id: runId }),
+    debugRun: (runId, action, breakpoints) => request<DebugState>('POST', '/api/scenario/debug', { run_id: runId, action, ...(breakpoints ? { breakpoints } : {}) }),
+    replayRun: (runId: string) => request<{ run_id: string }>('POST', '/api/scenario/replay', { run_id: runId }),
+    replayDiff: (runId: string) => request<{ differences: ReplayDifference[] }>('GET', `/api/scenario/diff?run_id=${encodeURIComponent(runId)}`).then((r) => r.differences),
     subscribe(patterns, onEvent, onStatus) {
       let socket: WebSocket | undefined;
       let closed = false;

@@ -1,8 +1,9 @@
 /** The Electron transport of the client interface: the preload bridge, validated again in the main process. */
-import type { EventPage, PluginInfo, PluginRunResult, PublishInput, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { DebugState, EventPage, PluginInfo, PluginRunResult, PublishInput, ReplayDifference, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js';
 import { fromErrorData } from '../../../main/common/errors.js';
 import { compilePattern } from '../../../main/common/topics.js';
+import { createIpcIoClient } from './io-ipc.js';
 
 function unwrap<T>(result: BridgeResult): T {
   if (result.ok) return result.value as T;
@@ -23,6 +24,7 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
   const sync = () => bridge.subscribe([...new Set([...subscriptions].flatMap((s) => s.patterns))]);
 
   return {
+    io: createIpcIoClient(bridge),
     info: async () => unwrap<RuntimeInfo>(await bridge.invoke('info')),
     queryEvents: async (query) => unwrap<EventPage>(await bridge.invoke('queryEvents', query)),
     publishEvent: async (input: PublishInput) => unwrap<TesseraEvent>(await bridge.invoke('publishEvent', input)),
@@ -33,6 +35,9 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
     listRuns: async (query = {}) => unwrap<RunSummary[]>(await bridge.invoke('listRuns', query)),
     runStatus: async (runId) => unwrap<RunDetail>(await bridge.invoke('runStatus', { run_id: runId })),
     cancelRun: async (runId) => unwrap<{ cancelled: boolean }>(await bridge.invoke('cancelRun', { run_id: runId })),
+    debugRun: async (runId, action, breakpoints) => unwrap<DebugState>(await bridge.invoke('debugRun', { run_id: runId, action, ...(breakpoints ? { breakpoints } : {}) })),
+    replayRun: async (runId) => unwrap<{ run_id: string }>(await bridge.invoke('replayRun', { run_id: runId })),
+    replayDiff: async (runId) => unwrap<ReplayDifference[]>(await bridge.invoke('replayDiff', { run_id: runId })),
     subscribe(patterns, onEvent, onStatus) {
       const sub: LocalSubscription = { patterns, matchers: patterns.map(compilePattern), onEvent };
       subscriptions.add(sub);

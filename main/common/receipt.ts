@@ -1,0 +1,285 @@
+/**
+ * Receipts and capsules (seed 004 §3–§4 "SIRP"; DESIGN.md "Formats → Receipt"): the signed, hash-chained
+ * record of every decision Tessera takes. This module is the format and its offline check; the runtime writes
+ * receipts (runtime/receipts), the bundle verifier and the renderer check them with {@link verifyChain}.
+ *
+ * - A **capsule** is the decided input: product, act, tenant, audience, source and the JSON view. Its cid
+ *   ({@link capsuleId}) covers exactly those fields and nothing per-request (no nonce, no expiry, no time), so
+ *   the same input to the same product gives the same capsule cid on every machine (seed 004 §7 idempotence).
+ * - A **receipt** is a {@link ReceiptPayload} carried as a DSSE envelope ({@link RECEIPT_PAYLOAD_TYPE}) signed by
+ *   the device key named in `device`. Its id is the cid of the payload ({@link receiptId}); `prev` is the id of
+ *   the receipt before it in the capsule's chain (`null` for the first, always an INTENT).
+ *
+ * Pure module: shared by the runtime, the renderer and offline verifiers. No node: imports.
+ */
+import { canonicalBytes, canonicalize } from './canonical.js';
+import { cidOf, cidOfBytes, isCid } from './cid.js';
+import { fromBase64, verifyEnvelopeWith } from './dsse.js';
+import type { DsseEnvelope, PublicKeyLookup, SignatureVerifier } from './dsse.js';
+import { verifyEd25519Noble } from './ed25519-verify.js';
+import { isTesseraError } from './errors.js';
+
+/** DSSE payloadType of a receipt envelope. */
+export const RECEIPT_PAYLOAD_TYPE = 'application/vnd.tessera.receipt+json';
+/** DSSE payloadType of an approver's consent decision (embedded in CONSENT receipts). */
+export const CONSENT_PAYLOAD_TYPE = 'application/vnd.tessera.consent+json';
+/** Version tag of {@link ReceiptPayload}. */
+export const RECEIPT_VERSION = 'tessera.receipt/1';
+/** Version tag of {@link Capsule}. */
+export const CAPSULE_VERSION = 'tessera.capsule/1';
+/** Version tag of {@link ConsentDecision}. */
+export const CONSENT_VERSION = 'tessera.consent/1';
+
+/** The kinds of receipts, in the order a full chain usually has them. */
+export const RECEIPT_KINDS = ['INTENT', 'RESULT', 'CONSENT', 'DELIVERY', 'EXECUTION', 'REDEMPTION'] as const;
+export type ReceiptKind = (typeof RECEIPT_KINDS)[number];
+
+/** A policy's (or the combined) verdict. */
+export type Verdict = 'ACK' | 'NACK' | 'ASK';
+
+/** JSON object values (what bodies and views are made of). */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+/**
+ * The decided input. `capsuleId(capsule)` = `cidOf(capsule)`: it covers every field here and nothing else.
+ * Per-request data (`hdr.nonce`, `hdr.exp`, arrival time) stays out and is recorded in the INTENT receipt.
+ */
+export interface Capsule {
+  v: typeof CAPSULE_VERSION;
+  /** cid of the product manifest that decided (the deployed product). */
+  product: string;
+  /** The act of the pipeline step, e.g. `transact`. */
+  act: string;
+  tenant: string;
+  aud: string;
+  /** `hdr.src` of the request: who sent it (replay protection is per `(src, nonce)`). */
+  src: string;
+  /** The NFC-normalized JSON view without its `hdr`. */
+  view: JsonObject;
+}
+
+/**
+ * A receipt's payload: what the device signs. `id = receiptId(payload) = cidOf(payload)`.
+ *
+ * Bodies by kind (all written by runtime/receipts):
+ * - INTENT: `{intent, slots, nonce, exp (ISO or null), received_at, lock}` — what was asked, and the
+ *   replay/expiry header, so `exp` is auditable; `lock` maps plugin name → manifest cid.
+ * - RESULT: `{verdict, decision: ALLOW|DENY|REQUIRE, policies: [{plugin, version, cid, verdict, reason,
+ *   evidence}], permit?: DsseEnvelope, permit_id?: cid, consent?: {id, k, n}, via?: "consent"}`.
+ * - CONSENT: `{consent, decision: approve|reject, approver (keyid), envelope: DsseEnvelope}` where `envelope`
+ *   is the approver's signed {@link ConsentDecision}; {@link verifyChain} checks it too.
+ * - DELIVERY: `{permit_id, recipient, effect, payload_cid}` — the permitted effect was handed to its recipient.
+ * - EXECUTION: `{permit_id, executor, effect, outcome, output_cid}` — the executor finished the effect.
+ */
+export interface ReceiptPayload {
+  v: typeof RECEIPT_VERSION;
+  kind: ReceiptKind;
+  /** cid of the {@link Capsule} this receipt belongs to. */
+  capsule: string;
+  /** id of the previous receipt of the same capsule; null only for the first (an INTENT). */
+  prev: string | null;
+  /** Who or what the receipt is about: `tenant:<id>`, `key:<keyid>` (an approver), `outbox`, `device:<keyid>`. */
+  subject: string;
+  body: JsonObject;
+  /** ISO-8601 UTC time the device issued it. Never decreases along a chain. */
+  issued_at: string;
+  /** keyid of the device key that signs the envelope. */
+  device: string;
+}
+
+/** What an approver signs (DSSE, {@link CONSENT_PAYLOAD_TYPE}) to approve or reject a consent request. */
+export interface ConsentDecision {
+  v: typeof CONSENT_VERSION;
+  /** The consent request id. */
+  consent: string;
+  /** cid of the capsule the request is about. */
+  capsule: string;
+  decision: 'approve' | 'reject';
+  /** keyid of the approver (must be the key that signs). */
+  approver: string;
+}
+
+/** Path of a capsule's card (`GET`, JSON or HTML by content negotiation). */
+export function cardPath(capsuleCid: string): string {
+  return `/v1/r/${capsuleCid}`;
+}
+
+/** Path of a capsule's offline bundle (ZIP) download: the route the bundle builder registers. */
+export function bundlePath(capsuleCid: string): string {
+  return `/v1/r/${capsuleCid}/bundle`;
+}
+
+/** The cid of a capsule. */
+export function capsuleId(capsule: Capsule): string {
+  return cidOf(capsule);
+}
+
+/** The id of a receipt: the cid of its payload (canonical bytes, so independent of key order). */
+export function receiptId(payload: ReceiptPayload): string {
+  return cidOf(payload);
+}
+
+/** The canonical bytes a receipt envelope carries (and the device signs, inside the DSSE PAE). */
+export function receiptBytes(payload: ReceiptPayload): Uint8Array {
+  return canonicalBytes(payload);
+}
+
+/** One receipt that passed {@link verifyChain}. */
+export interface VerifiedReceipt {
+  id: string;
+  payload: ReceiptPayload;
+  /** The keyid whose signature verified (equal to `payload.device`). */
+  keyid: string;
+}
+
+/** The outcome of {@link verifyChain}: every receipt, or the first failure with where it is. */
+export type ChainResult =
+  | { ok: true; capsule: string; receipts: VerifiedReceipt[] }
+  | {
+      ok: false;
+      /** Index of the failing envelope in the array given (−1 for the chain as a whole, e.g. empty). */
+      index: number;
+      /** The field that fails: `signature`, `payloadType`, `payload`, `v`, `kind`, `capsule`, `prev`, `device`, `issued_at`, `body.envelope`, … */
+      field: string;
+      /** One sentence naming the receipt index, the field and what is wrong. */
+      reason: string;
+    };
+
+export interface VerifyChainOptions {
+  /** The capsule cid every receipt must name; by default the first receipt's. */
+  capsule?: string;
+  /** Signature check; default @noble/ed25519 (pure). The runtime passes node:crypto's for speed. */
+  verify?: SignatureVerifier;
+}
+
+const RECEIPT_FIELDS = ['body', 'capsule', 'device', 'issued_at', 'kind', 'prev', 'subject', 'v'];
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
+/**
+ * Checks a capsule's receipt chain offline: for each envelope, in order, its DSSE signature by the key its
+ * `device` field names (found with `lookupKey`), its payload type and shape, that it names the capsule, that
+ * `prev` is the id of the envelope before it (null for the first, which must be an INTENT), that ids are
+ * unique and `issued_at` never decreases; for CONSENT receipts, the approver's embedded signed decision
+ * (signature by `approver`, same capsule and consent id, same decision).
+ *
+ * Never throws: malformed input is a failure with a reason such as
+ * `receipt 2 (prev): expected b3:…, the id of receipt 1, got b3:…`.
+ */
+export function verifyChain(envelopes: readonly DsseEnvelope[], lookupKey: PublicKeyLookup, options: VerifyChainOptions = {}): ChainResult {
+  const verify = options.verify ?? verifyEd25519Noble;
+  if (!Array.isArray(envelopes) || envelopes.length === 0) return fail(-1, 'receipts', 'the chain has no receipts');
+  const receipts: VerifiedReceipt[] = [];
+  const seen = new Set<string>();
+  let capsule = options.capsule;
+  for (let i = 0; i < envelopes.length; i++) {
+    const env = envelopes[i]!;
+    let payloadBytes: Uint8Array;
+    let payloadType: string;
+    let keyid: string;
+    let claimedDevice: string | undefined;
+    // The device named inside the payload is the only key allowed to sign it; read it before verifying.
+    try {
+      claimedDevice = (JSON.parse(new TextDecoder().decode(fromBase64(env.payload))) as { device?: unknown }).device as string | undefined;
+    } catch {
+      return fail(i, 'payload', `receipt ${i} (payload): not base64-encoded JSON`);
+    }
+    if (typeof claimedDevice !== 'string' || !isCid(claimedDevice)) return fail(i, 'device', `receipt ${i} (device): must be the keyid (b3: cid) of the signing device key`);
+    const only: PublicKeyLookup = (k) => (k === claimedDevice ? lookupKey(k) : undefined);
+    try {
+      const verified = verifyEnvelopeWith(env, only, verify);
+      payloadBytes = verified.payload;
+      payloadType = verified.payloadType;
+      keyid = verified.keyid;
+    } catch (err) {
+      const why = isTesseraError(err) ? `${err.code}: ${err.message}` : String(err);
+      return fail(i, 'signature', `receipt ${i} (signature): no valid signature by device ${claimedDevice} (${why})`);
+    }
+    if (payloadType !== RECEIPT_PAYLOAD_TYPE) return fail(i, 'payloadType', `receipt ${i} (payloadType): "${payloadType}" is not ${RECEIPT_PAYLOAD_TYPE}`);
+    let payload: ReceiptPayload;
+    const text = new TextDecoder().decode(payloadBytes);
+    try {
+      payload = JSON.parse(text) as ReceiptPayload;
+    } catch {
+      return fail(i, 'payload', `receipt ${i} (payload): not JSON`);
+    }
+    const shape = shapeProblem(payload);
+    if (shape !== null) return fail(i, shape.field, `receipt ${i} (${shape.field}): ${shape.problem}`);
+    try {
+      // The payload must be exactly its canonical bytes: then receiptId(payload) is the cid of the signed bytes.
+      if (canonicalize(payload) !== text) return fail(i, 'payload', `receipt ${i} (payload): the signed bytes are not canonical JSON (RFC 8785 over NFC)`);
+    } catch {
+      return fail(i, 'payload', `receipt ${i} (payload): cannot be canonicalized`);
+    }
+    const id = cidOfBytes(payloadBytes);
+    capsule ??= payload.capsule;
+    if (payload.capsule !== capsule) return fail(i, 'capsule', `receipt ${i} (capsule): names ${payload.capsule}, not the capsule ${capsule}`);
+    if (i === 0) {
+      if (payload.prev !== null) return fail(i, 'prev', `receipt 0 (prev): the first receipt must have prev null, got ${String(payload.prev)}`);
+      if (payload.kind !== 'INTENT') return fail(i, 'kind', `receipt 0 (kind): the chain must start with an INTENT, got ${payload.kind}`);
+    } else {
+      const before = receipts[i - 1]!;
+      if (payload.prev !== before.id) return fail(i, 'prev', `receipt ${i} (prev): expected ${before.id}, the id of receipt ${i - 1}, got ${String(payload.prev)}`);
+      if (Date.parse(payload.issued_at) < Date.parse(before.payload.issued_at)) return fail(i, 'issued_at', `receipt ${i} (issued_at): ${payload.issued_at} is before receipt ${i - 1}'s ${before.payload.issued_at}`);
+    }
+    if (seen.has(id)) return fail(i, 'id', `receipt ${i} (id): ${id} appears twice in the chain`);
+    seen.add(id);
+    if (payload.kind === 'CONSENT') {
+      const problem = consentProblem(payload, capsule, lookupKey, verify);
+      if (problem !== null) return fail(i, `body.${problem.field}`, `receipt ${i} (body.${problem.field}): ${problem.problem}`);
+    }
+    receipts.push({ id, payload, keyid });
+  }
+  return { ok: true, capsule: capsule!, receipts };
+}
+
+/**
+ * Parses and checks an approver's signed {@link ConsentDecision} envelope. Returns the decision and signing
+ * keyid, or a problem; never throws. Used by {@link verifyChain} and by the runtime when a decision arrives.
+ */
+export function verifyConsentDecision(envelope: unknown, lookupKey: PublicKeyLookup, verify: SignatureVerifier = verifyEd25519Noble): { ok: true; decision: ConsentDecision; keyid: string } | { ok: false; problem: string } {
+  try {
+    const verified = verifyEnvelopeWith(envelope as DsseEnvelope, lookupKey, verify);
+    if (verified.payloadType !== CONSENT_PAYLOAD_TYPE) return { ok: false, problem: `payloadType "${verified.payloadType}" is not ${CONSENT_PAYLOAD_TYPE}` };
+    const decision = JSON.parse(new TextDecoder().decode(verified.payload)) as ConsentDecision;
+    if (decision === null || typeof decision !== 'object' || decision.v !== CONSENT_VERSION) return { ok: false, problem: `the payload is not a ${CONSENT_VERSION} decision` };
+    if (decision.decision !== 'approve' && decision.decision !== 'reject') return { ok: false, problem: 'decision must be "approve" or "reject"' };
+    if (typeof decision.consent !== 'string' || !isCid(decision.capsule)) return { ok: false, problem: 'the decision needs a consent id and a capsule cid' };
+    if (decision.approver !== verified.keyid) return { ok: false, problem: `the decision names approver ${String(decision.approver)} but is signed by ${verified.keyid}` };
+    return { ok: true, decision, keyid: verified.keyid };
+  } catch (err) {
+    return { ok: false, problem: isTesseraError(err) ? `${err.code}: ${err.message}` : 'not a DSSE envelope' };
+  }
+}
+
+function consentProblem(payload: ReceiptPayload, capsule: string, lookupKey: PublicKeyLookup, verify: SignatureVerifier): { field: string; problem: string } | null {
+  const body = payload.body as { consent?: unknown; decision?: unknown; approver?: unknown; envelope?: unknown };
+  if (typeof body.approver !== 'string') return { field: 'approver', problem: 'a CONSENT receipt must name the approver keyid' };
+  const approver = body.approver;
+  const checked = verifyConsentDecision(body.envelope, (k) => (k === approver ? lookupKey(k) : undefined), verify);
+  if (!checked.ok) return { field: 'envelope', problem: `the approver's signed decision does not verify: ${checked.problem}` };
+  if (checked.decision.capsule !== capsule) return { field: 'envelope', problem: `the approver signed for capsule ${checked.decision.capsule}, not ${capsule}` };
+  if (checked.decision.consent !== body.consent) return { field: 'consent', problem: `the approver signed consent ${checked.decision.consent}, the receipt says ${String(body.consent)}` };
+  if (checked.decision.decision !== body.decision) return { field: 'decision', problem: `the approver signed "${checked.decision.decision}", the receipt says ${String(body.decision)}` };
+  return null;
+}
+
+function shapeProblem(p: ReceiptPayload): { field: string; problem: string } | null {
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) return { field: 'payload', problem: 'must be a JSON object' };
+  const keys = Object.keys(p).sort();
+  const extra = keys.filter((k) => !RECEIPT_FIELDS.includes(k));
+  if (extra.length > 0) return { field: extra[0]!, problem: 'is not a receipt field' };
+  if (p.v !== RECEIPT_VERSION) return { field: 'v', problem: `must be "${RECEIPT_VERSION}"` };
+  if (!(RECEIPT_KINDS as readonly string[]).includes(p.kind)) return { field: 'kind', problem: `must be one of ${RECEIPT_KINDS.join(', ')}` };
+  if (!isCid(p.capsule)) return { field: 'capsule', problem: 'must be a b3: cid' };
+  if (p.prev !== null && !isCid(p.prev)) return { field: 'prev', problem: 'must be a receipt id (b3: cid) or null' };
+  if (typeof p.subject !== 'string' || p.subject === '') return { field: 'subject', problem: 'must be a non-empty string' };
+  if (p.body === null || typeof p.body !== 'object' || Array.isArray(p.body)) return { field: 'body', problem: 'must be a JSON object' };
+  if (typeof p.issued_at !== 'string' || !ISO_UTC.test(p.issued_at)) return { field: 'issued_at', problem: 'must be an ISO-8601 UTC time' };
+  if (!isCid(p.device)) return { field: 'device', problem: 'must be a keyid (b3: cid)' };
+  return null;
+}
+
+function fail(index: number, field: string, reason: string): ChainResult {
+  return { ok: false, index, field, reason };
+}

@@ -1,0 +1,257 @@
+/**
+ * I/O routes (seed 001 §3, issue 6 points 1, 6, 7): the router's status (channels, voice with the reasons it is
+ * off, locks, open questions), text input, direct sends, the `inbox.local` list and acknowledgement, and the
+ * WebSocket `/ws/io` over which the Journey Guide joins the `ui` channel and streams push-to-talk audio.
+ *
+ * `/ws/io` protocol (JSON text frames, audio as binary frames):
+ *   server → `{"type":"hello","voice_enabled","voice_disabled_reason"}` on connect (the socket is now a `ui` client)
+ *   server → `{"type":"say","message":{id,run_id,text}}`, `{"type":"ask","question":{run_id,step,prompt}}`
+ *   client → `{"type":"audio.start","sample_rate":16000,"run_id"?,"step"?}` then binary frames of little-endian
+ *            16-bit mono PCM (even length, ≤ 32 KiB each, ≤ 30 s in all), then `{"type":"audio.end"}`
+ *            (or `{"type":"audio.cancel"}`)
+ *   server → `{"type":"heard","outcome":"speech"|"no_speech","text","result"?}` after `audio.end`
+ *   server → `{"type":"error","error":{"code","message"}}` for a bad message (the connection stays open);
+ *            MIC_BUSY when another stream holds the microphone (one stream at a time)
+ *   client → `{"type":"ping"}` → `{"type":"pong"}`
+ */
+import Ajv from 'ajv';
+import type { FastifyPluginAsync } from 'fastify';
+import type { WebSocket } from 'ws';
+import { TesseraError, toErrorData } from '../../common/errors.js';
+import { MAX_CHUNK_BYTES, MAX_IO_TEXT, createPushRecorder } from '../../runtime/io/index.js';
+import type { PushRecorder } from '../../runtime/io/index.js';
+
+const errorRef = { $ref: 'Error#' } as const;
+const secured = [{ bearer: [] as string[] }];
+const tags = ['io'];
+
+const channelStatus = { type: 'object', required: ['available'], properties: { available: { type: 'boolean' }, reason: { type: 'string' } } } as const;
+const message = {
+  type: 'object',
+  required: ['id', 'key', 'text', 'state', 'delivered_to', 'reasons', 'created_at'],
+  properties: {
+    id: { type: 'integer' },
+    key: { type: 'string' },
+    run_id: { type: ['string', 'null'] },
+    requested: { type: ['array', 'null'], items: { type: 'string' } },
+    text: { type: 'string' },
+    state: { type: 'string', enum: ['pending', 'delivered', 'inboxed'] },
+    delivered_to: { type: 'array', items: { type: 'string' } },
+    reasons: { type: 'object', additionalProperties: { type: 'string' } },
+    trace_id: { type: ['string', 'null'] },
+    created_at: { type: 'string' },
+    finished_at: { type: ['string', 'null'] },
+    acked_at: { type: ['string', 'null'] },
+  },
+} as const;
+const lockState = {
+  type: 'object',
+  required: ['holders', 'waiters'],
+  properties: {
+    holders: { type: 'array', items: { type: 'object', properties: { resource: { type: 'string' }, owner: { type: 'string' }, count: { type: 'integer' }, since: { type: 'number' } } } },
+    waiters: { type: 'array', items: { type: 'object', properties: { resources: { type: 'array', items: { type: 'string' } }, owner: { type: 'string' }, priority: { type: 'string' }, since: { type: 'number' } } } },
+  },
+} as const;
+const question = { type: 'object', properties: { run_id: { type: 'string' }, step: { type: 'string' }, prompt: { type: 'string' }, asked_at: { type: 'string' }, trace_id: { type: ['string', 'null'] } } } as const;
+const statusSchema = {
+  type: 'object',
+  required: ['defaults', 'out', 'in', 'voice_enabled', 'voice_disabled_reason', 'ui_clients', 'inbox_unread', 'questions', 'locks'],
+  properties: {
+    defaults: { type: 'object', properties: { in: { type: 'array', items: { type: 'string' } }, out: { type: 'array', items: { type: 'string' } } } },
+    out: { type: 'object', additionalProperties: channelStatus },
+    in: { type: 'object', additionalProperties: channelStatus },
+    voice: { type: ['object', 'null'], additionalProperties: { type: 'object', properties: { available: { type: 'boolean' }, engine: { type: 'string' }, reason: { type: 'string' }, fix: { type: 'string' } } } },
+    voice_enabled: { type: 'boolean' },
+    voice_disabled_reason: { type: ['string', 'null'] },
+    ui_clients: { type: 'integer' },
+    inbox_unread: { type: 'integer' },
+    questions: { type: 'array', items: question },
+    locks: lockState,
+  },
+} as const;
+const runIdSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
+const stepSchema = { type: 'string', minLength: 1, maxLength: 300 } as const;
+/** `POST /api/io/input` (also the Electron IPC `ioInput` argument). */
+export const ioInputSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['text'],
+  properties: { text: { type: 'string', minLength: 1, maxLength: MAX_IO_TEXT }, run_id: runIdSchema, step: stepSchema },
+} as const;
+const outcomeSchema = {
+  type: 'object',
+  required: ['kind', 'text', 'channel'],
+  properties: {
+    kind: { type: 'string', enum: ['answer', 'intent', 'unrecognized'] },
+    text: { type: 'string' },
+    channel: { type: 'string' },
+    run_id: { type: ['string', 'null'] },
+    step: { type: ['string', 'null'] },
+    intent: { type: 'string' },
+    slots: { type: 'object', additionalProperties: true },
+  },
+} as const;
+const channelName = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9_.-]*$' } as const;
+
+const ajv = new Ajv({ allErrors: false });
+const validateControl = ajv.compile({
+  oneOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type', 'sample_rate'],
+      properties: { type: { const: 'audio.start' }, sample_rate: { type: 'integer', minimum: 8000, maximum: 48000 }, run_id: runIdSchema, step: stepSchema },
+    },
+    { type: 'object', additionalProperties: false, required: ['type'], properties: { type: { enum: ['audio.end', 'audio.cancel', 'ping'] } } },
+  ],
+});
+type Control = { type: 'audio.start'; sample_rate: number; run_id?: string; step?: string } | { type: 'audio.end' | 'audio.cancel' | 'ping' };
+
+/** Only one push-to-talk stream at a time per runtime: the microphone is one resource. */
+const activeStreams = new WeakMap<object, string>();
+
+export const ioRoutes: FastifyPluginAsync = async (app) => {
+  const { runtime } = app.tessera;
+  const io = () => {
+    if (!runtime.ready) throw new TesseraError('NOT_READY', `The runtime is ${runtime.state}.`);
+    return runtime.io;
+  };
+
+  app.get('/api/io/status', {
+    schema: { summary: 'I/O channels and whether each works, voice parts with the reasons they are off, lock holders and waiters, open questions.', tags, security: secured, response: { 200: statusSchema, 401: errorRef, 503: errorRef } },
+  }, async () => io().status());
+
+  app.post<{ Body: { text: string; run_id?: string; step?: string } }>('/api/io/input', {
+    schema: {
+      summary: 'Text input: with run_id and step it answers that question; without, it answers the oldest open question, or starts the scenario its intent routes to.',
+      tags,
+      security: secured,
+      body: ioInputSchema,
+      response: { 200: outcomeSchema, 400: errorRef, 401: errorRef, 404: errorRef, 429: errorRef, 503: errorRef },
+    },
+  }, async (request) => {
+    const { text, run_id, step } = request.body;
+    const outcome = await io().input(text, { ...(run_id !== undefined ? { run_id } : {}), ...(step !== undefined ? { step } : {}), channel: 'text' });
+    runtime.scenarios.flush(); // a run the intent started is durable before we acknowledge it
+    return outcome;
+  });
+
+  app.post<{ Body: { text: string; channel?: string | string[] } }>('/api/io/send', {
+    schema: {
+      summary: 'Send a message (io.router.send): delivered on the channel(s) given, or the defaults; inboxed when none can take it.',
+      tags,
+      security: secured,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['text'],
+        properties: { text: { type: 'string', minLength: 1, maxLength: MAX_IO_TEXT }, channel: { anyOf: [channelName, { type: 'array', minItems: 1, maxItems: 8, items: channelName }] } },
+      },
+      response: { 200: message, 400: errorRef, 401: errorRef, 503: errorRef },
+    },
+  }, async (request) => io().send(request.body.channel ?? null, request.body.text));
+
+  app.get<{ Querystring: { include_acked?: boolean; limit?: number; after?: number } }>('/api/io/inbox', {
+    schema: {
+      summary: 'inbox.local: messages no channel could deliver, oldest first (acknowledged ones with include_acked=true).',
+      tags,
+      security: secured,
+      querystring: { type: 'object', additionalProperties: false, properties: { include_acked: { type: 'boolean' }, limit: { type: 'integer', minimum: 1, maximum: 1000 }, after: { type: 'integer', minimum: 0 } } },
+      response: { 200: { type: 'object', required: ['messages'], properties: { messages: { type: 'array', items: message } } }, 400: errorRef, 401: errorRef, 503: errorRef },
+    },
+  }, async (request) => ({ messages: io().inbox(request.query) }));
+
+  app.post<{ Body: { ids: number[] } }>('/api/io/inbox/ack', {
+    schema: {
+      summary: 'Acknowledge inboxed messages; answers the ids acknowledged now (already acknowledged or unknown ids are left out).',
+      tags,
+      security: secured,
+      body: { type: 'object', additionalProperties: false, required: ['ids'], properties: { ids: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'integer', minimum: 1 } } } },
+      response: { 200: { type: 'object', required: ['acked'], properties: { acked: { type: 'array', items: { type: 'integer' } } } }, 400: errorRef, 401: errorRef, 503: errorRef },
+    },
+  }, async (request) => ({ acked: io().ack(request.body.ids) }));
+
+  app.get('/ws/io', {
+    websocket: true,
+    schema: { summary: 'The Journey Guide dialogue (WebSocket): joins the ui channel, streams push-to-talk audio. Protocol in main/host/http/io.ts.', tags, security: secured },
+  }, (socket: WebSocket, request) => {
+    const log = runtime.logger.child({ ws_io: request.id });
+    const send = (m: unknown) => {
+      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(m));
+    };
+    const fail = (err: unknown) => send({ type: 'error', error: toErrorData(err) });
+    const router = runtime.io;
+    const attachment = router.attachUi({ send });
+    const status = router.status();
+    send({ type: 'hello', voice_enabled: status.voice_enabled, voice_disabled_reason: status.voice_disabled_reason });
+
+    let stream: { recorder: PushRecorder; done: Promise<void> } | undefined;
+    const endStream = (cancel: boolean) => {
+      if (!stream) return;
+      if (cancel) stream.recorder.stop();
+      else stream.recorder.end();
+      stream = undefined;
+    };
+    const owner = `ui:${request.id}`;
+
+    const start = (c: Extract<Control, { type: 'audio.start' }>) => {
+      if (stream) throw new TesseraError('VALIDATION_FAILED', 'An audio stream is already open on this connection; send audio.end first.');
+      const holder = activeStreams.get(router);
+      if (holder !== undefined) throw new TesseraError('MIC_BUSY', 'Another push-to-talk stream is using the microphone; try again when it ends.');
+      if ((c.run_id === undefined) !== (c.step === undefined)) throw new TesseraError('VALIDATION_FAILED', 'Give both run_id and step to answer a question by voice, or neither.');
+      const recorder = createPushRecorder(owner, { sampleRate: c.sample_rate, channels: 1 });
+      activeStreams.set(router, owner);
+      const done = router
+        .hear(recorder, { owner, ...(c.run_id !== undefined ? { run_id: c.run_id, step: c.step! } : {}) })
+        .then(
+          (r) => {
+            runtime.scenarios.flush();
+            send({ type: 'heard', outcome: r.listen.outcome, text: r.listen.text, ...(r.outcome ? { result: r.outcome } : {}) });
+          },
+          (err: unknown) => {
+            if (stream?.recorder === recorder) stream = undefined;
+            fail(err);
+          },
+        )
+        .finally(() => {
+          if (activeStreams.get(router) === owner) activeStreams.delete(router);
+        });
+      stream = { recorder, done };
+    };
+
+    socket.on('message', (data, isBinary) => {
+      try {
+        if (isBinary) {
+          if (!stream) throw new TesseraError('VALIDATION_FAILED', 'Audio arrived without audio.start; send {"type":"audio.start","sample_rate":16000} first.');
+          const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+          if (bytes.byteLength > MAX_CHUNK_BYTES) throw new TesseraError('VALIDATION_FAILED', `An audio frame is at most ${MAX_CHUNK_BYTES} bytes.`);
+          try {
+            stream.recorder.push(bytes);
+          } catch (err) {
+            endStream(true);
+            throw err;
+          }
+          return;
+        }
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(String(data));
+        } catch {
+          throw new TesseraError('VALIDATION_FAILED', 'The message is not valid JSON.');
+        }
+        if (!validateControl(parsed)) throw new TesseraError('VALIDATION_FAILED', `Expected audio.start {sample_rate 8000–48000, run_id?, step?}, audio.end, audio.cancel or ping: ${ajv.errorsText(validateControl.errors)}`);
+        const c = parsed as Control;
+        if (c.type === 'ping') send({ type: 'pong' });
+        else if (c.type === 'audio.start') start(c);
+        else endStream(c.type === 'audio.cancel');
+      } catch (err) {
+        fail(err);
+      }
+    });
+    socket.on('close', () => {
+      endStream(true);
+      attachment.dispose();
+      log.debug('journey dialogue socket closed');
+    });
+  });
+};

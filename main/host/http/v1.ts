@@ -1,0 +1,216 @@
+/**
+ * The product API (seed 004 §2): `POST /v1/run`, the card `GET /v1/r/{cid}` (JSON or HTML by content
+ * negotiation), and k-of-n consent (`GET /v1/consents`, `POST /v1/consents/{id}/approve|reject`).
+ *
+ * Auth: the server's hook admits the device API token (tenant `default`) and the tokens of
+ * `<data>/tenants.json` (their tenant) on `/v1`; this plugin maps the token to its tenant.
+ */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { TesseraError } from '../../common/errors.js';
+import { CONSENT_PAYLOAD_TYPE, CONSENT_VERSION, bundlePath, cardPath } from '../../common/receipt.js';
+import type { ConsentDecision } from '../../common/receipt.js';
+import { DEFAULT_TENANT, parseView } from '../../runtime/products/index.js';
+import type { ParsedView, Tenant } from '../../runtime/products/index.js';
+import { CARD_CSP, cardData, renderCardHtml } from '../../runtime/receipts/card.js';
+import type { ConsentRecord } from '../../runtime/receipts/store.js';
+import { envelopeSchema } from '../schemas.js';
+
+const errorRef = { $ref: 'Error#' } as const;
+const secured = [{ bearer: [] as string[] }];
+const cidParam = { type: 'string', pattern: '^b3:[0-9a-f]{64}$' } as const;
+const verdict = { type: 'string', enum: ['ACK', 'NACK', 'ASK'] } as const;
+const consentSchema = {
+  type: 'object',
+  required: ['id', 'capsule', 'k', 'n', 'state', 'approvers', 'votes', 'created_at', 'sign'],
+  properties: {
+    id: { type: 'string' },
+    capsule: { type: 'string' },
+    k: { type: 'integer' },
+    n: { type: 'integer' },
+    state: { type: 'string', enum: ['open', 'approved', 'rejected'] },
+    approvers: { type: 'array', items: { type: 'object', properties: { keyid: { type: 'string' }, name: { type: 'string' } } } },
+    votes: { type: 'array', items: { type: 'object', properties: { approver: { type: 'string' }, decision: { type: 'string' }, at: { type: 'string' } } } },
+    created_at: { type: 'string' },
+    decided_at: { type: ['string', 'null'] },
+    card_url: { type: 'string' },
+    sign: {
+      type: 'object',
+      description: 'What an approver signs: a DSSE envelope of payloadType over the canonical JSON of the decision, with decision "approve" or "reject" and approver = the signer\'s keyid.',
+      properties: { payloadType: { type: 'string' }, decision: { type: 'object', additionalProperties: true } },
+    },
+  },
+} as const;
+const runResponse = {
+  type: 'object',
+  required: ['cid', 'verdict', 'state', 'card_url', 'bundle_url', 'product', 'repeated', 'consent'],
+  properties: {
+    cid: { type: 'string' },
+    verdict,
+    state: { type: 'string', enum: ['decided', 'pending', 'rejected'] },
+    card_url: { type: 'string' },
+    bundle_url: { type: 'string' },
+    product: { type: 'string' },
+    repeated: { type: 'boolean' },
+    consent: { type: ['object', 'null'], properties: { id: { type: 'string' }, k: { type: 'integer' }, n: { type: 'integer' } } },
+  },
+} as const;
+const runBody = {
+  type: 'object',
+  description: 'A JSON view (seed 004 §10) with hdr {src, nonce, exp?}. At most 64 KiB, 32 levels deep; strings NFC-normalized.',
+  required: ['hdr'],
+  additionalProperties: true,
+  properties: {
+    hdr: { type: 'object', required: ['src', 'nonce'], properties: { src: { type: 'string' }, nonce: { type: 'string' }, exp: { type: ['string', 'null'] } } },
+  },
+} as const;
+
+/** Bodies of /v1/run are parsed by the view parser, not Fastify's: this marks the parsed result. */
+const PARSED = Symbol('parsed view');
+type ParsedBody = Record<string, unknown> & { [PARSED]?: ParsedView };
+
+export const v1Routes: FastifyPluginAsync = async (app) => {
+  const { runtime } = app.tessera;
+
+  const tenantOf = (request: FastifyRequest): Tenant => {
+    const header = request.headers.authorization;
+    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    return runtime.products.tenantForToken(token) ?? { id: DEFAULT_TENANT };
+  };
+  const origin = (request: FastifyRequest): string => `${request.protocol}://${request.headers.host ?? '127.0.0.1'}`;
+  const consentView = (c: ConsentRecord, request: FastifyRequest) => {
+    const product = runtime.products.byCid(runtime.receipts.capsule(c.capsule)?.capsule.product ?? '');
+    const names = new Map((product?.kofn?.approvers ?? []).map((a) => [a.keyid, a.name]));
+    const template: Omit<ConsentDecision, 'decision' | 'approver'> = { v: CONSENT_VERSION, consent: c.id, capsule: c.capsule };
+    return {
+      ...c,
+      n: c.approvers.length,
+      approvers: c.approvers.map((keyid) => ({ keyid, name: names.get(keyid) ?? '' })),
+      card_url: origin(request) + cardPath(c.capsule),
+      sign: { payloadType: CONSENT_PAYLOAD_TYPE, decision: template },
+    };
+  };
+
+  // The run route parses its body with the view parser (size, depth, NFC, numbers) instead of JSON.parse.
+  await app.register(async (scope) => {
+    // Only JSON: text/plain and the rest answer 415 UNSUPPORTED_MEDIA_TYPE.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_request, body, done) => {
+      try {
+        const parsed = parseView(body as string);
+        const value: ParsedBody = { hdr: parsed.hdr, ...parsed.view };
+        Object.defineProperty(value, PARSED, { value: parsed, enumerable: false });
+        done(null, value);
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    });
+
+    scope.post<{ Body: ParsedBody; Querystring: { product?: string } }>('/v1/run', {
+      schema: {
+        summary: 'Decide one JSON view: intake → policies → permit → receipts → verify → enrich.',
+        description: 'The same view (without hdr.nonce/hdr.exp) to the same product by the same tenant gives the same capsule cid; a decided capsule is answered as it stands. A second (src, nonce) is refused with 409 REPLAY_BLOCKED.',
+        tags: ['receipts'],
+        security: secured,
+        querystring: { type: 'object', additionalProperties: false, properties: { product: { type: 'string', pattern: '^[a-z][a-z0-9-]{1,63}$' } } },
+        body: runBody,
+        response: { 200: runResponse, 400: errorRef, 401: errorRef, 404: errorRef, 409: errorRef, 413: errorRef, 415: errorRef, 500: errorRef, 503: errorRef },
+      },
+    }, async (request) => {
+      const parsed = request.body[PARSED];
+      if (!parsed) throw new TesseraError('VIEW_INVALID', 'The body could not be read as a JSON view.');
+      const outcome = await runtime.pipeline.run({ tenant: tenantOf(request), body: parsed, ...(request.query.product ? { product: request.query.product } : {}) });
+      return { ...outcome, card_url: origin(request) + cardPath(outcome.cid), bundle_url: origin(request) + bundlePath(outcome.cid) };
+    });
+  });
+
+  app.get<{ Params: { cid: string } }>('/v1/r/:cid', {
+    schema: {
+      summary: "A capsule's card: decision, evidence, receipt chain, bundle link. JSON, or HTML when the client prefers text/html.",
+      tags: ['receipts'],
+      security: secured,
+      params: { type: 'object', required: ['cid'], properties: { cid: cidParam } },
+      produces: ['application/json', 'text/html'],
+      response: {
+        200: {
+          type: 'object',
+          additionalProperties: true,
+          required: ['cid', 'verdict', 'state', 'receipts', 'card_url', 'bundle_url'],
+          properties: {
+            cid: { type: 'string' },
+            verdict,
+            state: { type: 'string' },
+            decision: { type: ['string', 'null'] },
+            evidence: { type: 'array', items: {} },
+            receipts: { type: 'array', items: { type: 'object', additionalProperties: true } },
+            card_url: { type: 'string' },
+            bundle_url: { type: 'string' },
+          },
+        },
+        400: errorRef,
+        401: errorRef,
+        404: errorRef,
+      },
+    },
+  }, async (request, reply) => {
+    const { cid } = request.params;
+    const product = runtime.products.byCid(runtime.receipts.capsule(cid)?.capsule.product ?? '');
+    // Ghosted unless the deciding product is loaded and does not ask for it.
+    const card = cardData(runtime.receipts, cid, { card_url: origin(request) + cardPath(cid), bundle_url: origin(request) + bundlePath(cid) }, { ghost: product?.enrich.includes('ghost') ?? true });
+    if (!card) throw new TesseraError('CAPSULE_NOT_FOUND', `No capsule ${cid} on this device.`);
+    void reply.header('vary', 'Accept');
+    if (prefersHtml(request.headers.accept)) {
+      return reply.type('text/html; charset=utf-8').header('content-security-policy', CARD_CSP).send(renderCardHtml(card));
+    }
+    return card;
+  });
+
+  app.get<{ Querystring: { state?: ConsentRecord['state']; limit?: number } }>('/v1/consents', {
+    schema: {
+      summary: 'Consent requests (k-of-n), newest first, with what an approver must sign.',
+      tags: ['receipts'],
+      security: secured,
+      querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', enum: ['open', 'approved', 'rejected'] }, limit: { type: 'integer', minimum: 1, maximum: 1000 } } },
+      response: { 200: { type: 'object', required: ['consents'], properties: { consents: { type: 'array', items: consentSchema } } }, 400: errorRef, 401: errorRef },
+    },
+  }, async (request) => ({
+    consents: runtime.receipts.consents({ ...(request.query.state ? { state: request.query.state } : {}), ...(request.query.limit ? { limit: request.query.limit } : {}) }).map((c) => consentView(c, request)),
+  }));
+
+  for (const action of ['approve', 'reject'] as const) {
+    app.post<{ Params: { id: string }; Body: unknown }>(`/v1/consents/:id/${action}`, {
+      schema: {
+        summary: `${action === 'approve' ? 'Approve' : 'Reject'} a consent request with a DSSE envelope signed by one of its approvers.`,
+        tags: ['receipts'],
+        security: secured,
+        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^cns_[0-9a-f]{24}$' } } },
+        body: envelopeSchema,
+        response: {
+          200: { type: 'object', required: ['consent', 'verdict'], properties: { consent: consentSchema, verdict } },
+          400: errorRef,
+          401: errorRef,
+          403: errorRef,
+          404: errorRef,
+          409: errorRef,
+        },
+      },
+    }, async (request) => {
+      const outcome = runtime.pipeline.decide(request.params.id, action, request.body);
+      return { consent: consentView(outcome.consent, request), verdict: outcome.verdict };
+    });
+  }
+};
+
+/** True when the Accept header ranks text/html above application/json (browsers send text/html first). */
+export function prefersHtml(accept: string | undefined): boolean {
+  if (!accept) return false;
+  let html = -1;
+  let json = -1;
+  for (const part of accept.split(',')) {
+    const [type, ...params] = part.trim().split(';');
+    const q = Number(params.map((p) => p.trim()).find((p) => p.startsWith('q='))?.slice(2) ?? '1');
+    const t = type?.trim().toLowerCase();
+    if (t === 'text/html') html = Math.max(html, q);
+    else if (t === 'application/json') json = Math.max(json, q);
+  }
+  return html > 0 && html > json;
+}

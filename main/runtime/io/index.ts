@@ -1,0 +1,13 @@
+/**
+ * Voice and text I/O routing (seed 001 §3, issue 6 point 1): the router, its channel adapters and its store
+ * (messages with their fate, the persistent `inbox.local`, open questions). Locks live in
+ * ../scenarios/locks.ts (one manager per runtime, shared with the scenario engine).
+ */
+export { IN_CHANNELS, MAX_IO_TEXT, OUT_CHANNELS, createIoRouter } from './router.js';
+export type { AwaitOptions, ChannelStatus, HearOutcome, InChannel, InputOptions, InputOutcome, IoInput, IoMatrix, IoRouter, IoRouterOptions, IoStatus, SendOptions } from './router.js';
+export type { UiClient, UiMessage, VoiceSetup } from './channels.js';
+export { createDefaultVoice } from './voice-setup.js';
+export type { VoiceSettings } from './voice-setup.js';
+export { createPushRecorder, MAX_CHUNK_BYTES, MAX_STREAM_SECONDS } from './stream.js';
+export type { PushRecorder } from './stream.js';
+export type { IoMessage, IoQuestion, MessageState } from './store.js';

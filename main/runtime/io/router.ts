@@ -1,0 +1,562 @@
+/**
+ * The I/O router (seed 001 §3, issue 6 point 1): `send(channel, text)` and `await({prefer, timeout})` over the
+ * channel matrix `ctx.io = {in: [voice, text], out: [console, voice, ui, …]}`.
+ *
+ * Contract:
+ * - It serves the scenario engine through the bus: an `io.say` event becomes one message (keyed by the step's
+ *   idempotency key, recorded in the same transaction as the effect); an `io.ask` event sends its prompt and
+ *   waits for an answer from text (HTTP, the UI) or voice (listen → text), which it publishes as `io.answer`.
+ * - Out channels: the event's `channel`, else the run's `ctx.io.out`, else the router's defaults. A message is
+ *   `delivered` when at least one channel took it and `inboxed` into the persistent `inbox.local` when none
+ *   could (or when `inbox.local` was asked for); each channel that could not take it is journaled as
+ *   `io.degraded` with the reason, and the outcome as `io.delivered` or `io.inboxed`. Nothing is dropped: a
+ *   message still pending after a crash is delivered again at start.
+ * - In: an utterance with a run id and step answers that question; without, it answers the oldest waiting
+ *   question or `await`; with none waiting, it goes to the intent router and starts the matching scenario, with
+ *   `ctx.io` set so the answer comes back on the channel it came from.
+ * - Locks: speaking holds `tts`, listening holds `mic`, both as the run (re-entrant with the run's own step
+ *   locks) — so two runs never speak at once nor listen at once.
+ */
+import { randomUUID } from 'node:crypto';
+import type { TesseraEvent } from '../../common/api.js';
+import { TesseraError, toErrorData } from '../../common/errors.js';
+import type { Bus } from '../bus/index.js';
+import type { IntentRouter } from '../intents/index.js';
+import type { Disposable } from '../lifecycle/index.js';
+import type { Logger } from '../log/index.js';
+import type { LockManager, LockPriority, LockState } from '../scenarios/locks.js';
+import type { Store } from '../store/index.js';
+import type { ListenResult, Recorder, VoiceStatus } from '../voice/types.js';
+import { consoleChannel, uiChannel, voiceChannel } from './channels.js';
+import type { OutputChannel, UiClient, VoiceSetup } from './channels.js';
+import { createIoStore } from './store.js';
+import type { IoMessage, IoQuestion, IoStore } from './store.js';
+
+/** Output channels with an adapter. Any other name in `ctx.io.out` is reported unavailable. */
+export const OUT_CHANNELS = ['console', 'ui', 'voice', 'inbox.local'] as const;
+export const IN_CHANNELS = ['voice', 'text'] as const;
+export type InChannel = (typeof IN_CHANNELS)[number];
+
+/** Seed 001 §3: `ctx.io`. */
+export interface IoMatrix {
+  in: string[];
+  out: string[];
+}
+
+/** Longest utterance or message text accepted, in characters. */
+export const MAX_IO_TEXT = 2000;
+
+export interface IoRouterOptions {
+  store: Store;
+  bus: Bus;
+  logger: Logger;
+  locks: LockManager;
+  clock?: () => number;
+  /**
+   * The speech stack, or a promise of it (the runtime builds it while scenarios resume; deliveries wait for
+   * it). Absent: voice is disabled.
+   */
+  voice?: VoiceSetup | Promise<VoiceSetup>;
+  /** Utterances that answer nothing are routed here. */
+  intents?: () => IntentRouter | undefined;
+  /** A run's ctx, for its `ctx.io` matrix. */
+  runContext?: (runId: string) => Record<string, unknown> | undefined;
+  /** A run's priority: its speaking and listening wait for the locks in that order (default NORM). */
+  runPriority?: (runId: string) => LockPriority | undefined;
+  /** Default matrix: in [voice, text], out [voice, ui]. */
+  defaults?: Partial<IoMatrix>;
+  /** The console channel's writer (default: the logger). */
+  console?: (text: string, message: IoMessage) => void;
+  /** How long speaking or listening waits for its lock (default 60 s). */
+  lockTimeoutMs?: number;
+  /** How long one listen waits for speech (default 10 s). */
+  listenTimeoutMs?: number;
+}
+
+/** An utterance the router received. */
+export interface IoInput {
+  text: string;
+  channel: InChannel;
+}
+
+/** What became of an utterance. */
+export type InputOutcome =
+  | { kind: 'answer'; text: string; channel: InChannel; run_id: string | null; step: string | null }
+  | { kind: 'intent'; text: string; channel: InChannel; intent: string; slots: Record<string, unknown>; run_id: string | null }
+  | { kind: 'unrecognized'; text: string; channel: InChannel };
+
+export interface HearOutcome {
+  listen: ListenResult;
+  /** Absent when nothing was heard (`no_speech`) or nobody waits for it any more. */
+  outcome?: InputOutcome;
+}
+
+export interface ChannelStatus {
+  available: boolean;
+  reason?: string;
+}
+
+export interface IoStatus {
+  defaults: IoMatrix;
+  out: Record<string, ChannelStatus>;
+  in: Record<InChannel, ChannelStatus>;
+  /** The speech stack's parts, or null when voice is disabled. */
+  voice: VoiceStatus | null;
+  voice_enabled: boolean;
+  /** Why voice is off (the install command included), when it is. */
+  voice_disabled_reason: string | null;
+  ui_clients: number;
+  inbox_unread: number;
+  questions: IoQuestion[];
+  locks: LockState;
+}
+
+export interface SendOptions {
+  run_id?: string | null;
+  /** Idempotency key; a second send with the same key returns the first message. */
+  key?: string;
+  trace_id?: string | null;
+}
+
+export interface AwaitOptions {
+  /** Listen on the microphone first when `voice`. Default `text`. */
+  prefer?: InChannel;
+  /** Ms; resolves null when nothing came. Default 20 000. */
+  timeout?: number;
+  /** Input channels allowed (default: the router's `in`). */
+  in?: string[];
+  signal?: AbortSignal;
+}
+
+export interface InputOptions {
+  run_id?: string;
+  step?: string;
+  channel?: InChannel;
+}
+
+export interface IoRouter extends Disposable {
+  /** Subscribe to the engine's `io.say`/`io.ask`, deliver messages left pending by a crash, re-open questions. */
+  start(): void;
+  /** Deliver `text` on `channel` (or the defaults); resolves with the message in its final state. */
+  send(channel: string | readonly string[] | null | undefined, text: string, options?: SendOptions): Promise<IoMessage>;
+  /** The next utterance from an allowed input channel, or null after `timeout`. */
+  await(options?: AwaitOptions): Promise<IoInput | null>;
+  /** An utterance typed or transcribed: answers a question or starts a scenario through the intents. */
+  input(text: string, options?: InputOptions): Promise<InputOutcome>;
+  /** Listen to `recorder` (holding `mic`) and treat the transcript as input. */
+  hear(recorder: Recorder, options?: InputOptions & { owner?: string; signal?: AbortSignal }): Promise<HearOutcome>;
+  /**
+   * Listen on this device's microphone (push-to-talk in the Electron window, where capture happens in the
+   * main process). Throws VOICE_UNAVAILABLE when there is none; aborting `signal` (the release of the button)
+   * ends the capture, and what was said so far is transcribed.
+   */
+  listen(options?: { signal?: AbortSignal }): Promise<HearOutcome>;
+  /** A renderer joins the `ui` channel until disposed. */
+  attachUi(client: UiClient): Disposable;
+  inbox(query?: { include_acked?: boolean; limit?: number; after?: number }): IoMessage[];
+  ack(ids: readonly number[]): number[];
+  message(id: number): IoMessage | undefined;
+  status(): IoStatus;
+  /** Resolves when no delivery or listen is in flight. */
+  idle(): Promise<void>;
+}
+
+interface Waiter {
+  run_id: string | null;
+  step: string | null;
+  channels: string[];
+  resolve: (input: IoInput) => void;
+  /** Stops a listen started for this waiter. */
+  controller: AbortController;
+}
+
+const asList = (v: unknown): string[] | null => {
+  if (typeof v === 'string' && v !== '') return [v];
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string') && v.length > 0) return [...new Set(v as string[])];
+  return null;
+};
+
+export function createIoRouter(options: IoRouterOptions): IoRouter {
+  const { bus, logger, locks } = options;
+  const clock = options.clock ?? Date.now;
+  const db: IoStore = createIoStore(options.store, clock);
+  const defaults: IoMatrix = { in: options.defaults?.in ?? ['voice', 'text'], out: options.defaults?.out ?? ['voice', 'ui'] };
+  let setup: VoiceSetup = { reason: 'voice is starting' };
+  const voiceReady: Promise<void> = Promise.resolve(options.voice ?? { reason: 'voice is disabled' })
+    .then(
+      (s) => void (setup = s),
+      (err: unknown) => void (setup = { reason: `voice could not start: ${toErrorData(err).message}` }),
+    )
+    .then(() => {
+      // Built while the runtime was closing: nobody will use it, and it holds engines.
+      if (disposed) return void setup.voice?.dispose();
+      // Journaled once per start: whether this device speaks and listens, and if not, why and how to fix it.
+      const parts = setup.voice?.status() ?? null;
+      if (!setup.voice) logger.warn('voice is disabled', { reason: setup.reason });
+      publish('io.voice.status', { enabled: setup.voice !== undefined, reason: setup.voice ? null : (setup.reason ?? 'voice is disabled'), parts });
+    });
+  const microphone = () => setup.microphone ?? (setup.voice && setup.voice.status().mic.available ? () => setup.voice!.microphone() : undefined);
+  const lockTimeoutMs = options.lockTimeoutMs ?? 60_000;
+  const listenTimeoutMs = options.listenTimeoutMs ?? 10_000;
+  const ui = uiChannel();
+  const adapters = new Map<string, OutputChannel>([
+    ['console', consoleChannel(options.console ?? ((text, m) => logger.info('io.console', { text, message_id: m.id, run_id: m.run_id })))],
+    ['ui', ui],
+    ['voice', voiceChannel({ setup: () => setup, locks, bus, lockTimeoutMs })],
+  ]);
+
+  const inFlight = new Set<Promise<unknown>>();
+  const delivering = new Set<number>();
+  // Cancelling or failing a run stops what the router does for it.
+  const runControllers = new Map<string, AbortController>();
+  const waiters: Waiter[] = [];
+  const subscriptions: Disposable[] = [];
+  let disposed = false;
+  let hearCount = 0;
+
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p)).catch(() => undefined);
+    return p;
+  };
+  const trace = (id: string | null | undefined) => (id ? { trace_id: id } : {});
+  const publish = (topic: string, payload: unknown, traceId?: string | null) => {
+    try {
+      bus.publish(topic, payload, trace(traceId));
+    } catch (err) {
+      // The store may be closing; the message row is the record that matters.
+      logger.warn('could not journal an io event', { topic, error: err });
+    }
+  };
+  const runSignal = (runId: string | null): AbortController => {
+    if (!runId) return new AbortController();
+    let c = runControllers.get(runId);
+    if (!c) runControllers.set(runId, (c = new AbortController()));
+    return c;
+  };
+  const priorityOf = (runId: string | null | undefined): LockPriority => {
+    if (!runId || !options.runPriority) return 'NORM';
+    try {
+      return options.runPriority(runId) ?? 'NORM';
+    } catch {
+      return 'NORM'; // not a run (a UI stream's owner) or already gone
+    }
+  };
+  const matrixOf = (runId: string | null): Partial<IoMatrix> => {
+    if (!runId || !options.runContext) return {};
+    try {
+      const io = options.runContext(runId)?.['io'] as { in?: unknown; out?: unknown } | undefined;
+      const out = asList(io?.out);
+      const inn = asList(io?.in);
+      return { ...(out ? { out } : {}), ...(inn ? { in: inn } : {}) };
+    } catch {
+      return {};
+    }
+  };
+
+  // ── out ─────────────────────────────────────────────────────────────────────────────────────────────
+  async function deliver(message: IoMessage): Promise<IoMessage> {
+    const channels = message.requested ?? matrixOf(message.run_id).out ?? defaults.out;
+    const owner = message.run_id ?? message.key;
+    const signal = runSignal(message.run_id).signal;
+    const delivered: string[] = [];
+    const reasons: Record<string, string> = {};
+    await Promise.all(
+      channels.map(async (name) => {
+        if (name === 'inbox.local') return;
+        const adapter = adapters.get(name);
+        const why = adapter ? adapter.unavailable() : `no adapter for the channel "${name}" (known: ${OUT_CHANNELS.join(', ')})`;
+        if (why !== null || !adapter) {
+          reasons[name] = why ?? 'unavailable';
+          return;
+        }
+        try {
+          await adapter.deliver({ message, owner, priority: priorityOf(message.run_id), signal });
+          delivered.push(name);
+        } catch (err) {
+          reasons[name] = toErrorData(err).message;
+        }
+      }),
+    );
+    // Stopping: leave it pending, so the next start delivers it.
+    if (disposed && delivered.length === 0) return message;
+    const state = delivered.length > 0 && !channels.includes('inbox.local') ? 'delivered' : 'inboxed';
+    delivered.sort();
+    if (!db.finish(message.id, state, delivered, reasons)) return db.get(message.id) ?? message;
+    for (const [channel, reason] of Object.entries(reasons)) publish('io.degraded', { message_id: message.id, run_id: message.run_id, channel, reason }, message.trace_id);
+    if (state === 'delivered') publish('io.delivered', { message_id: message.id, run_id: message.run_id, text: message.text, channels: delivered }, message.trace_id);
+    else publish('io.inboxed', { message_id: message.id, run_id: message.run_id, text: message.text, reasons, ...(delivered.length ? { channels: delivered } : {}) }, message.trace_id);
+    return db.get(message.id)!;
+  }
+
+  const startDelivery = (message: IoMessage): Promise<IoMessage> => {
+    if (delivering.has(message.id)) return waitFinished(message.id);
+    delivering.add(message.id);
+    // After the current transaction: the row must be committed before anything is played.
+    const p = voiceReady
+      .then(() => deliver(message))
+      .finally(() => delivering.delete(message.id));
+    return track(p);
+  };
+  const waitFinished = async (id: number): Promise<IoMessage> => {
+    while (delivering.has(id)) await Promise.race([...inFlight]);
+    return db.get(id)!;
+  };
+
+  const accept = (text: string, requested: string[] | null, opts: SendOptions): { message: IoMessage; created: boolean } => {
+    if (typeof text !== 'string' || text.trim() === '') throw new TesseraError('VALIDATION_FAILED', 'The text to send is empty.');
+    if (text.length > MAX_IO_TEXT) throw new TesseraError('VALIDATION_FAILED', `The text is ${text.length} characters; at most ${MAX_IO_TEXT}.`);
+    return db.accept({ key: opts.key ?? `io:${randomUUID()}`, run_id: opts.run_id ?? null, requested, text, trace_id: opts.trace_id ?? null });
+  };
+
+  // ── in ──────────────────────────────────────────────────────────────────────────────────────────────
+  const takeWaiter = (runId: string | undefined, step: string | undefined, channel: InChannel): Waiter | undefined => {
+    const i = runId !== undefined && step !== undefined
+      ? waiters.findIndex((w) => w.run_id === runId && w.step === step)
+      : waiters.findIndex((w) => w.channels.includes(channel));
+    if (i < 0) return undefined;
+    const [w] = waiters.splice(i, 1);
+    w!.controller.abort(new TesseraError('RUN_CANCELLED', 'answered'));
+    return w;
+  };
+
+  const answerQuestion = (runId: string, step: string, text: string, channel: InChannel, traceId: string | null) => {
+    db.closeQuestion(runId, step);
+    publish('io.answer', { run_id: runId, step, text, channel }, traceId);
+  };
+
+  /**
+   * Opens the question `runId/step`: sends its prompt (unless `resumed`: it was sent before a restart) on
+   * `requested` or the run's out channels, then waits for text, or listens once the prompt is out.
+   */
+  const ask = (q: { runId: string; step: string; prompt: string; requested: string[] | null; traceId: string | null }, inChannels: string[], resumed: boolean) => {
+    if (waiters.some((w) => w.run_id === q.runId && w.step === q.step)) return;
+    const waiter: Waiter = {
+      run_id: q.runId,
+      step: q.step,
+      channels: inChannels,
+      controller: new AbortController(),
+      resolve: (answer) => answerQuestion(q.runId, q.step, answer.text, answer.channel, q.traceId),
+    };
+    waiters.push(waiter);
+    ui.broadcast({ type: 'ask', question: { run_id: q.runId, step: q.step, prompt: q.prompt } });
+    if (resumed) return;
+    const sent = accept(q.prompt, q.requested, { key: `ask:${q.runId}/${q.step}`, run_id: q.runId, trace_id: q.traceId });
+    const asked = sent.message.state === 'pending' ? startDelivery(sent.message) : Promise.resolve(sent.message);
+    // Listen once the question was asked (the prompt must not be heard as the answer).
+    if (inChannels.includes('voice')) {
+      void track(asked.then(() => (waiters.includes(waiter) && microphone() ? hearFor(waiter) : undefined))).catch((err: unknown) => logger.warn('listening for an answer failed', { run_id: q.runId, step: q.step, error: err }));
+    }
+  };
+
+  const hearFor = async (waiter: Waiter) => {
+    const signal = AbortSignal.any([waiter.controller.signal, runSignal(waiter.run_id).signal]);
+    return hear(microphone()!(), { ...(waiter.run_id ? { run_id: waiter.run_id } : {}), ...(waiter.step ? { step: waiter.step } : {}), signal });
+  };
+
+  async function input(text: string, opts: InputOptions = {}): Promise<InputOutcome> {
+    const channel = opts.channel ?? 'text';
+    const clean = typeof text === 'string' ? text.trim() : '';
+    if (clean === '') throw new TesseraError('VALIDATION_FAILED', 'The utterance is empty.');
+    if (clean.length > MAX_IO_TEXT) throw new TesseraError('VALIDATION_FAILED', `The utterance is ${clean.length} characters; at most ${MAX_IO_TEXT}.`);
+    if ((opts.run_id === undefined) !== (opts.step === undefined)) throw new TesseraError('VALIDATION_FAILED', 'Give both run_id and step to answer a question, or neither.');
+    let outcome: InputOutcome;
+    const waiter = takeWaiter(opts.run_id, opts.step, channel);
+    if (waiter) {
+      waiter.resolve({ text: clean, channel });
+      outcome = { kind: 'answer', text: clean, channel, run_id: waiter.run_id, step: waiter.step };
+    } else if (opts.run_id !== undefined && opts.step !== undefined) {
+      throw new TesseraError('IO_ASK_NOT_FOUND', `No question of run ${opts.run_id} at step ${opts.step} is waiting for an answer; see GET /api/io/status for the open ones.`);
+    } else {
+      outcome = await dispatch(clean, channel);
+    }
+    publish('io.input', outcome);
+    return outcome;
+  }
+
+  async function dispatch(text: string, channel: InChannel): Promise<InputOutcome> {
+    const intents = options.intents?.();
+    const route = intents?.route(text);
+    if (!route || !intents) {
+      const reply = `Sorry, I did not understand "${text}".`;
+      void track(startDelivery(accept(reply, channel === 'voice' ? ['voice', 'ui'] : ['ui'], {}).message)).catch(() => undefined);
+      return { kind: 'unrecognized', text, channel };
+    }
+    // The answer comes back the way the utterance came: spoken (and shown) for speech, shown for text. Its
+    // follow-up questions may be answered either way.
+    const io: IoMatrix = { in: defaults.in, out: channel === 'voice' ? ['voice', 'ui'] : ['ui'] };
+    const done = await intents.dispatch(text, { io, utterance: text, intent: route.intent });
+    const runId = typeof done?.result === 'string' ? done.result : null;
+    return { kind: 'intent', text, channel, intent: route.intent, slots: route.slots as Record<string, unknown>, run_id: runId };
+  }
+
+  async function hear(recorder: Recorder, opts: InputOptions & { owner?: string; signal?: AbortSignal } = {}): Promise<HearOutcome> {
+    await voiceReady;
+    const voice = setup.voice;
+    if (!voice) {
+      recorder.stop();
+      throw new TesseraError('VOICE_UNAVAILABLE', `Voice is disabled: ${setup.reason ?? 'no speech engines'}.`);
+    }
+    const s = voice.status();
+    if (!s.stt.available || !s.vad.available) {
+      recorder.stop();
+      const part = !s.stt.available ? s.stt : s.vad;
+      throw new TesseraError('VOICE_UNAVAILABLE', `Speech recognition is unavailable: ${part.reason ?? 'unknown reason'}${part.fix ? ` (fix: ${part.fix})` : ''}.`);
+    }
+    // What this utterance will answer: the question named, else the oldest open one. Listening happens as that
+    // run, so a step holding `mic` (io.ask with locks: [mic]) does not lock out its own answer.
+    const named = opts.run_id !== undefined && opts.step !== undefined ? { run_id: opts.run_id, step: opts.step } : undefined;
+    const open = waiters.find((w) => w.run_id !== null && w.step !== null && w.channels.includes('voice'));
+    const target = named ?? (open ? { run_id: open.run_id!, step: open.step! } : undefined);
+    const owner = target?.run_id ?? opts.owner ?? `io:hear:${++hearCount}`;
+    let release: (() => void) | undefined;
+    try {
+      release = await locks.acquire(['mic'], { owner, priority: priorityOf(target?.run_id), timeoutMs: lockTimeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) });
+    } catch (err) {
+      recorder.stop();
+      throw err;
+    }
+    let listen: ListenResult;
+    try {
+      publish('io.voice.listening', { run_id: target?.run_id ?? null, step: target?.step ?? null, source: recorder.source });
+      listen = await voice.listen(recorder, { timeoutMs: listenTimeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) });
+    } finally {
+      recorder.stop();
+      release();
+    }
+    publish('io.voice.heard', { run_id: target?.run_id ?? null, step: target?.step ?? null, outcome: listen.outcome, text: listen.text, engine: listen.engine, timings: listen.timings });
+    if (listen.outcome !== 'speech' || listen.text.trim() === '') return { listen };
+    // The question may have been answered (typed) or closed while we listened: then the speech answers nothing.
+    if (named && !waiters.some((w) => w.run_id === named.run_id && w.step === named.step)) return { listen };
+    return { listen, outcome: await input(listen.text, { ...(named ? named : {}), channel: 'voice' }) };
+  }
+
+  // ── engine events ───────────────────────────────────────────────────────────────────────────────────
+  const onSay = (e: TesseraEvent) => {
+    const p = e.payload as { text?: unknown; channel?: unknown; run_id?: unknown; idempotency_key?: unknown } | null;
+    const runId = typeof p?.run_id === 'string' ? p.run_id : null;
+    const text = typeof p?.text === 'string' ? p.text : '';
+    const key = typeof p?.idempotency_key === 'string' ? p.idempotency_key : `event:${e.id}`;
+    // Nothing is dropped: text the channels cannot take (empty, too long) is still recorded, in the inbox.
+    const safe = text.trim() === '' ? '(empty message)' : text.slice(0, MAX_IO_TEXT);
+    const { message, created } = db.accept({ key, run_id: runId, requested: asList(p?.channel), text: safe, trace_id: e.trace_id });
+    if (created || message.state === 'pending') void startDelivery(message).catch((err: unknown) => logger.error('io delivery failed', { message_id: message.id, error: err }));
+  };
+  const onAsk = (e: TesseraEvent) => {
+    const p = e.payload as { prompt?: unknown; channel?: unknown; run_id?: unknown; step?: unknown } | null;
+    if (typeof p?.run_id !== 'string' || typeof p.step !== 'string') return;
+    const prompt = typeof p.prompt === 'string' && p.prompt.trim() !== '' ? p.prompt.slice(0, MAX_IO_TEXT) : '(question)';
+    db.ask({ run_id: p.run_id, step: p.step, prompt, trace_id: e.trace_id });
+    ask({ runId: p.run_id, step: p.step, prompt, requested: asList(p.channel), traceId: e.trace_id }, matrixOf(p.run_id).in ?? defaults.in, false);
+  };
+  const onRunEnd = (e: TesseraEvent) => {
+    const runId = (e.payload as { run_id?: unknown } | null)?.run_id;
+    if (typeof runId !== 'string') return;
+    db.closeQuestion(runId);
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (waiters[i]!.run_id !== runId) continue;
+      waiters[i]!.controller.abort(new TesseraError('RUN_CANCELLED', `run ${runId} ended`));
+      waiters.splice(i, 1);
+    }
+    // A completed run's last words are still being spoken: only a cancelled or failed run is cut short.
+    if (!e.topic.endsWith('.completed')) runControllers.get(runId)?.abort(new TesseraError('RUN_CANCELLED', `run ${runId} ${e.topic.split('.').pop()}`));
+    runControllers.delete(runId);
+  };
+
+  return {
+    start() {
+      subscriptions.push(bus.subscribe('io.say', onSay, { name: 'io.router:say' }));
+      subscriptions.push(bus.subscribe('io.ask', onAsk, { name: 'io.router:ask' }));
+      for (const topic of ['scenario.run.completed', 'scenario.run.failed', 'scenario.run.cancelled']) subscriptions.push(bus.subscribe(topic, onRunEnd, { name: 'io.router:run-end' }));
+      subscriptions.push(locks.onChange((change) => queueMicrotask(() => !disposed && publish('io.lock.changed', change))));
+      // Crash recovery: what was accepted but not finished is delivered now; open questions wait again.
+      for (const m of db.pending()) void startDelivery(m).catch(() => undefined);
+      for (const q of db.openQuestions()) ask({ runId: q.run_id, step: q.step, prompt: q.prompt, requested: null, traceId: q.trace_id }, matrixOf(q.run_id).in ?? defaults.in, true);
+    },
+    send(channel, text, opts = {}) {
+      const requested = channel === null || channel === undefined ? null : typeof channel === 'string' ? [channel] : [...new Set(channel)];
+      if (requested && requested.length === 0) throw new TesseraError('VALIDATION_FAILED', 'Name at least one channel, or none for the defaults.');
+      const { message } = accept(text, requested, opts);
+      return message.state === 'pending' ? startDelivery(message) : Promise.resolve(message);
+    },
+    await(opts = {}) {
+      const channels = opts.in ?? defaults.in;
+      const timeout = opts.timeout ?? 20_000;
+      return new Promise<IoInput | null>((resolve) => {
+        const controller = new AbortController();
+        const finish = (v: IoInput | null) => {
+          clearTimeout(timer);
+          const i = waiters.indexOf(waiter);
+          if (i >= 0) waiters.splice(i, 1);
+          controller.abort(new TesseraError('RUN_CANCELLED', 'await ended'));
+          resolve(v);
+        };
+        const waiter: Waiter = { run_id: null, step: null, channels, controller, resolve: (v) => finish(v) };
+        const timer = setTimeout(() => finish(null), timeout);
+        opts.signal?.addEventListener('abort', () => finish(null), { once: true });
+        waiters.push(waiter);
+        const mic = microphone();
+        if (opts.prefer === 'voice' && channels.includes('voice') && mic) {
+          void track(hear(mic(), { signal: controller.signal, owner: `io:await:${++hearCount}` })).catch(() => undefined);
+        }
+      });
+    },
+    input,
+    hear,
+    async listen(opts = {}) {
+      await voiceReady;
+      const mic = microphone();
+      if (!mic) throw new TesseraError('VOICE_UNAVAILABLE', `No microphone here: ${setup.voice ? (setup.voice.status().mic.reason ?? 'capture is unavailable') : (setup.reason ?? 'voice is disabled')}.`);
+      // Releasing the button ends the capture (what was said is still transcribed); it does not cancel.
+      const recorder = mic();
+      opts.signal?.addEventListener('abort', () => recorder.stop(), { once: true });
+      return hear(recorder, { owner: `io:listen:${++hearCount}` });
+    },
+    attachUi: (client) => ui.attach(client),
+    inbox: (query) => db.inbox(query),
+    ack: (ids) => db.ack(ids),
+    message: (id) => db.get(id),
+    status() {
+      const out: Record<string, ChannelStatus> = {};
+      for (const name of new Set([...OUT_CHANNELS, ...defaults.out])) {
+        const adapter = adapters.get(name);
+        const why = name === 'inbox.local' ? null : adapter ? adapter.unavailable() : `no adapter for the channel "${name}"`;
+        out[name] = why === null ? { available: true } : { available: false, reason: why };
+      }
+      const vs = setup.voice ? setup.voice.status() : null;
+      const voiceIn: ChannelStatus = !vs
+        ? { available: false, reason: setup.reason ?? 'voice is disabled' }
+        : !vs.stt.available
+          ? { available: false, reason: `speech-to-text: ${vs.stt.reason ?? 'unavailable'}` }
+          : !vs.vad.available
+            ? { available: false, reason: `voice activity detection: ${vs.vad.reason ?? 'unavailable'}` }
+            : { available: true, ...(microphone() ? {} : { reason: 'no microphone here: audio comes from the browser (push-to-talk) only' }) };
+      return {
+        defaults,
+        out,
+        in: { text: { available: true }, voice: voiceIn },
+        voice: vs,
+        voice_enabled: setup.voice !== undefined,
+        voice_disabled_reason: setup.voice ? null : (setup.reason ?? 'voice is disabled'),
+        ui_clients: ui.clients,
+        inbox_unread: db.unread(),
+        questions: db.openQuestions(),
+        locks: locks.state(),
+      };
+    },
+    async idle() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      for (const s of subscriptions.splice(0)) await s.dispose();
+      for (const w of waiters.splice(0)) w.controller.abort(new TesseraError('NOT_READY', 'stopping'));
+      for (const c of runControllers.values()) c.abort(new TesseraError('NOT_READY', 'stopping'));
+      // Deliveries in flight finish or are left pending for the next start; wait briefly for them.
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 2000).unref())]);
+      // The router owns the speech stack it was given (its engines hold processes and models).
+      await setup.voice?.dispose();
+    },
+  };
+}

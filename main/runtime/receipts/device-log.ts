@@ -1,0 +1,204 @@
+/**
+ * The device log (issue 5 §7, DESIGN.md "Formats → Receipt"): one append-only Merkle tree (RFC 6962 hashing,
+ * common/merkle.ts) of every receipt this device issues, so the cloud can later prove it holds a prefix of the
+ * device's history (consistency proofs) and any receipt can be shown to be in it (inclusion proofs). Owns the
+ * `log_*` tables.
+ *
+ * Storage: each leaf hash (`log_leaves`), and every perfect subtree hash as soon as it is complete
+ * (`log_nodes`, level ≥ 1), written in the same transaction as the leaf — at most one extra row per append on
+ * average. A tree head, audit path or consistency proof at any size then needs O(log² n) point reads, never a
+ * pass over the leaves. Signed tree heads are kept per size (`log_heads`), so a head once published for a size
+ * is the one the device keeps serving.
+ *
+ * The size is always read from SQLite, never cached: appends run inside the receipt store's transaction, and a
+ * rolled-back receipt must take its leaf with it.
+ */
+import type { DsseEnvelope } from '../../common/dsse.js';
+import { canonicalBytes } from '../../common/canonical.js';
+import { TesseraError } from '../../common/errors.js';
+import {
+  MERKLE_HASH,
+  TREE_HEAD_PAYLOAD_TYPE,
+  TREE_HEAD_VERSION,
+  consistencyProof,
+  hashToHex,
+  inclusionProof,
+  leafHash,
+  nodeHash,
+  receiptLeaf,
+  treeHead,
+} from '../../common/merkle.js';
+import type { ConsistencyProofJson, InclusionProofJson, PerfectSubtree, TreeHead } from '../../common/merkle.js';
+import { signEnvelope } from '../keys/index.js';
+import type { SigningKey } from '../keys/index.js';
+import type { Migration, Store } from '../store/index.js';
+
+export interface LogPosition {
+  /** 0-based leaf index of the receipt. */
+  index: number;
+  /** Size of the log right after the receipt went in. */
+  size: number;
+}
+
+export interface SignedTreeHead {
+  head: TreeHead;
+  envelope: DsseEnvelope;
+}
+
+export interface DeviceLog {
+  /** Number of receipts in the log. */
+  readonly size: number;
+  /**
+   * Appends a receipt id; idempotent: a receipt already in the log keeps its index (and `size` is the current
+   * size). Runs in its own transaction, or inside the caller's (its rollback takes the leaf back).
+   * @throws TesseraError VALIDATION_FAILED for something that is not a receipt id (`b3:` cid).
+   */
+  append(receiptId: string): LogPosition;
+  /** The leaf index of a receipt, or undefined when it is not in the log. */
+  indexOf(receiptId: string): number | undefined;
+  /** The tree head at `size` (default: now), lowercase hex. @throws TesseraError LOG_RANGE_INVALID beyond the log. */
+  root(size?: number): { size: number; root: string };
+  /** The head at `size` (default: now) signed by the device key; the same envelope every time for a size. */
+  signedHead(size?: number): SignedTreeHead;
+  /**
+   * The audit path of a receipt in the tree of `size` leaves (default: now).
+   * @throws TesseraError LOG_NOT_FOUND when the receipt is not in that tree; LOG_RANGE_INVALID beyond the log.
+   */
+  inclusion(receiptId: string, size?: number): InclusionProofJson;
+  /** Proof that the tree of `to` leaves extends the one of `from`. @throws TesseraError LOG_RANGE_INVALID unless 0 ≤ from ≤ to ≤ size. */
+  consistency(from: number, to: number): ConsistencyProofJson;
+}
+
+export interface DeviceLogOptions {
+  store: Store;
+  /** Signs tree heads; its keyid is the log's identity (`TreeHead.log`). */
+  deviceKey: SigningKey;
+  clock?: () => number;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'leaves, perfect subtrees, signed heads',
+    up(db) {
+      db.exec(`
+        CREATE TABLE log_leaves (idx INTEGER PRIMARY KEY, receipt_id TEXT NOT NULL UNIQUE, hash BLOB NOT NULL) STRICT;
+        CREATE TABLE log_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;
+        CREATE TABLE log_heads (size INTEGER PRIMARY KEY, envelope TEXT NOT NULL) STRICT;
+      `);
+    },
+  },
+];
+
+const RECEIPT_ID = /^b3:[0-9a-f]{64}$/;
+
+/** Opens (migrates) the device log tables. */
+export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
+  const { store, deviceKey } = options;
+  const clock = options.clock ?? Date.now;
+  store.migrate('log', MIGRATIONS);
+  const db = store.db;
+  const sizeStmt = db.prepare<[], { n: number }>('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM log_leaves');
+  const indexStmt = db.prepare<[string], { idx: number }>('SELECT idx FROM log_leaves WHERE receipt_id = ?');
+  const leafStmt = db.prepare<[number], { hash: Buffer }>('SELECT hash FROM log_leaves WHERE idx = ?');
+  const nodeStmt = db.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM log_nodes WHERE level = ? AND idx = ?');
+  const insertLeaf = db.prepare('INSERT INTO log_leaves (idx, receipt_id, hash) VALUES (?, ?, ?) ON CONFLICT (receipt_id) DO NOTHING');
+  const insertNode = db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)');
+  const headStmt = db.prepare<[number], { envelope: string }>('SELECT envelope FROM log_heads WHERE size = ?');
+  const insertHead = db.prepare('INSERT INTO log_heads (size, envelope) VALUES (?, ?) ON CONFLICT DO NOTHING');
+
+  const currentSize = () => sizeStmt.get()!.n;
+
+  // Every subtree asked for lies inside a tree no larger than the log, so it has been stored.
+  const perfect: PerfectSubtree = (level, index) => {
+    const row = level === 0 ? leafStmt.get(index) : nodeStmt.get(level, index);
+    if (!row) throw new TesseraError('INTERNAL', `The device log is missing subtree (${level}, ${index}); run an integrity check of the database.`);
+    return new Uint8Array(row.hash.buffer, row.hash.byteOffset, row.hash.byteLength);
+  };
+
+  const checkSize = (size: number, what: string): number => {
+    const n = currentSize();
+    if (!Number.isSafeInteger(size) || size < 0 || size > n) {
+      throw new TesseraError('LOG_RANGE_INVALID', `${what} ${String(size)} is outside the device log, which holds ${n} receipts; use a size from 0 to ${n}.`, { details: { size: n } });
+    }
+    return size;
+  };
+
+  const appendNow = (receiptId: string): LogPosition => {
+    const index = currentSize();
+    let hash = leafHash(receiptLeaf(receiptId));
+    // A receipt already in the log keeps its leaf (UNIQUE receipt_id): nothing is written.
+    if (insertLeaf.run(index, receiptId, hash).changes === 0) return { index: indexStmt.get(receiptId)!.idx, size: index };
+    // Each time the new leaf completes a perfect subtree (its index is odd at that level), store that subtree.
+    for (let level = 0, i = index; i % 2 === 1; level++, i = (i - 1) / 2) {
+      hash = nodeHash(perfect(level, i - 1), hash);
+      insertNode.run(level + 1, (i - 1) / 2, hash);
+    }
+    return { index, size: index + 1 };
+  };
+  // Inside the receipt store's transaction the caller's commit or rollback covers the leaf; a savepoint per
+  // append would cost more than the append itself.
+  const appendInTransaction = db.transaction(appendNow);
+  const append = (receiptId: string): LogPosition => (db.inTransaction ? appendNow(receiptId) : appendInTransaction(receiptId));
+
+  const root = (size?: number) => {
+    const n = size === undefined ? currentSize() : checkSize(size, 'Size');
+    return { size: n, root: hashToHex(treeHead(n, perfect)) };
+  };
+
+  return {
+    get size() {
+      return currentSize();
+    },
+    append(receiptId) {
+      if (typeof receiptId !== 'string' || !RECEIPT_ID.test(receiptId)) {
+        throw new TesseraError('VALIDATION_FAILED', `The device log takes receipt ids (b3: + 64 lowercase hex digits), not ${JSON.stringify(receiptId)}.`);
+      }
+      return append(receiptId);
+    },
+    indexOf: (receiptId) => indexStmt.get(receiptId)?.idx,
+    root,
+    signedHead(size) {
+      const { size: n, root: hex } = root(size);
+      const kept = headStmt.get(n);
+      if (kept) {
+        const envelope = JSON.parse(kept.envelope) as DsseEnvelope;
+        return { head: JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as TreeHead, envelope };
+      }
+      const head: TreeHead = { v: TREE_HEAD_VERSION, log: deviceKey.keyid, size: n, root: hex, hash: MERKLE_HASH, issued_at: new Date(clock()).toISOString() };
+      const envelope = signEnvelope(TREE_HEAD_PAYLOAD_TYPE, canonicalBytes(head), [deviceKey]);
+      insertHead.run(n, JSON.stringify(envelope));
+      // Another writer may have signed the same size first: serve the stored one so a size has one head.
+      const stored = JSON.parse(headStmt.get(n)!.envelope) as DsseEnvelope;
+      return { head: JSON.parse(Buffer.from(stored.payload, 'base64').toString('utf8')) as TreeHead, envelope: stored };
+    },
+    inclusion(receiptId, size) {
+      const n = size === undefined ? currentSize() : checkSize(size, 'Size');
+      const index = indexStmt.get(receiptId)?.idx;
+      if (index === undefined || index >= n) {
+        throw new TesseraError('LOG_NOT_FOUND', index === undefined ? `Receipt ${receiptId} is not in this device's log.` : `Receipt ${receiptId} is leaf ${index}, outside the tree of ${n} receipts; ask for a size above ${index}.`);
+      }
+      return {
+        receipt: receiptId,
+        index,
+        size: n,
+        leaf_hash: hashToHex(leafHash(receiptLeaf(receiptId))),
+        path: inclusionProof(index, n, perfect).map(hashToHex),
+        root: hashToHex(treeHead(n, perfect)),
+      };
+    },
+    consistency(from, to) {
+      checkSize(to, 'Size "to"');
+      if (!Number.isSafeInteger(from) || from < 0 || from > to) {
+        throw new TesseraError('LOG_RANGE_INVALID', `"from" must be an integer from 0 to "to" (${to}), not ${String(from)}.`);
+      }
+      return {
+        from,
+        to,
+        from_root: hashToHex(treeHead(from, perfect)),
+        to_root: hashToHex(treeHead(to, perfect)),
+        proof: consistencyProof(from, to, perfect).map(hashToHex),
+      };
+    },
+  };
+}

@@ -1,0 +1,483 @@
+/**
+ * The receipt pipeline (seed 004 §3 "caminho quente"): `intake → policies → permit → receipts → verify →
+ * enrich` for one JSON view, and the k-of-n consent that promotes an ASK to ALLOW (seed 004 §4, §6).
+ *
+ * Order of one run and why:
+ * 1. Parse the view (stable codes, products/view.ts); compute the capsule and its cid.
+ * 2. Refuse a seen `(src, nonce)` (REPLAY_BLOCKED, counted and journaled) and an expired `hdr.exp`
+ *    (REQUEST_EXPIRED, journaled with the times). A capsule already decided is answered as it stands
+ *    (idempotence: same input ⇒ same cid ⇒ same answer, no second chain, no second effect).
+ * 3. Intake, then the policies in parallel, in the sandbox. A plugin fault (throws, bad output, timeout) is a
+ *    NACK with the fault as evidence — fail closed, and receipted; a sandbox outage (retryable) is not
+ *    receipted: it fails the request so that a retry decides it.
+ * 4. One SQLite transaction for every write of the request: nonce, capsule, manifests, INTENT, RESULT, the
+ *    permit (write-before-effect: recorded before the effect, marked used by the effect), the effects and
+ *    their DELIVERY/EXECUTION receipts, the consent request, the journal entry, the webhook outbox rows, and
+ *    the chain check (verifyChain) — a failure anywhere rolls all of it back.
+ */
+import { createPublicKey, randomUUID, verify as nodeVerify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { cidOf } from '../../common/cid.js';
+import { verifyEnvelopeWith } from '../../common/dsse.js';
+import type { DsseEnvelope } from '../../common/dsse.js';
+import { TesseraError, isTesseraError, toErrorData } from '../../common/errors.js';
+import { CAPSULE_VERSION, capsuleId, cardPath, verifyChain, verifyConsentDecision } from '../../common/receipt.js';
+import type { Capsule, JsonObject, JsonValue, Verdict } from '../../common/receipt.js';
+import { PERMIT_PAYLOAD_TYPE, issuePermit } from '../../../sandbox/permits.js';
+import type { Permit } from '../../../sandbox/permits.js';
+import type { Journal } from '../journal/index.js';
+import type { SigningKey } from '../keys/index.js';
+import type { Logger } from '../log/index.js';
+import type { PluginRegistry } from '../plugins/index.js';
+import type { PluginRunResult } from '../../common/api.js';
+import { parseView } from '../products/view.js';
+import type { ParsedView } from '../products/view.js';
+import type { Product, Products, Tenant } from '../products/index.js';
+import type { ConsentRecord, ReceiptStore } from './store.js';
+
+/** What the pipeline needs of the metrics module (main/runtime/metrics): a subset of TesseraMetrics. */
+export interface PipelineMetrics {
+  runDuration: { observe(seconds: number): void };
+  moduleDuration: { observe(seconds: number, labels: { module: string }): void };
+  ack: { inc(): void };
+  nack: { inc(): void };
+  ask: { inc(): void };
+  replayBlocked: { inc(): void };
+  permitIssued: { inc(): void };
+}
+
+/** What the pipeline needs of the webhooks module (main/runtime/webhooks): enqueue in the caller's transaction. */
+export interface PipelineWebhooks {
+  notify(event: string, record: { readonly cid: string } & Readonly<Record<string, unknown>>): string[];
+}
+
+export interface RunRequest {
+  tenant: Tenant;
+  /** The request body as text (parsed here, with the view's limits), or already parsed by {@link parseView}. */
+  body: string | ParsedView;
+  /** Product name; the default product when absent. */
+  product?: string;
+  trace_id?: string;
+}
+
+export interface RunOutcome {
+  cid: string;
+  verdict: Verdict;
+  state: 'decided' | 'pending' | 'rejected';
+  /** cid of the product manifest. */
+  product: string;
+  /** True when the capsule was already decided and this request only found it. */
+  repeated: boolean;
+  consent: { id: string; k: number; n: number } | null;
+}
+
+export interface ConsentOutcome {
+  consent: ConsentRecord;
+  /** The capsule's verdict after this vote. */
+  verdict: Verdict;
+}
+
+export interface Pipeline {
+  /**
+   * Runs the product's pipeline on one view.
+   * @throws TesseraError VIEW_INVALID, VIEW_TOO_LARGE, VIEW_TOO_DEEP, REPLAY_BLOCKED, REQUEST_EXPIRED,
+   *   PRODUCT_NOT_FOUND, SANDBOX_UNAVAILABLE, NOT_READY, CHAIN_INVALID.
+   */
+  run(request: RunRequest): Promise<RunOutcome>;
+  /**
+   * Records an approver's signed decision on a consent request; k approvals promote the capsule to ALLOW
+   * (permit, RESULT, effects); enough rejections that k can no longer be reached close it as NACK.
+   * @throws TesseraError CONSENT_NOT_FOUND, CONSENT_CLOSED (closed, or this approver already voted),
+   *   SIGNATURE_INVALID (bad envelope or signature), KEY_UNKNOWN (not an approver of this request),
+   *   VALIDATION_FAILED (the signed decision is for another request, capsule or action).
+   */
+  decide(consentId: string, action: 'approve' | 'reject', envelope: unknown): ConsentOutcome;
+}
+
+export interface PipelineOptions {
+  products: Products;
+  plugins: PluginRegistry;
+  receipts: ReceiptStore;
+  journal: Journal;
+  deviceKey: SigningKey;
+  logger: Logger;
+  clock?: () => number;
+  metrics?: PipelineMetrics;
+  webhooks?: PipelineWebhooks;
+  /** False while the runtime stops: runs are refused with NOT_READY. */
+  ready?: () => boolean;
+}
+
+/** Most requests written in one shared transaction (group commit). */
+const GROUP_COMMIT_MAX = 8;
+
+/** Plugin faults that are the plugin's own (deterministic): receipted as NACK evidence. Others fail the request. */
+const PLUGIN_FAULTS = new Set(['PLUGIN_FAILED', 'PLUGIN_OUTPUT_INVALID', 'PLUGIN_TIMEOUT', 'PLUGIN_MEMORY_EXCEEDED', 'VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE']);
+
+interface PolicyOutcome {
+  plugin: string;
+  version: string;
+  cid: string;
+  verdict: Verdict;
+  reason: string;
+  evidence: JsonValue;
+}
+
+/** Combined verdict (seed 004 §3): any NACK ⇒ NACK, else any ASK ⇒ ASK, else ACK. */
+export function combineVerdicts(verdicts: readonly Verdict[]): Verdict {
+  if (verdicts.includes('NACK')) return 'NACK';
+  if (verdicts.includes('ASK')) return 'ASK';
+  return 'ACK';
+}
+
+/**
+ * Replaces every string `"$name.path"` in `template` by that value of `env` (`$view.meta.principal`), whole
+ * values only. A path that does not exist gives null. Pure; used to build each policy's input.
+ */
+export function resolveInput(template: unknown, env: Record<string, unknown>): unknown {
+  if (typeof template === 'string' && template.startsWith('$')) {
+    let value: unknown = env;
+    for (const part of template.slice(1).split('.')) {
+      if (value === null || typeof value !== 'object' || !Object.prototype.hasOwnProperty.call(value, part)) return null;
+      value = (value as Record<string, unknown>)[part];
+    }
+    return value ?? null;
+  }
+  if (Array.isArray(template)) return template.map((t) => resolveInput(t, env));
+  if (template !== null && typeof template === 'object') return Object.fromEntries(Object.entries(template).map(([k, v]) => [k, resolveInput(v, env)]));
+  return template;
+}
+
+export function createPipeline(options: PipelineOptions): Pipeline {
+  const { products, plugins, receipts, journal, deviceKey, logger, metrics, webhooks } = options;
+  const clock = options.clock ?? Date.now;
+  const devicePublicKey = deviceKey.publicKeyRaw;
+  const deviceLookup = (keyid: string) => (keyid === deviceKey.keyid ? { publicKeyRaw: devicePublicKey } : undefined);
+  const verifier = cachedVerifier();
+  const timed = <T>(module: string, fn: () => T): T => {
+    const started = performance.now();
+    try {
+      return fn();
+    } finally {
+      metrics?.moduleDuration.observe((performance.now() - started) / 1000, { module });
+    }
+  };
+
+  /** Runs one plugin; a plugin fault becomes a NACK outcome (fail closed), an outage is rethrown. */
+  const runPlugin = async (pin: { key: string; name: string; version: string; cid: string }, input: unknown, now: number, traceId: string, ctx: Record<string, unknown>): Promise<PluginRunResult | { fault: ReturnType<typeof toErrorData> }> => {
+    const started = performance.now();
+    try {
+      return await plugins.run(pin.key, input, { now, trace_id: traceId, ctx });
+    } catch (err) {
+      if (isTesseraError(err) && PLUGIN_FAULTS.has(err.code)) return { fault: toErrorData(err) };
+      throw err;
+    } finally {
+      metrics?.moduleDuration.observe((performance.now() - started) / 1000, { module: `${pin.name}@${pin.version}` });
+    }
+  };
+
+  /**
+   * The executor's check of a permit before an effect: the rules of sandbox/permits.ts `verifyPermit` (signed by
+   * this device, a permit payload, bound to this capsule's cid, unexpired at `now`) plus the scope covering
+   * `effect`, verified with the cached node:crypto key (verifyPermit re-imports the key on every call).
+   * Single use is the permit record's (markPermitEffected).
+   * @throws TesseraError PERMIT_INVALID saying why.
+   */
+  const checkPermit = (envelope: DsseEnvelope, cid: string, effect: string, now: number): void => {
+    let permit: Permit;
+    try {
+      const verified = verifyEnvelopeWith(envelope, deviceLookup, verifier);
+      if (verified.payloadType !== PERMIT_PAYLOAD_TYPE) throw new Error(`the envelope carries a ${verified.payloadType}`);
+      permit = JSON.parse(new TextDecoder().decode(verified.payload)) as Permit;
+    } catch (err) {
+      throw new TesseraError('PERMIT_INVALID', `The permit is not accepted: ${(err as Error).message}`);
+    }
+    if (permit.input_cid !== cid) throw new TesseraError('PERMIT_INVALID', `The permit is bound to ${permit.input_cid}, not to ${cid}.`);
+    if (!(Date.parse(permit.expires_at) > now)) throw new TesseraError('PERMIT_INVALID', `The permit expired at ${permit.expires_at}.`);
+    if (!Array.isArray(permit.scope) || !permit.scope.includes(effect)) throw new TesseraError('PERMIT_INVALID', `The permit does not cover ${effect} (scope: ${String(permit.scope)}).`);
+  };
+
+  /** Verifies the capsule's whole chain (node:crypto) and throws CHAIN_INVALID naming the receipt and field. */
+  const verifyStored = (cid: string): void =>
+    timed('verify', () => {
+      const keys = new Map(receipts.publicKeys(cid).map((k) => [k.keyid, k]));
+      const result = verifyChain(receipts.receipts(cid), (keyid) => (keys.has(keyid) ? { publicKeyRaw: rawOf(keys.get(keyid)!.publicKeyPem) } : undefined), { capsule: cid, verify: verifier });
+      if (!result.ok) throw new TesseraError('CHAIN_INVALID', `The receipt chain of ${cid} does not verify: ${result.reason}`, { details: { index: result.index, field: result.field } });
+    });
+
+  /** Issues a permit, records it (write-before-effect), writes RESULT, runs the effects with their receipts. Inside the caller's transaction. */
+  const allow = (product: Product, cid: string, subject: string, resultBody: JsonObject, now: number): void => {
+    const permit: Permit = { input_cid: cid, scope: product.permit.scope, expires_at: new Date(now + product.permit.ttl_seconds * 1000).toISOString(), nonce: randomHex() };
+    const envelope = timed('permit', () => issuePermit(deviceKey, permit));
+    const permitId = cidOf(permit);
+    receipts.recordPermit({ id: permitId, capsule: cid, nonce: permit.nonce, expires_at: permit.expires_at, envelope }, now);
+    receipts.appendReceipt(cid, 'RESULT', subject, { ...resultBody, decision: 'ALLOW', permit: envelope as unknown as JsonObject, permit_id: permitId }, now);
+    for (const effect of product.effects) {
+      // The executor's check: no effect without a valid, unexpired permit bound to this capsule, used once.
+      checkPermit(envelope, cid, effect, now);
+      receipts.markPermitEffected(cid, permitId, now);
+      const deliveries = webhooks ? webhooks.notify('receipt.delivered', { cid, permit_id: permitId, product: product.cid, effect }) : [];
+      receipts.appendReceipt(cid, 'DELIVERY', 'outbox', { permit_id: permitId, recipient: 'webhook-outbox', effect, payload_cid: cid, deliveries: deliveries.length }, now);
+      receipts.appendReceipt(cid, 'EXECUTION', `device:${deviceKey.keyid}`, { permit_id: permitId, executor: deviceKey.keyid, effect, outcome: 'done', output_cid: cidOf({ deliveries }) }, now);
+    }
+  };
+
+  const enrich = (product: Product, cid: string, verdict: Verdict, state: string): void => {
+    if (webhooks && product.enrich.includes('webhook')) webhooks.notify('receipt.decided', { cid, verdict, state, product: product.cid, card: cardPath(cid), head: receipts.head(cid) ?? null });
+  };
+
+  /** Counts a committed decision (never inside the transaction, which may still roll back). An ACK signed one permit. */
+  const count = (verdict: Verdict): void => {
+    if (verdict === 'ACK') {
+      metrics?.ack.inc();
+      metrics?.permitIssued.inc();
+    }
+    else if (verdict === 'NACK') metrics?.nack.inc();
+    else metrics?.ask.inc();
+  };
+
+  const replayError = (src: string, nonce: string): TesseraError =>
+    new TesseraError('REPLAY_BLOCKED', `A request from ${JSON.stringify(src)} with nonce ${JSON.stringify(nonce)} was already received; send a new hdr.nonce.`, { details: { src, nonce } });
+  /** Counts and journals a refused replay: outside any transaction, so the refusal stays on record. */
+  const blocked = (src: string, nonce: string, cid: string, traceId: string): never => {
+    metrics?.replayBlocked.inc();
+    journal.append({ topic: 'receipt.replay_blocked', payload: { src, nonce, capsule: cid }, trace_id: traceId });
+    throw replayError(src, nonce);
+  };
+
+  // Group commit: the writes of the requests that finish their plugins in the same turn of the event loop
+  // share one SQLite transaction, each in its own savepoint (all or nothing per request). A request is
+  // answered only after the shared commit; a failing request rolls back its savepoint alone. A batch holds at
+  // most GROUP_COMMIT_MAX requests, so plugin replies are handled between batches and the sandbox stays busy.
+  const queue: Array<{ fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
+  const flush = (): void => {
+    const batch = queue.splice(0, GROUP_COMMIT_MAX);
+    if (queue.length > 0) setImmediate(flush);
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      receipts.transaction(() => {
+        for (const item of batch) {
+          try {
+            outcomes.push({ ok: true, value: receipts.transaction(item.fn) });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) item.resolve(o.value);
+      else item.reject(o.error);
+    });
+  };
+  const commit = <T>(fn: () => T): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      if (queue.push({ fn, resolve: resolve as (v: unknown) => void, reject }) === 1) setImmediate(flush);
+    });
+  /** {@link commit}, with a replay found inside the transaction journaled after it rolled back. */
+  const commitRun = async <T>(fn: () => T, src: string, nonce: string, cid: string, traceId: string): Promise<T> => {
+    try {
+      return await commit(fn);
+    } catch (err) {
+      if (isTesseraError(err) && err.code === 'REPLAY_BLOCKED') blocked(src, nonce, cid, traceId);
+      throw err;
+    }
+  };
+
+  const outcomeOf = (cid: string, repeated: boolean): RunOutcome => {
+    const record = receipts.capsule(cid)!;
+    const open = receipts.consentOf(cid);
+    return { cid, verdict: record.verdict, state: record.state, product: record.capsule.product, repeated, consent: open ? { id: open.id, k: open.k, n: open.approvers.length } : null };
+  };
+
+  return {
+    async run(request) {
+      if (options.ready && !options.ready()) throw new TesseraError('NOT_READY', 'The runtime is stopping; no new runs are accepted.');
+      const started = performance.now();
+      const product = products.get(request.product);
+      const body = request.body;
+      const parsed = typeof body === 'string' ? timed('parse', () => parseView(body)) : body;
+      const { src, nonce, exp } = parsed.hdr;
+      const now = clock();
+      const aud = request.tenant.aud ?? product.aud;
+      const capsule: Capsule = { v: CAPSULE_VERSION, product: product.cid, act: product.act, tenant: request.tenant.id, aud, src, view: parsed.view };
+      const cid = capsuleId(capsule);
+      const traceId = request.trace_id ?? randomHex();
+      if (receipts.nonceSeen(src, nonce)) blocked(src, nonce, cid, traceId);
+      if (exp !== null && Date.parse(exp) <= now) {
+        journal.append({ topic: 'receipt.expired', payload: { src, nonce, exp, now: new Date(now).toISOString(), capsule: cid }, trace_id: traceId });
+        throw new TesseraError('REQUEST_EXPIRED', `The request expired at ${exp}; the device's time is ${new Date(now).toISOString()}. Send it again with a later hdr.exp.`, { details: { exp } });
+      }
+      if (receipts.has(cid)) {
+        await commitRun(() => {
+          if (!receipts.claimNonce(src, nonce, cid, now)) throw replayError(src, nonce);
+          journal.append({ topic: 'receipt.repeated', payload: { capsule: cid, src, nonce }, trace_id: traceId });
+        }, src, nonce, cid, traceId);
+        return outcomeOf(cid, true);
+      }
+
+      const pluginCtx = { tenant: request.tenant.id, aud, product: product.name };
+      // Policies whose input does not name $intake start at once, alongside the intake.
+      const intakeRun = runPlugin(product.intake, parsed.view, now, traceId, pluginCtx);
+      const policyRuns = product.policies.map(async (p): Promise<PolicyOutcome> => {
+        const base = { plugin: p.name, version: p.version, cid: p.cid };
+        const needsIntake = p.input === undefined || JSON.stringify(p.input).includes('"$intake');
+        const ranIntake = needsIntake ? await intakeRun : undefined;
+        if (ranIntake && 'fault' in ranIntake) return { ...base, verdict: 'NACK', reason: `not run: the intake ${product.intake.name} failed`, evidence: null };
+        const intakeOut = ranIntake ? (ranIntake.output as JsonObject) : null;
+        const env = { view: parsed.view, tenant: request.tenant.id, aud, intake: intakeOut, principal: { id: request.tenant.id, tenant: request.tenant.id, audiences: [aud] } };
+        const input = p.input === undefined ? { view: parsed.view, tenant: request.tenant.id, aud, intake: intakeOut } : resolveInput(p.input, env);
+        const ran = await runPlugin(p, input, now, traceId, pluginCtx);
+        if ('fault' in ran) return { ...base, verdict: 'NACK', reason: `the policy failed: ${ran.fault.code}: ${ran.fault.message}`, evidence: { fault: ran.fault.code } };
+        const out = ran.output as { verdict: Verdict; reason: string; evidence?: JsonValue };
+        return { ...base, verdict: out.verdict, reason: out.reason, evidence: out.evidence ?? null };
+      });
+      const allPolicies = Promise.all(policyRuns);
+      // If the intake fails with an outage, the policies' outcome is dropped, never left unhandled.
+      allPolicies.catch(() => undefined);
+      const intake = await intakeRun;
+      const intakeOutput = 'fault' in intake ? null : (intake.output as { intent: string; slots?: JsonObject; ctx?: JsonObject });
+      const policies = await allPolicies;
+      const intakeVerdicts: Verdict[] = 'fault' in intake ? ['NACK'] : [];
+      const verdict = combineVerdicts([...intakeVerdicts, ...policies.map((p) => p.verdict)]);
+      const kofn = verdict === 'ASK' ? product.kofn : null;
+      const state = verdict === 'ASK' && kofn ? 'pending' : verdict === 'NACK' ? 'rejected' : 'decided';
+      const subject = `tenant:${request.tenant.id}`;
+
+      // Every write of this request, in one savepoint of the group commit. True: an identical request won the race.
+      const write = (): boolean => {
+        if (!receipts.claimNonce(src, nonce, cid, now)) throw replayError(src, nonce);
+        // Two identical requests raced past the check above: the first one's chain stands.
+        if (receipts.has(cid)) return true;
+        receipts.createCapsule(cid, capsule, verdict, state, now);
+        receipts.recordManifests(cid, [
+          { role: 'product', name: product.name, version: product.version, cid: product.cid, manifest: product.manifest },
+          { role: 'intake', name: product.intake.name, version: product.intake.version, cid: product.intake.cid, manifest: product.intake.manifest },
+          ...product.policies.map((p) => ({ role: 'policy' as const, name: p.name, version: p.version, cid: p.cid, manifest: p.manifest })),
+        ]);
+        receipts.appendReceipt(cid, 'INTENT', subject, {
+          intent: intakeOutput?.intent ?? null,
+          slots: intakeOutput?.slots ?? null,
+          intake: 'fault' in intake ? { fault: intake.fault.code, message: intake.fault.message } : { plugin: product.intake.name, version: product.intake.version, cid: product.intake.cid, output_cid: intake.output_cid },
+          src,
+          nonce,
+          exp,
+          received_at: new Date(now).toISOString(),
+          product: { name: product.name, version: product.version, cid: product.cid },
+          lock: Object.fromEntries(Object.entries(product.lock.plugins).map(([name, pin]) => [name, pin.cid])),
+        }, now);
+        const resultBody: JsonObject = { verdict, policies: policies as unknown as JsonValue[] };
+        if (verdict === 'ACK') allow(product, cid, subject, resultBody, now);
+        else if (verdict === 'NACK') receipts.appendReceipt(cid, 'RESULT', subject, { ...resultBody, decision: 'DENY' }, now);
+        else {
+          const consent = kofn ? { id: `cns_${cid.slice(3, 27)}`, k: kofn.k, n: kofn.approvers.length } : null;
+          if (kofn && consent) receipts.openConsent({ id: consent.id, capsule: cid, k: kofn.k, approvers: kofn.approvers.map((a) => a.keyid) }, now);
+          receipts.appendReceipt(cid, 'RESULT', subject, { ...resultBody, decision: 'REQUIRE', consent }, now);
+        }
+        journal.append({ topic: 'receipt.decided', payload: { capsule: cid, verdict, state, product: product.cid, tenant: request.tenant.id }, trace_id: traceId });
+        verifyStored(cid);
+        enrich(product, cid, verdict, state);
+        return false;
+      };
+      const repeated = await commitRun(() => timed('receipts', write), src, nonce, cid, traceId);
+      if (!repeated) count(verdict);
+      metrics?.runDuration.observe((performance.now() - started) / 1000);
+      return outcomeOf(cid, repeated);
+    },
+
+    decide(consentId, action, envelope) {
+      const consent = receipts.consent(consentId);
+      if (!consent) throw new TesseraError('CONSENT_NOT_FOUND', `No consent request ${consentId}.`);
+      if (consent.state !== 'open') throw new TesseraError('CONSENT_CLOSED', `Consent request ${consentId} is already ${consent.state}.`);
+      const record = receipts.capsule(consent.capsule)!;
+      const product = products.byCid(record.capsule.product);
+      if (!product?.kofn) throw new TesseraError('PRODUCT_NOT_FOUND', `The product ${record.capsule.product} that opened ${consentId} is no longer loaded; its approvers cannot be checked.`);
+      const approvers = new Map(product.kofn.approvers.filter((a) => consent.approvers.includes(a.keyid)).map((a) => [a.keyid, a]));
+      const checked = verifyConsentDecision(envelope, (keyid) => approvers.get(keyid), verifier);
+      if (!checked.ok) {
+        const unknown = checked.problem.startsWith('KEY_UNKNOWN');
+        throw new TesseraError(unknown ? 'KEY_UNKNOWN' : 'SIGNATURE_INVALID', unknown ? `The decision is not signed by an approver of ${consentId} (${[...approvers.keys()].join(', ')}).` : `The signed decision is not valid: ${checked.problem}.`);
+      }
+      const { decision, keyid } = checked;
+      if (decision.consent !== consentId || decision.capsule !== consent.capsule || decision.decision !== action) {
+        throw new TesseraError('VALIDATION_FAILED', `The signed decision is "${decision.decision}" of ${decision.consent} for ${decision.capsule}; this request is "${action}" of ${consentId} for ${consent.capsule}.`);
+      }
+      const now = Math.max(clock(), Date.parse(record.updated_at));
+      const cid = consent.capsule;
+      const subject = `key:${keyid}`;
+      const verdict = receipts.transaction((): Verdict => {
+        if (!receipts.recordVote(consentId, keyid, action, envelope as DsseEnvelope, now)) throw new TesseraError('CONSENT_CLOSED', `Approver ${keyid} already voted on ${consentId}.`);
+        receipts.recordKey(cid, keyid, approvers.get(keyid)!.publicKeyPem, 'approver');
+        receipts.appendReceipt(cid, 'CONSENT', subject, { consent: consentId, decision: action, approver: keyid, envelope: envelope as JsonObject }, now);
+        const votes = receipts.consent(consentId)!.votes;
+        const approvals = votes.filter((v) => v.decision === 'approve').length;
+        const rejections = votes.filter((v) => v.decision === 'reject').length;
+        const base: JsonObject = { policies: [], via: 'consent', consent: { id: consentId, k: consent.k, n: consent.approvers.length, approvals, rejections } };
+        let result: Verdict = 'ASK';
+        if (approvals >= consent.k) {
+          receipts.closeConsent(consentId, 'approved', now);
+          receipts.setCapsuleState(cid, 'ACK', 'decided', now);
+          allow(product, cid, `tenant:${record.capsule.tenant}`, { ...base, verdict: 'ACK' }, now);
+          result = 'ACK';
+        } else if (consent.approvers.length - rejections < consent.k) {
+          receipts.closeConsent(consentId, 'rejected', now);
+          receipts.setCapsuleState(cid, 'NACK', 'rejected', now);
+          receipts.appendReceipt(cid, 'RESULT', `tenant:${record.capsule.tenant}`, { ...base, verdict: 'NACK', decision: 'DENY' }, now);
+          result = 'NACK';
+        }
+        journal.append({ topic: 'receipt.consent', payload: { capsule: cid, consent: consentId, approver: keyid, decision: action, verdict: result } });
+        verifyStored(cid);
+        if (result !== 'ASK') enrich(product, cid, result, result === 'ACK' ? 'decided' : 'rejected');
+        return result;
+      });
+      // ack/nack/ask count runs (POST /v1/run); a promotion only adds the permit it signed.
+      if (verdict === 'ACK') metrics?.permitIssued.inc();
+      logger.info('consent decision recorded', { consent: consentId, approver: keyid, decision: action, verdict });
+      return { consent: receipts.consent(consentId)!, verdict };
+    },
+  };
+}
+
+/** 32 random hex digits (122 random bits) from node's buffered UUID source: no syscall per call, unlike randomBytes. */
+function randomHex(): string {
+  return randomUUID().replaceAll('-', '');
+}
+
+/** node:crypto Ed25519 verification with the KeyObject of each raw key cached (creating one costs more than a verify). */
+function cachedVerifier(): (sig: Uint8Array, message: Uint8Array, publicKeyRaw: Uint8Array) => boolean {
+  const cache = new Map<string, KeyObject>();
+  const prefix = Buffer.from('302a300506032b6570032100', 'hex');
+  return (sig, message, publicKeyRaw) => {
+    if (sig.length !== 64 || publicKeyRaw.length !== 32) return false;
+    const id = Buffer.from(publicKeyRaw).toString('hex');
+    let key = cache.get(id);
+    if (!key) {
+      key = createPublicKey({ key: Buffer.concat([prefix, publicKeyRaw]), format: 'der', type: 'spki' });
+      if (cache.size > 64) cache.clear();
+      cache.set(id, key);
+    }
+    try {
+      return nodeVerify(null, message, key, sig);
+    } catch {
+      return false;
+    }
+  };
+}
+
+const rawCache = new Map<string, Uint8Array>();
+/** The raw 32-byte Ed25519 key of an SPKI PEM (cached: the same few keys sign every receipt). */
+function rawOf(pem: string): Uint8Array {
+  let raw = rawCache.get(pem);
+  if (!raw) {
+    const der = createPublicKey(pem).export({ format: 'der', type: 'spki' });
+    raw = new Uint8Array(der.subarray(der.length - 32));
+    if (rawCache.size > 256) rawCache.clear();
+    rawCache.set(pem, raw);
+  }
+  return raw;
+}

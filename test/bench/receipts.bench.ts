@@ -1,0 +1,145 @@
+/**
+ * The receipt pipeline under load (issue 5 point 11): `POST /v1/run` on the API Receipt Gateway (intake +
+ * two policy plugins in the sandbox, permit, four signed receipts, device log, journal, one SQLite transaction
+ * per request) with 32 concurrent keep-alive clients on loopback, against `GET /healthz` on the same server in
+ * the same run. Every request carries a new view, so each one is decided, signed and journaled (no idempotent
+ * shortcut). The server runs in its own process (the real headless host), the load generator in this one.
+ *
+ * Targets on a 2-core machine: ≥ 3,000 requests/s with p95 ≤ 25 ms (the seed asks for 2,000 RPS, p95 < 150 ms).
+ * Each measurement also prints p50/p95/p99 and the error count; any non-2xx answer fails the benchmark.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AnyBenchmark, FigureSide } from './harness.js';
+
+const CLIENTS = 32;
+const DURATION_MS = 3000;
+const WARMUP_MS = 500;
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+interface Server {
+  origin: string;
+  token: string;
+  child: ChildProcess;
+  dataDir: string;
+}
+
+let server: Promise<Server> | undefined;
+
+/** The real headless host (first-party plugins, the shipped gateway product) in a child process. */
+function startServer(): Promise<Server> {
+  server ??= new Promise((resolve, reject) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'bench-receipts-'));
+    const headless = join(ROOT, 'main/host/headless.ts');
+    const logs = join(ROOT, 'main/runtime/log/index.ts');
+    const script = `
+      import { startHost } from ${JSON.stringify(headless)};
+      import { createLogger } from ${JSON.stringify(logs)};
+      const host = await startHost({ dataDir: ${JSON.stringify(dataDir)}, host: '127.0.0.1', port: 0, logger: createLogger({ level: 'error' }), shell: 'headless', env: {} });
+      process.stdout.write('READY ' + host.origin + ' ' + host.token + '\\n');
+      process.on('SIGTERM', () => { host.close().then(() => process.exit(0)); });`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\S+) (\S+)/.exec(out);
+      if (m) resolve({ origin: m[1]!, token: m[2]!, child, dataDir });
+    });
+    child.on('exit', (code) => reject(new Error(`the bench server exited (${code}): ${err}`)));
+  });
+  return server;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
+let sequence = 0;
+
+/** One gateway event, different from every other one (new nonce, new request number ⇒ new capsule). */
+function eventBody(): string {
+  const n = sequence++;
+  return JSON.stringify({
+    v: 'ai-json-nrf1/0.1.1',
+    t: 'record',
+    hdr: { src: 'bench-gw', nonce: `bench-${process.pid}-${n}` },
+    intent: { kind: 'EVAL', name: 'api-receipt' },
+    ctx: { method: 'POST', path: '/v1/payments', request: n },
+    meta: { tenant: 'default', app: 'gw', user: 'svc', principal: { id: 'svc', tenant: 'default', audiences: ['gateway'], scopes: ['post:/v1/payments'] } },
+    decision: {},
+  });
+}
+
+function send(s: Server, method: 'GET' | 'POST', path: string, body: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${s.origin}${path}`, { method, agent, headers: { authorization: `Bearer ${s.token}`, ...(body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+interface LoadFigures {
+  rps: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  requests: number;
+}
+
+/** `CLIENTS` loops sending back to back for `DURATION_MS` (after a warm-up); latencies in ms. */
+async function load(method: 'GET' | 'POST', path: string, body: () => string | undefined): Promise<LoadFigures> {
+  const s = await startServer();
+  const latencies: number[] = [];
+  let failures = 0;
+  let lastStatus = 0;
+  const loop = async (until: number, record: boolean) => {
+    while (performance.now() < until) {
+      const t0 = performance.now();
+      const status = await send(s, method, path, body());
+      if (status < 200 || status >= 300) {
+        failures++;
+        lastStatus = status;
+      }
+      if (record) latencies.push(performance.now() - t0);
+    }
+  };
+  const warm = performance.now() + WARMUP_MS;
+  await Promise.all(Array.from({ length: CLIENTS }, () => loop(warm, false)));
+  const start = performance.now();
+  const end = start + DURATION_MS;
+  await Promise.all(Array.from({ length: CLIENTS }, () => loop(end, true)));
+  const seconds = (performance.now() - start) / 1000;
+  if (failures > 0) throw new Error(`${failures} requests to ${method} ${path} failed (last status ${lastStatus})`);
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
+  const figures = { rps: latencies.length / seconds, p50: pct(50), p95: pct(95), p99: pct(99), requests: latencies.length };
+  process.stdout.write(`    ${method} ${path}: ${Math.round(figures.rps)} req/s, p50 ${figures.p50.toFixed(2)} ms, p95 ${figures.p95.toFixed(2)} ms, p99 ${figures.p99.toFixed(2)} ms (${figures.requests} requests, ${CLIENTS} clients)\n`);
+  return figures;
+}
+
+const run = (pick: (f: LoadFigures) => number): FigureSide => ({ name: `POST /v1/run, gateway (intake + 2 policies), ${CLIENTS} keep-alive clients`, measure: async () => pick(await load('POST', '/v1/run', eventBody)) });
+const health = (pick: (f: LoadFigures) => number): FigureSide => ({ name: `GET /healthz, same server, ${CLIENTS} keep-alive clients`, measure: async () => pick(await load('GET', '/healthz', () => undefined)) });
+
+export const benchmarks: AnyBenchmark[] = [
+  { kind: 'figure', name: 'receipts: POST /v1/run requests/s', unit: 'req/s', candidate: run((f) => f.rps), baselines: [health((f) => f.rps)], target: { min: 3000 } },
+  { kind: 'figure', name: 'receipts: POST /v1/run p95 latency', unit: 'ms', candidate: run((f) => f.p95), baselines: [health((f) => f.p95)], target: { max: 25 } },
+];
+
+/** Stops the server process and removes its data folder. */
+export async function dispose(): Promise<void> {
+  agent.destroy();
+  if (!server) return;
+  const s = await server.catch(() => undefined);
+  if (!s) return;
+  const exited = new Promise((r) => s.child.once('exit', r));
+  s.child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  rmSync(s.dataDir, { recursive: true, force: true });
+}

@@ -1,0 +1,82 @@
+/**
+ * The Journey Guide dialogue in real Chromium against a real headless Tessera (issue 6 point 6): typed turns
+ * and a spoken one — Chromium's fake microphone plays a WAV espeak-ng spoke, the page's AudioWorklet turns it
+ * into 16 kHz PCM streamed over /ws/io, and the runtime's real VAD and pocketsphinx hear it.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ARTIFACTS, startUiSession } from '../helpers/browser.js';
+import type { UiSession } from '../helpers/browser.js';
+import { tempDir } from '../helpers/tmp.js';
+
+let session: UiSession;
+let page: Page;
+let token: string;
+
+beforeAll(async () => {
+  const dir = tempDir('tessera-journey-wav-', 'file');
+  const wav = join(dir, 'hello.wav');
+  const spoken = join(dir, 'spoken.wav');
+  execFileSync('espeak-ng', ['-v', 'en-us+klatt', '-w', spoken, '--', 'hello']);
+  // The fake device starts playing when capture opens, while the page is still loading its AudioWorklet: the
+  // phrase comes after 1.5 s of silence, as a person starts speaking after pressing the button.
+  execFileSync('sox', [spoken, wav, 'pad', '1.5', '1']);
+  session = await startUiSession('tessera-e2e-journey-', { width: 1100, height: 800 }, {
+    chromiumArgs: ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}%noloop`, '--autoplay-policy=no-user-gesture-required'],
+  });
+  page = session.page;
+  token = readFileSync(join(session.dataDir, 'api-token'), 'utf8').trim();
+}, 60_000);
+
+afterAll(() => session?.close(), 30_000);
+
+const api = async (path: string) => (await fetch(`${session.tessera.origin}${path}`, { headers: { authorization: `Bearer ${token}` } })).json() as Promise<Record<string, unknown>>;
+const turns = (who: string) => page.locator(`[data-testid="dialogue"] li[data-who="${who}"] .turn-text`).allTextContents();
+
+describe('Journey Guide dialogue', () => {
+  it('shows the voice state and joins the ui channel', async () => {
+    await page.goto(session.tessera.uiUrl);
+    await page.getByTestId('area-journey').getByRole('heading', { name: 'Journey Guide' }).waitFor();
+    await expect.poll(() => page.getByTestId('voice-state').textContent(), { timeout: 20_000 }).toBe('Voice on');
+    await expect.poll(async () => (await api('/api/io/status'))['ui_clients']).toBe(1);
+    expect(await page.getByTestId('mic-state').textContent()).toBe('Mic: free');
+    expect(await page.getByTestId('tts-state').textContent()).toBe('TTS: free');
+  });
+
+  it('carries a typed dialogue: the intent starts a scenario, its question and the answer to it are shown', async () => {
+    await page.getByTestId('say-input').fill('hello');
+    await page.getByTestId('say-send').click();
+    await expect.poll(() => turns('you')).toEqual(['hello']);
+    await expect.poll(() => page.getByTestId('question').textContent()).toBe('Hi! What should I call you?');
+    await expect.poll(() => turns('tessera')).toEqual(['Hi! What should I call you?']);
+    await page.getByTestId('say-input').fill('Ada');
+    await page.getByTestId('say-send').click();
+    await expect.poll(() => turns('tessera'), { timeout: 10_000 }).toEqual(['Hi! What should I call you?', 'Hello, Ada! Tessera is ready.']);
+    expect(await turns('you')).toEqual(['hello', 'Ada']);
+    expect(await page.locator('[data-testid="dialogue"] li[data-who="you"] .turn-detail').allTextContents()).toEqual(['typed → greet', 'typed → answer']);
+    await expect.poll(() => page.getByTestId('question').count()).toBe(0);
+    await page.screenshot({ path: join(ARTIFACTS, 'journey-typed.png') });
+  });
+
+  it('hears a spoken phrase through push-to-talk and answers it', async () => {
+    const ptt = page.getByTestId('ptt');
+    await ptt.hover();
+    await page.mouse.down();
+    await expect.poll(() => page.getByTestId('mic-state').textContent()).toBe('Mic: listening to you');
+    await page.waitForTimeout(4000);
+    await page.mouse.up();
+    await expect.poll(() => turns('you'), { timeout: 20_000 }).toEqual(['hello', 'Ada', 'hello']);
+    expect((await page.locator('[data-testid="dialogue"] li[data-who="you"] .turn-detail').allTextContents())[2]).toBe('spoken → greet');
+    await expect.poll(() => page.getByTestId('question').textContent(), { timeout: 10_000 }).toBe('Hi! What should I call you?');
+    await page.getByTestId('say-input').fill('Grace');
+    await page.getByTestId('say-send').click();
+    await expect.poll(() => turns('tessera'), { timeout: 10_000 }).toContain('Hello, Grace! Tessera is ready.');
+    await page.screenshot({ path: join(ARTIFACTS, 'journey-spoken.png') });
+    const events = (await api('/api/events?topic=io.voice.heard')) as { events: Array<{ payload: { outcome: string; text: string } }> };
+    expect(events.events.map((e) => [e.payload.outcome, e.payload.text])).toEqual([['speech', 'hello']]);
+    expect(session.consoleErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,129 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUNDLE_CHECKS } from '../../main/common/bundle.js';
+import type { BundleVerdict } from '../../main/common/bundle.js';
+import { ARTIFACTS, startUiSession } from '../helpers/browser.js';
+import type { UiSession } from '../helpers/browser.js';
+import { runTessera } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+// The Verify page in real Chromium against a real headless Tessera: a bundle of a capsule decided by
+// POST /v1/run is checked in the page, offline, by the same code as the CLI and POST /v1/verify.
+let session: UiSession;
+let page: Page;
+let token: string;
+let bundle: Uint8Array;
+let cid: string;
+let requests: string[] = [];
+
+async function api(path: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(session.tessera.origin + path, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string> | undefined) } });
+}
+
+beforeAll(async () => {
+  session = await startUiSession('tessera-e2e-verify-', { width: 1280, height: 1100 });
+  page = session.page;
+  token = decodeURIComponent(/#token=([^&\s]+)/.exec(session.tessera.uiUrl)![1]!);
+  const view = {
+    v: 'ai-json-nrf1/0.1.1',
+    t: 'record',
+    hdr: { src: 'gw-e2e', nonce: `verify-${Date.now()}` },
+    intent: { kind: 'EVAL', name: 'api-receipt' },
+    ctx: { method: 'POST', path: '/v1/payments', body_cid: `b3:${'2'.repeat(64)}` },
+    meta: { tenant: 'default', app: 'gw', user: 'svc', principal: { id: 'svc-payments', tenant: 'default', audiences: ['gateway'], scopes: ['post:/v1/payments'] } },
+    decision: {},
+  };
+  const run = (await (await api('/v1/run', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(view) })).json()) as { cid: string; bundle_url: string };
+  cid = run.cid;
+  bundle = new Uint8Array(await (await api(new URL(run.bundle_url).pathname)).arrayBuffer());
+  page.on('request', (r) => requests.push(r.url()));
+}, 90_000);
+
+afterAll(() => session?.close(), 30_000);
+
+/** Flips one byte inside the stored bytes of `name` (found by its local header). */
+function flipInside(bytes: Uint8Array, name: string, offset: number): Uint8Array {
+  const needle = new TextEncoder().encode(name);
+  const copy = bytes.slice();
+  for (let i = 0; i + 30 + needle.length < copy.length; i++) {
+    if (copy[i] === 0x50 && copy[i + 1] === 0x4b && copy[i + 2] === 0x03 && copy[i + 3] === 0x04 && needle.every((b, j) => copy[i + 30 + j] === b)) {
+      const start = i + 30 + needle.length + (copy[i + 28]! | (copy[i + 29]! << 8));
+      copy[start + offset] = copy[start + offset]! ^ 0x01;
+      return copy;
+    }
+  }
+  throw new Error(`no entry ${name}`);
+}
+
+async function openVerify(): Promise<void> {
+  await page.goto(session.tessera.uiUrl);
+  await page.locator('nav a[data-area="verify"]').click();
+  await page.getByTestId('area-verify').getByRole('heading', { name: 'Verify a bundle' }).waitFor();
+}
+
+describe('Verify page', () => {
+  it('is reachable from the navigation and shows OK with every check passing for a real bundle, with no request made', async () => {
+    await openVerify();
+    // Offline from here on: the verdict must not need the network.
+    await page.context().setOffline(true);
+    requests = [];
+    await page.getByTestId('verify-file').setInputFiles({ name: 'capsule.zip', mimeType: 'application/zip', buffer: Buffer.from(bundle) });
+    const result = page.getByTestId('verify-result');
+    await result.waitFor();
+    expect(requests).toEqual([]);
+    expect(await result.getAttribute('data-ok')).toBe('true');
+    expect(await page.getByTestId('verify-verdict').textContent()).toBe('OK');
+    expect(await page.getByTestId('verify-capsule').textContent()).toBe(cid);
+    expect(await page.getByTestId('verify-decision').textContent()).toBe('ACK');
+    expect(await page.getByTestId('verify-card').textContent()).toBe(`${session.tessera.origin}/v1/r/${cid}`);
+    expect(await page.getByTestId('verify-qr').locator('svg').getAttribute('aria-label')).toBe(`QR code of ${session.tessera.origin}/v1/r/${cid}`);
+    const statuses = await page.getByTestId('verify-checks').locator('li').evaluateAll((items) => items.map((li) => [li.getAttribute('data-check'), li.getAttribute('data-status')]));
+    expect(statuses).toEqual(BUNDLE_CHECKS.map((c) => [c.id, 'pass']));
+    const hint = (await result.locator('.hint').first().textContent())!;
+    console.log(`Chromium verified the ${bundle.length}-byte bundle: ${hint}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'verify-ok.png'), fullPage: true });
+    await page.context().setOffline(false);
+    expect(session.consoleErrors).toEqual([]);
+  });
+
+  it('fails a tampered bundle dropped on the page, naming the same place as the CLI and POST /v1/verify', async () => {
+    const bad = flipInside(bundle, 'log/inclusion.json', 25);
+    const dir = tempDir('tessera-e2e-verify-file-');
+    writeFileSync(join(dir, 'bad.zip'), bad);
+    const cli = runTessera(['bundle', 'verify', join(dir, 'bad.zip'), '--json']);
+    expect(cli.code).toBe(1);
+    const cliVerdict = JSON.parse(cli.stdout) as BundleVerdict;
+    const post = (await (await api('/v1/verify', { method: 'POST', headers: { 'content-type': 'application/zip' }, body: Buffer.from(bad) })).json()) as BundleVerdict;
+    expect(post).toEqual(cliVerdict);
+    expect(cliVerdict.error).toMatchObject({ code: 'BUNDLE_ZIP_INVALID', where: 'log/inclusion.json' });
+
+    await page.context().setOffline(true);
+    requests = [];
+    // A real drop: a DataTransfer holding the file, as a browser builds it when a file is dragged in.
+    const drop = await page.evaluateHandle((data: number[]) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(data)], 'bad.zip', { type: 'application/zip' }));
+      return dt;
+    }, [...bad]);
+    await page.getByTestId('verify-drop').dispatchEvent('drop', { dataTransfer: drop });
+    await page.getByTestId('verify-result').filter({ hasText: 'bad.zip' }).waitFor();
+    expect(requests).toEqual([]);
+    expect(await page.getByTestId('verify-verdict').textContent()).toBe('INVALID');
+    const error = page.getByTestId('verify-error');
+    expect(await error.getAttribute('data-code')).toBe(cliVerdict.error!.code);
+    expect(await error.getAttribute('data-where')).toBe(cliVerdict.error!.where);
+    expect(await error.textContent()).toContain(cliVerdict.error!.message);
+    expect(await page.locator('li[data-check="files"]').getAttribute('data-status')).toBe('fail');
+    await page.screenshot({ path: join(ARTIFACTS, 'verify-tampered.png'), fullPage: true });
+    await page.context().setOffline(false);
+  });
+
+  it('shows INVALID, not a crash, for a file that is not a ZIP at all', async () => {
+    await page.getByTestId('verify-file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('just some text') });
+    await page.getByTestId('verify-result').filter({ hasText: 'notes.txt' }).waitFor();
+    expect(await page.getByTestId('verify-error').getAttribute('data-code')).toBe('BUNDLE_ZIP_INVALID');
+    expect(session.consoleErrors).toEqual([]);
+  });
+});

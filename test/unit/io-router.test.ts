@@ -1,0 +1,203 @@
+/**
+ * The I/O router against a real runtime (real SQLite file, journal, bus, scenario engine, lock manager) with
+ * voice disabled: channels, degradation to inbox.local, questions and answers, intents, crash recovery.
+ */
+import { writeFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TesseraEvent } from '../../main/common/api.js';
+import { createRuntime } from '../../main/runtime/index.js';
+import type { Runtime, RuntimeOptions } from '../../main/runtime/index.js';
+import type { UiMessage } from '../../main/runtime/io/index.js';
+import { createMemoryLogger } from '../../main/runtime/log/index.js';
+import { scenario } from '../helpers/scenarios.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const runtimes: Runtime[] = [];
+afterEach(async () => {
+  for (const r of runtimes.splice(0)) await r.close();
+});
+
+async function start(dataDir = tempDir('tessera-io-'), extra: Partial<RuntimeOptions> = {}) {
+  const runtime = await createRuntime({ dataDir, shell: 'headless', logger: createMemoryLogger(), voice: false, ...extra });
+  runtimes.push(runtime);
+  return { runtime, dataDir };
+}
+
+const topic = (runtime: Runtime, t: string): TesseraEvent[] => runtime.journal.query({ topic: t, limit: 1000 }).events;
+
+describe('I/O router', () => {
+  it('delivers to the console, degrades the ui with no UI connected, and inboxes what no channel took', async () => {
+    const { runtime } = await start();
+    const shown = await runtime.io.send('console', 'to the log');
+    expect(shown).toMatchObject({ state: 'delivered', delivered_to: ['console'], reasons: {} });
+
+    const nobody = await runtime.io.send('ui', 'nobody is watching');
+    expect(nobody).toMatchObject({ state: 'inboxed', delivered_to: [], reasons: { ui: 'no UI is connected' } });
+    expect(topic(runtime, 'io.degraded').map((e) => e.payload)).toEqual([{ message_id: nobody.id, run_id: null, channel: 'ui', reason: 'no UI is connected' }]);
+    expect(topic(runtime, 'io.inboxed').map((e) => (e.payload as { message_id: number }).message_id)).toEqual([nobody.id]);
+
+    const received: UiMessage[] = [];
+    const ui = runtime.io.attachUi({ send: (m) => received.push(m) });
+    const seen = await runtime.io.send(['ui', 'voice'], 'hello kiosk');
+    // Voice is off, the UI is there: delivered (one channel took it), voice's reason recorded and journaled.
+    expect(seen.state).toBe('delivered');
+    expect(seen.delivered_to).toEqual(['ui']);
+    expect(seen.reasons['voice']).toContain('turned off');
+    expect(received).toEqual([{ type: 'say', message: { id: seen.id, run_id: null, text: 'hello kiosk' } }]);
+    ui.dispose();
+
+    const unknown = await runtime.io.send('tg', 'a telegram');
+    expect(unknown.state).toBe('inboxed');
+    expect(unknown.reasons['tg']).toContain('no adapter');
+    expect(runtime.io.inbox().map((m) => m.id)).toEqual([nobody.id, unknown.id]);
+    expect(runtime.io.ack([nobody.id, 999_999])).toEqual([nobody.id]);
+    expect(runtime.io.ack([nobody.id])).toEqual([]);
+    expect(runtime.io.inbox().map((m) => m.id)).toEqual([unknown.id]);
+    expect(runtime.io.inbox({ include_acked: true }).map((m) => m.id)).toEqual([nobody.id, unknown.id]);
+    expect(runtime.io.status().inbox_unread).toBe(1);
+  });
+
+  it('refuses empty and oversized text and an empty channel list', async () => {
+    const { runtime } = await start();
+    expect(() => runtime.io.send('console', '   ')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    expect(() => runtime.io.send('console', 'x'.repeat(2001))).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    expect(() => runtime.io.send([], 'x')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    await expect(runtime.io.input('  ')).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(runtime.io.input('hi', { run_id: 'r' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+  });
+
+  it('says why voice is off, in the status and in the journal', async () => {
+    const { runtime } = await start();
+    await runtime.io.idle();
+    await new Promise((r) => setImmediate(r));
+    const status = runtime.io.status();
+    expect(status.voice_enabled).toBe(false);
+    expect(status.voice_disabled_reason).toContain('turned off');
+    expect(status.out['voice']).toMatchObject({ available: false });
+    expect(status.in.voice).toMatchObject({ available: false });
+    expect(status.out['console']).toEqual({ available: true });
+    expect(topic(runtime, 'io.voice.status').map((e) => e.payload)).toEqual([{ enabled: false, reason: expect.stringContaining('turned off'), parts: null }]);
+  });
+
+  it('ends every io.say of many concurrent runs in exactly one delivered-or-inboxed record', async () => {
+    const { runtime } = await start();
+    const ui = runtime.io.attachUi({ send: () => undefined });
+    runtime.scenarios.register(scenario('chatty', [
+      { name: 'one', action: 'io.say', with: { text: 'first ${ctx.n}' } },
+      { name: 'two', action: 'io.say', with: { text: 'second ${ctx.n}', channel: 'console' }, locks: ['tts'] },
+      { name: 'three', action: 'io.say', with: { text: 'third ${ctx.n}' } },
+    ]));
+    const outs = [['ui'], ['voice'], ['console', 'voice'], ['inbox.local'], ['tg']];
+    const ids = Array.from({ length: 30 }, (_, n) => runtime.scenarios.run('chatty', { n, io: { out: outs[n % outs.length] } }));
+    // Halfway, the UI goes away: later ui messages degrade.
+    setTimeout(() => ui.dispose(), 5);
+    for (const id of ids) expect((await runtime.scenarios.wait(id, 20_000)).state).toBe('completed');
+    await runtime.io.idle();
+
+    const says = topic(runtime, 'io.say');
+    expect(says).toHaveLength(90);
+    const rows = runtime.store.db.prepare('SELECT key, state, delivered_to, requested FROM io_messages').all() as Array<{ key: string; state: string; delivered_to: string; requested: string | null }>;
+    expect(rows).toHaveLength(90);
+    expect(new Set(rows.map((r) => r.key))).toEqual(new Set(says.map((e) => (e.payload as { idempotency_key: string }).idempotency_key)));
+    expect(rows.filter((r) => r.state === 'pending')).toEqual([]);
+    const finals = [...topic(runtime, 'io.delivered'), ...topic(runtime, 'io.inboxed')].map((e) => (e.payload as { message_id: number }).message_id);
+    expect(finals).toHaveLength(90);
+    expect(new Set(finals).size).toBe(90);
+    // Step "two" names its channel: it wins over ctx.io.
+    expect(rows.filter((r) => r.key.endsWith('/two')).every((r) => r.state === 'delivered' && r.delivered_to === '["console"]')).toBe(true);
+    // Voice-only runs and "tg" never deliver; inbox.local is inboxed on purpose.
+    const byRun = (n: number) => rows.filter((r) => r.key.includes(`/${ids[n]}/`) && !r.key.endsWith('/two'));
+    expect(byRun(1).every((r) => r.state === 'inboxed')).toBe(true);
+    expect(byRun(2).every((r) => r.state === 'delivered')).toBe(true);
+    expect(byRun(3).every((r) => r.state === 'inboxed')).toBe(true);
+    expect(byRun(4).every((r) => r.state === 'inboxed')).toBe(true);
+  });
+
+  it('answers io.ask from text: by run and step, or the oldest open question; unknown ones are refused', async () => {
+    const { runtime } = await start();
+    const asked: UiMessage[] = [];
+    runtime.io.attachUi({ send: (m) => asked.push(m) });
+    runtime.scenarios.register(scenario('ask_name', [
+      { name: 'ask', action: 'io.ask', with: { prompt: 'What is your name, ${ctx.who}?' }, output: 'name' },
+      { name: 'greet', action: 'io.say', with: { text: 'Hello, ${bag.name}!' } },
+    ]));
+    const a = runtime.scenarios.run('ask_name', { who: 'first' });
+    const b = runtime.scenarios.run('ask_name', { who: 'second' });
+    await waitFor(() => runtime.io.status().questions.length === 2);
+    expect(runtime.io.status().questions.map((q) => [q.run_id, q.step, q.prompt])).toEqual([[a, 'ask', 'What is your name, first?'], [b, 'ask', 'What is your name, second?']]);
+    expect(asked.filter((m) => m.type === 'ask')).toHaveLength(2);
+
+    await expect(runtime.io.input('Ada', { run_id: a, step: 'nope' })).rejects.toMatchObject({ code: 'IO_ASK_NOT_FOUND' });
+    expect(await runtime.io.input('Grace', { run_id: b, step: 'ask' })).toEqual({ kind: 'answer', text: 'Grace', channel: 'text', run_id: b, step: 'ask' });
+    expect(await runtime.io.input('  Ada ')).toEqual({ kind: 'answer', text: 'Ada', channel: 'text', run_id: a, step: 'ask' });
+    expect((await runtime.scenarios.wait(a, 5000)).bag).toEqual({ name: 'Ada' });
+    expect((await runtime.scenarios.wait(b, 5000)).bag).toEqual({ name: 'Grace' });
+    await runtime.io.idle();
+    expect(asked.filter((m) => m.type === 'say').map((m) => (m as { message: { text: string } }).message.text)).toEqual(expect.arrayContaining(['Hello, Ada!', 'Hello, Grace!']));
+    expect(runtime.io.status().questions).toEqual([]);
+    await expect(runtime.io.input('late', { run_id: a, step: 'ask' })).rejects.toMatchObject({ code: 'IO_ASK_NOT_FOUND' });
+  });
+
+  it('closes the question of a cancelled run', async () => {
+    const { runtime } = await start();
+    runtime.scenarios.register(scenario('ask_forever', [{ name: 'ask', action: 'io.ask', with: { prompt: 'Well?' } }]));
+    const id = runtime.scenarios.run('ask_forever');
+    await waitFor(() => runtime.io.status().questions.length === 1);
+    runtime.scenarios.cancel(id);
+    await runtime.scenarios.wait(id, 5000);
+    expect(runtime.io.status().questions).toEqual([]);
+    // With nothing waiting and no intents matching, the utterance is not understood (and says so).
+    expect(await runtime.io.input('hello?')).toMatchObject({ kind: 'unrecognized' });
+  });
+
+  it('routes an utterance that answers nothing to the scenario of its intent, with ctx.io for the reply', async () => {
+    const dir = tempDir('tessera-io-intents-');
+    writeFileSync(`${dir}/en.yaml`, 'language: en\nintents:\n  echo.back:\n    scenario: echo_back\n    data:\n      - sentences:\n          - echo {word}\nlists:\n  word:\n    wildcard: true\n');
+    const { runtime } = await start(tempDir('tessera-io-'), { intentRuleFiles: [`${dir}/en.yaml`] });
+    const received: UiMessage[] = [];
+    runtime.io.attachUi({ send: (m) => received.push(m) });
+    runtime.scenarios.register(scenario('echo_back', [{ name: 'say', action: 'io.say', with: { text: 'You said ${ctx.word}.' } }]));
+    const outcome = await runtime.io.input('echo marmalade');
+    expect(outcome).toMatchObject({ kind: 'intent', intent: 'echo.back', slots: { word: 'marmalade' }, channel: 'text' });
+    const runId = (outcome as { run_id: string }).run_id;
+    const run = await runtime.scenarios.wait(runId, 5000);
+    expect(run.ctx).toMatchObject({ io: { in: ['voice', 'text'], out: ['ui'] }, utterance: 'echo marmalade', intent: 'echo.back' });
+    await runtime.io.idle();
+    expect(received).toContainEqual({ type: 'say', message: expect.objectContaining({ run_id: runId, text: 'You said marmalade.' }) });
+    expect(topic(runtime, 'io.input').map((e) => (e.payload as { kind: string }).kind)).toEqual(['intent']);
+  });
+
+  it('await resolves with the next text input, or null after its timeout', async () => {
+    const { runtime } = await start();
+    const next = runtime.io.await({ timeout: 2000 });
+    await runtime.io.input('blue');
+    expect(await next).toEqual({ text: 'blue', channel: 'text' });
+    expect(await runtime.io.await({ timeout: 20 })).toBeNull();
+    // Voice preferred but unavailable: text still answers.
+    const spoken = runtime.io.await({ prefer: 'voice', timeout: 2000 });
+    await runtime.io.input('green');
+    expect(await spoken).toEqual({ text: 'green', channel: 'text' });
+  });
+
+  it('delivers at start what a crash left pending, once', async () => {
+    const dataDir = tempDir('tessera-io-crash-');
+    const first = await start(dataDir);
+    // Accepted (the row is written) but the process "dies" before delivery: simulate with a row left pending.
+    first.runtime.store.db.prepare("INSERT INTO io_messages (key, run_id, requested, text, state, created_at) VALUES ('crash-1', NULL, '[\"console\"]', 'left behind', 'pending', 0)").run();
+    await first.runtime.close();
+    runtimes.splice(runtimes.indexOf(first.runtime), 1);
+    const second = await start(dataDir);
+    await second.runtime.io.idle();
+    const rows = second.runtime.store.db.prepare("SELECT state, delivered_to FROM io_messages WHERE key = 'crash-1'").all();
+    expect(rows).toEqual([{ state: 'delivered', delivered_to: '["console"]' }]);
+    expect(topic(second.runtime, 'io.delivered').filter((e) => (e.payload as { text: string }).text === 'left behind')).toHaveLength(1);
+  });
+});
+
+async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,0 +1,130 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { verifyTreeHead } from '../../main/common/bundle.js';
+import { cidOfBytes } from '../../main/common/cid.js';
+import {
+  TREE_HEAD_PAYLOAD_TYPE,
+  hashFromHex,
+  hashToHex,
+  inclusionProofProblem,
+  leafHash,
+  memoryTree,
+  receiptLeaf,
+  treeHead,
+  verifyConsistency,
+} from '../../main/common/merkle.js';
+import { generateKeyPair, verifyEd25519 } from '../../main/runtime/keys/index.js';
+import { createDeviceLog } from '../../main/runtime/receipts/device-log.js';
+import type { DeviceLog } from '../../main/runtime/receipts/device-log.js';
+import { openStore } from '../../main/runtime/store/index.js';
+import type { Store } from '../../main/runtime/store/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const ids = (n: number, from = 0) => Array.from({ length: n }, (_, i) => cidOfBytes(new TextEncoder().encode(`receipt ${from + i}`)));
+const stores: Store[] = [];
+afterEach(() => {
+  while (stores.length > 0) stores.pop()!.close();
+});
+
+function openLog(clock?: () => number): { log: DeviceLog; store: Store; key: ReturnType<typeof generateKeyPair>; path: string } {
+  const path = join(tempDir('tessera-log-'), 'tessera.db');
+  const store = openStore({ path });
+  stores.push(store);
+  const key = generateKeyPair();
+  return { log: createDeviceLog({ store, deviceKey: key, ...(clock ? { clock } : {}) }), store, key, path };
+}
+
+describe('device log', () => {
+  it('appends receipts in order, idempotently per receipt id, and survives reopening', () => {
+    const { log, store, key, path } = openLog();
+    const list = ids(5);
+    expect(list.map((id) => log.append(id))).toEqual([0, 1, 2, 3, 4].map((index) => ({ index, size: index + 1 })));
+    expect(log.append(list[2]!)).toEqual({ index: 2, size: 5 });
+    expect(log.size).toBe(5);
+    const root = log.root().root;
+    store.close();
+    stores.pop();
+    const again = openStore({ path });
+    stores.push(again);
+    const reopened = createDeviceLog({ store: again, deviceKey: key });
+    expect(reopened.size).toBe(5);
+    expect(reopened.root().root).toBe(root);
+    expect(() => reopened.append('not-a-cid')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+  });
+
+  it('gives the same heads as the in-memory RFC 6962 tree at every size, and proofs that verify', () => {
+    const { log } = openLog();
+    const list = ids(70);
+    list.forEach((id) => log.append(id));
+    const memory = memoryTree(list.map((id) => leafHash(receiptLeaf(id))));
+    for (let n = 0; n <= 70; n++) expect(log.root(n).root, `size ${n}`).toBe(hashToHex(treeHead(n, memory)));
+    for (const size of [1, 2, 3, 33, 64, 70]) {
+      const head = log.root(size);
+      for (let i = 0; i < size; i++) expect(inclusionProofProblem(log.inclusion(list[i]!, size), head), `${i} in ${size}`).toBeNull();
+    }
+    for (const [from, to] of [[0, 70], [1, 70], [7, 8], [13, 64], [64, 70], [70, 70]] as const) {
+      const c = log.consistency(from, to);
+      expect(verifyConsistency(from, to, c.proof.map((h) => hashFromHex(h)!), hashFromHex(c.from_root)!, hashFromHex(c.to_root)!), `${from} → ${to}`).toBe(true);
+    }
+  });
+
+  it('takes a leaf back when the transaction that appended it rolls back', () => {
+    const { log, store } = openLog();
+    log.append(ids(1)[0]!);
+    expect(() =>
+      store.db.transaction(() => {
+        log.append(ids(1, 1)[0]!);
+        throw new Error('the receipt write failed');
+      })(),
+    ).toThrow('the receipt write failed');
+    expect(log.size).toBe(1);
+    expect(log.indexOf(ids(1, 1)[0]!)).toBeUndefined();
+    expect(log.append(ids(1, 1)[0]!)).toEqual({ index: 1, size: 2 });
+  });
+
+  it('signs tree heads with the device key, one envelope per size', () => {
+    let now = Date.parse('2026-01-02T03:04:05Z');
+    const { log, key } = openLog(() => now);
+    ids(3).forEach((id) => log.append(id));
+    const signed = log.signedHead();
+    expect(signed.envelope.payloadType).toBe(TREE_HEAD_PAYLOAD_TYPE);
+    expect(signed.head).toMatchObject({ log: key.keyid, size: 3, root: log.root().root, hash: 'sha256', issued_at: '2026-01-02T03:04:05.000Z' });
+    expect(verifyTreeHead(signed.envelope, key.keyid, key.publicKeyRaw, verifyEd25519)).toEqual(signed.head);
+    now += 60_000;
+    expect(log.signedHead(3)).toEqual(signed);
+    expect(log.signedHead(2).head.issued_at).toBe('2026-01-02T03:05:05.000Z');
+    const other = generateKeyPair();
+    expect(verifyTreeHead(signed.envelope, other.keyid, other.publicKeyRaw, verifyEd25519)).toMatch(/no valid signature/);
+  });
+
+  it('refuses sizes outside the log and receipts not in it with LOG_* codes', () => {
+    const { log } = openLog();
+    const list = ids(4);
+    list.forEach((id) => log.append(id));
+    expect(() => log.root(5)).toThrow(expect.objectContaining({ code: 'LOG_RANGE_INVALID' }));
+    expect(() => log.root(-1)).toThrow(expect.objectContaining({ code: 'LOG_RANGE_INVALID' }));
+    expect(() => log.consistency(3, 2)).toThrow(expect.objectContaining({ code: 'LOG_RANGE_INVALID' }));
+    expect(() => log.consistency(0, 9)).toThrow(expect.objectContaining({ code: 'LOG_RANGE_INVALID' }));
+    expect(() => log.inclusion(ids(1, 99)[0]!)).toThrow(expect.objectContaining({ code: 'LOG_NOT_FOUND' }));
+    expect(() => log.inclusion(list[3]!, 3)).toThrow(expect.objectContaining({ code: 'LOG_NOT_FOUND', message: expect.stringContaining('leaf 3') }));
+  });
+
+  it('handles 100k receipts: appends, then proofs and heads in milliseconds from stored subtrees', () => {
+    const { log, store } = openLog();
+    const list = ids(100_000);
+    const t0 = performance.now();
+    store.db.transaction(() => list.forEach((id) => log.append(id)))();
+    const appendMs = performance.now() - t0;
+    const t1 = performance.now();
+    const head = log.root();
+    const proofs = [0, 1, 4_097, 65_535, 99_999].map((i) => log.inclusion(list[i]!));
+    const consistency = log.consistency(77_777, 100_000);
+    const queryMs = performance.now() - t1;
+    for (const p of proofs) expect(inclusionProofProblem(p, head)).toBeNull();
+    expect(verifyConsistency(77_777, 100_000, consistency.proof.map((h) => hashFromHex(h)!), hashFromHex(consistency.from_root)!, hashFromHex(head.root)!)).toBe(true);
+    const rows = store.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM log_nodes').get()!.n;
+    expect(rows).toBeLessThan(100_000);
+    console.log(`device log: 100k appends ${appendMs.toFixed(0)} ms; head + 5 inclusion + 1 consistency proofs ${queryMs.toFixed(1)} ms; ${rows} subtree rows`);
+    expect(queryMs).toBeLessThan(500);
+  }, 120_000);
+});
