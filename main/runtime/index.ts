@@ -279,6 +279,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     plugins,
     receipts,
     journal,
+    bus,
     deviceKey,
     logger: logger.child({ module: 'pipeline' }),
     metrics,

@@ -91,8 +91,8 @@ describe('tessera CLI', () => {
       expect(store.integrityCheck()).toEqual(['ok']);
       const topics = createJournal({ store }).query().events.map((e) => e.topic);
       expect(topics.filter((t) => t.startsWith('runtime.') || t.startsWith('host.'))).toEqual(['runtime.started', 'host.listening', 'runtime.stopping']);
-      // the four first-party plugins, built and signed by `npm run build`, were loaded at start
-      expect(topics.filter((t) => t === 'plugin.loaded')).toHaveLength(4);
+      // the five first-party plugins, built and signed by `npm run build`, were loaded at start
+      expect(topics.filter((t) => t === 'plugin.loaded')).toHaveLength(5);
       expect(topics).not.toContain('plugin.load_failed');
     } finally {
       store.close();

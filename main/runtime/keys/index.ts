@@ -174,15 +174,30 @@ export function verifyEnvelope(envelope: DsseEnvelope, lookup: PublicKeyLookup):
   return verifyEnvelopeWith(envelope, lookup, verifyEd25519);
 }
 
+/** Most imported public keys kept by {@link verifyEd25519}; the cache is emptied when it is full. */
+const PUBLIC_KEY_CACHE_MAX = 256;
+const publicKeys = new Map<string, KeyObject>();
+
+/** The node:crypto KeyObject of a raw Ed25519 public key, cached by key (importing one costs more than a verify). */
+function publicKeyObject(publicKeyRaw: Uint8Array): KeyObject {
+  const id = Buffer.from(publicKeyRaw.buffer, publicKeyRaw.byteOffset, publicKeyRaw.byteLength).toString('hex');
+  let key = publicKeys.get(id);
+  if (!key) {
+    const der = new Uint8Array(ED25519_SPKI_PREFIX.length + 32);
+    der.set(ED25519_SPKI_PREFIX);
+    der.set(publicKeyRaw, ED25519_SPKI_PREFIX.length);
+    key = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
+    if (publicKeys.size >= PUBLIC_KEY_CACHE_MAX) publicKeys.clear();
+    publicKeys.set(id, key);
+  }
+  return key;
+}
+
 /** Ed25519 verification with node:crypto. False, never an exception, for malformed keys or signatures. */
 export function verifyEd25519(sig: Uint8Array, message: Uint8Array, publicKeyRaw: Uint8Array): boolean {
   if (sig.length !== 64 || publicKeyRaw.length !== 32) return false;
   try {
-    const der = new Uint8Array(ED25519_SPKI_PREFIX.length + 32);
-    der.set(ED25519_SPKI_PREFIX);
-    der.set(publicKeyRaw, ED25519_SPKI_PREFIX.length);
-    const key = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
-    return nodeVerify(null, message, key, sig);
+    return nodeVerify(null, message, publicKeyObject(publicKeyRaw), sig);
   } catch {
     return false;
   }

@@ -23,6 +23,7 @@ import { verifyPlugin } from '../../../sandbox/package.js';
 import type { VerifiedPlugin } from '../../../sandbox/package.js';
 import { verifyPermit } from '../../../sandbox/permits.js';
 import type { Bus } from '../bus/index.js';
+import type { AppendInput } from '../journal/index.js';
 import type { Logger } from '../log/index.js';
 import type { Migration, Store } from '../store/index.js';
 import type { TrustView } from '../trust/index.js';
@@ -37,6 +38,11 @@ export interface RunOptions {
   permit?: DsseEnvelope;
   /** Cancel token: aborting it rejects the run with RUN_CANCELLED and stops the plugin (sandbox/client.ts `call`). */
   signal?: AbortSignal;
+  /**
+   * Takes the run's `plugin.ran` / `plugin.failed` event instead of the registry publishing it at once: the caller
+   * must publish it (the receipt pipeline publishes a request's events together, one journal commit, not three).
+   */
+  deferEvent?: (event: AppendInput) => void;
 }
 
 export interface PluginRegistry {
@@ -189,6 +195,10 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
         },
       };
       const ctx = { ...opts.ctx, now: new Date(now).toISOString(), trace_id: traceId, plugin: { name: plugin.manifest.name, version: plugin.manifest.version } };
+      const emit = (topic: string, payload: unknown): void => {
+        if (opts.deferEvent) opts.deferEvent({ topic, payload, trace_id: traceId });
+        else bus.publish(topic, payload, { trace_id: traceId });
+      };
       const started = process.hrtime.bigint();
       try {
         const result = await sandbox.call(plugin.key, inputJson, JSON.stringify(ctx), now, broker.handlerFor(scope), opts.signal ? { heap: true, signal: opts.signal } : { heap: true });
@@ -205,10 +215,10 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
           heap_used_bytes: result.stats.heap_used_bytes,
           capability_calls: calls,
         };
-        bus.publish('plugin.ran', { plugin: plugin.key, output_cid: run.output_cid, ...(plugin.manifest.kind === 'policy' ? { verdict: (output as { verdict: string }).verdict } : {}), duration_ms: run.duration_ms }, { trace_id: traceId });
+        emit('plugin.ran', { plugin: plugin.key, output_cid: run.output_cid, ...(plugin.manifest.kind === 'policy' ? { verdict: (output as { verdict: string }).verdict } : {}), duration_ms: run.duration_ms });
         return run;
       } catch (err) {
-        bus.publish('plugin.failed', { plugin: plugin.key, error: toErrorData(err) }, { trace_id: traceId });
+        emit('plugin.failed', { plugin: plugin.key, error: toErrorData(err) });
         throw err;
       }
     },

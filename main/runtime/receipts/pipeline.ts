@@ -13,20 +13,25 @@
  * 4. One SQLite transaction for every write of the request: nonce, capsule, manifests, INTENT, RESULT, the
  *    permit (write-before-effect: recorded before the effect, marked used by the effect), the effects and
  *    their DELIVERY/EXECUTION receipts, the consent request, the journal entry, the webhook outbox rows, and
- *    the chain check (verifyChain) — a failure anywhere rolls all of it back.
+ *    the chain check (verifyChain) — a failure anywhere rolls all of it back. The chain check reads the chain back
+ *    and checks every rule (ids, prev links, capsule binding, kinds, signer); the signatures this request just
+ *    made with the device key over the very bytes read back are not verified a second time ({@link signedHere}).
+ * 5. The plugins' `plugin.ran` events are journaled together for the requests of one turn (one commit, not one
+ *    per plugin call), ahead of those requests' receipts.
  */
-import { createPublicKey, randomUUID, verify as nodeVerify } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { cidOf } from '../../common/cid.js';
-import { verifyEnvelopeWith } from '../../common/dsse.js';
-import type { DsseEnvelope } from '../../common/dsse.js';
+import { pae, toBase64, verifyEnvelopeWith } from '../../common/dsse.js';
+import type { DsseEnvelope, SignatureVerifier } from '../../common/dsse.js';
 import { TesseraError, isTesseraError, toErrorData } from '../../common/errors.js';
 import { CAPSULE_VERSION, capsuleId, cardPath, verifyChain, verifyConsentDecision } from '../../common/receipt.js';
 import type { Capsule, JsonObject, JsonValue, Verdict } from '../../common/receipt.js';
 import { PERMIT_PAYLOAD_TYPE, issuePermit } from '../../../sandbox/permits.js';
 import type { Permit } from '../../../sandbox/permits.js';
-import type { Journal } from '../journal/index.js';
+import type { Bus } from '../bus/index.js';
+import type { AppendInput, Journal } from '../journal/index.js';
+import { verifyEd25519 } from '../keys/index.js';
 import type { SigningKey } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
 import type { PluginRegistry } from '../plugins/index.js';
@@ -105,6 +110,11 @@ export interface PipelineOptions {
   clock?: () => number;
   metrics?: PipelineMetrics;
   webhooks?: PipelineWebhooks;
+  /**
+   * Publishes the plugins' `plugin.ran` / `plugin.failed` events: those of the requests whose plugins finish in
+   * the same turn of the event loop go in one journal commit (without it the registry commits each one alone).
+   */
+  bus?: Pick<Bus, 'publishMany'>;
   /** False while the runtime stops: runs are refused with NOT_READY. */
   ready?: () => boolean;
 }
@@ -154,7 +164,21 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const clock = options.clock ?? Date.now;
   const devicePublicKey = deviceKey.publicKeyRaw;
   const deviceLookup = (keyid: string) => (keyid === deviceKey.keyid ? { publicKeyRaw: devicePublicKey } : undefined);
-  const verifier = cachedVerifier();
+  const verifier: SignatureVerifier = verifyEd25519;
+  // The plugins' events of the requests whose plugins finish in one turn of the event loop: one journal commit.
+  // Scheduled before the receipts' group commit of those requests (setImmediate runs in order), so a request's
+  // plugin.ran events are journaled before its receipt.decided, as when the registry published them itself.
+  const pluginEvents: AppendInput[] = [];
+  const publishPluginEvents = (): void => {
+    try {
+      options.bus!.publishMany(pluginEvents.splice(0));
+    } catch (err) {
+      logger.error('could not journal the plugin events of a run', { error: err });
+    }
+  };
+  const deferEvent = options.bus ? (event: AppendInput): void => {
+    if (pluginEvents.push(event) === 1) setImmediate(publishPluginEvents);
+  } : undefined;
   const timed = <T>(module: string, fn: () => T): T => {
     const started = performance.now();
     try {
@@ -168,7 +192,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const runPlugin = async (pin: { key: string; name: string; version: string; cid: string }, input: unknown, now: number, traceId: string, ctx: Record<string, unknown>): Promise<PluginRunResult | { fault: ReturnType<typeof toErrorData> }> => {
     const started = performance.now();
     try {
-      return await plugins.run(pin.key, input, { now, trace_id: traceId, ctx });
+      return await plugins.run(pin.key, input, deferEvent ? { now, trace_id: traceId, ctx, deferEvent } : { now, trace_id: traceId, ctx });
     } catch (err) {
       if (isTesseraError(err) && PLUGIN_FAULTS.has(err.code)) return { fault: toErrorData(err) };
       throw err;
@@ -181,13 +205,13 @@ export function createPipeline(options: PipelineOptions): Pipeline {
    * The executor's check of a permit before an effect: the rules of sandbox/permits.ts `verifyPermit` (signed by
    * this device, a permit payload, bound to this capsule's cid, unexpired at `now`) plus the scope covering
    * `effect`, verified with the cached node:crypto key (verifyPermit re-imports the key on every call).
-   * Single use is the permit record's (markPermitEffected).
+   * Single use is the permit record's (markPermitEffected). `verify`: see {@link signedHere}.
    * @throws TesseraError PERMIT_INVALID saying why.
    */
-  const checkPermit = (envelope: DsseEnvelope, cid: string, effect: string, now: number): void => {
+  const checkPermit = (envelope: DsseEnvelope, cid: string, effect: string, now: number, verify: SignatureVerifier): void => {
     let permit: Permit;
     try {
-      const verified = verifyEnvelopeWith(envelope, deviceLookup, verifier);
+      const verified = verifyEnvelopeWith(envelope, deviceLookup, verify);
       if (verified.payloadType !== PERMIT_PAYLOAD_TYPE) throw new Error(`the envelope carries a ${verified.payloadType}`);
       permit = JSON.parse(new TextDecoder().decode(verified.payload)) as Permit;
     } catch (err) {
@@ -198,28 +222,34 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     if (!Array.isArray(permit.scope) || !permit.scope.includes(effect)) throw new TesseraError('PERMIT_INVALID', `The permit does not cover ${effect} (scope: ${String(permit.scope)}).`);
   };
 
-  /** Verifies the capsule's whole chain (node:crypto) and throws CHAIN_INVALID naming the receipt and field. */
-  const verifyStored = (cid: string): void =>
+  /**
+   * Verifies the capsule's whole chain as stored (ids, prev links, capsule binding, kinds, signatures with `verify`)
+   * and throws CHAIN_INVALID naming the receipt and field.
+   */
+  const verifyStored = (cid: string, verify: SignatureVerifier): void =>
     timed('verify', () => {
       const keys = new Map(receipts.publicKeys(cid).map((k) => [k.keyid, k]));
-      const result = verifyChain(receipts.receipts(cid), (keyid) => (keys.has(keyid) ? { publicKeyRaw: rawOf(keys.get(keyid)!.publicKeyPem) } : undefined), { capsule: cid, verify: verifier });
+      const result = verifyChain(receipts.receipts(cid), (keyid) => (keys.has(keyid) ? { publicKeyRaw: rawOf(keys.get(keyid)!.publicKeyPem) } : undefined), { capsule: cid, verify });
       if (!result.ok) throw new TesseraError('CHAIN_INVALID', `The receipt chain of ${cid} does not verify: ${result.reason}`, { details: { index: result.index, field: result.field } });
     });
 
-  /** Issues a permit, records it (write-before-effect), writes RESULT, runs the effects with their receipts. Inside the caller's transaction. */
-  const allow = (product: Product, cid: string, subject: string, resultBody: JsonObject, now: number): void => {
+  /**
+   * Issues a permit, records it (write-before-effect), writes RESULT, runs the effects with their receipts. Inside
+   * the caller's transaction. Every signature made here is added to `signed`.
+   */
+  const allow = (product: Product, cid: string, subject: string, resultBody: JsonObject, now: number, signed: SignedHere): void => {
     const permit: Permit = { input_cid: cid, scope: product.permit.scope, expires_at: new Date(now + product.permit.ttl_seconds * 1000).toISOString(), nonce: randomHex() };
-    const envelope = timed('permit', () => issuePermit(deviceKey, permit));
+    const envelope = signed.add(timed('permit', () => issuePermit(deviceKey, permit)));
     const permitId = cidOf(permit);
     receipts.recordPermit({ id: permitId, capsule: cid, nonce: permit.nonce, expires_at: permit.expires_at, envelope }, now);
-    receipts.appendReceipt(cid, 'RESULT', subject, { ...resultBody, decision: 'ALLOW', permit: envelope as unknown as JsonObject, permit_id: permitId }, now);
+    signed.add(receipts.appendReceipt(cid, 'RESULT', subject, { ...resultBody, decision: 'ALLOW', permit: envelope as unknown as JsonObject, permit_id: permitId }, now).envelope);
     for (const effect of product.effects) {
       // The executor's check: no effect without a valid, unexpired permit bound to this capsule, used once.
-      checkPermit(envelope, cid, effect, now);
+      checkPermit(envelope, cid, effect, now, signed.verify);
       receipts.markPermitEffected(cid, permitId, now);
       const deliveries = webhooks ? webhooks.notify('receipt.delivered', { cid, permit_id: permitId, product: product.cid, effect }) : [];
-      receipts.appendReceipt(cid, 'DELIVERY', 'outbox', { permit_id: permitId, recipient: 'webhook-outbox', effect, payload_cid: cid, deliveries: deliveries.length }, now);
-      receipts.appendReceipt(cid, 'EXECUTION', `device:${deviceKey.keyid}`, { permit_id: permitId, executor: deviceKey.keyid, effect, outcome: 'done', output_cid: cidOf({ deliveries }) }, now);
+      signed.add(receipts.appendReceipt(cid, 'DELIVERY', 'outbox', { permit_id: permitId, recipient: 'webhook-outbox', effect, payload_cid: cid, deliveries: deliveries.length }, now).envelope);
+      signed.add(receipts.appendReceipt(cid, 'EXECUTION', `device:${deviceKey.keyid}`, { permit_id: permitId, executor: deviceKey.keyid, effect, outcome: 'done', output_cid: cidOf({ deliveries }) }, now).envelope);
     }
   };
 
@@ -348,9 +378,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const kofn = verdict === 'ASK' ? product.kofn : null;
       const state = verdict === 'ASK' && kofn ? 'pending' : verdict === 'NACK' ? 'rejected' : 'decided';
       const subject = `tenant:${request.tenant.id}`;
+      const consent = kofn ? { id: `cns_${cid.slice(3, 27)}`, k: kofn.k, n: kofn.approvers.length } : null;
 
       // Every write of this request, in one savepoint of the group commit. True: an identical request won the race.
       const write = (): boolean => {
+        const signed = signedHere(deviceKey, verifier);
         if (!receipts.claimNonce(src, nonce, cid, now)) throw replayError(src, nonce);
         // Two identical requests raced past the check above: the first one's chain stands.
         if (receipts.has(cid)) return true;
@@ -360,7 +392,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           { role: 'intake', name: product.intake.name, version: product.intake.version, cid: product.intake.cid, manifest: product.intake.manifest },
           ...product.policies.map((p) => ({ role: 'policy' as const, name: p.name, version: p.version, cid: p.cid, manifest: p.manifest })),
         ]);
-        receipts.appendReceipt(cid, 'INTENT', subject, {
+        signed.add(receipts.appendReceipt(cid, 'INTENT', subject, {
           intent: intakeOutput?.intent ?? null,
           slots: intakeOutput?.slots ?? null,
           intake: 'fault' in intake ? { fault: intake.fault.code, message: intake.fault.message } : { plugin: product.intake.name, version: product.intake.version, cid: product.intake.cid, output_cid: intake.output_cid },
@@ -370,24 +402,24 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           received_at: new Date(now).toISOString(),
           product: { name: product.name, version: product.version, cid: product.cid },
           lock: Object.fromEntries(Object.entries(product.lock.plugins).map(([name, pin]) => [name, pin.cid])),
-        }, now);
+        }, now).envelope);
         const resultBody: JsonObject = { verdict, policies: policies as unknown as JsonValue[] };
-        if (verdict === 'ACK') allow(product, cid, subject, resultBody, now);
-        else if (verdict === 'NACK') receipts.appendReceipt(cid, 'RESULT', subject, { ...resultBody, decision: 'DENY' }, now);
+        if (verdict === 'ACK') allow(product, cid, subject, resultBody, now, signed);
+        else if (verdict === 'NACK') signed.add(receipts.appendReceipt(cid, 'RESULT', subject, { ...resultBody, decision: 'DENY' }, now).envelope);
         else {
-          const consent = kofn ? { id: `cns_${cid.slice(3, 27)}`, k: kofn.k, n: kofn.approvers.length } : null;
           if (kofn && consent) receipts.openConsent({ id: consent.id, capsule: cid, k: kofn.k, approvers: kofn.approvers.map((a) => a.keyid) }, now);
-          receipts.appendReceipt(cid, 'RESULT', subject, { ...resultBody, decision: 'REQUIRE', consent }, now);
+          signed.add(receipts.appendReceipt(cid, 'RESULT', subject, { ...resultBody, decision: 'REQUIRE', consent }, now).envelope);
         }
         journal.append({ topic: 'receipt.decided', payload: { capsule: cid, verdict, state, product: product.cid, tenant: request.tenant.id }, trace_id: traceId });
-        verifyStored(cid);
+        verifyStored(cid, signed.verify);
         enrich(product, cid, verdict, state);
         return false;
       };
       const repeated = await commitRun(() => timed('receipts', write), src, nonce, cid, traceId);
       if (!repeated) count(verdict);
       metrics?.runDuration.observe((performance.now() - started) / 1000);
-      return outcomeOf(cid, repeated);
+      // A capsule this request wrote is answered from what it wrote (the rows just committed say the same).
+      return repeated ? outcomeOf(cid, true) : { cid, verdict, state, product: product.cid, repeated: false, consent };
     },
 
     decide(consentId, action, envelope) {
@@ -422,7 +454,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         if (approvals >= consent.k) {
           receipts.closeConsent(consentId, 'approved', now);
           receipts.setCapsuleState(cid, 'ACK', 'decided', now);
-          allow(product, cid, `tenant:${record.capsule.tenant}`, { ...base, verdict: 'ACK' }, now);
+          allow(product, cid, `tenant:${record.capsule.tenant}`, { ...base, verdict: 'ACK' }, now, signedHere(deviceKey, verifier));
           result = 'ACK';
         } else if (consent.approvers.length - rejections < consent.k) {
           receipts.closeConsent(consentId, 'rejected', now);
@@ -431,7 +463,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           result = 'NACK';
         }
         journal.append({ topic: 'receipt.consent', payload: { capsule: cid, consent: consentId, approver: keyid, decision: action, verdict: result } });
-        verifyStored(cid);
+        verifyStored(cid, verifier);
         if (result !== 'ASK') enrich(product, cid, result, result === 'ACK' ? 'decided' : 'rejected');
         return result;
       });
@@ -448,24 +480,41 @@ function randomHex(): string {
   return randomUUID().replaceAll('-', '');
 }
 
-/** node:crypto Ed25519 verification with the KeyObject of each raw key cached (creating one costs more than a verify). */
-function cachedVerifier(): (sig: Uint8Array, message: Uint8Array, publicKeyRaw: Uint8Array) => boolean {
-  const cache = new Map<string, KeyObject>();
-  const prefix = Buffer.from('302a300506032b6570032100', 'hex');
-  return (sig, message, publicKeyRaw) => {
-    if (sig.length !== 64 || publicKeyRaw.length !== 32) return false;
-    const id = Buffer.from(publicKeyRaw).toString('hex');
-    let key = cache.get(id);
-    if (!key) {
-      key = createPublicKey({ key: Buffer.concat([prefix, publicKeyRaw]), format: 'der', type: 'spki' });
-      if (cache.size > 64) cache.clear();
-      cache.set(id, key);
-    }
-    try {
-      return nodeVerify(null, message, key, sig);
-    } catch {
-      return false;
-    }
+export interface SignedHere {
+  /** Records an envelope signed in this request by the device key; returns it. */
+  add(envelope: DsseEnvelope): DsseEnvelope;
+  /** `verify`, except that a signature recorded here, over the same bytes, by the device key, is not verified again. */
+  readonly verify: SignatureVerifier;
+}
+
+/**
+ * The signatures one request made with the device key, so that the request's own checks (verifyChain of the
+ * chain it just wrote, the executor's permit check) do not verify them a second time — 5 of the 5 Ed25519
+ * verifications of an ACK, each one costing more than the signature itself.
+ *
+ * Why it is sound: an entry is the device key's Ed25519 signature made by this process over exactly the bytes
+ * recorded with it (the PAE of the envelope as returned by the signer), and the key's public half is derived from
+ * its private half when the key is loaded (keys/index.ts), so verifying it again can only say yes. The shortcut
+ * applies only when the signature, the public key and every byte of the message match what was signed; anything
+ * else — a receipt read back different from what was written, another key, an approver's signature, an earlier
+ * request's receipt — goes to `verify`. Every other rule of verifyChain (ids, prev links, capsule binding, kinds,
+ * the signer named in the payload) is still checked, and the bundle, card and offline verifiers verify every
+ * signature.
+ */
+export function signedHere(deviceKey: SigningKey, verify: SignatureVerifier): SignedHere {
+  const made = new Map<string, Uint8Array>();
+  const device = Buffer.from(deviceKey.publicKeyRaw);
+  return {
+    add(envelope) {
+      // The signer's own standard base64 (keys/index.ts toBase64): node's decoder gives back the exact bytes signed.
+      for (const s of envelope.signatures) if (s.keyid === deviceKey.keyid) made.set(s.sig, pae(envelope.payloadType, Buffer.from(envelope.payload, 'base64')));
+      return envelope;
+    },
+    verify(sig, message, publicKeyRaw) {
+      const signedMessage = made.get(toBase64(sig));
+      if (signedMessage !== undefined && device.equals(publicKeyRaw) && Buffer.from(signedMessage).equals(message)) return true;
+      return verify(sig, message, publicKeyRaw);
+    },
   };
 }
 
