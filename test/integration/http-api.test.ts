@@ -62,6 +62,9 @@ describe('HTTP API', () => {
   });
 
   it('rejects bad input with stable codes and journals nothing', async () => {
+    // Voice starts in the background and journals io.voice.status once it is up: wait for it, so that the
+    // window below holds only what these requests could have written.
+    await expect.poll(() => host.runtime.journal.query({ topic: 'io.voice.status', limit: 1 }).events.length, { timeout: 20_000 }).toBe(1);
     const before = host.runtime.journal.lastId();
     const post = (body: string, type = 'application/json') => fetch(url('/api/events'), { method: 'POST', headers: { ...auth, 'content-type': type }, body });
     const cases: Array<[Promise<Response>, number, string]> = [

@@ -106,7 +106,9 @@ describe('GET /metrics', () => {
       expect(value(families, name), name).toBe(0);
     }
     expect(value(families, 'tessera_process_uptime_seconds')).toBeGreaterThan(0);
-    expect(value(families, 'tessera_journal_events')).toBe(host.runtime.journal.lastId());
+    // Background work (voice start-up) may journal between the scrape and this read, never before the scrape.
+    expect(value(families, 'tessera_journal_events')).toBeGreaterThan(0);
+    expect(value(families, 'tessera_journal_events')).toBeLessThanOrEqual(host.runtime.journal.lastId());
     expect(value(families, 'tessera_database_bytes')).toBeGreaterThan(0);
     expect(value(families, 'tessera_webhook_deliveries', { state: 'pending' })).toBe(0);
   });
