@@ -11,7 +11,7 @@ FORCE=0
 [ "${1:-}" = "--force" ] && FORCE=1
 
 # System packages Tessera uses. chromium: end-to-end tests and kiosk browsers.
-SYSTEM_PACKAGES=(chromium espeak-ng pocketsphinx pocketsphinx-en-us sox b3sum openssl)
+SYSTEM_PACKAGES=(chromium espeak-ng pocketsphinx pocketsphinx-en-us sox b3sum openssl jq unzip python3)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 warn() { printf '\033[1;33m[setup] warning:\033[0m %s\n' "$*" >&2; }
