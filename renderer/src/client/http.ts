@@ -1,7 +1,7 @@
 /** The HTTP/WS transport of the client interface, for the UI served by a headless runtime. */
 import type { DebugState, EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
-import { TesseraError, fromErrorData } from '../../../main/common/errors.js';
 import { createHttpIoClient } from './io-http.js';
+import { createTransport } from './transport.js';
 
 export interface HttpClientOptions {
   /** e.g. `http://127.0.0.1:7420`; defaults to the page's origin. */
@@ -14,27 +14,11 @@ export interface HttpClientOptions {
 export function createHttpClient(options: HttpClientOptions): TesseraClient {
   const origin = options.origin ?? location.origin;
 
-  async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(origin + path, {
-        method,
-        headers: { authorization: `Bearer ${options.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-    } catch {
-      throw new TesseraError('NOT_READY', 'The runtime cannot be reached.', { retryable: true });
-    }
-    const data: unknown = await res.json().catch(() => undefined);
-    if (!res.ok) {
-      if (res.status === 401) options.onUnauthorized?.();
-      throw fromErrorData((data as { error?: unknown } | undefined)?.error);
-    }
-    return data as T;
-  }
+  const transport = createTransport({ origin, token: options.token, ...(options.onUnauthorized ? { onUnauthorized: options.onUnauthorized } : {}) });
+  const request = transport.request.bind(transport);
 
   return {
-    io: createHttpIoClient({ origin, token: options.token }),
+    io: createHttpIoClient(transport),
     info: () => request<RuntimeInfo>('GET', '/api/info'),
     queryEvents(query: EventQuery) {
       const params = new URLSearchParams();
@@ -57,39 +41,15 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
     replayRun: (runId: string) => request<{ run_id: string }>('POST', '/api/scenario/replay', { run_id: runId }),
     replayDiff: (runId: string) => request<{ differences: ReplayDifference[] }>('GET', `/api/scenario/diff?run_id=${encodeURIComponent(runId)}`).then((r) => r.differences),
     subscribe(patterns, onEvent, onStatus) {
-      let socket: WebSocket | undefined;
-      let closed = false;
-      let retry = 0;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const connect = () => {
-        const url = origin.replace(/^http/, 'ws') + '/ws';
-        socket = new WebSocket(url, ['tessera.v1', `tessera.bearer.${options.token}`]);
-        socket.onopen = () => {
-          retry = 0;
-          socket?.send(JSON.stringify({ type: 'subscribe', patterns }));
-          onStatus?.(true);
-        };
-        socket.onmessage = (msg) => {
-          try {
-            const data = JSON.parse(String(msg.data)) as { type: string; event?: TesseraEvent };
-            if (data.type === 'event' && data.event) onEvent(data.event);
-          } catch {
-            // A malformed frame from the runtime is dropped; the stream goes on.
-          }
-        };
-        socket.onclose = () => {
-          onStatus?.(false);
-          if (closed) return;
-          // Reconnect with capped exponential backoff: 0.5 s, 1 s, 2 s … 10 s.
-          timer = setTimeout(connect, Math.min(10_000, 500 * 2 ** retry++));
-        };
-      };
-      connect();
-      return () => {
-        closed = true;
-        if (timer) clearTimeout(timer);
-        socket?.close();
-      };
+      const socket = transport.socket('/ws', {
+        onOpen: (send) => send(JSON.stringify({ type: 'subscribe', patterns })),
+        onJson: (data) => {
+          const frame = data as { type?: unknown; event?: TesseraEvent } | null;
+          if (frame?.type === 'event' && frame.event) onEvent(frame.event);
+        },
+        ...(onStatus ? { onStatus } : {}),
+      });
+      return () => socket.close();
     },
   };
 }
