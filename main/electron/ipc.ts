@@ -4,6 +4,7 @@
  * the HTTP routes. Results and errors cross as plain data (errors via toErrorData).
  */
 import Ajv from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
 import type { TesseraEvent } from '../common/api.js';
 import { TesseraError, toErrorData } from '../common/errors.js';
@@ -35,6 +36,11 @@ const validators = {
   listRuns: ajv.compile(runsQuerySchema),
 };
 
+/** Throws VALIDATION_FAILED with Ajv's description unless `value` matches. */
+function check(validate: ValidateFunction, value: unknown): void {
+  if (!validate(value)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validate.errors));
+}
+
 export function validateSender(event: IpcMainInvokeEvent, rendererIndexUrl: string): void {
   const url = event.senderFrame?.url;
   if (!url || !isAppUrl(url, rendererIndexUrl) || event.senderFrame !== event.sender.mainFrame) {
@@ -50,41 +56,35 @@ export async function handleInvoke(operations: Operations, method: unknown, arg:
         return { ok: true, value: operations.info() };
       case 'queryEvents': {
         const query = structuredClone(arg ?? {});
-        if (!validators.queryEvents(query)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.queryEvents.errors));
+        check(validators.queryEvents, query);
         return { ok: true, value: operations.queryEvents(query as Parameters<Operations['queryEvents']>[0]) };
       }
       case 'publishEvent':
-        if (!validators.publishEvent(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.publishEvent.errors));
+        check(validators.publishEvent, arg);
         return { ok: true, value: operations.publishEvent(arg as Parameters<Operations['publishEvent']>[0]) };
       case 'listPlugins':
         return { ok: true, value: operations.listPlugins() };
       case 'listScenarios':
         return { ok: true, value: operations.listScenarios() };
       case 'runScenario':
-        if (!validators.runScenario(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.runScenario.errors));
+        check(validators.runScenario, arg);
         return { ok: true, value: operations.runScenario(arg as Parameters<Operations['runScenario']>[0]) };
       case 'listRuns': {
         const query = structuredClone(arg ?? {});
-        if (!validators.listRuns(query)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.listRuns.errors));
+        check(validators.listRuns, query);
         return { ok: true, value: operations.listRuns(query as Parameters<Operations['listRuns']>[0]) };
       }
       case 'runStatus':
-      case 'cancelRun': {
-        if (!validators.runId(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.runId.errors));
-        const runId = (arg as { run_id: string }).run_id;
-        return { ok: true, value: method === 'runStatus' ? operations.runStatus(runId) : operations.cancelRun(runId) };
-      }
-      case 'debugRun':
-        if (!validators.debugRun(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.debugRun.errors));
-        return { ok: true, value: operations.debugRun(arg as Parameters<Operations['debugRun']>[0]) };
+      case 'cancelRun':
       case 'replayRun':
-      case 'replayDiff': {
-        if (!validators.runId(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.runId.errors));
-        const runId = (arg as { run_id: string }).run_id;
-        return { ok: true, value: method === 'replayRun' ? operations.replayRun(runId) : operations.replayDiff(runId) };
-      }
+      case 'replayDiff':
+        check(validators.runId, arg);
+        return { ok: true, value: operations[method]((arg as { run_id: string }).run_id) };
+      case 'debugRun':
+        check(validators.debugRun, arg);
+        return { ok: true, value: operations.debugRun(arg as Parameters<Operations['debugRun']>[0]) };
       case 'testPlugin':
-        if (!validators.testPlugin(arg)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.testPlugin.errors));
+        check(validators.testPlugin, arg);
         return { ok: true, value: await operations.testPlugin(arg as Parameters<Operations['testPlugin']>[0]) };
       default:
         throw new TesseraError('NOT_FOUND', `No IPC method ${JSON.stringify(method)}.`);
@@ -114,7 +114,7 @@ export function registerIpc(ipcMain: IpcMain, deps: { operations: Operations; bu
   ipcMain.handle(IPC_SUBSCRIBE, (event, message: unknown): IpcResult => {
     try {
       validateSender(event, deps.rendererIndexUrl);
-      if (!validators.subscribe(message)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.subscribe.errors));
+      check(validators.subscribe, message);
       const patterns = (message as { patterns: string[] }).patterns;
       for (const p of patterns) {
         const problem = patternProblem(p);
