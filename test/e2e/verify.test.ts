@@ -7,6 +7,7 @@ import type { BundleVerdict } from '../../main/common/bundle.js';
 import { ARTIFACTS, startUiSession } from '../helpers/browser.js';
 import type { UiSession } from '../helpers/browser.js';
 import { runTessera } from '../helpers/cli.js';
+import { flipInside } from '../helpers/bundle-fixture.js';
 import { tempDir } from '../helpers/tmp.js';
 
 // The Verify page in real Chromium against a real headless Tessera: a bundle of a capsule decided by
@@ -43,20 +44,6 @@ beforeAll(async () => {
 
 afterAll(() => session?.close(), 30_000);
 
-/** Flips one byte inside the stored bytes of `name` (found by its local header). */
-function flipInside(bytes: Uint8Array, name: string, offset: number): Uint8Array {
-  const needle = new TextEncoder().encode(name);
-  const copy = bytes.slice();
-  for (let i = 0; i + 30 + needle.length < copy.length; i++) {
-    if (copy[i] === 0x50 && copy[i + 1] === 0x4b && copy[i + 2] === 0x03 && copy[i + 3] === 0x04 && needle.every((b, j) => copy[i + 30 + j] === b)) {
-      const start = i + 30 + needle.length + (copy[i + 28]! | (copy[i + 29]! << 8));
-      copy[start + offset] = copy[start + offset]! ^ 0x01;
-      return copy;
-    }
-  }
-  throw new Error(`no entry ${name}`);
-}
-
 async function openVerify(): Promise<void> {
   await page.goto(session.tessera.uiUrl);
   await page.locator('nav a[data-area="verify"]').click();
@@ -89,7 +76,7 @@ describe('Verify page', () => {
   });
 
   it('fails a tampered bundle dropped on the page, naming the same place as the CLI and POST /v1/verify', async () => {
-    const bad = flipInside(bundle, 'log/inclusion.json', 25);
+    const bad = flipInside(bundle, 'log/inclusion.json', 25, 0x01);
     const dir = tempDir('tessera-e2e-verify-file-');
     writeFileSync(join(dir, 'bad.zip'), bad);
     const cli = runTessera(['bundle', 'verify', join(dir, 'bad.zip'), '--json']);

@@ -86,3 +86,20 @@ export function makeBundleFixture(dir: string, options: { others?: number; deliv
   const bundle = capsuleBundle({ receipts, log, deviceKey, clock: () => Date.parse('2026-03-04T06:00:00Z') }, cid, cardUrl);
   return { store, receipts, log, deviceKey, capsule, cid, cardUrl, bundle, close: () => store.close() };
 }
+
+/**
+ * A copy of a ZIP with one byte of the named entry's stored bytes XORed with `mask` (the entry is found by its
+ * local header). The CRCs are left alone, so a verifier must notice.
+ */
+export function flipInside(bytes: Uint8Array, name: string, offsetInFile: number, mask: number): Uint8Array {
+  const needle = new TextEncoder().encode(name);
+  const copy = bytes.slice();
+  for (let i = 0; i + 30 + needle.length < copy.length; i++) {
+    if (copy[i] === 0x50 && copy[i + 1] === 0x4b && copy[i + 2] === 0x03 && copy[i + 3] === 0x04 && needle.every((b, j) => copy[i + 30 + j] === b)) {
+      const start = i + 30 + needle.length + (copy[i + 28]! | (copy[i + 29]! << 8));
+      copy[start + offsetInFile] = copy[start + offsetInFile]! ^ mask;
+      return copy;
+    }
+  }
+  throw new Error(`no entry ${name}`);
+}

@@ -14,6 +14,7 @@ import { toBase64 } from '../../main/common/dsse.js';
 import { verifyBundleOnHost } from '../../main/runtime/receipts/bundle.js';
 import { hashFromHex, inclusionProofProblem, verifyConsistency } from '../../main/common/merkle.js';
 import { readZip, writeZip } from '../../main/common/zip.js';
+import { flipInside } from '../helpers/bundle-fixture.js';
 import { launchChromium } from '../helpers/browser.js';
 import { requireBuild, runTessera, startTessera } from '../helpers/cli.js';
 import type { StartedTessera } from '../helpers/cli.js';
@@ -106,20 +107,6 @@ async function pageVerify(bytes: Uint8Array, label: string): Promise<{ ok: strin
   };
 }
 
-/** A copy of the bundle with one byte flipped inside the named file's stored bytes. */
-function flipInside(bytes: Uint8Array, name: string, offsetInFile: number): Uint8Array {
-  const needle = new TextEncoder().encode(name);
-  const copy = bytes.slice();
-  for (let i = 0; i + 30 + needle.length < copy.length; i++) {
-    if (copy[i] === 0x50 && copy[i + 1] === 0x4b && copy[i + 2] === 0x03 && copy[i + 3] === 0x04 && needle.every((b, j) => copy[i + 30 + j] === b)) {
-      const start = i + 30 + needle.length + (copy[i + 28]! | (copy[i + 29]! << 8));
-      copy[start + offsetInFile] = copy[start + offsetInFile]! ^ 0x20;
-      return copy;
-    }
-  }
-  throw new Error(`no entry ${name}`);
-}
-
 describe('offline bundle of a capsule decided by POST /v1/run', () => {
   it('verifies: the capsule, its ACK, its receipts and the device-log proofs', () => {
     const t0 = performance.now();
@@ -157,7 +144,7 @@ describe('offline bundle of a capsule decided by POST /v1/run', () => {
   }, 60_000);
 
   for (const [label, tamper, code, where] of [
-    ['a flipped byte inside the second receipt', () => flipInside(bundle, 'receipts/002.dsse.json', 40), 'BUNDLE_ZIP_INVALID', 'receipts/002.dsse.json'],
+    ['a flipped byte inside the second receipt', () => flipInside(bundle, 'receipts/002.dsse.json', 40, 0x20), 'BUNDLE_ZIP_INVALID', 'receipts/002.dsse.json'],
     [
       'a receipt rewritten and the container rebuilt around it',
       () => {
