@@ -4,9 +4,9 @@
  *
  * Pure module: shared by the runtime, the renderer and the sandbox.
  */
-import { blake3 } from '@noble/hashes/blake3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { canonicalBytes } from './canonical.js';
+import { blake3 } from './digest.js';
 
 const CID_SHAPE = /^b3:[0-9a-f]{64}$/;
 

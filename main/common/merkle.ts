@@ -18,8 +18,8 @@
  * Sizes and indices are JavaScript numbers up to 2^53 − 1; bit operations are done arithmetically so nothing
  * wraps at 2^31. Pure module: shared by the runtime, the renderer and the sandbox.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { sha256 } from './digest.js';
 
 /** The hash function of every Tessera Merkle tree; recorded in signed tree heads and bundles. */
 export const MERKLE_HASH = 'sha256';
@@ -37,12 +37,12 @@ const NODE_PREFIX = Uint8Array.of(0x01);
 
 /** RFC 6962 §2.1: the hash of one leaf, `SHA-256(0x00 || data)`. */
 export function leafHash(data: Uint8Array): Uint8Array {
-  return sha256.create().update(LEAF_PREFIX).update(data).digest();
+  return sha256(LEAF_PREFIX, data);
 }
 
 /** RFC 6962 §2.1: an interior node, `SHA-256(0x01 || left || right)`. */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256.create().update(NODE_PREFIX).update(left).update(right).digest();
+  return sha256(NODE_PREFIX, left, right);
 }
 
 /** The head of the empty tree, `SHA-256("")`. */

@@ -213,17 +213,8 @@ export function verifyChain(envelopes: readonly DsseEnvelope[], lookupKey: Publi
     }
     const id = cidOfBytes(payloadBytes);
     capsule ??= payload.capsule;
-    if (payload.capsule !== capsule) return fail(i, 'capsule', `receipt ${i} (capsule): names ${payload.capsule}, not the capsule ${capsule}`);
-    if (i === 0) {
-      if (payload.prev !== null) return fail(i, 'prev', `receipt 0 (prev): the first receipt must have prev null, got ${String(payload.prev)}`);
-      if (payload.kind !== 'INTENT') return fail(i, 'kind', `receipt 0 (kind): the chain must start with an INTENT, got ${payload.kind}`);
-    } else {
-      const before = receipts[i - 1]!;
-      if (payload.prev !== before.id) return fail(i, 'prev', `receipt ${i} (prev): expected ${before.id}, the id of receipt ${i - 1}, got ${String(payload.prev)}`);
-      if (Date.parse(payload.issued_at) < Date.parse(before.payload.issued_at)) return fail(i, 'issued_at', `receipt ${i} (issued_at): ${payload.issued_at} is before receipt ${i - 1}'s ${before.payload.issued_at}`);
-    }
-    if (seen.has(id)) return fail(i, 'id', `receipt ${i} (id): ${id} appears twice in the chain`);
-    seen.add(id);
+    const link = linkProblem(i, id, payload, receipts[i - 1], capsule, seen);
+    if (link !== null) return link;
     if (payload.kind === 'CONSENT') {
       const problem = consentProblem(payload, capsule, lookupKey, verify);
       if (problem !== null) return fail(i, `body.${problem.field}`, `receipt ${i} (body.${problem.field}): ${problem.problem}`);
@@ -231,6 +222,46 @@ export function verifyChain(envelopes: readonly DsseEnvelope[], lookupKey: Publi
     receipts.push({ id, payload, keyid });
   }
   return { ok: true, capsule: capsule!, receipts };
+}
+
+/**
+ * The rules that tie receipt `i` to its chain (shared by {@link verifyChain} and {@link checkBuiltChain}): it names
+ * the capsule; the first is an INTENT with `prev` null; every later one's `prev` is the id of the one before, and
+ * its `issued_at` is not earlier; no id appears twice. Adds `id` to `seen`.
+ */
+function linkProblem(i: number, id: string, payload: ReceiptPayload, before: { id: string; payload: ReceiptPayload } | undefined, capsule: string, seen: Set<string>): ChainResult | null {
+  if (payload.capsule !== capsule) return fail(i, 'capsule', `receipt ${i} (capsule): names ${payload.capsule}, not the capsule ${capsule}`);
+  if (before === undefined) {
+    if (payload.prev !== null) return fail(i, 'prev', `receipt 0 (prev): the first receipt must have prev null, got ${String(payload.prev)}`);
+    if (payload.kind !== 'INTENT') return fail(i, 'kind', `receipt 0 (kind): the chain must start with an INTENT, got ${payload.kind}`);
+  } else {
+    if (payload.prev !== before.id) return fail(i, 'prev', `receipt ${i} (prev): expected ${before.id}, the id of receipt ${i - 1}, got ${String(payload.prev)}`);
+    if (Date.parse(payload.issued_at) < Date.parse(before.payload.issued_at)) return fail(i, 'issued_at', `receipt ${i} (issued_at): ${payload.issued_at} is before receipt ${i - 1}'s ${before.payload.issued_at}`);
+  }
+  if (seen.has(id)) return fail(i, 'id', `receipt ${i} (id): ${id} appears twice in the chain`);
+  seen.add(id);
+  return null;
+}
+
+/**
+ * The chain rules of {@link verifyChain} — payload shape, capsule binding, `prev` links, kinds, time order, unique
+ * ids, one signing device — over receipts this process has just built and signed, given as their ids (the cid of
+ * the signed bytes, computed when they were built) and payloads. It does not decode envelopes or verify
+ * signatures: the builder made both from these very payloads. The runtime runs it on every chain it writes
+ * before the write commits; offline verifiers use {@link verifyChain}.
+ */
+export function checkBuiltChain(receipts: ReadonlyArray<{ id: string; payload: ReceiptPayload }>, options: { capsule: string; device: string }): ChainResult {
+  if (receipts.length === 0) return fail(-1, 'receipts', 'the chain has no receipts');
+  const seen = new Set<string>();
+  for (let i = 0; i < receipts.length; i++) {
+    const { id, payload } = receipts[i]!;
+    const shape = shapeProblem(payload);
+    if (shape !== null) return fail(i, shape.field, `receipt ${i} (${shape.field}): ${shape.problem}`);
+    if (payload.device !== options.device) return fail(i, 'device', `receipt ${i} (device): names ${payload.device}, not the signing device ${options.device}`);
+    const link = linkProblem(i, id, payload, receipts[i - 1], options.capsule, seen);
+    if (link !== null) return link;
+  }
+  return { ok: true, capsule: options.capsule, receipts: receipts.map((r) => ({ id: r.id, payload: r.payload, keyid: options.device })) };
 }
 
 /**

@@ -53,6 +53,7 @@ import type { ReceiptStore } from './receipts/store.js';
 import { createDeviceLog } from './receipts/device-log.js';
 import type { DeviceLog } from './receipts/device-log.js';
 import { createPipeline } from './receipts/pipeline.js';
+import { installFastDigests } from './digests.js';
 import type { Pipeline } from './receipts/pipeline.js';
 import { loadProducts } from './products/index.js';
 import type { Products } from './products/index.js';
@@ -166,6 +167,8 @@ export const DATABASE_FILE = 'tessera.db';
 
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { dataDir, logger } = options;
+  // Before anything hashes: cids and Merkle nodes from here on use the fast implementations (same outputs).
+  await installFastDigests();
   const store = openStore({ path: join(dataDir, DATABASE_FILE), logger });
   let journal: Journal;
   try {
@@ -243,7 +246,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const receipts = createReceiptStore({ store, deviceKey });
   const deviceLog = createDeviceLog({ store, deviceKey, ...(options.clock ? { clock: options.clock } : {}) });
   // Inside each receipt's write transaction: a receipt and its log leaf commit or roll back together.
-  resources.add(receipts.onReceipt((r) => void deviceLog.append(r.id)));
+  resources.add(receipts.onReceipts((written) => void deviceLog.appendMany(written.map((r) => r.id))));
   const executions = createExecutionRegistry({ store, bus, state_surface: stateSurface, artifacts, ...(options.clock ? { clock: options.clock } : {}) });
   resources.add(followScenarioRuns({ bus, executions }));
   const automation = createAutomation({ store, bus, journal, engine: scenarios, expressions: scenarioExpressions, logger: logger.child({ module: 'automation' }), ...(options.clock ? { clock: options.clock } : {}) });

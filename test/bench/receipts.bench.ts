@@ -46,7 +46,10 @@ function startServer(): Promise<Server> {
       const host = await startHost({ dataDir: ${JSON.stringify(dataDir)}, host: '127.0.0.1', port: 0, logger: createLogger({ level: 'error' }), shell: 'headless', env: {} });
       process.stdout.write('READY ' + host.origin + ' ' + host.token + '\\n');
       process.on('SIGTERM', () => { host.close().then(() => process.exit(0)); });`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    // TESSERA_BENCH_NODE_FLAGS: node flags for the server process, to find where its time goes
+    // (`--cpu-prof --cpu-prof-dir DIR` for a V8 profile, `--perf-basic-prof` for `perf record -p PID`).
+    const flags = process.env.TESSERA_BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
+    const child = spawn(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));

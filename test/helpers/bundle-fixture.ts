@@ -42,7 +42,7 @@ export function makeBundleFixture(dir: string, options: { others?: number; deliv
   const deviceKey = generateKeyPair();
   const receipts = createReceiptStore({ store, deviceKey });
   const log = createDeviceLog({ store, deviceKey, clock: () => Date.parse('2026-03-04T05:06:07Z') });
-  receipts.onReceipt((r) => log.append(r.id));
+  receipts.onReceipts((written) => log.appendMany(written.map((r) => r.id)));
   let t = Date.parse('2026-03-04T05:00:00Z');
   const write = (capsule: Capsule) => {
     const cid = capsuleId(capsule);

@@ -241,10 +241,11 @@ describe('POST /v1/run (API Receipt Gateway)', () => {
   it('a failure while writing leaves nothing half-written, and concurrent requests committed with it are unaffected', async () => {
     const view = eventView();
     let armed = true;
-    // A write that fails after INTENT, RESULT and the permit are in: the DELIVERY receipt's listener throws.
-    const trap = host.runtime.receipts.onReceipt((r) => {
-      if (armed && r.payload.kind === 'DELIVERY') {
-        const intent = host.runtime.receipts.chain(r.payload.capsule)[0]?.payload.body as { nonce?: string } | undefined;
+    // A write that fails after INTENT, RESULT, DELIVERY and the permit are in: the receipts' listener throws.
+    const trap = host.runtime.receipts.onReceipts((written) => {
+      const delivery = written.find((r) => r.payload.kind === 'DELIVERY');
+      if (armed && delivery) {
+        const intent = host.runtime.receipts.chain(delivery.payload.capsule)[0]?.payload.body as { nonce?: string } | undefined;
         if (intent?.nonce === view.hdr.nonce) throw new Error('simulated disk failure');
       }
     });

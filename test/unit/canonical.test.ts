@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalBytes, canonicalize, MAX_CANONICAL_DEPTH } from '../../main/common/canonical.js';
 
@@ -142,5 +143,37 @@ describe('canonicalize (RFC 8785 over NFC)', () => {
   it('encodes the canonical text as UTF-8', () => {
     expect(Array.from(canonicalBytes({ '\u20ac': 1 }))).toEqual([0x7b, 0x22, 0xe2, 0x82, 0xac, 0x22, 0x3a, 0x31, 0x7d]);
     expect(new TextDecoder().decode(canonicalBytes({ b: 1, a: '\ud83d\ude00' }))).toBe('{"a":"\ud83d\ude00","b":1}');
+  });
+
+  it('gives the text of a plain reference implementation (sort NFC keys by code units, JSON.stringify the rest) on random JSON', () => {
+    // The reference: the definition above, written as plainly as possible. canonicalize takes shortcuts for
+    // plain-ASCII strings and keys; this checks they change nothing, around quotes, backslashes and non-ASCII.
+    const reference = (v: unknown): string => {
+      if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
+      if (v !== null && typeof v === 'object') {
+        const entries = Object.entries(v).map(([k, x]) => [k.normalize('NFC'), x] as const);
+        entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${reference(x)}`).join(',')}}`;
+      }
+      return typeof v === 'string' ? JSON.stringify(v.normalize('NFC')) : JSON.stringify(v);
+    };
+    const text = fc.string({ unit: fc.constantFrom('a', 'Z', '0', '~', ' ', '"', '\\', '/', '\n', '\u0007', '\u007f', 'é', 'e\u0301', '日', '😀') as fc.Arbitrary<string>, maxLength: 8 });
+    const json: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        text,
+        fc.constant(null),
+        fc.boolean(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.array(tie('value'), { maxLength: 4 }),
+        fc.dictionary(text, tie('value'), { maxKeys: 4 }).filter((o) => new Set(Object.keys(o).map((k) => k.normalize('NFC'))).size === Object.keys(o).length),
+      ),
+    })).value;
+    fc.assert(
+      fc.property(json, (value) => {
+        expect(canonicalize(value)).toBe(reference(value));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -14,6 +14,7 @@ import {
   CONSENT_VERSION,
   RECEIPT_PAYLOAD_TYPE,
   capsuleId,
+  checkBuiltChain,
   receiptId,
   verifyChain,
 } from '../../main/common/receipt.js';
@@ -167,7 +168,7 @@ describe('receipt chains', () => {
   it('rolls back every receipt of a transaction that fails, and tells listeners about each stored receipt', () => {
     const { store } = setup();
     const seen: string[] = [];
-    const sub = store.onReceipt((r) => seen.push(r.id));
+    const sub = store.onReceipts((written) => seen.push(...written.map((r) => r.id)));
     const cid = capsuleId(capsule);
     expect(() =>
       store.transaction(() => {
@@ -213,5 +214,26 @@ describe('receipt chains', () => {
     expect(store.nonceSeen('gw', 'nonce-001')).toBe(true);
     expect(store.claimNonce('gw', 'nonce-001', cidOf(2), T0)).toBe(false);
     expect(store.claimNonce('gw2', 'nonce-001', cidOf(2), T0)).toBe(true);
+  });
+
+  it('checkBuiltChain passes the chain the store built, and names the receipt and field of each broken rule', () => {
+    const { store, device } = setup();
+    const cid = writeChain(store);
+    const built = store.chain(cid).map((r) => ({ id: r.id, payload: r.payload }));
+    const check = (chain: typeof built, device_ = device.keyid) => checkBuiltChain(chain, { capsule: cid, device: device_ });
+    const passed = check(built);
+    expect(passed).toMatchObject({ ok: true, capsule: cid });
+    expect(passed.ok ? passed.receipts.map((r) => r.id) : []).toEqual(built.map((r) => r.id));
+    const at = (i: number, change: Partial<ReceiptPayload>) => built.map((r, j) => (j === i ? { id: r.id, payload: { ...r.payload, ...change } } : r));
+    expect(check([])).toMatchObject({ ok: false, index: -1 });
+    expect(check(at(2, { prev: built[0]!.id }))).toMatchObject({ ok: false, index: 2, field: 'prev' });
+    expect(check(at(0, { kind: 'RESULT' }))).toMatchObject({ ok: false, index: 0, field: 'kind' });
+    expect(check(at(1, { capsule: cidOf('other') }))).toMatchObject({ ok: false, index: 1, field: 'capsule' });
+    expect(check(at(3, { issued_at: '2026-06-01T09:59:59.000Z' }))).toMatchObject({ ok: false, index: 3, field: 'issued_at' });
+    expect(check(at(1, { v: 'tessera.receipt/0' as never }))).toMatchObject({ ok: false, index: 1, field: 'v' });
+    expect(check(built, cidOf('another device'))).toMatchObject({ ok: false, index: 0, field: 'device' });
+    // The same id twice (a receipt appended twice) is refused even when prev links look right.
+    const twice = [built[0]!, { id: built[0]!.id, payload: { ...built[1]!.payload, prev: built[0]!.id } }];
+    expect(check(twice)).toMatchObject({ ok: false, index: 1, field: 'id' });
   });
 });

@@ -54,6 +54,8 @@ export interface DeviceLog {
    * @throws TesseraError VALIDATION_FAILED for something that is not a receipt id (`b3:` cid).
    */
   append(receiptId: string): LogPosition;
+  /** {@link DeviceLog.append} for several receipts, in order (one read of the size). */
+  appendMany(receiptIds: readonly string[]): LogPosition[];
   /** The leaf index of a receipt, or undefined when it is not in the log. */
   indexOf(receiptId: string): number | undefined;
   /** The tree head at `size` (default: now), lowercase hex. @throws TesseraError LOG_RANGE_INVALID beyond the log. */
@@ -124,8 +126,8 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
     return size;
   };
 
-  const appendNow = (receiptId: string): LogPosition => {
-    const index = currentSize();
+  /** Appends at `index` (the current size); returns the position. */
+  const appendAt = (index: number, receiptId: string): LogPosition => {
     let hash = leafHash(receiptLeaf(receiptId));
     // A receipt already in the log keeps its leaf (UNIQUE receipt_id): nothing is written.
     if (insertLeaf.run(index, receiptId, hash).changes === 0) return { index: indexStmt.get(receiptId)!.idx, size: index };
@@ -136,10 +138,25 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
     }
     return { index, size: index + 1 };
   };
-  // Inside the receipt store's transaction the caller's commit or rollback covers the leaf; a savepoint per
+  const appendNow = (receiptIds: readonly string[]): LogPosition[] => {
+    let size = currentSize();
+    return receiptIds.map((id) => {
+      const at = appendAt(size, id);
+      size = Math.max(size, at.size);
+      return at;
+    });
+  };
+  // Inside the receipt store's transaction the caller's commit or rollback covers the leaves; a savepoint per
   // append would cost more than the append itself.
   const appendInTransaction = db.transaction(appendNow);
-  const append = (receiptId: string): LogPosition => (db.inTransaction ? appendNow(receiptId) : appendInTransaction(receiptId));
+  const append = (receiptIds: readonly string[]): LogPosition[] => {
+    for (const id of receiptIds) {
+      if (typeof id !== 'string' || !RECEIPT_ID.test(id)) {
+        throw new TesseraError('VALIDATION_FAILED', `The device log takes receipt ids (b3: + 64 lowercase hex digits), not ${JSON.stringify(id)}.`);
+      }
+    }
+    return db.inTransaction ? appendNow(receiptIds) : appendInTransaction(receiptIds);
+  };
 
   const root = (size?: number) => {
     const n = size === undefined ? currentSize() : checkSize(size, 'Size');
@@ -150,12 +167,8 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
     get size() {
       return currentSize();
     },
-    append(receiptId) {
-      if (typeof receiptId !== 'string' || !RECEIPT_ID.test(receiptId)) {
-        throw new TesseraError('VALIDATION_FAILED', `The device log takes receipt ids (b3: + 64 lowercase hex digits), not ${JSON.stringify(receiptId)}.`);
-      }
-      return append(receiptId);
-    },
+    append: (receiptId) => append([receiptId])[0]!,
+    appendMany: (receiptIds) => append(receiptIds),
     indexOf: (receiptId) => indexStmt.get(receiptId)?.idx,
     root,
     signedHead(size) {

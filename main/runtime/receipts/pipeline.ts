@@ -10,12 +10,14 @@
  * 3. Intake, then the policies in parallel, in the sandbox. A plugin fault (throws, bad output, timeout) is a
  *    NACK with the fault as evidence — fail closed, and receipted; a sandbox outage (retryable) is not
  *    receipted: it fails the request so that a retry decides it.
- * 4. One SQLite transaction for every write of the request: nonce, capsule, manifests, INTENT, RESULT, the
- *    permit (write-before-effect: recorded before the effect, marked used by the effect), the effects and
- *    their DELIVERY/EXECUTION receipts, the consent request, the journal entry, the webhook outbox rows, and
- *    the chain check (verifyChain) — a failure anywhere rolls all of it back. The chain check reads the chain back
- *    and checks every rule (ids, prev links, capsule binding, kinds, signer); the signatures this request just
- *    made with the device key over the very bytes read back are not verified a second time ({@link signedHere}).
+ * 4. One SQLite transaction for every write of the request: nonce, capsule, manifests, the permit
+ *    (write-before-effect: recorded before the effect, marked used by the effect), the effects, the consent
+ *    request, the receipts (INTENT, RESULT, DELIVERY/EXECUTION, appended together), the journal entry, the
+ *    webhook outbox rows, and the chain check — a failure anywhere rolls all of it back. The chain check
+ *    (checkBuiltChain, the rules of verifyChain) runs on the receipts as built: ids, prev links, capsule binding,
+ *    kinds, time order, signer. It does not decode and re-verify signatures this process has just made over those
+ *    very payloads; a consent decision, whose chain holds an approver's signature, re-reads and verifies the
+ *    whole chain (verifyChain).
  * 5. The plugins' `plugin.ran` events are journaled together for the requests of one turn (one commit, not one
  *    per plugin call), ahead of those requests' receipts.
  */
@@ -25,11 +27,12 @@ import { cidOf } from '../../common/cid.js';
 import { pae, toBase64, verifyEnvelopeWith } from '../../common/dsse.js';
 import type { DsseEnvelope, SignatureVerifier } from '../../common/dsse.js';
 import { TesseraError, isTesseraError, toErrorData } from '../../common/errors.js';
-import { CAPSULE_VERSION, capsuleId, cardPath, verifyChain, verifyConsentDecision } from '../../common/receipt.js';
+import { CAPSULE_VERSION, capsuleId, cardPath, checkBuiltChain, verifyChain, verifyConsentDecision } from '../../common/receipt.js';
 import type { Capsule, JsonObject, JsonValue, Verdict } from '../../common/receipt.js';
 import { PERMIT_PAYLOAD_TYPE, issuePermit } from '../../../sandbox/permits.js';
 import type { Permit } from '../../../sandbox/permits.js';
 import type { Bus } from '../bus/index.js';
+import { newTraceId } from '../journal/index.js';
 import type { AppendInput, Journal } from '../journal/index.js';
 import { verifyEd25519 } from '../keys/index.js';
 import type { SigningKey } from '../keys/index.js';
@@ -39,7 +42,7 @@ import type { PluginRunResult } from '../../common/api.js';
 import { parseView } from '../products/view.js';
 import type { ParsedView } from '../products/view.js';
 import type { Product, Products, Tenant } from '../products/index.js';
-import type { ConsentRecord, ReceiptStore } from './store.js';
+import type { ConsentRecord, ReceiptDraft, ReceiptStore, StoredReceipt } from './store.js';
 
 /** What the pipeline needs of the metrics module (main/runtime/metrics): a subset of TesseraMetrics. */
 export interface PipelineMetrics {
@@ -234,27 +237,43 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     });
 
   /**
-   * Issues a permit, records it (write-before-effect), writes RESULT, runs the effects with their receipts. Inside
-   * the caller's transaction. Every signature made here is added to `signed`.
+   * The chain rules over the receipts a run just wrote (the whole chain of a new capsule), as built in memory:
+   * ids, prev links, capsule binding, kinds, time order, the signing device. Throws CHAIN_INVALID naming the
+   * receipt and field, which rolls the run back.
    */
-  const allow = (product: Product, cid: string, subject: string, resultBody: JsonObject, now: number, signed: SignedHere): void => {
+  const checkWritten = (cid: string, chain: readonly StoredReceipt[]): void =>
+    timed('verify', () => {
+      const result = checkBuiltChain(chain, { capsule: cid, device: deviceKey.keyid });
+      if (!result.ok) throw new TesseraError('CHAIN_INVALID', `The receipt chain of ${cid} does not verify: ${result.reason}`, { details: { index: result.index, field: result.field } });
+    });
+
+  /**
+   * Issues a permit and records it (write-before-effect), runs the effects after the executor's check of the
+   * permit; returns the RESULT and the effects' DELIVERY/EXECUTION receipts to append, in order. Inside the
+   * caller's transaction, so the receipts commit with the permit and the effects. The permit's signature is
+   * added to `signed`.
+   */
+  const allow = (product: Product, cid: string, subject: string, resultBody: JsonObject, now: number, signed: SignedHere): ReceiptDraft[] => {
     const permit: Permit = { input_cid: cid, scope: product.permit.scope, expires_at: new Date(now + product.permit.ttl_seconds * 1000).toISOString(), nonce: randomHex() };
     const envelope = signed.add(timed('permit', () => issuePermit(deviceKey, permit)));
     const permitId = cidOf(permit);
     receipts.recordPermit({ id: permitId, capsule: cid, nonce: permit.nonce, expires_at: permit.expires_at, envelope }, now);
-    signed.add(receipts.appendReceipt(cid, 'RESULT', subject, { ...resultBody, decision: 'ALLOW', permit: envelope as unknown as JsonObject, permit_id: permitId }, now).envelope);
+    const drafts: ReceiptDraft[] = [{ kind: 'RESULT', subject, body: { ...resultBody, decision: 'ALLOW', permit: envelope as unknown as JsonObject, permit_id: permitId } }];
     for (const effect of product.effects) {
       // The executor's check: no effect without a valid, unexpired permit bound to this capsule, used once.
       checkPermit(envelope, cid, effect, now, signed.verify);
       receipts.markPermitEffected(cid, permitId, now);
       const deliveries = webhooks ? webhooks.notify('receipt.delivered', { cid, permit_id: permitId, product: product.cid, effect }) : [];
-      signed.add(receipts.appendReceipt(cid, 'DELIVERY', 'outbox', { permit_id: permitId, recipient: 'webhook-outbox', effect, payload_cid: cid, deliveries: deliveries.length }, now).envelope);
-      signed.add(receipts.appendReceipt(cid, 'EXECUTION', `device:${deviceKey.keyid}`, { permit_id: permitId, executor: deviceKey.keyid, effect, outcome: 'done', output_cid: cidOf({ deliveries }) }, now).envelope);
+      drafts.push(
+        { kind: 'DELIVERY', subject: 'outbox', body: { permit_id: permitId, recipient: 'webhook-outbox', effect, payload_cid: cid, deliveries: deliveries.length } },
+        { kind: 'EXECUTION', subject: `device:${deviceKey.keyid}`, body: { permit_id: permitId, executor: deviceKey.keyid, effect, outcome: 'done', output_cid: cidOf({ deliveries }) } },
+      );
     }
+    return drafts;
   };
 
-  const enrich = (product: Product, cid: string, verdict: Verdict, state: string): void => {
-    if (webhooks && product.enrich.includes('webhook')) webhooks.notify('receipt.decided', { cid, verdict, state, product: product.cid, card: cardPath(cid), head: receipts.head(cid) ?? null });
+  const enrich = (product: Product, cid: string, verdict: Verdict, state: string, head: string): void => {
+    if (webhooks && product.enrich.includes('webhook')) webhooks.notify('receipt.decided', { cid, verdict, state, product: product.cid, card: cardPath(cid), head });
   };
 
   /** Counts a committed decision (never inside the transaction, which may still roll back). An ACK signed one permit. */
@@ -337,7 +356,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const aud = request.tenant.aud ?? product.aud;
       const capsule: Capsule = { v: CAPSULE_VERSION, product: product.cid, act: product.act, tenant: request.tenant.id, aud, src, view: parsed.view };
       const cid = capsuleId(capsule);
-      const traceId = request.trace_id ?? randomHex();
+      // Time-ordered (journal newTraceId), so the journal's trace index grows at its end, not at a random page.
+      const traceId = request.trace_id ?? newTraceId(now);
       if (receipts.nonceSeen(src, nonce)) blocked(src, nonce, cid, traceId);
       if (exp !== null && Date.parse(exp) <= now) {
         journal.append({ topic: 'receipt.expired', payload: { src, nonce, exp, now: new Date(now).toISOString(), capsule: cid }, trace_id: traceId });
@@ -392,7 +412,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           { role: 'intake', name: product.intake.name, version: product.intake.version, cid: product.intake.cid, manifest: product.intake.manifest },
           ...product.policies.map((p) => ({ role: 'policy' as const, name: p.name, version: p.version, cid: p.cid, manifest: p.manifest })),
         ]);
-        signed.add(receipts.appendReceipt(cid, 'INTENT', subject, {
+        const drafts: ReceiptDraft[] = [{ kind: 'INTENT', subject, body: {
           intent: intakeOutput?.intent ?? null,
           slots: intakeOutput?.slots ?? null,
           intake: 'fault' in intake ? { fault: intake.fault.code, message: intake.fault.message } : { plugin: product.intake.name, version: product.intake.version, cid: product.intake.cid, output_cid: intake.output_cid },
@@ -402,20 +422,21 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           received_at: new Date(now).toISOString(),
           product: { name: product.name, version: product.version, cid: product.cid },
           lock: Object.fromEntries(Object.entries(product.lock.plugins).map(([name, pin]) => [name, pin.cid])),
-        }, now).envelope);
+        } }];
         const resultBody: JsonObject = { verdict, policies: policies as unknown as JsonValue[] };
-        if (verdict === 'ACK') allow(product, cid, subject, resultBody, now, signed);
-        else if (verdict === 'NACK') signed.add(receipts.appendReceipt(cid, 'RESULT', subject, { ...resultBody, decision: 'DENY' }, now).envelope);
+        if (verdict === 'ACK') drafts.push(...allow(product, cid, subject, resultBody, now, signed));
+        else if (verdict === 'NACK') drafts.push({ kind: 'RESULT', subject, body: { ...resultBody, decision: 'DENY' } });
         else {
           if (kofn && consent) receipts.openConsent({ id: consent.id, capsule: cid, k: kofn.k, approvers: kofn.approvers.map((a) => a.keyid) }, now);
-          signed.add(receipts.appendReceipt(cid, 'RESULT', subject, { ...resultBody, decision: 'REQUIRE', consent }, now).envelope);
+          drafts.push({ kind: 'RESULT', subject, body: { ...resultBody, decision: 'REQUIRE', consent } });
         }
+        const chain = timed('receipts', () => receipts.appendReceipts(cid, drafts, now));
         journal.append({ topic: 'receipt.decided', payload: { capsule: cid, verdict, state, product: product.cid, tenant: request.tenant.id }, trace_id: traceId });
-        verifyStored(cid, signed.verify);
-        enrich(product, cid, verdict, state);
+        checkWritten(cid, chain);
+        enrich(product, cid, verdict, state, chain[chain.length - 1]!.id);
         return false;
       };
-      const repeated = await commitRun(() => timed('receipts', write), src, nonce, cid, traceId);
+      const repeated = await commitRun(write, src, nonce, cid, traceId);
       if (!repeated) count(verdict);
       metrics?.runDuration.observe((performance.now() - started) / 1000);
       // A capsule this request wrote is answered from what it wrote (the rows just committed say the same).
@@ -445,7 +466,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const verdict = receipts.transaction((): Verdict => {
         if (!receipts.recordVote(consentId, keyid, action, envelope as DsseEnvelope, now)) throw new TesseraError('CONSENT_CLOSED', `Approver ${keyid} already voted on ${consentId}.`);
         receipts.recordKey(cid, keyid, approvers.get(keyid)!.publicKeyPem, 'approver');
-        receipts.appendReceipt(cid, 'CONSENT', subject, { consent: consentId, decision: action, approver: keyid, envelope: envelope as JsonObject }, now);
+        const drafts: ReceiptDraft[] = [{ kind: 'CONSENT', subject, body: { consent: consentId, decision: action, approver: keyid, envelope: envelope as JsonObject } }];
         const votes = receipts.consent(consentId)!.votes;
         const approvals = votes.filter((v) => v.decision === 'approve').length;
         const rejections = votes.filter((v) => v.decision === 'reject').length;
@@ -454,17 +475,18 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         if (approvals >= consent.k) {
           receipts.closeConsent(consentId, 'approved', now);
           receipts.setCapsuleState(cid, 'ACK', 'decided', now);
-          allow(product, cid, `tenant:${record.capsule.tenant}`, { ...base, verdict: 'ACK' }, now, signedHere(deviceKey, verifier));
+          drafts.push(...allow(product, cid, `tenant:${record.capsule.tenant}`, { ...base, verdict: 'ACK' }, now, signedHere(deviceKey, verifier)));
           result = 'ACK';
         } else if (consent.approvers.length - rejections < consent.k) {
           receipts.closeConsent(consentId, 'rejected', now);
           receipts.setCapsuleState(cid, 'NACK', 'rejected', now);
-          receipts.appendReceipt(cid, 'RESULT', `tenant:${record.capsule.tenant}`, { ...base, verdict: 'NACK', decision: 'DENY' }, now);
+          drafts.push({ kind: 'RESULT', subject: `tenant:${record.capsule.tenant}`, body: { ...base, verdict: 'NACK', decision: 'DENY' } });
           result = 'NACK';
         }
+        const head = receipts.appendReceipts(cid, drafts, now).at(-1)!.id;
         journal.append({ topic: 'receipt.consent', payload: { capsule: cid, consent: consentId, approver: keyid, decision: action, verdict: result } });
         verifyStored(cid, verifier);
-        if (result !== 'ASK') enrich(product, cid, result, result === 'ACK' ? 'decided' : 'rejected');
+        if (result !== 'ASK') enrich(product, cid, result, result === 'ACK' ? 'decided' : 'rejected', head);
         return result;
       });
       // ack/nack/ask count runs (POST /v1/run); a promotion only adds the permit it signed.

@@ -11,9 +11,9 @@
  *   a receipt of the capsule (the device) or an embedded consent decision (approvers)
  * - {@link ReceiptStore.manifests}`(capsuleCid)` → the product manifest and the manifests of the plugins
  *   that decided, each with its cid (`cidOf(manifest)`)
- * - {@link ReceiptStore.onReceipt}`(listener)`: called synchronously for every receipt written, inside the
- *   write transaction; a listener may write to the same database (its rows commit or roll back with the
- *   receipt) and must do no other I/O. The device log registers its `append(receiptId)` here.
+ * - {@link ReceiptStore.onReceipts}`(listener)`: called synchronously with the receipts of every append, inside
+ *   the write transaction; a listener may write to the same database (its rows commit or roll back with the
+ *   receipts) and must do no other I/O. The device log registers its `appendMany(receiptIds)` here.
  *
  * Writes: {@link ReceiptStore.transaction} wraps one request's writes (better-sqlite3 transactions nest as
  * savepoints); {@link ReceiptStore.appendReceipt} signs the next receipt of a chain with the device key.
@@ -90,7 +90,15 @@ export interface ConsentRecord {
   decided_at: string | null;
 }
 
-export type ReceiptListener = (receipt: StoredReceipt) => void;
+/** Receipts written together (one {@link ReceiptStore.appendReceipts} call), in chain order. */
+export type ReceiptListener = (receipts: readonly StoredReceipt[]) => void;
+
+/** A receipt to append: what it says; the store adds the chain fields (`prev`, `capsule`, `device`, time). */
+export interface ReceiptDraft {
+  kind: ReceiptKind;
+  subject: string;
+  body: JsonObject;
+}
 
 export interface ReceiptStore {
   // ---- reads (bundle, card, verify) ----
@@ -104,8 +112,6 @@ export interface ReceiptStore {
   receiptIds(capsuleCid: string): string[];
   /** Decoded receipts in order (id, envelope, payload). */
   chain(capsuleCid: string): StoredReceipt[];
-  /** The capsule whose chain holds receipt `id`. */
-  capsuleOfReceipt(id: string): string | undefined;
   publicKeys(capsuleCid: string): SignerKey[];
   manifests(capsuleCid: string): DecidingManifest[];
   consent(id: string): ConsentRecord | undefined;
@@ -116,8 +122,8 @@ export interface ReceiptStore {
   nonceSeen(src: string, nonce: string): boolean;
   /** The permits issued for a capsule, oldest first. */
   permits(capsuleCid: string): PermitRecord[];
-  /** Registers a listener for every receipt written (inside the write transaction). */
-  onReceipt(listener: ReceiptListener): Disposable;
+  /** Registers a listener for the receipts of every append (inside the write transaction). */
+  onReceipts(listener: ReceiptListener): Disposable;
 
   // ---- writes (the pipeline) ----
   /** Runs `fn` in one SQLite transaction (a savepoint when nested); all or nothing. */
@@ -129,6 +135,11 @@ export interface ReceiptStore {
   setCapsuleState(cid: string, verdict: Verdict, state: CapsuleState, at: number): void;
   /** Signs and stores the next receipt of the capsule's chain (`prev` = the current head), then notifies listeners. */
   appendReceipt(capsuleCid: string, kind: ReceiptKind, subject: string, body: JsonObject, at: number): StoredReceipt;
+  /**
+   * Signs and stores the next receipts of the capsule's chain, in order, each one's `prev` the one before (the
+   * first's the current head); moves the head once; then notifies listeners once with all of them.
+   */
+  appendReceipts(capsuleCid: string, drafts: readonly ReceiptDraft[], at: number): StoredReceipt[];
   /** Records a key that signed something in the capsule's chain (approvers; the device key is recorded with the capsule). */
   recordKey(capsuleCid: string, keyid: string, publicKeyPem: string, role: SignerKey['role']): void;
   /** Records the manifests that decided the capsule (idempotent). */
@@ -185,6 +196,15 @@ const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'receipt ids are indexed once, by the device log',
+    // Every receipt id is also a device log leaf (log_leaves.receipt_id, UNIQUE): a second random-keyed index
+    // of the same ids cost one more page write per receipt. A receipt is found by id through the log.
+    up(db) {
+      db.exec('DROP INDEX receipt_chain_id');
+    },
+  },
 ];
 
 interface CapsuleRow {
@@ -235,7 +255,6 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   const advance = db.prepare('UPDATE receipt_capsules SET head = ?, length = ?, updated_at = ? WHERE cid = ?');
   const insertReceipt = db.prepare('INSERT INTO receipt_chain (capsule, seq, id, kind, envelope) VALUES (?, ?, ?, ?, ?)');
   const chainOf = db.prepare<[string], { id: string; envelope: string }>('SELECT id, envelope FROM receipt_chain WHERE capsule = ? ORDER BY seq');
-  const capsuleOfId = db.prepare<[string], { capsule: string }>('SELECT capsule FROM receipt_chain WHERE id = ?');
   const insertKey = db.prepare('INSERT INTO receipt_keys (keyid, pem, role) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
   const linkKey = db.prepare(
     "UPDATE receipt_capsules SET keys = json_insert(keys, '$[#]', @keyid) WHERE cid = @cid AND NOT EXISTS (SELECT 1 FROM json_each(keys) WHERE value = @keyid)",
@@ -284,6 +303,27 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     return { id: row.id, envelope, payload };
   };
 
+  const appendReceipts = (capsuleCid: string, drafts: readonly ReceiptDraft[], at: number): StoredReceipt[] => {
+    const head = headOf.get(capsuleCid);
+    if (!head) throw new TesseraError('NOT_FOUND', `No capsule ${capsuleCid} to append a receipt to.`);
+    const issuedAt = iso(at);
+    let prev = head.head;
+    let seq = head.length;
+    const stored: StoredReceipt[] = [];
+    for (const { kind, subject, body } of drafts) {
+      const payload: ReceiptPayload = { v: RECEIPT_VERSION, kind, capsule: capsuleCid, prev, subject, body, issued_at: issuedAt, device: deviceKey.keyid };
+      const bytes = receiptBytes(payload);
+      const envelope = signEnvelope(RECEIPT_PAYLOAD_TYPE, bytes, [deviceKey]);
+      const id = cidOfBytes(bytes);
+      insertReceipt.run(capsuleCid, seq++, id, kind, JSON.stringify(envelope));
+      stored.push({ id, envelope, payload });
+      prev = id;
+    }
+    if (stored.length > 0) advance.run(prev, seq, at, capsuleCid);
+    for (const listener of listeners) listener(stored);
+    return stored;
+  };
+
   return {
     capsule(cid) {
       const row = getCapsule.get(cid);
@@ -304,7 +344,6 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     receipts: (capsuleCid) => chainOf.all(capsuleCid).map((r) => JSON.parse(r.envelope) as DsseEnvelope),
     receiptIds: (capsuleCid) => chainOf.all(capsuleCid).map((r) => r.id),
     chain: (capsuleCid) => chainOf.all(capsuleCid).map(decode),
-    capsuleOfReceipt: (id) => capsuleOfId.get(id)?.capsule,
     publicKeys: (capsuleCid) => keysOf.all(capsuleCid).map((k) => ({ keyid: k.keyid, publicKeyPem: k.pem, role: k.role })),
     manifests: (capsuleCid) =>
       manifestsOf.all(capsuleCid).map((m) => ({ role: m.role, name: m.name, version: m.version, cid: m.cid, manifest: JSON.parse(m.manifest) as Record<string, unknown> })),
@@ -322,7 +361,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     nonceSeen: (src, nonce) => nonceExists.get(src, nonce) !== undefined,
     permits: (capsuleCid) =>
       permitsOf.all(capsuleCid).map((p) => ({ id: p.id, capsule: p.capsule, nonce: p.nonce, expires_at: p.expires_at, envelope: JSON.parse(p.envelope) as DsseEnvelope, state: p.state })),
-    onReceipt(listener) {
+    onReceipts(listener) {
       listeners.add(listener);
       return { dispose: () => void listeners.delete(listener) };
     },
@@ -338,18 +377,9 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       updateState.run(verdict, state, at, cid);
     },
     appendReceipt(capsuleCid, kind, subject, body, at) {
-      const head = headOf.get(capsuleCid);
-      if (!head) throw new TesseraError('NOT_FOUND', `No capsule ${capsuleCid} to append a receipt to.`);
-      const payload: ReceiptPayload = { v: RECEIPT_VERSION, kind, capsule: capsuleCid, prev: head.head, subject, body, issued_at: iso(at), device: deviceKey.keyid };
-      const bytes = receiptBytes(payload);
-      const envelope = signEnvelope(RECEIPT_PAYLOAD_TYPE, bytes, [deviceKey]);
-      const id = cidOfBytes(bytes);
-      insertReceipt.run(capsuleCid, head.length, id, kind, JSON.stringify(envelope));
-      advance.run(id, head.length + 1, at, capsuleCid);
-      const stored: StoredReceipt = { id, envelope, payload };
-      for (const listener of listeners) listener(stored);
-      return stored;
+      return appendReceipts(capsuleCid, [{ kind, subject, body }], at)[0]!;
     },
+    appendReceipts: (capsuleCid, drafts, at) => appendReceipts(capsuleCid, drafts, at),
     recordKey(capsuleCid, keyid, publicKeyPem, role) {
       insertKey.run(keyid, publicKeyPem, role);
       linkKey.run({ cid: capsuleCid, keyid });
