@@ -169,7 +169,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { dataDir, logger } = options;
   // Before anything hashes: cids and Merkle nodes from here on use the fast implementations (same outputs).
   await installFastDigests();
-  const store = openStore({ path: join(dataDir, DATABASE_FILE), logger });
+  const store = openStore({ path: join(dataDir, DATABASE_FILE), logger, backgroundCheckpoint: true });
   let journal: Journal;
   try {
     journal = createJournal({ store, ...(options.clock ? { clock: options.clock } : {}) });

@@ -16,7 +16,7 @@ function setup() {
   stores.push(store);
   const journal = createJournal({ store });
   const logger = createMemoryLogger();
-  return { journal, logger, bus: createBus({ journal, logger }) };
+  return { store, journal, logger, bus: createBus({ journal, logger }) };
 }
 
 describe('bus', () => {
@@ -96,5 +96,25 @@ describe('bus', () => {
     bus.subscribe('**', (e) => void got.push(e.topic));
     bus.publishMany([{ topic: 'b.1' }, { topic: 'b.2' }]);
     expect(got).toEqual(['b.1', 'b.2']);
+  });
+
+  it('stages a batch in the caller\'s transaction: journaled with it, delivered only when the caller says it committed', () => {
+    const { store, journal, bus } = setup();
+    const got: string[] = [];
+    bus.subscribe('**', (e) => void got.push(e.topic));
+    const staged = store.db.transaction(() => bus.stageMany([{ topic: 's.1' }, { topic: 's.2' }]))();
+    expect(got).toEqual([]);
+    expect(journal.query({ topic: 's.*' }).events.map((e) => e.topic)).toEqual(['s.1', 's.2']);
+    staged.deliver();
+    expect(got).toEqual(['s.1', 's.2']);
+    // Rolled back with the caller's transaction: neither journaled nor (the caller never delivers) seen.
+    expect(() =>
+      store.db.transaction(() => {
+        bus.stageMany([{ topic: 'r.1' }]);
+        throw new Error('the caller fails after staging');
+      })(),
+    ).toThrow('the caller fails');
+    expect(journal.query({ topic: 'r.*' }).events).toEqual([]);
+    expect(got).toEqual(['s.1', 's.2']);
   });
 });

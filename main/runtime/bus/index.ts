@@ -22,6 +22,12 @@ export interface Bus {
   publish(topic: string, payload?: unknown, options?: { trace_id?: string }): TesseraEvent;
   /** Publish several events in one journal transaction, then deliver them in order. */
   publishMany(inputs: readonly AppendInput[]): TesseraEvent[];
+  /**
+   * Journals `inputs` now — inside the caller's SQLite transaction when there is one — and returns `deliver`, which
+   * hands them to subscribers: call it once that transaction has committed, never if it rolled back. Lets a
+   * producer journal its events in the commit it makes anyway, without subscribers seeing uncommitted events.
+   */
+  stageMany(inputs: readonly AppendInput[]): { events: TesseraEvent[]; deliver(): void };
   /** `pattern` as in main/common/topics.ts. Dispose the result to unsubscribe. */
   subscribe(pattern: string, handler: EventHandler, options?: { name?: string }): Disposable;
   readonly subscriberCount: number;
@@ -77,6 +83,10 @@ export function createBus(options: { journal: Journal; logger: Logger }): Bus {
       const events = journal.appendMany(inputs);
       events.forEach(deliver);
       return events;
+    },
+    stageMany(inputs) {
+      const events = journal.appendMany(inputs);
+      return { events, deliver: () => events.forEach(deliver) };
     },
     subscribe(pattern, handler, opts = {}) {
       const problem = patternProblem(pattern);

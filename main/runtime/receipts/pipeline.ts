@@ -18,8 +18,8 @@
  *    kinds, time order, signer. It does not decode and re-verify signatures this process has just made over those
  *    very payloads; a consent decision, whose chain holds an approver's signature, re-reads and verifies the
  *    whole chain (verifyChain).
- * 5. The plugins' `plugin.ran` events are journaled together for the requests of one turn (one commit, not one
- *    per plugin call), ahead of those requests' receipts.
+ * 5. The plugins' `plugin.ran` events of the requests of one turn are journaled in the group commit of those
+ *    requests, ahead of their receipts (no commit of their own), and reach subscribers once it has committed.
  */
 import { createPublicKey, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -117,7 +117,7 @@ export interface PipelineOptions {
    * Publishes the plugins' `plugin.ran` / `plugin.failed` events: those of the requests whose plugins finish in
    * the same turn of the event loop go in one journal commit (without it the registry commits each one alone).
    */
-  bus?: Pick<Bus, 'publishMany'>;
+  bus?: Pick<Bus, 'publishMany' | 'stageMany'>;
   /** False while the runtime stops: runs are refused with NOT_READY. */
   ready?: () => boolean;
 }
@@ -168,19 +168,33 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const devicePublicKey = deviceKey.publicKeyRaw;
   const deviceLookup = (keyid: string) => (keyid === deviceKey.keyid ? { publicKeyRaw: devicePublicKey } : undefined);
   const verifier: SignatureVerifier = verifyEd25519;
-  // The plugins' events of the requests whose plugins finish in one turn of the event loop: one journal commit.
-  // Scheduled before the receipts' group commit of those requests (setImmediate runs in order), so a request's
-  // plugin.ran events are journaled before its receipt.decided, as when the registry published them itself.
+  // The plugins' events of the requests whose plugins finish in one turn of the event loop. The group commit that
+  // follows (flush, below) journals them first, in its own transaction, so a request's plugin.ran events come
+  // before its receipt.decided and cost no commit of their own; they reach subscribers after that commit. Events
+  // no commit took (their runs failed before writing) are published on their own one turn later.
   const pluginEvents: AppendInput[] = [];
   const publishPluginEvents = (): void => {
+    if (pluginEvents.length === 0) return;
     try {
       options.bus!.publishMany(pluginEvents.splice(0));
     } catch (err) {
       logger.error('could not journal the plugin events of a run', { error: err });
     }
   };
+  /** Journals the pending plugin events inside the caller's transaction; returns their delivery to subscribers. */
+  const stagePluginEvents = (): (() => void) | undefined => {
+    if (pluginEvents.length === 0) return undefined;
+    const events = pluginEvents.splice(0);
+    try {
+      return options.bus!.stageMany(events).deliver;
+    } catch (err) {
+      logger.error('could not journal the plugin events of a run', { error: err });
+      return undefined;
+    }
+  };
   const deferEvent = options.bus ? (event: AppendInput): void => {
-    if (pluginEvents.push(event) === 1) setImmediate(publishPluginEvents);
+    // Two hops: the group commit scheduled in this turn runs first and takes the events.
+    if (pluginEvents.push(event) === 1) setImmediate(() => setImmediate(publishPluginEvents));
   } : undefined;
   const timed = <T>(module: string, fn: () => T): T => {
     const started = performance.now();
@@ -304,8 +318,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const batch = queue.splice(0, GROUP_COMMIT_MAX);
     if (queue.length > 0) setImmediate(flush);
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    let deliverPluginEvents: (() => void) | undefined;
     try {
       receipts.transaction(() => {
+        deliverPluginEvents = stagePluginEvents();
         for (const item of batch) {
           try {
             outcomes.push({ ok: true, value: receipts.transaction(item.fn) });
@@ -315,9 +331,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         }
       });
     } catch (error) {
+      if (deliverPluginEvents) logger.error('a group commit failed: the plugin events journaled in it were rolled back with it', { error });
       for (const item of batch) item.reject(error);
       return;
     }
+    deliverPluginEvents?.();
     batch.forEach((item, i) => {
       const o = outcomes[i]!;
       if (o.ok) item.resolve(o.value);

@@ -9,6 +9,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TesseraError } from '../../common/errors.js';
 import type { Logger } from '../log/index.js';
+import { startCheckpointer } from './checkpointer.js';
+import type { Checkpointer } from './checkpointer.js';
 
 export type Db = Database.Database;
 
@@ -38,6 +40,11 @@ export interface StoreOptions {
   logger?: Logger;
   /** `NORMAL` (default) keeps every committed transaction through a process crash; `FULL` also through power loss. */
   synchronous?: 'NORMAL' | 'FULL';
+  /**
+   * Checkpoint the WAL on a worker thread (checkpointer.ts) instead of in the commit that crosses SQLite's
+   * threshold. The runtime turns it on for its database; default off (tools and tests opening a file briefly).
+   */
+  backgroundCheckpoint?: boolean;
 }
 
 export function openStore(options: StoreOptions): Store {
@@ -72,6 +79,7 @@ export function openStore(options: StoreOptions): Store {
     throw new TesseraError('STORE_UNAVAILABLE', `Cannot open the database ${path}: ${(cause as Error).message}`, { cause });
   }
 
+  const checkpointer: Checkpointer | undefined = options.backgroundCheckpoint && path !== ':memory:' ? startCheckpointer(db, path, logger) : undefined;
   const currentVersion = db.prepare<[string], { v: number | null }>('SELECT MAX(version) AS v FROM _migrations WHERE module = ?');
   const recordMigration = db.prepare('INSERT INTO _migrations (module, version, name, applied_at) VALUES (?, ?, ?, ?)');
 
@@ -115,6 +123,7 @@ export function openStore(options: StoreOptions): Store {
     },
     close() {
       if (!db.open) return;
+      checkpointer?.stop();
       try {
         db.pragma('wal_checkpoint(TRUNCATE)');
       } catch (err) {

@@ -1,0 +1,57 @@
+/**
+ * The WAL checkpointer (main/runtime/store/checkpointer.ts): a worker thread with its own connection copies
+ * committed pages into the database file while the writing connection only appends to the WAL.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { CHECKPOINT_INTERVAL_MS, FALLBACK_AUTOCHECKPOINT_PAGES, startCheckpointer } from '../../main/runtime/store/checkpointer.js';
+import { openStore } from '../../main/runtime/store/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('WAL checkpointer', () => {
+  it('copies committed pages into the database file without the writing connection checkpointing, and close removes the WAL', async () => {
+    const path = join(tempDir(), 'db.sqlite');
+    const store = openStore({ path, backgroundCheckpoint: true });
+    // The writing connection keeps only a far-off fallback threshold: 300 pages never reach it.
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(FALLBACK_AUTOCHECKPOINT_PAGES);
+    store.db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+    const insert = store.db.prepare('INSERT INTO t (body) VALUES (?)');
+    const before = statSync(path).size;
+    store.db.transaction(() => {
+      for (let i = 0; i < 1200; i++) insert.run('x'.repeat(1000));
+    })();
+    expect(statSync(`${path}-wal`).size).toBeGreaterThan(1_000_000);
+    // Within a few intervals the worker has copied the pages: the main file grows by the table's ~1.2 MB.
+    const deadline = Date.now() + 20 * CHECKPOINT_INTERVAL_MS;
+    while (statSync(path).size < before + 1_000_000 && Date.now() < deadline) await sleep(CHECKPOINT_INTERVAL_MS / 2);
+    expect(statSync(path).size).toBeGreaterThan(before + 1_000_000);
+    // A reader on another connection sees every row (the copy lost nothing).
+    const reader = new Database(path, { readonly: true });
+    expect(reader.prepare('SELECT COUNT(*) AS n FROM t').get()).toEqual({ n: 1200 });
+    reader.close();
+    store.close();
+    // The worker closed its connection first, so this close was the last: SQLite removed the WAL.
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    const again = openStore({ path });
+    expect(again.integrityCheck()).toEqual(['ok']);
+    again.close();
+  });
+
+  it('hands checkpoints back to the writing connection when the worker cannot open the database', async () => {
+    const dir = tempDir();
+    const store = openStore({ path: join(dir, 'db.sqlite') });
+    store.db.pragma('wal_autocheckpoint = 1000');
+    const checkpointer = startCheckpointer(store.db, join(dir, 'missing.sqlite'));
+    expect(checkpointer).toBeDefined();
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(FALLBACK_AUTOCHECKPOINT_PAGES);
+    const deadline = Date.now() + 5000;
+    while (store.db.pragma('wal_autocheckpoint', { simple: true }) !== 1000 && Date.now() < deadline) await sleep(20);
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    checkpointer!.stop();
+    store.close();
+  });
+});
