@@ -55,4 +55,27 @@ describe('plugin events of a pipeline run', () => {
       expect(delivered.filter((e) => e.trace_id === trace_id)).toHaveLength(plugins.length);
     }
   });
+
+  it('journals and delivers the plugin events of a run whose write failed, and nothing of its receipts', async () => {
+    const delivered: TesseraEvent[] = [];
+    const sub = host.runtime.bus.subscribe('plugin.ran', (e) => void delivered.push(e));
+    const trace_id = 'e'.repeat(32);
+    const trap = host.runtime.receipts.onReceipts(() => {
+      throw new Error('simulated disk failure');
+    });
+    try {
+      await expect(host.runtime.pipeline.run({ tenant: { id: 'default' }, body: view(99), trace_id })).rejects.toThrow('simulated disk failure');
+    } finally {
+      trap.dispose();
+    }
+    // The events were staged in the group commit, whose other writes (this run's savepoint) rolled back alone.
+    const plugins = 1 + host.runtime.products.get().policies.length;
+    const deadline = Date.now() + 2000;
+    while (delivered.filter((e) => e.trace_id === trace_id).length < plugins && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    sub.dispose();
+    const events = host.runtime.journal.query({ trace_id, limit: 100 }).events;
+    expect(events.filter((e) => e.topic === 'plugin.ran')).toHaveLength(plugins);
+    expect(events.filter((e) => e.topic === 'receipt.decided')).toHaveLength(0);
+    expect(delivered.filter((e) => e.trace_id === trace_id)).toHaveLength(plugins);
+  });
 });

@@ -168,11 +168,13 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const devicePublicKey = deviceKey.publicKeyRaw;
   const deviceLookup = (keyid: string) => (keyid === deviceKey.keyid ? { publicKeyRaw: devicePublicKey } : undefined);
   const verifier: SignatureVerifier = verifyEd25519;
-  // The plugins' events of the requests whose plugins finish in one turn of the event loop. The group commit that
-  // follows (flush, below) journals them first, in its own transaction, so a request's plugin.ran events come
-  // before its receipt.decided and cost no commit of their own; they reach subscribers after that commit. Events
-  // no commit took (their runs failed before writing) are published on their own one turn later.
+  // The plugins' events of the runs being decided. The next group commit (flush, below) journals them first, in
+  // its own transaction, so a run's plugin.ran events come before its receipt.decided and cost no commit of their
+  // own; they reach subscribers after that commit. When the last run being decided ends without a commit (its
+  // write failed or it never got there), the events still pending are published on their own.
   const pluginEvents: AppendInput[] = [];
+  /** Runs between their first plugin call and the end of their commit: while one is, a flush is still to come. */
+  let runsDeciding = 0;
   const publishPluginEvents = (): void => {
     if (pluginEvents.length === 0) return;
     try {
@@ -193,9 +195,12 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     }
   };
   const deferEvent = options.bus ? (event: AppendInput): void => {
-    // Two hops: the group commit scheduled in this turn runs first and takes the events.
-    if (pluginEvents.push(event) === 1) setImmediate(() => setImmediate(publishPluginEvents));
+    // A plugin that finishes after its run gave up (the run failed on another plugin's outage) has no flush to come.
+    if (pluginEvents.push(event) === 1 && runsDeciding === 0) setImmediate(publishPluginEvents);
   } : undefined;
+  const runDecided = (): void => {
+    if (--runsDeciding === 0 && pluginEvents.length > 0) setImmediate(publishPluginEvents);
+  };
   const timed = <T>(module: string, fn: () => T): T => {
     const started = performance.now();
     try {
@@ -389,76 +394,81 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         return outcomeOf(cid, true);
       }
 
-      const pluginCtx = { tenant: request.tenant.id, aud, product: product.name };
-      // Policies whose input does not name $intake start at once, alongside the intake.
-      const intakeRun = runPlugin(product.intake, parsed.view, now, traceId, pluginCtx);
-      const policyRuns = product.policies.map(async (p): Promise<PolicyOutcome> => {
-        const base = { plugin: p.name, version: p.version, cid: p.cid };
-        const needsIntake = p.input === undefined || JSON.stringify(p.input).includes('"$intake');
-        const ranIntake = needsIntake ? await intakeRun : undefined;
-        if (ranIntake && 'fault' in ranIntake) return { ...base, verdict: 'NACK', reason: `not run: the intake ${product.intake.name} failed`, evidence: null };
-        const intakeOut = ranIntake ? (ranIntake.output as JsonObject) : null;
-        const env = { view: parsed.view, tenant: request.tenant.id, aud, intake: intakeOut, principal: { id: request.tenant.id, tenant: request.tenant.id, audiences: [aud] } };
-        const input = p.input === undefined ? { view: parsed.view, tenant: request.tenant.id, aud, intake: intakeOut } : resolveInput(p.input, env);
-        const ran = await runPlugin(p, input, now, traceId, pluginCtx);
-        if ('fault' in ran) return { ...base, verdict: 'NACK', reason: `the policy failed: ${ran.fault.code}: ${ran.fault.message}`, evidence: { fault: ran.fault.code } };
-        const out = ran.output as { verdict: Verdict; reason: string; evidence?: JsonValue };
-        return { ...base, verdict: out.verdict, reason: out.reason, evidence: out.evidence ?? null };
-      });
-      const allPolicies = Promise.all(policyRuns);
-      // If the intake fails with an outage, the policies' outcome is dropped, never left unhandled.
-      allPolicies.catch(() => undefined);
-      const intake = await intakeRun;
-      const intakeOutput = 'fault' in intake ? null : (intake.output as { intent: string; slots?: JsonObject; ctx?: JsonObject });
-      const policies = await allPolicies;
-      const intakeVerdicts: Verdict[] = 'fault' in intake ? ['NACK'] : [];
-      const verdict = combineVerdicts([...intakeVerdicts, ...policies.map((p) => p.verdict)]);
-      const kofn = verdict === 'ASK' ? product.kofn : null;
-      const state = verdict === 'ASK' && kofn ? 'pending' : verdict === 'NACK' ? 'rejected' : 'decided';
-      const subject = `tenant:${request.tenant.id}`;
-      const consent = kofn ? { id: `cns_${cid.slice(3, 27)}`, k: kofn.k, n: kofn.approvers.length } : null;
+      runsDeciding++;
+      try {
+        const pluginCtx = { tenant: request.tenant.id, aud, product: product.name };
+        // Policies whose input does not name $intake start at once, alongside the intake.
+        const intakeRun = runPlugin(product.intake, parsed.view, now, traceId, pluginCtx);
+        const policyRuns = product.policies.map(async (p): Promise<PolicyOutcome> => {
+          const base = { plugin: p.name, version: p.version, cid: p.cid };
+          const needsIntake = p.input === undefined || JSON.stringify(p.input).includes('"$intake');
+          const ranIntake = needsIntake ? await intakeRun : undefined;
+          if (ranIntake && 'fault' in ranIntake) return { ...base, verdict: 'NACK', reason: `not run: the intake ${product.intake.name} failed`, evidence: null };
+          const intakeOut = ranIntake ? (ranIntake.output as JsonObject) : null;
+          const env = { view: parsed.view, tenant: request.tenant.id, aud, intake: intakeOut, principal: { id: request.tenant.id, tenant: request.tenant.id, audiences: [aud] } };
+          const input = p.input === undefined ? { view: parsed.view, tenant: request.tenant.id, aud, intake: intakeOut } : resolveInput(p.input, env);
+          const ran = await runPlugin(p, input, now, traceId, pluginCtx);
+          if ('fault' in ran) return { ...base, verdict: 'NACK', reason: `the policy failed: ${ran.fault.code}: ${ran.fault.message}`, evidence: { fault: ran.fault.code } };
+          const out = ran.output as { verdict: Verdict; reason: string; evidence?: JsonValue };
+          return { ...base, verdict: out.verdict, reason: out.reason, evidence: out.evidence ?? null };
+        });
+        const allPolicies = Promise.all(policyRuns);
+        // If the intake fails with an outage, the policies' outcome is dropped, never left unhandled.
+        allPolicies.catch(() => undefined);
+        const intake = await intakeRun;
+        const intakeOutput = 'fault' in intake ? null : (intake.output as { intent: string; slots?: JsonObject; ctx?: JsonObject });
+        const policies = await allPolicies;
+        const intakeVerdicts: Verdict[] = 'fault' in intake ? ['NACK'] : [];
+        const verdict = combineVerdicts([...intakeVerdicts, ...policies.map((p) => p.verdict)]);
+        const kofn = verdict === 'ASK' ? product.kofn : null;
+        const state = verdict === 'ASK' && kofn ? 'pending' : verdict === 'NACK' ? 'rejected' : 'decided';
+        const subject = `tenant:${request.tenant.id}`;
+        const consent = kofn ? { id: `cns_${cid.slice(3, 27)}`, k: kofn.k, n: kofn.approvers.length } : null;
 
-      // Every write of this request, in one savepoint of the group commit. True: an identical request won the race.
-      const write = (): boolean => {
-        const signed = signedHere(deviceKey, verifier);
-        if (!receipts.claimNonce(src, nonce, cid, now)) throw replayError(src, nonce);
-        // Two identical requests raced past the check above: the first one's chain stands.
-        if (receipts.has(cid)) return true;
-        receipts.createCapsule(cid, capsule, verdict, state, now);
-        receipts.recordManifests(cid, [
-          { role: 'product', name: product.name, version: product.version, cid: product.cid, manifest: product.manifest },
-          { role: 'intake', name: product.intake.name, version: product.intake.version, cid: product.intake.cid, manifest: product.intake.manifest },
-          ...product.policies.map((p) => ({ role: 'policy' as const, name: p.name, version: p.version, cid: p.cid, manifest: p.manifest })),
-        ]);
-        const drafts: ReceiptDraft[] = [{ kind: 'INTENT', subject, body: {
-          intent: intakeOutput?.intent ?? null,
-          slots: intakeOutput?.slots ?? null,
-          intake: 'fault' in intake ? { fault: intake.fault.code, message: intake.fault.message } : { plugin: product.intake.name, version: product.intake.version, cid: product.intake.cid, output_cid: intake.output_cid },
-          src,
-          nonce,
-          exp,
-          received_at: new Date(now).toISOString(),
-          product: { name: product.name, version: product.version, cid: product.cid },
-          lock: Object.fromEntries(Object.entries(product.lock.plugins).map(([name, pin]) => [name, pin.cid])),
-        } }];
-        const resultBody: JsonObject = { verdict, policies: policies as unknown as JsonValue[] };
-        if (verdict === 'ACK') drafts.push(...allow(product, cid, subject, resultBody, now, signed));
-        else if (verdict === 'NACK') drafts.push({ kind: 'RESULT', subject, body: { ...resultBody, decision: 'DENY' } });
-        else {
-          if (kofn && consent) receipts.openConsent({ id: consent.id, capsule: cid, k: kofn.k, approvers: kofn.approvers.map((a) => a.keyid) }, now);
-          drafts.push({ kind: 'RESULT', subject, body: { ...resultBody, decision: 'REQUIRE', consent } });
-        }
-        const chain = timed('receipts', () => receipts.appendReceipts(cid, drafts, now));
-        journal.append({ topic: 'receipt.decided', payload: { capsule: cid, verdict, state, product: product.cid, tenant: request.tenant.id }, trace_id: traceId });
-        checkWritten(cid, chain);
-        enrich(product, cid, verdict, state, chain[chain.length - 1]!.id);
-        return false;
-      };
-      const repeated = await commitRun(write, src, nonce, cid, traceId);
-      if (!repeated) count(verdict);
-      metrics?.runDuration.observe((performance.now() - started) / 1000);
-      // A capsule this request wrote is answered from what it wrote (the rows just committed say the same).
-      return repeated ? outcomeOf(cid, true) : { cid, verdict, state, product: product.cid, repeated: false, consent };
+        // Every write of this request, in one savepoint of the group commit. True: an identical request won the race.
+        const write = (): boolean => {
+          const signed = signedHere(deviceKey, verifier);
+          if (!receipts.claimNonce(src, nonce, cid, now)) throw replayError(src, nonce);
+          // Two identical requests raced past the check above: the first one's chain stands.
+          if (receipts.has(cid)) return true;
+          receipts.createCapsule(cid, capsule, verdict, state, now);
+          receipts.recordManifests(cid, [
+            { role: 'product', name: product.name, version: product.version, cid: product.cid, manifest: product.manifest },
+            { role: 'intake', name: product.intake.name, version: product.intake.version, cid: product.intake.cid, manifest: product.intake.manifest },
+            ...product.policies.map((p) => ({ role: 'policy' as const, name: p.name, version: p.version, cid: p.cid, manifest: p.manifest })),
+          ]);
+          const drafts: ReceiptDraft[] = [{ kind: 'INTENT', subject, body: {
+            intent: intakeOutput?.intent ?? null,
+            slots: intakeOutput?.slots ?? null,
+            intake: 'fault' in intake ? { fault: intake.fault.code, message: intake.fault.message } : { plugin: product.intake.name, version: product.intake.version, cid: product.intake.cid, output_cid: intake.output_cid },
+            src,
+            nonce,
+            exp,
+            received_at: new Date(now).toISOString(),
+            product: { name: product.name, version: product.version, cid: product.cid },
+            lock: Object.fromEntries(Object.entries(product.lock.plugins).map(([name, pin]) => [name, pin.cid])),
+          } }];
+          const resultBody: JsonObject = { verdict, policies: policies as unknown as JsonValue[] };
+          if (verdict === 'ACK') drafts.push(...allow(product, cid, subject, resultBody, now, signed));
+          else if (verdict === 'NACK') drafts.push({ kind: 'RESULT', subject, body: { ...resultBody, decision: 'DENY' } });
+          else {
+            if (kofn && consent) receipts.openConsent({ id: consent.id, capsule: cid, k: kofn.k, approvers: kofn.approvers.map((a) => a.keyid) }, now);
+            drafts.push({ kind: 'RESULT', subject, body: { ...resultBody, decision: 'REQUIRE', consent } });
+          }
+          const chain = timed('receipts', () => receipts.appendReceipts(cid, drafts, now));
+          journal.append({ topic: 'receipt.decided', payload: { capsule: cid, verdict, state, product: product.cid, tenant: request.tenant.id }, trace_id: traceId });
+          checkWritten(cid, chain);
+          enrich(product, cid, verdict, state, chain[chain.length - 1]!.id);
+          return false;
+        };
+        const repeated = await commitRun(write, src, nonce, cid, traceId);
+        if (!repeated) count(verdict);
+        metrics?.runDuration.observe((performance.now() - started) / 1000);
+        // A capsule this request wrote is answered from what it wrote (the rows just committed say the same).
+        return repeated ? outcomeOf(cid, true) : { cid, verdict, state, product: product.cid, repeated: false, consent };
+      } finally {
+        runDecided();
+      }
     },
 
     decide(consentId, action, envelope) {
