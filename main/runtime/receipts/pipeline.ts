@@ -538,18 +538,17 @@ export interface SignedHere {
 }
 
 /**
- * The signatures one request made with the device key, so that the request's own checks (verifyChain of the
- * chain it just wrote, the executor's permit check) do not verify them a second time — 5 of the 5 Ed25519
- * verifications of an ACK, each one costing more than the signature itself.
+ * The signatures one request made with the device key, so that the request's own checks (the executor's check
+ * of the permit it just issued before each effect) do not verify them a second time: an Ed25519 verification
+ * costs more than the signature itself.
  *
  * Why it is sound: an entry is the device key's Ed25519 signature made by this process over exactly the bytes
  * recorded with it (the PAE of the envelope as returned by the signer), and the key's public half is derived from
  * its private half when the key is loaded (keys/index.ts), so verifying it again can only say yes. The shortcut
  * applies only when the signature, the public key and every byte of the message match what was signed; anything
  * else — a receipt read back different from what was written, another key, an approver's signature, an earlier
- * request's receipt — goes to `verify`. Every other rule of verifyChain (ids, prev links, capsule binding, kinds,
- * the signer named in the payload) is still checked, and the bundle, card and offline verifiers verify every
- * signature.
+ * request's receipt — goes to `verify`. Every other rule of the permit check still applies, and the bundle, card
+ * and offline verifiers verify every signature.
  */
 export function signedHere(deviceKey: SigningKey, verify: SignatureVerifier): SignedHere {
   const made = new Map<string, Uint8Array>();
