@@ -14,7 +14,7 @@ import {
   verifyConsistency,
 } from '../../main/common/merkle.js';
 import { generateKeyPair, verifyEd25519 } from '../../main/runtime/keys/index.js';
-import { createDeviceLog } from '../../main/runtime/receipts/device-log.js';
+import { ID_INDEX_BATCH, createDeviceLog } from '../../main/runtime/receipts/device-log.js';
 import type { DeviceLog } from '../../main/runtime/receipts/device-log.js';
 import { openStore } from '../../main/runtime/store/index.js';
 import type { Store } from '../../main/runtime/store/index.js';
@@ -127,4 +127,64 @@ describe('device log', () => {
     console.log(`device log: 100k appends ${appendMs.toFixed(0)} ms; head + 5 inclusion + 1 consistency proofs ${queryMs.toFixed(1)} ms; ${rows} subtree rows`);
     expect(queryMs).toBeLessThan(500);
   }, 120_000);
+
+  it('finds every receipt by id across the batch-indexed part and the tail, after rollbacks and a reopen', () => {
+    const { log, store, key, path } = openLog();
+    const n = 2 * ID_INDEX_BATCH + 37;
+    const list = ids(n);
+    // Appended in runs of 8 inside transactions, as the receipt pipeline does; one run rolls back across a batch edge.
+    for (let i = 0; i < n; i += 8) store.db.transaction(() => log.appendMany(list.slice(i, i + 8)))();
+    const lost = ids(16, n);
+    expect(() =>
+      store.db.transaction(() => {
+        log.appendMany(lost);
+        throw new Error('rolled back');
+      })(),
+    ).toThrow('rolled back');
+    expect(log.size).toBe(n);
+    const indexed = (store.db.prepare("SELECT value FROM log_state WHERE key = 'indexed'").get() as { value: number }).value;
+    expect(indexed).toBeGreaterThanOrEqual(2 * ID_INDEX_BATCH);
+    expect(indexed).toBeLessThan(n);
+    const check = (l: DeviceLog) => {
+      for (const i of [0, 1, ID_INDEX_BATCH - 1, ID_INDEX_BATCH, indexed - 1, indexed, n - 1]) expect(l.indexOf(list[i]!), `leaf ${i}`).toBe(i);
+      for (const id of lost) expect(l.indexOf(id)).toBeUndefined();
+      // Idempotent on both sides of the watermark: nothing is written again.
+      expect(l.append(list[3]!)).toEqual({ index: 3, size: n });
+      expect(l.append(list[n - 2]!)).toEqual({ index: n - 2, size: n });
+      expect(l.inclusion(list[n - 1]!).index).toBe(n - 1);
+    };
+    check(log);
+    const again = openStore({ path });
+    stores.push(again);
+    check(createDeviceLog({ store: again, deviceKey: key }));
+    // The rolled-back ids append as new leaves, right after the surviving ones.
+    expect(log.append(lost[0]!)).toEqual({ index: n, size: n + 1 });
+  });
+
+  it('upgrades a log written with one index entry per receipt, keeping every leaf, id and root', () => {
+    const path = join(tempDir('tessera-log-'), 'tessera.db');
+    const old = openStore({ path });
+    // The version 1 layout, written as that release wrote it.
+    old.db.exec(`
+      CREATE TABLE log_leaves (idx INTEGER PRIMARY KEY, receipt_id TEXT NOT NULL UNIQUE, hash BLOB NOT NULL) STRICT;
+      CREATE TABLE log_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;
+      CREATE TABLE log_heads (size INTEGER PRIMARY KEY, envelope TEXT NOT NULL) STRICT;
+    `);
+    old.db.prepare("INSERT INTO _migrations (module, version, name, applied_at) VALUES ('log', 1, 'leaves, perfect subtrees, signed heads', ?)").run(new Date().toISOString());
+    const list = ids(5);
+    const insert = old.db.prepare('INSERT INTO log_leaves (idx, receipt_id, hash) VALUES (?, ?, ?)');
+    list.forEach((id, i) => insert.run(i, id, leafHash(receiptLeaf(id))));
+    const tree = memoryTree(list.map((id) => leafHash(receiptLeaf(id))));
+    const node = old.db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)');
+    for (const [level, index] of [[1, 0], [1, 1], [2, 0]] as const) node.run(level, index, tree(level, index));
+    old.close();
+    const store = openStore({ path });
+    stores.push(store);
+    const log = createDeviceLog({ store, deviceKey: generateKeyPair() });
+    expect(store.versions()['log']).toBe(2);
+    expect(list.map((id) => log.indexOf(id))).toEqual([0, 1, 2, 3, 4]);
+    expect(log.root().root).toBe(hashToHex(treeHead(5, tree)));
+    expect(log.append(list[1]!)).toEqual({ index: 1, size: 5 });
+    expect(log.append(ids(1, 5)[0]!)).toEqual({ index: 5, size: 6 });
+  });
 });

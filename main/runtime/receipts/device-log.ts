@@ -6,7 +6,10 @@
  *
  * Storage: each leaf hash (`log_leaves`), and every perfect subtree hash as soon as it is complete
  * (`log_nodes`, level ≥ 1), written in the same transaction as the leaf — at most one extra row per append on
- * average. A tree head, audit path or consistency proof at any size then needs O(log² n) point reads, never a
+ * average. Receipt ids are looked up through `log_ids`, filled {@link ID_INDEX_BATCH} leaves at a time in id
+ * order (an index entry per append would land on a random page of the index: one more page written to the WAL per
+ * receipt); the leaves not indexed yet, at most a batch and the ones appended since, are found through an
+ * in-memory map checked against the leaf rows, or by a scan of those rows. A tree head, audit path or consistency proof at any size then needs O(log² n) point reads, never a
  * pass over the leaves. Signed tree heads are kept per size (`log_heads`), so a head once published for a size
  * is the one the device keeps serving.
  *
@@ -90,7 +93,26 @@ const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'receipt ids indexed in batches',
+    up(db) {
+      db.exec(`
+        CREATE TABLE log_leaves_v2 (idx INTEGER PRIMARY KEY, receipt_id TEXT NOT NULL, hash BLOB NOT NULL) STRICT;
+        INSERT INTO log_leaves_v2 (idx, receipt_id, hash) SELECT idx, receipt_id, hash FROM log_leaves ORDER BY idx;
+        DROP TABLE log_leaves;
+        ALTER TABLE log_leaves_v2 RENAME TO log_leaves;
+        CREATE TABLE log_ids (receipt_id TEXT PRIMARY KEY, idx INTEGER NOT NULL) STRICT, WITHOUT ROWID;
+        INSERT INTO log_ids (receipt_id, idx) SELECT receipt_id, idx FROM log_leaves ORDER BY receipt_id;
+        CREATE TABLE log_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT, WITHOUT ROWID;
+        INSERT INTO log_state (key, value) SELECT 'indexed', COALESCE(MAX(idx) + 1, 0) FROM log_leaves;
+      `);
+    },
+  },
 ];
+
+/** Leaves indexed together in `log_ids` (sorted, so each index page written takes many of them). */
+export const ID_INDEX_BATCH = 1024;
 
 const RECEIPT_ID = /^b3:[0-9a-f]{64}$/;
 
@@ -101,15 +123,47 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
   store.migrate('log', MIGRATIONS);
   const db = store.db;
   const sizeStmt = db.prepare<[], { n: number }>('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM log_leaves');
-  const indexStmt = db.prepare<[string], { idx: number }>('SELECT idx FROM log_leaves WHERE receipt_id = ?');
+  const indexedStmt = db.prepare<[], { value: number }>("SELECT value FROM log_state WHERE key = 'indexed'");
+  const idStmt = db.prepare<[string], { idx: number }>('SELECT idx FROM log_ids WHERE receipt_id = ?');
+  const leafIdStmt = db.prepare<[number], { receipt_id: string }>('SELECT receipt_id FROM log_leaves WHERE idx = ?');
+  const tailStmt = db.prepare<[number, string], { idx: number }>('SELECT idx FROM log_leaves WHERE idx >= ? AND receipt_id = ? ORDER BY idx LIMIT 1');
+  const tailRows = db.prepare<[number], { idx: number; receipt_id: string }>('SELECT idx, receipt_id FROM log_leaves WHERE idx >= ?');
+  const indexTail = db.prepare('INSERT OR IGNORE INTO log_ids (receipt_id, idx) SELECT receipt_id, idx FROM log_leaves WHERE idx >= ? ORDER BY receipt_id');
+  const setIndexed = db.prepare("UPDATE log_state SET value = ? WHERE key = 'indexed'");
   const leafStmt = db.prepare<[number], { hash: Buffer }>('SELECT hash FROM log_leaves WHERE idx = ?');
   const nodeStmt = db.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM log_nodes WHERE level = ? AND idx = ?');
-  const insertLeaf = db.prepare('INSERT INTO log_leaves (idx, receipt_id, hash) VALUES (?, ?, ?) ON CONFLICT (receipt_id) DO NOTHING');
+  const insertLeaf = db.prepare('INSERT INTO log_leaves (idx, receipt_id, hash) VALUES (?, ?, ?)');
   const insertNode = db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)');
   const headStmt = db.prepare<[number], { envelope: string }>('SELECT envelope FROM log_heads WHERE size = ?');
   const insertHead = db.prepare('INSERT INTO log_heads (size, envelope) VALUES (?, ?) ON CONFLICT DO NOTHING');
 
   const currentSize = () => sizeStmt.get()!.n;
+  const indexedSize = () => indexedStmt.get()!.value;
+
+  // Receipt id → leaf index of the leaves not in log_ids yet (and, until pruned, of some that are). An entry is a
+  // hint: a rolled-back append leaves one behind, so each is checked against its leaf row before it is believed.
+  const recent = new Map<string, number>(tailRows.all(indexedSize()).map((r) => [r.receipt_id, r.idx]));
+  const pruneRecent = (): void => {
+    if (!db.open || db.inTransaction) return;
+    const indexed = indexedSize();
+    for (const [id, idx] of recent) if (idx < indexed) recent.delete(id);
+  };
+
+  /**
+   * The leaf index of a receipt: the recent map (checked), then log_ids, then — with `scanTail`, for lookups that
+   * must not trust the map alone — the leaves not indexed yet. Appends use the map: every leaf this process did not
+   * index was put there by this process or loaded at start.
+   */
+  const find = (receiptId: string, scanTail: boolean): number | undefined => {
+    const hinted = recent.get(receiptId);
+    if (hinted !== undefined) {
+      if (leafIdStmt.get(hinted)?.receipt_id === receiptId) return hinted;
+      recent.delete(receiptId);
+    }
+    const indexed = idStmt.get(receiptId)?.idx;
+    if (indexed !== undefined || !scanTail) return indexed;
+    return tailStmt.get(indexedSize(), receiptId)?.idx;
+  };
 
   // Every subtree asked for lies inside a tree no larger than the log, so it has been stored.
   const perfect: PerfectSubtree = (level, index) => {
@@ -128,9 +182,12 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
 
   /** Appends at `index` (the current size); returns the position. */
   const appendAt = (index: number, receiptId: string): LogPosition => {
+    // A receipt already in the log keeps its leaf: nothing is written.
+    const existing = find(receiptId, false);
+    if (existing !== undefined) return { index: existing, size: index };
     let hash = leafHash(receiptLeaf(receiptId));
-    // A receipt already in the log keeps its leaf (UNIQUE receipt_id): nothing is written.
-    if (insertLeaf.run(index, receiptId, hash).changes === 0) return { index: indexStmt.get(receiptId)!.idx, size: index };
+    insertLeaf.run(index, receiptId, hash);
+    recent.set(receiptId, index);
     // Each time the new leaf completes a perfect subtree (its index is odd at that level), store that subtree.
     for (let level = 0, i = index; i % 2 === 1; level++, i = (i - 1) / 2) {
       hash = nodeHash(perfect(level, i - 1), hash);
@@ -140,11 +197,20 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
   };
   const appendNow = (receiptIds: readonly string[]): LogPosition[] => {
     let size = currentSize();
-    return receiptIds.map((id) => {
+    const positions = receiptIds.map((id) => {
       const at = appendAt(size, id);
       size = Math.max(size, at.size);
       return at;
     });
+    // A full batch of leaves not indexed yet: index them in id order, in this same transaction.
+    const indexed = indexedSize();
+    if (size - indexed >= ID_INDEX_BATCH) {
+      indexTail.run(indexed);
+      setIndexed.run(size);
+      // After the commit (or rollback), drop the map entries the committed index now covers.
+      if (recent.size >= 2 * ID_INDEX_BATCH) setImmediate(pruneRecent);
+    }
+    return positions;
   };
   // Inside the receipt store's transaction the caller's commit or rollback covers the leaves; a savepoint per
   // append would cost more than the append itself.
@@ -169,7 +235,7 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
     },
     append: (receiptId) => append([receiptId])[0]!,
     appendMany: (receiptIds) => append(receiptIds),
-    indexOf: (receiptId) => indexStmt.get(receiptId)?.idx,
+    indexOf: (receiptId) => find(receiptId, true),
     root,
     signedHead(size) {
       const { size: n, root: hex } = root(size);
@@ -187,7 +253,7 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
     },
     inclusion(receiptId, size) {
       const n = size === undefined ? currentSize() : checkSize(size, 'Size');
-      const index = indexStmt.get(receiptId)?.idx;
+      const index = find(receiptId, true);
       if (index === undefined || index >= n) {
         throw new TesseraError('LOG_NOT_FOUND', index === undefined ? `Receipt ${receiptId} is not in this device's log.` : `Receipt ${receiptId} is leaf ${index}, outside the tree of ${n} receipts; ask for a size above ${index}.`);
       }
