@@ -303,6 +303,9 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     return { id: row.id, envelope, payload };
   };
 
+  // The device key signs every capsule's receipts: recorded once here (rows of receipt_keys are never removed).
+  insertKey.run(deviceKey.keyid, deviceKey.publicKeyPem, 'device');
+
   const appendReceipts = (capsuleCid: string, drafts: readonly ReceiptDraft[], at: number): StoredReceipt[] => {
     const head = headOf.get(capsuleCid);
     if (!head) throw new TesseraError('NOT_FOUND', `No capsule ${capsuleCid} to append a receipt to.`);
@@ -369,7 +372,6 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     transaction: (fn) => db.transaction(fn)(),
     claimNonce: (src, nonce, capsuleCid, at) => insertNonce.run(src, nonce, capsuleCid, at).changes === 1,
     createCapsule(cid, capsule, verdict, state, at) {
-      insertKey.run(deviceKey.keyid, deviceKey.publicKeyPem, 'device');
       const body = insertBody.run(JSON.stringify(capsule)).lastInsertRowid;
       insertCapsule.run(cid, body, capsule.tenant, verdict, state, at, at, JSON.stringify([deviceKey.keyid]));
     },
