@@ -236,4 +236,33 @@ describe('receipt chains', () => {
     const twice = [built[0]!, { id: built[0]!.id, payload: { ...built[1]!.payload, prev: built[0]!.id } }];
     expect(check(twice)).toMatchObject({ ok: false, index: 1, field: 'id' });
   });
+
+  it('upgrades chains and permits written before they were keyed by the capsule body row', () => {
+    const path = join(tempDir(), 'tessera.db');
+    const device = generateKeyPair();
+    const first = openStore({ path });
+    const older = createReceiptStore({ store: first, deviceKey: device });
+    const cid = writeChain(older);
+    const envelopes = older.receipts(cid);
+    older.transaction(() => older.recordPermit({ id: cidOf('permit'), capsule: cid, nonce: 'n-1', expires_at: new Date(T0 + 60_000).toISOString(), envelope: envelopes[0]! }, T0));
+    // Back to the layout of schema version 2: no body columns, indexes on the capsule cid.
+    first.db.exec(`
+      DROP INDEX receipt_chain_body; ALTER TABLE receipt_chain DROP COLUMN body; CREATE UNIQUE INDEX receipt_chain_capsule ON receipt_chain (capsule, seq);
+      DROP INDEX receipt_permits_body; ALTER TABLE receipt_permits DROP COLUMN body; CREATE UNIQUE INDEX receipt_permits_capsule ON receipt_permits (capsule, id);
+      DELETE FROM _migrations WHERE module = 'receipts' AND version = 3;
+    `);
+    first.close();
+    const db = openStore({ path });
+    opened.push(db);
+    const store = createReceiptStore({ store: db, deviceKey: device });
+    expect(db.versions()['receipts']).toBe(3);
+    expect(store.receipts(cid)).toEqual(envelopes);
+    expect(store.permits(cid).map((p) => [p.id, p.state])).toEqual([[cidOf('permit'), 'issued']]);
+    store.transaction(() => store.markPermitEffected(cid, cidOf('permit'), T0 + 1));
+    expect(store.permits(cid)[0]!.state).toBe('effected');
+    store.transaction(() => store.appendReceipt(cid, 'REDEMPTION', 'tenant:acme', { redeemed: true }, T0 + 5));
+    expect(verifyChain(store.receipts(cid), (k) => (k === device.keyid ? { publicKeyRaw: device.publicKeyRaw } : undefined)).ok).toBe(true);
+    expect(store.receipts(cid)).toHaveLength(envelopes.length + 1);
+    expect(db.integrityCheck()).toEqual(['ok']);
+  });
 });

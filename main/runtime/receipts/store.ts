@@ -205,6 +205,25 @@ const MIGRATIONS: readonly Migration[] = [
       db.exec('DROP INDEX receipt_chain_id');
     },
   },
+  {
+    version: 3,
+    name: 'chains and permits keyed by the capsule body row',
+    // The capsule's body row number grows with every capsule, its cid is random: keyed by the row, a run's
+    // receipts and permit go at the end of their indexes instead of on a random page of each (two fewer pages
+    // written to the WAL per run).
+    up(db) {
+      db.exec(`
+        ALTER TABLE receipt_chain ADD COLUMN body INTEGER;
+        UPDATE receipt_chain SET body = (SELECT c.body FROM receipt_capsules c WHERE c.cid = receipt_chain.capsule);
+        CREATE UNIQUE INDEX receipt_chain_body ON receipt_chain (body, seq);
+        DROP INDEX receipt_chain_capsule;
+        ALTER TABLE receipt_permits ADD COLUMN body INTEGER;
+        UPDATE receipt_permits SET body = (SELECT c.body FROM receipt_capsules c WHERE c.cid = receipt_permits.capsule);
+        CREATE UNIQUE INDEX receipt_permits_body ON receipt_permits (body, id);
+        DROP INDEX receipt_permits_capsule;
+      `);
+    },
+  },
 ];
 
 interface CapsuleRow {
@@ -251,10 +270,12 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   const insertCapsule = db.prepare('INSERT INTO receipt_capsules (cid, body, tenant, verdict, state, head, length, created_at, updated_at, keys) VALUES (?, ?, ?, ?, ?, NULL, 0, ?, ?, ?)');
   const hasCapsule = db.prepare<[string], { head: string | null }>('SELECT head FROM receipt_capsules WHERE cid = ?');
   const updateState = db.prepare('UPDATE receipt_capsules SET verdict = ?, state = ?, updated_at = ? WHERE cid = ?');
-  const headOf = db.prepare<[string], { head: string | null; length: number }>('SELECT head, length FROM receipt_capsules WHERE cid = ?');
+  const headOf = db.prepare<[string], { head: string | null; length: number; body: number }>('SELECT head, length, body FROM receipt_capsules WHERE cid = ?');
   const advance = db.prepare('UPDATE receipt_capsules SET head = ?, length = ?, updated_at = ? WHERE cid = ?');
-  const insertReceipt = db.prepare('INSERT INTO receipt_chain (capsule, seq, id, kind, envelope) VALUES (?, ?, ?, ?, ?)');
-  const chainOf = db.prepare<[string], { id: string; envelope: string }>('SELECT id, envelope FROM receipt_chain WHERE capsule = ? ORDER BY seq');
+  const insertReceipt = db.prepare('INSERT INTO receipt_chain (capsule, body, seq, id, kind, envelope) VALUES (?, ?, ?, ?, ?, ?)');
+  const chainOf = db.prepare<[string], { id: string; envelope: string }>(
+    'SELECT r.id, r.envelope FROM receipt_capsules c JOIN receipt_chain r ON r.body = c.body WHERE c.cid = ? ORDER BY r.seq',
+  );
   const insertKey = db.prepare('INSERT INTO receipt_keys (keyid, pem, role) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
   const linkKey = db.prepare(
     "UPDATE receipt_capsules SET keys = json_insert(keys, '$[#]', @keyid) WHERE cid = @cid AND NOT EXISTS (SELECT 1 FROM json_each(keys) WHERE value = @keyid)",
@@ -270,10 +291,13 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   // Manifests are few and immutable: serialized once per process (the insert is a no-op after the first).
   const manifestJson = new Map<string, string>();
   const insertNonce = db.prepare('INSERT INTO receipt_nonces (src, nonce, capsule, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
-  const insertPermit = db.prepare("INSERT INTO receipt_permits (id, capsule, nonce, expires_at, envelope, state, created_at) VALUES (?, ?, ?, ?, ?, 'issued', ?)");
-  const effectPermit = db.prepare("UPDATE receipt_permits SET state = 'effected', effected_at = ? WHERE capsule = ? AND id = ? AND state = 'issued'");
+  const bodyOf = '(SELECT body FROM receipt_capsules WHERE cid = @capsule)';
+  const insertPermit = db.prepare(
+    `INSERT INTO receipt_permits (id, capsule, body, nonce, expires_at, envelope, state, created_at) VALUES (@id, @capsule, ${bodyOf}, @nonce, @expires_at, @envelope, 'issued', @at)`,
+  );
+  const effectPermit = db.prepare(`UPDATE receipt_permits SET state = 'effected', effected_at = @at WHERE body = ${bodyOf} AND id = @id AND state = 'issued'`);
   const permitsOf = db.prepare<[string], { id: string; capsule: string; nonce: string; expires_at: string; envelope: string; state: PermitRecord['state'] }>(
-    'SELECT id, capsule, nonce, expires_at, envelope, state FROM receipt_permits WHERE capsule = ? ORDER BY created_at, id',
+    'SELECT id, capsule, nonce, expires_at, envelope, state FROM receipt_permits WHERE body = (SELECT body FROM receipt_capsules WHERE cid = ?) ORDER BY created_at, id',
   );
   const insertConsent = db.prepare("INSERT INTO receipt_consents (id, capsule, k, approvers, state, created_at) VALUES (?, ?, ?, ?, 'open', ?)");
   const getConsent = db.prepare<[string], ConsentRow>('SELECT id, capsule, k, approvers, state, created_at, decided_at FROM receipt_consents WHERE id = ?');
@@ -318,7 +342,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       const bytes = receiptBytes(payload);
       const envelope = signEnvelope(RECEIPT_PAYLOAD_TYPE, bytes, [deviceKey]);
       const id = cidOfBytes(bytes);
-      insertReceipt.run(capsuleCid, seq++, id, kind, JSON.stringify(envelope));
+      insertReceipt.run(capsuleCid, head.body, seq++, id, kind, JSON.stringify(envelope));
       stored.push({ id, envelope, payload });
       prev = id;
     }
@@ -398,10 +422,10 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       setManifests.run(JSON.stringify(manifests.map((m) => m.cid)), capsuleCid);
     },
     recordPermit(permit, at) {
-      insertPermit.run(permit.id, permit.capsule, permit.nonce, permit.expires_at, JSON.stringify(permit.envelope), at);
+      insertPermit.run({ id: permit.id, capsule: permit.capsule, nonce: permit.nonce, expires_at: permit.expires_at, envelope: JSON.stringify(permit.envelope), at });
     },
     markPermitEffected(capsuleCid, id, at) {
-      if (effectPermit.run(at, capsuleCid, id).changes !== 1) throw new TesseraError('PERMIT_INVALID', `Permit ${id} is not recorded as issued and unused; the effect must not run.`);
+      if (effectPermit.run({ at, capsule: capsuleCid, id }).changes !== 1) throw new TesseraError('PERMIT_INVALID', `Permit ${id} is not recorded as issued and unused; the effect must not run.`);
     },
     openConsent(consent, at) {
       insertConsent.run(consent.id, consent.capsule, consent.k, JSON.stringify(consent.approvers), at);
