@@ -16,7 +16,7 @@ import type { DisposableStore } from './lifecycle/index.js';
 import type { Logger } from './log/index.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/index.js';
-import { generateKeyPair, readPrivateKey, writePrivateKey } from './keys/index.js';
+import { createWorkerSigner, generateKeyPair, readPrivateKey, writePrivateKey } from './keys/index.js';
 import type { SigningKey } from './keys/index.js';
 import { createMemory } from './memory/index.js';
 import { createSecretStore } from './secrets/index.js';
@@ -277,6 +277,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   await Promise.all(loads);
   // Products resolve their plugin ranges against what just loaded; fixed for the life of the process.
   const products = loadProducts({ dirs: options.productDirs ?? [], plugins: plugins.list(), dataDir, bus, logger: logger.child({ module: 'products' }) });
+  // Runs sign their permit and receipts on a worker thread (same signatures), not on the thread serving HTTP.
+  const signer = createWorkerSigner(deviceKey);
+  resources.add({ dispose: () => signer.close() });
   const pipeline = createPipeline({
     products,
     plugins,
@@ -284,6 +287,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     journal,
     bus,
     deviceKey,
+    signer,
     logger: logger.child({ module: 'pipeline' }),
     metrics,
     webhooks,

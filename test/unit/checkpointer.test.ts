@@ -2,8 +2,10 @@
  * The WAL checkpointer (main/runtime/store/checkpointer.ts): a worker thread with its own connection copies
  * committed pages into the database file while the writing connection only appends to the WAL.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { CHECKPOINT_INTERVAL_MS, FALLBACK_AUTOCHECKPOINT_PAGES, startCheckpointer } from '../../main/runtime/store/checkpointer.js';
@@ -53,5 +55,27 @@ describe('WAL checkpointer', () => {
     expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
     checkpointer!.stop();
     store.close();
+  });
+
+  it('starts its worker (and the receipt signer starts its own) in a process run with --input-type=module', () => {
+    // Workers inherit the parent's flags unless told otherwise; this one made the workers' CommonJS code ESM once.
+    const store = fileURLToPath(new URL('../../main/runtime/store/index.ts', import.meta.url));
+    const keys = fileURLToPath(new URL('../../main/runtime/keys/index.ts', import.meta.url));
+    const script = `
+      import { openStore } from ${JSON.stringify(store)};
+      import { createWorkerSigner, generateKeyPair } from ${JSON.stringify(keys)};
+      const s = openStore({ path: ${JSON.stringify(join(tempDir(), 'db.sqlite'))}, backgroundCheckpoint: true });
+      const key = generateKeyPair();
+      const signer = createWorkerSigner(key);
+      const sig = await signer.sign(new Uint8Array([1]));
+      await new Promise((r) => setTimeout(r, 300));
+      console.log(JSON.stringify({ autocheckpoint: s.db.pragma('wal_autocheckpoint', { simple: true }), signed: sig.length, threaded: signer.threaded }));
+      signer.close();
+      s.close();`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(run.status, run.stderr).toBe(0);
+    // Still the worker's far-off fallback threshold: the worker did not fail back to SQLite's default.
+    expect(JSON.parse(run.stdout.trim().split('\n').pop()!)).toEqual({ autocheckpoint: FALLBACK_AUTOCHECKPOINT_PAGES, signed: 64, threaded: true });
+    expect(run.stderr).not.toMatch(/moved back to the writing thread/);
   });
 });

@@ -10,39 +10,45 @@
  * 3. Intake, then the policies in parallel, in the sandbox. A plugin fault (throws, bad output, timeout) is a
  *    NACK with the fault as evidence — fail closed, and receipted; a sandbox outage (retryable) is not
  *    receipted: it fails the request so that a retry decides it.
- * 4. One SQLite transaction for every write of the request: nonce, capsule, manifests, the permit
- *    (write-before-effect: recorded before the effect, marked used by the effect), the effects, the consent
- *    request, the receipts (INTENT, RESULT, DELIVERY/EXECUTION, appended together), the journal entry, the
- *    webhook outbox rows, and the chain check — a failure anywhere rolls all of it back. The chain check
- *    (checkBuiltChain, the rules of verifyChain) runs on the receipts as built: ids, prev links, capsule binding,
- *    kinds, time order, signer. It does not decode and re-verify signatures this process has just made over those
- *    very payloads; a consent decision, whose chain holds an approver's signature, re-reads and verifies the
- *    whole chain (verifyChain).
- * 5. The plugins' `plugin.ran` events of the requests of one turn are journaled in the group commit of those
+ * 4. The permit and the whole chain (INTENT, RESULT, DELIVERY/EXECUTION) are built, then signed on the signer's
+ *    worker thread (keys createWorkerSigner): the thread serving HTTP does not spend ~30 µs per signature. The
+ *    effects' webhook outbox rows are prepared then too, so the receipts can name them.
+ * 5. One SQLite transaction for every write of the request: nonce, capsule, manifests, the permit
+ *    (write-before-effect: recorded before the effect, marked used by the effect), the effects (the prepared
+ *    outbox rows), the consent request, the signed receipts, the journal entry, the webhook outbox rows, and the
+ *    chain check — a failure anywhere rolls all of it back. A permit signed for a run that then loses a race or
+ *    fails is never recorded and never used. The chain check (checkBuiltChain, the rules of verifyChain) runs on
+ *    the receipts as built: ids, prev links, capsule binding, kinds, time order, signer. It does not decode and
+ *    re-verify signatures this process has just made over those very payloads; a consent decision, whose chain
+ *    holds an approver's signature, signs in its transaction and re-reads and verifies the whole chain.
+ * 6. The plugins' `plugin.ran` events of the requests of one turn are journaled in the group commit of those
  *    requests, ahead of their receipts (no commit of their own), and reach subscribers once it has committed.
  */
 import { createPublicKey, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { canonicalBytes } from '../../common/canonical.js';
 import { cidOf } from '../../common/cid.js';
 import { pae, toBase64, verifyEnvelopeWith } from '../../common/dsse.js';
 import type { DsseEnvelope, SignatureVerifier } from '../../common/dsse.js';
 import { TesseraError, isTesseraError, toErrorData } from '../../common/errors.js';
-import { CAPSULE_VERSION, capsuleId, cardPath, checkBuiltChain, verifyChain, verifyConsentDecision } from '../../common/receipt.js';
+import { CAPSULE_VERSION, RECEIPT_PAYLOAD_TYPE, capsuleId, cardPath, checkBuiltChain, verifyChain, verifyConsentDecision } from '../../common/receipt.js';
 import type { Capsule, JsonObject, JsonValue, Verdict } from '../../common/receipt.js';
 import { PERMIT_PAYLOAD_TYPE, issuePermit } from '../../../sandbox/permits.js';
 import type { Permit } from '../../../sandbox/permits.js';
 import type { Bus } from '../bus/index.js';
 import { newTraceId } from '../journal/index.js';
 import type { AppendInput, Journal } from '../journal/index.js';
-import { verifyEd25519 } from '../keys/index.js';
-import type { SigningKey } from '../keys/index.js';
+import { signEnvelopeWith, verifyEd25519 } from '../keys/index.js';
+import type { AsyncSigner, SigningKey } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
 import type { PluginRegistry } from '../plugins/index.js';
 import type { PluginRunResult } from '../../common/api.js';
 import { parseView } from '../products/view.js';
 import type { ParsedView } from '../products/view.js';
 import type { Product, Products, Tenant } from '../products/index.js';
-import type { ConsentRecord, ReceiptDraft, ReceiptStore, StoredReceipt } from './store.js';
+import { buildReceipts } from './store.js';
+import type { BuiltReceipt, ConsentRecord, PermitRecord, ReceiptDraft, ReceiptStore, StoredReceipt } from './store.js';
+import type { PreparedNotification } from '../webhooks/index.js';
 
 /** What the pipeline needs of the metrics module (main/runtime/metrics): a subset of TesseraMetrics. */
 export interface PipelineMetrics {
@@ -58,6 +64,8 @@ export interface PipelineMetrics {
 /** What the pipeline needs of the webhooks module (main/runtime/webhooks): enqueue in the caller's transaction. */
 export interface PipelineWebhooks {
   notify(event: string, record: { readonly cid: string } & Readonly<Record<string, unknown>>): string[];
+  prepare(event: string, record: { readonly cid: string } & Readonly<Record<string, unknown>>): PreparedNotification;
+  enqueue(prepared: PreparedNotification): string[];
 }
 
 export interface RunRequest {
@@ -109,6 +117,11 @@ export interface PipelineOptions {
   receipts: ReceiptStore;
   journal: Journal;
   deviceKey: SigningKey;
+  /**
+   * Signs a run's permit and receipts off this thread (keys/index.ts createWorkerSigner), before its transaction.
+   * Without it they are signed here. Consent decisions always sign in their transaction, on this thread.
+   */
+  signer?: AsyncSigner;
   logger: Logger;
   clock?: () => number;
   metrics?: PipelineMetrics;
@@ -121,6 +134,16 @@ export interface PipelineOptions {
   /** False while the runtime stops: runs are refused with NOT_READY. */
   ready?: () => boolean;
 }
+
+/** What a run signs before its transaction: its whole chain and, for an ACK, the permit and the effects' outbox rows. */
+interface SignedRun {
+  chain: StoredReceipt[];
+  permit?: { record: Omit<PermitRecord, 'state'>; envelope: DsseEnvelope };
+  effects: Array<{ effect: string; outbox: PreparedNotification }>;
+}
+
+/** No webhook deliveries (no webhooks module, or nothing subscribed). */
+const NO_OUTBOX: PreparedNotification = { ids: [], rows: [] };
 
 /** Most requests written in one shared transaction (group commit). */
 const GROUP_COMMIT_MAX = 8;
@@ -266,29 +289,75 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       if (!result.ok) throw new TesseraError('CHAIN_INVALID', `The receipt chain of ${cid} does not verify: ${result.reason}`, { details: { index: result.index, field: result.field } });
     });
 
+  const newPermit = (product: Product, cid: string, now: number): Permit => ({
+    input_cid: cid,
+    scope: product.permit.scope,
+    expires_at: new Date(now + product.permit.ttl_seconds * 1000).toISOString(),
+    nonce: randomHex(),
+  });
+  const allowDraft = (subject: string, resultBody: JsonObject, envelope: DsseEnvelope, permitId: string): ReceiptDraft => ({
+    kind: 'RESULT',
+    subject,
+    body: { ...resultBody, decision: 'ALLOW', permit: envelope as unknown as JsonObject, permit_id: permitId },
+  });
+  /** The receipts of one effect: handed to the outbox (DELIVERY), done (EXECUTION). */
+  const effectDrafts = (cid: string, permitId: string, effect: string, deliveries: readonly string[]): ReceiptDraft[] => [
+    { kind: 'DELIVERY', subject: 'outbox', body: { permit_id: permitId, recipient: 'webhook-outbox', effect, payload_cid: cid, deliveries: deliveries.length } },
+    { kind: 'EXECUTION', subject: `device:${deviceKey.keyid}`, body: { permit_id: permitId, executor: deviceKey.keyid, effect, outcome: 'done', output_cid: cidOf({ deliveries: [...deliveries] }) } },
+  ];
   /**
-   * Issues a permit and records it (write-before-effect), runs the effects after the executor's check of the
-   * permit; returns the RESULT and the effects' DELIVERY/EXECUTION receipts to append, in order. Inside the
-   * caller's transaction, so the receipts commit with the permit and the effects. The permit's signature is
-   * added to `signed`.
+   * One effect, in the caller's transaction, after the permit is recorded: the executor's check (no effect without
+   * a valid, unexpired permit bound to this capsule, used once), then the effect (`run`: the webhook outbox rows).
+   */
+  const runEffect = (envelope: DsseEnvelope, cid: string, permitId: string, effect: string, now: number, signed: SignedHere, run: () => string[]): string[] => {
+    checkPermit(envelope, cid, effect, now, signed.verify);
+    receipts.markPermitEffected(cid, permitId, now);
+    return run();
+  };
+
+  /**
+   * The consent path's ALLOW, inside the caller's transaction: issues and records the permit (write-before-effect),
+   * runs the effects; returns the RESULT and the effects' DELIVERY/EXECUTION receipts to append, in order.
    */
   const allow = (product: Product, cid: string, subject: string, resultBody: JsonObject, now: number, signed: SignedHere): ReceiptDraft[] => {
-    const permit: Permit = { input_cid: cid, scope: product.permit.scope, expires_at: new Date(now + product.permit.ttl_seconds * 1000).toISOString(), nonce: randomHex() };
+    const permit = newPermit(product, cid, now);
     const envelope = signed.add(timed('permit', () => issuePermit(deviceKey, permit)));
     const permitId = cidOf(permit);
     receipts.recordPermit({ id: permitId, capsule: cid, nonce: permit.nonce, expires_at: permit.expires_at, envelope }, now);
-    const drafts: ReceiptDraft[] = [{ kind: 'RESULT', subject, body: { ...resultBody, decision: 'ALLOW', permit: envelope as unknown as JsonObject, permit_id: permitId } }];
+    const drafts = [allowDraft(subject, resultBody, envelope, permitId)];
     for (const effect of product.effects) {
-      // The executor's check: no effect without a valid, unexpired permit bound to this capsule, used once.
-      checkPermit(envelope, cid, effect, now, signed.verify);
-      receipts.markPermitEffected(cid, permitId, now);
-      const deliveries = webhooks ? webhooks.notify('receipt.delivered', { cid, permit_id: permitId, product: product.cid, effect }) : [];
-      drafts.push(
-        { kind: 'DELIVERY', subject: 'outbox', body: { permit_id: permitId, recipient: 'webhook-outbox', effect, payload_cid: cid, deliveries: deliveries.length } },
-        { kind: 'EXECUTION', subject: `device:${deviceKey.keyid}`, body: { permit_id: permitId, executor: deviceKey.keyid, effect, outcome: 'done', output_cid: cidOf({ deliveries }) } },
-      );
+      const deliveries = runEffect(envelope, cid, permitId, effect, now, signed, () => (webhooks ? webhooks.notify('receipt.delivered', { cid, permit_id: permitId, product: product.cid, effect }) : []));
+      drafts.push(...effectDrafts(cid, permitId, effect, deliveries));
     }
     return drafts;
+  };
+
+  const signer: AsyncSigner = options.signer ?? { sign: (message) => Promise.resolve(deviceKey.sign(message)), close: () => undefined, threaded: false };
+  const signAll = (built: readonly BuiltReceipt[]): Promise<StoredReceipt[]> =>
+    Promise.all(built.map(async ({ id, payload, bytes }) => ({ id, payload, envelope: await signEnvelopeWith(RECEIPT_PAYLOAD_TYPE, bytes, deviceKey, signer) })));
+  /**
+   * Builds and signs a new capsule's chain (INTENT, then RESULT and, on ACK, each effect's DELIVERY/EXECUTION) and
+   * the permit, off this thread: the permit first (RESULT carries it), then every receipt at once. The effects'
+   * outbox rows are prepared here, so the receipts can name them, and written in the transaction.
+   */
+  const signRun = async (product: Product, cid: string, subject: string, intent: JsonObject, result: JsonObject, verdict: Verdict, consent: JsonValue, now: number): Promise<SignedRun> => {
+    const intentDraft: ReceiptDraft = { kind: 'INTENT', subject, body: intent };
+    if (verdict !== 'ACK') {
+      const resultDraft: ReceiptDraft = verdict === 'NACK' ? { kind: 'RESULT', subject, body: { ...result, decision: 'DENY' } } : { kind: 'RESULT', subject, body: { ...result, decision: 'REQUIRE', consent } };
+      return { chain: await signAll(buildReceipts(cid, null, [intentDraft, resultDraft], now, deviceKey.keyid)), effects: [] };
+    }
+    const permit = newPermit(product, cid, now);
+    const started = performance.now();
+    const envelope = await signEnvelopeWith(PERMIT_PAYLOAD_TYPE, canonicalBytes(permit), deviceKey, signer);
+    metrics?.moduleDuration.observe((performance.now() - started) / 1000, { module: 'permit' });
+    const permitId = cidOf(permit);
+    const effects = product.effects.map((effect) => ({ effect, outbox: webhooks ? webhooks.prepare('receipt.delivered', { cid, permit_id: permitId, product: product.cid, effect }) : NO_OUTBOX }));
+    const drafts = [intentDraft, allowDraft(subject, result, envelope, permitId), ...effects.flatMap((e) => effectDrafts(cid, permitId, e.effect, e.outbox.ids))];
+    return {
+      chain: await signAll(buildReceipts(cid, null, drafts, now, deviceKey.keyid)),
+      permit: { record: { id: permitId, capsule: cid, nonce: permit.nonce, expires_at: permit.expires_at, envelope }, envelope },
+      effects,
+    };
   };
 
   const enrich = (product: Product, cid: string, verdict: Verdict, state: string, head: string): void => {
@@ -425,11 +494,25 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         const subject = `tenant:${request.tenant.id}`;
         const consent = kofn ? { id: `cns_${cid.slice(3, 27)}`, k: kofn.k, n: kofn.approvers.length } : null;
 
+        const intentBody: JsonObject = {
+          intent: intakeOutput?.intent ?? null,
+          slots: intakeOutput?.slots ?? null,
+          intake: 'fault' in intake ? { fault: intake.fault.code, message: intake.fault.message } : { plugin: product.intake.name, version: product.intake.version, cid: product.intake.cid, output_cid: intake.output_cid },
+          src,
+          nonce,
+          exp,
+          received_at: new Date(now).toISOString(),
+          product: { name: product.name, version: product.version, cid: product.cid },
+          lock: Object.fromEntries(Object.entries(product.lock.plugins).map(([name, pin]) => [name, pin.cid])),
+        };
+        const resultBody: JsonObject = { verdict, policies: policies as unknown as JsonValue[] };
+        const run = await signRun(product, cid, subject, intentBody, resultBody, verdict, consent, now);
+
         // Every write of this request, in one savepoint of the group commit. True: an identical request won the race.
         const write = (): boolean => {
-          const signed = signedHere(deviceKey, verifier);
           if (!receipts.claimNonce(src, nonce, cid, now)) throw replayError(src, nonce);
-          // Two identical requests raced past the check above: the first one's chain stands.
+          // Two identical requests raced past the check above: the first one's chain stands (this one's signatures
+          // and permit are dropped unrecorded; no effect ran).
           if (receipts.has(cid)) return true;
           receipts.createCapsule(cid, capsule, verdict, state, now);
           receipts.recordManifests(cid, [
@@ -437,25 +520,19 @@ export function createPipeline(options: PipelineOptions): Pipeline {
             { role: 'intake', name: product.intake.name, version: product.intake.version, cid: product.intake.cid, manifest: product.intake.manifest },
             ...product.policies.map((p) => ({ role: 'policy' as const, name: p.name, version: p.version, cid: p.cid, manifest: p.manifest })),
           ]);
-          const drafts: ReceiptDraft[] = [{ kind: 'INTENT', subject, body: {
-            intent: intakeOutput?.intent ?? null,
-            slots: intakeOutput?.slots ?? null,
-            intake: 'fault' in intake ? { fault: intake.fault.code, message: intake.fault.message } : { plugin: product.intake.name, version: product.intake.version, cid: product.intake.cid, output_cid: intake.output_cid },
-            src,
-            nonce,
-            exp,
-            received_at: new Date(now).toISOString(),
-            product: { name: product.name, version: product.version, cid: product.cid },
-            lock: Object.fromEntries(Object.entries(product.lock.plugins).map(([name, pin]) => [name, pin.cid])),
-          } }];
-          const resultBody: JsonObject = { verdict, policies: policies as unknown as JsonValue[] };
-          if (verdict === 'ACK') drafts.push(...allow(product, cid, subject, resultBody, now, signed));
-          else if (verdict === 'NACK') drafts.push({ kind: 'RESULT', subject, body: { ...resultBody, decision: 'DENY' } });
-          else {
-            if (kofn && consent) receipts.openConsent({ id: consent.id, capsule: cid, k: kofn.k, approvers: kofn.approvers.map((a) => a.keyid) }, now);
-            drafts.push({ kind: 'RESULT', subject, body: { ...resultBody, decision: 'REQUIRE', consent } });
+          if (run.permit) {
+            const { record, envelope } = run.permit;
+            const signed = signedHere(deviceKey, verifier);
+            signed.add(envelope);
+            receipts.recordPermit(record, now);
+            for (const { effect, outbox } of run.effects) {
+              const created = runEffect(envelope, cid, record.id, effect, now, signed, () => (webhooks ? webhooks.enqueue(outbox) : []));
+              // The receipts name the deliveries prepared before the transaction; they must be the ones written.
+              if (created.length !== outbox.ids.length) throw new TesseraError('INTERNAL', `The outbox took ${created.length} of the ${outbox.ids.length} deliveries the receipts of ${cid} name.`);
+            }
           }
-          const chain = timed('receipts', () => receipts.appendReceipts(cid, drafts, now));
+          if (kofn && consent) receipts.openConsent({ id: consent.id, capsule: cid, k: kofn.k, approvers: kofn.approvers.map((a) => a.keyid) }, now);
+          const chain = timed('receipts', () => receipts.appendSigned(cid, run.chain, now));
           journal.append({ topic: 'receipt.decided', payload: { capsule: cid, verdict, state, product: product.cid, tenant: request.tenant.id }, trace_id: traceId });
           checkWritten(cid, chain);
           enrich(product, cid, verdict, state, chain[chain.length - 1]!.id);

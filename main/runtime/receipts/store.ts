@@ -140,6 +140,13 @@ export interface ReceiptStore {
    * first's the current head); moves the head once; then notifies listeners once with all of them.
    */
   appendReceipts(capsuleCid: string, drafts: readonly ReceiptDraft[], at: number): StoredReceipt[];
+  /**
+   * Stores receipts built and signed ahead ({@link buildReceipts}, then signed by the device key) as the next ones
+   * of the capsule's chain; moves the head once and notifies listeners. The first one's `prev` must be the
+   * current head.
+   * @throws TesseraError CHAIN_INVALID when it is not (the chain moved since the receipts were built).
+   */
+  appendSigned(capsuleCid: string, receipts: readonly StoredReceipt[], at: number): StoredReceipt[];
   /** Records a key that signed something in the capsule's chain (approvers; the device key is recorded with the capsule). */
   recordKey(capsuleCid: string, keyid: string, publicKeyPem: string, role: SignerKey['role']): void;
   /** Records the manifests that decided the capsule (idempotent). */
@@ -255,6 +262,29 @@ export interface ReceiptStoreOptions {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
+/** A receipt built, not signed yet: its payload, the canonical bytes to sign, and its id (the cid of those bytes). */
+export interface BuiltReceipt {
+  id: string;
+  payload: ReceiptPayload;
+  bytes: Uint8Array;
+}
+
+/**
+ * The payloads of the next receipts of a chain whose head is `prev`, each one's `prev` the one before, issued at
+ * `at` by `device`: what {@link ReceiptStore.appendReceipts} signs and stores, and what a caller that signs on
+ * another thread builds first (then {@link ReceiptStore.appendSigned}).
+ */
+export function buildReceipts(capsuleCid: string, prev: string | null, drafts: readonly ReceiptDraft[], at: number, device: string): BuiltReceipt[] {
+  const issuedAt = iso(at);
+  return drafts.map(({ kind, subject, body }) => {
+    const payload: ReceiptPayload = { v: RECEIPT_VERSION, kind, capsule: capsuleCid, prev, subject, body, issued_at: issuedAt, device };
+    const bytes = receiptBytes(payload);
+    const id = cidOfBytes(bytes);
+    prev = id;
+    return { id, payload, bytes };
+  });
+}
+
 /** Opens (migrates) the receipt tables and returns the store. */
 export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   const { store, deviceKey } = options;
@@ -330,25 +360,31 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   // The device key signs every capsule's receipts: recorded once here (rows of receipt_keys are never removed).
   insertKey.run(deviceKey.keyid, deviceKey.publicKeyPem, 'device');
 
-  const appendReceipts = (capsuleCid: string, drafts: readonly ReceiptDraft[], at: number): StoredReceipt[] => {
+  const headOrThrow = (capsuleCid: string) => {
     const head = headOf.get(capsuleCid);
     if (!head) throw new TesseraError('NOT_FOUND', `No capsule ${capsuleCid} to append a receipt to.`);
-    const issuedAt = iso(at);
-    let prev = head.head;
+    return head;
+  };
+  /** Stores `receipts` after `head` (their prev links already made), moves the head once, notifies listeners. */
+  const storeAfter = (capsuleCid: string, head: { length: number; body: number }, receipts: readonly StoredReceipt[], at: number): StoredReceipt[] => {
     let seq = head.length;
-    const stored: StoredReceipt[] = [];
-    for (const { kind, subject, body } of drafts) {
-      const payload: ReceiptPayload = { v: RECEIPT_VERSION, kind, capsule: capsuleCid, prev, subject, body, issued_at: issuedAt, device: deviceKey.keyid };
-      const bytes = receiptBytes(payload);
-      const envelope = signEnvelope(RECEIPT_PAYLOAD_TYPE, bytes, [deviceKey]);
-      const id = cidOfBytes(bytes);
-      insertReceipt.run(capsuleCid, head.body, seq++, id, kind, JSON.stringify(envelope));
-      stored.push({ id, envelope, payload });
-      prev = id;
+    for (const r of receipts) insertReceipt.run(capsuleCid, head.body, seq++, r.id, r.payload.kind, JSON.stringify(r.envelope));
+    if (receipts.length > 0) advance.run(receipts[receipts.length - 1]!.id, seq, at, capsuleCid);
+    for (const listener of listeners) listener(receipts);
+    return [...receipts];
+  };
+  const appendReceipts = (capsuleCid: string, drafts: readonly ReceiptDraft[], at: number): StoredReceipt[] => {
+    const head = headOrThrow(capsuleCid);
+    const built = buildReceipts(capsuleCid, head.head, drafts, at, deviceKey.keyid);
+    return storeAfter(capsuleCid, head, built.map(({ id, payload, bytes }) => ({ id, payload, envelope: signEnvelope(RECEIPT_PAYLOAD_TYPE, bytes, [deviceKey]) })), at);
+  };
+  const appendSigned = (capsuleCid: string, receipts: readonly StoredReceipt[], at: number): StoredReceipt[] => {
+    const head = headOrThrow(capsuleCid);
+    const first = receipts[0];
+    if (first && first.payload.prev !== head.head) {
+      throw new TesseraError('CHAIN_INVALID', `The receipts built for ${capsuleCid} follow ${String(first.payload.prev)}, but its chain now ends at ${String(head.head)}.`);
     }
-    if (stored.length > 0) advance.run(prev, seq, at, capsuleCid);
-    for (const listener of listeners) listener(stored);
-    return stored;
+    return storeAfter(capsuleCid, head, receipts, at);
   };
 
   return {
@@ -406,6 +442,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       return appendReceipts(capsuleCid, [{ kind, subject, body }], at)[0]!;
     },
     appendReceipts: (capsuleCid, drafts, at) => appendReceipts(capsuleCid, drafts, at),
+    appendSigned: (capsuleCid, receipts, at) => appendSigned(capsuleCid, receipts, at),
     recordKey(capsuleCid, keyid, publicKeyPem, role) {
       insertKey.run(keyid, publicKeyPem, role);
       linkKey.run({ cid: capsuleCid, keyid });

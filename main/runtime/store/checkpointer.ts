@@ -76,7 +76,8 @@ export function startCheckpointer(db: Db, path: string, logger?: Logger): Checkp
   let worker: Worker;
   try {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path, interval: CHECKPOINT_INTERVAL_MS, done } });
+    // execArgv []: plain CommonJS whatever flags started this process (--input-type=module would make it ESM).
+    worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { driver, path, interval: CHECKPOINT_INTERVAL_MS, done } });
   } catch (err) {
     logger?.warn('WAL checkpoints stay on the writing thread: no worker thread', { error: err });
     return undefined;

@@ -93,6 +93,14 @@ export interface WebhookDelivery {
 /** A record to deliver: anything JSON with the cid that identifies it. */
 export type WebhookRecord = { readonly cid: string } & Readonly<Record<string, unknown>>;
 
+/** Outbox rows built by {@link Webhooks.prepare}, written by {@link Webhooks.enqueue}. */
+export interface PreparedNotification {
+  /** The delivery ids, one per matching subscription (none when nothing subscribes). */
+  readonly ids: readonly string[];
+  /** @internal the rows to insert. */
+  readonly rows: ReadonlyArray<readonly [string, string, string, string, string, string, number, number, number]>;
+}
+
 export interface Webhooks extends Disposable {
   /**
    * Adds a subscription.
@@ -114,6 +122,14 @@ export interface Webhooks extends Disposable {
    *   record is not JSON.
    */
   notify(event: string, record: WebhookRecord): string[];
+  /**
+   * The first half of {@link Webhooks.notify}: validates and builds the outbox rows (their ids are in `ids`)
+   * without writing them, so a producer can name the deliveries in what it signs before its transaction.
+   * @throws TesseraError VALIDATION_FAILED as notify.
+   */
+  prepare(event: string, record: WebhookRecord): PreparedNotification;
+  /** The second half: writes the rows (in the caller's transaction if one is open) and wakes the worker. Returns the ids created. */
+  enqueue(prepared: PreparedNotification): string[];
   /** Newest first, with each delivery's attempt log. @throws TesseraError WEBHOOK_NOT_FOUND */
   deliveries(subscriptionId: string, query?: { state?: DeliveryState; limit?: number }): WebhookDelivery[];
   /** Deliveries in the outbox by state (for `GET /metrics`). */
@@ -146,6 +162,8 @@ export const WEBHOOK_SUBSCRIBED_TOPIC = 'webhook.subscribed';
 export const WEBHOOK_UNSUBSCRIBED_TOPIC = 'webhook.unsubscribed';
 export const WEBHOOK_FAILED_TOPIC = 'webhook.failed';
 export const MAX_URL_LENGTH = 2048;
+
+const NOTHING: PreparedNotification = { ids: [], rows: [] };
 export const MAX_PATTERNS = 16;
 
 const MIGRATIONS: readonly Migration[] = [
@@ -258,6 +276,34 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
     return created;
   });
 
+  const prepare = (event: string, record: WebhookRecord): PreparedNotification => {
+    // Checked even with no subscription, so a producer's bug shows before the first one is added.
+    const problem = topicProblem(event);
+    if (problem !== null) throw new TesseraError('VALIDATION_FAILED', `Webhook event: ${problem}.`);
+    if (!isCid(record.cid)) throw new TesseraError('VALIDATION_FAILED', 'A webhook record needs a "cid" (b3:…) that identifies it.');
+    if (subs.length === 0) return NOTHING;
+    const matching = subs.filter((s) => s.matchers.some((m) => m(event)));
+    if (matching.length === 0) return NOTHING;
+    const data = { ...record };
+    // Also proves the record is JSON (canonicalization refuses anything else), so the body below serializes.
+    const key = callbackKey(event, data);
+    const now = clock();
+    const createdAt = new Date(now).toISOString();
+    const rows = matching.map((s): [string, string, string, string, string, string, number, number, number] => {
+      const id = newDeliveryId(now);
+      const body: WebhookBody = { type: WEBHOOK_BODY_TYPE, key, event, cid: record.cid, subscription: s.sub.id, delivery: id, created_at: createdAt, data };
+      return [id, s.sub.id, event, record.cid, key, JSON.stringify(body), now, now, now];
+    });
+    return { ids: rows.map((r) => r[0]), rows };
+  };
+  const enqueue = (prepared: PreparedNotification): string[] => {
+    if (prepared.rows.length === 0) return [];
+    // Inside the caller's transaction this nests as a savepoint; otherwise it is its own transaction.
+    const created = enqueueAll(prepared.rows.map((r) => [...r]));
+    if (created.length > 0) worker.wake();
+    return created;
+  };
+
   return {
     subscribe(input) {
       const sub = validateSubscription(input);
@@ -277,28 +323,10 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
       bus.publish(WEBHOOK_UNSUBSCRIBED_TOPIC, { id });
     },
     notify(event, record) {
-      // Checked even with no subscription, so a producer's bug shows before the first one is added.
-      const problem = topicProblem(event);
-      if (problem !== null) throw new TesseraError('VALIDATION_FAILED', `Webhook event: ${problem}.`);
-      if (!isCid(record.cid)) throw new TesseraError('VALIDATION_FAILED', 'A webhook record needs a "cid" (b3:…) that identifies it.');
-      if (subs.length === 0) return [];
-      const matching = subs.filter((s) => s.matchers.some((m) => m(event)));
-      if (matching.length === 0) return [];
-      const data = { ...record };
-      // Also proves the record is JSON (canonicalization refuses anything else), so the body below serializes.
-      const key = callbackKey(event, data);
-      const now = clock();
-      const createdAt = new Date(now).toISOString();
-      const rows = matching.map((s): [string, string, string, string, string, string, number, number, number] => {
-        const id = newDeliveryId(now);
-        const body: WebhookBody = { type: WEBHOOK_BODY_TYPE, key, event, cid: record.cid, subscription: s.sub.id, delivery: id, created_at: createdAt, data };
-        return [id, s.sub.id, event, record.cid, key, JSON.stringify(body), now, now, now];
-      });
-      // Inside the caller's transaction this nests as a savepoint; otherwise it is its own transaction.
-      const created = enqueueAll(rows);
-      if (created.length > 0) worker.wake();
-      return created;
+      return enqueue(prepare(event, record));
     },
+    prepare: (event, record) => prepare(event, record),
+    enqueue: (prepared) => enqueue(prepared),
     deliveries(subscriptionId, query = {}) {
       find(subscriptionId);
       const limit = Math.min(Math.max(Math.trunc(query.limit ?? 50), 1), 500);
