@@ -9,9 +9,9 @@
  * average. Receipt ids are looked up through `log_ids`, filled {@link ID_INDEX_BATCH} leaves at a time in id
  * order (an index entry per append would land on a random page of the index: one more page written to the WAL per
  * receipt); the leaves not indexed yet, at most a batch and the ones appended since, are found through an
- * in-memory map checked against the leaf rows, or by a scan of those rows. A tree head, audit path or consistency proof at any size then needs O(log² n) point reads, never a
- * pass over the leaves. Signed tree heads are kept per size (`log_heads`), so a head once published for a size
- * is the one the device keeps serving.
+ * in-memory map checked against the leaf rows, or by a scan of those rows. A tree head, audit path or consistency
+ * proof at any size then needs O(log² n) point reads, never a pass over the leaves. Signed tree heads are kept
+ * per size (`log_heads`), so a head once published for a size is the one the device keeps serving.
  *
  * The size is always read from SQLite, never cached: appends run inside the receipt store's transaction, and a
  * rolled-back receipt must take its leaf with it.
