@@ -7,8 +7,8 @@ import { canonicalBytes } from '../main/common/canonical.js';
 import { isCid } from '../main/common/cid.js';
 import type { DsseEnvelope } from '../main/common/dsse.js';
 import { TesseraError, isTesseraError } from '../main/common/errors.js';
-import type { SigningKey } from '../main/runtime/keys/index.js';
-import { signEnvelope } from '../main/runtime/keys/index.js';
+import type { AsyncSigner, SigningKey } from '../main/runtime/keys/index.js';
+import { signEnvelope, signEnvelopeWith } from '../main/runtime/keys/index.js';
 import type { TrustView } from '../main/runtime/trust/index.js';
 import { verifyTrusted } from '../main/runtime/trust/index.js';
 
@@ -27,6 +27,11 @@ export interface Permit {
 
 export function issuePermit(key: SigningKey, permit: Permit): DsseEnvelope {
   return signEnvelope(PERMIT_PAYLOAD_TYPE, canonicalBytes(permit), [key]);
+}
+
+/** {@link issuePermit} with the signature made by `signer` (another thread): the same envelope. */
+export function issuePermitWith(key: SigningKey, signer: AsyncSigner, permit: Permit): Promise<DsseEnvelope> {
+  return signEnvelopeWith(PERMIT_PAYLOAD_TYPE, canonicalBytes(permit), key, signer);
 }
 
 /** Verify a permit for `inputCid` at logical time `now`; throws PERMIT_INVALID saying why. Nonce use is the caller's. */

@@ -26,14 +26,13 @@
  */
 import { createPublicKey, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { canonicalBytes } from '../../common/canonical.js';
 import { cidOf } from '../../common/cid.js';
 import { pae, toBase64, verifyEnvelopeWith } from '../../common/dsse.js';
 import type { DsseEnvelope, SignatureVerifier } from '../../common/dsse.js';
 import { TesseraError, isTesseraError, toErrorData } from '../../common/errors.js';
 import { CAPSULE_VERSION, RECEIPT_PAYLOAD_TYPE, capsuleId, cardPath, checkBuiltChain, verifyChain, verifyConsentDecision } from '../../common/receipt.js';
 import type { Capsule, JsonObject, JsonValue, Verdict } from '../../common/receipt.js';
-import { PERMIT_PAYLOAD_TYPE, issuePermit } from '../../../sandbox/permits.js';
+import { PERMIT_PAYLOAD_TYPE, issuePermit, issuePermitWith } from '../../../sandbox/permits.js';
 import type { Permit } from '../../../sandbox/permits.js';
 import type { Bus } from '../bus/index.js';
 import { newTraceId } from '../journal/index.js';
@@ -348,7 +347,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     }
     const permit = newPermit(product, cid, now);
     const started = performance.now();
-    const envelope = await signEnvelopeWith(PERMIT_PAYLOAD_TYPE, canonicalBytes(permit), deviceKey, signer);
+    const envelope = await issuePermitWith(deviceKey, signer, permit);
     metrics?.moduleDuration.observe((performance.now() - started) / 1000, { module: 'permit' });
     const permitId = cidOf(permit);
     const effects = product.effects.map((effect) => ({ effect, outbox: webhooks ? webhooks.prepare('receipt.delivered', { cid, permit_id: permitId, product: product.cid, effect }) : NO_OUTBOX }));
