@@ -115,9 +115,9 @@ function write(value: unknown, out: Output, path: PathSegment[], ancestors: Set<
 
     const own = Object.keys(object);
     out.text += '{';
-    if (own.every((key) => PLAIN_ASCII.test(key))) {
+    if (allPlainAscii(own)) {
       // Plain ASCII keys are their own NFC form: distinct keys stay distinct, and each is its own JSON text.
-      own.sort(compareCodeUnits);
+      sortCodeUnits(own);
       for (let i = 0; i < own.length; i++) {
         const key = own[i]!;
         out.text += i > 0 ? `,"${key}":` : `"${key}":`;
@@ -156,6 +156,31 @@ function write(value: unknown, out: Output, path: PathSegment[], ancestors: Set<
 function nfc(text: string, path: PathSegment[], what = 'string'): string {
   if (LONE_SURROGATE.test(text)) fail(path, `the ${what} contains a lone UTF-16 surrogate, which is not valid Unicode`);
   return text.normalize('NFC');
+}
+
+function allPlainAscii(keys: readonly string[]): boolean {
+  for (let i = 0; i < keys.length; i++) if (!PLAIN_ASCII.test(keys[i]!)) return false;
+  return true;
+}
+
+/**
+ * Sorts `keys` in place by {@link compareCodeUnits}: by insertion for the few keys of most objects (no work array,
+ * unlike Array.prototype.sort, which allocated ~40 KB per receipt run), by `sort` for many.
+ */
+function sortCodeUnits(keys: string[]): void {
+  if (keys.length > 16) {
+    keys.sort(compareCodeUnits);
+    return;
+  }
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > key) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = key;
+  }
 }
 
 /** RFC 8785 §3.2.3: compare as arrays of UTF-16 code units, which is what JS relational operators on strings do. */

@@ -7,12 +7,14 @@
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { canonicalBytes } from './canonical.js';
 import { blake3 } from './digest.js';
+import { nodeView } from './node-buffer.js';
 
 const CID_SHAPE = /^b3:[0-9a-f]{64}$/;
 
 /** The cid of exactly these bytes (no canonicalization): `b3:` + 64 lowercase hex digits. */
 export function cidOfBytes(bytes: Uint8Array): string {
-  return `b3:${bytesToHex(blake3(bytes))}`;
+  const digest = blake3(bytes);
+  return `b3:${nodeView(digest)?.toString('hex') ?? bytesToHex(digest)}`;
 }
 
 /**

@@ -246,7 +246,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const receipts = createReceiptStore({ store, deviceKey });
   const deviceLog = createDeviceLog({ store, deviceKey, ...(options.clock ? { clock: options.clock } : {}) });
   // Inside each receipt's write transaction: a receipt and its log leaf commit or roll back together.
-  resources.add(receipts.onReceipts((written) => void deviceLog.appendMany(written.map((r) => r.id))));
+  // The store's receipts are new by construction (each follows the chain's head): no lookup before the append.
+  resources.add(receipts.onReceipts((written) => void deviceLog.appendNew(written.map((r) => r.id))));
   const executions = createExecutionRegistry({ store, bus, state_surface: stateSurface, artifacts, ...(options.clock ? { clock: options.clock } : {}) });
   resources.add(followScenarioRuns({ bus, executions }));
   const automation = createAutomation({ store, bus, journal, engine: scenarios, expressions: scenarioExpressions, logger: logger.child({ module: 'automation' }), ...(options.clock ? { clock: options.clock } : {}) });

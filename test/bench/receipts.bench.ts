@@ -3,21 +3,23 @@
  * two policy plugins in the sandbox, permit, four signed receipts, device log, journal, one SQLite transaction
  * per request) with 32 concurrent keep-alive clients on loopback, against `GET /healthz` on the same server in
  * the same run. Every request carries a new view, so each one is decided, signed and journaled (no idempotent
- * shortcut). The server runs in its own process (the real headless host), the load generator in this one.
+ * shortcut). The server runs in its own process (the real headless host), the load generator in this one: 32
+ * keep-alive connections of http-client.ts, one request in flight on each (node:http's client cost ~0.3 ms of
+ * CPU per request on the same two cores; the load client's own CPU per request is printed with the figures).
  *
  * Targets on a 2-core machine: ≥ 3,000 requests/s with p95 ≤ 25 ms (the seed asks for 2,000 RPS, p95 < 150 ms).
  * Each measurement also prints p50/p95/p99 and the error count; any non-2xx answer fails the benchmark, and the
- * server's CPU time per request (its main process and its sandbox host, from /proc): on a loaded machine that
- * figure moves far less than requests/s.
+ * server's CPU time per request (its main process and its sandbox host, from /proc) and the load client's: on a
+ * loaded machine those figures move far less than requests/s.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { Agent, request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AnyBenchmark, FigureSide } from './harness.js';
+import { Connection, requestHead } from './http-client.js';
 
 const CLIENTS = 32;
 const DURATION_MS = 3000;
@@ -63,7 +65,8 @@ function startServer(): Promise<Server> {
   return server;
 }
 
-const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
+/** The clients' keep-alive connections, opened once per server (http-client.ts: a lean client, like wrk). */
+let connections: Promise<Connection[]> | undefined;
 let sequence = 0;
 
 /** One gateway event, different from every other one (new nonce, new request number ⇒ new capsule). */
@@ -80,15 +83,9 @@ function eventBody(): string {
   });
 }
 
-function send(s: Server, method: 'GET' | 'POST', path: string, body: string | undefined): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${s.origin}${path}`, { method, agent, headers: { authorization: `Bearer ${s.token}`, ...(body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+async function send(s: Server, connection: Connection, method: 'GET' | 'POST', path: string, body: string | undefined): Promise<number> {
+  const answer = await connection.send(requestHead(method, path, new URL(s.origin).host, s.token, body), body);
+  return answer.status;
 }
 
 /** CPU time (user + system, ms) used so far by a process and its direct children (the sandbox host); 0 without /proc. */
@@ -121,13 +118,15 @@ interface LoadFigures {
 /** `CLIENTS` loops sending back to back for `DURATION_MS` (after a warm-up); latencies in ms. */
 async function load(method: 'GET' | 'POST', path: string, body: () => string | undefined): Promise<LoadFigures> {
   const s = await startServer();
+  connections ??= Promise.all(Array.from({ length: CLIENTS }, () => Connection.open(s.origin)));
+  const clients = await connections;
   const latencies: number[] = [];
   let failures = 0;
   let lastStatus = 0;
-  const loop = async (until: number, record: boolean) => {
+  const loop = async (connection: Connection, until: number, record: boolean) => {
     while (performance.now() < until) {
       const t0 = performance.now();
-      const status = await send(s, method, path, body());
+      const status = await send(s, connection, method, path, body());
       if (status < 200 || status >= 300) {
         failures++;
         lastStatus = status;
@@ -136,13 +135,15 @@ async function load(method: 'GET' | 'POST', path: string, body: () => string | u
     }
   };
   const warm = performance.now() + WARMUP_MS;
-  await Promise.all(Array.from({ length: CLIENTS }, () => loop(warm, false)));
+  await Promise.all(clients.map((c) => loop(c, warm, false)));
   const cpuBefore = cpuMs(s.child.pid!);
+  const clientBefore = process.cpuUsage();
   const start = performance.now();
   const end = start + DURATION_MS;
-  await Promise.all(Array.from({ length: CLIENTS }, () => loop(end, true)));
+  await Promise.all(clients.map((c) => loop(c, end, true)));
   const seconds = (performance.now() - start) / 1000;
   const cpuAfter = cpuMs(s.child.pid!);
+  const clientCpu = process.cpuUsage(clientBefore);
   if (failures > 0) throw new Error(`${failures} requests to ${method} ${path} failed (last status ${lastStatus})`);
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
@@ -150,7 +151,8 @@ async function load(method: 'GET' | 'POST', path: string, body: () => string | u
   const perRequest = (ms: number) => (ms / figures.requests).toFixed(3);
   process.stdout.write(
     `    ${method} ${path}: ${Math.round(figures.rps)} req/s, p50 ${figures.p50.toFixed(2)} ms, p95 ${figures.p95.toFixed(2)} ms, p99 ${figures.p99.toFixed(2)} ms (${figures.requests} requests, ${CLIENTS} clients); ` +
-      `server CPU ${perRequest(cpuAfter.main - cpuBefore.main)} ms/req + sandbox ${perRequest(cpuAfter.children - cpuBefore.children)} ms/req\n`,
+      `server CPU ${perRequest(cpuAfter.main - cpuBefore.main)} ms/req + sandbox ${perRequest(cpuAfter.children - cpuBefore.children)} ms/req; ` +
+      `load client CPU ${perRequest((clientCpu.user + clientCpu.system) / 1000)} ms/req\n`,
   );
   return figures;
 }
@@ -165,7 +167,7 @@ export const benchmarks: AnyBenchmark[] = [
 
 /** Stops the server process and removes its data folder. */
 export async function dispose(): Promise<void> {
-  agent.destroy();
+  for (const c of (await connections?.catch(() => [])) ?? []) c.close();
   if (!server) return;
   const s = await server.catch(() => undefined);
   if (!s) return;

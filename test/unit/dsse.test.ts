@@ -1,7 +1,7 @@
 import * as ed from '@noble/ed25519';
 import { createPrivateKey, randomBytes, sign as nodeSign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { base64Problem, fromBase64, pae, parseEnvelope, toBase64, verifyEnvelopeWith } from '../../main/common/dsse.js';
+import { base64Problem, fromBase64, pae, parseEnvelope, toBase64, toBase64Portable, verifyEnvelopeWith } from '../../main/common/dsse.js';
 import type { DsseEnvelope } from '../../main/common/dsse.js';
 import { verifyEd25519Noble, verifyEnvelopeNoble } from '../../main/common/ed25519-verify.js';
 import { generateKeyPair, keyidOf, signEnvelope, verifyEd25519, verifyEnvelope } from '../../main/runtime/keys/index.js';
@@ -44,6 +44,7 @@ describe('base64', () => {
     const vectors = [['', ''], ['f', 'Zg=='], ['fo', 'Zm8='], ['foo', 'Zm9v'], ['foob', 'Zm9vYg=='], ['fooba', 'Zm9vYmE='], ['foobar', 'Zm9vYmFy']] as const;
     for (const [plain, encoded] of vectors) {
       expect(toBase64(text(plain))).toBe(encoded);
+      expect(toBase64Portable(text(plain))).toBe(encoded);
       expect(new TextDecoder().decode(fromBase64(encoded))).toBe(plain);
     }
   });
@@ -53,6 +54,10 @@ describe('base64', () => {
       const bytes = new Uint8Array(randomBytes(n));
       const standard = toBase64(bytes);
       expect(standard).toBe(Buffer.from(bytes).toString('base64'));
+      // The portable encoder (renderer, sandbox) writes the same text, also for a view into a larger buffer.
+      expect(toBase64Portable(bytes)).toBe(standard);
+      const view = new Uint8Array(randomBytes(n + 7)).subarray(3, 3 + n);
+      expect(toBase64(view)).toBe(toBase64Portable(view));
       expect(fromBase64(standard)).toEqual(bytes);
       expect(fromBase64(Buffer.from(bytes).toString('base64url'))).toEqual(bytes);
       expect(fromBase64(standard.replace(/=+$/, ''))).toEqual(bytes);

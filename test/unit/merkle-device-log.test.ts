@@ -128,6 +128,34 @@ describe('device log', () => {
     expect(queryMs).toBeLessThan(500);
   }, 120_000);
 
+  it('appendNew builds the same tree as appendMany, in batches of every size, and rolls back with its transaction', () => {
+    const { log: fresh, store } = openLog();
+    const { log: checked } = openLog();
+    const list = ids(45);
+    const memory = memoryTree(list.map((id) => leafHash(receiptLeaf(id))));
+    // Batches of 1..9 leaves: subtrees completed inside one append read their left halves from that append.
+    let at = 0;
+    for (let batch = 1; at < list.length; batch = (batch % 9) + 1) {
+      const slice = list.slice(at, at + batch);
+      expect(fresh.appendNew(slice)).toEqual(slice.map((_, i) => ({ index: at + i, size: at + i + 1 })));
+      checked.appendMany(slice);
+      at += slice.length;
+      expect(fresh.root().root, `size ${at}`).toBe(hashToHex(treeHead(at, memory)));
+    }
+    expect(fresh.root().root).toBe(checked.root().root);
+    for (const i of [0, 17, 44]) expect(fresh.indexOf(list[i]!)).toBe(i);
+    const extra = ids(3, 45);
+    expect(() =>
+      store.db.transaction(() => {
+        fresh.appendNew(extra);
+        throw new Error('rolled back');
+      })(),
+    ).toThrow('rolled back');
+    expect(fresh.size).toBe(45);
+    expect(fresh.appendNew(extra).map((p) => p.index)).toEqual([45, 46, 47]);
+    expect(() => fresh.appendNew(['b3:short'])).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+  });
+
   it('finds every receipt by id across the batch-indexed part and the tail, after rollbacks and a reopen', () => {
     const { log, store, key, path } = openLog();
     const n = 2 * ID_INDEX_BATCH + 37;

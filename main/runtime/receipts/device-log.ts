@@ -59,6 +59,13 @@ export interface DeviceLog {
   append(receiptId: string): LogPosition;
   /** {@link DeviceLog.append} for several receipts, in order (one read of the size). */
   appendMany(receiptIds: readonly string[]): LogPosition[];
+  /**
+   * Appends receipts the caller has just created, in order, without looking each id up first: the receipt store's
+   * appends, whose receipts are new by construction (a receipt id is the cid of a payload naming its capsule and
+   * the receipt before it, and the store appends only after the chain's current head, in the transaction that
+   * moves it). Not idempotent: an id already in the log would get a second leaf. Same errors as `append`.
+   */
+  appendNew(receiptIds: readonly string[]): LogPosition[];
   /** The leaf index of a receipt, or undefined when it is not in the log. */
   indexOf(receiptId: string): number | undefined;
   /** The tree head at `size` (default: now), lowercase hex. @throws TesseraError LOG_RANGE_INVALID beyond the log. */
@@ -123,6 +130,9 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
   store.migrate('log', MIGRATIONS);
   const db = store.db;
   const sizeStmt = db.prepare<[], { n: number }>('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM log_leaves');
+  const sizesStmt = db.prepare<[], { n: number; indexed: number }>(
+    "SELECT (SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves) AS n, (SELECT value FROM log_state WHERE key = 'indexed') AS indexed",
+  );
   const indexedStmt = db.prepare<[], { value: number }>("SELECT value FROM log_state WHERE key = 'indexed'");
   const idStmt = db.prepare<[string], { idx: number }>('SELECT idx FROM log_ids WHERE receipt_id = ?');
   const leafIdStmt = db.prepare<[number], { receipt_id: string }>('SELECT receipt_id FROM log_leaves WHERE idx = ?');
@@ -180,30 +190,38 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
     return size;
   };
 
-  /** Appends at `index` (the current size); returns the position. */
-  const appendAt = (index: number, receiptId: string): LogPosition => {
+  /**
+   * Appends at `index` (the current size); returns the position. `fresh`: see {@link DeviceLog.appendNew}.
+   * `written`: the subtrees stored earlier in the same append (`level:index` → hash), read from there rather than
+   * from SQLite when the new leaf completes a subtree with them.
+   */
+  const appendAt = (index: number, receiptId: string, fresh: boolean, written: Map<string, Uint8Array>): LogPosition => {
     // A receipt already in the log keeps its leaf: nothing is written.
-    const existing = find(receiptId, false);
+    const existing = fresh ? undefined : find(receiptId, false);
     if (existing !== undefined) return { index: existing, size: index };
     let hash = leafHash(receiptLeaf(receiptId));
     insertLeaf.run(index, receiptId, hash);
+    written.set(`0:${index}`, hash);
     recent.set(receiptId, index);
     // Each time the new leaf completes a perfect subtree (its index is odd at that level), store that subtree.
     for (let level = 0, i = index; i % 2 === 1; level++, i = (i - 1) / 2) {
-      hash = nodeHash(perfect(level, i - 1), hash);
+      hash = nodeHash(written.get(`${level}:${i - 1}`) ?? perfect(level, i - 1), hash);
       insertNode.run(level + 1, (i - 1) / 2, hash);
+      written.set(`${level + 1}:${(i - 1) / 2}`, hash);
     }
     return { index, size: index + 1 };
   };
-  const appendNow = (receiptIds: readonly string[]): LogPosition[] => {
-    let size = currentSize();
+  const appendNow = (receiptIds: readonly string[], fresh: boolean): LogPosition[] => {
+    const sizes = sizesStmt.get()!;
+    let size = sizes.n;
+    const written = new Map<string, Uint8Array>();
     const positions = receiptIds.map((id) => {
-      const at = appendAt(size, id);
+      const at = appendAt(size, id, fresh, written);
       size = Math.max(size, at.size);
       return at;
     });
     // A full batch of leaves not indexed yet: index them in id order, in this same transaction.
-    const indexed = indexedSize();
+    const indexed = sizes.indexed;
     if (size - indexed >= ID_INDEX_BATCH) {
       indexTail.run(indexed);
       setIndexed.run(size);
@@ -215,13 +233,13 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
   // Inside the receipt store's transaction the caller's commit or rollback covers the leaves; a savepoint per
   // append would cost more than the append itself.
   const appendInTransaction = db.transaction(appendNow);
-  const append = (receiptIds: readonly string[]): LogPosition[] => {
+  const append = (receiptIds: readonly string[], fresh: boolean): LogPosition[] => {
     for (const id of receiptIds) {
       if (typeof id !== 'string' || !RECEIPT_ID.test(id)) {
         throw new TesseraError('VALIDATION_FAILED', `The device log takes receipt ids (b3: + 64 lowercase hex digits), not ${JSON.stringify(id)}.`);
       }
     }
-    return db.inTransaction ? appendNow(receiptIds) : appendInTransaction(receiptIds);
+    return db.inTransaction ? appendNow(receiptIds, fresh) : appendInTransaction(receiptIds, fresh);
   };
 
   const root = (size?: number) => {
@@ -233,8 +251,9 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
     get size() {
       return currentSize();
     },
-    append: (receiptId) => append([receiptId])[0]!,
-    appendMany: (receiptIds) => append(receiptIds),
+    append: (receiptId) => append([receiptId], false)[0]!,
+    appendMany: (receiptIds) => append(receiptIds, false),
+    appendNew: (receiptIds) => append(receiptIds, true),
     indexOf: (receiptId) => find(receiptId, true),
     root,
     signedHead(size) {

@@ -46,7 +46,7 @@ import { parseView } from '../products/view.js';
 import type { ParsedView } from '../products/view.js';
 import type { Product, Products, Tenant } from '../products/index.js';
 import { buildReceipts } from './store.js';
-import type { BuiltReceipt, ConsentRecord, PermitRecord, ReceiptDraft, ReceiptStore, StoredReceipt } from './store.js';
+import type { BuiltReceipt, ConsentRecord, DecidingManifest, PermitRecord, ReceiptDraft, ReceiptStore, StoredReceipt } from './store.js';
 import type { PreparedNotification } from '../webhooks/index.js';
 
 /** What the pipeline needs of the metrics module (main/runtime/metrics): a subset of TesseraMetrics. */
@@ -139,6 +139,14 @@ interface SignedRun {
   chain: StoredReceipt[];
   permit?: { record: Omit<PermitRecord, 'state'>; envelope: DsseEnvelope };
   effects: Array<{ effect: string; outbox: PreparedNotification }>;
+}
+
+/** What a run needs of its product that does not change between runs (a product is never reconfigured). */
+interface ProductPlan {
+  manifests: DecidingManifest[];
+  lock: JsonObject;
+  /** Per policy, in order: whether its input names `$intake` (it then waits for the intake). */
+  needsIntake: boolean[];
 }
 
 /** No webhook deliveries (no webhooks module, or nothing subscribed). */
@@ -429,6 +437,26 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     }
   };
 
+  const plans = new WeakMap<Product, ProductPlan>();
+  const planOf = (product: Product): ProductPlan => {
+    let plan = plans.get(product);
+    if (!plan) {
+      plan = {
+        manifests: [
+          { role: 'product', name: product.name, version: product.version, cid: product.cid, manifest: product.manifest },
+          { role: 'intake', name: product.intake.name, version: product.intake.version, cid: product.intake.cid, manifest: product.intake.manifest },
+          ...product.policies.map((p) => ({ role: 'policy' as const, name: p.name, version: p.version, cid: p.cid, manifest: p.manifest })),
+        ],
+        lock: Object.fromEntries(Object.entries(product.lock.plugins).map(([name, pin]) => [name, pin.cid])),
+        needsIntake: product.policies.map((p) => p.input === undefined || JSON.stringify(p.input).includes('"$intake')),
+      };
+      // Stored once, committed before the first run's transaction: each run then only links them to its capsule.
+      receipts.saveManifests(plan.manifests);
+      plans.set(product, plan);
+    }
+    return plan;
+  };
+
   const outcomeOf = (cid: string, repeated: boolean): RunOutcome => {
     const record = receipts.capsule(cid)!;
     const open = receipts.consentOf(cid);
@@ -462,15 +490,15 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         return outcomeOf(cid, true);
       }
 
+      const plan = planOf(product);
       runsDeciding++;
       try {
         const pluginCtx = { tenant: request.tenant.id, aud, product: product.name };
         // Policies whose input does not name $intake start at once, alongside the intake.
         const intakeRun = runPlugin(product.intake, parsed.view, now, traceId, pluginCtx);
-        const policyRuns = product.policies.map(async (p): Promise<PolicyOutcome> => {
+        const policyRuns = product.policies.map(async (p, i): Promise<PolicyOutcome> => {
           const base = { plugin: p.name, version: p.version, cid: p.cid };
-          const needsIntake = p.input === undefined || JSON.stringify(p.input).includes('"$intake');
-          const ranIntake = needsIntake ? await intakeRun : undefined;
+          const ranIntake = plan.needsIntake[i] ? await intakeRun : undefined;
           if (ranIntake && 'fault' in ranIntake) return { ...base, verdict: 'NACK', reason: `not run: the intake ${product.intake.name} failed`, evidence: null };
           const intakeOut = ranIntake ? (ranIntake.output as JsonObject) : null;
           const env = { view: parsed.view, tenant: request.tenant.id, aud, intake: intakeOut, principal: { id: request.tenant.id, tenant: request.tenant.id, audiences: [aud] } };
@@ -502,7 +530,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           exp,
           received_at: new Date(now).toISOString(),
           product: { name: product.name, version: product.version, cid: product.cid },
-          lock: Object.fromEntries(Object.entries(product.lock.plugins).map(([name, pin]) => [name, pin.cid])),
+          lock: plan.lock,
         };
         const resultBody: JsonObject = { verdict, policies: policies as unknown as JsonValue[] };
         const run = await signRun(product, cid, subject, intentBody, resultBody, verdict, consent, now);
@@ -514,11 +542,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           // and permit are dropped unrecorded; no effect ran).
           if (receipts.has(cid)) return true;
           receipts.createCapsule(cid, capsule, verdict, state, now);
-          receipts.recordManifests(cid, [
-            { role: 'product', name: product.name, version: product.version, cid: product.cid, manifest: product.manifest },
-            { role: 'intake', name: product.intake.name, version: product.intake.version, cid: product.intake.cid, manifest: product.intake.manifest },
-            ...product.policies.map((p) => ({ role: 'policy' as const, name: p.name, version: p.version, cid: p.cid, manifest: p.manifest })),
-          ]);
+          receipts.recordManifests(cid, plan.manifests);
           if (run.permit) {
             const { record, envelope } = run.permit;
             const signed = signedHere(deviceKey, verifier);

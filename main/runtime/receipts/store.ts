@@ -13,7 +13,7 @@
  *   that decided, each with its cid (`cidOf(manifest)`)
  * - {@link ReceiptStore.onReceipts}`(listener)`: called synchronously with the receipts of every append, inside
  *   the write transaction; a listener may write to the same database (its rows commit or roll back with the
- *   receipts) and must do no other I/O. The device log registers its `appendMany(receiptIds)` here.
+ *   receipts) and must do no other I/O. The device log registers its `appendNew(receiptIds)` here.
  *
  * Writes: {@link ReceiptStore.transaction} wraps one request's writes (better-sqlite3 transactions nest as
  * savepoints); {@link ReceiptStore.appendReceipt} signs the next receipt of a chain with the device key.
@@ -151,6 +151,12 @@ export interface ReceiptStore {
   recordKey(capsuleCid: string, keyid: string, publicKeyPem: string, role: SignerKey['role']): void;
   /** Records the manifests that decided the capsule (idempotent). */
   recordManifests(capsuleCid: string, manifests: readonly DecidingManifest[]): void;
+  /**
+   * Stores manifests ahead of the capsules they will decide (idempotent). Called outside a transaction, the rows
+   * are committed when it returns, and {@link recordManifests} then only links them to each capsule: a product's
+   * manifests are stored once, not once per run.
+   */
+  saveManifests(manifests: readonly DecidingManifest[]): void;
   recordPermit(permit: Omit<PermitRecord, 'state'>, at: number): void;
   /** Marks the permit used by its effect; refuses one that is not recorded or already used. */
   markPermitEffected(capsuleCid: string, id: string, at: number): void;
@@ -320,6 +326,22 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   );
   // Manifests are few and immutable: serialized once per process (the insert is a no-op after the first).
   const manifestJson = new Map<string, string>();
+  /** Manifest cids whose rows are committed (saveManifests outside a transaction): recordManifests skips them. */
+  const savedManifests = new Set<string>();
+  const insertManifests = (manifests: readonly DecidingManifest[]): void => {
+    for (const m of manifests) {
+      if (savedManifests.has(m.cid)) continue;
+      let json = manifestJson.get(m.cid);
+      if (json === undefined) {
+        json = JSON.stringify(m.manifest);
+        if (manifestJson.size < 256) manifestJson.set(m.cid, json);
+      }
+      insertManifest.run(m.cid, m.role, m.name, m.version, json);
+    }
+  };
+  const saveManifests = db.transaction(insertManifests);
+  /** The device key's keyid list, every new capsule's `keys`. */
+  const deviceKeys = JSON.stringify([deviceKey.keyid]);
   const insertNonce = db.prepare('INSERT INTO receipt_nonces (src, nonce, capsule, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
   const bodyOf = '(SELECT body FROM receipt_capsules WHERE cid = @capsule)';
   const insertPermit = db.prepare(
@@ -433,7 +455,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     claimNonce: (src, nonce, capsuleCid, at) => insertNonce.run(src, nonce, capsuleCid, at).changes === 1,
     createCapsule(cid, capsule, verdict, state, at) {
       const body = insertBody.run(JSON.stringify(capsule)).lastInsertRowid;
-      insertCapsule.run(cid, body, capsule.tenant, verdict, state, at, at, JSON.stringify([deviceKey.keyid]));
+      insertCapsule.run(cid, body, capsule.tenant, verdict, state, at, at, deviceKeys);
     },
     setCapsuleState(cid, verdict, state, at) {
       updateState.run(verdict, state, at, cid);
@@ -448,15 +470,14 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       linkKey.run({ cid: capsuleCid, keyid });
     },
     recordManifests(capsuleCid, manifests) {
-      for (const m of manifests) {
-        let json = manifestJson.get(m.cid);
-        if (json === undefined) {
-          json = JSON.stringify(m.manifest);
-          if (manifestJson.size < 256) manifestJson.set(m.cid, json);
-        }
-        insertManifest.run(m.cid, m.role, m.name, m.version, json);
-      }
+      insertManifests(manifests);
       setManifests.run(JSON.stringify(manifests.map((m) => m.cid)), capsuleCid);
+    },
+    saveManifests(manifests) {
+      const nested = db.inTransaction;
+      saveManifests(manifests);
+      // Inside a caller's transaction the rows may still roll back: only a commit of our own makes them saved.
+      if (!nested) for (const m of manifests) savedManifests.add(m.cid);
     },
     recordPermit(permit, at) {
       insertPermit.run({ id: permit.id, capsule: permit.capsule, nonce: permit.nonce, expires_at: permit.expires_at, envelope: JSON.stringify(permit.envelope), at });
