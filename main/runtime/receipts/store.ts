@@ -340,6 +340,9 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     }
   };
   const saveManifests = db.transaction(insertManifests);
+  // One transaction wrapper for every call: better-sqlite3's db.transaction(fn) builds four wrapper functions and
+  // defines their properties each time, and the pipeline opens a savepoint per request.
+  const inTransaction = db.transaction((fn: () => unknown) => fn());
   /** The device key's keyid list, every new capsule's `keys`. */
   const deviceKeys = JSON.stringify([deviceKey.keyid]);
   const insertNonce = db.prepare('INSERT INTO receipt_nonces (src, nonce, capsule, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
@@ -451,7 +454,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       return { dispose: () => void listeners.delete(listener) };
     },
 
-    transaction: (fn) => db.transaction(fn)(),
+    transaction: <T>(fn: () => T): T => inTransaction(fn) as T,
     claimNonce: (src, nonce, capsuleCid, at) => insertNonce.run(src, nonce, capsuleCid, at).changes === 1,
     createCapsule(cid, capsule, verdict, state, at) {
       const body = insertBody.run(JSON.stringify(capsule)).lastInsertRowid;
