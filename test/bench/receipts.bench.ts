@@ -9,8 +9,9 @@
  *
  * Targets on a 2-core machine: ≥ 3,000 requests/s with p95 ≤ 25 ms (the seed asks for 2,000 RPS, p95 < 150 ms).
  * Each measurement also prints p50/p95/p99 and the error count; any non-2xx answer fails the benchmark, and the
- * server's CPU time per request (its main process and its sandbox host, from /proc) and the load client's: on a
- * loaded machine those figures move far less than requests/s.
+ * server's CPU time per request (its process, of which its event loop thread, and its sandbox host, from /proc) and
+ * the load client's: on a loaded machine those figures move far less than requests/s, and the event loop thread's
+ * share says whether one thread or the two cores bound the throughput.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -88,11 +89,14 @@ async function send(s: Server, connection: Connection, method: 'GET' | 'POST', p
   return answer.status;
 }
 
-/** CPU time (user + system, ms) used so far by a process and its direct children (the sandbox host); 0 without /proc. */
-function cpuMs(pid: number): { main: number; children: number } {
-  const of = (p: number): number => {
+/**
+ * CPU time (user + system, ms) used so far by the server process (all its threads), by its main thread alone (the
+ * event loop: HTTP, the pipeline, SQLite writes), and by its direct children (the sandbox host); 0 without /proc.
+ */
+function cpuMs(pid: number): { main: number; eventLoop: number; children: number } {
+  const of = (stat: string): number => {
     try {
-      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      const fields = readFileSync(stat, 'utf8').split(') ')[1]!.split(' ');
       return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
     } catch {
       return 0;
@@ -104,7 +108,7 @@ function cpuMs(pid: number): { main: number; children: number } {
   } catch {
     // No /proc (not Linux): the CPU figure reads 0.
   }
-  return { main: of(pid), children: children.reduce((sum, p) => sum + of(p), 0) };
+  return { main: of(`/proc/${pid}/stat`), eventLoop: of(`/proc/${pid}/task/${pid}/stat`), children: children.reduce((sum, p) => sum + of(`/proc/${p}/stat`), 0) };
 }
 
 interface LoadFigures {
@@ -151,7 +155,7 @@ async function load(method: 'GET' | 'POST', path: string, body: () => string | u
   const perRequest = (ms: number) => (ms / figures.requests).toFixed(3);
   process.stdout.write(
     `    ${method} ${path}: ${Math.round(figures.rps)} req/s, p50 ${figures.p50.toFixed(2)} ms, p95 ${figures.p95.toFixed(2)} ms, p99 ${figures.p99.toFixed(2)} ms (${figures.requests} requests, ${CLIENTS} clients); ` +
-      `server CPU ${perRequest(cpuAfter.main - cpuBefore.main)} ms/req + sandbox ${perRequest(cpuAfter.children - cpuBefore.children)} ms/req; ` +
+      `server CPU ${perRequest(cpuAfter.main - cpuBefore.main)} ms/req (event loop thread ${perRequest(cpuAfter.eventLoop - cpuBefore.eventLoop)}) + sandbox ${perRequest(cpuAfter.children - cpuBefore.children)} ms/req; ` +
       `load client CPU ${perRequest((clientCpu.user + clientCpu.system) / 1000)} ms/req\n`,
   );
   return figures;
