@@ -7,7 +7,8 @@
  * This module knows the format but no signature algorithm: {@link verifyEnvelopeWith} takes the verifier, so
  * the runtime verifies with node:crypto (runtime/keys) and the renderer with @noble/ed25519 (ed25519-verify.ts).
  *
- * Pure module: shared by the runtime, the renderer and the sandbox. No `Buffer`, no `atob`.
+ * Pure module: shared by the runtime, the renderer and the sandbox. Needs no `Buffer` and no `atob`; it encodes
+ * base64 with Node's Buffer where there is one (node-buffer.ts), with the same output.
  */
 import { nodeView } from './node-buffer.js';
 import { TesseraError } from './errors.js';
