@@ -152,8 +152,12 @@ interface ProductPlan {
 /** No webhook deliveries (no webhooks module, or nothing subscribed). */
 const NO_OUTBOX: PreparedNotification = { ids: [], rows: [] };
 
-/** Most requests written in one shared transaction (group commit). */
-const GROUP_COMMIT_MAX = 8;
+/**
+ * Most requests written in one shared transaction (group commit). Under 32 concurrent clients about 11 are ready
+ * per turn: with a cap of 8 they took two commits, and the commit's cost per request (its WAL frames, most of them
+ * pages every request of the batch touches) fell from ~150 µs to ~100 µs with the cap raised (measured here).
+ */
+const GROUP_COMMIT_MAX = 32;
 
 /** Plugin faults that are the plugin's own (deterministic): receipted as NACK evidence. Others fail the request. */
 const PLUGIN_FAULTS = new Set(['PLUGIN_FAILED', 'PLUGIN_OUTPUT_INVALID', 'PLUGIN_TIMEOUT', 'PLUGIN_MEMORY_EXCEEDED', 'VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE']);
@@ -393,7 +397,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   // Group commit: the writes of the requests that finish their plugins in the same turn of the event loop
   // share one SQLite transaction, each in its own savepoint (all or nothing per request). A request is
   // answered only after the shared commit; a failing request rolls back its savepoint alone. A batch holds at
-  // most GROUP_COMMIT_MAX requests, so plugin replies are handled between batches and the sandbox stays busy.
+  // most GROUP_COMMIT_MAX requests, so that plugin replies are still handled between batches under any load.
   const queue: Array<{ fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
   const flush = (): void => {
     const batch = queue.splice(0, GROUP_COMMIT_MAX);
