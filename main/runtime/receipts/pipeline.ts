@@ -481,12 +481,13 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const cid = capsuleId(capsule);
       // Time-ordered (journal newTraceId), so the journal's trace index grows at its end, not at a random page.
       const traceId = request.trace_id ?? newTraceId(now);
-      if (receipts.nonceSeen(src, nonce)) blocked(src, nonce, cid, traceId);
+      const seen = receipts.seen(src, nonce, cid);
+      if (seen.nonce) blocked(src, nonce, cid, traceId);
       if (exp !== null && Date.parse(exp) <= now) {
         journal.append({ topic: 'receipt.expired', payload: { src, nonce, exp, now: new Date(now).toISOString(), capsule: cid }, trace_id: traceId });
         throw new TesseraError('REQUEST_EXPIRED', `The request expired at ${exp}; the device's time is ${new Date(now).toISOString()}. Send it again with a later hdr.exp.`, { details: { exp } });
       }
-      if (receipts.has(cid)) {
+      if (seen.capsule) {
         await commitRun(() => {
           if (!receipts.claimNonce(src, nonce, cid, now)) throw replayError(src, nonce);
           journal.append({ topic: 'receipt.repeated', payload: { capsule: cid, src, nonce }, trace_id: traceId });

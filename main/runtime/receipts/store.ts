@@ -120,6 +120,11 @@ export interface ReceiptStore {
   consentOf(capsuleCid: string): ConsentRecord | undefined;
   /** True when `(src, nonce)` was already claimed. */
   nonceSeen(src: string, nonce: string): boolean;
+  /**
+   * {@link nonceSeen} and {@link has} in one read (one statement, one read transaction: each costs two lock
+   * syscalls on the WAL index, and the pipeline asks both before every run).
+   */
+  seen(src: string, nonce: string, cid: string): { nonce: boolean; capsule: boolean };
   /** The permits issued for a capsule, oldest first. */
   permits(capsuleCid: string): PermitRecord[];
   /** Registers a listener for the receipts of every append (inside the write transaction). */
@@ -361,6 +366,9 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   );
   const consentByCapsule = db.prepare<[string], ConsentRow>('SELECT id, capsule, k, approvers, state, created_at, decided_at FROM receipt_consents WHERE capsule = ? ORDER BY created_at DESC LIMIT 1');
   const nonceExists = db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM receipt_nonces WHERE src = ? AND nonce = ?');
+  const seenStmt = db.prepare<[string, string, string], { nonce: number; capsule: number }>(
+    'SELECT EXISTS (SELECT 1 FROM receipt_nonces WHERE src = ? AND nonce = ?) AS nonce, EXISTS (SELECT 1 FROM receipt_capsules WHERE cid = ?) AS capsule',
+  );
   const closeConsentStmt = db.prepare("UPDATE receipt_consents SET state = ?, decided_at = ? WHERE id = ? AND state = 'open'");
   const insertVote = db.prepare('INSERT INTO receipt_votes (consent, approver, decision, envelope, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING');
   const votesOf = db.prepare<[string], { approver: string; decision: 'approve' | 'reject'; at: number }>('SELECT approver, decision, at FROM receipt_votes WHERE consent = ? ORDER BY at, approver');
@@ -447,6 +455,10 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       return row ? toConsent(row) : undefined;
     },
     nonceSeen: (src, nonce) => nonceExists.get(src, nonce) !== undefined,
+    seen(src, nonce, cid) {
+      const row = seenStmt.get(src, nonce, cid)!;
+      return { nonce: row.nonce === 1, capsule: row.capsule === 1 };
+    },
     permits: (capsuleCid) =>
       permitsOf.all(capsuleCid).map((p) => ({ id: p.id, capsule: p.capsule, nonce: p.nonce, expires_at: p.expires_at, envelope: JSON.parse(p.envelope) as DsseEnvelope, state: p.state })),
     onReceipts(listener) {
