@@ -302,3 +302,19 @@ describe('the sandbox host process', () => {
     await expectRuntimeServes();
   });
 });
+
+describe('heap readings', () => {
+  it('reads the heap after every call by default; freshHeap false reports the latest reading instead', async () => {
+    // Each call keeps ~4 MB more in module state, so a reading taken after the call grows from call to call.
+    const key = await load('const kept = []; export function decide() { kept.push(new Array(500000).fill(kept.length)); return { verdict: "ACK", reason: String(kept.length) }; }', { limits: { memory_mb: 128 } });
+    const fresh = [];
+    for (let i = 0; i < 3; i++) fresh.push((await runtime.plugins.run(key, {}, { now: NOW })).heap_used_bytes);
+    expect(fresh[1]!).toBeGreaterThan(fresh[0]! + 1_000_000);
+    expect(fresh[2]!).toBeGreaterThan(fresh[1]! + 1_000_000);
+    // Back to back (well within the 50 ms sampling period): the same reading, not a new one per call.
+    const sampled = [];
+    for (let i = 0; i < 3; i++) sampled.push((await runtime.plugins.run(key, {}, { now: NOW, freshHeap: false })).heap_used_bytes);
+    expect(new Set(sampled).size).toBeLessThan(3);
+    expect(sampled[0]!).toBeGreaterThan(0);
+  });
+});

@@ -43,6 +43,12 @@ export interface RunOptions {
    * must publish it (the receipt pipeline publishes a request's events together, one journal commit, not three).
    */
   deferEvent?: (event: AppendInput) => void;
+  /**
+   * Whether the result's `heap_used_bytes` is read after this very call (default true). False takes the isolate's
+   * latest reading, at most 50 ms old (sandbox/isolate.ts HEAP_SAMPLE_MS): reading an isolate's heap costs the
+   * sandbox about as much as a small call, and the receipt pipeline does not report it.
+   */
+  freshHeap?: boolean;
 }
 
 export interface PluginRegistry {
@@ -201,7 +207,8 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
       };
       const started = process.hrtime.bigint();
       try {
-        const result = await sandbox.call(plugin.key, inputJson, JSON.stringify(ctx), now, broker.handlerFor(scope), opts.signal ? { heap: true, signal: opts.signal } : { heap: true });
+        const heap = opts.freshHeap !== false;
+        const result = await sandbox.call(plugin.key, inputJson, JSON.stringify(ctx), now, broker.handlerFor(scope), opts.signal ? { heap, signal: opts.signal } : { heap });
         const output = checkOutput(plugin.manifest.kind, result.value);
         const run: PluginRunResult = {
           plugin: { key: plugin.key, name: plugin.manifest.name, version: plugin.manifest.version, kind: plugin.manifest.kind, cid: plugin.cid },

@@ -248,7 +248,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const runPlugin = async (pin: { key: string; name: string; version: string; cid: string }, input: unknown, now: number, traceId: string, ctx: Record<string, unknown>): Promise<PluginRunResult | { fault: ReturnType<typeof toErrorData> }> => {
     const started = performance.now();
     try {
-      return await plugins.run(pin.key, input, deferEvent ? { now, trace_id: traceId, ctx, deferEvent } : { now, trace_id: traceId, ctx });
+      // freshHeap false: a run's receipts do not carry the plugin's heap use, so it is not read after every call.
+      return await plugins.run(pin.key, input, deferEvent ? { now, trace_id: traceId, ctx, deferEvent, freshHeap: false } : { now, trace_id: traceId, ctx, freshHeap: false });
     } catch (err) {
       if (isTesseraError(err) && PLUGIN_FAULTS.has(err.code)) return { fault: toErrorData(err) };
       throw err;
