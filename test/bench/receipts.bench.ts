@@ -24,8 +24,11 @@ import { Connection, requestHead } from './http-client.js';
 
 const CLIENTS = 32;
 const DURATION_MS = 3000;
-/** Long enough for the JIT and the SQLite page cache: with 500 ms the first round ran ~40% more CPU per request. */
-const WARMUP_MS = 1500;
+/**
+ * Long enough for the JIT and the SQLite page cache: with 500 ms the first round ran ~40% more CPU per request, with
+ * 1,500 ms still ~25% more than the rounds after it (V8 was still optimizing the hot path).
+ */
+const WARMUP_MS = 3000;
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 interface Server {
