@@ -4,7 +4,7 @@
  * which each one keeps and tests against Node's — because building text a few characters at a time in
  * JavaScript allocated hundreds of kilobytes per receipt run.
  */
-export const NodeBuffer = (globalThis as { Buffer?: { from(buffer: ArrayBufferLike, offset: number, length: number): { toString(encoding: 'base64' | 'hex'): string } } }).Buffer;
+const NodeBuffer = (globalThis as { Buffer?: { from(buffer: ArrayBufferLike, offset: number, length: number): { toString(encoding: 'base64' | 'hex'): string } } }).Buffer;
 
 /** Node's view of exactly these bytes (no copy); undefined outside Node. */
 export function nodeView(bytes: Uint8Array): { toString(encoding: 'base64' | 'hex'): string } | undefined {

@@ -47,6 +47,7 @@ import type { ParsedView } from '../products/view.js';
 import type { Product, Products, Tenant } from '../products/index.js';
 import { buildReceipts } from './store.js';
 import type { BuiltReceipt, ConsentRecord, DecidingManifest, PermitRecord, ReceiptDraft, ReceiptStore, StoredReceipt } from './store.js';
+import { NO_DELIVERIES } from '../webhooks/index.js';
 import type { PreparedNotification } from '../webhooks/index.js';
 
 /** What the pipeline needs of the metrics module (main/runtime/metrics): a subset of TesseraMetrics. */
@@ -148,9 +149,6 @@ interface ProductPlan {
   /** Per policy, in order: whether its input names `$intake` (it then waits for the intake). */
   needsIntake: boolean[];
 }
-
-/** No webhook deliveries (no webhooks module, or nothing subscribed). */
-const NO_OUTBOX: PreparedNotification = { ids: [], rows: [] };
 
 /**
  * Most requests written in one shared transaction (group commit). Under 32 concurrent clients about 11 are ready
@@ -363,7 +361,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const envelope = await issuePermitWith(deviceKey, signer, permit);
     metrics?.moduleDuration.observe((performance.now() - started) / 1000, { module: 'permit' });
     const permitId = cidOf(permit);
-    const effects = product.effects.map((effect) => ({ effect, outbox: webhooks ? webhooks.prepare('receipt.delivered', { cid, permit_id: permitId, product: product.cid, effect }) : NO_OUTBOX }));
+    const effects = product.effects.map((effect) => ({ effect, outbox: webhooks ? webhooks.prepare('receipt.delivered', { cid, permit_id: permitId, product: product.cid, effect }) : NO_DELIVERIES }));
     const drafts = [intentDraft, allowDraft(subject, result, envelope, permitId), ...effects.flatMap((e) => effectDrafts(cid, permitId, e.effect, e.outbox.ids))];
     return {
       chain: await signAll(buildReceipts(cid, null, drafts, now, deviceKey.keyid)),

@@ -118,11 +118,10 @@ export interface ReceiptStore {
   consents(query?: { state?: ConsentRecord['state']; limit?: number }): ConsentRecord[];
   /** The consent request opened for a capsule, if any. */
   consentOf(capsuleCid: string): ConsentRecord | undefined;
-  /** True when `(src, nonce)` was already claimed. */
-  nonceSeen(src: string, nonce: string): boolean;
   /**
-   * {@link nonceSeen} and {@link has} in one read (one statement, one read transaction: each costs two lock
-   * syscalls on the WAL index, and the pipeline asks both before every run).
+   * Whether `(src, nonce)` was already claimed, and whether the capsule `cid` exists ({@link has}), in one read: one
+   * statement, one read transaction (each costs two lock syscalls on the WAL index; the pipeline asks both before
+   * every run).
    */
   seen(src: string, nonce: string, cid: string): { nonce: boolean; capsule: boolean };
   /** The permits issued for a capsule, oldest first. */
@@ -344,7 +343,6 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       insertManifest.run(m.cid, m.role, m.name, m.version, json);
     }
   };
-  const saveManifests = db.transaction(insertManifests);
   // One transaction wrapper for every call: better-sqlite3's db.transaction(fn) builds four wrapper functions and
   // defines their properties each time, and the pipeline opens a savepoint per request.
   const inTransaction = db.transaction((fn: () => unknown) => fn());
@@ -365,7 +363,6 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     'SELECT id, capsule, k, approvers, state, created_at, decided_at FROM receipt_consents WHERE (? IS NULL OR state = ?) ORDER BY created_at DESC, id LIMIT ?',
   );
   const consentByCapsule = db.prepare<[string], ConsentRow>('SELECT id, capsule, k, approvers, state, created_at, decided_at FROM receipt_consents WHERE capsule = ? ORDER BY created_at DESC LIMIT 1');
-  const nonceExists = db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM receipt_nonces WHERE src = ? AND nonce = ?');
   const seenStmt = db.prepare<[string, string, string], { nonce: number; capsule: number }>(
     'SELECT EXISTS (SELECT 1 FROM receipt_nonces WHERE src = ? AND nonce = ?) AS nonce, EXISTS (SELECT 1 FROM receipt_capsules WHERE cid = ?) AS capsule',
   );
@@ -454,7 +451,6 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       const row = consentByCapsule.get(capsuleCid);
       return row ? toConsent(row) : undefined;
     },
-    nonceSeen: (src, nonce) => nonceExists.get(src, nonce) !== undefined,
     seen(src, nonce, cid) {
       const row = seenStmt.get(src, nonce, cid)!;
       return { nonce: row.nonce === 1, capsule: row.capsule === 1 };
@@ -490,7 +486,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     },
     saveManifests(manifests) {
       const nested = db.inTransaction;
-      saveManifests(manifests);
+      inTransaction(() => insertManifests(manifests));
       // Inside a caller's transaction the rows may still roll back: only a commit of our own makes them saved.
       if (!nested) for (const m of manifests) savedManifests.add(m.cid);
     },

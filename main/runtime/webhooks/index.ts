@@ -162,9 +162,9 @@ export const WEBHOOK_SUBSCRIBED_TOPIC = 'webhook.subscribed';
 export const WEBHOOK_UNSUBSCRIBED_TOPIC = 'webhook.unsubscribed';
 export const WEBHOOK_FAILED_TOPIC = 'webhook.failed';
 export const MAX_URL_LENGTH = 2048;
-
-const NOTHING: PreparedNotification = { ids: [], rows: [] };
 export const MAX_PATTERNS = 16;
+/** No deliveries: what {@link Webhooks.prepare} returns when nothing subscribes to the event. */
+export const NO_DELIVERIES: PreparedNotification = { ids: [], rows: [] };
 
 const MIGRATIONS: readonly Migration[] = [
   {
@@ -281,9 +281,9 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
     const problem = topicProblem(event);
     if (problem !== null) throw new TesseraError('VALIDATION_FAILED', `Webhook event: ${problem}.`);
     if (!isCid(record.cid)) throw new TesseraError('VALIDATION_FAILED', 'A webhook record needs a "cid" (b3:…) that identifies it.');
-    if (subs.length === 0) return NOTHING;
+    if (subs.length === 0) return NO_DELIVERIES;
     const matching = subs.filter((s) => s.matchers.some((m) => m(event)));
-    if (matching.length === 0) return NOTHING;
+    if (matching.length === 0) return NO_DELIVERIES;
     const data = { ...record };
     // Also proves the record is JSON (canonicalization refuses anything else), so the body below serializes.
     const key = callbackKey(event, data);
