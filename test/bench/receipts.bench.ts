@@ -38,12 +38,18 @@ interface Server {
   dataDir: string;
 }
 
-let server: Promise<Server> | undefined;
+type ServerKind = 'host' | 'floor';
+const servers = new Map<ServerKind, Promise<Server>>();
 
-/** The real headless host (first-party plugins, the shipped gateway product) in a child process. */
-function startServer(): Promise<Server> {
-  server ??= new Promise((resolve, reject) => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'bench-receipts-'));
+/**
+ * `host`: the real headless host (first-party plugins, the shipped gateway product) in a child process. `floor`:
+ * receipts-floor.ts, the same parts doing only the work no receipt pipeline can skip, also in a child process.
+ */
+function startServer(kind: ServerKind): Promise<Server> {
+  let started = servers.get(kind);
+  if (started) return started;
+  started = new Promise((resolve, reject) => {
+    const dataDir = mkdtempSync(join(tmpdir(), `bench-receipts-${kind}-`));
     const headless = join(ROOT, 'main/host/headless.ts');
     const logs = join(ROOT, 'main/runtime/log/index.ts');
     const script = `
@@ -55,7 +61,8 @@ function startServer(): Promise<Server> {
     // TESSERA_BENCH_NODE_FLAGS: node flags for the server process, to find where its time goes
     // (`--cpu-prof --cpu-prof-dir DIR` for a V8 profile, `--perf-basic-prof` for `perf record -p PID`).
     const flags = process.env.TESSERA_BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
-    const child = spawn(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const entry = kind === 'host' ? ['--input-type=module', '-e', script] : [join(ROOT, 'test/bench/receipts-floor.ts'), dataDir];
+    const child = spawn(process.execPath, [...flags, '--import', 'tsx', ...entry], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -64,13 +71,14 @@ function startServer(): Promise<Server> {
       const m = /READY (\S+) (\S+)/.exec(out);
       if (m) resolve({ origin: m[1]!, token: m[2]!, child, dataDir });
     });
-    child.on('exit', (code) => reject(new Error(`the bench server exited (${code}): ${err}`)));
+    child.on('exit', (code) => reject(new Error(`the ${kind} bench server exited (${code}): ${err}`)));
   });
-  return server;
+  servers.set(kind, started);
+  return started;
 }
 
-/** The clients' keep-alive connections, opened once per server (http-client.ts: a lean client, like wrk). */
-let connections: Promise<Connection[]> | undefined;
+/** Each server's clients' keep-alive connections, opened once (http-client.ts: a lean client, like wrk). */
+const connections = new Map<ServerKind, Promise<Connection[]>>();
 let sequence = 0;
 
 /** One gateway event, different from every other one (new nonce, new request number ⇒ new capsule). */
@@ -123,10 +131,10 @@ interface LoadFigures {
 }
 
 /** `CLIENTS` loops sending back to back for `DURATION_MS` (after a warm-up); latencies in ms. */
-async function load(method: 'GET' | 'POST', path: string, body: () => string | undefined): Promise<LoadFigures> {
-  const s = await startServer();
-  connections ??= Promise.all(Array.from({ length: CLIENTS }, () => Connection.open(s.origin)));
-  const clients = await connections;
+async function load(kind: ServerKind, method: 'GET' | 'POST', path: string, body: () => string | undefined): Promise<LoadFigures> {
+  const s = await startServer(kind);
+  if (!connections.has(kind)) connections.set(kind, Promise.all(Array.from({ length: CLIENTS }, () => Connection.open(s.origin))));
+  const clients = await connections.get(kind)!;
   const latencies: number[] = [];
   let failures = 0;
   let lastStatus = 0;
@@ -157,29 +165,31 @@ async function load(method: 'GET' | 'POST', path: string, body: () => string | u
   const figures = { rps: latencies.length / seconds, p50: pct(50), p95: pct(95), p99: pct(99), requests: latencies.length };
   const perRequest = (ms: number) => (ms / figures.requests).toFixed(3);
   process.stdout.write(
-    `    ${method} ${path}: ${Math.round(figures.rps)} req/s, p50 ${figures.p50.toFixed(2)} ms, p95 ${figures.p95.toFixed(2)} ms, p99 ${figures.p99.toFixed(2)} ms (${figures.requests} requests, ${CLIENTS} clients); ` +
+    `    ${kind === 'floor' ? 'floor ' : ''}${method} ${path}: ${Math.round(figures.rps)} req/s, p50 ${figures.p50.toFixed(2)} ms, p95 ${figures.p95.toFixed(2)} ms, p99 ${figures.p99.toFixed(2)} ms (${figures.requests} requests, ${CLIENTS} clients); ` +
       `server CPU ${perRequest(cpuAfter.main - cpuBefore.main)} ms/req (event loop thread ${perRequest(cpuAfter.eventLoop - cpuBefore.eventLoop)}) + sandbox ${perRequest(cpuAfter.children - cpuBefore.children)} ms/req; ` +
       `load client CPU ${perRequest((clientCpu.user + clientCpu.system) / 1000)} ms/req\n`,
   );
   return figures;
 }
 
-const run = (pick: (f: LoadFigures) => number): FigureSide => ({ name: `POST /v1/run, gateway (intake + 2 policies), ${CLIENTS} keep-alive clients`, measure: async () => pick(await load('POST', '/v1/run', eventBody)) });
-const health = (pick: (f: LoadFigures) => number): FigureSide => ({ name: `GET /healthz, same server, ${CLIENTS} keep-alive clients`, measure: async () => pick(await load('GET', '/healthz', () => undefined)) });
+const run = (pick: (f: LoadFigures) => number): FigureSide => ({ name: `POST /v1/run, gateway (intake + 2 policies), ${CLIENTS} keep-alive clients`, measure: async () => pick(await load('host', 'POST', '/v1/run', eventBody)) });
+const health = (pick: (f: LoadFigures) => number): FigureSide => ({ name: `GET /healthz, same server, ${CLIENTS} keep-alive clients`, measure: async () => pick(await load('host', 'GET', '/healthz', () => undefined)) });
+const floor = (pick: (f: LoadFigures) => number): FigureSide => ({ name: 'floor: the same parts, only the unskippable work (receipts-floor.ts)', measure: async () => pick(await load('floor', 'POST', '/v1/run', eventBody)) });
 
 export const benchmarks: AnyBenchmark[] = [
-  { kind: 'figure', name: 'receipts: POST /v1/run requests/s', unit: 'req/s', candidate: run((f) => f.rps), baselines: [health((f) => f.rps)], target: { min: 3000 } },
-  { kind: 'figure', name: 'receipts: POST /v1/run p95 latency', unit: 'ms', candidate: run((f) => f.p95), baselines: [health((f) => f.p95)], target: { max: 25 } },
+  { kind: 'figure', name: 'receipts: POST /v1/run requests/s', unit: 'req/s', candidate: run((f) => f.rps), baselines: [health((f) => f.rps), floor((f) => f.rps)], target: { min: 3000 } },
+  { kind: 'figure', name: 'receipts: POST /v1/run p95 latency', unit: 'ms', candidate: run((f) => f.p95), baselines: [health((f) => f.p95), floor((f) => f.p95)], target: { max: 25 } },
 ];
 
-/** Stops the server process and removes its data folder. */
+/** Stops the server processes and removes their data folders. */
 export async function dispose(): Promise<void> {
-  for (const c of (await connections?.catch(() => [])) ?? []) c.close();
-  if (!server) return;
-  const s = await server.catch(() => undefined);
-  if (!s) return;
-  const exited = new Promise((r) => s.child.once('exit', r));
-  s.child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-  rmSync(s.dataDir, { recursive: true, force: true });
+  for (const open of connections.values()) for (const c of (await open.catch(() => [])) ?? []) c.close();
+  for (const started of servers.values()) {
+    const s = await started.catch(() => undefined);
+    if (!s) continue;
+    const exited = new Promise((r) => s.child.once('exit', r));
+    s.child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    rmSync(s.dataDir, { recursive: true, force: true });
+  }
 }
