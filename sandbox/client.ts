@@ -114,9 +114,13 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
   let lastStart = 0;
   let backoff = 100;
 
-  // Messages to the host are queued and flushed together by a microtask (protocol.ts createOutbox). A host that
-  // stops takes its queue with it: the calls those messages belonged to are rejected in onExit.
-  const outbox = createOutbox<RuntimeToHost>((m) => child?.send(m));
+  // Messages to the host are queued and flushed together (protocol.ts createOutbox) once the event loop has run
+  // the I/O callbacks of this turn (setImmediate): the plugin calls of every HTTP request read in the same turn
+  // then leave in one pipe write, and the host answers the synchronous ones in one write too. Under POST /v1/run
+  // load (32 clients) that measured ~8% more requests/s and a lower p95 than a microtask flush, which sent each
+  // request's calls on their own (each request arrives in its own socket callback). A host that stops takes its
+  // queue with it: the calls those messages belonged to are rejected in onExit.
+  const outbox = createOutbox<RuntimeToHost>((m) => child?.send(m), setImmediate);
   const send = (message: RuntimeToHost) => outbox.send(message);
 
   const start = (): Promise<void> => {

@@ -70,11 +70,15 @@ export type HostToRuntime =
 
 /**
  * Both sides queue their messages and flush them together: one message as itself, several as one `batch`,
- * in order. The flush is a microtask queued by the first message, so it runs once the current job and the
- * promise continuations already queued behind it are done: 64 calls resolved by one batch of replies send
- * their 64 successors as one batch, while a lone call leaves at once (setImmediate measured slower for both).
+ * in order. By default the flush is a microtask queued by the first message, so it runs once the current job
+ * and the promise continuations already queued behind it are done: 64 calls resolved by one batch of replies
+ * send their 64 successors as one batch, while a lone call leaves at once. `schedule` picks another moment: the
+ * runtime's side flushes on setImmediate, to also gather the calls started by separate I/O callbacks of one turn.
  */
-export function createOutbox<M extends { t: string }>(write: (message: M | { t: 'batch'; messages: M[] }) => void): { send(message: M): void; flush(): void; clear(): void } {
+export function createOutbox<M extends { t: string }>(
+  write: (message: M | { t: 'batch'; messages: M[] }) => void,
+  schedule: (flush: () => void) => void = queueMicrotask,
+): { send(message: M): void; flush(): void; clear(): void } {
   let queue: M[] = [];
   const flush = () => {
     const messages = queue;
@@ -84,7 +88,7 @@ export function createOutbox<M extends { t: string }>(write: (message: M | { t: 
   };
   return {
     send(message) {
-      if (queue.push(message) === 1) queueMicrotask(flush);
+      if (queue.push(message) === 1) schedule(flush);
     },
     flush,
     clear() {
