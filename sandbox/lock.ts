@@ -24,8 +24,11 @@ export interface PluginLock {
   plugins: Record<string, LockedPlugin>;
 }
 
+/** What a lock needs to know of a plugin: a loaded one (PluginInfo), or a verified plugin folder. */
+export type LockCandidate = Pick<PluginInfo, 'name' | 'version' | 'cid' | 'entry_cid' | 'publisher'>;
+
 /** Pick, for each required plugin, the highest loaded version inside its range. */
-export function resolveLock(requires: Record<string, string>, available: readonly PluginInfo[]): PluginLock {
+export function resolveLock(requires: Record<string, string>, available: readonly LockCandidate[]): PluginLock {
   const plugins: Record<string, LockedPlugin> = {};
   const problems: string[] = [];
   for (const [name, range] of Object.entries(requires).sort(([a], [b]) => a.localeCompare(b))) {
@@ -47,8 +50,8 @@ export function resolveLock(requires: Record<string, string>, available: readonl
 }
 
 /** Check that every locked plugin is loaded with exactly its locked cid; returns the loaded plugins in lock order. */
-export function checkLock(lock: PluginLock, available: readonly PluginInfo[]): PluginInfo[] {
-  const out: PluginInfo[] = [];
+export function checkLock<P extends LockCandidate>(lock: PluginLock, available: readonly P[]): P[] {
+  const out: P[] = [];
   for (const [name, pin] of Object.entries(lock.plugins)) {
     const sameVersion = available.filter((p) => p.name === name && p.version === pin.version);
     const exact = sameVersion.find((p) => p.cid === pin.cid);

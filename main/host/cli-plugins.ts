@@ -30,7 +30,7 @@ function requirePositional(positionals: string[], what: string, usage: string): 
 }
 
 /** The trust a command verifies against: `--trust DIR` when given, else the built-in roots plus `<data>/trust`. */
-function trustFor(values: Record<string, unknown>, io: CliIo): TrustView {
+export function trustFor(values: Record<string, unknown>, io: CliIo): TrustView {
   const explicit = str(values['trust']);
   if (explicit) return openTrustStore(explicit);
   const dataTrust = join(resolveDataDir(str(values['data']), io.env), 'trust');

@@ -15,6 +15,7 @@ import { electronBinary, formatChecks, hasDisplay, runChecks } from './doctor.js
 import { startHost } from './headless.js';
 import { APP_ROOT, RENDERER_DIR } from './paths.js';
 import { PLUGIN_COMMANDS } from './cli-plugins.js';
+import { PRODUCT_COMMANDS } from './cli-products.js';
 import { INTENT_COMMANDS } from './cli-intents.js';
 import { BUNDLE_COMMANDS } from './cli-bundle.js';
 import { SCENARIO_COMMANDS } from './cli-scenarios.js';
@@ -174,7 +175,7 @@ const versionCommand: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);

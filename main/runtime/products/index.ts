@@ -18,7 +18,7 @@ import { PRODUCT_SUFFIX, readProductManifest, resolveProduct } from './manifest.
 import type { Product } from './manifest.js';
 
 export type { Approver, PinnedPlugin, Product, ProductManifest, ProductStep } from './manifest.js';
-export { readProductManifest, resolveProduct, validateProductManifest, PRODUCT_SUFFIX, LOCK_SUFFIX } from './manifest.js';
+export { checkProductLock, lockFileOf, productRequires, readProductManifest, resolveProduct, validateProductManifest, PRODUCT_SUFFIX, LOCK_SUFFIX } from './manifest.js';
 export { parseView, VIEW_LIMITS } from './view.js';
 export type { ParsedView, ViewHeader } from './view.js';
 

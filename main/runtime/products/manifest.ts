@@ -14,7 +14,7 @@ import type { PluginInfo } from '../../common/api.js';
 import { cidOf } from '../../common/cid.js';
 import { TesseraError, isTesseraError } from '../../common/errors.js';
 import { checkLock, readLock, resolveLock } from '../../../sandbox/lock.js';
-import type { PluginLock } from '../../../sandbox/lock.js';
+import type { LockCandidate, PluginLock } from '../../../sandbox/lock.js';
 import { readPublicKey } from '../keys/index.js';
 import productSchema from '../../../resources/schema/product.schema.json' with { type: 'json' };
 
@@ -149,14 +149,10 @@ export function splitRef(ref: string): [string, string] {
 }
 
 /**
- * Resolves a validated manifest against the loaded plugins. When `NAME.lock.json` exists beside the manifest it
- * is enforced (every locked cid must be loaded, and the lock must cover the manifest's ranges); otherwise the
- * highest loaded version in each range is pinned for this process.
- *
- * @throws TesseraError PRODUCT_INVALID (a plugin of the wrong kind, a lock that does not match the manifest),
- *   PLUGIN_NOT_FOUND (no loaded version satisfies a range) or PLUGIN_TAMPERED (a loaded cid differs from the lock).
+ * The plugin ranges a manifest requires, by plugin name (its intake and policies).
+ * @throws TesseraError PRODUCT_INVALID when one plugin is referenced with two different ranges.
  */
-export function resolveProduct(manifest: ProductManifest, file: string, available: readonly PluginInfo[]): Product {
+export function productRequires(manifest: ProductManifest, file: string): Record<string, string> {
   const step = manifest.pipeline[0]!;
   const refs = [step.intake, ...step.policies.map((p) => (typeof p === 'string' ? p : p.use))];
   const requires: Record<string, string> = {};
@@ -167,17 +163,45 @@ export function resolveProduct(manifest: ProductManifest, file: string, availabl
     }
     requires[name] = range;
   }
-  const lockFile = file.endsWith(PRODUCT_SUFFIX) ? file.slice(0, -PRODUCT_SUFFIX.length) + LOCK_SUFFIX : `${file}${LOCK_SUFFIX}`;
+  return requires;
+}
+
+/** The lock file of a product manifest: `NAME.lock.json` beside `NAME.product.json`. */
+export function lockFileOf(file: string): string {
+  return file.endsWith(PRODUCT_SUFFIX) ? file.slice(0, -PRODUCT_SUFFIX.length) + LOCK_SUFFIX : `${file}${LOCK_SUFFIX}`;
+}
+
+/**
+ * Checks a product's lock: it pins every range the manifest requires, with the same range, and each pinned cid is
+ * among `available`.
+ * @throws TesseraError PRODUCT_INVALID (the lock does not match the manifest), PLUGIN_NOT_FOUND or PLUGIN_TAMPERED.
+ */
+export function checkProductLock(lock: PluginLock, requires: Record<string, string>, file: string, available: readonly LockCandidate[]): void {
+  for (const [name, range] of Object.entries(requires)) {
+    if (lock.requires[name] !== range || lock.plugins[name] === undefined) {
+      throw new TesseraError('PRODUCT_INVALID', `${basename(lockFileOf(file))} does not pin ${name}@${range} as ${basename(file)} requires; regenerate the lock (tessera product lock ${basename(file)}).`);
+    }
+  }
+  checkLock(lock, available);
+}
+
+/**
+ * Resolves a validated manifest against the loaded plugins. When `NAME.lock.json` exists beside the manifest it
+ * is enforced (every locked cid must be loaded, and the lock must cover the manifest's ranges); otherwise the
+ * highest loaded version in each range is pinned for this process.
+ *
+ * @throws TesseraError PRODUCT_INVALID (a plugin of the wrong kind, a lock that does not match the manifest),
+ *   PLUGIN_NOT_FOUND (no loaded version satisfies a range) or PLUGIN_TAMPERED (a loaded cid differs from the lock).
+ */
+export function resolveProduct(manifest: ProductManifest, file: string, available: readonly PluginInfo[]): Product {
+  const step = manifest.pipeline[0]!;
+  const requires = productRequires(manifest, file);
+  const lockFile = lockFileOf(file);
   let lock: PluginLock;
   let lockSource: Product['lock_source'];
   if (existsSync(lockFile)) {
     lock = readLock(lockFile);
-    for (const [name, range] of Object.entries(requires)) {
-      if (lock.requires[name] !== range || lock.plugins[name] === undefined) {
-        throw new TesseraError('PRODUCT_INVALID', `${basename(lockFile)} does not pin ${name}@${range} as ${basename(file)} requires; regenerate the lock.`);
-      }
-    }
-    checkLock(lock, available);
+    checkProductLock(lock, requires, file, available);
     lockSource = 'file';
   } else {
     lock = resolveLock(requires, available);
