@@ -7,6 +7,10 @@
  * keep-alive connections of http-client.ts, one request in flight on each (node:http's client cost ~0.3 ms of
  * CPU per request on the same two cores; the load client's own CPU per request is printed with the figures).
  *
+ * A second baseline is the floor (receipts-floor.ts): a server built from the same real parts that does only the work
+ * no receipt pipeline can skip (Fastify, the three plugins in the sandbox host, five signatures, one durable write per
+ * request), so the ratio to it is the pipeline's own cost, and its figures bound what this machine allows.
+ *
  * Targets on a 2-core machine: ≥ 3,000 requests/s with p95 ≤ 25 ms (the seed asks for 2,000 RPS, p95 < 150 ms).
  * Each measurement also prints p50/p95/p99 and the error count; any non-2xx answer fails the benchmark, and the
  * server's CPU time per request (its process, of which its event loop thread, and its sandbox host, from /proc) and
