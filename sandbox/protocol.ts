@@ -70,25 +70,47 @@ export type HostToRuntime =
 
 /**
  * Both sides queue their messages and flush them together: one message as itself, several as one `batch`,
- * in order. By default the flush is a microtask queued by the first message, so it runs once the current job
- * and the promise continuations already queued behind it are done: 64 calls resolved by one batch of replies
- * send their 64 successors as one batch, while a lone call leaves at once. `schedule` picks another moment: the
- * runtime's side flushes on setImmediate, to also gather the calls started by separate I/O callbacks of one turn.
+ * in order. The flush is a microtask queued by the first message, so it runs once the current job and the
+ * promise continuations already queued behind it are done: 64 calls resolved by one batch of replies send
+ * their 64 successors as one batch, while a lone call leaves at once.
+ *
+ * A message sent with `coalesce` waits instead for the end of the event loop's turn (setImmediate), so that messages
+ * sent from other I/O callbacks of the same turn share its write: the runtime's receipt pipeline coalesces its
+ * plugin calls, and the calls of every HTTP request read in one turn then leave in one pipe write. A message sent
+ * without `coalesce` meanwhile takes the waiting ones with it, at its microtask.
  */
-export function createOutbox<M extends { t: string }>(
-  write: (message: M | { t: 'batch'; messages: M[] }) => void,
-  schedule: (flush: () => void) => void = queueMicrotask,
-): { send(message: M): void; flush(): void; clear(): void } {
+export function createOutbox<M extends { t: string }>(write: (message: M | { t: 'batch'; messages: M[] }) => void): {
+  send(message: M, coalesce?: boolean): void;
+  flush(): void;
+  clear(): void;
+} {
   let queue: M[] = [];
+  let soon = false;
+  let later = false;
   const flush = () => {
     const messages = queue;
     if (messages.length === 0) return;
     queue = [];
     write(messages.length === 1 ? messages[0]! : { t: 'batch', messages });
   };
+  const flushSoon = () => {
+    soon = false;
+    flush();
+  };
+  const flushLater = () => {
+    later = false;
+    flush();
+  };
   return {
-    send(message) {
-      if (queue.push(message) === 1) schedule(flush);
+    send(message, coalesce = false) {
+      queue.push(message);
+      if (!coalesce && !soon) {
+        soon = true;
+        queueMicrotask(flushSoon);
+      } else if (coalesce && !later && !soon) {
+        later = true;
+        setImmediate(flushLater);
+      }
     },
     flush,
     clear() {

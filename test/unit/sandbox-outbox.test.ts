@@ -1,8 +1,8 @@
 /**
  * The sandbox channel's outbox (sandbox/protocol.ts createOutbox): messages queued together leave as one `batch`
- * in order, a lone message leaves as itself, and the flush moment decides what counts as together — a microtask
- * gathers one job's messages, setImmediate (the runtime's side) also gathers those of separate callbacks of one
- * event-loop turn, as the plugin calls of HTTP requests read in one turn.
+ * in order, a lone message leaves as itself. A plain message leaves at the microtask after its job; a `coalesce`
+ * one waits for the end of the event loop's turn, gathering the messages of separate callbacks of that turn (as the
+ * plugin calls of HTTP requests read in one turn), unless a plain message takes it along sooner.
  */
 import { describe, expect, it } from 'vitest';
 import { createOutbox } from '../../sandbox/protocol.js';
@@ -10,14 +10,12 @@ import { createOutbox } from '../../sandbox/protocol.js';
 type Message = { t: 'm'; n: number };
 type Written = Message | { t: 'batch'; messages: Message[] };
 
-/** Two timers due at the same time run in the same timers phase of one turn, as two separate callbacks. */
-function fromTwoCallbacks(send: (m: Message) => void): Promise<void> {
+const m = (n: number): Message => ({ t: 'm', n });
+
+/** Runs `callbacks` as separate timer callbacks of one turn (same due time), then waits for that turn to end. */
+function inOneTurn(...callbacks: Array<() => void>): Promise<void> {
   return new Promise((resolve) => {
-    setTimeout(() => send({ t: 'm', n: 1 }), 0);
-    setTimeout(() => {
-      send({ t: 'm', n: 2 });
-      send({ t: 'm', n: 3 });
-    }, 0);
+    for (const cb of callbacks) setTimeout(cb, 0);
     setTimeout(() => setImmediate(resolve), 5);
   });
 }
@@ -25,44 +23,66 @@ function fromTwoCallbacks(send: (m: Message) => void): Promise<void> {
 describe('sandbox outbox', () => {
   it('sends a lone message as itself and one job’s messages as one batch, in order', async () => {
     const written: Written[] = [];
-    const outbox = createOutbox<Message>((m) => written.push(m));
-    outbox.send({ t: 'm', n: 1 });
+    const outbox = createOutbox<Message>((x) => written.push(x));
+    outbox.send(m(1));
     await Promise.resolve();
-    outbox.send({ t: 'm', n: 2 });
-    outbox.send({ t: 'm', n: 3 });
+    outbox.send(m(2));
+    outbox.send(m(3));
     expect(written).toHaveLength(1);
     await Promise.resolve();
-    expect(written).toEqual([
-      { t: 'm', n: 1 },
-      { t: 'batch', messages: [{ t: 'm', n: 2 }, { t: 'm', n: 3 }] },
-    ]);
+    expect(written).toEqual([m(1), { t: 'batch', messages: [m(2), m(3)] }]);
   });
 
-  it('with a microtask flush, separate callbacks of one turn write separately', async () => {
+  it('writes plain messages of separate callbacks separately, at once', async () => {
     const written: Written[] = [];
-    const outbox = createOutbox<Message>((m) => written.push(m));
-    await fromTwoCallbacks((m) => outbox.send(m));
-    expect(written).toEqual([
-      { t: 'm', n: 1 },
-      { t: 'batch', messages: [{ t: 'm', n: 2 }, { t: 'm', n: 3 }] },
-    ]);
+    const outbox = createOutbox<Message>((x) => written.push(x));
+    await inOneTurn(
+      () => outbox.send(m(1)),
+      () => {
+        outbox.send(m(2));
+        outbox.send(m(3));
+      },
+    );
+    expect(written).toEqual([m(1), { t: 'batch', messages: [m(2), m(3)] }]);
   });
 
-  it('with a setImmediate flush, separate callbacks of one turn share one write', async () => {
+  it('gathers coalesced messages of separate callbacks of one turn into one write', async () => {
     const written: Written[] = [];
-    const outbox = createOutbox<Message>((m) => written.push(m), setImmediate);
-    await fromTwoCallbacks((m) => outbox.send(m));
-    expect(written).toEqual([{ t: 'batch', messages: [1, 2, 3].map((n) => ({ t: 'm', n })) }]);
+    const outbox = createOutbox<Message>((x) => written.push(x));
+    let afterFirst: Written[] = [];
+    await inOneTurn(
+      () => outbox.send(m(1), true),
+      () => {
+        afterFirst = [...written];
+        outbox.send(m(2), true);
+        outbox.send(m(3), true);
+      },
+    );
+    expect(afterFirst).toEqual([]);
+    expect(written).toEqual([{ t: 'batch', messages: [m(1), m(2), m(3)] }]);
   });
 
-  it('clear drops what is queued; flush writes it now', () => {
+  it('lets a plain message take the waiting coalesced ones along, in order', async () => {
     const written: Written[] = [];
-    const outbox = createOutbox<Message>((m) => written.push(m), () => undefined);
-    outbox.send({ t: 'm', n: 1 });
+    const outbox = createOutbox<Message>((x) => written.push(x));
+    await inOneTurn(
+      () => outbox.send(m(1), true),
+      () => outbox.send(m(2)),
+      () => outbox.send(m(3), true),
+    );
+    expect(written).toEqual([{ t: 'batch', messages: [m(1), m(2)] }, m(3)]);
+  });
+
+  it('clear drops what is queued; flush writes it now', async () => {
+    const written: Written[] = [];
+    const outbox = createOutbox<Message>((x) => written.push(x));
+    outbox.send(m(1), true);
     outbox.clear();
-    outbox.send({ t: 'm', n: 2 });
+    outbox.send(m(2), true);
     outbox.flush();
     outbox.flush();
-    expect(written).toEqual([{ t: 'm', n: 2 }]);
+    expect(written).toEqual([m(2)]);
+    await new Promise((r) => setImmediate(r));
+    expect(written).toEqual([m(2)]);
   });
 });

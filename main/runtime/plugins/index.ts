@@ -15,7 +15,7 @@ import type { PluginInfo, PluginRunResult } from '../../common/api.js';
 import { createCapabilityBroker } from '../../../sandbox/capabilities.js';
 import type { CallScope, CapabilityCall } from '../../../sandbox/capabilities.js';
 import { createSandboxHost } from '../../../sandbox/client.js';
-import type { ProcessLauncher, SandboxHost } from '../../../sandbox/client.js';
+import type { CallOptions, ProcessLauncher, SandboxHost } from '../../../sandbox/client.js';
 import { checkOutput } from '../../../sandbox/kinds.js';
 import { effectiveLimits } from '../../../sandbox/manifest.js';
 import type { RuntimeLimits } from '../../../sandbox/manifest.js';
@@ -49,6 +49,8 @@ export interface RunOptions {
    * sandbox about as much as a small call, and the receipt pipeline does not report it.
    */
   freshHeap?: boolean;
+  /** Send the call at the end of this event-loop turn, together with the turn's other such calls (sandbox/client.ts CallOptions). */
+  coalesce?: boolean;
 }
 
 export interface PluginRegistry {
@@ -208,7 +210,9 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
       const started = process.hrtime.bigint();
       try {
         const heap = opts.freshHeap !== false;
-        const result = await sandbox.call(plugin.key, inputJson, JSON.stringify(ctx), now, broker.handlerFor(scope), opts.signal ? { heap, signal: opts.signal } : { heap });
+        const callOptions: CallOptions = { heap, coalesce: opts.coalesce === true };
+        if (opts.signal) callOptions.signal = opts.signal;
+        const result = await sandbox.call(plugin.key, inputJson, JSON.stringify(ctx), now, broker.handlerFor(scope), callOptions);
         const output = checkOutput(plugin.manifest.kind, result.value);
         const run: PluginRunResult = {
           plugin: { key: plugin.key, name: plugin.manifest.name, version: plugin.manifest.version, kind: plugin.manifest.kind, cid: plugin.cid },

@@ -247,7 +247,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const started = performance.now();
     try {
       // freshHeap false: a run's receipts do not carry the plugin's heap use, so it is not read after every call.
-      return await plugins.run(pin.key, input, deferEvent ? { now, trace_id: traceId, ctx, deferEvent, freshHeap: false } : { now, trace_id: traceId, ctx, freshHeap: false });
+      // coalesce: under load, the calls of all the requests read in one event-loop turn leave in one pipe write.
+      return await plugins.run(pin.key, input, deferEvent ? { now, trace_id: traceId, ctx, deferEvent, freshHeap: false, coalesce: true } : { now, trace_id: traceId, ctx, freshHeap: false, coalesce: true });
     } catch (err) {
       if (isTesseraError(err) && PLUGIN_FAULTS.has(err.code)) return { fault: toErrorData(err) };
       throw err;
