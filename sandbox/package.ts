@@ -4,7 +4,7 @@
  * exactly what is wrong: unsigned, tampered (which file), unknown key, revoked key, invalid manifest,
  * capability not grantable.
  */
-import { existsSync, readFileSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { canonicalBytes } from '../main/common/canonical.js';
 import { cidOf, cidOfBytes } from '../main/common/cid.js';
@@ -117,8 +117,14 @@ export function signPlugin(dirIn: string, key: SigningKey): { manifest: PluginMa
   return { manifest, cid: cidOf(manifest) };
 }
 
+/** Writes `file` whole or not at all (a temporary file renamed over it); a failed write leaves no temporary file. */
 export function writeAtomic(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }

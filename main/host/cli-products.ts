@@ -8,7 +8,7 @@
  * `--plugins DIR`, each verified (signature, trust, code cid) as the runtime verifies it. A folder that fails is
  * reported and left out, as at start.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TesseraError, toErrorData } from '../common/errors.js';
 import { checkProductLock, lockFileOf, productRequires, readProductManifest } from '../runtime/products/index.js';
@@ -23,6 +23,14 @@ import { resolveDataDir } from './config.js';
 import { BUILTIN_PLUGINS_DIR } from './paths.js';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+const isFolder = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
 
 /** A verified plugin folder, as a lock sees it. */
 interface Candidate extends LockCandidate {
@@ -81,7 +89,7 @@ const productLock: Command = {
     const dataDir = resolveDataDir(str(values['data']), io.env);
     const trust = trustFor(values, io);
     const extra = str(values['plugins']);
-    if (extra !== undefined && !existsSync(extra)) throw new TesseraError('CONFIG_INVALID', `--plugins ${extra}: no such folder.`);
+    if (extra !== undefined && !isFolder(extra)) throw new TesseraError('CONFIG_INVALID', `--plugins ${extra}: no such folder.`);
     const json = values['json'] === true;
     const check = values['check'] === true;
     const lockFile = lockFileOf(file);
@@ -98,7 +106,10 @@ const productLock: Command = {
     };
 
     if (check) {
-      if (!existsSync(lockFile)) return report(false, undefined, `${lockFile} does not exist; run tessera product lock ${positionals[0]} to write it.`, { code: 'PRODUCT_INVALID', message: 'no lock file' });
+      if (!existsSync(lockFile)) {
+        const missing = `${lockFile} does not exist; run tessera product lock ${positionals[0]} to write it.`;
+        return report(false, undefined, missing, { code: 'PRODUCT_INVALID', message: missing });
+      }
       let lock: PluginLock | undefined;
       try {
         lock = readLock(lockFile);
@@ -110,7 +121,11 @@ const productLock: Command = {
       return report(true, lock, `The lock of ${manifest.name}@${manifest.version} is current: ${lockFile}`);
     }
     const lock = resolveLock(requires, found);
-    writeLock(lockFile, lock);
+    try {
+      writeLock(lockFile, lock);
+    } catch (cause) {
+      throw new TesseraError('DATA_DIR_UNUSABLE', `Cannot write the lock ${lockFile}: ${(cause as Error).message}`, { cause });
+    }
     return report(true, lock, `Locked ${manifest.name}@${manifest.version} → ${lockFile}`);
   },
 };

@@ -3,7 +3,7 @@
  * the cids of the verified plugins, `--check` tells a current lock from a stale one, the runtime then serves the
  * product from the lock, and every refusal leaves the existing lock as it was.
  */
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requireBuild, runTessera, startTessera } from '../helpers/cli.js';
@@ -126,8 +126,18 @@ describe('tessera product lock', () => {
     expect(r.stderr).toMatch(new RegExp(`skipped ${join(extra, 'policy-quota').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: PLUGIN_TAMPERED`));
     expect(Object.keys((JSON.parse(readFileSync(good.lock, 'utf8')) as { plugins: object }).plugins).sort()).toEqual(['intake-event', 'policy-authorization', 'policy-existence']);
 
-    const noFolder = runTessera(['product', 'lock', good.file, '--data', good.data, '--plugins', join(extra, 'nope')]);
-    expect(noFolder.code).toBe(2);
-    expect(noFolder.stderr).toMatch(/error CONFIG_INVALID: --plugins .*no such folder/);
+    for (const notAFolder of [join(extra, 'nope'), join(extra, 'policy-quota', 'plugin.json')]) {
+      const r2 = runTessera(['product', 'lock', good.file, '--data', good.data, '--plugins', notAFolder]);
+      expect(r2.code).toBe(2);
+      expect(r2.stderr).toMatch(/error CONFIG_INVALID: --plugins .*no such folder/);
+    }
+
+    // Where the lock cannot be written, the error says so and leaves no temporary file behind.
+    const blocked = setup();
+    mkdirSync(blocked.lock);
+    const unwritable = runTessera(['product', 'lock', blocked.file, '--data', blocked.data]);
+    expect(unwritable.code).toBe(1);
+    expect(unwritable.stderr).toMatch(/error DATA_DIR_UNUSABLE: Cannot write the lock .*gw-locked\.lock\.json/);
+    expect(readdirSync(join(blocked.data, 'products')).sort()).toEqual(['gw-locked.lock.json', 'gw-locked.product.json']);
   }, 60_000);
 });
