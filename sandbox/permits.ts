@@ -4,7 +4,7 @@
  * issues them for real decisions; `tessera plugin test` issues one from the device key for the input it runs.
  */
 import { canonicalBytes } from '../main/common/canonical.js';
-import { isCid } from '../main/common/cid.js';
+import { cidOfBytes, isCid } from '../main/common/cid.js';
 import type { DsseEnvelope } from '../main/common/dsse.js';
 import { TesseraError, isTesseraError } from '../main/common/errors.js';
 import type { AsyncSigner, SigningKey } from '../main/runtime/keys/index.js';
@@ -29,9 +29,13 @@ export function issuePermit(key: SigningKey, permit: Permit): DsseEnvelope {
   return signEnvelope(PERMIT_PAYLOAD_TYPE, canonicalBytes(permit), [key]);
 }
 
-/** {@link issuePermit} with the signature made by `signer` (another thread): the same envelope. */
-export function issuePermitWith(key: SigningKey, signer: AsyncSigner, permit: Permit): Promise<DsseEnvelope> {
-  return signEnvelopeWith(PERMIT_PAYLOAD_TYPE, canonicalBytes(permit), key, signer);
+/**
+ * {@link issuePermit} with the signature made by `signer` (another thread): the same envelope, and the permit's id
+ * (`cidOf(permit)`, from the canonical bytes already made for the signature).
+ */
+export async function issuePermitWith(key: SigningKey, signer: AsyncSigner, permit: Permit): Promise<{ envelope: DsseEnvelope; id: string }> {
+  const bytes = canonicalBytes(permit);
+  return { envelope: await signEnvelopeWith(PERMIT_PAYLOAD_TYPE, bytes, key, signer), id: cidOfBytes(bytes) };
 }
 
 /** Verify a permit for `inputCid` at logical time `now`; throws PERMIT_INVALID saying why. Nonce use is the caller's. */

@@ -152,12 +152,16 @@ export function readPublicKey(pemOrPath: string): PublicKeyInfo {
   return { keyid: keyidOf(publicKeyRaw), publicKeyRaw, publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }) as string };
 }
 
+function requirePayloadType(payloadType: string): void {
+  if (typeof payloadType !== 'string' || payloadType === '') throw new TesseraError('VALIDATION_FAILED', 'A DSSE payload type must be a non-empty string.');
+}
+
 /**
  * A DSSE envelope of `payload` signed by each of `keys`, in order (standard base64, keyid = cid of the key).
  * @throws TesseraError VALIDATION_FAILED for an empty payload type or no keys.
  */
 export function signEnvelope(payloadType: string, payload: Uint8Array, keys: readonly SigningKey[]): DsseEnvelope {
-  if (typeof payloadType !== 'string' || payloadType === '') throw new TesseraError('VALIDATION_FAILED', 'A DSSE payload type must be a non-empty string.');
+  requirePayloadType(payloadType);
   if (keys.length === 0) throw new TesseraError('VALIDATION_FAILED', 'Signing an envelope needs at least one key.');
   const message = pae(payloadType, payload);
   return {
@@ -417,7 +421,7 @@ export function createWorkerSigner(key: SigningKey): AsyncSigner {
 
 /** {@link signEnvelope} for one key, signed by `signer` (the same envelope, byte for byte). */
 export async function signEnvelopeWith(payloadType: string, payload: Uint8Array, key: SigningKey, signer: AsyncSigner): Promise<DsseEnvelope> {
-  if (typeof payloadType !== 'string' || payloadType === '') throw new TesseraError('VALIDATION_FAILED', 'A DSSE payload type must be a non-empty string.');
+  requirePayloadType(payloadType);
   const signature = await signer.sign(pae(payloadType, payload));
   return { payloadType, payload: toBase64(payload), signatures: [{ keyid: key.keyid, sig: toBase64(signature) }] };
 }

@@ -359,9 +359,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     }
     const permit = newPermit(product, cid, now);
     const started = performance.now();
-    const envelope = await issuePermitWith(deviceKey, signer, permit);
+    const { envelope, id: permitId } = await issuePermitWith(deviceKey, signer, permit);
     metrics?.moduleDuration.observe((performance.now() - started) / 1000, { module: 'permit' });
-    const permitId = cidOf(permit);
     const effects = product.effects.map((effect) => ({ effect, outbox: webhooks ? webhooks.prepare('receipt.delivered', { cid, permit_id: permitId, product: product.cid, effect }) : NO_DELIVERIES }));
     const drafts = [intentDraft, allowDraft(subject, result, envelope, permitId), ...effects.flatMap((e) => effectDrafts(cid, permitId, e.effect, e.outbox.ids))];
     return {

@@ -270,7 +270,7 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
     return found.sub;
   };
 
-  const enqueueAll = db.transaction((rows: Array<[string, string, string, string, string, string, number, number, number]>) => {
+  const enqueueAll = db.transaction((rows: PreparedNotification['rows']) => {
     const created: string[] = [];
     for (const row of rows) if (q.enqueue.run(...row).changes === 1) created.push(row[0]);
     return created;
@@ -299,7 +299,7 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
   const enqueue = (prepared: PreparedNotification): string[] => {
     if (prepared.rows.length === 0) return [];
     // Inside the caller's transaction this nests as a savepoint; otherwise it is its own transaction.
-    const created = enqueueAll(prepared.rows.map((r) => [...r]));
+    const created = enqueueAll(prepared.rows);
     if (created.length > 0) worker.wake();
     return created;
   };
@@ -325,8 +325,8 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
     notify(event, record) {
       return enqueue(prepare(event, record));
     },
-    prepare: (event, record) => prepare(event, record),
-    enqueue: (prepared) => enqueue(prepared),
+    prepare,
+    enqueue,
     deliveries(subscriptionId, query = {}) {
       find(subscriptionId);
       const limit = Math.min(Math.max(Math.trunc(query.limit ?? 50), 1), 500);
