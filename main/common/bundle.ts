@@ -349,14 +349,28 @@ function compareRank(a: [number, string], b: [number, string]): number {
   return a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
 }
 
-/** Runs one stage of the ZIP reader, turning its error into the failure of `check`, at the entry (or `zip`). */
-function zipStage<T>(check: BundleCheckId, stage: () => T): T {
+/**
+ * Runs one stage of the ZIP reader, turning its error into the failure of `check`, at the entry (or `zip`); `hint`
+ * is added to a failure of the container's structure.
+ */
+function zipStage<T>(check: BundleCheckId, stage: () => T, hint = ''): T {
   try {
     return stage();
   } catch (err) {
-    if (err instanceof ZipError) return fail(check, err.code, err.entry ?? 'zip', err.message);
+    if (err instanceof ZipError) return fail(check, err.code, err.entry ?? 'zip', err.phase === 'structure' ? err.message + hint : err.message);
     throw err;
   }
+}
+
+/**
+ * Said when the first entry carries what ZIP tools write and Tessera never does (compression, extra fields such as
+ * timestamps, or no UTF-8 flag): the files were most likely extracted and zipped again, which no bundle survives.
+ */
+function rezipHint(bytes: Uint8Array): string {
+  if (bytes.length < 30 || bytes[0] !== 0x50 || bytes[1] !== 0x4b || bytes[2] !== 0x03 || bytes[3] !== 0x04) return '';
+  const u16 = (at: number) => bytes[at]! | (bytes[at + 1]! << 8);
+  const toolMade = (u16(6) & 0x0800) === 0 || u16(8) !== 0 || u16(28) !== 0;
+  return toolMade ? ' (this looks like a ZIP rebuilt by another tool: a bundle is valid only in the exact form Tessera wrote; verify the original file)' : '';
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -409,7 +423,7 @@ export function verifyBundle(bytes: Uint8Array, options: VerifyBundleOptions = {
   try {
     if (!(bytes instanceof Uint8Array)) fail('zip', 'BUNDLE_ZIP_INVALID', 'zip', 'the bundle must be bytes');
     if (bytes.length > MAX_BUNDLE_BYTES) fail('zip', 'BUNDLE_ZIP_INVALID', 'zip', `${bytes.length} bytes is over the ${MAX_BUNDLE_BYTES}-byte limit of a bundle`);
-    const directory: ZipDirectoryEntry[] = zipStage('zip', () => readZipDirectory(bytes, { maxEntries: MAX_BUNDLE_ENTRIES }));
+    const directory: ZipDirectoryEntry[] = zipStage('zip', () => readZipDirectory(bytes, { maxEntries: MAX_BUNDLE_ENTRIES }), rezipHint(bytes));
     pass('zip', `${directory.length} entries, ${bytes.length} bytes, every header in the one stored ZIP form`);
     const names = directory.map((e) => e.name);
     zipStage('entries', () => checkZipNames(directory));
@@ -466,7 +480,11 @@ function verifyContents(
     if (name === 'index.json' || name === 'index.sig') continue;
     if (!listedSet.has(name)) fail('index', 'BUNDLE_INDEX_INVALID', name, `${name} is in the bundle but not in index.json`);
   }
-  for (const name of listed) if (!files.has(name) || name === 'index.json' || name === 'index.sig') fail('index', 'BUNDLE_INDEX_INVALID', name, `index.json lists ${name}, which is not a hashed file of the bundle`);
+  for (const name of listed) {
+    if (name === 'index.json' || name === 'index.sig') fail('index', 'BUNDLE_INDEX_INVALID', name, `index.json lists ${name}, which is not a hashed file of the bundle`);
+    // The last receipt or manifest dropped leaves a bundle numbered without a gap: only the index knows it is missing.
+    if (!files.has(name)) fail('index', 'BUNDLE_ENTRY_INVALID', name, `the bundle has no ${name}, which index.json lists`);
+  }
   pass('index', `${listed.length} files listed`);
 
   // --- keys: keys.json lists every .pem, each keyid is the cid of the key inside.

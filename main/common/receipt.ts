@@ -89,6 +89,9 @@ export interface ReceiptPayload {
 }
 
 /** What an approver signs (DSSE, {@link CONSENT_PAYLOAD_TYPE}) to approve or reject a consent request. */
+/** The fields of a consent decision, all required: what an approver signs, and nothing else. */
+export const CONSENT_DECISION_FIELDS: readonly string[] = ['v', 'consent', 'capsule', 'decision', 'approver'];
+
 export interface ConsentDecision {
   v: typeof CONSENT_VERSION;
   /** The consent request id. */

@@ -46,7 +46,14 @@ const bundleVerify: Command = {
   async run(values, positionals, io) {
     const file = positionals[0];
     if (!file) throw new TesseraError('CONFIG_INVALID', `FILE is required. Usage: ${this.usage}`);
-    const verdict = verifyBundleOnHost(readBundle(file));
+    let verdict: BundleVerdict;
+    try {
+      verdict = verifyBundleOnHost(readBundle(file));
+    } catch (err) {
+      if (!(err instanceof TesseraError)) throw err;
+      // A file that cannot be read is reported like any invalid bundle, so --json always prints a verdict.
+      verdict = { ok: false, verdict: 'INVALID', capsule: null, decision: null, device: null, receipts: 0, card_url: null, checks: [], error: { code: err.code, where: file, message: err.message } };
+    }
     if (values['json']) io.stdout(`${JSON.stringify(verdict, null, 2)}\n`);
     else io.stdout(formatVerdict(verdict));
     if (!verdict.ok) io.stderr(`invalid: ${verdict.error!.code} in ${verdict.error!.where}: ${verdict.error!.message}\n`);

@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { cidOf, cidOfBytes } from '../common/cid.js';
@@ -60,7 +60,7 @@ const keygen: Command = {
   flags: [['--out KEY', 'Where to write the private key; the public key goes to KEY.pub.'], ['--force', 'Replace an existing key file.']],
   async run(values, _p, io) {
     const out = str(values['out']);
-    if (!out) throw new TesseraError('CONFIG_INVALID', '--out KEY is required. Usage: tessera keygen --out KEY');
+    if (!out) throw new TesseraError('CONFIG_INVALID', `--out KEY is required. Usage: ${this.usage}`);
     const key = generateKeyPair();
     writePrivateKey(resolve(out), key, { overwrite: values['force'] === true });
     io.stdout(`Wrote ${resolve(out)} (private, mode 0600) and ${resolve(out)}.pub\nkey id: ${key.keyid}\n${key.publicKeyPem}`);
@@ -143,13 +143,14 @@ const pluginInit: Command = {
     writeFileSync(join(dir, 'example-input.json'), JSON.stringify(example, null, 2) + '\n');
     const assertion = kind === 'policy' ? "assert.equal(result.verdict, 'ACK');\n  assert.match(result.reason, /alice may open-gate/);" : "assert.equal(result.output.greeting, 'hello, traveller');";
     writeFileSync(join(dir, 'test', 'plugin.test.mjs'), SCAFFOLD_TEST.replace('__TEST_NAME__', kind === 'policy' ? 'acknowledges a complete request' : 'greets by name').replace('__EXAMPLE__', JSON.stringify(example)).replace('__ASSERT__', assertion));
+    const devKey = join(dirname(dir), `${basename(dir)}.dev-key`);
     io.stdout(
       [
-        `Created ${kind} plugin "${name}" in ${dir}. Next:`,
-        `  tessera keygen --out ${join(dir, 'dev-key')}`,
+        `Created ${kind} plugin "${name}" in ${dir}. Next (the key stays outside the folder you ship):`,
+        `  tessera keygen --out ${devKey}`,
         `  tessera plugin build ${dir}`,
-        `  tessera plugin sign ${dir} --key ${join(dir, 'dev-key')}`,
-        `  tessera plugin test ${dir} --input ${join(dir, 'example-input.json')} --dev-key ${join(dir, 'dev-key')}`,
+        `  tessera plugin sign ${dir} --key ${devKey}`,
+        `  tessera plugin test ${dir} --input ${join(dir, 'example-input.json')} --dev-key ${devKey}`,
         `  node --test ${join(dir, 'test')}`,
         '',
       ].join('\n'),

@@ -8,9 +8,10 @@
  * `--plugins DIR`, each verified (signature, trust, code cid) as the runtime verifies it. A folder that fails is
  * reported and left out, as at start.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TesseraError, toErrorData } from '../common/errors.js';
+import type { ErrorCode, ErrorData } from '../common/errors.js';
 import { checkProductLock, lockFileOf, productRequires, readProductManifest } from '../runtime/products/index.js';
 import type { TrustView } from '../runtime/trust/index.js';
 import { readLock, resolveLock, writeLock } from '../../sandbox/lock.js';
@@ -37,10 +38,28 @@ interface Candidate extends LockCandidate {
   dir: string;
 }
 
+/** A plugin folder that failed verification; `plugin` is the name@version its plugin.json claims, when readable. */
+interface Skipped {
+  dir: string;
+  reason: string;
+  code: ErrorCode;
+  plugin?: string;
+}
+
+/** The `name@version` a plugin folder's manifest claims, read without verifying anything (for messages only). */
+function claimedPlugin(dir: string): string | undefined {
+  try {
+    const m = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')) as { name?: unknown; version?: unknown };
+    return typeof m.name === 'string' && typeof m.version === 'string' ? `${m.name}@${m.version}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Verifies every plugin folder directly under each root; the ones that fail are returned apart, with why. */
-function findPlugins(roots: readonly string[], trust: TrustView): { found: Candidate[]; skipped: Array<{ dir: string; reason: string }> } {
+function findPlugins(roots: readonly string[], trust: TrustView): { found: Candidate[]; skipped: Skipped[] } {
   const found: Candidate[] = [];
-  const skipped: Array<{ dir: string; reason: string }> = [];
+  const skipped: Skipped[] = [];
   for (const root of roots) {
     if (!existsSync(root)) continue;
     for (const entry of readdirSync(root, { withFileTypes: true })) {
@@ -51,7 +70,8 @@ function findPlugins(roots: readonly string[], trust: TrustView): { found: Candi
         found.push({ dir, name: p.manifest.name, version: p.manifest.version, cid: p.cid, entry_cid: p.manifest.entry_cid, publisher: p.publisher });
       } catch (err) {
         const e = toErrorData(err);
-        skipped.push({ dir, reason: `${e.code}: ${e.message}` });
+        const plugin = claimedPlugin(dir);
+        skipped.push({ dir, reason: `${e.code}: ${e.message}`, code: e.code, ...(plugin ? { plugin } : {}) });
       }
     }
   }
@@ -68,6 +88,19 @@ function describeLock(lock: PluginLock, found: readonly Candidate[]): string {
       return `  ${name.padEnd(width)}  ${lock.requires[name]} → ${pin.version}  ${pin.cid}${dir ? `\n  ${''.padEnd(width)}  from ${dir}` : ''}\n`;
     })
     .join('');
+}
+
+/**
+ * Why a pinned plugin is missing when its folder is there but failed verification (its code changed after signing,
+ * its key is not trusted…): that folder's own error, which says more than "not loaded".
+ */
+function unverifiedPin(lock: PluginLock | undefined, found: readonly Candidate[], skipped: readonly Skipped[]): ErrorData | undefined {
+  for (const [name, pin] of Object.entries(lock?.plugins ?? {})) {
+    if (found.some((p) => p.name === name && p.version === pin.version)) continue;
+    const failed = skipped.find((s) => s.plugin === `${name}@${pin.version}`);
+    if (failed) return { code: failed.code, message: `${name}@${pin.version} (locked) is in ${failed.dir}, which fails verification: ${failed.reason}` };
+  }
+  return undefined;
 }
 
 const productLock: Command = {
@@ -98,10 +131,10 @@ const productLock: Command = {
     const requires = productRequires(manifest, file);
     const { found, skipped } = findPlugins([BUILTIN_PLUGINS_DIR, join(dataDir, 'plugins'), ...(extra ? [resolve(extra)] : [])], trust);
     if (!json) for (const s of skipped) io.stderr(`skipped ${s.dir}: ${s.reason}\n`);
-    const report = (ok: boolean, lock: PluginLock | undefined, message: string, error?: ReturnType<typeof toErrorData>): number => {
+    const report = (ok: boolean, lock: PluginLock | undefined, message: string, error?: ErrorData): number => {
       if (json) io.stdout(JSON.stringify({ ok, product: `${manifest.name}@${manifest.version}`, lock_file: lockFile, ...(lock ? { lock } : {}), ...(error ? { error } : {}), skipped }, null, 2) + '\n');
       else if (ok) io.stdout(`${message}\n${lock ? describeLock(lock, found) : ''}`);
-      else io.stderr(`${message}\n`);
+      else io.stderr(`error ${error?.code ?? 'PRODUCT_INVALID'}: ${message}\n`);
       return ok ? 0 : 1;
     };
 
@@ -115,8 +148,8 @@ const productLock: Command = {
         lock = readLock(lockFile);
         checkProductLock(lock, requires, file, found);
       } catch (err) {
-        const e = toErrorData(err);
-        return report(false, lock, `the lock ${lockFile} does not hold: ${e.code}: ${e.message}`, e);
+        const e = unverifiedPin(lock, found, skipped) ?? toErrorData(err);
+        return report(false, lock, `the lock ${lockFile} does not hold: ${e.message}`, e);
       }
       return report(true, lock, `The lock of ${manifest.name}@${manifest.version} is current: ${lockFile}`);
     }

@@ -183,6 +183,35 @@ function commandHelp(cmd: Command): string {
   return `${cmd.summary}\n\nUsage: ${cmd.usage}\n\nOptions:\n${flags.join('\n')}\n`;
 }
 
+/** The commands of a group such as `plugin` or `consent` (`plugin sign`, `plugin verify`…). */
+function groupOf(name: string): Command[] {
+  return COMMANDS.filter((c) => c.name.startsWith(`${name} `));
+}
+
+function groupHelp(name: string): string {
+  return `Commands:\n${groupOf(name).map((c) => `  ${c.usage}\n      ${c.summary}`).join('\n')}\n\nRun \`tessera ${name} <command> --help\` for the options of a command.\n`;
+}
+
+/**
+ * What is wrong with the arguments, in Tessera's words: node:util's parseArgs messages name its own API (positional
+ * arguments, "--" escapes) rather than the command line the user typed.
+ */
+function usageProblem(err: Error & { code?: string }, args: readonly string[]): string {
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const option = /'(-[^']*)'/.exec(err.message)?.[1] ?? args.find((a) => a.startsWith('-')) ?? '';
+    return `unknown option "${option}"`;
+  }
+  if (err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    const extra = /'([^']*)'/.exec(err.message)?.[1] ?? '';
+    return `unexpected argument "${extra}"; this command takes no arguments`;
+  }
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const option = /'(--?[\w-]+)/.exec(err.message)?.[1] ?? 'an option';
+    return /argument missing/.test(err.message) ? `${option} needs a value` : `${option} takes no value`;
+  }
+  return err.message;
+}
+
 export function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
@@ -208,19 +237,23 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   if (name === '--version' || name === '-v') return versionCommand.run({}, [], io);
   if (name === 'help') {
+    if (rest[0] === undefined) {
+      io.stdout(mainHelp());
+      return 0;
+    }
     const target = COMMANDS.find((c) => c.name === rest.join(' ')) ?? COMMANDS.find((c) => c.name === rest[0]);
-    io.stdout(target ? commandHelp(target) : mainHelp());
-    return target || rest[0] === undefined ? 0 : 2;
+    if (target) io.stdout(commandHelp(target));
+    else if (groupOf(rest[0]).length > 0) io.stdout(groupHelp(rest[0]));
+    else io.stderr(`error CONFIG_INVALID: unknown command "${rest.join(' ')}".\n\n${mainHelp()}`);
+    return target || groupOf(rest[0]).length > 0 ? 0 : 2;
   }
   const twoWord = COMMANDS.find((c) => c.name === `${name} ${rest[0] ?? ''}`);
   const cmd = twoWord ?? COMMANDS.find((c) => c.name === name);
   const args = twoWord ? rest.slice(1) : rest;
   if (!cmd) {
-    const group = COMMANDS.filter((c) => c.name.startsWith(`${name} `));
-    if (group.length > 0) {
-      const known = group.map((c) => `  ${c.usage}\n      ${c.summary}`).join('\n');
+    if (groupOf(name).length > 0) {
       const asked = rest[0] === undefined || rest[0] === '--help' || rest[0] === '-h';
-      (asked ? io.stdout : io.stderr)(`${asked ? '' : `error CONFIG_INVALID: unknown command "${name} ${rest[0]}".\n\n`}Commands:\n${known}\n`);
+      (asked ? io.stdout : io.stderr)(`${asked ? '' : `error CONFIG_INVALID: unknown command "${name} ${rest[0]}".\n\n`}${groupHelp(name)}`);
       return asked ? 0 : 2;
     }
     io.stderr(`error CONFIG_INVALID: unknown command "${name}".\n\n${mainHelp()}`);
@@ -235,7 +268,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     parsed = parseArgs({ args, options: cmd.options, allowPositionals: (cmd.positionals ?? 0) > 0, strict: true });
     if (parsed.positionals.length > (cmd.positionals ?? 0)) throw new Error(`unexpected argument "${parsed.positionals[cmd.positionals ?? 0]}"`);
   } catch (err) {
-    io.stderr(`error CONFIG_INVALID: ${(err as Error).message}\n\nUsage: ${cmd.usage}\n`);
+    io.stderr(`error CONFIG_INVALID: ${usageProblem(err as Error & { code?: string }, args)}\n\nUsage: ${cmd.usage}\n`);
     return 2;
   }
   try {

@@ -194,12 +194,16 @@ describe('bundle and verify routes: bad requests', () => {
     expect(anonymous.status).toBe(401);
   });
 
-  it('the CLI: --help, a missing argument (exit 2) and a missing file (exit 1)', () => {
+  it('the CLI: --help, a missing argument (exit 2), a missing file and a folder (exit 1, with a verdict)', () => {
     expect(runTessera(['bundle', 'verify', '--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining('Usage: tessera bundle verify FILE [--json]') });
     expect(runTessera(['bundle', 'verify']).code).toBe(2);
     const missing = runTessera(['bundle', 'verify', join(dir, 'nope.zip')]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain('error VALIDATION_FAILED:');
+    expect(missing.stderr).toContain(`invalid: VALIDATION_FAILED in ${join(dir, 'nope.zip')}: ${join(dir, 'nope.zip')}: no such file.`);
+    // --json prints a verdict for a file that cannot be read too, so a script always has one to parse.
+    const json = runTessera(['bundle', 'verify', dir, '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, verdict: 'INVALID', checks: [], error: { code: 'VALIDATION_FAILED', where: dir } });
   });
 });
 

@@ -3,6 +3,7 @@
  * approvers) in `<data>/products`, a real headless host, approvers signing with their own keys over HTTP and
  * through the `tessera consent` command; the resulting chain verifies offline with the approvers' keys.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +23,7 @@ import { tempDir } from '../helpers/tmp.js';
 let host: RunningHost;
 let keyDir: string;
 const approvers: SigningKey[] = [generateKeyPair(), generateKeyPair(), generateKeyPair()];
+const TENANT_TOKEN = 'acme-consent-token-0123456789abcdef';
 const PRESET = join(import.meta.dirname, '../../resources/products/api-receipt-gateway.product.json');
 
 beforeAll(async () => {
@@ -35,6 +37,7 @@ beforeAll(async () => {
   const products = join(dataDir, 'products');
   mkdirSync(products);
   writeFileSync(join(products, 'gateway-consent.product.json'), JSON.stringify(manifest, null, 2));
+  writeFileSync(join(dataDir, 'tenants.json'), JSON.stringify({ tenants: [{ id: 'acme', token_sha256: createHash('sha256').update(TENANT_TOKEN).digest('hex') }] }));
   host = await startHost({ dataDir, host: '127.0.0.1', port: 0, logger: createMemoryLogger(), shell: 'headless', env: {} });
 }, 60_000);
 
@@ -51,8 +54,8 @@ const askView = () => ({
   meta: { tenant: 'default', principal: { id: 'svc', tenant: 'default', audiences: ['gateway'], scopes: ['post:/v1/payments'], expires_at: '2020-01-01T00:00:00Z' } },
 });
 
-async function call(method: 'GET' | 'POST', path: string, body?: unknown) {
-  const res = await fetch(host.origin + path, { method, headers: { authorization: `Bearer ${host.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+async function call(method: 'GET' | 'POST', path: string, body?: unknown, token = host.token) {
+  const res = await fetch(host.origin + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -132,9 +135,29 @@ describe('ASK → k-of-n consent', () => {
     expect(await call('POST', `/v1/consents/${consent}/approve`, sign(approvers[0]!, other.consent, other.cid, 'approve'))).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED' } } });
     expect(await call('POST', `/v1/consents/cns_${'0'.repeat(24)}/approve`, good)).toMatchObject({ status: 404, body: { error: { code: 'CONSENT_NOT_FOUND' } } });
     expect(await call('POST', `/v1/consents/${consent}/approve`, { payloadType: 'x' })).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED' } } });
+    // A decision validly signed by an approver but carrying a field approvers are not shown is refused, not counted.
+    const padded = signEnvelope(CONSENT_PAYLOAD_TYPE, canonicalBytes({ v: CONSENT_VERSION, consent, capsule: cid, decision: 'approve', approver: approvers[0]!.keyid, note: 'x' }), [approvers[0]!]);
+    const refused = await call('POST', `/v1/consents/${consent}/approve`, padded);
+    expect(refused).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED' } } });
+    expect((refused.body['error'] as { message: string }).message).toContain('"note"');
+    // An unsigned envelope: the message says why once, without repeating its code.
+    const unsigned = await call('POST', `/v1/consents/${consent}/approve`, { ...good, signatures: [] });
+    expect(unsigned).toMatchObject({ status: 400, body: { error: { code: 'SIGNATURE_INVALID' } } });
+    expect((unsigned.body['error'] as { message: string }).message).not.toMatch(/SIGNATURE_INVALID|\.\.$/);
     // Nothing was recorded by any of these.
     expect(host.runtime.receipts.consent(consent)?.votes).toEqual([]);
     expect(kinds(cid)).toEqual(['INTENT', 'RESULT']);
+  });
+
+  it("keeps a tenant to its own consent requests: another tenant's are neither listed nor decidable", async () => {
+    const { cid, consent } = await ask();
+    const asAcme = await call('GET', '/v1/consents', undefined, TENANT_TOKEN);
+    expect(asAcme.status).toBe(200);
+    expect((asAcme.body['consents'] as Array<{ id: string }>).map((c) => c.id)).not.toContain(consent);
+    expect((await call('GET', '/v1/consents')).body['consents']).toEqual(expect.arrayContaining([expect.objectContaining({ id: consent })]));
+    const decided = await call('POST', `/v1/consents/${consent}/approve`, sign(approvers[0]!, consent, cid, 'approve'), TENANT_TOKEN);
+    expect(decided).toMatchObject({ status: 404, body: { error: { code: 'CONSENT_NOT_FOUND' } } });
+    expect(host.runtime.receipts.consent(consent)?.votes).toEqual([]);
   });
 
   it('the consent commands have --help and report usage errors', async () => {

@@ -80,7 +80,7 @@ describe('tessera product lock', () => {
     expect(readFileSync(lock, 'utf8')).toBe(before);
     const stale = runTessera(['product', 'lock', file, '--data', data, '--check']);
     expect(stale.code).toBe(1);
-    expect(stale.stderr).toMatch(/the lock .*gw-locked\.lock\.json does not hold: PRODUCT_INVALID: .*does not pin policy-existence@\^2/);
+    expect(stale.stderr).toMatch(/^error PRODUCT_INVALID: the lock .*gw-locked\.lock\.json does not hold: .*does not pin policy-existence@\^2/);
 
     // The lock pins code that is not what is installed.
     copyFileSync(PRESET, file);

@@ -5,11 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBase64 } from '../../main/common/dsse.js';
+import { readZip } from '../../main/common/zip.js';
 import { RECEIPT_PAYLOAD_TYPE, verifyChain } from '../../main/common/receipt.js';
 import type { ReceiptPayload } from '../../main/common/receipt.js';
 import { startHost } from '../../main/host/headless.js';
@@ -310,7 +311,43 @@ describe('POST /v1/run (API Receipt Gateway)', () => {
     const cross = await call('POST', '/v1/run', { ...view, hdr: { ...view.hdr, nonce: `${view.hdr.nonce}-x` } });
     expect(cross.body).toMatchObject({ verdict: 'NACK' });
     expect(cross.body['cid']).not.toBe(acme.body['cid']);
-    expect((await fetch(`${host.origin}/api/info`, { headers: asAcme })).status).toBe(401);
+    // A tenant token is a tenant's: the device's own routes answer 403, not "invalid token".
+    const info = await fetch(`${host.origin}/api/info`, { headers: asAcme });
+    expect(info.status).toBe(403);
+    expect(((await info.json()) as { error: { code: string } }).error.code).toBe('FORBIDDEN');
+    // ...and it sees its own capsules only: another tenant's card and bundle are not found, and so are not told apart
+    // from capsules that do not exist; the device token sees both.
+    const own = await call('GET', `/v1/r/${acme.body['cid'] as string}`, undefined, asAcme);
+    expect(own.status).toBe(200);
+    for (const path of [`/v1/r/${cross.body['cid'] as string}`, `/v1/r/${cross.body['cid'] as string}/bundle`]) {
+      const other = await call('GET', path, undefined, asAcme);
+      expect(other.status).toBe(404);
+      expect(other.body).toMatchObject({ error: { code: 'CAPSULE_NOT_FOUND' } });
+      expect((await call('GET', path)).status).toBe(200);
+    }
+    // Lowercase "bearer" is the same scheme (RFC 9110).
+    expect((await call('GET', `/v1/r/${acme.body['cid'] as string}`, undefined, { authorization: `bearer ${TENANT_TOKEN}` })).status).toBe(200);
+  });
+
+  it('signs card and bundle URLs with the address the client reached, never the Host header it sent', async () => {
+    // node:http, since fetch does not let a caller choose the Host header.
+    const spoofed = (method: string, path: string, body?: string) =>
+      new Promise<{ status: number; bytes: Buffer }>((resolve, reject) => {
+        const req = httpRequest(host.origin + path, { method, headers: { host: 'evil.example:666', authorization: `Bearer ${host.token}`, ...(body ? { 'content-type': 'application/json' } : {}) } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks) }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const run = JSON.parse((await spoofed('POST', '/v1/run', JSON.stringify(eventView()))).bytes.toString('utf8')) as { cid: string; card_url: string };
+    expect(run.card_url).toBe(`${host.origin}/v1/r/${run.cid}`);
+    const card = JSON.parse((await spoofed('GET', `/v1/r/${run.cid}`)).bytes.toString('utf8')) as { bundle_url: string };
+    expect(card.bundle_url).toBe(`${host.origin}/v1/r/${run.cid}/bundle`);
+    const bundle = await spoofed('GET', `/v1/r/${run.cid}/bundle`);
+    const index = JSON.parse(new TextDecoder().decode(readZip(new Uint8Array(bundle.bytes)).get('index.json'))) as { card_url: string };
+    expect(index.card_url).toBe(`${host.origin}/v1/r/${run.cid}`);
   });
 
   it('GET /.well-known/product.json lists the loaded product with its cid and pinned plugins', async () => {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,11 +245,33 @@ describe('offline bundle: verifying', () => {
     expectFailure(verifyBundle(rezip({ ...f, 'notes.txt': new Uint8Array([1]) }), fast), 'BUNDLE_ENTRY_INVALID', 'notes.txt');
     const { 'qr.png': _png, ...withoutQr } = f;
     expectFailure(verifyBundle(rezip(withoutQr), fast), 'BUNDLE_ENTRY_INVALID', 'qr.png');
+    // Without its last receipt the bundle is still numbered 001 to N-1: the index names the one that is gone.
+    const last = Object.keys(f).filter((n) => n.startsWith('receipts/')).sort().at(-1)!;
+    const { [last]: _last, ...withoutLast } = f;
+    const dropped = verifyBundle(rezip(withoutLast), fast);
+    expectFailure(dropped, 'BUNDLE_ENTRY_INVALID', last);
+    expect(dropped.error!.message).toBe(`the bundle has no ${last}, which index.json lists`);
     // Rename receipts/003 to receipts/002 in its local header and directory record: two entries, one name.
     const dup = fx.bundle.slice();
     const from = new TextEncoder().encode('receipts/003.dsse.json');
     for (let i = 0; i + from.length <= dup.length; i++) if (from.every((b, j) => dup[i + j] === b)) dup[i + 11] = '2'.charCodeAt(0);
     expectFailure(verifyBundle(dup, fast), 'BUNDLE_ENTRY_INVALID', 'receipts/002.dsse.json');
+  });
+
+  it('says a bundle was most likely rebuilt by a ZIP tool when it was extracted and zipped again', () => {
+    const original = join(dir, 'original.zip');
+    const rebuilt = join(dir, 'rebuilt.zip');
+    writeFileSync(original, fx.bundle);
+    // What someone who unzips a bundle and zips the folder back gets: the same files, deflated, in a new container.
+    const python = spawnSync('python3', ['-c', 'import sys, zipfile\nsrc = zipfile.ZipFile(sys.argv[1])\nwith zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED) as out:\n  [out.writestr(i.filename, src.read(i)) for i in src.infolist()]', original, rebuilt], { encoding: 'utf8' });
+    expect(python.status, python.stderr).toBe(0);
+    const v = verifyBundle(new Uint8Array(readFileSync(rebuilt)), fast);
+    expect(v.error).toMatchObject({ code: 'BUNDLE_ZIP_INVALID' });
+    expect(v.error!.message).toContain('this looks like a ZIP rebuilt by another tool');
+    // A flipped byte of the original is not blamed on a ZIP tool.
+    const flipped = fx.bundle.slice();
+    flipped[10] = flipped[10]! ^ 0x01;
+    expect(verifyBundle(flipped, fast).error!.message).not.toContain('ZIP rebuilt');
   });
 
   it('turns bytes that are not a bundle into BUNDLE_ZIP_INVALID, never an exception', () => {

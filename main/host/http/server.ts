@@ -15,6 +15,7 @@ import { LIMITS } from '../../common/api.js';
 import { ERROR_CODES, isTesseraError, toErrorData } from '../../common/errors.js';
 import type { ErrorCode } from '../../common/errors.js';
 import type { Runtime } from '../../runtime/index.js';
+import type { Tenant } from '../../runtime/products/index.js';
 import type { Logger } from '../../runtime/log/index.js';
 import type { Operations } from '../operations.js';
 import { createOperations } from '../operations.js';
@@ -31,6 +32,7 @@ import { v1Routes } from './v1.js';
 import { logRoutes } from './log.js';
 import { verifyRoutes } from './verify.js';
 import { installRequestMetrics, metricsRoutes } from './metrics.js';
+import { bearerToken } from './request.js';
 
 export interface HttpServerOptions {
   runtime: Runtime;
@@ -50,7 +52,15 @@ declare module 'fastify' {
   interface FastifyInstance {
     tessera: { runtime: Runtime; operations: Operations; routes: Array<{ method: string; url: string }> };
   }
+  interface FastifyRequest {
+    /**
+     * Who the bearer token is: `null` for the device API token (the device owner, who sees every tenant's
+     * records), else the tenant of a `<data>/tenants.json` token, which reaches `/v1` and its own records only.
+     */
+    tenant: Tenant | null;
+  }
 }
+
 
 export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
   const { runtime, logger } = options;
@@ -113,24 +123,34 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     const given = Buffer.from(candidate, 'utf8');
     return given.length === expected.length && timingSafeEqual(given, expected);
   };
+  app.decorateRequest('tenant', null);
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?', 1)[0]!;
     if (!PROTECTED_PREFIXES.some((p) => path === p || path.startsWith(p + '/'))) return;
     const header = request.headers.authorization;
-    let candidate = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    let candidate = bearerToken(header);
     if (candidate === undefined && (path === '/ws' || path.startsWith('/ws/'))) {
       const offered = String(request.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
       candidate = offered.find((p) => p.startsWith(WS_BEARER_PREFIX))?.slice(WS_BEARER_PREFIX.length);
     }
+    if (tokenMatches(candidate)) return;
     // Tenant tokens (<data>/tenants.json) reach the product API under /v1 only.
-    const tenantToken = candidate !== undefined && path.startsWith('/v1/') && runtime.products.tenantForToken(candidate) !== undefined;
-    if (!tokenMatches(candidate) && !tenantToken) {
-      void reply
-        .code(401)
-        .header('www-authenticate', 'Bearer realm="tessera"')
-        .send({ error: { code: 'UNAUTHORIZED', message: header ? 'The bearer token is not valid for this device.' : 'Send Authorization: Bearer <token>; the token is in <data>/api-token.' } });
+    const tenant = candidate === undefined ? undefined : runtime.products.tenantForToken(candidate);
+    if (tenant && path.startsWith('/v1/')) {
+      request.tenant = tenant;
+      return;
+    }
+    if (tenant) {
+      void reply.code(403).send({ error: { code: 'FORBIDDEN', message: `A tenant token reaches the product API under /v1 only; ${path} needs the device API token (<data>/api-token).` } });
       return reply;
     }
+    const problem = header === undefined
+      ? 'Send Authorization: Bearer <token>; the token is in <data>/api-token.'
+      : candidate === undefined
+        ? 'The Authorization header must be "Bearer <token>".'
+        : 'The bearer token is not valid for this device.';
+    void reply.code(401).header('www-authenticate', 'Bearer realm="tessera"').send({ error: { code: 'UNAUTHORIZED', message: problem } });
+    return reply;
   });
 
   app.addHook('onSend', async (request, reply, payload) => {

@@ -14,6 +14,7 @@ import type { ParsedView, Tenant } from '../../runtime/products/index.js';
 import { CARD_CSP, cardData, renderCardHtml } from '../../runtime/receipts/card.js';
 import type { ConsentRecord } from '../../runtime/receipts/store.js';
 import { envelopeSchema } from '../schemas.js';
+import { localOrigin } from './request.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -71,12 +72,8 @@ type ParsedBody = Record<string, unknown> & { [PARSED]?: ParsedView };
 export const v1Routes: FastifyPluginAsync = async (app) => {
   const { runtime } = app.tessera;
 
-  const tenantOf = (request: FastifyRequest): Tenant => {
-    const header = request.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : '';
-    return runtime.products.tenantForToken(token) ?? { id: DEFAULT_TENANT };
-  };
-  const origin = (request: FastifyRequest): string => `${request.protocol}://${request.headers.host ?? '127.0.0.1'}`;
+  const tenantOf = (request: FastifyRequest): Tenant => request.tenant ?? { id: DEFAULT_TENANT };
+  const origin = localOrigin;
   const consentView = (c: ConsentRecord, request: FastifyRequest) => {
     const product = runtime.products.byCid(runtime.receipts.capsule(c.capsule)?.capsule.product ?? '');
     const names = new Map((product?.kofn?.approvers ?? []).map((a) => [a.keyid, a.name]));
@@ -88,6 +85,17 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
       card_url: origin(request) + cardPath(c.capsule),
       sign: { payloadType: CONSENT_PAYLOAD_TYPE, decision: template },
     };
+  };
+
+  /** The device token sees every capsule; a tenant token only its own tenant's (others are "not found"). */
+  const visibleTo = (request: FastifyRequest, capsule: { tenant: string }): boolean => request.tenant === null || capsule.tenant === request.tenant.id;
+  const consentsVisibleTo = (request: FastifyRequest, query: { state?: ConsentRecord['state']; limit?: number }): ConsentRecord[] => {
+    const all = runtime.receipts.consents(request.tenant === null ? query : { ...query, limit: 1000 });
+    if (request.tenant === null) return all;
+    return all.filter((c) => {
+      const capsule = runtime.receipts.capsule(c.capsule)?.capsule;
+      return capsule !== undefined && visibleTo(request, capsule);
+    }).slice(0, query.limit ?? 100);
   };
 
   // The run route parses its body with the view parser (size, depth, NFC, numbers) instead of JSON.parse.
@@ -153,7 +161,9 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
     },
   }, async (request, reply) => {
     const { cid } = request.params;
-    const product = runtime.products.byCid(runtime.receipts.capsule(cid)?.capsule.product ?? '');
+    const record = runtime.receipts.capsule(cid);
+    if (!record || !visibleTo(request, record.capsule)) throw new TesseraError('CAPSULE_NOT_FOUND', `No capsule ${cid} on this device.`);
+    const product = runtime.products.byCid(record.capsule.product);
     // Ghosted unless the deciding product is loaded and does not ask for it.
     const card = cardData(runtime.receipts, cid, { card_url: origin(request) + cardPath(cid), bundle_url: origin(request) + bundlePath(cid) }, { ghost: product?.enrich.includes('ghost') ?? true });
     if (!card) throw new TesseraError('CAPSULE_NOT_FOUND', `No capsule ${cid} on this device.`);
@@ -172,9 +182,11 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
       querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', enum: ['open', 'approved', 'rejected'] }, limit: { type: 'integer', minimum: 1, maximum: 1000 } } },
       response: { 200: { type: 'object', required: ['consents'], properties: { consents: { type: 'array', items: consentSchema } } }, 400: errorRef, 401: errorRef },
     },
-  }, async (request) => ({
-    consents: runtime.receipts.consents({ ...(request.query.state ? { state: request.query.state } : {}), ...(request.query.limit ? { limit: request.query.limit } : {}) }).map((c) => consentView(c, request)),
-  }));
+  }, async (request) => {
+    const query = { ...(request.query.state ? { state: request.query.state } : {}), ...(request.query.limit ? { limit: request.query.limit } : {}) };
+    // A tenant sees the consent requests of its own capsules (the list is read in pages until the limit is met).
+    return { consents: consentsVisibleTo(request, query).map((c) => consentView(c, request)) };
+  });
 
   for (const action of ['approve', 'reject'] as const) {
     app.post<{ Params: { id: string }; Body: unknown }>(`/v1/consents/:id/${action}`, {
@@ -194,6 +206,9 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
         },
       },
     }, async (request) => {
+      const consent = runtime.receipts.consent(request.params.id);
+      const capsule = consent ? runtime.receipts.capsule(consent.capsule)?.capsule : undefined;
+      if (consent && (!capsule || !visibleTo(request, capsule))) throw new TesseraError('CONSENT_NOT_FOUND', `No consent request ${request.params.id}.`);
       const outcome = runtime.pipeline.decide(request.params.id, action, request.body);
       return { consent: consentView(outcome.consent, request), verdict: outcome.verdict };
     });

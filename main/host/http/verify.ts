@@ -3,12 +3,13 @@
  * (`POST /v1/verify`). Verification is common/bundle.ts — the same code as `tessera bundle verify` and the
  * renderer's offline page — so all three give the same verdict and name the same place.
  */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { BUNDLE_CHECKS, BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES } from '../../common/bundle.js';
 import { base64Problem, fromBase64 } from '../../common/dsse.js';
 import { TesseraError } from '../../common/errors.js';
 import { cardPath } from '../../common/receipt.js';
 import { bundleFileName, capsuleBundle, verifyBundleOnHost } from '../../runtime/receipts/bundle.js';
+import { localOrigin } from './request.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -41,7 +42,6 @@ export const bundleVerdictSchema = {
 
 export const verifyRoutes: FastifyPluginAsync = async (app) => {
   const { runtime } = app.tessera;
-  const origin = (request: FastifyRequest): string => `${request.protocol}://${request.headers.host ?? '127.0.0.1'}`;
 
   app.get<{ Params: { cid: string } }>('/v1/r/:cid/bundle', {
     schema: {
@@ -55,7 +55,10 @@ export const verifyRoutes: FastifyPluginAsync = async (app) => {
   }, async (request, reply) => {
     if (!runtime.ready) throw new TesseraError('NOT_READY', `The runtime is ${runtime.state}.`);
     const { cid } = request.params;
-    const zip = capsuleBundle({ receipts: runtime.receipts, log: runtime.deviceLog, deviceKey: runtime.deviceKey }, cid, origin(request) + cardPath(cid));
+    const record = runtime.receipts.capsule(cid);
+    // A tenant token gets its own tenant's bundles only; another's capsule is "not found", as on the card route.
+    if (record && request.tenant !== null && record.capsule.tenant !== request.tenant.id) throw new TesseraError('CAPSULE_NOT_FOUND', `No capsule ${cid} on this device.`);
+    const zip = capsuleBundle({ receipts: runtime.receipts, log: runtime.deviceLog, deviceKey: runtime.deviceKey }, cid, localOrigin(request) + cardPath(cid));
     return reply
       .type(BUNDLE_MEDIA_TYPE)
       .header('content-disposition', `attachment; filename="${bundleFileName(cid)}"`)

@@ -100,9 +100,7 @@ export const webhookRoutes: FastifyPluginAsync = async (app) => {
   const signingKey = () => ({ ...runtime.webhooks.signingKey, payload_type: WEBHOOK_PAYLOAD_TYPE });
   // The server's hook admitted the device token or a tenant's; these routes are the device owner's.
   const deviceTokenOnly = async (request: FastifyRequest) => {
-    const header = request.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-    if (token !== undefined && runtime.products.tenantForToken(token) !== undefined) {
+    if (request.tenant !== null) {
       throw new TesseraError('FORBIDDEN', 'Webhook subscriptions and their delivery log are managed with the device API token (<data>/api-token), not a tenant token.');
     }
   };

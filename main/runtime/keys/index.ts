@@ -69,10 +69,10 @@ export function keyidOf(publicKeyRaw: Uint8Array): string {
  * with mode 0644. Each file is written atomically (temporary file, fsync, then link or rename), so a crash
  * leaves either no file or a complete one. The parent folder is created (mode 0700) if missing.
  *
- * The private key file is never replaced unless `options.overwrite`; `<path>.pub` is always (re)written, since
- * it must match the private key just written.
+ * Neither file is replaced unless `options.overwrite`: an existing `<path>.pub` may be another key's public half.
  *
- * @throws TesseraError KEY_FILE_INVALID when `path` exists (without `overwrite`) or cannot be written.
+ * @throws TesseraError KEY_FILE_INVALID when `path` or `<path>.pub` exists (without `overwrite`), `path` is a
+ *   folder, or a file cannot be written.
  * @throws TesseraError VALIDATION_FAILED when `key` was not made by this module.
  */
 export function writePrivateKey(path: string, key: SigningKey, options: WriteKeyOptions = {}): void {
@@ -85,8 +85,12 @@ export function writePrivateKey(path: string, key: SigningKey, options: WriteKey
   } catch (cause) {
     throw new TesseraError('KEY_FILE_INVALID', `Cannot create the folder for the key file ${path}: ${(cause as Error).message}`, { cause });
   }
+  const overwrite = options.overwrite === true;
+  if (isFolder(path)) throw keyFileError(path, 'is a folder; give the path of the key file to write');
+  // The .pub of another key would be replaced by this one's: refused like the private key itself.
+  if (!overwrite && existsSync(`${path}.pub`)) throw keyFileError(`${path}.pub`, `the file already exists; ${REFUSE_REPLACE}`);
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
-  writeKeyFileAtomic(path, pem, { mode: 0o600, overwrite: options.overwrite === true });
+  writeKeyFileAtomic(path, pem, { mode: 0o600, overwrite });
   writeKeyFileAtomic(`${path}.pub`, key.publicKeyPem, { mode: 0o644, overwrite: true });
 }
 
@@ -101,6 +105,8 @@ export function writePrivateKey(path: string, key: SigningKey, options: WriteKey
  */
 export function readPrivateKey(path: string): SigningKey {
   const text = readKeyFile(path, 'private key');
+  // Checked before the file mode: a public key is normally world-readable, and the fix is another file, not chmod.
+  if (pemLabel(text) === 'PUBLIC KEY') throw keyFileError(path, `this is a public key; give the private key file${path.endsWith('.pub') ? ` (${path.slice(0, -4)})` : ''} instead`);
   if (process.platform !== 'win32') {
     const mode = statSync(path).mode & 0o777;
     if ((mode & 0o077) !== 0) {
@@ -110,7 +116,6 @@ export function readPrivateKey(path: string): SigningKey {
   const label = pemLabel(text);
   if (label === undefined) throw keyFileError(path, 'not a PEM file (expected "-----BEGIN PRIVATE KEY-----")');
   if (label === 'ENCRYPTED PRIVATE KEY') throw keyFileError(path, 'the private key is encrypted; Tessera needs an unencrypted PKCS#8 key in a 0600 file');
-  if (label === 'PUBLIC KEY') throw keyFileError(path, 'this is a public key; a private key is expected');
   if (label !== 'PRIVATE KEY') throw keyFileError(path, `a "${label}" PEM block is not an Ed25519 PKCS#8 private key`);
   let privateKey: KeyObject;
   try {
@@ -239,16 +244,26 @@ export function writeKeyFileAtomic(path: string, text: string, options: { mode: 
   syncFolder(dir);
 }
 
+const REFUSE_REPLACE = 'refusing to replace a key (choose another path, or replace it on purpose: tessera keygen --force)';
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function placeWithoutClobbering(tmp: string, path: string): void {
   try {
     // link() fails with EEXIST instead of replacing: no window in which another writer's file is lost.
     linkSync(tmp, path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw keyFileError(path, 'the file already exists; refusing to overwrite a key (pass overwrite to replace it)');
+    if (code === 'EEXIST') throw keyFileError(path, `the file already exists; ${REFUSE_REPLACE}`);
     // Some filesystems (FAT, some network mounts) have no hard links: check, then rename.
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
-    if (existsSync(path)) throw keyFileError(path, 'the file already exists; refusing to overwrite a key (pass overwrite to replace it)');
+    if (existsSync(path)) throw keyFileError(path, `the file already exists; ${REFUSE_REPLACE}`);
     renameSync(tmp, path);
   }
 }

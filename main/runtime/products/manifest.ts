@@ -100,11 +100,19 @@ const validate: ValidateFunction = ajv.compile(productSchema);
  *   must be a plugin name and a semver range, e.g. policy-existence@^1`).
  */
 export function readProductManifest(file: string): ProductManifest {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a manifest file' : `cannot be read (${(err as Error).message})`;
+    throw new TesseraError('PRODUCT_INVALID', `${file}: ${why}.`, { details: { file } });
+  }
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(file, 'utf8'));
+    value = JSON.parse(text);
   } catch (err) {
-    throw new TesseraError('PRODUCT_INVALID', `${basename(file)}: not readable JSON (${(err as Error).message}).`, { details: { file } });
+    throw new TesseraError('PRODUCT_INVALID', `${basename(file)}: not valid JSON (${(err as Error).message}).`, { details: { file } });
   }
   return validateProductManifest(value, basename(file));
 }

@@ -30,7 +30,7 @@ import { cidOf } from '../../common/cid.js';
 import { pae, toBase64, verifyEnvelopeWith } from '../../common/dsse.js';
 import type { DsseEnvelope, SignatureVerifier } from '../../common/dsse.js';
 import { TesseraError, isTesseraError, toErrorData } from '../../common/errors.js';
-import { CAPSULE_VERSION, RECEIPT_PAYLOAD_TYPE, capsuleId, cardPath, checkBuiltChain, verifyChain, verifyConsentDecision } from '../../common/receipt.js';
+import { CAPSULE_VERSION, CONSENT_DECISION_FIELDS, CONSENT_VERSION, RECEIPT_PAYLOAD_TYPE, capsuleId, cardPath, checkBuiltChain, verifyChain, verifyConsentDecision } from '../../common/receipt.js';
 import type { Capsule, JsonObject, JsonValue, Verdict } from '../../common/receipt.js';
 import { PERMIT_PAYLOAD_TYPE, issuePermit, issuePermitWith } from '../../../sandbox/permits.js';
 import type { Permit } from '../../../sandbox/permits.js';
@@ -586,9 +586,14 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const checked = verifyConsentDecision(envelope, (keyid) => approvers.get(keyid), verifier);
       if (!checked.ok) {
         const unknown = checked.problem.startsWith('KEY_UNKNOWN');
-        throw new TesseraError(unknown ? 'KEY_UNKNOWN' : 'SIGNATURE_INVALID', unknown ? `The decision is not signed by an approver of ${consentId} (${[...approvers.keys()].join(', ')}).` : `The signed decision is not valid: ${checked.problem}.`);
+        // The problem may start with the code of the error behind it, which is this error's code already.
+        const problem = checked.problem.replace(/^[A-Z_]+: /, '').replace(/\.$/, '');
+        throw new TesseraError(unknown ? 'KEY_UNKNOWN' : 'SIGNATURE_INVALID', unknown ? `The decision is not signed by an approver of ${consentId} (${[...approvers.keys()].join(', ')}).` : `The signed decision is not valid: ${problem}.`);
       }
       const { decision, keyid } = checked;
+      // Exactly the fields an approver is shown to sign: anything else in a signed decision is refused, not stored.
+      const extra = Object.keys(decision).filter((k) => !CONSENT_DECISION_FIELDS.includes(k));
+      if (extra.length > 0) throw new TesseraError('VALIDATION_FAILED', `The signed decision has ${extra.map((k) => JSON.stringify(k)).join(', ')}, which a ${CONSENT_VERSION} decision does not; sign exactly ${CONSENT_DECISION_FIELDS.join(', ')}.`);
       if (decision.consent !== consentId || decision.capsule !== consent.capsule || decision.decision !== action) {
         throw new TesseraError('VALIDATION_FAILED', `The signed decision is "${decision.decision}" of ${decision.consent} for ${decision.capsule}; this request is "${action}" of ${consentId} for ${consent.capsule}.`);
       }
