@@ -32,6 +32,17 @@ describe('tessera CLI', () => {
     const badFlag = runTessera(['start', '--colour']);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toContain('error CONFIG_INVALID');
+    expect(runTessera(['bundle', 'verify', 'x.zip', '--jsn']).stderr).toContain('error CONFIG_INVALID: unknown option "--jsn"');
+    expect(runTessera(['version', 'extra']).stderr).toContain('error CONFIG_INVALID: unexpected argument "extra"; this command takes no arguments');
+    expect(runTessera(['keygen', '--out']).stderr).toContain('error CONFIG_INVALID: --out needs a value');
+    // help names a group's commands, and says when there is no such command.
+    const group = runTessera(['help', 'consent']);
+    expect(group.code).toBe(0);
+    expect(group.stdout).toMatch(/tessera consent list[\s\S]*tessera consent approve/);
+    expect(runTessera(['consent']).stdout).toBe(group.stdout);
+    const nope = runTessera(['help', 'nope']);
+    expect(nope.code).toBe(2);
+    expect(nope.stderr).toContain('error CONFIG_INVALID: unknown command "nope"');
     const badPort = runTessera(['start', '--headless', '--port', 'abc', '--data', tempDir()]);
     expect(badPort.code).toBe(2);
     expect(badPort.stderr).toContain('--port must be an integer');

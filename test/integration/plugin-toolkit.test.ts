@@ -41,8 +41,23 @@ describe('tessera keygen', () => {
     expect(readFileSync(`${key}.pub`, 'utf8')).toContain('PUBLIC KEY');
     const again = runTessera(['keygen', '--out', key]);
     expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(/error KEY_FILE_INVALID: .*exists/);
+    expect(again.stderr).toMatch(/error KEY_FILE_INVALID: .*exists; refusing to replace a key .*tessera keygen --force/);
     expect(runTessera(['keygen', '--out', key, '--force']).code).toBe(0);
+    // A KEY.pub left without its KEY may be another key's public half: refused too, and kept as it was.
+    const orphan = join(tempDir(), 'orphan');
+    writeFileSync(`${orphan}.pub`, 'someone else');
+    const pub = runTessera(['keygen', '--out', orphan]);
+    expect(pub.code).toBe(1);
+    expect(pub.stderr).toContain(`error KEY_FILE_INVALID: Key file ${orphan}.pub`);
+    expect(readFileSync(`${orphan}.pub`, 'utf8')).toBe('someone else');
+    expect(existsSync(orphan)).toBe(false);
+    const folder = runTessera(['keygen', '--out', tempDir()]);
+    expect(folder.code).toBe(1);
+    expect(folder.stderr).toMatch(/is a folder; give the path of the key file/);
+    // The public half given where the private key goes: named as such, not blamed on its (normal) 0644 mode.
+    const wrongHalf = runTessera(['plugin', 'sign', tempDir(), '--key', `${key}.pub`]);
+    expect(wrongHalf.code).toBe(1);
+    expect(wrongHalf.stderr).toContain(`this is a public key; give the private key file (${key}) instead`);
   });
 });
 
