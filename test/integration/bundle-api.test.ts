@@ -241,6 +241,9 @@ describe('device log routes', () => {
     expect((await call('GET', `/v1/log/consistency?from=2&to=1`)).json).toMatchObject({ error: { code: 'LOG_RANGE_INVALID' } });
     expect((await call('GET', '/v1/log/consistency')).status).toBe(400);
     expect((await call('GET', '/v1/log/inclusion?cid=nope')).json).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
-    expect((await call('GET', '/v1/log/root?size=-1')).status).toBe(400);
+    // Any size outside the log is the log's own answer, with the log's size in the details.
+    expect((await call('GET', '/v1/log/root?size=-1')).json).toMatchObject({ error: { code: 'LOG_RANGE_INVALID', details: { log_size: size } } });
+    // Decimal digits only: a number coercion would read 0x1 and 1e0 as 1.
+    for (const odd of ['0x1', '1e0', '+1', '1.0', '01']) expect((await call('GET', `/v1/log/root?size=${encodeURIComponent(odd)}`)).json, odd).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
   });
 });

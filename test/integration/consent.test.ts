@@ -86,7 +86,9 @@ describe('ASK → k-of-n consent', () => {
     const entry = (listed.body['consents'] as Array<Record<string, unknown>>).find((c) => c['id'] === consent);
     expect(entry).toMatchObject({ capsule: cid, k: 2, n: 3, state: 'open', sign: { payloadType: CONSENT_PAYLOAD_TYPE, decision: { consent, capsule: cid } } });
 
-    const first = await call('POST', `/v1/consents/${consent}/approve`, sign(approvers[0]!, consent, cid, 'approve'));
+    // Sent with the decision's own media type: the same JSON.
+    const firstRes = await fetch(`${host.origin}/v1/consents/${consent}/approve`, { method: 'POST', headers: { authorization: `Bearer ${host.token}`, 'content-type': CONSENT_PAYLOAD_TYPE }, body: JSON.stringify(sign(approvers[0]!, consent, cid, 'approve')) });
+    const first = { status: firstRes.status, body: (await firstRes.json()) as Record<string, unknown> };
     expect(first).toMatchObject({ status: 200, body: { verdict: 'ASK', consent: { state: 'open', votes: [{ approver: approvers[0]!.keyid, decision: 'approve' }] } } });
     expect(await call('POST', `/v1/consents/${consent}/approve`, sign(approvers[0]!, consent, cid, 'approve'))).toMatchObject({ status: 409, body: { error: { code: 'CONSENT_CLOSED' } } });
 

@@ -105,6 +105,32 @@ describe('HTTP API', () => {
     // The default product, the API Receipt Gateway, identified by its manifest's cid and its pinned plugins.
     expect(body['products']).toEqual([expect.objectContaining({ name: 'api-receipt-gateway', cid: expect.stringMatching(/^b3:[0-9a-f]{64}$/), plugins: expect.objectContaining({ 'policy-existence': expect.objectContaining({ cid: expect.stringMatching(/^b3:/) }) }) })]);
     expect(body['routes']).toEqual(expect.arrayContaining([{ method: 'POST', url: '/api/events' }, { method: 'GET', url: '/healthz' }]));
+    // Served without a token, so it does not say where the data lives.
+    expect(body['runtime']).toEqual({ name: 'Tessera', version: expect.any(String), shell: 'headless', started_at: expect.any(String) });
+  });
+
+  it('keeps the one error shape for URLs it cannot route: bad encoding, wrong method, unknown path', async () => {
+    const badUrl = await json(await fetch(url('/v1/r/%ff'), { headers: auth }));
+    expect(badUrl).toEqual({ status: 400, body: { error: { code: 'VALIDATION_FAILED', message: expect.stringContaining('percent-encoding') } } });
+    const wrongMethod = await fetch(url('/v1/run'), { headers: auth });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('POST');
+    expect(await wrongMethod.json()).toEqual({ error: { code: 'METHOD_NOT_ALLOWED', message: '/v1/run takes POST, not GET.' } });
+    expect((await json(await fetch(url(`/v1/r/b3:${'0'.repeat(64)}/bundle`), { method: 'DELETE', headers: auth }))).body).toMatchObject({ error: { code: 'METHOD_NOT_ALLOWED' } });
+    // An unknown path is echoed cut short, however long it is.
+    const long = await json(await fetch(url(`/v1/${'a'.repeat(5000)}`), { headers: auth }));
+    expect(long.status).toBe(404);
+    expect((long.body['error'] as { message: string }).message.length).toBeLessThan(200);
+  });
+
+  it('names the limit of the route a body is too large for, and calls an oversized view VIEW_TOO_LARGE', async () => {
+    const huge = JSON.stringify({ hdr: { src: 'x', nonce: 'nonce-big-1' }, blob: 'a'.repeat(2 * 1024 * 1024) });
+    const run = await json(await fetch(url('/v1/run'), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: huge }));
+    expect(run).toMatchObject({ status: 413, body: { error: { code: 'VIEW_TOO_LARGE' } } });
+    // /v1/verify takes a base64 bundle in JSON, so its limit is 4/3 of the largest bundle, not the server's 1 MiB.
+    const limit = Math.ceil((16 * 1024 * 1024 * 4) / 3) + 1024;
+    const verify = await json(await fetch(url('/v1/verify'), { method: 'POST', headers: { ...auth, 'content-type': 'application/zip' }, body: new Uint8Array(limit + 1) }));
+    expect(verify).toMatchObject({ status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE', message: `The body is over ${limit} bytes, the limit of this route.` } } });
   });
 
   it('streams matching events over /ws to a client authenticated by header', async () => {

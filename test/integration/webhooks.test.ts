@@ -424,6 +424,7 @@ describe('webhook routes', () => {
       [{ url: 'https://user:pw@example.com/' }, 400, 'WEBHOOK_URL_INVALID', /credentials/],
       [{ url: 'https://example.com/#x' }, 400, 'WEBHOOK_URL_INVALID', /fragment/],
       [{ url: 'https://example.com/' + 'a'.repeat(3000) }, 400, 'WEBHOOK_URL_INVALID', /at most 2048/],
+      [{ url: 'https://example.com/' + 'a'.repeat(5000) }, 400, 'WEBHOOK_URL_INVALID', /at most 2048/],
       [{ url: 'https://example.com/', events: ['receipt..x'] }, 400, 'TOPIC_INVALID'],
       [{ url: 'https://example.com/', events: [] }, 400, 'VALIDATION_FAILED'],
       [{ url: 'https://example.com/', extra: true }, 400, 'VALIDATION_FAILED'],

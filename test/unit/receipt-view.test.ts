@@ -62,6 +62,8 @@ describe('parseView', () => {
   it('splits hdr from the view and normalizes strings and keys to NFC', () => {
     const parsed = parseView(JSON.stringify({ hdr: { ...hdr, exp: '2026-06-01T12:00:00+02:00' }, intent: { name: 'Cafe\u0301' }, ['A\u030a']: 1 }));
     expect(parsed.hdr).toEqual({ src: 'gw-1', nonce: 'nonce-0001', exp: '2026-06-01T10:00:00.000Z' });
+    // A leap day and a time without seconds in another zone are real times.
+    expect(parseView(JSON.stringify({ hdr: { ...hdr, exp: '2096-02-29T23:59+02:00' } })).hdr.exp).toBe('2096-02-29T21:59:00.000Z');
     expect(parsed.view).toEqual({ intent: { name: 'Café' }, ['Å']: 1 });
   });
 
@@ -73,6 +75,10 @@ describe('parseView', () => {
       [JSON.stringify({ hdr: { src: 'gw', nonce: 'short' } }), 'VIEW_INVALID', '$.hdr.nonce'],
       [JSON.stringify({ hdr: { src: '', nonce: 'nonce-0001' } }), 'VIEW_INVALID', '$.hdr.src'],
       [JSON.stringify({ hdr: { ...hdr, exp: 'tomorrow' } }), 'VIEW_INVALID', '$.hdr.exp'],
+      // Times Date.parse would roll over to another day: refused, not moved.
+      [JSON.stringify({ hdr: { ...hdr, exp: '2099-02-30T00:00:00Z' } }), 'VIEW_INVALID', '$.hdr.exp'],
+      [JSON.stringify({ hdr: { ...hdr, exp: '2099-04-31T00:00+02:00' } }), 'VIEW_INVALID', '$.hdr.exp'],
+      [JSON.stringify({ hdr: { ...hdr, exp: '2099-01-01T24:00:00Z' } }), 'VIEW_INVALID', '$.hdr.exp'],
       [JSON.stringify({ hdr: { ...hdr, extra: 1 } }), 'VIEW_INVALID', '$.hdr.extra'],
       [`{"hdr":${JSON.stringify(hdr)},"n":1e400}`, 'VIEW_INVALID', '$["n"]'],
       [`{"hdr":${JSON.stringify(hdr)},"n":12345678901234567890}`, 'VIEW_INVALID', 'lost precision'],

@@ -10,7 +10,12 @@ import { envelopeSchema } from '../schemas.js';
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
 const hex = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
-const size = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+/**
+ * A tree size as written in the query: decimal digits only (no `0x10`, `1e3` or `+5`, which a number coercion would
+ * take), a minus sign let through so that a negative size gets the log's own LOG_RANGE_INVALID answer.
+ */
+const size = { type: 'string', pattern: '^-?(0|[1-9][0-9]{0,15})$' } as const;
+const sizeOf = (text: string | undefined): number | undefined => (text === undefined ? undefined : Number(text));
 
 export const logRoutes: FastifyPluginAsync = async (app) => {
   const { runtime } = app.tessera;
@@ -19,7 +24,7 @@ export const logRoutes: FastifyPluginAsync = async (app) => {
     return runtime.deviceLog;
   };
 
-  app.get<{ Querystring: { size?: number } }>('/v1/log/root', {
+  app.get<{ Querystring: { size?: string } }>('/v1/log/root', {
     schema: {
       summary: "The device log's tree head, signed by the device key (DSSE, application/vnd.tessera.tree-head+json).",
       description: 'Without `size`, the current head. A head once signed for a size is served again unchanged.',
@@ -38,11 +43,11 @@ export const logRoutes: FastifyPluginAsync = async (app) => {
       },
     },
   }, async (request) => {
-    const { head, envelope } = log().signedHead(request.query.size);
+    const { head, envelope } = log().signedHead(sizeOf(request.query.size));
     return { log: head.log, size: head.size, root: head.root, hash: head.hash, issued_at: head.issued_at, envelope };
   });
 
-  app.get<{ Querystring: { cid: string; size?: number } }>('/v1/log/inclusion', {
+  app.get<{ Querystring: { cid: string; size?: string } }>('/v1/log/inclusion', {
     schema: {
       summary: 'The audit path of a receipt (by its id) in the tree of `size` receipts (default: the current size).',
       description: 'Leaf = SHA-256(0x00 || UTF-8 bytes of the receipt id); RFC 6962 §2.1.1 path, nearest sibling first.',
@@ -61,9 +66,9 @@ export const logRoutes: FastifyPluginAsync = async (app) => {
         503: errorRef,
       },
     },
-  }, async (request) => log().inclusion(request.query.cid, request.query.size));
+  }, async (request) => log().inclusion(request.query.cid, sizeOf(request.query.size)));
 
-  app.get<{ Querystring: { from: number; to?: number } }>('/v1/log/consistency', {
+  app.get<{ Querystring: { from: string; to?: string } }>('/v1/log/consistency', {
     schema: {
       summary: 'Proof that the tree of `to` receipts (default: the current size) extends the tree of `from` receipts (RFC 6962 §2.1.2).',
       tags: ['log'],
@@ -82,6 +87,6 @@ export const logRoutes: FastifyPluginAsync = async (app) => {
     },
   }, async (request) => {
     const l = log();
-    return l.consistency(request.query.from, request.query.to ?? l.size);
+    return l.consistency(sizeOf(request.query.from)!, sizeOf(request.query.to) ?? l.size);
   });
 };

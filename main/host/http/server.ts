@@ -73,6 +73,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     // Requests that race shutdown are answered by our handlers (NOT_READY, in our error shape).
     return503OnClosing: false,
     ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false } },
+    // A URL the router cannot decode (`/v1/r/%ff`) or a parameter over its length: our error shape, not Fastify's.
+    frameworkErrors: (err, _request, reply: FastifyReply) => {
+      void reply.code(400).send({ error: { code: 'VALIDATION_FAILED', message: err.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid: it has a malformed percent-encoding.' : 'A path parameter is too long.' } });
+    },
   });
 
   const routes: Array<{ method: string; url: string }> = [];
@@ -160,12 +164,19 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   });
 
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const { status, body } = errorResponse(err);
+    const { status, body } = errorResponse(err, request.routeOptions.bodyLimit);
     if (status >= 500) logger.error('request failed', { method: request.method, url: request.url, error: err, stack: err.stack });
     void reply.code(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?', 1)[0]}.` } });
+    const path = request.url.split('?', 1)[0]!;
+    const shown = path.length > 120 ? `${path.slice(0, 120)}…` : path;
+    const allowed = [...new Set(routes.filter((r) => routePattern(r.url).test(path)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      void reply.code(405).header('allow', allowed.join(', ')).send({ error: { code: 'METHOD_NOT_ALLOWED', message: `${shown} takes ${allowed.join(', ')}, not ${request.method}.` } });
+      return;
+    }
+    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `No route ${request.method} ${shown}.` } });
   });
 
   // Before any route is declared, so that every /v1 route gets the latency hook.
@@ -187,8 +198,20 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   return app;
 }
 
+const patterns = new Map<string, RegExp>();
+/** A route's URL (`/v1/r/:cid/bundle`) as a regular expression matching the paths it serves. */
+function routePattern(url: string): RegExp {
+  let pattern = patterns.get(url);
+  if (!pattern) {
+    const source = url.split('/').map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
+    pattern = new RegExp(`^${source}/?$`);
+    patterns.set(url, pattern);
+  }
+  return pattern;
+}
+
 /** Map any error to the status and body of the one error shape. */
-export function errorResponse(err: unknown): { status: number; body: { error: ReturnType<typeof toErrorData> } } {
+export function errorResponse(err: unknown, bodyLimit: number = LIMITS.maxBodyBytes): { status: number; body: { error: ReturnType<typeof toErrorData> } } {
   if (isTesseraError(err)) return { status: err.status, body: { error: toErrorData(err) } };
   const e = err as Partial<FastifyError> & { validation?: unknown; validationContext?: string };
   let code: ErrorCode | undefined;
@@ -198,7 +221,7 @@ export function errorResponse(err: unknown): { status: number; body: { error: Re
     message = e.message ?? 'Input does not match the schema.';
   } else if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     code = 'PAYLOAD_TOO_LARGE';
-    message = `The body is over ${LIMITS.maxBodyBytes} bytes.`;
+    message = `The body is over ${bodyLimit} bytes, the limit of this route.`;
   } else if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     code = 'UNSUPPORTED_MEDIA_TYPE';
     message = 'Send the body as application/json.';

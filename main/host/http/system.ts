@@ -50,7 +50,7 @@ export const systemRoutes: FastifyPluginAsync = async (app) => {
           properties: {
             name: { type: 'string' },
             version: { type: 'string' },
-            runtime: runtimeInfoSchema,
+            runtime: { type: 'object', required: ['name', 'version', 'shell', 'started_at'], properties: { name: { type: 'string' }, version: { type: 'string' }, shell: { type: 'string' }, started_at: { type: 'string' } } },
             api: { type: 'object', properties: { openapi: { type: 'string' }, auth: { type: 'string' }, websocket: { type: 'string' } } },
             routes: { type: 'array', items: { type: 'object', required: ['method', 'url'], properties: { method: { type: 'string' }, url: { type: 'string' } } } },
             products: { type: 'array', items: { type: 'object', additionalProperties: true } },
@@ -61,7 +61,8 @@ export const systemRoutes: FastifyPluginAsync = async (app) => {
   }, async () => ({
     name: runtime.info.name,
     version: runtime.info.version,
-    runtime: runtime.info,
+    // Served without a token: what the runtime is, not where it keeps its data (GET /api/info has that).
+    runtime: { name: runtime.info.name, version: runtime.info.version, shell: runtime.info.shell, started_at: runtime.info.started_at },
     api: { openapi: '/openapi.json', auth: 'bearer', websocket: '/ws' },
     routes: app.tessera.routes,
     // Loaded product manifests with their cids and pinned plugins (runtime/products).

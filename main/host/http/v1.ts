@@ -5,11 +5,11 @@
  * Auth: the server's hook admits the device API token (tenant `default`) and the tokens of
  * `<data>/tenants.json` (their tenant) on `/v1`; this plugin maps the token to its tenant.
  */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { TesseraError } from '../../common/errors.js';
+import type { FastifyError, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { TesseraError, toErrorData } from '../../common/errors.js';
 import { CONSENT_PAYLOAD_TYPE, CONSENT_VERSION, bundlePath, cardPath } from '../../common/receipt.js';
 import type { ConsentDecision } from '../../common/receipt.js';
-import { DEFAULT_TENANT, parseView } from '../../runtime/products/index.js';
+import { DEFAULT_TENANT, VIEW_LIMITS, parseView } from '../../runtime/products/index.js';
 import type { ParsedView, Tenant } from '../../runtime/products/index.js';
 import { CARD_CSP, cardData, renderCardHtml } from '../../runtime/receipts/card.js';
 import type { ConsentRecord } from '../../runtime/receipts/store.js';
@@ -72,6 +72,8 @@ type ParsedBody = Record<string, unknown> & { [PARSED]?: ParsedView };
 export const v1Routes: FastifyPluginAsync = async (app) => {
   const { runtime } = app.tessera;
 
+  // A consent decision may also be sent with its own media type (the envelope's payloadType names it).
+  app.addContentTypeParser(CONSENT_PAYLOAD_TYPE, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   const tenantOf = (request: FastifyRequest): Tenant => request.tenant ?? { id: DEFAULT_TENANT };
   const origin = localOrigin;
   const consentView = (c: ConsentRecord, request: FastifyRequest) => {
@@ -102,6 +104,12 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
   await app.register(async (scope) => {
     // Only JSON: text/plain and the rest answer 415 UNSUPPORTED_MEDIA_TYPE.
     scope.removeAllContentTypeParsers();
+    // A body over the parser's limit is a view over its own (smaller) limit: the same code either way.
+    scope.setErrorHandler((err: FastifyError, _request, reply) => {
+      if (err.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') throw err;
+      const tooLarge = new TesseraError('VIEW_TOO_LARGE', `The view is over ${VIEW_LIMITS.maxBytes} bytes of UTF-8; send a smaller view (large content goes by cid, e.g. ctx.body_cid).`);
+      void reply.code(tooLarge.status).send({ error: toErrorData(tooLarge) });
+    });
     scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_request, body, done) => {
       try {
         const parsed = parseView(body as string);

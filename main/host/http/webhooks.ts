@@ -116,7 +116,7 @@ export const webhookRoutes: FastifyPluginAsync = async (app) => {
         additionalProperties: false,
         required: ['url'],
         properties: {
-          url: { type: 'string', minLength: 1, maxLength: 4096 },
+          url: { type: 'string', minLength: 1, description: 'http(s) URL, at most 2,048 characters (longer: WEBHOOK_URL_INVALID).' },
           events: { type: 'array', minItems: 1, maxItems: MAX_PATTERNS, items: { type: 'string', minLength: 1, maxLength: 200 }, description: 'Topic patterns; default ["**"].' },
           description: { type: 'string', maxLength: 200 },
         },

@@ -79,10 +79,23 @@ function header(hdr: JsonValue | undefined): ViewHeader {
   const { src, nonce, exp } = hdr;
   if (typeof src !== 'string' || src.length < 1 || src.length > 200) throw invalid('$.hdr.src', 'must be a string of 1–200 characters naming the sender');
   if (typeof nonce !== 'string' || !NONCE.test(nonce)) throw invalid('$.hdr.nonce', 'must be 8–128 characters of letters, digits, ".", "_", ":" or "-", used once per sender');
-  if (exp !== undefined && exp !== null && (typeof exp !== 'string' || !ISO.test(exp) || !Number.isFinite(Date.parse(exp)))) {
+  if (exp !== undefined && exp !== null && (typeof exp !== 'string' || !isCalendarTime(exp))) {
     throw invalid('$.hdr.exp', 'must be an ISO-8601 time with a zone, e.g. 2026-01-01T00:00:00Z');
   }
   return { src, nonce, exp: typeof exp === 'string' ? new Date(Date.parse(exp)).toISOString() : null };
+}
+
+/**
+ * An ISO-8601 time with a zone whose date and time exist: Date.parse alone rolls 2099-02-30 over to March 2 and
+ * 24:00 over to the next day, and a request's expiry must be the time its sender wrote.
+ */
+function isCalendarTime(text: string): boolean {
+  const m = ISO.exec(text);
+  if (!m || !Number.isFinite(Date.parse(text))) return false;
+  const [year, month, day, hour, minute] = [text.slice(0, 4), text.slice(5, 7), text.slice(8, 10), text.slice(11, 13), text.slice(14, 16)].map(Number) as [number, number, number, number, number];
+  const second = m[1] === undefined ? 0 : Number(m[1].slice(1, 3));
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59;
 }
 
 /** Counts bracket nesting outside strings; refuses before JSON.parse can recurse deeply. */

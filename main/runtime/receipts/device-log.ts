@@ -185,7 +185,7 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
   const checkSize = (size: number, what: string): number => {
     const n = currentSize();
     if (!Number.isSafeInteger(size) || size < 0 || size > n) {
-      throw new TesseraError('LOG_RANGE_INVALID', `${what} ${String(size)} is outside the device log, which holds ${n} receipts; use a size from 0 to ${n}.`, { details: { size: n } });
+      throw new TesseraError('LOG_RANGE_INVALID', `${what} ${String(size)} is outside the device log, which holds ${n} receipts; use a size from 0 to ${n}.`, { details: { log_size: n } });
     }
     return size;
   };
