@@ -88,10 +88,10 @@ export interface ReceiptPayload {
   device: string;
 }
 
-/** What an approver signs (DSSE, {@link CONSENT_PAYLOAD_TYPE}) to approve or reject a consent request. */
 /** The fields of a consent decision, all required: what an approver signs, and nothing else. */
 export const CONSENT_DECISION_FIELDS: readonly string[] = ['v', 'consent', 'capsule', 'decision', 'approver'];
 
+/** What an approver signs (DSSE, {@link CONSENT_PAYLOAD_TYPE}) to approve or reject a consent request. */
 export interface ConsentDecision {
   v: typeof CONSENT_VERSION;
   /** The consent request id. */

@@ -126,6 +126,21 @@ describe('tessera product lock', () => {
     expect(r.stderr).toMatch(new RegExp(`skipped ${join(extra, 'policy-quota').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: PLUGIN_TAMPERED`));
     expect(Object.keys((JSON.parse(readFileSync(good.lock, 'utf8')) as { plugins: object }).plugins).sort()).toEqual(['intake-event', 'policy-authorization', 'policy-existence']);
 
+    // A lock pinning a version whose only folder fails verification: --check gives that folder's reason, not "not loaded".
+    const pinned = JSON.parse(readFileSync(good.lock, 'utf8')) as { plugins: Record<string, { version: string; cid: string }> };
+    pinned.plugins['policy-existence'] = { version: '1.9.0', cid: `b3:${'1'.repeat(64)}` };
+    writeFileSync(good.lock, JSON.stringify(pinned));
+    cpSync(join(BUILT_PLUGINS, 'policy-existence'), join(extra, 'pe19'), { recursive: true });
+    const bumped = JSON.parse(readFileSync(join(extra, 'pe19', 'plugin.json'), 'utf8')) as { version: string };
+    bumped.version = '1.9.0';
+    writeFileSync(join(extra, 'pe19', 'plugin.json'), JSON.stringify(bumped));
+    const unverified = runTessera(['product', 'lock', good.file, '--data', good.data, '--plugins', extra, '--check', '--json']);
+    expect(unverified.code).toBe(1);
+    const why = JSON.parse(unverified.stdout) as { error: { code: string; message: string }; skipped: Array<{ dir: string; code: string }> };
+    expect(why.error.code).not.toBe('PLUGIN_NOT_FOUND');
+    expect(why.error.code).toBe(why.skipped.find((s) => s.dir === join(extra, 'pe19'))!.code);
+    expect(why.error.message).toContain(`policy-existence@1.9.0 (locked) is in ${join(extra, 'pe19')}, which fails verification: ${why.error.code}`);
+
     for (const notAFolder of [join(extra, 'nope'), join(extra, 'policy-quota', 'plugin.json')]) {
       const r2 = runTessera(['product', 'lock', good.file, '--data', good.data, '--plugins', notAFolder]);
       expect(r2.code).toBe(2);

@@ -1,4 +1,4 @@
-/** What the HTTP routes read from a request besides its body: the bearer token and this server's origin. */
+/** What the HTTP routes read from a request besides its body: the bearer token, who it is, this server's origin. */
 import type { FastifyRequest } from 'fastify';
 
 /**
@@ -17,4 +17,9 @@ export function localOrigin(request: FastifyRequest): string {
 export function bearerToken(header: string | undefined): string | undefined {
   const match = header === undefined ? null : /^bearer +(\S+) *$/i.exec(header);
   return match ? match[1] : undefined;
+}
+
+/** The device token sees every tenant's capsules; a tenant token only its own (the others are "not found"). */
+export function canSee(request: FastifyRequest, capsule: { tenant: string }): boolean {
+  return request.tenant === null || capsule.tenant === request.tenant.id;
 }

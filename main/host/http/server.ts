@@ -61,7 +61,6 @@ declare module 'fastify' {
   }
 }
 
-
 export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
   const { runtime, logger } = options;
   const operations = options.operations ?? createOperations(runtime);

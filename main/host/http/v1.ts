@@ -2,8 +2,8 @@
  * The product API (seed 004 §2): `POST /v1/run`, the card `GET /v1/r/{cid}` (JSON or HTML by content
  * negotiation), and k-of-n consent (`GET /v1/consents`, `POST /v1/consents/{id}/approve|reject`).
  *
- * Auth: the server's hook admits the device API token (tenant `default`) and the tokens of
- * `<data>/tenants.json` (their tenant) on `/v1`; this plugin maps the token to its tenant.
+ * Auth: the server's hook admits the device API token (tenant `default`, sees every tenant's records) and the
+ * tokens of `<data>/tenants.json` on `/v1`, and sets `request.tenant`; a tenant sees its own capsules only.
  */
 import type { FastifyError, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { TesseraError, toErrorData } from '../../common/errors.js';
@@ -14,7 +14,7 @@ import type { ParsedView, Tenant } from '../../runtime/products/index.js';
 import { CARD_CSP, cardData, renderCardHtml } from '../../runtime/receipts/card.js';
 import type { ConsentRecord } from '../../runtime/receipts/store.js';
 import { envelopeSchema } from '../schemas.js';
-import { localOrigin } from './request.js';
+import { canSee, localOrigin } from './request.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -89,14 +89,13 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
     };
   };
 
-  /** The device token sees every capsule; a tenant token only its own tenant's (others are "not found"). */
-  const visibleTo = (request: FastifyRequest, capsule: { tenant: string }): boolean => request.tenant === null || capsule.tenant === request.tenant.id;
+  /** A tenant's consent requests: the newest 1,000 of all are read, the tenant's kept (a tenant's older ones need the device token). */
   const consentsVisibleTo = (request: FastifyRequest, query: { state?: ConsentRecord['state']; limit?: number }): ConsentRecord[] => {
     const all = runtime.receipts.consents(request.tenant === null ? query : { ...query, limit: 1000 });
     if (request.tenant === null) return all;
     return all.filter((c) => {
       const capsule = runtime.receipts.capsule(c.capsule)?.capsule;
-      return capsule !== undefined && visibleTo(request, capsule);
+      return capsule !== undefined && canSee(request, capsule);
     }).slice(0, query.limit ?? 100);
   };
 
@@ -170,7 +169,7 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
   }, async (request, reply) => {
     const { cid } = request.params;
     const record = runtime.receipts.capsule(cid);
-    if (!record || !visibleTo(request, record.capsule)) throw new TesseraError('CAPSULE_NOT_FOUND', `No capsule ${cid} on this device.`);
+    if (!record || !canSee(request, record.capsule)) throw new TesseraError('CAPSULE_NOT_FOUND', `No capsule ${cid} on this device.`);
     const product = runtime.products.byCid(record.capsule.product);
     // Ghosted unless the deciding product is loaded and does not ask for it.
     const card = cardData(runtime.receipts, cid, { card_url: origin(request) + cardPath(cid), bundle_url: origin(request) + bundlePath(cid) }, { ghost: product?.enrich.includes('ghost') ?? true });
@@ -192,7 +191,6 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
     },
   }, async (request) => {
     const query = { ...(request.query.state ? { state: request.query.state } : {}), ...(request.query.limit ? { limit: request.query.limit } : {}) };
-    // A tenant sees the consent requests of its own capsules (the list is read in pages until the limit is met).
     return { consents: consentsVisibleTo(request, query).map((c) => consentView(c, request)) };
   });
 
@@ -216,7 +214,7 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
     }, async (request) => {
       const consent = runtime.receipts.consent(request.params.id);
       const capsule = consent ? runtime.receipts.capsule(consent.capsule)?.capsule : undefined;
-      if (consent && (!capsule || !visibleTo(request, capsule))) throw new TesseraError('CONSENT_NOT_FOUND', `No consent request ${request.params.id}.`);
+      if (consent && (!capsule || !canSee(request, capsule))) throw new TesseraError('CONSENT_NOT_FOUND', `No consent request ${request.params.id}.`);
       const outcome = runtime.pipeline.decide(request.params.id, action, request.body);
       return { consent: consentView(outcome.consent, request), verdict: outcome.verdict };
     });

@@ -9,7 +9,7 @@ import { base64Problem, fromBase64 } from '../../common/dsse.js';
 import { TesseraError } from '../../common/errors.js';
 import { cardPath } from '../../common/receipt.js';
 import { bundleFileName, capsuleBundle, verifyBundleOnHost } from '../../runtime/receipts/bundle.js';
-import { localOrigin } from './request.js';
+import { canSee, localOrigin } from './request.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -57,7 +57,7 @@ export const verifyRoutes: FastifyPluginAsync = async (app) => {
     const { cid } = request.params;
     const record = runtime.receipts.capsule(cid);
     // A tenant token gets its own tenant's bundles only; another's capsule is "not found", as on the card route.
-    if (record && request.tenant !== null && record.capsule.tenant !== request.tenant.id) throw new TesseraError('CAPSULE_NOT_FOUND', `No capsule ${cid} on this device.`);
+    if (record && !canSee(request, record.capsule)) throw new TesseraError('CAPSULE_NOT_FOUND', `No capsule ${cid} on this device.`);
     const zip = capsuleBundle({ receipts: runtime.receipts, log: runtime.deviceLog, deviceKey: runtime.deviceKey }, cid, localOrigin(request) + cardPath(cid));
     return reply
       .type(BUNDLE_MEDIA_TYPE)
