@@ -187,6 +187,11 @@ describe('bundle and verify routes: bad requests', () => {
     const empty = await call('POST', '/v1/verify', Buffer.alloc(0), { 'content-type': 'application/zip' });
     expect(empty.status).toBe(400);
     expect(empty.json).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+    for (const wrong of [123, true, ['x']]) {
+      const typed = await call('POST', '/v1/verify', JSON.stringify({ bundle: wrong }), { 'content-type': 'application/json' });
+      expect(typed.status, JSON.stringify(wrong)).toBe(400);
+      expect(typed.json).toMatchObject({ error: { code: 'VALIDATION_FAILED', message: expect.stringContaining('must be string') } });
+    }
     const garbage = await call('POST', '/v1/verify', Buffer.from('PK not really'), { 'content-type': 'application/zip' });
     expect(garbage.status).toBe(200);
     expect(garbage.json).toMatchObject({ ok: false, error: { code: 'BUNDLE_ZIP_INVALID', where: 'zip' } });

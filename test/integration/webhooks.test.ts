@@ -428,6 +428,9 @@ describe('webhook routes', () => {
       [{ url: 'https://example.com/', events: ['receipt..x'] }, 400, 'TOPIC_INVALID'],
       [{ url: 'https://example.com/', events: [] }, 400, 'VALIDATION_FAILED'],
       [{ url: 'https://example.com/', extra: true }, 400, 'VALIDATION_FAILED'],
+      // Wrong JSON types are refused, not coerced ("123", ["receipt.*"]).
+      [{ url: 123 }, 400, 'VALIDATION_FAILED', /must be string/],
+      [{ url: 'https://example.com/', events: 'receipt.*' }, 400, 'VALIDATION_FAILED', /must be array/],
       [{ events: ['**'] }, 400, 'VALIDATION_FAILED'],
       ['{not json', 400, 'VALIDATION_FAILED'],
     ];

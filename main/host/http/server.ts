@@ -8,6 +8,7 @@
  */
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
+import Ajv from 'ajv';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
@@ -71,12 +72,17 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     forceCloseConnections: 'idle',
     // Requests that race shutdown are answered by our handlers (NOT_READY, in our error shape).
     return503OnClosing: false,
-    ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false } },
     // A URL the router cannot decode (`/v1/r/%ff`) or a parameter over its length: our error shape, not Fastify's.
     frameworkErrors: (err, _request, reply: FastifyReply) => {
       void reply.code(400).send({ error: { code: 'VALIDATION_FAILED', message: err.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid: it has a malformed percent-encoding.' : 'A path parameter is too long.' } });
     },
   });
+
+  // Query strings, path parameters and headers are text, coerced to the declared type ("5" → 5). A JSON body is
+  // not: a number where a string is declared, or a string where an array is, is the client's mistake and refused.
+  const textParts = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false, allowUnionTypes: true });
+  const jsonBodies = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, allowUnionTypes: true });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? jsonBodies : textParts).compile(schema));
 
   const routes: Array<{ method: string; url: string }> = [];
   app.decorate('tessera', { runtime, operations, routes });
