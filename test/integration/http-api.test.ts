@@ -123,6 +123,17 @@ describe('HTTP API', () => {
     expect((long.body['error'] as { message: string }).message.length).toBeLessThan(200);
   });
 
+  it('answers a text/plain body with 415 on every route that takes a body', async () => {
+    for (const path of ['/api/events', '/v1/webhooks', '/v1/webhook/test', '/v1/run', '/v1/verify', `/v1/consents/cns_${'0'.repeat(24)}/approve`]) {
+      const res = await json(await fetch(url(path), { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: '{"a":1}' }));
+      expect(res.status, path).toBe(415);
+      expect(res.body, path).toMatchObject({ error: { code: 'UNSUPPORTED_MEDIA_TYPE' } });
+    }
+    // The message names what the route takes.
+    const verify = await json(await fetch(url('/v1/verify'), { method: 'POST', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' }));
+    expect(verify.body).toEqual({ error: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send the body as application/zip or application/json.' } });
+  });
+
   it('names the limit of the route a body is too large for, and calls an oversized view VIEW_TOO_LARGE', async () => {
     const huge = JSON.stringify({ hdr: { src: 'x', nonce: 'nonce-big-1' }, blob: 'a'.repeat(2 * 1024 * 1024) });
     const run = await json(await fetch(url('/v1/run'), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: huge }));

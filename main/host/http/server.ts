@@ -84,6 +84,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   const jsonBodies = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, allowUnionTypes: true });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? jsonBodies : textParts).compile(schema));
 
+  // Bodies are JSON (or a route's own media type): text/plain gets 415 everywhere rather than a string that a
+  // route's schema then calls "not an object".
+  app.removeContentTypeParser('text/plain');
+
   const routes: Array<{ method: string; url: string }> = [];
   app.decorate('tessera', { runtime, operations, routes });
   app.addHook('onRoute', (route) => {
@@ -169,7 +173,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   });
 
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const { status, body } = errorResponse(err, request.routeOptions.bodyLimit);
+    const { status, body } = errorResponse(err, request.routeOptions.bodyLimit, (request.routeOptions.schema as { consumes?: string[] } | undefined)?.consumes);
     if (status >= 500) logger.error('request failed', { method: request.method, url: request.url, error: err, stack: err.stack });
     void reply.code(status).send(body);
   });
@@ -216,7 +220,7 @@ function routePattern(url: string): RegExp {
 }
 
 /** Map any error to the status and body of the one error shape. */
-export function errorResponse(err: unknown, bodyLimit: number = LIMITS.maxBodyBytes): { status: number; body: { error: ReturnType<typeof toErrorData> } } {
+export function errorResponse(err: unknown, bodyLimit: number = LIMITS.maxBodyBytes, consumes: readonly string[] = ['application/json']): { status: number; body: { error: ReturnType<typeof toErrorData> } } {
   if (isTesseraError(err)) return { status: err.status, body: { error: toErrorData(err) } };
   const e = err as Partial<FastifyError> & { validation?: unknown; validationContext?: string };
   let code: ErrorCode | undefined;
@@ -229,7 +233,7 @@ export function errorResponse(err: unknown, bodyLimit: number = LIMITS.maxBodyBy
     message = `The body is over ${bodyLimit} bytes, the limit of this route.`;
   } else if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     code = 'UNSUPPORTED_MEDIA_TYPE';
-    message = 'Send the body as application/json.';
+    message = `Send the body as ${consumes.join(' or ')}.`;
   } else if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (e.statusCode === 400 && e.name === 'SyntaxError')) {
     code = 'VALIDATION_FAILED';
     message = e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'The body is empty; send a JSON document.' : 'The body is not valid JSON.';

@@ -44,6 +44,7 @@ export interface ParsedView {
 }
 
 const NONCE = /^[A-Za-z0-9._:-]{8,128}$/;
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -134,7 +135,8 @@ function normalize(value: unknown, path: string): JsonValue {
       if (keys.length > VIEW_LIMITS.maxKeys) throw invalid(path, `the object has ${keys.length} keys; at most ${VIEW_LIMITS.maxKeys}`);
       const out: JsonObject = {};
       for (const key of keys) {
-        const at = `${path}[${JSON.stringify(key)}]`;
+        // The notation of the header checks and of canonical.ts: $.a.b for names, $["a b"] for other keys.
+        const at = IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
         const nfcKey = text(key, at);
         if (FORBIDDEN_KEYS.has(nfcKey)) throw invalid(at, `the key "${nfcKey}" is refused`);
         if (Object.prototype.hasOwnProperty.call(out, nfcKey)) throw invalid(at, 'two keys are the same after Unicode NFC normalization');
