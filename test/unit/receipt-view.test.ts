@@ -81,6 +81,9 @@ describe('parseView', () => {
       [JSON.stringify({ hdr: { ...hdr, exp: '2099-01-01T24:00:00Z' } }), 'VIEW_INVALID', '$.hdr.exp'],
       [JSON.stringify({ hdr: { ...hdr, extra: 1 } }), 'VIEW_INVALID', '$.hdr.extra'],
       [`{"hdr":${JSON.stringify(hdr)},"n":1e400}`, 'VIEW_INVALID', '$.n:'],
+      // A key given twice, also when spelled with an escape, at any depth: JSON.parse would keep the last silently.
+      [`{"hdr":${JSON.stringify(hdr)},"x":1,"x":2}`, 'VIEW_INVALID', 'the key "x" appears twice'],
+      [`{"hdr":${JSON.stringify(hdr)},"o":{"a":[{"k":1}],"\\u0061":2}}`, 'VIEW_INVALID', 'the key "a" appears twice'],
       [`{"hdr":${JSON.stringify(hdr)},"a b":{"c":[1,9007199254740993]}}`, 'VIEW_INVALID', '$["a b"].c[1]:'],
       [`{"hdr":${JSON.stringify(hdr)},"n":12345678901234567890}`, 'VIEW_INVALID', 'lost precision'],
       [`{"hdr":${JSON.stringify(hdr)},"s":"\\ud800"}`, 'VIEW_INVALID', 'surrogate'],
@@ -102,6 +105,8 @@ describe('parseView', () => {
     }
     // Brackets inside strings do not count as nesting.
     expect(codeOf(JSON.stringify({ hdr, s: '['.repeat(100) }))).toBe('ok');
+    // The same key in different objects, or as a string value, is no duplicate.
+    expect(codeOf(JSON.stringify({ hdr, l: [{ a: 1 }, { a: 2 }], m: { a: { a: 'a' } }, a: ['a', 'a'] }))).toBe('ok');
     // The deepest accepted nesting is exactly the limit.
     expect(codeOf(`{"hdr":${JSON.stringify(hdr)},"d":${'['.repeat(VIEW_LIMITS.maxDepth - 1)}${']'.repeat(VIEW_LIMITS.maxDepth - 1)}}`)).toBe('ok');
   });

@@ -60,7 +60,7 @@ export function parseView(text: string): ParsedView {
   if (text.length > VIEW_LIMITS.maxBytes || (text.length * 3 > VIEW_LIMITS.maxBytes && encoder.encode(text).length > VIEW_LIMITS.maxBytes)) {
     throw new TesseraError('VIEW_TOO_LARGE', `The view is over ${VIEW_LIMITS.maxBytes} bytes of UTF-8; send a smaller view (large content goes by cid, e.g. ctx.body_cid).`);
   }
-  checkDepth(text);
+  checkStructure(text);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -99,20 +99,57 @@ function isCalendarTime(text: string): boolean {
   return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59;
 }
 
-/** Counts bracket nesting outside strings; refuses before JSON.parse can recurse deeply. */
-function checkDepth(text: string): void {
-  let depth = 0;
+/**
+ * One pass over the text before JSON.parse: refuses nesting deeper than the limit (before JSON.parse can recurse
+ * deeply) and a key given twice in one object, which JSON.parse would silently resolve to the last value (RFC 8259
+ * §4: names SHOULD be unique; a sender and Tessera must not read two different views from the same bytes).
+ * Malformed text passes through to JSON.parse, which names the error.
+ */
+function checkStructure(text: string): void {
+  // One entry per open container: the keys seen so far for an object, null for an array.
+  const open: Array<Set<string> | null> = [];
   let inString = false;
+  let escaped = false;
+  let keyStart = -1;
+  let expectKey = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > VIEW_LIMITS.maxDepth) throw new TesseraError('VIEW_TOO_DEEP', `The view nests deeper than ${VIEW_LIMITS.maxDepth} levels (at character ${i}); flatten it.`);
-    } else if (c === 0x7d || c === 0x5d) depth--;
+      if (c === 0x5c) {
+        escaped = true;
+        i++;
+      } else if (c === 0x22) {
+        inString = false;
+        if (keyStart >= 0) checkKey(text, keyStart, i, escaped, open[open.length - 1]!);
+        keyStart = -1;
+      }
+    } else if (c === 0x22) {
+      inString = true;
+      escaped = false;
+      if (expectKey) keyStart = i;
+      expectKey = false;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (open.length >= VIEW_LIMITS.maxDepth) throw new TesseraError('VIEW_TOO_DEEP', `The view nests deeper than ${VIEW_LIMITS.maxDepth} levels (at character ${i}); flatten it.`);
+      open.push(c === 0x7b ? new Set() : null);
+      expectKey = c === 0x7b;
+    } else if (c === 0x7d || c === 0x5d) {
+      open.pop();
+      expectKey = false;
+    } else if (c === 0x2c) {
+      expectKey = open.length > 0 && open[open.length - 1] !== null;
+    }
   }
+}
+
+function checkKey(text: string, start: number, end: number, escaped: boolean, seen: Set<string>): void {
+  let key: string;
+  try {
+    key = escaped ? (JSON.parse(text.slice(start, end + 1)) as string) : text.slice(start + 1, end);
+  } catch {
+    return;
+  }
+  if (seen.has(key)) throw invalid('$', `the key ${JSON.stringify(key)} appears twice in one object (at character ${start}); send each key once`);
+  seen.add(key);
 }
 
 function normalize(value: unknown, path: string): JsonValue {
