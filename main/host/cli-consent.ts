@@ -89,7 +89,8 @@ const consentList: Command = {
         io.stdout(`${c.id}  ${c.state.padEnd(8)}  ${approvals}/${c.k} of ${c.n} approvers  capsule ${c.capsule}  ${c.created_at}\n`);
         for (const a of c.approvers) {
           const vote = c.votes.find((v) => v.approver === a.keyid);
-          io.stdout(`    ${vote ? vote.decision.padEnd(7) : 'pending'}  ${a.name}  ${a.keyid}\n`);
+          // An approver who did not vote on a closed request is no longer awaited.
+          io.stdout(`    ${(vote ? vote.decision : c.state === 'open' ? 'pending' : 'no vote').padEnd(7)}  ${a.name}  ${a.keyid}\n`);
         }
       }
       return 0;

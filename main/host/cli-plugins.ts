@@ -32,6 +32,7 @@ function requirePositional(positionals: string[], what: string, usage: string): 
 /** The trust a command verifies against: `--trust DIR` when given, else the built-in roots plus `<data>/trust`. */
 export function trustFor(values: Record<string, unknown>, io: CliIo): TrustView {
   const explicit = str(values['trust']);
+  if (explicit && !existsSync(explicit)) throw new TesseraError('CONFIG_INVALID', `--trust ${explicit}: no such folder.`);
   if (explicit) return openTrustStore(explicit);
   const dataTrust = join(resolveDataDir(str(values['data']), io.env), 'trust');
   const stores = [openTrustStore(BUILTIN_TRUST_DIR, { create: false })];
@@ -224,8 +225,9 @@ const pluginVerify: Command = {
   ],
   async run(values, positionals, io) {
     const dir = requirePositional(positionals, 'DIR', this.usage);
+    const trust = trustFor(values, io);
     try {
-      const p = verifyPlugin(dir, trustFor(values, io));
+      const p = verifyPlugin(dir, trust);
       const summary = { valid: true, name: p.manifest.name, version: p.manifest.version, kind: p.manifest.kind, cid: p.cid, entry_cid: p.manifest.entry_cid, publisher: p.publisher, capabilities: p.grants };
       io.stdout(values['json'] ? JSON.stringify(summary, null, 2) + '\n' : `valid: ${p.manifest.name}@${p.manifest.version} (${p.manifest.kind}) ${p.cid}\n  signed by ${p.publisher.keyid} (${p.publisher.name})\n  capabilities: ${p.grants.map((g) => g.name).join(', ') || 'none'}\n`);
       return 0;

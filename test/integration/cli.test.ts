@@ -35,6 +35,9 @@ describe('tessera CLI', () => {
     expect(runTessera(['bundle', 'verify', 'x.zip', '--jsn']).stderr).toContain('error CONFIG_INVALID: unknown option "--jsn"');
     expect(runTessera(['version', 'extra']).stderr).toContain('error CONFIG_INVALID: unexpected argument "extra"; this command takes no arguments');
     expect(runTessera(['keygen', '--out']).stderr).toContain('error CONFIG_INVALID: --out needs a value');
+    const noTrust = runTessera(['plugin', 'verify', tempDir(), '--trust', join(tempDir(), 'nope')]);
+    expect(noTrust.code).toBe(2);
+    expect(noTrust.stderr).toMatch(/error CONFIG_INVALID: --trust .*nope: no such folder/);
     // help names a group's commands, and says when there is no such command.
     const group = runTessera(['help', 'consent']);
     expect(group.code).toBe(0);

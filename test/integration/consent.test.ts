@@ -99,6 +99,9 @@ describe('ASK → k-of-n consent', () => {
     expect(second.err).toBe('');
     expect(second.code).toBe(0);
     expect(second.out).toContain('2/2 approvals, request approved, capsule verdict ACK');
+    // Once closed, the approver who did not vote is no longer shown as awaited.
+    const closed = await cli(['consent', 'list', '--state', 'approved', ...conn()]);
+    expect(closed.out).toContain(`    no vote  approver 1  ${approvers[1]!.keyid}`);
 
     expect(kinds(cid)).toEqual(['INTENT', 'RESULT', 'CONSENT', 'CONSENT', 'RESULT', 'DELIVERY', 'EXECUTION']);
     expect(host.runtime.receipts.permits(cid)).toEqual([expect.objectContaining({ state: 'effected' })]);
