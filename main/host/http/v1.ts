@@ -109,18 +109,17 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
       const tooLarge = new TesseraError('VIEW_TOO_LARGE', `The view is over ${VIEW_LIMITS.maxBytes} bytes of UTF-8; send a smaller view (large content goes by cid, e.g. ctx.body_cid).`);
       void reply.code(tooLarge.status).send({ error: toErrorData(tooLarge) });
     });
-    scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_request, body, done) => {
-      try {
-        const parsed = parseView(body as string);
-        const value: ParsedBody = { hdr: parsed.hdr, ...parsed.view };
-        Object.defineProperty(value, PARSED, { value: parsed, enumerable: false });
-        done(null, value);
-      } catch (err) {
-        done(err as Error, undefined);
-      }
-    });
+    // The text is kept as read and parsed in preValidation: an error thrown by a content-type parser makes Fastify
+    // close the connection, and a keep-alive client should keep it after a refused view.
+    scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_request, body, done) => done(null, body));
 
     scope.post<{ Body: ParsedBody; Querystring: { product?: string } }>('/v1/run', {
+      preValidation: async (request) => {
+        const parsed = parseView(request.body as unknown as string);
+        const value: ParsedBody = { hdr: parsed.hdr, ...parsed.view };
+        Object.defineProperty(value, PARSED, { value: parsed, enumerable: false });
+        request.body = value;
+      },
       schema: {
         summary: 'Decide one JSON view: intake → policies → permit → receipts → verify → enrich.',
         description: 'The same view (without hdr.nonce/hdr.exp) to the same product by the same tenant gives the same capsule cid; a decided capsule is answered as it stands. A second (src, nonce) is refused with 409 REPLAY_BLOCKED.',
