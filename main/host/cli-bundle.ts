@@ -39,13 +39,18 @@ function readBundle(file: string): Uint8Array {
 const bundleVerify: Command = {
   name: 'bundle verify',
   summary: 'Verify an offline bundle (ZIP) with no network: index hashes, keys, signatures, chain, manifests, device-log proofs. Exit 0 valid, 1 invalid.',
-  usage: 'tessera bundle verify FILE [--json]',
+  usage: 'tessera bundle verify FILE [--device KEYID] [--json]',
   positionals: 1,
-  options: { json: { type: 'boolean' } },
-  flags: [['--json', 'Print the verdict as JSON (the same object POST /v1/verify answers).']],
+  options: { json: { type: 'boolean' }, device: { type: 'string' } },
+  flags: [
+    ['--device KEYID', "Also require the receipts to be signed by this device key (its id, b3:…; a device's is `log` in GET /v1/log/root)."],
+    ['--json', 'Print the verdict as JSON (the same object POST /v1/verify answers).'],
+  ],
   async run(values, positionals, io) {
     const file = positionals[0];
     if (!file) throw new TesseraError('CONFIG_INVALID', `FILE is required. Usage: ${this.usage}`);
+    const device = typeof values['device'] === 'string' ? values['device'] : undefined;
+    if (device !== undefined && !/^b3:[0-9a-f]{64}$/.test(device)) throw new TesseraError('CONFIG_INVALID', `--device must be a key id (b3: and 64 hex digits), not ${JSON.stringify(device)}.`);
     let verdict: BundleVerdict;
     try {
       verdict = verifyBundleOnHost(readBundle(file));
@@ -53,6 +58,10 @@ const bundleVerify: Command = {
       if (!(err instanceof TesseraError)) throw err;
       // A file that cannot be read is reported like any invalid bundle, so --json always prints a verdict.
       verdict = { ok: false, verdict: 'INVALID', capsule: null, decision: null, device: null, receipts: 0, card_url: null, checks: [], error: { code: err.code, where: file, message: err.message } };
+    }
+    // A bundle is whole on its own; whether its device is the one expected is the reader's question.
+    if (verdict.ok && device !== undefined && verdict.device !== device) {
+      verdict = { ...verdict, ok: false, verdict: 'INVALID', error: { code: 'KEY_UNKNOWN', where: 'keys/keys.json', message: `the receipts are signed by device ${String(verdict.device)}, not by the expected ${device}` } };
     }
     if (values['json']) io.stdout(`${JSON.stringify(verdict, null, 2)}\n`);
     else io.stdout(formatVerdict(verdict));

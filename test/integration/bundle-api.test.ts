@@ -200,11 +200,20 @@ describe('bundle and verify routes: bad requests', () => {
   });
 
   it('the CLI: --help, a missing argument (exit 2), a missing file and a folder (exit 1, with a verdict)', () => {
-    expect(runTessera(['bundle', 'verify', '--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining('Usage: tessera bundle verify FILE [--json]') });
+    expect(runTessera(['bundle', 'verify', '--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining('Usage: tessera bundle verify FILE [--device KEYID] [--json]') });
     expect(runTessera(['bundle', 'verify']).code).toBe(2);
     const missing = runTessera(['bundle', 'verify', join(dir, 'nope.zip')]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain(`invalid: VALIDATION_FAILED in ${join(dir, 'nope.zip')}: ${join(dir, 'nope.zip')}: no such file.`);
+    // --device: the bundle must also be this device's.
+    const file = join(dir, 'device-check.zip');
+    writeFileSync(file, bundle);
+    const device = (JSON.parse(runTessera(['bundle', 'verify', file, '--json']).stdout) as BundleVerdict).device!;
+    expect(runTessera(['bundle', 'verify', file, '--device', device]).code).toBe(0);
+    const other = runTessera(['bundle', 'verify', file, '--device', `b3:${'0'.repeat(64)}`, '--json']);
+    expect(other.code).toBe(1);
+    expect(JSON.parse(other.stdout)).toMatchObject({ ok: false, device, error: { code: 'KEY_UNKNOWN', where: 'keys/keys.json' } });
+    expect(runTessera(['bundle', 'verify', file, '--device', 'kiosk-7']).code).toBe(2);
     // --json prints a verdict for a file that cannot be read too, so a script always has one to parse.
     const json = runTessera(['bundle', 'verify', dir, '--json']);
     expect(json.code).toBe(1);
