@@ -87,6 +87,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   // Bodies are JSON (or a route's own media type): text/plain gets 415 everywhere rather than a string that a
   // route's schema then calls "not an object".
   app.removeContentTypeParser('text/plain');
+  // Some clients label every request as JSON: an empty body on a request that carries none (DELETE, GET) is none.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' && (request.method === 'DELETE' || request.method === 'GET')) done(null, undefined);
+    else parseJson(request, body as string, done);
+  });
 
   const routes: Array<{ method: string; url: string }> = [];
   app.decorate('tessera', { runtime, operations, routes });
