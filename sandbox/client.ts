@@ -85,12 +85,16 @@ export function sandboxEntry(): { file: string; execArgv: string[] } {
 
 export const forkLauncher: ProcessLauncher = ({ file, execArgv }) => {
   const child = fork(file, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+  // A host that dies with messages on their way fails those writes (EPIPE) before its exit is seen: without a
+  // listener that error event would take the runtime down. The exit handler rejects the calls and restarts the host.
+  child.on('error', () => {});
+  const ignoreFailedSend = (): void => {};
   return {
     get pid() {
       return child.pid;
     },
     send: (m) => {
-      if (child.connected) child.send(m);
+      if (child.connected) child.send(m, ignoreFailedSend);
     },
     onMessage: (l) => child.on('message', (m) => l(m as HostToRuntime)),
     onExit: (l) => child.on('exit', (code, signal) => l(code, signal)),
