@@ -90,18 +90,6 @@ async function runHeadless(opts: { port: number; host: string; dataDir: string }
   if (!['127.0.0.1', '::1', 'localhost'].includes(opts.host)) {
     io.stderr(`warning: listening on ${opts.host}: the API is reachable from the network; keep the token secret.\n`);
   }
-  io.stdout(
-    [
-      `${PRODUCT_NAME} ${VERSION} is running headless.`,
-      `  Open:  ${host.uiUrl}`,
-      `  API:   ${host.origin}/api  (Authorization: Bearer <token>${host.tokenSource === 'env' ? ' from TESSERA_TOKEN' : ` in ${join(opts.dataDir, TOKEN_FILE)}`})`,
-      `  Docs:  ${host.origin}/openapi.json`,
-      `  Data:  ${opts.dataDir}`,
-      'Press Ctrl+C to stop.',
-      '',
-    ].join('\n'),
-  );
-
   return new Promise<number>((resolveExit) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -131,6 +119,18 @@ async function runHeadless(opts: { port: number; host: string; dataDir: string }
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // Printed once Ctrl+C is handled: a supervisor that signals as soon as it reads the URL gets a clean stop.
+    io.stdout(
+      [
+        `${PRODUCT_NAME} ${VERSION} is running headless.`,
+        `  Open:  ${host.uiUrl}`,
+        `  API:   ${host.origin}/api  (Authorization: Bearer <token>${host.tokenSource === 'env' ? ' from TESSERA_TOKEN' : ` in ${join(opts.dataDir, TOKEN_FILE)}`})`,
+        `  Docs:  ${host.origin}/openapi.json`,
+        `  Data:  ${opts.dataDir}`,
+        'Press Ctrl+C to stop.',
+        '',
+      ].join('\n'),
+    );
   });
 }
 

@@ -170,26 +170,25 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   // Before anything hashes: cids and Merkle nodes from here on use the fast implementations (same outputs).
   await installFastDigests();
   const store = openStore({ path: join(dataDir, DATABASE_FILE), logger, backgroundCheckpoint: true });
-  let journal: Journal;
-  try {
-    journal = createJournal({ store, ...(options.clock ? { clock: options.clock } : {}) });
-  } catch (err) {
-    store.close();
-    throw err;
-  }
-  const bus = createBus({ journal, logger: logger.child({ module: 'bus' }) });
   const resources = createDisposableStore();
-  let deviceKey: SigningKey;
-  let userTrust: TrustStore;
-  let trust: TrustView;
   try {
-    deviceKey = loadOrCreateDeviceKey(dataDir);
-    userTrust = openTrustStore(join(dataDir, 'trust'), { create: true });
-    trust = options.builtinTrustDir && existsSync(options.builtinTrustDir) ? combineTrustStores(openTrustStore(options.builtinTrustDir), userTrust) : userTrust;
+    return await composeRuntime(options, store, resources);
   } catch (err) {
+    // A start that fails part way (a migration on a full disk, a database from a newer release…) stops what it
+    // started — the sandbox host, workers, timers — and closes the store, so the process can exit with the error.
+    await resources.dispose().catch(() => undefined);
     store.close();
     throw err;
   }
+}
+
+async function composeRuntime(options: RuntimeOptions, store: Store, resources: DisposableStore): Promise<Runtime> {
+  const { dataDir, logger } = options;
+  const journal: Journal = createJournal({ store, ...(options.clock ? { clock: options.clock } : {}) });
+  const bus = createBus({ journal, logger: logger.child({ module: 'bus' }) });
+  const deviceKey: SigningKey = loadOrCreateDeviceKey(dataDir);
+  const userTrust: TrustStore = openTrustStore(join(dataDir, 'trust'), { create: true });
+  const trust: TrustView = options.builtinTrustDir && existsSync(options.builtinTrustDir) ? combineTrustStores(openTrustStore(options.builtinTrustDir), userTrust) : userTrust;
   const plugins = createPluginRegistry({
     store,
     bus,

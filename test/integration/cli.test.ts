@@ -144,4 +144,20 @@ describe('tessera CLI', () => {
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);
   });
+
+  it('exits 1 with the error when the start fails after the database opened, leaving nothing running', async () => {
+    // A database that a newer release migrated: refused once the store is open and the sandbox host may be up.
+    const data = tempDir();
+    const first = await startTessera(data);
+    first.child.kill('SIGINT');
+    expect(await first.exited).toBe(0);
+    const store = openStore({ path: join(data, 'tessera.db') });
+    store.db.prepare("INSERT INTO _migrations (module, version, name, applied_at) VALUES ('receipts', 99, 'from the future', 0)").run();
+    store.close();
+    const started = Date.now();
+    const refused = runTessera(['start', '--headless', '--port', '0', '--data', data]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('error STORE_TOO_NEW');
+    expect(Date.now() - started).toBeLessThan(20_000);
+  }, 40_000);
 });
