@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   METHOD_NOT_ALLOWED: { status: 405, retryable: false, summary: 'The route exists but not with that method.' },
   NOT_READY: { status: 503, retryable: true, summary: 'The runtime is starting or stopping; try again shortly.' },
   STORE_UNAVAILABLE: { status: 503, retryable: true, summary: 'The database could not be opened or is closed.' },
+  STORE_FULL: { status: 507, retryable: true, summary: 'The disk holding the database is full: nothing of the request was written; free space and retry.' },
   STORE_MIGRATION_FAILED: { status: 500, retryable: false, summary: 'A schema migration failed; the database was left at its previous version.' },
   STORE_TOO_NEW: { status: 500, retryable: false, summary: 'The database was written by a newer Tessera than this one.' },
   CONFIG_INVALID: { status: 400, retryable: false, summary: 'A command-line flag or environment variable has an invalid value.' },

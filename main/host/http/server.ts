@@ -229,6 +229,10 @@ function routePattern(url: string): RegExp {
 /** Map any error to the status and body of the one error shape. */
 export function errorResponse(err: unknown, bodyLimit: number = LIMITS.maxBodyBytes, consumes: readonly string[] = ['application/json']): { status: number; body: { error: ReturnType<typeof toErrorData> } } {
   if (isTesseraError(err)) return { status: err.status, body: { error: toErrorData(err) } };
+  // A full disk is the operator's to fix, not a bug: its own code, and the write it stopped was rolled back.
+  if ((err as { code?: unknown }).code === 'SQLITE_FULL') {
+    return { status: ERROR_CODES.STORE_FULL.status, body: { error: { code: 'STORE_FULL', message: 'The disk holding the database is full; nothing of this request was written. Free some space and retry.', retryable: true } } };
+  }
   const e = err as Partial<FastifyError> & { validation?: unknown; validationContext?: string };
   let code: ErrorCode | undefined;
   let message = e.message ?? 'Request failed.';
