@@ -45,6 +45,23 @@ describe('the UI served by a headless runtime', () => {
     }
   });
 
+  it('fits a phone-sized screen: no area scrolls sideways at 390 px', async () => {
+    await publish('ui.narrow.check', { long: 'x'.repeat(300), id: `b3:${'a'.repeat(64)}` });
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      for (const id of ['journey', 'redeem', 'studio', 'ops', 'verify']) {
+        await page.locator(`nav a[data-area="${id}"]`).click();
+        await page.getByTestId(`area-${id}`).waitFor();
+        await page.waitForTimeout(150);
+        const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, screen: window.innerWidth }));
+        expect(widths.page, id).toBeLessThanOrEqual(widths.screen);
+        await page.screenshot({ path: join(ARTIFACTS, `narrow-${id}.png`) });
+      }
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+  });
+
   it('shows an event published through the API live in Ops', async () => {
     await page.locator('nav a[data-area="ops"]').click();
     await expect.poll(() => page.getByTestId('stream-status').textContent()).toBe('Live');
