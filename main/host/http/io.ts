@@ -89,6 +89,7 @@ const outcomeSchema = {
     step: { type: ['string', 'null'] },
     intent: { type: 'string' },
     slots: { type: 'object', additionalProperties: true },
+    error: { type: 'object', description: 'An understood utterance whose scenario could not start: why (the speaker got a plain answer).', properties: { code: { type: 'string' }, message: { type: 'string' } }, additionalProperties: true },
   },
 } as const;
 const channelName = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9_.-]*$' } as const;

@@ -82,7 +82,7 @@ export interface IoInput {
 /** What became of an utterance. */
 export type InputOutcome =
   | { kind: 'answer'; text: string; channel: InChannel; run_id: string | null; step: string | null }
-  | { kind: 'intent'; text: string; channel: InChannel; intent: string; slots: Record<string, unknown>; run_id: string | null }
+  | { kind: 'intent'; text: string; channel: InChannel; intent: string; slots: Record<string, unknown>; run_id: string | null; error?: ReturnType<typeof toErrorData> }
   | { kind: 'unrecognized'; text: string; channel: InChannel };
 
 export interface HearOutcome {
@@ -385,7 +385,19 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
     // The answer comes back the way the utterance came: spoken (and shown) for speech, shown for text. Its
     // follow-up questions may be answered either way.
     const io: IoMatrix = { in: defaults.in, out: channel === 'voice' ? ['voice', 'ui'] : ['ui'] };
-    const done = await intents.dispatch(text, { io, utterance: text, intent: route.intent });
+    let done: Awaited<ReturnType<IntentRouter['dispatch']>>;
+    try {
+      done = await intents.dispatch(text, { io, utterance: text, intent: route.intent });
+    } catch (err) {
+      if (!(err instanceof TesseraError)) throw err;
+      // Understood, but its scenario cannot start (what it needs is not there yet): the speaker gets a plain
+      // answer the way they asked, the reason goes with the io.input event (Ops), not into the dialogue.
+      const needs = /required property '([^']+)'/.exec(err.message)?.[1];
+      const reply = `Sorry, I cannot do "${text}" yet${needs ? ` (it needs a ${needs.replace(/_/g, ' ')} first)` : ''}.`;
+      void track(startDelivery(accept(reply, io.out, {}).message)).catch(() => undefined);
+      logger.warn('an understood utterance could not start its scenario', { intent: route.intent, error: err });
+      return { kind: 'intent', text, channel, intent: route.intent, slots: route.slots as Record<string, unknown>, run_id: null, error: toErrorData(err) };
+    }
     const runId = typeof done?.result === 'string' ? done.result : null;
     return { kind: 'intent', text, channel, intent: route.intent, slots: route.slots as Record<string, unknown>, run_id: runId };
   }
