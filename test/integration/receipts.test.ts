@@ -188,6 +188,15 @@ describe('POST /v1/run (API Receipt Gateway)', () => {
     // Key order and NFC do not matter.
     const reordered = JSON.parse(JSON.stringify({ decision: {}, meta: view.meta, ctx: view.ctx, intent: view.intent, t: 'record', v: view.v, hdr: { nonce: `${view.hdr.nonce}-r2`, src: 'gw-1' } })) as Record<string, unknown>;
     expect((await call('POST', '/v1/run', reordered)).body['cid']).toBe(first.body['cid']);
+    // Identical requests racing each other: one chain, and every other one answered and journaled as a repeat.
+    const raced = eventView();
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => call('POST', '/v1/run', { ...raced, hdr: { src: 'gw-1', nonce: `${raced.hdr.nonce}-race-${i}` } })));
+    const cid = answers[0]!.body['cid'] as string;
+    expect(answers.map((a) => [a.status, a.body['cid']])).toEqual(answers.map(() => [200, cid]));
+    expect(answers.filter((a) => a.body['repeated'] === true)).toHaveLength(11);
+    expect(payloads(cid)).toHaveLength(4);
+    const repeats = host.runtime.journal.query({ topic: 'receipt.repeated', limit: 1000 }).events.filter((e) => (e.payload as { capsule: string }).capsule === cid);
+    expect(repeats).toHaveLength(11);
   });
 
   it('replay: the same (src, nonce) is refused with 409 REPLAY_BLOCKED, counted and journaled', async () => {

@@ -543,8 +543,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         const write = (): boolean => {
           if (!receipts.claimNonce(src, nonce, cid, now)) throw replayError(src, nonce);
           // Two identical requests raced past the check above: the first one's chain stands (this one's signatures
-          // and permit are dropped unrecorded; no effect ran).
-          if (receipts.has(cid)) return true;
+          // and permit are dropped unrecorded; no effect ran). It is journaled as a repeat, like one that came later.
+          if (receipts.has(cid)) {
+            journal.append({ topic: 'receipt.repeated', payload: { capsule: cid, src, nonce }, trace_id: traceId });
+            return true;
+          }
           receipts.createCapsule(cid, capsule, verdict, state, now);
           receipts.recordManifests(cid, plan.manifests);
           if (run.permit) {
