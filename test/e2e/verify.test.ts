@@ -61,7 +61,8 @@ describe('Verify page', () => {
     await result.waitFor();
     expect(requests).toEqual([]);
     expect(await result.getAttribute('data-ok')).toBe('true');
-    expect(await page.getByTestId('verify-verdict').textContent()).toBe('OK');
+    expect(await page.getByTestId('verify-verdict').textContent()).toBe('Authentic');
+    expect(await page.getByTestId('verify-meaning').textContent()).toContain('The request was allowed (ACK).');
     expect(await page.getByTestId('verify-capsule').textContent()).toBe(cid);
     expect(await page.getByTestId('verify-decision').textContent()).toBe('ACK');
     expect(await page.getByTestId('verify-card').textContent()).toBe(`${session.tessera.origin}/v1/r/${cid}`);

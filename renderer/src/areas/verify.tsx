@@ -72,13 +72,23 @@ function CardQr({ url }: { url: string }) {
   return <div class="verify-qr" data-testid="verify-qr" dangerouslySetInnerHTML={{ __html: svg }} />;
 }
 
+/** What a verified bundle's decision means for the person holding it. */
+function meaning(decision: string | null): string {
+  if (decision === 'ACK') return 'Signed by the device and intact. The request was allowed (ACK).';
+  if (decision === 'NACK') return 'Signed by the device and intact. The request was refused (NACK): this is the record of a refusal.';
+  if (decision === 'ASK') return 'Signed by the device and intact. The request was still waiting for approval (ASK) when this bundle was made.';
+  return 'Signed by the device and intact.';
+}
+
 function VerdictView({ result }: { result: Result }) {
   const v = result.verdict;
   return (
     <div class="verify-result" data-testid="verify-result" data-ok={String(v.ok)}>
       <p class={`verify-verdict ${v.ok ? 'ok' : 'bad'}`} data-testid="verify-verdict">
-        {v.ok ? 'OK' : 'INVALID'}
+        {v.ok ? 'Authentic' : 'INVALID'}
       </p>
+      {/* "Authentic" is about the bundle, not the request: say what was decided next to it, in words. */}
+      {v.ok && <p class="hint" data-testid="verify-meaning">{meaning(v.decision)}</p>}
       <p class="hint">
         {result.name} · {result.bytes} bytes · verified in {result.ms.toFixed(0)} ms, offline
       </p>
@@ -95,7 +105,7 @@ function VerdictView({ result }: { result: Result }) {
         <dt>Device key</dt>
         <dd>{v.device ?? '—'}</dd>
         <dt>Receipts</dt>
-        <dd>{v.receipts}</dd>
+        <dd>{v.ok ? v.receipts : '—'}</dd>
         {v.ok && v.card_url && (
           <>
             <dt>Card</dt>
