@@ -110,4 +110,16 @@ describe('Plugin Studio', () => {
     expect(await error.textContent()).toContain('input_schema');
     expect(pluginRuns.length).toBe(before + 1);
   });
+
+  it('points a tool whose effect needs a permit to the permit hint, not to forbidden globals', async () => {
+    const item = page.getByTestId('plugin-list').getByTestId('plugin-item-tool-weather');
+    await item.click();
+    await expect.poll(async () => (await shownManifest()).name).toBe('tool-weather');
+    await page.getByTestId('studio-now').fill('2026-05-01T08:00:00Z');
+    await page.getByTestId('studio-run').click();
+    const error = page.locator('[data-testid="studio-error"][data-code="PLUGIN_FAILED"]');
+    await error.waitFor();
+    expect(await error.textContent()).toContain('http.fetch is an effect and this call has no permit');
+    expect(await error.locator('.hint').textContent()).toContain('`tessera plugin test` gives effects a throwaway permit');
+  });
 });

@@ -221,7 +221,10 @@ function PluginBench(props: { client: TesseraClient; info: PluginInfo }) {
 
 function ErrorBox(props: { problem: Problem }) {
   const { code, message } = props.problem;
-  const hint = code ? HINTS[code as ErrorCode] : undefined;
+  // A plugin that calls an effect without a permit fails as PLUGIN_FAILED (the capability's error, thrown inside it):
+  // the permit hint is the one that helps, not the generic one about forbidden globals.
+  const permitMissing = code === 'PLUGIN_FAILED' && /is an effect and this call has no permit/.test(message);
+  const hint = permitMissing ? `${HINTS.PERMIT_INVALID} \`tessera plugin test\` gives effects a throwaway permit.` : code ? HINTS[code as ErrorCode] : undefined;
   return (
     <div class="studio-error" role="alert" data-testid="studio-error" data-code={code ?? 'LOCAL'}>
       <p><strong>{code ?? 'Not sent'}</strong> {message}</p>
