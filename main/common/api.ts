@@ -197,6 +197,8 @@ export interface ScenarioSummary {
   pool: 'cpu' | 'io';
   steps: string[];
   source: string | null;
+  /** The context a run must be started with (the scenario's ctx_schema: required names first), or null. */
+  ctx_required: string[];
 }
 
 export interface RunRequest {

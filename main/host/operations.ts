@@ -73,7 +73,7 @@ export function createOperations(runtime: Runtime): Operations {
     },
     listScenarios() {
       requireRunning();
-      return runtime.scenarios.scenarios().map((s) => ({ id: s.id, version: s.version, description: s.description ?? null, priority: s.priority, pool: s.pool, steps: s.steps.map((st) => st.name), source: s.source ?? null }));
+      return runtime.scenarios.scenarios().map((s) => ({ id: s.id, version: s.version, description: s.description ?? null, priority: s.priority, pool: s.pool, steps: s.steps.map((st) => st.name), source: s.source ?? null, ctx_required: requiredOf(s.ctx_schema) }));
     },
     runScenario({ id, ctx, ...opts }) {
       requireRunning();
@@ -119,4 +119,10 @@ export function createOperations(runtime: Runtime): Operations {
       return runtime.plugins.run(ref, request.input, options);
     },
   };
+}
+
+/** The required top-level names of a scenario's ctx_schema (what a run must be started with). */
+function requiredOf(schema: unknown): string[] {
+  const required = (schema as { required?: unknown } | null | undefined)?.required;
+  return Array.isArray(required) ? required.filter((r): r is string => typeof r === 'string') : [];
 }

@@ -345,6 +345,7 @@ function StartRunForm(props: { client: TesseraClient; onStarted: (runId: string)
       {current ? (
         <p class="hint ops-scenario-hint">
           {current.description ?? 'No description.'} Steps: {current.steps.join(' → ')}.
+          {current.ctx_required?.length ? <> Context needs: <code data-testid="scenario-ctx-required">{current.ctx_required.join(', ')}</code>.</> : null}
         </p>
       ) : null}
       <label for="start-ctx">Context (JSON object)</label>
