@@ -344,6 +344,18 @@ describe('webhook delivery', () => {
     expect(receiver.got).toHaveLength(2);
   });
 
+  it('keeps a receiver that hangs from holding up the others: each subscription gets its share of the slots', async () => {
+    const host = await startHost(tempDir(), { ...FAST, maxInFlight: 4, timeoutMs: 60_000 });
+    const stuck = await startReceiver(['hang']);
+    const fine = await startReceiver([200]);
+    host.runtime.webhooks.subscribe({ url: stuck.url });
+    const good = host.runtime.webhooks.subscribe({ url: fine.url });
+    for (let i = 0; i < 12; i++) host.runtime.webhooks.notify('receipt.created', record(300 + i));
+    await until('every delivery to the answering receiver', () => host.runtime.webhooks.deliveries(good.id).every((d) => d.state === 'delivered') && fine.got.length >= 12);
+    // The hanging receiver holds its share (half the slots), no more.
+    expect(stuck.got).toHaveLength(2);
+  });
+
   it('times out an attempt that gets no answer and retries it', async () => {
     const host = await startHost(tempDir(), { ...FAST, timeoutMs: 150 });
     const receiver = await startReceiver(['hang', 200]);

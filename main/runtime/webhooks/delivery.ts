@@ -10,7 +10,9 @@
  *   receiver asks so with `Retry-After` (seconds or an HTTP date; capped at `maxMs`); after `maxAttempts`
  *   the delivery is `failed`, journaled (`webhook.failed`) and counted. Due times are stored, so backoff
  *   survives restarts, and measured on the runtime clock.
- * - At most `maxInFlight` requests at once; each has `timeoutMs`.
+ * - At most `maxInFlight` requests at once; each has `timeoutMs`. While several subscriptions have due rows, each
+ *   gets at most its share of the slots (`maxInFlight` ÷ their number, at least one), so a receiver that hangs
+ *   holds up its own deliveries, not everyone's.
  * - Shutdown (dispose) stops the timer, aborts requests in flight and waits for them; an aborted attempt stays
  *   `started` and the delivery stays pending, due at once.
  */
@@ -122,7 +124,7 @@ export function createDeliveryWorker(deps: {
     q.finishLog.run(durationMs, status, error, outcome, id, attempt);
   });
 
-  const inFlight = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  const inFlight = new Map<string, { controller: AbortController; done: Promise<void>; subscription: string }>();
   let started = false;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -211,8 +213,15 @@ export function createDeliveryWorker(deps: {
     const free = options.maxInFlight - inFlight.size;
     const launched: Array<Promise<void>> = [];
     if (free > 0) {
-      for (const row of q.due.all(now, free + inFlight.size)) {
+      // Read past the rows of a subscription that has used its share, so others' due rows are found.
+      const due = q.due.all(now, (free + inFlight.size) * 4);
+      const share = Math.max(1, Math.floor(options.maxInFlight / new Set([...due.map((r) => r.subscription_id), ...[...inFlight.values()].map((f) => f.subscription)]).size));
+      const held = new Map<string, number>();
+      for (const f of inFlight.values()) held.set(f.subscription, (held.get(f.subscription) ?? 0) + 1);
+      for (const row of due) {
         if (inFlight.has(row.id) || inFlight.size >= options.maxInFlight) continue;
+        if ((held.get(row.subscription_id) ?? 0) >= share) continue;
+        held.set(row.subscription_id, (held.get(row.subscription_id) ?? 0) + 1);
         const controller = new AbortController();
         const done = attempt(row, controller)
           .catch((err: unknown) => logger.error('webhook delivery attempt crashed', { delivery: row.id, error: err }))
@@ -220,7 +229,7 @@ export function createDeliveryWorker(deps: {
             inFlight.delete(row.id);
             if (started) schedule(0);
           });
-        inFlight.set(row.id, { controller, done });
+        inFlight.set(row.id, { controller, done, subscription: row.subscription_id });
         launched.push(done);
       }
     }
