@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { CHECKPOINT_INTERVAL_MS, FALLBACK_AUTOCHECKPOINT_PAGES, startCheckpointer } from '../../main/runtime/store/checkpointer.js';
+import { CHECKPOINT_INTERVAL_MS, FALLBACK_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES, startCheckpointer } from '../../main/runtime/store/checkpointer.js';
 import { openStore } from '../../main/runtime/store/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -41,6 +41,27 @@ describe('WAL checkpointer', () => {
     const again = openStore({ path });
     expect(again.integrityCheck()).toEqual(['ok']);
     again.close();
+  });
+
+  it('cuts the WAL file back to its limit once the log restarts after a burst', async () => {
+    const path = join(tempDir(), 'db.sqlite');
+    const store = openStore({ path, backgroundCheckpoint: true });
+    expect(store.db.pragma('journal_size_limit', { simple: true })).toBe(WAL_SIZE_LIMIT_BYTES);
+    store.db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+    const insert = store.db.prepare('INSERT INTO t (body) VALUES (?)');
+    // One burst of ~24 MB in the WAL, more than the limit.
+    store.db.transaction(() => {
+      for (let i = 0; i < 6000; i++) insert.run('x'.repeat(4000));
+    })();
+    expect(statSync(`${path}-wal`).size).toBeGreaterThan(WAL_SIZE_LIMIT_BYTES);
+    // The worker checkpoints it all; the next write restarts the log and SQLite truncates the file to the limit.
+    const deadline = Date.now() + 50 * CHECKPOINT_INTERVAL_MS;
+    while (statSync(`${path}-wal`).size > WAL_SIZE_LIMIT_BYTES && Date.now() < deadline) {
+      await sleep(CHECKPOINT_INTERVAL_MS);
+      insert.run('y');
+    }
+    expect(statSync(`${path}-wal`).size).toBeLessThanOrEqual(WAL_SIZE_LIMIT_BYTES);
+    store.close();
   });
 
   it('hands checkpoints back to the writing connection when the worker cannot open the database', async () => {

@@ -27,6 +27,11 @@ export const CHECKPOINT_INTERVAL_MS = 200;
 export const FALLBACK_AUTOCHECKPOINT_PAGES = 16_384;
 /** SQLite's default threshold, restored when the worker is gone. */
 const DEFAULT_AUTOCHECKPOINT_PAGES = 1_000;
+/**
+ * What the WAL file is cut back to when the log restarts after a checkpoint (bytes). Without it the file keeps its
+ * largest size ever (tens of MB after a burst), which on a small disk is what fills it.
+ */
+export const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;
 /** How long `stop` waits for the worker to close its connection. */
 const STOP_WAIT_MS = 2_000;
 
@@ -84,6 +89,7 @@ export function startCheckpointer(db: Db, path: string, logger?: Logger): Checkp
   }
   worker.unref();
   db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+  db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
   let stopped = false;
   const fallBack = (why: string, error?: unknown) => {
     if (stopped || !db.open) return;
@@ -91,8 +97,12 @@ export function startCheckpointer(db: Db, path: string, logger?: Logger): Checkp
     db.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`);
     logger?.warn(`WAL checkpoints moved back to the writing thread: ${why}`, error === undefined ? {} : { error });
   };
+  // A failing checkpoint fails again every interval (a full disk): said once per kind of failure, not 5 times a second.
+  let lastFailure: string | undefined;
   worker.on('message', (m: { t: string; message?: string }) => {
-    if (m.t === 'error') logger?.warn('background WAL checkpoint failed', { error: m.message });
+    if (m.t !== 'error' || m.message === lastFailure) return;
+    lastFailure = m.message;
+    logger?.warn('background WAL checkpoint failed (said once until the failure changes)', { error: m.message });
   });
   worker.on('error', (err) => fallBack('the checkpoint worker failed', err));
   worker.on('exit', (code) => {
