@@ -197,7 +197,7 @@ export interface ScenarioSummary {
   pool: 'cpu' | 'io';
   steps: string[];
   source: string | null;
-  /** The context a run must be started with (the scenario's ctx_schema: required names first), or null. */
+  /** The context names a run must be started with (its ctx_schema's top-level required ones; empty for none). */
   ctx_required: string[];
 }
 
