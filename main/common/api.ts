@@ -2,6 +2,7 @@
  * The client interface the UI talks to, whatever the transport (preload IPC inside Electron, HTTP/WS in a
  * browser). Pure types plus the wire limits both ends agree on.
  */
+import type { Role, SessionView } from './roles.js';
 
 /** One journaled event. `id` is monotonic per device; `ts` is an ISO-8601 UTC time with milliseconds. */
 export interface TesseraEvent {
@@ -43,15 +44,28 @@ export interface RuntimeInfo {
   version: string;
   /** Where the UI runs: inside the Electron shell or served over HTTP. */
   shell: 'electron' | 'headless';
+  /** The data folder; over HTTP only an operator is told. */
   data_dir: string;
   started_at: string;
 }
+
+/** The runtime as a client sees it: the data folder is shown to operators only. */
+export type RuntimeInfoView = Omit<RuntimeInfo, 'data_dir'> & { data_dir?: string };
 
 export type Unsubscribe = () => void;
 
 /** What every transport offers the renderer. Errors reject with {@link import('./errors.js').TesseraError}. */
 export interface TesseraClient {
-  info(): Promise<RuntimeInfo>;
+  info(): Promise<RuntimeInfoView>;
+  /** What this client's credential may do (main/common/roles.ts). */
+  session(): Promise<SessionView>;
+  /**
+   * Operator unlock with the device's PIN: resolves with a session token holding every role until `expires_at`.
+   * Errors: PIN_NOT_SET, PIN_INVALID (`details.attempts_left`), PIN_LOCKED (`details.retry_after_seconds`).
+   */
+  unlock(pin: string): Promise<{ token: string; roles: Role[]; expires_at: string }>;
+  /** Ends the operator session this client holds (nothing for other credentials). */
+  lock(): Promise<void>;
   queryEvents(query: EventQuery): Promise<EventPage>;
   publishEvent(input: PublishInput): Promise<TesseraEvent>;
   /** Loaded plugins with their trust state. */

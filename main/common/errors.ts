@@ -8,6 +8,10 @@
 export const ERROR_CODES = {
   UNAUTHORIZED: { status: 401, retryable: false, summary: 'The request has no valid bearer token.' },
   FORBIDDEN: { status: 403, retryable: false, summary: 'The caller is known but may not do this.' },
+  HOST_NOT_ALLOWED: { status: 421, retryable: false, summary: "The request's Host (or a WebSocket's Origin) is not an address this server listens on." },
+  PIN_NOT_SET: { status: 409, retryable: false, summary: 'No operator PIN is set on this device.' },
+  PIN_INVALID: { status: 403, retryable: false, summary: 'The operator PIN is wrong.' },
+  PIN_LOCKED: { status: 429, retryable: true, summary: 'Too many wrong PINs: operator unlock is locked for a while.' },
   VALIDATION_FAILED: { status: 400, retryable: false, summary: 'The input does not match the schema of the route, command or message.' },
   TOPIC_INVALID: { status: 400, retryable: false, summary: 'An event topic or topic pattern is malformed.' },
   TRACE_ID_INVALID: { status: 400, retryable: false, summary: 'A trace id is malformed.' },

@@ -10,6 +10,7 @@ import type { TesseraEvent } from '../common/api.js';
 import { TesseraError, toErrorData } from '../common/errors.js';
 import type { ErrorData } from '../common/errors.js';
 import { compilePattern, patternProblem } from '../common/topics.js';
+import { ALL_ROLES } from '../common/roles.js';
 import type { Operations } from '../host/operations.js';
 import { debugRequestSchema, eventQuerySchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
 import type { Bus } from '../runtime/bus/index.js';
@@ -54,6 +55,12 @@ export async function handleInvoke(operations: Operations, method: unknown, arg:
     switch (method) {
       case 'info':
         return { ok: true, value: operations.info() };
+      // The desktop window is the device owner's: it holds every role (main/common/roles.ts).
+      case 'session':
+        return { ok: true, value: { kind: 'device', roles: [...ALL_ROLES], pin_set: false } };
+      case 'unlock':
+      case 'lock':
+        throw new TesseraError('FORBIDDEN', 'The desktop window already holds every role; there is nothing to unlock.');
       case 'queryEvents': {
         const query = structuredClone(arg ?? {});
         check(validators.queryEvents, query);

@@ -20,6 +20,7 @@ import { INTENT_COMMANDS } from './cli-intents.js';
 import { BUNDLE_COMMANDS } from './cli-bundle.js';
 import { SCENARIO_COMMANDS } from './cli-scenarios.js';
 import { CONSENT_COMMANDS } from './cli-consent.js';
+import { ACCESS_COMMANDS } from './cli-access.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -55,7 +56,7 @@ const startCommand: Command = {
   },
   flags: [
     ['--headless', 'Never open a window; serve the UI over HTTP (the default when Electron or a display is missing).'],
-    ['--kiosk', 'Open the window full-screen in kiosk mode (Electron only).'],
+    ['--kiosk', 'A public kiosk: the UI holds the traveller role only (Journey Guide, Verify) until an operator unlocks it with the PIN (`tessera pin set`); the Electron window opens full-screen in kiosk mode.'],
     ['--port N', `Port of the HTTP/WS API and UI (default ${DEFAULT_PORT}; 0 picks a free port).`],
     ['--host H', `Address to listen on (default ${DEFAULT_HOST}). Anything but loopback exposes the API to the network.`],
     ['--data DIR', 'Data folder (default: $TESSERA_DATA, else the platform user-data folder).'],
@@ -69,11 +70,11 @@ const startCommand: Command = {
     if (!values['headless']) {
       io.stderr(`${electron ? 'No display found' : 'The Electron binary is not installed'}; starting headless (see \`tessera doctor\`).\n`);
     }
-    return runHeadless({ port, host, dataDir }, io);
+    return runHeadless({ port, host, dataDir, kiosk: Boolean(values['kiosk']) }, io);
   },
 };
 
-async function runHeadless(opts: { port: number; host: string; dataDir: string }, io: CliIo): Promise<number> {
+async function runHeadless(opts: { port: number; host: string; dataDir: string; kiosk: boolean }, io: CliIo): Promise<number> {
   const logger = createLogger({ level: parseLogLevel(io.env['TESSERA_LOG_LEVEL']) ?? 'info' });
   if (!existsSync(join(RENDERER_DIR, 'index.html'))) {
     io.stderr(`The UI build is missing (${RENDERER_DIR}); serving the API only. Run \`npm run build\`.\n`);
@@ -85,6 +86,7 @@ async function runHeadless(opts: { port: number; host: string; dataDir: string }
     logger,
     shell: 'headless',
     env: io.env,
+    ...(opts.kiosk ? { uiRole: 'traveller' as const } : {}),
     ...(existsSync(join(RENDERER_DIR, 'index.html')) ? { rendererDir: RENDERER_DIR } : {}),
   });
   if (!['127.0.0.1', '::1', 'localhost'].includes(opts.host)) {
@@ -123,7 +125,7 @@ async function runHeadless(opts: { port: number; host: string; dataDir: string }
     io.stdout(
       [
         `${PRODUCT_NAME} ${VERSION} is running headless.`,
-        `  Open:  ${host.uiUrl}`,
+        `  Open:  ${host.uiUrl}${opts.kiosk ? `  (kiosk: traveller role; operators unlock with the PIN${host.credentials.pinSet() ? '' : ' — none is set yet: tessera pin set'})` : ''}`,
         `  API:   ${host.origin}/api  (Authorization: Bearer <token>${host.tokenSource === 'env' ? ' from TESSERA_TOKEN' : ` in ${join(opts.dataDir, TOKEN_FILE)}`})`,
         `  Docs:  ${host.origin}/openapi.json`,
         `  Data:  ${opts.dataDir}`,
@@ -175,7 +177,7 @@ const versionCommand: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);

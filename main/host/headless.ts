@@ -11,6 +11,10 @@ import { BUILTIN_INTENT_FILES, BUILTIN_PLUGINS_DIR, BUILTIN_PRODUCTS_DIR, BUILTI
 import type { Logger } from '../runtime/log/index.js';
 import { ensureDataDir, loadOrCreateToken, voiceSettingsFromEnv } from './config.js';
 import { createHttpServer } from './http/server.js';
+import { createCredentials } from './credentials.js';
+import type { Credentials } from './credentials.js';
+import type { Role } from '../common/roles.js';
+import { isIP } from 'node:net';
 
 export interface HostOptions {
   dataDir: string;
@@ -27,6 +31,11 @@ export interface HostOptions {
   /** Folders of scenario files; default resources/scenarios and `<data>/scenarios`. */
   scenarioDirs?: string[];
   sandboxLauncher?: RuntimeOptions['sandboxLauncher'];
+  /**
+   * The role whose token the UI's URL carries: `traveller` for a public kiosk (`--kiosk`), which then shows only
+   * what travellers may use until an operator unlocks it. Default: the device token (every role).
+   */
+  uiRole?: Role;
 }
 
 export interface RunningHost {
@@ -37,7 +46,9 @@ export interface RunningHost {
   port: number;
   token: string;
   tokenSource: 'env' | 'file' | 'created';
-  /** The URL to open the UI with, carrying the token in the fragment (never sent to the server). */
+  /** The credentials the server accepts: role tokens, the operator unlock. */
+  credentials: Credentials;
+  /** The URL to open the UI with, carrying the token of `uiRole` (or the device's) in the fragment (never sent to the server). */
   uiUrl: string;
   close(): Promise<void>;
 }
@@ -59,8 +70,12 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     ...(options.sandboxLauncher ? { sandboxLauncher: options.sandboxLauncher } : {}),
   });
   let server: FastifyInstance;
+  let credentials: Credentials;
   try {
-    server = await createHttpServer({ runtime, token, logger: logger.child({ module: 'http' }), ...(options.rendererDir ? { rendererDir: options.rendererDir } : {}) });
+    credentials = createCredentials({ dataDir, deviceToken: token, tenantForToken: (t) => runtime.products.tenantForToken(t) });
+    // A name given to --host is one the server answers to; IP addresses are checked against the connection itself.
+    const named = isIP(options.host) === 0 && options.host !== 'localhost' ? [options.host] : [];
+    server = await createHttpServer({ runtime, token, credentials, allowedHosts: named, logger: logger.child({ module: 'http' }), ...(options.rendererDir ? { rendererDir: options.rendererDir } : {}) });
     // Closing the server waits for open requests to finish (fastify onClose), then the store closes.
     runtime.resources.add({ dispose: () => server.close() });
     await server.listen({ host: options.host, port: options.port });
@@ -86,7 +101,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     port,
     token,
     tokenSource: source,
-    uiUrl: `${origin}/#token=${encodeURIComponent(token)}`,
+    credentials,
+    uiUrl: `${origin}/#token=${encodeURIComponent(options.uiRole ? credentials.roleToken(options.uiRole) : token)}`,
     close: () => runtime.close(),
   };
 }

@@ -73,7 +73,7 @@ export const publishInputSchema = {
 
 export const runtimeInfoSchema = {
   type: 'object',
-  required: ['name', 'version', 'shell', 'data_dir', 'started_at'],
+  required: ['name', 'version', 'shell', 'started_at'],
   properties: {
     name: { type: 'string' },
     version: { type: 'string' },

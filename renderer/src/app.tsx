@@ -1,23 +1,25 @@
-import { useEffect, useState } from 'preact/hooks';
-import type { RuntimeInfo, TesseraClient } from '../../main/common/api.js';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { RuntimeInfoView, TesseraClient } from '../../main/common/api.js';
+import type { AreaId, SessionView } from '../../main/common/roles.js';
+import { canSeeArea } from '../../main/common/roles.js';
 import { JourneyArea } from './areas/journey.js';
 import { OpsArea } from './areas/ops.js';
 import { RedeemArea } from './areas/redeem.js';
 import { StudioArea } from './areas/studio.js';
 import { VerifyArea } from './areas/verify.js';
 
-export const AREAS = [
+export const AREAS: ReadonlyArray<{ id: AreaId; label: string }> = [
   { id: 'journey', label: 'Journey Guide' },
   { id: 'redeem', label: 'Redeem' },
   { id: 'studio', label: 'Plugin Studio' },
   { id: 'ops', label: 'Ops' },
   { id: 'verify', label: 'Verify' },
-] as const;
-export type AreaId = (typeof AREAS)[number]['id'];
+];
+export type { AreaId };
 
-function areaFromHash(): AreaId {
+function areaFromHash(visible: ReadonlyArray<{ id: AreaId }>): AreaId | undefined {
   const id = location.hash.replace(/^#\/?/, '');
-  return AREAS.find((a) => a.id === id)?.id ?? 'journey';
+  return visible.find((a) => a.id === id)?.id ?? visible[0]?.id;
 }
 
 function useOnline(): boolean {
@@ -34,42 +36,103 @@ function useOnline(): boolean {
   return online;
 }
 
-export function App(props: { client: TesseraClient; transport: 'ipc' | 'http' }) {
-  const { client } = props;
-  const [area, setArea] = useState<AreaId>(areaFromHash());
-  const [info, setInfo] = useState<RuntimeInfo | null>(null);
+/** How a transport turns an operator session token into a client (HTTP); absent where the shell elevates itself (IPC). */
+export type ElevatedClientFactory = (token: string, onEnded: () => void) => TesseraClient;
+
+/**
+ * The UI as the holder of its credential may use it (main/common/roles.ts): a kiosk started for travellers shows
+ * only the Journey Guide and Verify. An operator unlocks the rest with the device's PIN for a short time; the
+ * kiosk locks again at "Lock", when the session expires, or when the runtime ends it.
+ */
+export function App(props: { client: TesseraClient; transport: 'ipc' | 'http'; elevate?: ElevatedClientFactory }) {
+  const base = props.client;
+  const [elevated, setElevated] = useState<{ client: TesseraClient; expiresAt: number } | null>(null);
+  const client = elevated?.client ?? base;
+  const [session, setSession] = useState<SessionView | null>(null);
+  const [sessionError, setSessionError] = useState<string | null>(null);
+  const [info, setInfo] = useState<RuntimeInfoView | null>(null);
   const [linked, setLinked] = useState(false);
+  const [unlocking, setUnlocking] = useState(false);
+  // Bumped when the credential's session changes under the same client (IPC elevates the window itself).
+  const [generation, setGeneration] = useState(0);
   const online = useOnline();
 
   useEffect(() => {
-    const onHash = () => setArea(areaFromHash());
-    addEventListener('hashchange', onHash);
-    return () => removeEventListener('hashchange', onHash);
-  }, []);
-  useEffect(() => {
+    client.session().then(
+      (s) => {
+        setSession(s);
+        setSessionError(null);
+      },
+      (err: Error) => setSessionError(err.message),
+    );
     client.info().then(setInfo, () => setInfo(null));
     // The status bar's link to the runtime: a subscription whose connection state is the answer.
     return client.subscribe(['runtime.**'], () => undefined, setLinked);
-  }, [client]);
+  }, [client, generation]);
+
+  const lock = () => {
+    const ending = elevated;
+    setElevated(null);
+    if (ending && props.transport === 'http') void ending.client.lock().catch(() => undefined);
+    if (props.transport === 'ipc') void base.lock().catch(() => undefined).then(() => setGeneration((g) => g + 1));
+  };
+  // The session ends by itself at its expiry: lock a little before, so no request is refused half-way.
+  useEffect(() => {
+    if (!elevated) return;
+    const timer = setTimeout(lock, Math.max(0, elevated.expiresAt - Date.now() - 1000));
+    return () => clearTimeout(timer);
+  }, [elevated]);
+
+  const roles = session?.roles ?? [];
+  const visible = AREAS.filter((a) => canSeeArea(a.id, roles));
+  const [, setHash] = useState(location.hash);
+  useEffect(() => {
+    const onHash = () => setHash(location.hash);
+    addEventListener('hashchange', onHash);
+    return () => removeEventListener('hashchange', onHash);
+  }, []);
+  const area = areaFromHash(visible);
+  const canUnlock = session !== null && session.kind !== 'device' && session.kind !== 'unlocked' && session.pin_set && (props.elevate !== undefined || props.transport === 'ipc');
+
+  const onUnlocked = (token: string, expiresAt: string) => {
+    setUnlocking(false);
+    if (props.elevate) setElevated({ client: props.elevate(token, () => setElevated(null)), expiresAt: Date.parse(expiresAt) });
+    else setElevated({ client: base, expiresAt: Date.parse(expiresAt) });
+    setGeneration((g) => g + 1);
+  };
 
   return (
     <div class="shell">
       <header class="topbar">
         <span class="brand">Tessera</span>
         <nav aria-label="Areas">
-          {AREAS.map((a) => (
+          {visible.map((a) => (
             <a key={a.id} href={`#/${a.id}`} class={a.id === area ? 'active' : ''} aria-current={a.id === area ? 'page' : undefined} data-area={a.id}>
               {a.label}
             </a>
           ))}
         </nav>
+        <span class="spacer" />
+        {session?.kind === 'unlocked' || elevated ? (
+          <button type="button" class="operator" data-testid="lock" onClick={lock}>
+            Lock <Countdown until={elevated?.expiresAt ?? (session?.expires_at ? Date.parse(session.expires_at) : Date.now())} />
+          </button>
+        ) : canUnlock ? (
+          <button type="button" class="operator" data-testid="unlock" onClick={() => setUnlocking(true)}>
+            Operator
+          </button>
+        ) : null}
       </header>
-      <main class="area" data-testid={`area-${area}`}>
+      {unlocking ? <UnlockDialog client={base} onUnlocked={onUnlocked} onCancel={() => setUnlocking(false)} /> : null}
+      <main class="area" data-testid={`area-${area ?? 'none'}`}>
+        {sessionError ? <p class="error" role="alert">{sessionError}</p> : null}
+        {session === null && !sessionError ? <p class="hint">Connecting…</p> : null}
         {area === 'journey' && <JourneyArea client={client} />}
         {area === 'redeem' && <RedeemArea />}
         {area === 'studio' && <StudioArea client={client} />}
         {area === 'ops' && <OpsArea client={client} />}
         {area === 'verify' && <VerifyArea />}
+        {session !== null && visible.length === 0 ? <p class="hint">This credential holds no role the UI can show.</p> : null}
       </main>
       <footer class="statusbar" role="status">
         <span class={online ? 'pill ok' : 'pill warn'} data-testid="network">{online ? 'Online' : 'Offline'}</span>
@@ -78,6 +141,56 @@ export function App(props: { client: TesseraClient; transport: 'ipc' | 'http' })
         <span class="spacer" />
         <span data-testid="version">{info ? `${info.name} ${info.version}` : 'runtime unreachable'}</span>
       </footer>
+    </div>
+  );
+}
+
+function Countdown(props: { until: number }) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, []);
+  const left = Math.max(0, Math.round((props.until - now) / 1000));
+  return <span class="countdown">{`${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`}</span>;
+}
+
+/** The PIN pad: digits only, the runtime counts the tries and says when to wait. */
+function UnlockDialog(props: { client: TesseraClient; onUnlocked: (token: string, expiresAt: string) => void; onCancel: () => void }) {
+  const [pin, setPin] = useState('');
+  const [problem, setProblem] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const input = useRef<HTMLInputElement>(null);
+  useEffect(() => input.current?.focus(), []);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (busy || pin === '') return;
+    setBusy(true);
+    try {
+      const session = await props.client.unlock(pin);
+      props.onUnlocked(session.token, session.expires_at);
+    } catch (err) {
+      const error = err as Error & { code?: string; details?: { attempts_left?: number; retry_after_seconds?: number } };
+      setProblem(error.code === 'PIN_LOCKED' ? `Too many wrong PINs. Try again in ${error.details?.retry_after_seconds ?? 30} s.` : error.message);
+      setPin('');
+      input.current?.focus();
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="dialog-backdrop" onKeyDown={(e) => e.key === 'Escape' && props.onCancel()}>
+      <form class="dialog unlock" role="dialog" aria-modal="true" aria-labelledby="unlock-title" onSubmit={submit}>
+        <h2 id="unlock-title">Operator unlock</h2>
+        <label for="pin">Operator PIN</label>
+        <input id="pin" ref={input} type="password" inputMode="numeric" autocomplete="off" pattern="[0-9]*" maxLength={12} value={pin} onInput={(e) => setPin((e.target as HTMLInputElement).value.replace(/\D/g, ''))} />
+        {problem ? <p class="error" role="alert" data-testid="unlock-error">{problem}</p> : null}
+        <div class="actions">
+          <button type="submit" disabled={busy || pin.length < 4}>Unlock</button>
+          <button type="button" onClick={props.onCancel}>Cancel</button>
+        </div>
+        <p class="hint">Unlocks Ops, Plugin Studio and Redeem on this kiosk for 15 minutes.</p>
+      </form>
     </div>
   );
 }

@@ -27,7 +27,10 @@ function boot(): void {
       render(<ConnectScreen rejected onToken={(t) => { saveToken(t); boot(); }} />, root);
     },
   });
-  render(<App client={client} transport="http" />, root);
+  // An operator unlock gets its own client; when the runtime ends that session (expiry, restart) the UI falls
+  // back to the kiosk's own credential, not to the connect screen.
+  const elevate = (sessionToken: string, onEnded: () => void) => createHttpClient({ token: sessionToken, onUnauthorized: onEnded });
+  render(<App client={client} transport="http" elevate={elevate} />, root);
 }
 
 boot();

@@ -38,7 +38,7 @@ describe('HTTP API', () => {
   });
 
   it('answers 401 with the error shape under /api, /v1 and /ws without a valid token', async () => {
-    for (const path of ['/api/events', '/v1/anything', '/ws']) {
+    for (const path of ['/api/events', '/v1/webhooks', '/ws']) {
       const res = await json(await fetch(url(path)));
       expect(res.status, path).toBe(401);
       expect(res.body).toEqual({ error: { code: 'UNAUTHORIZED', message: expect.any(String) } });
@@ -104,7 +104,7 @@ describe('HTTP API', () => {
     expect(body).toMatchObject({ name: 'Tessera', version: expect.any(String), api: { openapi: '/openapi.json' } });
     // The default product, the API Receipt Gateway, identified by its manifest's cid and its pinned plugins.
     expect(body['products']).toEqual([expect.objectContaining({ name: 'api-receipt-gateway', cid: expect.stringMatching(/^b3:[0-9a-f]{64}$/), plugins: expect.objectContaining({ 'policy-existence': expect.objectContaining({ cid: expect.stringMatching(/^b3:/) }) }) })]);
-    expect(body['routes']).toEqual(expect.arrayContaining([{ method: 'POST', url: '/api/events' }, { method: 'GET', url: '/healthz' }]));
+    expect(body['routes']).toEqual(expect.arrayContaining([{ method: 'POST', url: '/api/events', access: ['operator'] }, { method: 'GET', url: '/healthz', access: 'public' }, { method: 'POST', url: '/api/io/input', access: ['traveller', 'operator'] }]));
     // Served without a token, so it does not say where the data lives.
     expect(body['runtime']).toEqual({ name: 'Tessera', version: expect.any(String), shell: 'headless', started_at: expect.any(String) });
   });

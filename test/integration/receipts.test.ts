@@ -340,11 +340,11 @@ describe('POST /v1/run (API Receipt Gateway)', () => {
     expect((await call('GET', `/v1/r/${acme.body['cid'] as string}`, undefined, { authorization: `bearer ${TENANT_TOKEN}` })).status).toBe(200);
   });
 
-  it('signs card and bundle URLs with the address the client reached, never the Host header it sent', async () => {
+  it('signs card and bundle URLs with the address the client reached, never the Host header it sent (localhost:666 here; a foreign name is refused outright, see access.test.ts)', async () => {
     // node:http, since fetch does not let a caller choose the Host header.
     const spoofed = (method: string, path: string, body?: string) =>
       new Promise<{ status: number; bytes: Buffer }>((resolve, reject) => {
-        const req = httpRequest(host.origin + path, { method, headers: { host: 'evil.example:666', authorization: `Bearer ${host.token}`, ...(body ? { 'content-type': 'application/json' } : {}) } }, (res) => {
+        const req = httpRequest(host.origin + path, { method, headers: { host: 'localhost:666', authorization: `Bearer ${host.token}`, ...(body ? { 'content-type': 'application/json' } : {}) } }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks) }));

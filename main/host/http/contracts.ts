@@ -101,6 +101,7 @@ export function createContractRoutes(deps: ContractRouteDeps): FastifyPluginAsyn
 
   return async (app) => {
     app.get<{ Params: { id: string } }>('/api/execution/:id/status', {
+      config: { access: ['operator'] },
       schema: {
         summary: "An execution's lifecycle state, intent, result or error, trace id and the artifacts it produced (seed 002 §2).",
         tags: ['contracts'],
@@ -114,6 +115,7 @@ export function createContractRoutes(deps: ContractRouteDeps): FastifyPluginAsyn
     });
 
     app.post<{ Body: { id: string; max_depth?: number } }>('/api/artifact/resolve', {
+      config: { access: ['operator'] },
       schema: {
         summary: 'An artifact with its lineage: ancestors breadth-first, nearest first (seed 002 §4).',
         tags: ['contracts'],
@@ -147,6 +149,7 @@ export function createContractRoutes(deps: ContractRouteDeps): FastifyPluginAsyn
     });
 
     app.post<{ Body: { kind?: string; state?: ArtifactState; tenant_id?: string; produced_by?: ArtifactProducer; limit?: number; after?: string } }>('/api/artifact/list', {
+      config: { access: ['operator'] },
       schema: {
         summary: 'Artifacts, oldest first, filtered by kind, state, tenant and producer; DELETED ones only when asked for by state.',
         tags: ['contracts'],

@@ -17,6 +17,8 @@ import type { EventQuery, PublishInput, TesseraEvent } from '../../common/api.js
 import { TesseraError, toErrorData } from '../../common/errors.js';
 import { compilePattern, patternProblem } from '../../common/topics.js';
 import { eventPageSchema, eventQuerySchema, eventSchema, publishInputSchema, subscribeMessageSchema } from '../schemas.js';
+import { ANY_ROLE } from './access.js';
+import { canWatch } from '../../common/roles.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -29,6 +31,7 @@ export const eventRoutes: FastifyPluginAsync = async (app) => {
   const { runtime, operations } = app.tessera;
 
   app.get<{ Querystring: EventQuery }>('/api/events', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Query the event journal by topic prefix or pattern, time range and trace id.',
       tags: ['events'],
@@ -39,6 +42,7 @@ export const eventRoutes: FastifyPluginAsync = async (app) => {
   }, async (request) => operations.queryEvents(request.query));
 
   app.post<{ Body: PublishInput }>('/api/events', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Publish an event on the bus; it is journaled before delivery.',
       tags: ['events'],
@@ -52,6 +56,7 @@ export const eventRoutes: FastifyPluginAsync = async (app) => {
   });
 
   app.get<{ Querystring: { topics?: string } }>('/ws', {
+    config: { access: ANY_ROLE },
     websocket: true,
     schema: {
       summary: 'Live event stream (WebSocket). See main/host/http/events.ts for the message protocol.',
@@ -72,10 +77,12 @@ export const eventRoutes: FastifyPluginAsync = async (app) => {
       }
       socket.send(JSON.stringify(message));
     };
+    const roles = request.principal?.roles ?? [];
     const setPatterns = (next: string[]) => {
       for (const p of next) {
         const problem = patternProblem(p);
         if (problem) throw new TesseraError('TOPIC_INVALID', problem);
+        if (!canWatch(p, roles)) throw new TesseraError('FORBIDDEN', `This credential (${roles.join(', ')}) may not watch "${p}": only an operator sees the whole journal.`);
       }
       patterns = [...new Set(next)];
       matchers = patterns.map(compilePattern);

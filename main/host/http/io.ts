@@ -119,10 +119,12 @@ export const ioRoutes: FastifyPluginAsync = async (app) => {
   };
 
   app.get('/api/io/status', {
+    config: { access: ['traveller', 'operator'] },
     schema: { summary: 'I/O channels and whether each works, voice parts with the reasons they are off, lock holders and waiters, open questions.', tags, security: secured, response: { 200: statusSchema, 401: errorRef, 503: errorRef } },
   }, async () => io().status());
 
   app.post<{ Body: { text: string; run_id?: string; step?: string } }>('/api/io/input', {
+    config: { access: ['traveller', 'operator'] },
     schema: {
       summary: 'Text input: with run_id and step it answers that question; without, it answers the oldest open question, or starts the scenario its intent routes to.',
       tags,
@@ -138,6 +140,7 @@ export const ioRoutes: FastifyPluginAsync = async (app) => {
   });
 
   app.post<{ Body: { text: string; channel?: string | string[] } }>('/api/io/send', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Send a message (io.router.send): delivered on the channel(s) given, or the defaults; inboxed when none can take it.',
       tags,
@@ -153,6 +156,7 @@ export const ioRoutes: FastifyPluginAsync = async (app) => {
   }, async (request) => io().send(request.body.channel ?? null, request.body.text));
 
   app.get<{ Querystring: { include_acked?: boolean; limit?: number; after?: number } }>('/api/io/inbox', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'inbox.local: messages no channel could deliver, oldest first (acknowledged ones with include_acked=true).',
       tags,
@@ -163,6 +167,7 @@ export const ioRoutes: FastifyPluginAsync = async (app) => {
   }, async (request) => ({ messages: io().inbox(request.query) }));
 
   app.post<{ Body: { ids: number[] } }>('/api/io/inbox/ack', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Acknowledge inboxed messages; answers the ids acknowledged now (already acknowledged or unknown ids are left out).',
       tags,
@@ -173,6 +178,7 @@ export const ioRoutes: FastifyPluginAsync = async (app) => {
   }, async (request) => ({ acked: io().ack(request.body.ids) }));
 
   app.get('/ws/io', {
+    config: { access: ['traveller', 'operator'] },
     websocket: true,
     schema: { summary: 'The Journey Guide dialogue (WebSocket): joins the ui channel, streams push-to-talk audio. Protocol in main/host/http/io.ts.', tags, security: secured },
   }, (socket: WebSocket, request) => {

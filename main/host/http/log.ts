@@ -25,6 +25,7 @@ export const logRoutes: FastifyPluginAsync = async (app) => {
   };
 
   app.get<{ Querystring: { size?: string } }>('/v1/log/root', {
+    config: { access: ['operator'] },
     schema: {
       summary: "The device log's tree head, signed by the device key (DSSE, application/vnd.tessera.tree-head+json).",
       description: 'Without `size`, the current head. A head once signed for a size is served again unchanged.',
@@ -48,6 +49,7 @@ export const logRoutes: FastifyPluginAsync = async (app) => {
   });
 
   app.get<{ Querystring: { cid: string; size?: string } }>('/v1/log/inclusion', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'The audit path of a receipt (by its id) in the tree of `size` receipts (default: the current size).',
       description: 'Leaf = SHA-256(0x00 || UTF-8 bytes of the receipt id); RFC 6962 §2.1.1 path, nearest sibling first.',
@@ -69,6 +71,7 @@ export const logRoutes: FastifyPluginAsync = async (app) => {
   }, async (request) => log().inclusion(request.query.cid, sizeOf(request.query.size)));
 
   app.get<{ Querystring: { from: string; to?: string } }>('/v1/log/consistency', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Proof that the tree of `to` receipts (default: the current size) extends the tree of `from` receipts (RFC 6962 §2.1.2).',
       tags: ['log'],

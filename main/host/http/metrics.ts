@@ -59,6 +59,7 @@ export const metricsRoutes: FastifyPluginAsync = async (app) => {
   registerRuntimeGauges(runtime);
 
   app.get('/metrics', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Prometheus metrics (text format 0.0.4): run and module latency with p50/p95/p99, verdict counters, replay blocks, permits, webhook delivery counters. Bearer auth.',
       tags: ['system'],

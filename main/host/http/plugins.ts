@@ -10,6 +10,7 @@ export const pluginRoutes: FastifyPluginAsync = async (app) => {
   const { operations } = app.tessera;
 
   app.get('/api/plugins', {
+    config: { access: ['author', 'operator'] },
     schema: {
       summary: 'Loaded plugins: name, version, kind, cid, publisher key id, trust state, capabilities, limits.',
       tags: ['plugins'],
@@ -19,6 +20,7 @@ export const pluginRoutes: FastifyPluginAsync = async (app) => {
   }, async () => ({ plugins: operations.listPlugins() }));
 
   app.post<{ Body: PluginTestRequest }>('/api/plugins/test', {
+    config: { access: ['author'] },
     schema: {
       summary: 'Run a plugin once in the real sandbox with the production limits, like `tessera plugin test`.',
       description: 'Give `plugin` (a loaded plugin) or `dir` (a plugin folder on this device, verified and loaded first). Plugin failures answer 422 with PLUGIN_* codes; trust failures 400/403 with the code naming what is wrong.',

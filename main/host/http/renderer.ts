@@ -7,6 +7,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import { CONTENT_SECURITY_POLICY } from '../../common/csp.js';
 
 export const rendererRoutes: FastifyPluginAsync<{ root: string }> = async (app, opts) => {
+  // The UI's files are public: what a credential may do is decided by the API routes it calls.
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, access: 'public' };
+  });
   await app.register(fastifyStatic, {
     root: opts.root,
     index: ['index.html'],

@@ -35,6 +35,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
   const { runtime, operations } = app.tessera;
 
   app.get('/api/scenarios', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Registered scenarios.',
       tags: ['scenarios'],
@@ -44,6 +45,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
   }, async () => ({ scenarios: operations.listScenarios() }));
 
   app.post<{ Body: RunRequest }>('/api/scenario/run', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Start a scenario run; answers at once with its run id.',
       tags: ['scenarios'],
@@ -54,6 +56,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
   }, async (request, reply) => reply.code(202).send(operations.runScenario(request.body)));
 
   app.get<{ Querystring: { run_id: string } }>('/api/scenario/status', {
+    config: { access: ['operator'] },
     schema: {
       summary: "A run's state, bag and step journal with timings, attempts and errors.",
       tags: ['scenarios'],
@@ -64,6 +67,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
   }, async (request) => operations.runStatus(request.query.run_id));
 
   app.post<{ Body: { run_id: string; reason?: string } }>('/api/scenario/cancel', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Cancel a queued or running run (cooperative: the current step observes the cancel token).',
       tags: ['scenarios'],
@@ -77,6 +81,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
   });
 
   app.post<{ Body: DebugRequest }>('/api/scenario/debug', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Debugger of a queued or running run: `continue` to the next breakpoint, `step` to stop before the next step, `set` the breakpoints (step names).',
       tags: ['scenarios'],
@@ -87,6 +92,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
   }, async (request) => operations.debugRun(request.body));
 
   app.post<{ Body: { run_id: string } }>('/api/scenario/replay', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Replay a finished run: same ctx; effectful steps return their recorded outputs; see /api/scenario/diff.',
       tags: ['scenarios'],
@@ -97,6 +103,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
   }, async (request, reply) => reply.code(202).send(operations.replayRun(request.body.run_id)));
 
   app.get<{ Querystring: { run_id: string } }>('/api/scenario/diff', {
+    config: { access: ['operator'] },
     schema: {
       summary: "Where a replay's steps differ from the original run's: evaluated inputs, outputs, or steps present in only one.",
       tags: ['scenarios'],
@@ -107,6 +114,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
   }, async (request) => ({ differences: operations.replayDiff(request.query.run_id) }));
 
   app.get<{ Querystring: { scenario_id?: string; state?: RunState; limit?: number } }>('/api/scenario/runs', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Recent runs, newest first.',
       tags: ['scenarios'],
@@ -123,10 +131,12 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
   const ctxSchema = { type: 'object', additionalProperties: true } as const;
 
   app.get('/api/schedules', {
+    config: { access: ['operator'] },
     schema: { summary: 'Schedules with their next fire time.', tags: ['automation'], security: secured, response: { 200: { type: 'object', properties: { schedules: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, 401: errorRef } },
   }, async () => ({ schedules: automation().schedules() }));
 
   app.post<{ Body: { scenario_id: string; cron?: string; at?: string; tz?: string; ctx?: Record<string, unknown>; missed?: 'run_once' | 'skip' } }>('/api/schedules', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Create a schedule: `cron` (5 fields) or one-shot `at` (ISO-8601 with offset), in a time zone, with a missed-fire policy.',
       tags: ['automation'],
@@ -149,6 +159,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
   }, async (request, reply) => reply.code(201).send(automation().createSchedule(request.body)));
 
   app.delete<{ Params: { job_id: string } }>('/api/schedules/:job_id', {
+    config: { access: ['operator'] },
     schema: { summary: 'Delete a schedule.', tags: ['automation'], security: secured, params: { type: 'object', properties: { job_id: { type: 'string', maxLength: 64 } } }, response: { 200: { type: 'object', properties: { deleted: { type: 'boolean' } } }, 401: errorRef, 404: errorRef } },
   }, async (request) => {
     if (!automation().deleteSchedule(request.params.job_id)) throw new TesseraError('NOT_FOUND', `No schedule ${request.params.job_id}.`);
@@ -156,10 +167,12 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
   });
 
   app.get('/api/triggers', {
+    config: { access: ['operator'] },
     schema: { summary: 'Bus triggers: topic pattern, condition, scenario, how often fired.', tags: ['automation'], security: secured, response: { 200: { type: 'object', properties: { triggers: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, 401: errorRef } },
   }, async () => ({ triggers: automation().triggers() }));
 
   app.post<{ Body: { pattern: string; filter?: string; scenario_id: string; ctx?: Record<string, unknown> } }>('/api/triggers', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Run a scenario for every event matching a topic pattern and an optional condition over `$` (the event), e.g. `$.payload.city == "Berlin"`.',
       tags: ['automation'],
@@ -175,6 +188,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
   }, async (request, reply) => reply.code(201).send(automation().createTrigger(request.body)));
 
   app.delete<{ Params: { trigger_id: string } }>('/api/triggers/:trigger_id', {
+    config: { access: ['operator'] },
     schema: { summary: 'Delete a trigger.', tags: ['automation'], security: secured, params: { type: 'object', properties: { trigger_id: { type: 'string', maxLength: 64 } } }, response: { 200: { type: 'object', properties: { deleted: { type: 'boolean' } } }, 401: errorRef, 404: errorRef } },
   }, async (request) => {
     if (!automation().deleteTrigger(request.params.trigger_id)) throw new TesseraError('NOT_FOUND', `No trigger ${request.params.trigger_id}.`);
@@ -182,6 +196,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
   });
 
   app.post<{ Body: { text: string; ctx?: Record<string, unknown>; language?: 'en' | 'ru'; run?: boolean } }>('/api/intent/recognize', {
+    config: { access: ['operator'] },
     schema: {
       summary: 'Recognize an utterance with the intent rules: {intent, slots, score, rule, target}; `run: true` also starts the target scenario. Publishes nlp.intent.<intent>.',
       tags: ['intents'],

@@ -2,7 +2,8 @@
  * The HTTP + WebSocket host (DESIGN.md "Processes"). Composes Fastify plugins; owns no business logic.
  *
  * - One error shape everywhere: `{"error":{"code","message"}}`, codes from main/common/errors.ts.
- * - `/api`, `/v1` and `/ws` need `Authorization: Bearer <token>` (browsers' WebSockets, which cannot set
+ * - Every route declares who may reach it (`config.access`); the access hook decides on the route the router
+ *   matched (access.ts). Credentials: `Authorization: Bearer <token>` (browsers' WebSockets, which cannot set
  *   headers, offer the token as the subprotocol `tessera.bearer.<token>` instead).
  * - The OpenAPI document at `/openapi.json` is generated from the route schemas.
  */
@@ -11,7 +12,6 @@ import fastifyWebsocket from '@fastify/websocket';
 import Ajv from 'ajv';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { timingSafeEqual } from 'node:crypto';
 import { LIMITS } from '../../common/api.js';
 import { ERROR_CODES, isTesseraError, toErrorData } from '../../common/errors.js';
 import type { ErrorCode } from '../../common/errors.js';
@@ -27,13 +27,17 @@ import { scenarioRoutes } from './scenarios.js';
 import { ioRoutes } from './io.js';
 import { createContractRoutes } from './contracts.js';
 import { systemRoutes } from './system.js';
+import { authRoutes } from './auth.js';
 import { rendererRoutes } from './renderer.js';
 import { webhookRoutes } from './webhooks.js';
 import { v1Routes } from './v1.js';
 import { logRoutes } from './log.js';
 import { verifyRoutes } from './verify.js';
 import { installRequestMetrics, metricsRoutes } from './metrics.js';
-import { bearerToken } from './request.js';
+import { installAccessControl } from './access.js';
+import type { Access } from './access.js';
+import type { Credentials } from '../credentials.js';
+import { createCredentials } from '../credentials.js';
 
 export interface HttpServerOptions {
   runtime: Runtime;
@@ -42,16 +46,27 @@ export interface HttpServerOptions {
   /** Folder of the built renderer; when absent the UI is not served (API only). */
   rendererDir?: string;
   operations?: Operations;
+  /** The credentials this server accepts; default: `token` as the device token, with the data folder's PIN. */
+  credentials?: Credentials;
+  /** Host names the server answers to besides `localhost` and its own IP address (the `--host` name). */
+  allowedHosts?: readonly string[];
+  /** Milliseconds a client has to send a whole request, body included (default 30 s): slow bodies are cut. */
+  requestTimeoutMs?: number;
 }
 
-/** Prefixes that require the bearer token. */
-export const PROTECTED_PREFIXES = ['/api', '/v1', '/ws', '/metrics'] as const;
+/** A route as `/.well-known/product.json` lists it: who may reach it is part of the contract. */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  access: Access;
+}
+
 export const WS_PROTOCOL = 'tessera.v1';
-export const WS_BEARER_PREFIX = 'tessera.bearer.';
+export { WS_BEARER_PREFIX } from './access.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    tessera: { runtime: Runtime; operations: Operations; routes: Array<{ method: string; url: string }> };
+    tessera: { runtime: Runtime; operations: Operations; credentials: Credentials; routes: RouteEntry[] };
   }
   interface FastifyRequest {
     /**
@@ -68,6 +83,11 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   const app = Fastify({
     logger: false,
     bodyLimit: LIMITS.maxBodyBytes,
+    // A client has this long to send a whole request, body included; headers within 10 s (issue 13 §1.4: slow
+    // bodies held a thousand unauthenticated connections open for good). WebSockets are not cut: once upgraded
+    // they are no longer requests.
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    http: { headersTimeout: Math.min(10_000, options.requestTimeoutMs ?? 30_000), connectionsCheckingInterval: Math.min(1_000, options.requestTimeoutMs ?? 30_000) },
     // Finish open requests on close but drop idle keep-alive sockets, so shutdown is prompt.
     forceCloseConnections: 'idle',
     // Requests that race shutdown are answered by our handlers (NOT_READY, in our error shape).
@@ -95,14 +115,16 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     else parseJson(request, body as string, done);
   });
 
-  const routes: Array<{ method: string; url: string }> = [];
-  app.decorate('tessera', { runtime, operations, routes });
+  const routes: RouteEntry[] = [];
+  const credentials = options.credentials ?? createCredentials({ dataDir: runtime.info.data_dir, deviceToken: options.token, tenantForToken: (t) => runtime.products.tenantForToken(t) });
+  app.decorate('tessera', { runtime, operations, credentials, routes });
+  app.decorateRequest('tenant', null);
   app.addHook('onRoute', (route) => {
     const hidden = (route.schema as { hide?: boolean } | undefined)?.hide;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) {
       if (method === 'HEAD' || hidden || route.url.includes('*')) continue;
-      routes.push({ method, url: route.url });
+      routes.push({ method, url: route.url, access: route.config?.access ?? [] });
     }
   });
 
@@ -137,45 +159,15 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     },
   });
 
-  const expected = Buffer.from(options.token, 'utf8');
-  const tokenMatches = (candidate: string | undefined) => {
-    if (candidate === undefined) return false;
-    const given = Buffer.from(candidate, 'utf8');
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  };
-  app.decorateRequest('tenant', null);
-  app.addHook('onRequest', async (request, reply) => {
-    const path = request.url.split('?', 1)[0]!;
-    if (!PROTECTED_PREFIXES.some((p) => path === p || path.startsWith(p + '/'))) return;
-    const header = request.headers.authorization;
-    let candidate = bearerToken(header);
-    if (candidate === undefined && (path === '/ws' || path.startsWith('/ws/'))) {
-      const offered = String(request.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
-      candidate = offered.find((p) => p.startsWith(WS_BEARER_PREFIX))?.slice(WS_BEARER_PREFIX.length);
-    }
-    if (tokenMatches(candidate)) return;
-    // Tenant tokens (<data>/tenants.json) reach the product API under /v1 only.
-    const tenant = candidate === undefined ? undefined : runtime.products.tenantForToken(candidate);
-    if (tenant && path.startsWith('/v1/')) {
-      request.tenant = tenant;
-      return;
-    }
-    if (tenant) {
-      void reply.code(403).send({ error: { code: 'FORBIDDEN', message: `A tenant token reaches the product API under /v1 only; ${path} needs the device API token (<data>/api-token).` } });
-      return reply;
-    }
-    const problem = header === undefined
-      ? 'Send Authorization: Bearer <token>; the token is in <data>/api-token.'
-      : candidate === undefined
-        ? 'The Authorization header must be "Bearer <token>".'
-        : 'The bearer token is not valid for this device.';
-    void reply.code(401).header('www-authenticate', 'Bearer realm="tessera"').send({ error: { code: 'UNAUTHORIZED', message: problem } });
-    return reply;
-  });
+  // After @fastify/websocket (whose onRequest hook marks upgrades, so that a refused one gets its socket
+  // destroyed) and before any route.
+  installAccessControl(app, { credentials, ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}) });
 
   app.addHook('onSend', async (request, reply, payload) => {
     void reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
-    if (request.url.startsWith('/api') || request.url.startsWith('/v1')) void reply.header('cache-control', 'no-store');
+    // On what the router matched, like authorization: `/%61pi/info` is /api/info.
+    const route = request.routeOptions.url ?? '';
+    if (route.startsWith('/api/') || route.startsWith('/v1/')) void reply.header('cache-control', 'no-store');
     return payload;
   });
 
@@ -198,6 +190,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   // Before any route is declared, so that every /v1 route gets the latency hook.
   installRequestMetrics(app, runtime);
   await app.register(systemRoutes);
+  await app.register(authRoutes);
   await app.register(eventRoutes);
   await app.register(pluginRoutes);
   await app.register(scenarioRoutes);
@@ -210,7 +203,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(metricsRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => app.swagger());
   return app;
 }
 

@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { TesseraError } from '../../common/errors.js';
 import { runtimeInfoSchema } from '../schemas.js';
+import { ANY_ROLE } from './access.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 
@@ -9,6 +10,7 @@ export const systemRoutes: FastifyPluginAsync = async (app) => {
   const { runtime } = app.tessera;
 
   app.get('/healthz', {
+    config: { access: 'public' },
     schema: {
       summary: 'Liveness: the process serves HTTP.',
       tags: ['system'],
@@ -17,6 +19,7 @@ export const systemRoutes: FastifyPluginAsync = async (app) => {
   }, async () => ({ status: 'ok' as const }));
 
   app.get('/readyz', {
+    config: { access: 'public' },
     schema: {
       summary: 'Readiness: the store is open and the runtime is not stopping.',
       tags: ['system'],
@@ -31,15 +34,23 @@ export const systemRoutes: FastifyPluginAsync = async (app) => {
   });
 
   app.get('/api/info', {
+    config: { access: ANY_ROLE },
     schema: {
-      summary: 'The runtime this token reaches: name, version, shell, data folder, start time.',
+      summary: 'The runtime this token reaches: name, version, shell, data folder (operators only), start time.',
       tags: ['system'],
       security: [{ bearer: [] }],
       response: { 200: runtimeInfoSchema, 401: errorRef },
     },
-  }, async () => app.tessera.operations.info());
+  }, async (request) => {
+    const info = app.tessera.operations.info();
+    // Where the device keeps its data is the operator's business, not a passer-by's.
+    if (request.principal?.roles.includes('operator')) return info;
+    const { data_dir: _hidden, ...rest } = info;
+    return rest;
+  });
 
   app.get('/.well-known/product.json', {
+    config: { access: 'public' },
     schema: {
       summary: "The runtime's manifest: name, version, routes and loaded products.",
       tags: ['system'],
@@ -52,7 +63,7 @@ export const systemRoutes: FastifyPluginAsync = async (app) => {
             version: { type: 'string' },
             runtime: { type: 'object', required: ['name', 'version', 'shell', 'started_at'], properties: { name: { type: 'string' }, version: { type: 'string' }, shell: { type: 'string' }, started_at: { type: 'string' } } },
             api: { type: 'object', properties: { openapi: { type: 'string' }, auth: { type: 'string' }, websocket: { type: 'string' } } },
-            routes: { type: 'array', items: { type: 'object', required: ['method', 'url'], properties: { method: { type: 'string' }, url: { type: 'string' } } } },
+            routes: { type: 'array', items: { type: 'object', required: ['method', 'url', 'access'], properties: { method: { type: 'string' }, url: { type: 'string' }, access: { description: '"public", or the roles (and "tenant") that may reach the route.', anyOf: [{ const: 'public' }, { type: 'array', items: { type: 'string' } }] } } } },
             products: { type: 'array', items: { type: 'object', additionalProperties: true } },
           },
         },

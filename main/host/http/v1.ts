@@ -114,6 +114,7 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
     scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_request, body, done) => done(null, body));
 
     scope.post<{ Body: ParsedBody; Querystring: { product?: string } }>('/v1/run', {
+      config: { access: ['operator', 'tenant'] },
       preValidation: async (request) => {
         const parsed = parseView(request.body as unknown as string);
         const value: ParsedBody = { hdr: parsed.hdr, ...parsed.view };
@@ -138,6 +139,7 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
   });
 
   app.get<{ Params: { cid: string } }>('/v1/r/:cid', {
+    config: { access: ['staff', 'operator', 'tenant'] },
     schema: {
       summary: "A capsule's card: decision, evidence, receipt chain, bundle link. JSON, or HTML when the client prefers text/html.",
       tags: ['receipts'],
@@ -181,6 +183,7 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
   });
 
   app.get<{ Querystring: { state?: ConsentRecord['state']; limit?: number } }>('/v1/consents', {
+    config: { access: ['operator', 'tenant'] },
     schema: {
       summary: 'Consent requests (k-of-n), newest first, with what an approver must sign.',
       tags: ['receipts'],
@@ -195,6 +198,7 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
 
   for (const action of ['approve', 'reject'] as const) {
     app.post<{ Params: { id: string }; Body: unknown }>(`/v1/consents/:id/${action}`, {
+      config: { access: ['operator', 'tenant'] },
       schema: {
         summary: `${action === 'approve' ? 'Approve' : 'Reject'} a consent request with a DSSE envelope signed by one of its approvers.`,
         tags: ['receipts'],

@@ -10,6 +10,7 @@ import { TesseraError } from '../../common/errors.js';
 import { cardPath } from '../../common/receipt.js';
 import { bundleFileName, capsuleBundle, verifyBundleOnHost } from '../../runtime/receipts/bundle.js';
 import { canSee, localOrigin } from './request.js';
+import { ANY_ROLE } from './access.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -44,6 +45,7 @@ export const verifyRoutes: FastifyPluginAsync = async (app) => {
   const { runtime } = app.tessera;
 
   app.get<{ Params: { cid: string } }>('/v1/r/:cid/bundle', {
+    config: { access: ['staff', 'operator', 'tenant'] },
     schema: {
       summary: "A capsule's offline bundle: ZIP with the capsule, DSSE receipts, public keys, manifests, device-log proofs, signed index, QR and README.",
       tags: ['receipts'],
@@ -69,6 +71,7 @@ export const verifyRoutes: FastifyPluginAsync = async (app) => {
     scope.addContentTypeParser([BUNDLE_MEDIA_TYPE, 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: MAX_BUNDLE_BYTES }, (_request, body, done) => done(null, body));
 
     scope.post<{ Body: Buffer | { bundle: string } | string }>('/v1/verify', {
+      config: { access: [...ANY_ROLE, 'tenant'] },
       bodyLimit: BODY_LIMIT,
       schema: {
         summary: 'Verify an offline bundle: send the ZIP bytes (application/zip) or JSON {"bundle": base64}. Answers the verdict, also when the bundle is invalid.',

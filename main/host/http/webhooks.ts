@@ -5,8 +5,7 @@
  * subscription receives every tenant's records: a tenant token (`<data>/tenants.json`) gets 403 there and may
  * only use `POST /v1/webhook/test`.
  */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { TesseraError } from '../../common/errors.js';
+import type { FastifyPluginAsync } from 'fastify';
 import type { DeliveryState, SubscribeInput } from '../../runtime/webhooks/index.js';
 import { MAX_PATTERNS, WEBHOOK_PAYLOAD_TYPE } from '../../runtime/webhooks/index.js';
 
@@ -98,15 +97,8 @@ interface TestBody {
 export const webhookRoutes: FastifyPluginAsync = async (app) => {
   const { runtime } = app.tessera;
   const signingKey = () => ({ ...runtime.webhooks.signingKey, payload_type: WEBHOOK_PAYLOAD_TYPE });
-  // The server's hook admitted the device token or a tenant's; these routes are the device owner's.
-  const deviceTokenOnly = async (request: FastifyRequest) => {
-    if (request.tenant !== null) {
-      throw new TesseraError('FORBIDDEN', 'Webhook subscriptions and their delivery log are managed with the device API token (<data>/api-token), not a tenant token.');
-    }
-  };
-
   app.post<{ Body: SubscribeInput }>('/v1/webhooks', {
-    onRequest: deviceTokenOnly,
+    config: { access: ['operator'] },
     schema: {
       summary: 'Subscribe an http(s) URL to events; callbacks are signed by the device key (README "Webhook callbacks").',
       tags: ['webhooks'],
@@ -126,7 +118,7 @@ export const webhookRoutes: FastifyPluginAsync = async (app) => {
   }, async (request, reply) => reply.code(201).send({ webhook: runtime.webhooks.subscribe(request.body), signing_key: signingKey() }));
 
   app.get('/v1/webhooks', {
-    onRequest: deviceTokenOnly,
+    config: { access: ['operator'] },
     schema: {
       summary: 'Webhook subscriptions and the key that signs their callbacks.',
       tags: ['webhooks'],
@@ -136,7 +128,7 @@ export const webhookRoutes: FastifyPluginAsync = async (app) => {
   }, async () => ({ webhooks: runtime.webhooks.list(), signing_key: signingKey() }));
 
   app.get<{ Params: { id: string } }>('/v1/webhooks/:id', {
-    onRequest: deviceTokenOnly,
+    config: { access: ['operator'] },
     schema: {
       summary: 'One webhook subscription.',
       tags: ['webhooks'],
@@ -147,7 +139,7 @@ export const webhookRoutes: FastifyPluginAsync = async (app) => {
   }, async (request) => runtime.webhooks.get(request.params.id));
 
   app.delete<{ Params: { id: string } }>('/v1/webhooks/:id', {
-    onRequest: deviceTokenOnly,
+    config: { access: ['operator'] },
     schema: {
       summary: 'Remove a subscription with its pending deliveries and their log.',
       tags: ['webhooks'],
@@ -161,7 +153,7 @@ export const webhookRoutes: FastifyPluginAsync = async (app) => {
   });
 
   app.get<{ Params: { id: string }; Querystring: { state?: DeliveryState; limit?: number } }>('/v1/webhooks/:id/deliveries', {
-    onRequest: deviceTokenOnly,
+    config: { access: ['operator'] },
     schema: {
       summary: "A subscription's deliveries, newest first, each with its attempts (status, error, duration).",
       tags: ['webhooks'],
@@ -177,6 +169,7 @@ export const webhookRoutes: FastifyPluginAsync = async (app) => {
   }, async (request) => ({ deliveries: runtime.webhooks.deliveries(request.params.id, request.query) }));
 
   app.post<{ Body: TestBody }>('/v1/webhook/test', {
+    config: { access: ['operator', 'tenant'] },
     schema: {
       summary: 'Check a callback as a receiver got it (headers and exact body text): valid, or the precise reason it is not.',
       tags: ['webhooks'],

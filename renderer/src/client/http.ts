@@ -1,5 +1,6 @@
 /** The HTTP/WS transport of the client interface, for the UI served by a headless runtime. */
-import type { DebugState, EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { DebugState, EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfoView, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { Role, SessionView } from '../../../main/common/roles.js';
 import { createHttpIoClient } from './io-http.js';
 import { createTransport } from './transport.js';
 
@@ -19,7 +20,10 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
 
   return {
     io: createHttpIoClient(transport),
-    info: () => request<RuntimeInfo>('GET', '/api/info'),
+    info: () => request<RuntimeInfoView>('GET', '/api/info'),
+    session: () => request<SessionView>('GET', '/api/auth/session'),
+    unlock: (pin: string) => request<{ token: string; roles: Role[]; expires_at: string }>('POST', '/api/auth/unlock', { pin }),
+    lock: () => request<{ locked: boolean }>('POST', '/api/auth/lock', {}).then(() => undefined),
     queryEvents(query: EventQuery) {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));

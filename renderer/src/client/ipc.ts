@@ -3,6 +3,7 @@ import type { DebugState, EventPage, PluginInfo, PluginRunResult, PublishInput, 
 import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js';
 import { fromErrorData } from '../../../main/common/errors.js';
 import { compilePattern } from '../../../main/common/topics.js';
+import type { Role, SessionView } from '../../../main/common/roles.js';
 import { createIpcIoClient } from './io-ipc.js';
 
 function unwrap<T>(result: BridgeResult): T {
@@ -26,6 +27,9 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
   return {
     io: createIpcIoClient(bridge),
     info: async () => unwrap<RuntimeInfo>(await bridge.invoke('info')),
+    session: async () => unwrap<SessionView>(await bridge.invoke('session')),
+    unlock: async (pin: string) => unwrap<{ token: string; roles: Role[]; expires_at: string }>(await bridge.invoke('unlock', { pin })),
+    lock: async () => void unwrap(await bridge.invoke('lock')),
     queryEvents: async (query) => unwrap<EventPage>(await bridge.invoke('queryEvents', query)),
     publishEvent: async (input: PublishInput) => unwrap<TesseraEvent>(await bridge.invoke('publishEvent', input)),
     listPlugins: async () => unwrap<PluginInfo[]>(await bridge.invoke('listPlugins')),
