@@ -47,11 +47,19 @@ export interface RuntimeInfo {
   started_at: string;
 }
 
+/** This device, as the UI needs to know it: the key id that signs its receipts and bundles (`GET /api/device`). */
+export interface DeviceInfo {
+  /** `b3:` cid of the device's Ed25519 public key: a bundle's `device`, the device log's `log`. */
+  keyid: string;
+}
+
 export type Unsubscribe = () => void;
 
 /** What every transport offers the renderer. Errors reject with {@link import('./errors.js').TesseraError}. */
 export interface TesseraClient {
   info(): Promise<RuntimeInfo>;
+  /** This device's key id, to check who signed a bundle (every role may ask). */
+  device(): Promise<DeviceInfo>;
   queryEvents(query: EventQuery): Promise<EventPage>;
   publishEvent(input: PublishInput): Promise<TesseraEvent>;
   /** Loaded plugins with their trust state. */

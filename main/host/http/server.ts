@@ -208,6 +208,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(logRoutes);
   await app.register(verifyRoutes);
   await app.register(metricsRoutes);
+  await app.register((await import('./device.js')).deviceRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -1,5 +1,5 @@
 /** The HTTP/WS transport of the client interface, for the UI served by a headless runtime. */
-import type { DebugState, EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { DebugState, DeviceInfo, EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import { createHttpIoClient } from './io-http.js';
 import { createTransport } from './transport.js';
 
@@ -20,6 +20,7 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
   return {
     io: createHttpIoClient(transport),
     info: () => request<RuntimeInfo>('GET', '/api/info'),
+    device: () => request<DeviceInfo>('GET', '/api/device'),
     queryEvents(query: EventQuery) {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));

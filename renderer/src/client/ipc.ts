@@ -1,5 +1,5 @@
 /** The Electron transport of the client interface: the preload bridge, validated again in the main process. */
-import type { DebugState, EventPage, PluginInfo, PluginRunResult, PublishInput, ReplayDifference, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { DebugState, DeviceInfo, EventPage, PluginInfo, PluginRunResult, PublishInput, ReplayDifference, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js';
 import { fromErrorData } from '../../../main/common/errors.js';
 import { compilePattern } from '../../../main/common/topics.js';
@@ -26,6 +26,7 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
   return {
     io: createIpcIoClient(bridge),
     info: async () => unwrap<RuntimeInfo>(await bridge.invoke('info')),
+    device: async () => unwrap<DeviceInfo>(await bridge.invoke('device')),
     queryEvents: async (query) => unwrap<EventPage>(await bridge.invoke('queryEvents', query)),
     publishEvent: async (input: PublishInput) => unwrap<TesseraEvent>(await bridge.invoke('publishEvent', input)),
     listPlugins: async () => unwrap<PluginInfo[]>(await bridge.invoke('listPlugins')),
