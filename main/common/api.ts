@@ -52,6 +52,12 @@ export interface RuntimeInfo {
 /** The runtime as a client sees it: the data folder is shown to operators only. */
 export type RuntimeInfoView = Omit<RuntimeInfo, 'data_dir'> & { data_dir?: string };
 
+/** This device, as the UI needs to know it: the key id that signs its receipts and bundles (`GET /api/device`). */
+export interface DeviceInfo {
+  /** `b3:` cid of the device's Ed25519 public key: a bundle's `device`, the device log's `log`. */
+  keyid: string;
+}
+
 export type Unsubscribe = () => void;
 
 /** What every transport offers the renderer. Errors reject with {@link import('./errors.js').TesseraError}. */
@@ -66,6 +72,8 @@ export interface TesseraClient {
   unlock(pin: string): Promise<{ token: string; roles: Role[]; expires_at: string }>;
   /** Ends the operator session this client holds (nothing for other credentials). */
   lock(): Promise<void>;
+  /** This device's key id, to check who signed a bundle (every role may ask). */
+  device(): Promise<DeviceInfo>;
   queryEvents(query: EventQuery): Promise<EventPage>;
   publishEvent(input: PublishInput): Promise<TesseraEvent>;
   /** Loaded plugins with their trust state. */

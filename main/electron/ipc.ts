@@ -1,12 +1,13 @@
 /**
  * The IPC half of the client interface. Every message is checked twice: the sender must be the Tessera UI
- * frame (Electron checklist: validate IPC senders), and the arguments must pass the same JSON schemas as
- * the HTTP routes. Results and errors cross as plain data (errors via toErrorData).
+ * frame — the main frame showing `app://tessera/index.html` (Electron checklist: validate IPC senders; a
+ * `file://` page or any other origin is refused) — and the arguments must pass the same JSON schemas as the HTTP
+ * routes. Results and errors cross as plain data (errors via toErrorData).
  */
 import Ajv from 'ajv';
 import type { ValidateFunction } from 'ajv';
 import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
-import type { TesseraEvent } from '../common/api.js';
+import type { DeviceInfo, TesseraEvent } from '../common/api.js';
 import { TesseraError, toErrorData } from '../common/errors.js';
 import type { ErrorData } from '../common/errors.js';
 import { compilePattern, patternProblem } from '../common/topics.js';
@@ -105,7 +106,10 @@ export async function handleInvoke(operations: Operations, method: unknown, arg:
  * Register the handlers. Live events go to the one UI WebContents for the patterns it asked for last.
  * Returns a Disposable that removes the handlers and the bus subscription.
  */
-export function registerIpc(ipcMain: IpcMain, deps: { operations: Operations; bus: Bus; rendererIndexUrl: string; target: () => WebContents | undefined; io?: IoRouter }): Disposable {
+export function registerIpc(
+  ipcMain: IpcMain,
+  deps: { operations: Operations; bus: Bus; rendererIndexUrl: string; target: () => WebContents | undefined; io?: IoRouter; device?: DeviceInfo },
+): Disposable {
   let matchers: Array<(topic: string) => boolean> = [];
   // The Journey Guide's I/O (./ipc-io.ts), when the runtime has an I/O router.
   const io = deps.io ? createIoIpc(deps.io) : undefined;
@@ -116,6 +120,8 @@ export function registerIpc(ipcMain: IpcMain, deps: { operations: Operations; bu
       return { ok: false, error: toErrorData(err) } satisfies IpcResult;
     }
     if (io && (IO_METHODS as readonly unknown[]).includes(method)) return io.invoke(method as (typeof IO_METHODS)[number], arg);
+    // This device's key id (GET /api/device): fixed for the runtime's life, so handed over as it was given.
+    if (method === 'device' && deps.device) return { ok: true, value: { ...deps.device } };
     return handleInvoke(deps.operations, method, arg);
   });
   ipcMain.handle(IPC_SUBSCRIBE, (event, message: unknown): IpcResult => {

@@ -4,28 +4,33 @@
  * exist. Note: native modules (better-sqlite3, isolated-vm) must be rebuilt for Electron's ABI
  * (`npx @electron/rebuild`) on machines that run the window.
  */
-import { app, ipcMain, session } from 'electron';
+import { app, ipcMain, protocol, session } from 'electron';
 import type { BrowserWindow } from 'electron';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { startHost } from '../host/headless.js';
 import type { RunningHost } from '../host/headless.js';
+import { deviceInfo } from '../host/http/device.js';
 import { createOperations } from '../host/operations.js';
 import { createLogger } from '../runtime/log/index.js';
+import { APP_INDEX_URL, handleAppScheme, registerAppScheme } from './app-protocol.js';
 import { registerIpc } from './ipc.js';
 import { utilityProcessLauncher } from './sandbox-launcher.js';
 import { hardenSession, hardenWebContents } from './security.js';
 import { createMainWindow, parseShellFlags } from './window.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const rendererIndex = resolve(here, '../renderer/index.html');
-const paths = { rendererIndex, rendererIndexUrl: pathToFileURL(rendererIndex).href, preloadPath: resolve(here, '../preload/preload.cjs') };
+const rendererDir = resolve(here, '../renderer');
+const paths = { preloadPath: resolve(here, '../preload/preload.cjs') };
+
+// Privileged schemes can be registered only before the app is ready: at once, when this module loads.
+registerAppScheme(protocol);
 
 async function main(): Promise<void> {
   const logger = createLogger();
   const flags = parseShellFlags(process.argv.slice(1), process.env);
   // The app-wide rule for every WebContents, including any created later.
-  app.on('web-contents-created', (_e, contents) => hardenWebContents(contents, paths.rendererIndexUrl));
+  app.on('web-contents-created', (_e, contents) => hardenWebContents(contents, APP_INDEX_URL));
   if (!app.requestSingleInstanceLock()) {
     logger.warn('another Tessera window is already open; exiting');
     app.quit();
@@ -33,6 +38,7 @@ async function main(): Promise<void> {
   }
   await app.whenReady();
   hardenSession(session.defaultSession);
+  handleAppScheme(protocol, rendererDir);
 
   let host: RunningHost;
   try {
@@ -42,10 +48,17 @@ async function main(): Promise<void> {
     app.exit(1);
     return;
   }
-  let win: BrowserWindow | undefined = createMainWindow(flags, paths);
+  let win: BrowserWindow | undefined = createMainWindow({ kiosk: flags.kiosk, packaged: app.isPackaged }, paths);
   win.on('closed', () => (win = undefined));
   host.runtime.resources.add(
-    registerIpc(ipcMain, { operations: createOperations(host.runtime), bus: host.runtime.bus, rendererIndexUrl: paths.rendererIndexUrl, target: () => win?.webContents, io: host.runtime.io }),
+    registerIpc(ipcMain, {
+      operations: createOperations(host.runtime),
+      bus: host.runtime.bus,
+      rendererIndexUrl: APP_INDEX_URL,
+      target: () => win?.webContents,
+      io: host.runtime.io,
+      device: deviceInfo(host.runtime),
+    }),
   );
   app.on('second-instance', () => win?.focus());
 

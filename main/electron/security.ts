@@ -5,10 +5,14 @@
 import type { BrowserWindowConstructorOptions, Session, WebContents } from 'electron';
 import { CONTENT_SECURITY_POLICY } from '../common/csp.js';
 
-/** webPreferences every Tessera window gets: isolation on, sandbox on, no Node in the renderer. */
-export function secureWebPreferences(preloadPath: string): NonNullable<BrowserWindowConstructorOptions['webPreferences']> {
+/**
+ * webPreferences every Tessera window gets: isolation on, sandbox on, no Node in the renderer. `devTools: false`
+ * for a locked shell (kiosk or packaged build, ./lockdown.ts): DevTools cannot be opened by any means.
+ */
+export function secureWebPreferences(preloadPath: string, options: { devTools?: boolean } = {}): NonNullable<BrowserWindowConstructorOptions['webPreferences']> {
   return {
     preload: preloadPath,
+    devTools: options.devTools ?? true,
     contextIsolation: true,
     sandbox: true,
     nodeIntegration: false,
@@ -23,7 +27,11 @@ export function secureWebPreferences(preloadPath: string): NonNullable<BrowserWi
   };
 }
 
-/** Is `url` a page of the Tessera UI (the built renderer loaded from disk)? */
+/**
+ * Is `url` the page of the Tessera UI, `rendererIndexUrl` (`app://tessera/index.html`, ./app-protocol.ts), with
+ * any query or fragment? Scheme, host and path must be equal as written: another spelling is refused, never
+ * normalized into a match.
+ */
 export function isAppUrl(url: string, rendererIndexUrl: string): boolean {
   try {
     const u = new URL(url);

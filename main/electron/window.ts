@@ -1,8 +1,10 @@
 /** The Tessera window and the flags the Electron shell accepts. */
-import { BrowserWindow } from 'electron';
+import { BrowserWindow, Menu } from 'electron';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_HOST, parsePort, resolveDataDir } from '../host/config.js';
+import { APP_INDEX_URL } from './app-protocol.js';
+import { lockDownWebContents, lockedMenu } from './lockdown.js';
 import { hardenWebContents, secureWebPreferences } from './security.js';
 
 export interface ShellFlags {
@@ -29,12 +31,17 @@ export function parseShellFlags(argv: string[], env: NodeJS.ProcessEnv): ShellFl
 }
 
 export interface WindowPaths {
-  rendererIndex: string;
-  rendererIndexUrl: string;
   preloadPath: string;
 }
 
-export function createMainWindow(flags: Pick<ShellFlags, 'kiosk'>, paths: WindowPaths): BrowserWindow {
+/**
+ * The one window, showing `app://tessera/index.html` (./app-protocol.ts serves it). `packaged` (app.isPackaged)
+ * or `kiosk` locks the shell (./lockdown.ts): no default menu, DevTools off, reload and DevTools keys dropped, and
+ * in the kiosk the keys that leave it too. The application menu is app-wide, so it is set here, once per window.
+ */
+export function createMainWindow(flags: Pick<ShellFlags, 'kiosk'> & { packaged?: boolean }, paths: WindowPaths): BrowserWindow {
+  const locked = flags.kiosk || flags.packaged === true;
+  if (locked) Menu.setApplicationMenu(lockedMenu(Menu, { kiosk: flags.kiosk }, process.platform));
   const win = new BrowserWindow({
     width: 1280,
     height: 800,
@@ -44,10 +51,15 @@ export function createMainWindow(flags: Pick<ShellFlags, 'kiosk'>, paths: Window
     kiosk: flags.kiosk,
     fullscreen: flags.kiosk,
     autoHideMenuBar: true,
-    webPreferences: secureWebPreferences(paths.preloadPath),
+    webPreferences: secureWebPreferences(paths.preloadPath, { devTools: !locked }),
   });
-  hardenWebContents(win.webContents, paths.rendererIndexUrl);
+  hardenWebContents(win.webContents, APP_INDEX_URL);
+  if (locked) {
+    // The window's own menu bar too (Linux, Windows), whatever menu it was given when created.
+    win.removeMenu();
+    lockDownWebContents(win.webContents, { kiosk: flags.kiosk });
+  }
   win.once('ready-to-show', () => win.show());
-  void win.loadFile(paths.rendererIndex);
+  void win.loadURL(APP_INDEX_URL);
   return win;
 }

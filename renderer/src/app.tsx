@@ -131,7 +131,7 @@ export function App(props: { client: TesseraClient; transport: 'ipc' | 'http'; e
         {area === 'redeem' && <RedeemArea />}
         {area === 'studio' && <StudioArea client={client} />}
         {area === 'ops' && <OpsArea client={client} />}
-        {area === 'verify' && <VerifyArea />}
+        {area === 'verify' && <VerifyArea client={client} />}
         {session !== null && visible.length === 0 ? <p class="hint">This credential holds no role the UI can show.</p> : null}
       </main>
       <footer class="statusbar" role="status">

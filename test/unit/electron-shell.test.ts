@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { CONTENT_SECURITY_POLICY } from '../../main/common/csp.js';
 import { createOperations } from '../../main/host/operations.js';
 import { createRuntime } from '../../main/runtime/index.js';
@@ -25,7 +26,9 @@ class FakeWebContents extends EventEmitter {
     this.sent.push([channel, payload]);
   }
 }
-const created: Array<{ options: Record<string, unknown>; webContents: FakeWebContents; loaded?: string }> = [];
+const created: Array<{ options: Record<string, unknown>; webContents: FakeWebContents; loaded?: string; menuRemoved: boolean }> = [];
+/** Every Menu.setApplicationMenu call, in order (`null` removes the menu). */
+const applicationMenus: unknown[] = [];
 const handlers = new Map<string, (...args: unknown[]) => unknown>();
 const forked: Array<{ file: string; args: string[]; options: Record<string, unknown>; child: EventEmitter & { posted: unknown[]; killed: boolean } }> = [];
 
@@ -34,11 +37,18 @@ vi.mock('electron', () => {
     webContents = new FakeWebContents();
     constructor(options: Record<string, unknown>) {
       super();
-      created.push({ options, webContents: this.webContents });
+      created.push({ options, webContents: this.webContents, menuRemoved: false });
     }
     loadFile(file: string) {
-      created.at(-1)!.loaded = file;
+      created.at(-1)!.loaded = `file://${file}`;
       return Promise.resolve();
+    }
+    loadURL(url: string) {
+      created.at(-1)!.loaded = url;
+      return Promise.resolve();
+    }
+    removeMenu() {
+      created.at(-1)!.menuRemoved = true;
     }
     show() {}
   }
@@ -57,6 +67,10 @@ vi.mock('electron', () => {
   }
   return {
     BrowserWindow,
+    Menu: {
+      setApplicationMenu: (menu: unknown) => applicationMenus.push(menu),
+      buildFromTemplate: (template: unknown[]) => ({ template }),
+    },
     utilityProcess: {
       fork: (file: string, args: string[], options: Record<string, unknown>) => {
         const child = new UtilityProcess();
@@ -75,10 +89,11 @@ const { secureWebPreferences, hardenSession, hardenWebContents, isAppUrl } = awa
 const { createMainWindow, parseShellFlags } = await import('../../main/electron/window.js');
 const { registerIpc, IPC_INVOKE, IPC_SUBSCRIBE, IPC_EVENT } = await import('../../main/electron/ipc.js');
 const { utilityProcessLauncher } = await import('../../main/electron/sandbox-launcher.js');
+const { APP_INDEX_URL, handleAppScheme, registerAppScheme, serveAppFile } = await import('../../main/electron/app-protocol.js');
+const { lockedMenu, lockedShortcut } = await import('../../main/electron/lockdown.js');
 
-const rendererIndex = '/app/out/renderer/index.html';
-const rendererIndexUrl = pathToFileURL(rendererIndex).href;
-const paths = { rendererIndex, rendererIndexUrl, preloadPath: '/app/out/preload/preload.cjs' };
+const rendererIndexUrl = APP_INDEX_URL;
+const paths = { preloadPath: '/app/out/preload/preload.cjs' };
 
 describe('Electron window security checklist', () => {
   it('turns on context isolation and the sandbox and keeps Node out of the renderer', () => {
@@ -96,8 +111,12 @@ describe('Electron window security checklist', () => {
       preload: paths.preloadPath,
     });
     expect(prefs).toEqual(secureWebPreferences(paths.preloadPath));
-    expect(created.at(-1)!.loaded).toBe(rendererIndex);
     expect(win).toBeDefined();
+  });
+
+  it('loads the UI from app://tessera/index.html, never from file://', () => {
+    createMainWindow({ kiosk: false }, paths);
+    expect(created.at(-1)!.loaded).toBe('app://tessera/index.html');
   });
 
   it('opens full-screen in kiosk mode with --kiosk', () => {
@@ -116,6 +135,8 @@ describe('Electron window security checklist', () => {
     };
     expect(navigate('https://evil.example/')).toBe(true);
     expect(navigate('file:///etc/passwd')).toBe(true);
+    expect(navigate('file:///app/out/renderer/index.html')).toBe(true);
+    expect(navigate('app://evil/index.html')).toBe(true);
     expect(navigate(rendererIndexUrl + '#/ops')).toBe(false);
     expect(contents.windowOpenHandler!({ url: 'https://example.com' })).toEqual({ action: 'deny' });
     const webview = { prevented: false, preventDefault() { this.prevented = true; } };
@@ -148,8 +169,163 @@ describe('Electron window security checklist', () => {
 
   it('recognises only the app page as the app', () => {
     expect(isAppUrl(rendererIndexUrl, rendererIndexUrl)).toBe(true);
-    expect(isAppUrl('file:///app/out/renderer/other.html', rendererIndexUrl)).toBe(false);
+    expect(isAppUrl('app://tessera/index.html#/verify', rendererIndexUrl)).toBe(true);
+    expect(isAppUrl('app://tessera/other.html', rendererIndexUrl)).toBe(false);
+    expect(isAppUrl('app://tessera.evil/index.html', rendererIndexUrl)).toBe(false);
+    expect(isAppUrl('file:///app/out/renderer/index.html', rendererIndexUrl)).toBe(false);
     expect(isAppUrl('not a url', rendererIndexUrl)).toBe(false);
+  });
+});
+
+describe('Electron kiosk and packaged builds: a locked shell', () => {
+  type Key = { type?: string; key: string; code: string; control?: boolean; meta?: boolean; shift?: boolean; alt?: boolean };
+  /** Send a key press through the window's before-input-event listeners, as Electron does; true when dropped. */
+  const press = (contents: FakeWebContents, k: Key) => {
+    const event = { prevented: false, preventDefault() { this.prevented = true; } };
+    contents.emit('before-input-event', event, { type: 'keyDown', control: false, meta: false, shift: false, alt: false, ...k });
+    return event.prevented;
+  };
+  const DEVTOOLS_AND_RELOAD: Key[] = [
+    { key: 'I', code: 'KeyI', control: true, shift: true },
+    { key: 'J', code: 'KeyJ', control: true, shift: true },
+    { key: 'C', code: 'KeyC', control: true, shift: true },
+    { key: 'F12', code: 'F12' },
+    { key: 'i', code: 'KeyI', meta: true, alt: true },
+    { key: 'r', code: 'KeyR', control: true },
+    { key: 'R', code: 'KeyR', control: true, shift: true },
+    { key: 'r', code: 'KeyR', meta: true },
+    { key: 'F5', code: 'F5' },
+    { key: 'F5', code: 'F5', control: true },
+    // A Cyrillic layout: the same physical keys.
+    { key: 'Ш', code: 'KeyI', control: true, shift: true },
+    { key: 'к', code: 'KeyR', control: true },
+  ];
+  const LEAVING: Key[] = [
+    { key: 'w', code: 'KeyW', control: true },
+    { key: 'q', code: 'KeyQ', control: true },
+    { key: 'q', code: 'KeyQ', meta: true },
+    { key: 'F11', code: 'F11' },
+    { key: 'F4', code: 'F4', alt: true },
+    { key: 'h', code: 'KeyH', meta: true },
+    { key: 'm', code: 'KeyM', meta: true },
+  ];
+  const TYPING: Key[] = [
+    { key: 'a', code: 'KeyA' },
+    { key: 'R', code: 'KeyR', shift: true },
+    { key: 'Enter', code: 'Enter' },
+    { key: 'c', code: 'KeyC', control: true },
+    { key: 'v', code: 'KeyV', control: true },
+    { key: 'i', code: 'KeyI', control: true },
+  ];
+
+  it('in --kiosk has no application menu, DevTools off, and drops the DevTools, reload and leaving keys', () => {
+    applicationMenus.length = 0;
+    createMainWindow({ kiosk: true }, paths);
+    const win = created.at(-1)!;
+    expect(applicationMenus).toEqual([null]);
+    expect(win.menuRemoved).toBe(true);
+    expect((win.options['webPreferences'] as Record<string, unknown>)['devTools']).toBe(false);
+    for (const k of [...DEVTOOLS_AND_RELOAD, ...LEAVING]) expect(press(win.webContents, k), JSON.stringify(k)).toBe(true);
+    for (const k of TYPING) expect(press(win.webContents, k), JSON.stringify(k)).toBe(false);
+    // Key releases are not shortcuts.
+    expect(press(win.webContents, { type: 'keyUp', key: 'F12', code: 'F12' })).toBe(false);
+  });
+
+  it('in a packaged build (not a kiosk) has no DevTools and no reload, but keeps the keys that close the window', () => {
+    applicationMenus.length = 0;
+    createMainWindow({ kiosk: false, packaged: true }, paths);
+    const win = created.at(-1)!;
+    expect(applicationMenus).toEqual([lockedMenu({ buildFromTemplate: (template: unknown[]) => ({ template }) } as never, { kiosk: false }, process.platform)]);
+    expect((win.options['webPreferences'] as Record<string, unknown>)['devTools']).toBe(false);
+    for (const k of DEVTOOLS_AND_RELOAD) expect(press(win.webContents, k), JSON.stringify(k)).toBe(true);
+    for (const k of [...LEAVING, ...TYPING]) expect(press(win.webContents, k), JSON.stringify(k)).toBe(false);
+  });
+
+  it("leaves a developer's unpackaged window its default menu and DevTools", () => {
+    applicationMenus.length = 0;
+    createMainWindow({ kiosk: false, packaged: false }, paths);
+    const win = created.at(-1)!;
+    expect(applicationMenus).toEqual([]);
+    expect(win.menuRemoved).toBe(false);
+    expect((win.options['webPreferences'] as Record<string, unknown>)['devTools']).toBe(true);
+    expect(win.webContents.listenerCount('before-input-event')).toBe(0);
+  });
+
+  it('keeps only the app and Edit menus on macOS outside the kiosk, and no menu anywhere else', () => {
+    const Menu = { buildFromTemplate: (template: unknown[]) => ({ template }) } as never;
+    expect(lockedMenu(Menu, { kiosk: false }, 'darwin')).toEqual({ template: [{ role: 'appMenu' }, { role: 'editMenu' }] });
+    expect(lockedMenu(Menu, { kiosk: true }, 'darwin')).toBeNull();
+    expect(lockedMenu(Menu, { kiosk: false }, 'linux')).toBeNull();
+    expect(lockedMenu(Menu, { kiosk: false }, 'win32')).toBeNull();
+    expect(lockedShortcut({ type: 'keyDown', key: 'F', code: 'KeyF', control: true, meta: true, shift: false, alt: false }, { kiosk: true })).toBe('leave');
+  });
+});
+
+describe('app://tessera: the UI served from its own origin', () => {
+  // A real renderer folder with a secret beside it (outside), and a symbolic link inside pointing at the secret.
+  const base = tempDir('tessera-app-protocol-', 'file');
+  const root = join(base, 'renderer');
+  mkdirSync(join(root, 'assets'), { recursive: true });
+  writeFileSync(join(root, 'index.html'), '<!doctype html><title>Tessera</title>');
+  writeFileSync(join(root, 'assets', 'index-abc.js'), 'export const x = 1;');
+  writeFileSync(join(root, 'favicon.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>');
+  writeFileSync(join(base, 'secret.txt'), 'DEVICE-KEY-SECRET');
+  symlinkSync(join(base, 'secret.txt'), join(root, 'assets', 'link.js'));
+  const get = (url: string, method = 'GET') => serveAppFile({ url, method }, root);
+
+  it('registers app: as a standard, secure scheme before ready, without CORS or CSP bypass', () => {
+    const registered: unknown[] = [];
+    registerAppScheme({ registerSchemesAsPrivileged: (schemes: unknown[]) => registered.push(...schemes) } as never);
+    expect(registered).toEqual([{ scheme: 'app', privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+  });
+
+  it('serves the renderer files with their types and the CSP on every answer', async () => {
+    let handler: ((request: { url: string; method: string }) => Promise<Response>) | undefined;
+    handleAppScheme({ handle: (scheme: string, h: typeof handler) => scheme === 'app' && (handler = h) } as never, root);
+    const index = await handler!({ url: 'app://tessera/index.html', method: 'GET' });
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(index.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
+    expect(index.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(await index.text()).toContain('<title>Tessera</title>');
+    expect(await (await get('app://tessera/')).text()).toContain('<title>Tessera</title>');
+    const script = await get('app://tessera/assets/index-abc.js');
+    expect([script.status, script.headers.get('content-type'), await script.text()]).toEqual([200, 'text/javascript; charset=utf-8', 'export const x = 1;']);
+    expect((await get('app://tessera/favicon.svg')).headers.get('content-type')).toBe('image/svg+xml');
+    const head = await get('app://tessera/index.html', 'HEAD');
+    expect([head.status, head.headers.get('content-length'), await head.text()]).toEqual([200, '37', '']);
+  });
+
+  it('refuses every way out of the renderer folder, and never answers with the file outside', async () => {
+    const attempts: Array<[string, number]> = [
+      ['app://tessera/..%2fsecret.txt', 400],
+      ['app://tessera/assets/..%2f..%2fsecret.txt', 400],
+      ['app://tessera/%2e%2e%2fsecret.txt', 400],
+      ['app://tessera/assets%2f..%2f..%2fsecret.txt', 400],
+      ['app://tessera/..%5csecret.txt', 400],
+      ['app://tessera/assets%5c..%5c..%5csecret.txt', 400],
+      ['app://tessera/%2fetc%2fpasswd', 400],
+      ['app://tessera//etc/passwd', 400],
+      ['app://tessera/index.html%00.js', 400],
+      ['app://tessera/%E0%A4%A', 400],
+      // Dot segments the URL parser resolves stay inside: not found, not the secret.
+      ['app://tessera/../secret.txt', 404],
+      ['app://tessera/%2e%2e/secret.txt', 404],
+      // A link inside the folder to a file outside it.
+      ['app://tessera/assets/link.js', 404],
+      ['app://tessera/assets', 404],
+      ['app://tessera/missing.js', 404],
+      ['app://other/index.html', 404],
+      ['https://tessera/index.html', 404],
+    ];
+    for (const [url, status] of attempts) {
+      const answer = await get(url);
+      const body = await answer.text();
+      expect([url, answer.status], body).toEqual([url, status]);
+      expect(body).not.toContain('DEVICE-KEY-SECRET');
+      expect(answer.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
+    }
+    expect((await get('app://tessera/index.html', 'POST')).status).toBe(405);
   });
 });
 
@@ -167,6 +343,7 @@ describe('Electron IPC bridge', () => {
       bus: runtime.bus,
       rendererIndexUrl,
       target: () => ui as never,
+      device: { keyid: runtime.deviceKey.keyid },
     });
     dispose = () => registration.dispose();
   });
@@ -182,9 +359,21 @@ describe('Electron IPC bridge', () => {
     expect(await invoke(fromUi(), 'info')).toMatchObject({ ok: true, value: { shell: 'electron' } });
     const stranger = { url: 'https://evil.example/' };
     expect(await invoke({ sender: ui, senderFrame: stranger }, 'info')).toEqual({ ok: false, error: expect.objectContaining({ code: 'IPC_SENDER_REJECTED' }) });
+    // The old file:// page, or any file:// page, is not the app any more.
+    for (const url of ['file:///app/out/renderer/index.html', 'app://tessera/other.html', 'app://evil/index.html']) {
+      ui.mainFrame.url = url;
+      expect((await invoke(fromUi(), 'info')).error?.code, url).toBe('IPC_SENDER_REJECTED');
+    }
+    ui.mainFrame.url = `${rendererIndexUrl}#/verify`;
+    expect((await invoke(fromUi(), 'info')).ok).toBe(true);
     const subframe = { url: rendererIndexUrl };
     expect((await invoke({ sender: ui, senderFrame: subframe }, 'info')).error?.code).toBe('IPC_SENDER_REJECTED');
     expect((await invoke({ sender: ui, senderFrame: null }, 'info')).error?.code).toBe('IPC_SENDER_REJECTED');
+  });
+
+  it("answers this device's key id, the signer of its bundles", async () => {
+    expect(await invoke(fromUi(), 'device')).toEqual({ ok: true, value: { keyid: runtime.deviceKey.keyid } });
+    expect(runtime.deviceKey.keyid).toMatch(/^b3:[0-9a-f]{64}$/);
   });
 
   it('validates arguments with the HTTP schemas and never throws across the bridge', async () => {
@@ -228,6 +417,23 @@ describe('Electron sandbox host launcher', () => {
     handle.kill();
     expect(child.killed).toBe(true);
     expect(exit).toEqual([137, null]);
+  });
+});
+
+describe('packaging', () => {
+  it('sets the Electron fuses: no RunAsNode, NODE_OPTIONS or --inspect; the app from app.asar only, checked', () => {
+    const config = parseYaml(readFileSync(new URL('../../electron-builder.yml', import.meta.url), 'utf8')) as Record<string, unknown>;
+    expect(config['electronFuses']).toMatchObject({
+      runAsNode: false,
+      enableNodeOptionsEnvironmentVariable: false,
+      enableNodeCliInspectArguments: false,
+      enableEmbeddedAsarIntegrityValidation: true,
+      onlyLoadAppFromAsar: true,
+      grantFileProtocolExtraPrivileges: false,
+    });
+    expect(config['asar']).toBe(true);
+    // The packaged app holds what main/host/paths.ts reads at run time.
+    expect(config['files']).toEqual(expect.arrayContaining(['package.json', 'out/main/**', 'out/preload/**', 'out/renderer/**', 'out/plugins/**', 'resources/**']));
   });
 });
 

@@ -28,6 +28,7 @@ import { ioRoutes } from './io.js';
 import { createContractRoutes } from './contracts.js';
 import { systemRoutes } from './system.js';
 import { authRoutes } from './auth.js';
+import { deviceRoutes } from './device.js';
 import { rendererRoutes } from './renderer.js';
 import { webhookRoutes } from './webhooks.js';
 import { v1Routes } from './v1.js';
@@ -201,6 +202,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(logRoutes);
   await app.register(verifyRoutes);
   await app.register(metricsRoutes);
+  await app.register(deviceRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => app.swagger());

@@ -1,5 +1,5 @@
 /** The HTTP/WS transport of the client interface, for the UI served by a headless runtime. */
-import type { DebugState, EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfoView, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { DebugState, DeviceInfo, EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfoView, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { Role, SessionView } from '../../../main/common/roles.js';
 import { createHttpIoClient } from './io-http.js';
 import { createTransport } from './transport.js';
@@ -24,6 +24,7 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
     session: () => request<SessionView>('GET', '/api/auth/session'),
     unlock: (pin: string) => request<{ token: string; roles: Role[]; expires_at: string }>('POST', '/api/auth/unlock', { pin }),
     lock: () => request<{ locked: boolean }>('POST', '/api/auth/lock', {}).then(() => undefined),
+    device: () => request<DeviceInfo>('GET', '/api/device'),
     queryEvents(query: EventQuery) {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));

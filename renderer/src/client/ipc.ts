@@ -1,5 +1,5 @@
 /** The Electron transport of the client interface: the preload bridge, validated again in the main process. */
-import type { DebugState, EventPage, PluginInfo, PluginRunResult, PublishInput, ReplayDifference, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { DebugState, DeviceInfo, EventPage, PluginInfo, PluginRunResult, PublishInput, ReplayDifference, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js';
 import { fromErrorData } from '../../../main/common/errors.js';
 import { compilePattern } from '../../../main/common/topics.js';
@@ -30,6 +30,7 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
     session: async () => unwrap<SessionView>(await bridge.invoke('session')),
     unlock: async (pin: string) => unwrap<{ token: string; roles: Role[]; expires_at: string }>(await bridge.invoke('unlock', { pin })),
     lock: async () => void unwrap(await bridge.invoke('lock')),
+    device: async () => unwrap<DeviceInfo>(await bridge.invoke('device')),
     queryEvents: async (query) => unwrap<EventPage>(await bridge.invoke('queryEvents', query)),
     publishEvent: async (input: PublishInput) => unwrap<TesseraEvent>(await bridge.invoke('publishEvent', input)),
     listPlugins: async () => unwrap<PluginInfo[]>(await bridge.invoke('listPlugins')),
