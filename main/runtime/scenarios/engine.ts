@@ -1,6 +1,7 @@
 /**
- * The durable scenario engine (seed 001 P0 §1–§2, §4–§5; issue 4 §2–§3): a started run finishes, exactly once
- * in its effects, whatever crashes.
+ * The durable scenario engine (seed 001 P0 §1–§2, §4–§5; issue 4 §2–§3): a started run finishes, whatever
+ * crashes, with each step's result and each effect the runtime records exactly once; an effect outside the
+ * device (a tool's HTTP request) is at least once, with one stable idempotency key (issue 13 point 12).
  *
  * Contracts:
  * - Every run and step transition is written to SQLite (runs, steps) and journaled on the bus in the same
@@ -10,7 +11,8 @@
  *   again with the same key.
  * - Built-in effects (bus.publish, io.say, io.ask's question, memory.set, scenario.run) are recorded in the
  *   `effects` table in the same transaction as the effect itself, keyed by the idempotency key: they happen
- *   once per key. Tool plugins receive the key (`ctx.idempotency_key`) so their receivers can do the same.
+ *   once per key. Tool plugins receive the key (`ctx.idempotency_key`); their HTTP requests carry keys derived
+ *   from it (`Idempotency-Key`, sandbox/capabilities.ts), so receivers that honour it apply each once.
  * - A step that fails after its retries runs the `compensate` steps of the completed effectful steps in
  *   reverse order (saga), and the run ends `failed` with the cause.
  * - Scheduling: FIFO within priority HIGH > NORM > LOW, with aging so LOW never starves; limits global, per
