@@ -15,8 +15,10 @@
  *   Everything that run causes carries that trace (its steps' events, sub-scenarios, plugin events, messages),
  *   so an event whose trace names a trigger can never start that trigger again: A→B→A stops at the second A
  *   (journaled once per trace as `trigger.loop_blocked`). Chains are at most MAX_TRIGGER_CHAIN triggers long.
- * - Each trigger has a token bucket (`rate`: per_second, burst). An event over it starts nothing: it is counted
- *   in the trigger's `throttled` and the first of each burst is journaled as `trigger.throttled`.
+ * - Each trigger has a token bucket (`rate`: per_second, burst), which also bounds loops through causes that
+ *   do not carry the trace (a worker's own events, an outside system echoing a webhook back). An event over it
+ *   starts nothing: it is counted in the trigger's `throttled` and the first of each burst is journaled as
+ *   `trigger.throttled`.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { TesseraEvent } from '../../common/api.js';
