@@ -6,7 +6,22 @@
  *
  * Calls are `host.call("<family>.<op>", params)` or `host.call("<family>", params)`; the family is what a
  * manifest declares and a grant allows: kv.get/kv.set/kv.delete/kv.list, http.fetch, events.emit, io.say.
+ *
+ * Idempotency (issue 13 point 12). A plugin call that does a scenario step's work carries the step's
+ * idempotency key (`CallScope.idempotency_key`), the same on every attempt and after a restart. Each effect the
+ * plugin makes gets its own key derived from it: the cid of {step key, capability, what the effect addresses
+ * (http.fetch: method and URL; events.emit: topic), and its ordinal among the call's effects that address the
+ * same thing}. Not the body or payload: those may hold the logical time, which differs between attempts. So
+ * the nth POST to a URL in a step has the same key on every attempt of that step. Then:
+ * - http.fetch sends it as the `Idempotency-Key` header (plugins may not set that header themselves): the
+ *   receiver that stores its effect once per key makes the effect exactly-once; one that ignores the header
+ *   may see the request again when a step is retried or resumed after a crash.
+ * - events.emit and io.say are recorded in `plugin_effects` under that key in the same transaction as the
+ *   event they journal: an attempt that repeats one returns the first one's result and journals nothing.
+ * A call without a step key (a plugin test, Studio) gets a key of its own, unique to that call.
  */
+import { randomUUID } from 'node:crypto';
+import { cidOf } from '../main/common/cid.js';
 import { TesseraError, toErrorData } from '../main/common/errors.js';
 import { topicProblem } from '../main/common/topics.js';
 import type { Bus } from '../main/runtime/bus/index.js';
@@ -32,6 +47,11 @@ export interface CallScope {
   plugin: { name: string; version: string; key: string };
   grants: readonly Grant[];
   trace_id: string;
+  /**
+   * The idempotency key of the work this call performs (a scenario step's `scenario/run/step`), the same on
+   * every attempt and resume of it; effect keys derive from it. Absent: the call is its own unit of work.
+   */
+  idempotency_key?: string;
   /** Checks the caller's permit for an effect capability; throws PERMIT_INVALID when there is none or it does not cover it. */
   checkPermit(capability: string): void;
   /** Every capability call made during the plugin call, in order. */
@@ -53,6 +73,23 @@ export const KV_MIGRATIONS: readonly Migration[] = [
     },
   },
 ];
+
+export const EFFECT_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'plugin effects done once per key',
+    up(db) {
+      db.exec(`CREATE TABLE plugin_effects (
+        effect_key TEXT PRIMARY KEY,
+        result     TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID`);
+    },
+  },
+];
+
+/** The header that carries an effect's key to an HTTP receiver (draft-ietf-httpapi-idempotency-key-header). */
+export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 
 export const KV_LIMITS = { maxKeyLength: 256, maxValueBytes: 64 * 1024, maxKeysPerPlugin: 10_000 };
 export const FETCH_LIMITS = { maxResponseBytes: 256 * 1024, timeoutMs: 5000, maxRedirects: 3, maxBodyBytes: 64 * 1024 };
@@ -87,7 +124,37 @@ export function createCapabilityBroker(options: BrokerOptions): CapabilityBroker
   const clock = options.clock ?? Date.now;
   const doFetch = options.fetch ?? fetch;
   store.migrate('plugin_kv', KV_MIGRATIONS);
+  store.migrate('plugin_effects', EFFECT_MIGRATIONS);
   const db = store.db;
+  const effectGet = db.prepare<[string], { result: string }>('SELECT result FROM plugin_effects WHERE effect_key = ?');
+  const effectPut = db.prepare('INSERT INTO plugin_effects (effect_key, result, created_at) VALUES (?, ?, ?)');
+
+  /** Per plugin call: its base key and how many effects it has made per thing addressed. */
+  const effectState = new WeakMap<CallScope, { base: string; stable: boolean; seen: Map<string, number> }>();
+  /**
+   * The key of the effect the plugin is making now (see the header comment). `target` is what the effect
+   * addresses; the ordinal counts this call's earlier effects with the same capability and target.
+   */
+  const effectKey = (scope: CallScope, capability: string, target: unknown): { key: string; stable: boolean } => {
+    let state = effectState.get(scope);
+    if (!state) {
+      state = scope.idempotency_key ? { base: scope.idempotency_key, stable: true, seen: new Map() } : { base: `call:${randomUUID()}`, stable: false, seen: new Map() };
+      effectState.set(scope, state);
+    }
+    const identity = JSON.stringify([capability, target]);
+    const n = (state.seen.get(identity) ?? 0) + 1;
+    state.seen.set(identity, n);
+    return { key: cidOf({ v: 1, work: state.base, capability, target: target ?? null, n }), stable: state.stable };
+  };
+  /** Does `fn` once per effect key, atomically with recording it; a repeat returns the recorded result. */
+  const once = <T>(key: string, fn: () => T): T =>
+    db.transaction(() => {
+      const prior = effectGet.get(key);
+      if (prior) return JSON.parse(prior.result) as T;
+      const result = fn();
+      effectPut.run(key, JSON.stringify(result ?? null), clock());
+      return result;
+    })();
   const kvGet = db.prepare<[string, string], { value: string }>('SELECT value FROM plugin_kv WHERE plugin = ? AND key = ?');
   const kvSet = db.prepare('INSERT INTO plugin_kv (plugin, key, value, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at');
   const kvDelete = db.prepare('DELETE FROM plugin_kv WHERE plugin = ? AND key = ?');
@@ -132,27 +199,37 @@ export function createCapabilityBroker(options: BrokerOptions): CapabilityBroker
         const topic = params['topic'];
         const full = `plugin.${plugin}.${String(topic)}`;
         if (typeof topic !== 'string' || topicProblem(topic) || topicProblem(full)) deny(`events.emit: "${String(topic)}" is not a topic (letters, digits, _ and - separated by dots)`);
-        const event = bus.publish(full, params['payload'] ?? null, { trace_id: scope.trace_id });
-        return { id: event.id, topic: event.topic };
+        const effect = effectKey(scope, 'events.emit', full);
+        const emit = () => {
+          const event = bus.publish(full, params['payload'] ?? null, { trace_id: scope.trace_id });
+          return { id: event.id, topic: event.topic };
+        };
+        return effect.stable ? once(effect.key, emit) : emit();
       }
       case 'io': {
         if (op !== 'say') return deny(`io has only say, not "${op ?? ''}"`);
         const text = params['text'];
         if (typeof text !== 'string' || text.length === 0 || text.length > 2000) deny('io.say: "text" must be a string of 1–2000 characters');
-        bus.publish('io.say', { text, from: `plugin:${plugin}` }, { trace_id: scope.trace_id });
-        return true;
+        // The key also travels in the event: the I/O router records one message per key.
+        const effect = effectKey(scope, 'io.say', null);
+        const say = () => {
+          bus.publish('io.say', { text, from: `plugin:${plugin}`, idempotency_key: effect.key }, { trace_id: scope.trace_id });
+          return true;
+        };
+        return effect.stable ? once(effect.key, say) : say();
       }
       case 'http': {
         if (op !== 'fetch') return deny(`http has only fetch, not "${op ?? ''}"`);
         const grant = scope.grants.find((g) => g.name === 'http.fetch');
-        return httpFetch(new Set(grant?.origins ?? []), params);
+        return httpFetch(new Set(grant?.origins ?? []), params, (method, url) => effectKey(scope, 'http.fetch', { method, url }).key);
       }
       default:
         return deny(`unknown capability "${family}"`);
     }
   }
 
-  async function httpFetch(allowed: Set<string>, params: Record<string, unknown>): Promise<unknown> {
+  /** `keyFor` gives the request's Idempotency-Key, once per request: every redirect hop carries the same key. */
+  async function httpFetch(allowed: Set<string>, params: Record<string, unknown>, keyFor: (method: string, url: string) => string): Promise<unknown> {
     const method = typeof params['method'] === 'string' ? params['method'].toUpperCase() : 'GET';
     if (!['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'PATCH'].includes(method)) deny(`http.fetch: method ${method} is not allowed`);
     const body = params['body'];
@@ -163,10 +240,16 @@ export function createCapabilityBroker(options: BrokerOptions): CapabilityBroker
     if (given && typeof given === 'object') {
       for (const [k, v] of Object.entries(given as Record<string, unknown>)) {
         if (typeof v !== 'string' || /^(host|cookie|authorization|proxy-)/i.test(k)) deny(`http.fetch: header "${k}" is not allowed`);
+        if (k.toLowerCase() === IDEMPOTENCY_HEADER.toLowerCase()) deny(`http.fetch: the ${IDEMPOTENCY_HEADER} header is set by the runtime (the same on every attempt of the step); do not set it`);
         headers[k] = v as string;
       }
     }
     let url = typeof params['url'] === 'string' ? params['url'] : '';
+    try {
+      headers[IDEMPOTENCY_HEADER] = keyFor(method, new URL(url).href);
+    } catch {
+      return deny(`http.fetch: "${url}" is not a URL`);
+    }
     const signal = AbortSignal.timeout(FETCH_LIMITS.timeoutMs);
     for (let hop = 0; ; hop++) {
       let parsed: URL;

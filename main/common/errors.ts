@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   PLUGIN_MEMORY_EXCEEDED: { status: 422, retryable: false, summary: 'The plugin went over its memory limit; its isolate was disposed.' },
   SANDBOX_UNAVAILABLE: { status: 503, retryable: true, summary: 'The sandbox host process is down or restarting; calls in flight failed.' },
   SCENARIO_NOT_FOUND: { status: 404, retryable: false, summary: 'No scenario by that id is registered.' },
+  TRIGGER_PATTERN_REFUSED: { status: 400, retryable: false, summary: "A trigger's pattern matches only the runtime's own scenario.* or trigger.* events, which never start a trigger." },
   SCENARIO_INVALID: { status: 400, retryable: false, summary: 'A scenario file does not match the scenario schema; the message points at the line and field.' },
   RUN_NOT_FOUND: { status: 404, retryable: false, summary: 'No scenario run by that id.' },
   QUEUE_FULL: { status: 429, retryable: true, summary: 'The run queue is full; retry later or pass force.' },

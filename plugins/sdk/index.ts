@@ -17,8 +17,11 @@ export interface ToolHost {
    *   plugin's own persistent store (keys ≤ 256 chars, values ≤ 64 KiB).
    * - `http.fetch {url, method?, headers?, body?}` → `{status, content_type, body, json?}` — only to origins
    *   in the manifest's allowlist; redirects elsewhere are refused; 256 KiB, 5 s. An effect: needs a permit.
+   *   Every request carries an `Idempotency-Key` header set by the runtime (a plugin may not set it): in a
+   *   scenario step it is the same on every attempt and resume of the step, for the nth request to a URL.
    * - `events.emit {topic, payload}` → published as `plugin.<name>.<topic>`.
    * - `io.say {text}` → text out through the I/O router. An effect: needs a permit.
+   *   In a scenario step, both happen once per step: a retried attempt gets the first attempt's result back.
    *
    * A refused call rejects with an Error named `CapabilityError` whose `code` is CAPABILITY_DENIED or
    * PERMIT_INVALID and whose message says why; the refusal is journaled. Once the call was cancelled (see
@@ -42,6 +45,8 @@ export interface PluginContext {
   now: string;
   trace_id: string;
   plugin: { name: string; version: string };
+  /** In a scenario tool step: the step's idempotency key, the same on every attempt and after a restart. */
+  idempotency_key?: string;
   [key: string]: unknown;
 }
 

@@ -62,6 +62,11 @@ describe('scenario API', () => {
     expect(trig).toMatchObject({ status: 201, body: { pattern: 'nlp.intent.*', fired: 0 } });
     expect(((await api('GET', '/api/triggers')).body['triggers'] as unknown[]).length).toBe(1);
     expect(await api('DELETE', `/api/triggers/${trig.body['trigger_id'] as string}`)).toMatchObject({ status: 200 });
+    const limited = await api('POST', '/api/triggers', { pattern: 'test.*', scenario_id: 'greet_on_boot', rate: { per_second: 2, burst: 5 } });
+    expect(limited).toMatchObject({ status: 201, body: { rate: { per_second: 2, burst: 5 }, throttled: 0 } });
+    expect(await api('POST', '/api/triggers', { pattern: 'test.*', scenario_id: 'greet_on_boot', rate: { per_second: 2 } })).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED' } } });
+    expect(await api('POST', '/api/triggers', { pattern: 'scenario.run.failed', scenario_id: 'greet_on_boot' })).toMatchObject({ status: 400, body: { error: { code: 'TRIGGER_PATTERN_REFUSED' } } });
+    expect(await api('DELETE', `/api/triggers/${limited.body['trigger_id'] as string}`)).toMatchObject({ status: 200 });
   });
 
   it('recognizes intents in English and Russian, publishes nlp.intent.*, and can start the routed scenario', async () => {

@@ -6,6 +6,7 @@ import { createRuntime } from '../../main/runtime/index.js';
 import type { Runtime } from '../../main/runtime/index.js';
 import { createJournal } from '../../main/runtime/journal/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
+import { MAX_TRIGGER_CHAIN, triggerLineage, triggerTrace } from '../../main/runtime/scenarios/automation.js';
 import { parseAt, parseCron } from '../../main/runtime/scenarios/cron.js';
 import { openStore } from '../../main/runtime/store/index.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -20,11 +21,27 @@ steps:
       payload: "\${ctx}"
 `;
 
-function setup() {
+/** A scenario that waits a moment (so a loop of runs is not one synchronous burst), then publishes `topic`. */
+const publisher = (id: string, topic: string) => `id: ${id}
+version: 1
+steps:
+  - name: pause
+    action: wait
+    with:
+      duration: 5
+  - name: tell
+    action: bus.publish
+    with:
+      topic: ${topic}
+      payload: { from: ${id} }
+`;
+
+function setup(extra: Record<string, string> = {}) {
   const dataDir = tempDir('tessera-auto-');
   const scenarioDir = join(dataDir, 'scenarios');
   mkdirSync(scenarioDir);
   writeFileSync(join(scenarioDir, 'note.yaml'), SCENARIO);
+  for (const [name, text] of Object.entries(extra)) writeFileSync(join(scenarioDir, `${name}.yaml`), text);
   return { dataDir, open: (clock?: () => number) => createRuntime({ dataDir, shell: 'headless', logger: createMemoryLogger(), scenarioDirs: [scenarioDir], ...(clock ? { clock } : {}) }) };
 }
 
@@ -144,5 +161,126 @@ describe('triggers', () => {
     } finally {
       await rt.close();
     }
+  });
+});
+
+describe('trigger loops and rates', () => {
+  const idle = (rt: Runtime) => rt.scenarios.stats.queued === 0 && rt.scenarios.stats.running === 0;
+  const journaled = (rt: Runtime, topic: string) => rt.journal.query({ topic, limit: 1000 }).events;
+
+  it('a trigger on ** starts one run for an outside event and none for what its own runs cause, then stops', async () => {
+    const { open } = setup({ echo: publisher('echo', 'test.echoed') });
+    const rt = await open();
+    try {
+      const trigger = rt.automation.createTrigger({ pattern: '**', scenario_id: 'echo' });
+      const outside = rt.bus.publish('test.poke', { n: 1 });
+      // The run's own test.echoed would start it again: blocked, and said so once for its trace.
+      await expect.poll(() => journaled(rt, 'trigger.loop_blocked').length, { timeout: 15_000 }).toBeGreaterThan(0);
+      await expect.poll(() => idle(rt), { timeout: 15_000 }).toBe(true);
+      const runs = rt.scenarios.runs({ scenario_id: 'echo', limit: 1000 });
+      // Every run was started by an event from outside any trigger's runs (test.poke, or the runtime's own
+      // io.voice.status at start), never by an echo of a run.
+      expect(runs.map((r) => (r.ctx as { event: { topic: string } }).event.topic)).not.toContain('test.echoed');
+      expect(runs.length).toBeLessThanOrEqual(3);
+      const poked = runs.find((r) => (r.ctx as { event: { id: number } }).event.id === outside.id)!;
+      expect(poked.trace_id).toBe(`${outside.trace_id}:${trigger.trigger_id}`);
+      const echoes = journaled(rt, 'test.echoed');
+      expect(echoes).toHaveLength(runs.length);
+      const blocked = journaled(rt, 'trigger.loop_blocked').map((e) => e.payload as { trigger_id: string; reason: string; topic: string });
+      expect(blocked.every((b) => b.trigger_id === trigger.trigger_id && b.reason === 'loop' && b.topic === 'test.echoed')).toBe(true);
+      // Nothing more happens: a new outside event is needed for a new run.
+      const before = rt.scenarios.runs({ scenario_id: 'echo', limit: 1000 }).length;
+      rt.bus.publish('test.poke', { n: 2 });
+      await expect.poll(() => rt.scenarios.runs({ scenario_id: 'echo', limit: 1000 }).length, { timeout: 15_000 }).toBe(before + 1);
+      await expect.poll(() => idle(rt) && journaled(rt, 'test.echoed').length === before + 1, { timeout: 15_000 }).toBe(true);
+      expect(rt.scenarios.runs({ scenario_id: 'echo', limit: 1000 })).toHaveLength(before + 1);
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('a chain A → B → A through two triggers stops at the second A', async () => {
+    const { open } = setup({ pong: publisher('pong', 'test.pong'), ping: publisher('ping', 'test.ping') });
+    const rt = await open();
+    try {
+      const a = rt.automation.createTrigger({ pattern: 'test.ping', scenario_id: 'pong' });
+      const b = rt.automation.createTrigger({ pattern: 'test.pong', scenario_id: 'ping' });
+      const first = rt.bus.publish('test.ping', { from: 'outside' });
+      await expect.poll(() => journaled(rt, 'trigger.loop_blocked').length, { timeout: 15_000 }).toBe(1);
+      await expect.poll(() => idle(rt), { timeout: 15_000 }).toBe(true);
+      expect(rt.scenarios.runs({ limit: 1000 }).map((r) => [r.scenario_id, r.trace_id])).toEqual([
+        ['ping', `${first.trace_id}:${a.trigger_id}:${b.trigger_id}`],
+        ['pong', `${first.trace_id}:${a.trigger_id}`],
+      ]);
+      expect(journaled(rt, 'test.ping')).toHaveLength(2);
+      expect(journaled(rt, 'test.pong')).toHaveLength(1);
+      expect(journaled(rt, 'trigger.loop_blocked')[0]!.payload).toMatchObject({ trigger_id: a.trigger_id, reason: 'loop', chain: [a.trigger_id, b.trigger_id] });
+      expect(rt.automation.triggers().map((t) => [t.trigger_id, t.fired])).toEqual([[a.trigger_id, 1], [b.trigger_id, 1]]);
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('holds a trigger to its rate: over it, events start nothing, are counted, and each burst is journaled once', async () => {
+    const { open } = setup();
+    let now = Date.now();
+    const rt = await open(() => now);
+    try {
+      const trigger = rt.automation.createTrigger({ pattern: 'test.tick', scenario_id: 'note', rate: { per_second: 1, burst: 3 } });
+      expect(trigger.rate).toEqual({ per_second: 1, burst: 3 });
+      for (let i = 0; i < 10; i++) rt.bus.publish('test.tick', { i });
+      await settle(rt);
+      expect(rt.scenarios.runs({ scenario_id: 'note', limit: 1000 })).toHaveLength(3);
+      expect(journaled(rt, 'trigger.throttled').map((e) => e.payload)).toEqual([expect.objectContaining({ trigger_id: trigger.trigger_id, per_second: 1, burst: 3 })]);
+      // Two seconds refill two starts; the third event is the first of a new burst, journaled again.
+      now += 2000;
+      for (let i = 10; i < 13; i++) rt.bus.publish('test.tick', { i });
+      await settle(rt);
+      const started = rt.scenarios.runs({ scenario_id: 'note', limit: 1000 }).map((r) => (r.ctx as { event: { payload: { i: number } } }).event.payload.i);
+      expect(started.sort((x, y) => x - y)).toEqual([0, 1, 2, 10, 11]);
+      expect(journaled(rt, 'trigger.throttled')).toHaveLength(2);
+      expect(rt.automation.triggers()[0]).toMatchObject({ fired: 5, throttled: 8 });
+      // A trigger without its own rate has the runtime's default.
+      expect(rt.automation.createTrigger({ pattern: 'test.other', scenario_id: 'note' }).rate).toEqual({ per_second: 10, burst: 30 });
+      expect(() => rt.automation.createTrigger({ pattern: 'test.x', scenario_id: 'note', rate: { per_second: 0, burst: 3 } })).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+      expect(() => rt.automation.createTrigger({ pattern: 'test.x', scenario_id: 'note', rate: { per_second: 1, burst: 0.5 } })).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED' }));
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('refuses a pattern that can only match the runtime’s own scenario.* or trigger.* events', async () => {
+    const { open } = setup();
+    const rt = await open();
+    try {
+      for (const pattern of ['scenario.run.failed', 'scenario.**', 'trigger.*', 'trigger']) {
+        expect(() => rt.automation.createTrigger({ pattern, scenario_id: 'note' }), pattern).toThrow(expect.objectContaining({ code: 'TRIGGER_PATTERN_REFUSED', message: expect.stringContaining('never start a trigger') }));
+      }
+      for (const pattern of ['**', '*.run.failed', 'schedule.failed']) expect(rt.automation.createTrigger({ pattern, scenario_id: 'note' }).pattern).toBe(pattern);
+      expect(rt.automation.triggers()).toHaveLength(3);
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('names the triggers of a chain in the trace id, within the trace id length, up to the longest chain', () => {
+    const root = '0123456789abcdef0123456789abcdef';
+    expect(triggerTrace(root, 'trg_0000000a')).toBe(`${root}:trg_0000000a`);
+    expect(triggerLineage(`${root}:trg_0000000a:trg_0000000b`)).toEqual(['trg_0000000a', 'trg_0000000b']);
+    expect(triggerLineage('client:trace')).toEqual([]);
+    // A long trace of a client keeps its chain; its root is replaced by a stable hash to stay within 128.
+    const long = 'x'.repeat(128);
+    const traced = triggerTrace(long, 'trg_0000000a')!;
+    expect(traced.length).toBeLessThanOrEqual(128);
+    expect(traced).toMatch(/^[0-9a-f]{32}:trg_0000000a$/);
+    expect(triggerTrace(long, 'trg_0000000a')).toBe(traced);
+    let trace: string | null = long;
+    const ids = Array.from({ length: MAX_TRIGGER_CHAIN }, (_, i) => `trg_${i.toString(16).padStart(8, '0')}`);
+    for (const id of ids) {
+      trace = triggerTrace(trace!, id);
+      expect(trace!.length).toBeLessThanOrEqual(128);
+    }
+    expect(triggerLineage(trace!)).toEqual(ids);
+    expect(triggerTrace(trace!, 'trg_ffffffff')).toBeNull();
   });
 });

@@ -118,6 +118,24 @@ describe('scenario runs', () => {
     expect(b).toMatchObject({ state: 'failed', error: { code: 'STEP_TIMEOUT' } });
   });
 
+  it('keeps a 600 h wait waiting, and does not cut a short step or run with a 600 h timeout (longer than one setTimeout holds)', async () => {
+    runtime.scenarios.register(scenario('long-wait', [
+      { name: 'wait_out', action: 'wait', with: { duration: '600h' } },
+      { name: 'ring', action: 'bus.publish', with: { topic: 'test.rang' } },
+    ]));
+    const runId = runtime.scenarios.run('long-wait');
+    await expect.poll(() => runtime.scenarios.status(runId).steps.find((s) => s.name === 'wait_out')?.state, { timeout: 10_000 }).toBe('started');
+    // An overflowed setTimeout runs after 1 ms; timers fire in order of expiry, so by the time this 100 ms one
+    // fires, a wait that overflowed would have ended and the ring step run.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(runtime.scenarios.status(runId)).toMatchObject({ state: 'running', steps: [expect.objectContaining({ name: 'wait_out', state: 'started' })] });
+    runtime.scenarios.cancel(runId);
+    expect(await runtime.scenarios.wait(runId, 10_000)).toMatchObject({ state: 'cancelled' });
+
+    runtime.scenarios.register(scenario('long-timeouts', [{ name: 'nap', action: 'wait', with: { duration: 50 }, timeout: 600 * 3_600_000 }], { timeout: 600 * 3_600_000 }));
+    expect(await runtime.scenarios.wait(runtime.scenarios.run('long-timeouts'), 10_000)).toMatchObject({ state: 'completed' });
+  });
+
   it('waits for an event that matches a filter', async () => {
     runtime.scenarios.register(scenario('await-event', [
       { name: 'arrive', action: 'wait', with: { event: 'test.arrival', filter: '$.payload.city == "Berlin"', timeout: 5000 }, output: 'arrival' },

@@ -171,17 +171,23 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
     schema: { summary: 'Bus triggers: topic pattern, condition, scenario, how often fired.', tags: ['automation'], security: secured, response: { 200: { type: 'object', properties: { triggers: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, 401: errorRef } },
   }, async () => ({ triggers: automation().triggers() }));
 
-  app.post<{ Body: { pattern: string; filter?: string; scenario_id: string; ctx?: Record<string, unknown> } }>('/api/triggers', {
+  app.post<{ Body: { pattern: string; filter?: string; scenario_id: string; ctx?: Record<string, unknown>; rate?: { per_second: number; burst: number } } }>('/api/triggers', {
     config: { access: ['operator'] },
     schema: {
-      summary: 'Run a scenario for every event matching a topic pattern and an optional condition over `$` (the event), e.g. `$.payload.city == "Berlin"`.',
+      summary: 'Run a scenario for every event matching a topic pattern and an optional condition over `$` (the event), e.g. `$.payload.city == "Berlin"`. 400 TRIGGER_PATTERN_REFUSED for a pattern that matches only scenario.* or trigger.* events.',
       tags: ['automation'],
       security: secured,
       body: {
         type: 'object',
         additionalProperties: false,
         required: ['pattern', 'scenario_id'],
-        properties: { pattern: { type: 'string', minLength: 1, maxLength: 200 }, filter: { type: 'string', minLength: 1, maxLength: 2000 }, scenario_id: { type: 'string', minLength: 1, maxLength: 64 }, ctx: ctxSchema },
+        properties: {
+          pattern: { type: 'string', minLength: 1, maxLength: 200 },
+          filter: { type: 'string', minLength: 1, maxLength: 2000 },
+          scenario_id: { type: 'string', minLength: 1, maxLength: 64 },
+          ctx: ctxSchema,
+          rate: { type: 'object', additionalProperties: false, required: ['per_second', 'burst'], description: 'Runs it may start: per_second on average, burst at once (default 10 and 30).', properties: { per_second: { type: 'number', exclusiveMinimum: 0, maximum: 1000 }, burst: { type: 'integer', minimum: 1, maximum: 10000 } } },
+        },
       },
       response: { 201: { type: 'object', additionalProperties: true }, 400: errorRef, 401: errorRef, 404: errorRef },
     },

@@ -36,6 +36,12 @@ export interface RunOptions {
   trace_id?: string;
   /** A permit (DSSE envelope) for effect capabilities. */
   permit?: DsseEnvelope;
+  /**
+   * The idempotency key of the work this call does (a scenario step's key), the same on every attempt and after a
+   * restart: the plugin sees it as `ctx.idempotency_key`, and each of its effects gets a key derived from it
+   * (sandbox/capabilities.ts: http.fetch's `Idempotency-Key` header; events.emit and io.say done once per key).
+   */
+  idempotency_key?: string;
   /** Cancel token: aborting it rejects the run with RUN_CANCELLED and stops the plugin (sandbox/client.ts `call`). */
   signal?: AbortSignal;
   /**
@@ -195,6 +201,7 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
         plugin: { name: plugin.manifest.name, version: plugin.manifest.version, key: plugin.key },
         grants: plugin.grants,
         trace_id: traceId,
+        ...(opts.idempotency_key !== undefined ? { idempotency_key: opts.idempotency_key } : {}),
         calls,
         checkPermit(capability) {
           if (permitError) throw new TesseraError('PERMIT_INVALID', permitError.message);
@@ -202,7 +209,7 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
           if (!permitScope.includes(capability)) throw new TesseraError('PERMIT_INVALID', `The permit does not cover ${capability} (scope: ${permitScope.join(', ') || 'empty'}).`);
         },
       };
-      const ctx = { ...opts.ctx, now: new Date(now).toISOString(), trace_id: traceId, plugin: { name: plugin.manifest.name, version: plugin.manifest.version } };
+      const ctx = { ...opts.ctx, ...(opts.idempotency_key !== undefined ? { idempotency_key: opts.idempotency_key } : {}), now: new Date(now).toISOString(), trace_id: traceId, plugin: { name: plugin.manifest.name, version: plugin.manifest.version } };
       const emit = (topic: string, payload: unknown): void => {
         if (opts.deferEvent) opts.deferEvent({ topic, payload, trace_id: traceId });
         else bus.publish(topic, payload, { trace_id: traceId });

@@ -7,8 +7,20 @@
  * the trigger and the event id), so a crash between "enqueued" and "recorded" cannot start it twice. Triggers
  * remember the last event they saw and catch up from the journal at start, so an event journaled just before
  * a crash still starts its run.
+ *
+ * Triggers cannot feed on themselves (issue 13 point 11: a trigger on `**` started 523 runs in 5 s, for ever):
+ * - The runtime's own bookkeeping, `scenario.*` and `trigger.*` events, never starts a trigger; a pattern that
+ *   can match nothing else (its first segment is `scenario` or `trigger`) is refused at creation.
+ * - A run a trigger starts gets the trace id of its event with `:<trigger_id>` appended (triggerTrace below).
+ *   Everything that run causes carries that trace (its steps' events, sub-scenarios, plugin events, messages),
+ *   so an event whose trace names a trigger can never start that trigger again: A→B→A stops at the second A
+ *   (journaled once per trace as `trigger.loop_blocked`). Chains are at most MAX_TRIGGER_CHAIN triggers long.
+ * - Each trigger has a token bucket (`rate`: per_second, burst), which also bounds loops through causes that
+ *   do not carry the trace (a worker's own events, an outside system echoing a webhook back). An event over it
+ *   starts nothing: it is counted in the trigger's `throttled` and the first of each burst is journaled as
+ *   `trigger.throttled`.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { TesseraEvent } from '../../common/api.js';
 import { TesseraError } from '../../common/errors.js';
 import { isTruthy } from '../../common/expr.js';
@@ -43,6 +55,17 @@ export interface Schedule extends Required<Pick<ScheduleInput, 'scenario_id' | '
   enabled: boolean;
 }
 
+/** How many runs a trigger may start: `per_second` on average, up to `burst` at once (a token bucket). */
+export interface TriggerRate {
+  per_second: number;
+  burst: number;
+}
+
+/** Used for triggers created without a `rate` (and by the runtime unless it is given another default). */
+export const DEFAULT_TRIGGER_RATE: TriggerRate = { per_second: 10, burst: 30 };
+/** The most triggers one chain of causes may pass through (trigger → run → event → trigger …). */
+export const MAX_TRIGGER_CHAIN = 7;
+
 export interface TriggerInput {
   /** Topic pattern (`nlp.intent.*`). */
   pattern: string;
@@ -50,14 +73,20 @@ export interface TriggerInput {
   filter?: string;
   scenario_id: string;
   ctx?: Record<string, unknown>;
+  /** Default: the runtime's (DEFAULT_TRIGGER_RATE unless configured). */
+  rate?: TriggerRate;
 }
 
 export interface Trigger extends TriggerInput {
   trigger_id: string;
   filter: string | undefined;
   ctx: Record<string, unknown>;
+  /** The rate in force: the trigger's own, or the runtime's default. */
+  rate: TriggerRate;
   last_event_id: number;
   fired: number;
+  /** Matching events that started nothing because the trigger was over its rate. */
+  throttled: number;
 }
 
 export interface Automation extends Disposable {
@@ -103,7 +132,51 @@ const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'trigger rate limits',
+    up(db) {
+      db.exec(`
+        ALTER TABLE triggers ADD COLUMN rate_per_s REAL;
+        ALTER TABLE triggers ADD COLUMN burst      INTEGER;
+        ALTER TABLE triggers ADD COLUMN throttled  INTEGER NOT NULL DEFAULT 0;
+      `);
+    },
+  },
 ];
+
+const TRIGGER_ID = /^trg_[0-9a-f]{8}$/;
+const MAX_TRACE_ID = 128;
+
+/** The triggers that caused an event, oldest first: the `:trg_…` segments that end its trace id. */
+export function triggerLineage(traceId: string): string[] {
+  const parts = traceId.split(':');
+  let i = parts.length;
+  while (i > 1 && TRIGGER_ID.test(parts[i - 1]!)) i--;
+  return parts.slice(i);
+}
+
+/**
+ * The trace id of a run trigger `triggerId` starts for an event of trace `traceId`: that trace with
+ * `:<triggerId>` appended, so the run and everything it causes name the trigger. When the result would be
+ * longer than a trace id may be, the part before the triggers is replaced by a hash of it (the same every
+ * time, so a run started again after a crash gets the same trace). Null when the chain would pass through
+ * more than MAX_TRIGGER_CHAIN triggers.
+ */
+export function triggerTrace(traceId: string, triggerId: string): string | null {
+  const chain = [...triggerLineage(traceId), triggerId];
+  if (chain.length > MAX_TRIGGER_CHAIN) return null;
+  const root = traceId.split(':').slice(0, traceId.split(':').length - (chain.length - 1)).join(':');
+  const tail = chain.map((id) => `:${id}`).join('');
+  if (root.length + tail.length <= MAX_TRACE_ID) return root + tail;
+  return createHash('sha256').update(root).digest('hex').slice(0, 32) + tail;
+}
+
+/** The runtime's own bookkeeping topics: they never start a trigger. */
+const isBookkeeping = (topic: string): boolean => {
+  const first = topic.split('.', 1)[0];
+  return first === 'scenario' || first === 'trigger';
+};
 
 interface ScheduleRow {
   job_id: string;
@@ -126,14 +199,29 @@ interface TriggerRow {
   ctx: string;
   last_event_id: number;
   fired: number;
+  rate_per_s: number | null;
+  burst: number | null;
+  throttled: number;
+}
+
+/** A trigger's rate bucket and what has been journaled of its current burst; in memory, full at start. */
+interface TriggerState {
+  tokens: number;
+  at: number;
+  /** Over its rate since the last run it started: `trigger.throttled` was journaled for this burst. */
+  throttling: boolean;
+  /** The trace of the last `trigger.loop_blocked` journaled: one per trace, not one per event. */
+  loopReported: string | undefined;
 }
 
 /** Timers longer than this are re-armed in steps (setTimeout's limit is ~24.8 days). */
 const MAX_TIMER_MS = 60_000;
 
-export function createAutomation(options: { store: Store; bus: Bus; journal: Journal; engine: ScenarioEngine; expressions: Expressions; logger: Logger; clock?: () => number }): Automation {
+export function createAutomation(options: { store: Store; bus: Bus; journal: Journal; engine: ScenarioEngine; expressions: Expressions; logger: Logger; clock?: () => number; triggerRate?: TriggerRate }): Automation {
   const { store, bus, journal, engine, expressions, logger } = options;
   const clock = options.clock ?? Date.now;
+  const defaultRate = options.triggerRate ?? DEFAULT_TRIGGER_RATE;
+  checkRate(defaultRate);
   store.migrate('automation', MIGRATIONS);
   const db = store.db;
   const q = {
@@ -143,9 +231,9 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
     earliest: db.prepare<[], { t: number | null }>('SELECT MIN(next_fire_at) AS t FROM schedules WHERE enabled = 1'),
     fired: db.prepare('UPDATE schedules SET last_fire_at = ?, next_fire_at = ?, enabled = ? WHERE job_id = ?'),
     deleteSchedule: db.prepare('DELETE FROM schedules WHERE job_id = ?'),
-    insertTrigger: db.prepare('INSERT INTO triggers (trigger_id, pattern, filter, scenario_id, ctx, last_event_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    insertTrigger: db.prepare('INSERT INTO triggers (trigger_id, pattern, filter, scenario_id, ctx, last_event_id, created_at, rate_per_s, burst) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
     triggers: db.prepare<[], TriggerRow>('SELECT * FROM triggers ORDER BY created_at'),
-    triggerSeen: db.prepare('UPDATE triggers SET last_event_id = MAX(last_event_id, ?), fired = fired + ? WHERE trigger_id = ?'),
+    triggerSeen: db.prepare('UPDATE triggers SET last_event_id = MAX(last_event_id, ?), fired = fired + ?, throttled = throttled + ? WHERE trigger_id = ?'),
     deleteTrigger: db.prepare('DELETE FROM triggers WHERE trigger_id = ?'),
   };
 
@@ -161,7 +249,8 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
     last_fire_at: r.last_fire_at === null ? null : new Date(r.last_fire_at).toISOString(),
     enabled: r.enabled === 1,
   });
-  const toTrigger = (r: TriggerRow): Trigger => ({ trigger_id: r.trigger_id, pattern: r.pattern, filter: r.filter ?? undefined, scenario_id: r.scenario_id, ctx: JSON.parse(r.ctx) as Record<string, unknown>, last_event_id: r.last_event_id, fired: r.fired });
+  const rateOf = (r: TriggerRow): TriggerRate => (r.rate_per_s !== null && r.burst !== null ? { per_second: r.rate_per_s, burst: r.burst } : defaultRate);
+  const toTrigger = (r: TriggerRow): Trigger => ({ trigger_id: r.trigger_id, pattern: r.pattern, filter: r.filter ?? undefined, scenario_id: r.scenario_id, ctx: JSON.parse(r.ctx) as Record<string, unknown>, rate: rateOf(r), last_event_id: r.last_event_id, fired: r.fired, throttled: r.throttled });
 
   const nextFire = (r: Pick<ScheduleRow, 'cron' | 'tz'>, after: number) => (r.cron ? parseCron(r.cron).next(after, r.tz) ?? null : null);
 
@@ -205,11 +294,27 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
 
   // ── triggers ──────────────────────────────────────────────────────────────────────────────────────────
   const subscriptions = new Map<string, Disposable>();
+  const states = new Map<string, TriggerState>();
+  const stateOf = (t: TriggerRow): TriggerState => {
+    let s = states.get(t.trigger_id);
+    if (!s) states.set(t.trigger_id, (s = { tokens: rateOf(t).burst, at: clock(), throttling: false, loopReported: undefined }));
+    return s;
+  };
+  /** Takes one start from the trigger's bucket, refilled at `per_second` up to `burst`; false when it is empty. */
+  const takeToken = (t: TriggerRow, s: TriggerState): boolean => {
+    const rate = rateOf(t);
+    const now = clock();
+    s.tokens = Math.min(rate.burst, s.tokens + (Math.max(0, now - s.at) * rate.per_second) / 1000);
+    s.at = now;
+    if (s.tokens < 1) return false;
+    s.tokens -= 1;
+    return true;
+  };
 
   const consider = (t: TriggerRow, e: TesseraEvent) => {
     if (e.id <= t.last_event_id) return;
-    let match = true;
-    if (t.filter) {
+    let match = !isBookkeeping(e.topic);
+    if (match && t.filter) {
       try {
         match = isTruthy(expressions.evaluate(t.filter, { $: e }));
       } catch (err) {
@@ -217,15 +322,27 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
         logger.warn('a trigger filter failed on an event', { trigger_id: t.trigger_id, event_id: e.id, error: err });
       }
     }
-    // A trigger never reacts to the runs it starts' own bookkeeping (scenario.* topics), to avoid loops.
-    if (match && e.topic.startsWith('scenario.')) match = false;
+    const state = stateOf(t);
+    const lineage = match ? triggerLineage(e.trace_id) : [];
+    const trace = match && !lineage.includes(t.trigger_id) ? triggerTrace(e.trace_id, t.trigger_id) : null;
+    const outcome = !match ? 'ignored' : trace === null ? 'loop' : takeToken(t, state) ? 'fired' : 'throttled';
     db.transaction(() => {
-      if (match) {
-        engine.run(t.scenario_id, { ...(JSON.parse(t.ctx) as Record<string, unknown>), event: { id: e.id, topic: e.topic, payload: e.payload, trace_id: e.trace_id } }, { run_id: `trig_${t.trigger_id}_${e.id}`, trace_id: e.trace_id, force: true });
+      if (outcome === 'fired') {
+        engine.run(t.scenario_id, { ...(JSON.parse(t.ctx) as Record<string, unknown>), event: { id: e.id, topic: e.topic, payload: e.payload, trace_id: e.trace_id } }, { run_id: `trig_${t.trigger_id}_${e.id}`, trace_id: trace!, force: true });
         engine.flush(); // the run commits with the trigger's progress, or neither does
+      } else if (outcome === 'throttled' && !state.throttling) {
+        const rate = rateOf(t);
+        bus.publish('trigger.throttled', { trigger_id: t.trigger_id, scenario_id: t.scenario_id, event_id: e.id, topic: e.topic, per_second: rate.per_second, burst: rate.burst }, { trace_id: e.trace_id });
+      } else if (outcome === 'loop' && state.loopReported !== e.trace_id) {
+        const reason = lineage.includes(t.trigger_id) ? 'loop' : 'chain_too_deep';
+        bus.publish('trigger.loop_blocked', { trigger_id: t.trigger_id, scenario_id: t.scenario_id, event_id: e.id, topic: e.topic, reason, chain: lineage }, { trace_id: e.trace_id });
       }
-      q.triggerSeen.run(e.id, match ? 1 : 0, t.trigger_id);
+      q.triggerSeen.run(e.id, outcome === 'fired' ? 1 : 0, outcome === 'throttled' ? 1 : 0, t.trigger_id);
     })();
+    // Only once committed: a rolled-back start leaves the burst and loop reports as they were.
+    if (outcome === 'fired') state.throttling = false;
+    if (outcome === 'throttled') state.throttling = true;
+    if (outcome === 'loop') state.loopReported = e.trace_id;
     t.last_event_id = e.id;
   };
 
@@ -271,10 +388,15 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
       validateScenario(input.scenario_id);
       const problem = patternProblem(input.pattern);
       if (problem) throw new TesseraError('TOPIC_INVALID', problem);
+      // Such a trigger could never start a run (bookkeeping never does): refused rather than silently dead.
+      if (isBookkeeping(input.pattern)) {
+        throw new TesseraError('TRIGGER_PATTERN_REFUSED', `"${input.pattern}" matches only the runtime's own ${input.pattern.split('.', 1)[0]}.* events, which never start a trigger (a run's own bookkeeping would start runs for ever); react to what the runs do instead (the events they publish).`);
+      }
+      if (input.rate !== undefined) checkRate(input.rate);
       if (input.filter !== undefined) expressions.evaluate(input.filter, { $: { id: 0, topic: '', payload: null, ts: '', trace_id: '' } });
       const id = `trg_${randomUUID().slice(0, 8)}`;
       const last = journal.lastId();
-      q.insertTrigger.run(id, input.pattern, input.filter ?? null, input.scenario_id, JSON.stringify(input.ctx ?? {}), last, clock());
+      q.insertTrigger.run(id, input.pattern, input.filter ?? null, input.scenario_id, JSON.stringify(input.ctx ?? {}), last, clock(), input.rate?.per_second ?? null, input.rate?.burst ?? null);
       const row = q.triggers.all().find((r) => r.trigger_id === id)!;
       if (started) subscribe(row);
       bus.publish('trigger.created', { trigger_id: id, pattern: input.pattern, filter: input.filter ?? null, scenario_id: input.scenario_id });
@@ -283,6 +405,7 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
     deleteTrigger(triggerId) {
       void subscriptions.get(triggerId)?.dispose();
       subscriptions.delete(triggerId);
+      states.delete(triggerId);
       const gone = q.deleteTrigger.run(triggerId).changes > 0;
       if (gone) bus.publish('trigger.deleted', { trigger_id: triggerId });
       return gone;
@@ -318,4 +441,14 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
       subscriptions.clear();
     },
   };
+}
+
+function checkRate(rate: TriggerRate): void {
+  const { per_second: perSecond, burst } = (rate ?? {}) as Partial<TriggerRate>;
+  if (typeof perSecond !== 'number' || !Number.isFinite(perSecond) || perSecond <= 0 || perSecond > 1000) {
+    throw new TesseraError('VALIDATION_FAILED', `rate.per_second must be a number above 0 and at most 1000 (got ${JSON.stringify(perSecond)}).`);
+  }
+  if (typeof burst !== 'number' || !Number.isInteger(burst) || burst < 1 || burst > 10_000) {
+    throw new TesseraError('VALIDATION_FAILED', `rate.burst must be a whole number from 1 to 10000 (got ${JSON.stringify(burst)}).`);
+  }
 }

@@ -1,6 +1,7 @@
 /**
- * The durable scenario engine (seed 001 P0 §1–§2, §4–§5; issue 4 §2–§3): a started run finishes, exactly once
- * in its effects, whatever crashes.
+ * The durable scenario engine (seed 001 P0 §1–§2, §4–§5; issue 4 §2–§3): a started run finishes, whatever
+ * crashes, with each step's result and each effect the runtime records exactly once; an effect outside the
+ * device (a tool's HTTP request) is at least once, with one stable idempotency key (issue 13 point 12).
  *
  * Contracts:
  * - Every run and step transition is written to SQLite (runs, steps) and journaled on the bus in the same
@@ -10,7 +11,8 @@
  *   again with the same key.
  * - Built-in effects (bus.publish, io.say, io.ask's question, memory.set, scenario.run) are recorded in the
  *   `effects` table in the same transaction as the effect itself, keyed by the idempotency key: they happen
- *   once per key. Tool plugins receive the key (`ctx.idempotency_key`) so their receivers can do the same.
+ *   once per key. Tool plugins receive the key (`ctx.idempotency_key`); their HTTP requests carry keys derived
+ *   from it (`Idempotency-Key`, sandbox/capabilities.ts), so receivers that honour it apply each once.
  * - A step that fails after its retries runs the `compensate` steps of the completed effectful steps in
  *   reverse order (saga), and the run ends `failed` with the cause.
  * - Scheduling: FIFO within priority HIGH > NORM > LOW, with aging so LOW never starves; limits global, per
@@ -26,6 +28,8 @@ import { TesseraError, isTesseraError, toErrorData } from '../../common/errors.j
 import type { ErrorData } from '../../common/errors.js';
 import { isSecret, isTruthy, reveal, secret } from '../../common/expr.js';
 import { compilePattern } from '../../common/topics.js';
+import { setLongTimeout } from '../../common/timers.js';
+import type { LongTimeout } from '../../common/timers.js';
 import type { Bus } from '../bus/index.js';
 import type { Journal } from '../journal/index.js';
 import type { Logger } from '../log/index.js';
@@ -631,12 +635,13 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   const sleep = (ms: number, signal: AbortSignal) =>
     new Promise<void>((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
-      const t = setTimeout(() => {
+      // Waits and retry delays come from scenarios (`wait: 600h`): longer than one setTimeout can hold.
+      const t = setLongTimeout(() => {
         signal.removeEventListener('abort', onAbort);
         resolve();
-      }, Math.max(0, ms));
+      }, ms);
       const onAbort = () => {
-        clearTimeout(t);
+        t.cancel();
         reject(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -652,7 +657,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         const hit = page.events.find(accept);
         if (hit) return resolve(hit);
       }
-      let timer: NodeJS.Timeout | undefined;
+      let timer: LongTimeout | undefined;
       const sub = bus.subscribe(pattern, (e) => {
         if (!accept(e)) return;
         cleanup();
@@ -664,11 +669,11 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       };
       const cleanup = () => {
         void sub.dispose();
-        if (timer) clearTimeout(timer);
+        timer?.cancel();
         signal.removeEventListener('abort', onAbort);
       };
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
+        timer = setLongTimeout(() => {
           cleanup();
           reject(new TesseraError('STEP_TIMEOUT', `No ${pattern} event arrived within ${timeoutMs} ms.`));
         }, timeoutMs);
@@ -789,12 +794,12 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const controller = new AbortController();
     const onAbort = () => controller.abort(parent.reason);
     parent.addEventListener('abort', onAbort, { once: true });
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimeout | undefined;
     try {
       return await Promise.race([
         fn(controller.signal),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
+          timer = setLongTimeout(() => {
             const err = new TesseraError('STEP_TIMEOUT', `${what} went past its ${timeoutMs} ms timeout.`);
             controller.abort(err);
             reject(err);
@@ -802,7 +807,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         }),
       ]);
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
       parent.removeEventListener('abort', onAbort);
     }
   };
@@ -953,7 +958,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const steps: Record<string, unknown> = {};
     const scope: Record<string, unknown> = { ctx, bag, steps, run: { id: runId, scenario: scenario.id, trace_id: run.trace_id } };
     let releaseRunLocks: (() => void) | undefined;
-    const runTimer = scenario.timeout === undefined ? undefined : setTimeout(() => running.get(runId)?.controller.abort(new TesseraError('STEP_TIMEOUT', `The run went past its ${scenario.timeout} ms timeout.`)), Math.max(0, scenario.timeout - (clock() - (run.started_at ?? clock()))));
+    const runTimer = scenario.timeout === undefined ? undefined : setLongTimeout(() => running.get(runId)?.controller.abort(new TesseraError('STEP_TIMEOUT', `The run went past its ${scenario.timeout} ms timeout.`)), scenario.timeout - (clock() - (run.started_at ?? clock())));
     try {
       // Secrets are decrypted per run, wrapped so that nothing logged ever shows them.
       if (options.secrets) scope['secrets'] = options.secrets.scope();
@@ -1005,7 +1010,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       await compensate(run, scenario, scope, new AbortController().signal);
       finishRun(runId, 'failed', cause, run.trace_id, { scenario_id: scenario.id });
     } finally {
-      clearTimeout(runTimer);
+      runTimer?.cancel();
       releaseRunLocks?.();
     }
   }
@@ -1152,15 +1157,15 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       if (row.state !== 'queued' && row.state !== 'running') return Promise.resolve(toRecord(row));
       return new Promise((resolve, reject) => {
         const list = waiters.get(runId) ?? [];
-        let timer: NodeJS.Timeout | undefined;
+        let timer: LongTimeout | undefined;
         const done = (r: RunRecord) => {
-          clearTimeout(timer);
+          timer?.cancel();
           resolve(r);
         };
         list.push(done);
         waiters.set(runId, list);
         if (timeoutMs !== undefined) {
-          timer = setTimeout(() => {
+          timer = setLongTimeout(() => {
             waiters.set(runId, (waiters.get(runId) ?? []).filter((w) => w !== done));
             reject(new TesseraError('STEP_TIMEOUT', `Run ${runId} did not finish within ${timeoutMs} ms.`));
           }, timeoutMs);

@@ -24,6 +24,8 @@
  *   on the next microtask), which is what keeps the hand-over under a millisecond.
  */
 import { TesseraError } from '../../common/errors.js';
+import { setLongTimeout } from '../../common/timers.js';
+import type { LongTimeout } from '../../common/timers.js';
 import type { Disposable } from '../lifecycle/index.js';
 
 export type LockPriority = 'LOW' | 'NORM' | 'HIGH';
@@ -204,7 +206,7 @@ export function createLockManager(options: { clock?: () => number } = {}): LockM
       const signal = o.signal;
       if (signal?.aborted) return Promise.reject(cancelReason(signal, resources));
       return new Promise<ReleaseLocks>((resolve, reject) => {
-        let timer: ReturnType<typeof setTimeout> | undefined;
+        let timer: LongTimeout | undefined;
         let released = false;
         const release: ReleaseLocks = () => {
           if (released) return;
@@ -213,7 +215,7 @@ export function createLockManager(options: { clock?: () => number } = {}): LockM
         };
         const onAbort = () => withdraw(cancelReason(signal!, resources));
         const cleanup = () => {
-          if (timer) clearTimeout(timer);
+          timer?.cancel();
           signal?.removeEventListener('abort', onAbort);
         };
         const waiter: Waiter = {
@@ -237,7 +239,7 @@ export function createLockManager(options: { clock?: () => number } = {}): LockM
           pump();
         };
         if (o.timeoutMs !== undefined) {
-          timer = setTimeout(() => withdraw(new TesseraError('LOCK_TIMEOUT', `Waited ${o.timeoutMs} ms for ${resources.join(', ')} (held by ${resources.map((r) => held.get(r)?.owner).filter(Boolean).join(', ') || 'earlier waiters'}); try again later.`)), o.timeoutMs);
+          timer = setLongTimeout(() => withdraw(new TesseraError('LOCK_TIMEOUT', `Waited ${o.timeoutMs} ms for ${resources.join(', ')} (held by ${resources.map((r) => held.get(r)?.owner).filter(Boolean).join(', ') || 'earlier waiters'}); try again later.`)), o.timeoutMs);
         }
         signal?.addEventListener('abort', onAbort, { once: true });
         insert(waiter);

@@ -2,7 +2,9 @@
  * Tool steps run tool plugins through the plugin registry. The engine is the permit issuer for its own
  * steps (until the receipt pipeline issues them, issue 5): each call gets a device-signed permit bound to
  * exactly these arguments and scoped to the tool's effect capabilities, and carries the step's idempotency
- * key in `ctx.idempotency_key` so the effect's receiver can apply it once. The step's cancel token goes with
+ * key: the plugin sees it in `ctx.idempotency_key`, and every effect it makes is keyed from it (an HTTP request's
+ * `Idempotency-Key` header, the same on every attempt and resume of the step: sandbox/capabilities.ts), so the
+ * effect's receiver can apply it once. The step's cancel token goes with
  * the call: a cancelled run stops waiting for the plugin at once, and the plugin sees `host.cancelled()`.
  */
 import { randomUUID } from 'node:crypto';
@@ -24,7 +26,7 @@ export function pluginToolRunner(plugins: PluginRegistry, deviceKey: SigningKey)
       if (plugin.manifest.kind !== 'tool') throw new TesseraError('VALIDATION_FAILED', `${tool} is a ${plugin.manifest.kind} plugin, not a tool.`);
       const scope = plugin.grants.map((g) => g.name).filter((c) => EFFECT_CAPABILITIES.has(c));
       const permit = scope.length > 0 ? issuePermit(deviceKey, { input_cid: cidOf(args ?? null), scope, expires_at: new Date(now + PERMIT_TTL_MS).toISOString(), nonce: `${idempotency_key}:${randomUUID()}` }) : undefined;
-      const result = await plugins.run(plugin.key, args, { now, trace_id, signal, ctx: { idempotency_key }, ...(permit ? { permit } : {}) });
+      const result = await plugins.run(plugin.key, args, { now, trace_id, signal, idempotency_key, ...(permit ? { permit } : {}) });
       return result.output;
     },
   };
