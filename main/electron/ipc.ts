@@ -12,6 +12,7 @@ import { TesseraError, toErrorData } from '../common/errors.js';
 import type { ErrorData } from '../common/errors.js';
 import { compilePattern, patternProblem } from '../common/topics.js';
 import { ALL_ROLES } from '../common/roles.js';
+import { JSON_MAX_DEPTH, valueDepthExceeds } from '../common/json-text.js';
 import type { Operations } from '../host/operations.js';
 import { debugRequestSchema, eventQuerySchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
 import type { Bus } from '../runtime/bus/index.js';
@@ -40,6 +41,8 @@ const validators = {
 
 /** Throws VALIDATION_FAILED with Ajv's description unless `value` matches. */
 function check(validate: ValidateFunction, value: unknown): void {
+  // The depth rule of every JSON body (main/common/json-text.ts), before anything recurses into the value.
+  if (valueDepthExceeds(value)) throw new TesseraError('VALIDATION_FAILED', `The argument nests deeper than ${JSON_MAX_DEPTH} levels; flatten it.`);
   if (!validate(value)) throw new TesseraError('VALIDATION_FAILED', ajv.errorsText(validate.errors));
 }
 

@@ -292,3 +292,56 @@ describe('slow clients (issue 13 §1.4)', () => {
     }
   }, 60_000);
 });
+
+describe('JSON bodies: one parser, one depth rule (issue 13 §2.13)', () => {
+  it('answers 400 on every JSON route for deep nesting, invalid UTF-8 and a key given twice — never 500, never the handler', async () => {
+    const auth = { authorization: `Bearer ${host.token}` };
+    const before = host.runtime.journal.lastId();
+    const deep = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+    const bodies: Array<[string, Buffer]> = [
+      ['depth 1000', Buffer.from(deep(1000))],
+      ['depth 5000', Buffer.from(`{"topic":"a","payload":${'['.repeat(5000)}${']'.repeat(5000)}}`)],
+      ['invalid UTF-8', Buffer.concat([Buffer.from('{"topic":"a","text":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')])],
+      ['duplicate key', Buffer.from('{"topic":"a","topic":"b"}')],
+    ];
+    const posts = host.server.tessera.routes.filter((r) => r.method === 'POST');
+    expect(posts.length).toBeGreaterThan(15);
+    for (const route of posts) {
+      for (const [what, body] of bodies) {
+        const answer = await new Promise<Answer>((resolve, reject) => {
+          const req = httpRequest({ host: '127.0.0.1', port: host.port, method: 'POST', path: concrete(route.url), headers: { ...auth, 'content-type': 'application/json', 'content-length': String(body.length) } }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+          });
+          req.on('error', reject);
+          req.end(body);
+        });
+        expect(answer.status, `${route.url} ${what}: ${answer.body.slice(0, 120)}`).toBe(400);
+        expect(JSON.parse(answer.body).error.code, `${route.url} ${what}`).toMatch(/^(VALIDATION_FAILED|VIEW_INVALID|VIEW_TOO_DEEP)$/);
+      }
+    }
+    // Nothing of any of them was journaled (no event, no run, no schedule).
+    expect(host.runtime.journal.query({ after: before, limit: 100 }).events.filter((e) => !e.topic.startsWith('io.voice') && !e.topic.startsWith('http.'))).toEqual([]);
+  }, 120_000);
+
+  it('says a path part is too long instead of "takes GET, not GET", with the UI served or not', async () => {
+    const answer = await raw('GET', `/v1/r/${'x'.repeat(300)}`, { authorization: `Bearer ${host.token}` });
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'VALIDATION_FAILED', message: expect.stringContaining('longer than this route takes') } });
+    // With the UI's files served, an unmatched path falls to the file server first, then to the not-found handler.
+    const ui = tempDir('tessera-ui-');
+    writeFileSync(join(ui, 'index.html'), '<!doctype html><title>t</title>');
+    const app = await createHttpServer({ runtime: host.runtime, token: 'ui-server-token-0123456789abcdef', logger: createMemoryLogger(), rendererDir: ui });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const port = (app.server.address() as { port: number }).port;
+      const res = await fetch(`http://127.0.0.1:${port}/v1/r/${'x'.repeat(300)}`, { headers: { authorization: 'Bearer ui-server-token-0123456789abcdef' } });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED', message: expect.stringContaining('longer than this route takes') } });
+      expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});

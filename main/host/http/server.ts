@@ -36,6 +36,7 @@ import { logRoutes } from './log.js';
 import { verifyRoutes } from './verify.js';
 import { installRequestMetrics, metricsRoutes } from './metrics.js';
 import { installAccessControl } from './access.js';
+import { parseJsonBody } from './request.js';
 import type { Access } from './access.js';
 import type { Credentials } from '../credentials.js';
 import { createCredentials } from '../credentials.js';
@@ -63,6 +64,8 @@ export interface RouteEntry {
 }
 
 export const WS_PROTOCOL = 'tessera.v1';
+/** find-my-way refuses a path parameter over 100 characters (its maxParamLength). */
+const PARAM_TOO_LONG = 'A part of the path is longer than this route takes (100 characters).';
 export { WS_BEARER_PREFIX } from './access.js';
 
 declare module 'fastify' {
@@ -95,7 +98,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     return503OnClosing: false,
     // A URL the router cannot decode (`/v1/r/%ff`) or a parameter over its length: our error shape, not Fastify's.
     frameworkErrors: (err, _request, reply: FastifyReply) => {
-      void reply.code(400).send({ error: { code: 'VALIDATION_FAILED', message: err.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid: it has a malformed percent-encoding.' : 'A path parameter is too long.' } });
+      void reply.code(400).send({ error: { code: 'VALIDATION_FAILED', message: err.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid: it has a malformed percent-encoding.' : PARAM_TOO_LONG } });
     },
   });
 
@@ -108,13 +111,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   // Bodies are JSON (or a route's own media type): text/plain gets 415 everywhere rather than a string that a
   // route's schema then calls "not an object".
   app.removeContentTypeParser('text/plain');
-  // Some clients label every request as JSON: an empty body on a request that carries none (DELETE, GET) is none.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
+  // One JSON parser for every route (strict UTF-8, one depth rule, no duplicate keys: request.ts parseJsonBody).
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '' && (request.method === 'DELETE' || request.method === 'GET')) done(null, undefined);
-    else parseJson(request, body as string, done);
-  });
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => parseJsonBody(request, body as Buffer, done));
 
   const routes: RouteEntry[] = [];
   const credentials = options.credentials ?? createCredentials({ dataDir: runtime.info.data_dir, deviceToken: options.token, tenantForToken: (t) => runtime.products.tenantForToken(t) });
@@ -181,6 +180,12 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     const path = request.url.split('?', 1)[0]!;
     const shown = path.length > 120 ? `${path.slice(0, 120)}…` : path;
     const allowed = [...new Set(routes.filter((r) => routePattern(r.url).test(path)).map((r) => r.method))];
+    // The route takes this method, so the router refused a parameter over its length (find-my-way's
+    // maxParamLength, 100): say so rather than "takes GET, not GET".
+    if (allowed.includes(request.method)) {
+      void reply.code(400).send({ error: { code: 'VALIDATION_FAILED', message: PARAM_TOO_LONG } });
+      return;
+    }
     if (allowed.length > 0) {
       void reply.code(405).header('allow', allowed.join(', ')).send({ error: { code: 'METHOD_NOT_ALLOWED', message: `${shown} takes ${allowed.join(', ')}, not ${request.method}.` } });
       return;

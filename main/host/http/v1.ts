@@ -14,7 +14,8 @@ import type { ParsedView, Tenant } from '../../runtime/products/index.js';
 import { CARD_CSP, cardData, renderCardHtml } from '../../runtime/receipts/card.js';
 import type { ConsentRecord } from '../../runtime/receipts/store.js';
 import { envelopeSchema } from '../schemas.js';
-import { canSee, localOrigin } from './request.js';
+import { canSee, parseJsonBody, localOrigin } from './request.js';
+import { decodeUtf8 } from '../../common/json-text.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -73,7 +74,7 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
   const { runtime } = app.tessera;
 
   // A consent decision may also be sent with its own media type (the envelope's payloadType names it).
-  app.addContentTypeParser(CONSENT_PAYLOAD_TYPE, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.addContentTypeParser(CONSENT_PAYLOAD_TYPE, { parseAs: 'buffer' }, (request, body, done) => parseJsonBody(request, body as Buffer, done));
   const tenantOf = (request: FastifyRequest): Tenant => request.tenant ?? { id: DEFAULT_TENANT };
   const origin = localOrigin;
   const consentView = (c: ConsentRecord, request: FastifyRequest) => {
@@ -111,11 +112,16 @@ export const v1Routes: FastifyPluginAsync = async (app) => {
     });
     // The text is kept as read and parsed in preValidation: an error thrown by a content-type parser makes Fastify
     // close the connection, and a keep-alive client should keep it after a refused view.
-    scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_request, body, done) => done(null, body));
+    // Bytes that are not UTF-8 are refused here, not turned into U+FFFD (main/common/json-text.ts).
+    scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_request, body, done) => {
+      const text = decodeUtf8(body as Buffer);
+      done(null, typeof text === 'string' ? text : new TesseraError('VIEW_INVALID', `$: ${text.message}`, { details: { path: '$' } }));
+    });
 
     scope.post<{ Body: ParsedBody; Querystring: { product?: string } }>('/v1/run', {
       config: { access: ['operator', 'tenant'] },
       preValidation: async (request) => {
+        if (request.body instanceof TesseraError) throw request.body;
         const parsed = parseView(request.body as unknown as string);
         const value: ParsedBody = { hdr: parsed.hdr, ...parsed.view };
         Object.defineProperty(value, PARSED, { value: parsed, enumerable: false });

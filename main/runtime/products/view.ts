@@ -15,12 +15,13 @@
  */
 import { TesseraError } from '../../common/errors.js';
 import type { JsonObject, JsonValue } from '../../common/receipt.js';
+import { JSON_MAX_DEPTH, jsonStructureProblem } from '../../common/json-text.js';
 
 export const VIEW_LIMITS = {
   /** Largest body, UTF-8 bytes. */
   maxBytes: 64 * 1024,
   /** Deepest nesting of arrays and objects (the top-level object is depth 1). */
-  maxDepth: 32,
+  maxDepth: JSON_MAX_DEPTH,
   /** Longest string or key, in UTF-16 code units. */
   maxString: 8 * 1024,
   /** Most keys in one object and items in one array. */
@@ -99,57 +100,11 @@ function isCalendarTime(text: string): boolean {
   return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59;
 }
 
-/**
- * One pass over the text before JSON.parse: refuses nesting deeper than the limit (before JSON.parse can recurse
- * deeply) and a key given twice in one object, which JSON.parse would silently resolve to the last value (RFC 8259
- * §4: names SHOULD be unique; a sender and Tessera must not read two different views from the same bytes).
- * Malformed text passes through to JSON.parse, which names the error.
- */
+/** The one structure rule of JSON bodies (main/common/json-text.ts), in the view's own codes. */
 function checkStructure(text: string): void {
-  // One entry per open container: the keys seen so far for an object, null for an array.
-  const open: Array<Set<string> | null> = [];
-  let inString = false;
-  let escaped = false;
-  let keyStart = -1;
-  let expectKey = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) {
-        escaped = true;
-        i++;
-      } else if (c === 0x22) {
-        inString = false;
-        if (keyStart >= 0) checkKey(text, keyStart, i, escaped, open[open.length - 1]!);
-        keyStart = -1;
-      }
-    } else if (c === 0x22) {
-      inString = true;
-      escaped = false;
-      if (expectKey) keyStart = i;
-      expectKey = false;
-    } else if (c === 0x7b || c === 0x5b) {
-      if (open.length >= VIEW_LIMITS.maxDepth) throw new TesseraError('VIEW_TOO_DEEP', `The view nests deeper than ${VIEW_LIMITS.maxDepth} levels (at character ${i}); flatten it.`);
-      open.push(c === 0x7b ? new Set() : null);
-      expectKey = c === 0x7b;
-    } else if (c === 0x7d || c === 0x5d) {
-      open.pop();
-      expectKey = false;
-    } else if (c === 0x2c) {
-      expectKey = open.length > 0 && open[open.length - 1] !== null;
-    }
-  }
-}
-
-function checkKey(text: string, start: number, end: number, escaped: boolean, seen: Set<string>): void {
-  let key: string;
-  try {
-    key = escaped ? (JSON.parse(text.slice(start, end + 1)) as string) : text.slice(start + 1, end);
-  } catch {
-    return;
-  }
-  if (seen.has(key)) throw invalid('$', `the key ${JSON.stringify(key)} appears twice in one object (at character ${start}); send each key once`);
-  seen.add(key);
+  const problem = jsonStructureProblem(text, VIEW_LIMITS.maxDepth);
+  if (problem?.kind === 'depth') throw new TesseraError('VIEW_TOO_DEEP', `The view nests deeper than ${VIEW_LIMITS.maxDepth} levels (at character ${problem.at}); flatten it.`);
+  if (problem?.kind === 'duplicate') throw invalid('$', `the key ${JSON.stringify(problem.key)} appears twice in one object (at character ${problem.at}); send each key once`);
 }
 
 function normalize(value: unknown, path: string): JsonValue {
