@@ -11,7 +11,9 @@ import type { DeviceInfo, TesseraEvent } from '../common/api.js';
 import { TesseraError, toErrorData } from '../common/errors.js';
 import type { ErrorData } from '../common/errors.js';
 import { compilePattern, patternProblem } from '../common/topics.js';
-import { ALL_ROLES } from '../common/roles.js';
+import { ALL_ROLES, canWatch } from '../common/roles.js';
+import type { Role, SessionView } from '../common/roles.js';
+import type { Credentials } from '../host/credentials.js';
 import { JSON_MAX_DEPTH, valueDepthExceeds } from '../common/json-text.js';
 import type { Operations } from '../host/operations.js';
 import { debugRequestSchema, eventQuerySchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
@@ -37,6 +39,7 @@ const validators = {
   runId: ajv.compile(runIdRequestSchema),
   debugRun: ajv.compile(debugRequestSchema),
   listRuns: ajv.compile(runsQuerySchema),
+  unlock: ajv.compile({ type: 'object', additionalProperties: false, required: ['pin'], properties: { pin: { type: 'string', minLength: 1, maxLength: 64 } } }),
 };
 
 /** Throws VALIDATION_FAILED with Ajv's description unless `value` matches. */
@@ -53,18 +56,82 @@ export function validateSender(event: IpcMainInvokeEvent, rendererIndexUrl: stri
   }
 }
 
+/**
+ * Who may call each IPC method: the roles of the HTTP route that does the same (main/host/http/*.ts). A method
+ * not listed here is refused, whatever the window holds.
+ */
+export const IPC_ACCESS: Readonly<Record<string, readonly Role[]>> = {
+  info: ALL_ROLES,
+  session: ALL_ROLES,
+  unlock: ALL_ROLES,
+  lock: ALL_ROLES,
+  device: ALL_ROLES,
+  ioStatus: ['traveller', 'operator'],
+  ioInput: ['traveller', 'operator'],
+  ioTalk: ['traveller', 'operator'],
+  listPlugins: ['author', 'operator'],
+  testPlugin: ['author'],
+  queryEvents: ['operator'],
+  publishEvent: ['operator'],
+  listScenarios: ['operator'],
+  runScenario: ['operator'],
+  listRuns: ['operator'],
+  runStatus: ['operator'],
+  cancelRun: ['operator'],
+  debugRun: ['operator'],
+  replayRun: ['operator'],
+  replayDiff: ['operator'],
+};
+
+/**
+ * What the window may do. The desktop window is the device owner's and holds every role; a window opened with
+ * `--kiosk` holds the traveller's until an operator unlocks it with the PIN (the same PIN, lockout and 15 minutes
+ * as `POST /api/auth/unlock`).
+ */
+export interface WindowAccess {
+  roles(): readonly Role[];
+  session(): SessionView;
+  unlock(pin: string): Promise<{ token: string; roles: Role[]; expires_at: string }>;
+  lock(): void;
+}
+
+export function createWindowAccess(options: { kiosk: boolean; credentials?: Credentials; now?: () => number }): WindowAccess {
+  const now = options.now ?? Date.now;
+  let unlocked: { token: string; expiresAt: number } | undefined;
+  const active = () => {
+    if (unlocked && unlocked.expiresAt <= now()) {
+      options.credentials?.lock(unlocked.token);
+      unlocked = undefined;
+    }
+    return unlocked;
+  };
+  const base: readonly Role[] = options.kiosk ? ['traveller'] : ALL_ROLES;
+  return {
+    roles: () => (active() ? ALL_ROLES : base),
+    session() {
+      const session = active();
+      if (session) return { kind: 'unlocked', roles: [...ALL_ROLES], expires_at: new Date(session.expiresAt).toISOString(), pin_set: true };
+      return { kind: options.kiosk ? 'role' : 'device', roles: [...base], pin_set: options.credentials?.pinSet() ?? false };
+    },
+    async unlock(pin) {
+      if (!options.credentials) throw new TesseraError('PIN_NOT_SET', 'This window has no operator unlock.');
+      const session = await options.credentials.unlock(pin);
+      unlocked = { token: session.token, expiresAt: Date.parse(session.expires_at) };
+      return session;
+    },
+    lock() {
+      if (unlocked) options.credentials?.lock(unlocked.token);
+      unlocked = undefined;
+    },
+  };
+}
+
 /** Handle one `tessera:invoke` call; never rejects (the renderer gets `{ok:false,error}`). */
 export async function handleInvoke(operations: Operations, method: unknown, arg: unknown): Promise<IpcResult> {
   try {
     switch (method) {
       case 'info':
         return { ok: true, value: operations.info() };
-      // The desktop window is the device owner's: it holds every role (main/common/roles.ts).
-      case 'session':
-        return { ok: true, value: { kind: 'device', roles: [...ALL_ROLES], pin_set: false } };
-      case 'unlock':
-      case 'lock':
-        throw new TesseraError('FORBIDDEN', 'The desktop window already holds every role; there is nothing to unlock.');
       case 'queryEvents': {
         const query = structuredClone(arg ?? {});
         check(validators.queryEvents, query);
@@ -111,8 +178,9 @@ export async function handleInvoke(operations: Operations, method: unknown, arg:
  */
 export function registerIpc(
   ipcMain: IpcMain,
-  deps: { operations: Operations; bus: Bus; rendererIndexUrl: string; target: () => WebContents | undefined; io?: IoRouter; device?: DeviceInfo },
+  deps: { operations: Operations; bus: Bus; rendererIndexUrl: string; target: () => WebContents | undefined; io?: IoRouter; device?: DeviceInfo; access?: WindowAccess },
 ): Disposable {
+  const access = deps.access ?? createWindowAccess({ kiosk: false });
   let matchers: Array<(topic: string) => boolean> = [];
   // The Journey Guide's I/O (./ipc-io.ts), when the runtime has an I/O router.
   const io = deps.io ? createIoIpc(deps.io) : undefined;
@@ -121,6 +189,27 @@ export function registerIpc(
       validateSender(event, deps.rendererIndexUrl);
     } catch (err) {
       return { ok: false, error: toErrorData(err) } satisfies IpcResult;
+    }
+    // A method without an entry in the access table does not exist, for any window.
+    if (typeof method !== 'string' || !Object.hasOwn(IPC_ACCESS, method)) return { ok: false, error: toErrorData(new TesseraError('NOT_FOUND', `No IPC method ${JSON.stringify(method)}.`)) };
+    const allowed = IPC_ACCESS[method]!;
+    const roles = access.roles();
+    if (!roles.some((r) => allowed.includes(r))) {
+      return { ok: false, error: toErrorData(new TesseraError('FORBIDDEN', `${method} needs the ${allowed.join(' or ')} role; this window holds ${roles.join(', ')}.`)) };
+    }
+    if (method === 'session') return { ok: true, value: access.session() };
+    if (method === 'lock') {
+      access.lock();
+      return { ok: true, value: { locked: true } };
+    }
+    if (method === 'unlock') {
+      if (!validators.unlock(arg)) return { ok: false, error: toErrorData(new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.unlock.errors))) };
+      return access.unlock((arg as { pin: string }).pin).then((value) => ({ ok: true as const, value }), (err: unknown) => ({ ok: false as const, error: toErrorData(err) }));
+    }
+    if (method === 'info' && !roles.includes('operator')) {
+      // Where the device keeps its data is the operator's business (as GET /api/info).
+      const { data_dir: _hidden, ...info } = deps.operations.info();
+      return { ok: true, value: info };
     }
     if (io && (IO_METHODS as readonly unknown[]).includes(method)) return io.invoke(method as (typeof IO_METHODS)[number], arg);
     // This device's key id (GET /api/device): fixed for the runtime's life, so handed over as it was given.
@@ -135,6 +224,7 @@ export function registerIpc(
       for (const p of patterns) {
         const problem = patternProblem(p);
         if (problem) throw new TesseraError('TOPIC_INVALID', problem);
+        if (!canWatch(p, access.roles())) throw new TesseraError('FORBIDDEN', `This window (${access.roles().join(', ')}) may not watch "${p}": only an operator sees the whole journal.`);
       }
       matchers = patterns.map(compilePattern);
       io?.setUiPresent(matchers.some((m) => m('io.delivered')));

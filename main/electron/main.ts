@@ -14,7 +14,7 @@ import { deviceInfo } from '../host/http/device.js';
 import { createOperations } from '../host/operations.js';
 import { createLogger } from '../runtime/log/index.js';
 import { APP_INDEX_URL, handleAppScheme, registerAppScheme } from './app-protocol.js';
-import { registerIpc } from './ipc.js';
+import { createWindowAccess, registerIpc } from './ipc.js';
 import { utilityProcessLauncher } from './sandbox-launcher.js';
 import { hardenSession, hardenWebContents } from './security.js';
 import { createMainWindow, parseShellFlags } from './window.js';
@@ -58,6 +58,8 @@ async function main(): Promise<void> {
       target: () => win?.webContents,
       io: host.runtime.io,
       device: deviceInfo(host.runtime),
+      // A kiosk window holds the traveller's role until the operator unlocks it with the PIN.
+      access: createWindowAccess({ kiosk: flags.kiosk, credentials: host.credentials }),
     }),
   );
   app.on('second-instance', () => win?.focus());
