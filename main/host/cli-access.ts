@@ -13,6 +13,7 @@ import { createCredentials, PIN_FILE, setOperatorPin } from './credentials.js';
 
 const dataOption = { data: { type: 'string' } } as const;
 const dataFlag: [string, string] = ['--data DIR', 'Data folder (default: $TESSERA_DATA, else the platform user-data folder).'];
+const dataDirOf = (values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv) => resolve(resolveDataDir(values['data'] as string | undefined, env));
 
 const pinSetCommand: Command = {
   name: 'pin set',
@@ -21,7 +22,7 @@ const pinSetCommand: Command = {
   options: { ...dataOption },
   flags: [dataFlag],
   async run(values, _positionals, io) {
-    const dataDir = resolve(resolveDataDir(values['data'] as string | undefined, io.env));
+    const dataDir = dataDirOf(values, io.env);
     ensureDataDir(dataDir);
     if (process.stdin.isTTY) io.stderr('Type the new operator PIN (4–12 digits) and press Enter: ');
     const pin = readFileSync(0, 'utf8').split(/\r?\n/, 1)[0]!.trim();
@@ -38,7 +39,7 @@ const pinClearCommand: Command = {
   options: { ...dataOption },
   flags: [dataFlag],
   async run(values, _positionals, io) {
-    const dataDir = resolve(resolveDataDir(values['data'] as string | undefined, io.env));
+    const dataDir = dataDirOf(values, io.env);
     rmSync(join(dataDir, PIN_FILE), { force: true });
     io.stdout('Operator PIN removed.\n');
     return 0;
@@ -59,7 +60,7 @@ const tokenCommand: Command = {
   async run(values, _positionals, io) {
     const role = values['role'] as string | undefined;
     if (role !== undefined && !isRole(role)) throw new TesseraError('CONFIG_INVALID', `--role must be one of ${ROLES.join(', ')}, not "${role}".`);
-    const dataDir = resolve(resolveDataDir(values['data'] as string | undefined, io.env));
+    const dataDir = dataDirOf(values, io.env);
     ensureDataDir(dataDir);
     const { token: device } = loadOrCreateToken(dataDir, io.env);
     const token = role === undefined ? device : createCredentials({ dataDir, deviceToken: device, tenantForToken: () => undefined }).roleToken(role);

@@ -72,11 +72,20 @@ export function loadOrCreateToken(dataDir: string, env: NodeJS.ProcessEnv, logge
   }
   if (existing !== undefined) logger?.warn('the API token file is malformed; writing a new token', { file });
   const token = randomBytes(32).toString('base64url');
+  writeSecretFile(file, token + '\n');
+  return { token, source: 'created' };
+}
+
+/**
+ * Writes a secret file of the data folder (the API token, the operator PIN's hash): mode 0600, written atomically
+ * (temp file, fsync, rename) so a crash never leaves a half-written one. DATA_DIR_UNUSABLE when it cannot.
+ */
+export function writeSecretFile(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     const fd = openSync(tmp, 'w', 0o600);
     try {
-      writeSync(fd, token + '\n');
+      writeSync(fd, text);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -85,7 +94,6 @@ export function loadOrCreateToken(dataDir: string, env: NodeJS.ProcessEnv, logge
   } catch (cause) {
     throw new TesseraError('DATA_DIR_UNUSABLE', `Cannot write ${file}: ${(cause as Error).message}`, { cause });
   }
-  return { token, source: 'created' };
 }
 
 const STT_MODES = ['auto', 'pocketsphinx', 'whisper', 'off'] as const;

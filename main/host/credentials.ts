@@ -11,13 +11,14 @@
  * - Tenant tokens (`<data>/tenants.json`, runtime/products) reach the product API only.
  */
 import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TesseraError } from '../common/errors.js';
 import type { Role } from '../common/roles.js';
 import { ALL_ROLES, ROLES } from '../common/roles.js';
 import type { Tenant } from '../runtime/products/index.js';
+import { writeSecretFile } from './config.js';
 
 const scrypt = promisify(scryptCb) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 
@@ -172,18 +173,5 @@ export async function setOperatorPin(dataDir: string, pin: string): Promise<void
   if (problem) throw new TesseraError('CONFIG_INVALID', problem);
   const salt = randomBytes(16);
   const hash = await scrypt(pin, salt, 32, SCRYPT);
-  const file = join(dataDir, PIN_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify({ v: 1, kdf: 'scrypt', N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, salt: salt.toString('base64'), hash: hash.toString('base64') }) + '\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (cause) {
-    throw new TesseraError('DATA_DIR_UNUSABLE', `Cannot write ${file}: ${(cause as Error).message}`, { cause });
-  }
+  writeSecretFile(join(dataDir, PIN_FILE), JSON.stringify({ v: 1, kdf: 'scrypt', N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, salt: salt.toString('base64'), hash: hash.toString('base64') }) + '\n');
 }
