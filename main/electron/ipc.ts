@@ -11,7 +11,7 @@ import { TesseraError, toErrorData } from '../common/errors.js';
 import type { ErrorData } from '../common/errors.js';
 import { compilePattern, patternProblem } from '../common/topics.js';
 import type { Operations } from '../host/operations.js';
-import { debugRequestSchema, eventQuerySchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
+import { debugRequestSchema, eventQuerySchema, pluginLoadRequestSchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
 import type { Bus } from '../runtime/bus/index.js';
 import type { Disposable } from '../runtime/lifecycle/index.js';
 import { isAppUrl } from './security.js';
@@ -30,6 +30,7 @@ const validators = {
   publishEvent: ajv.compile(publishInputSchema),
   subscribe: ajv.compile(subscribeMessageSchema),
   testPlugin: ajv.compile(pluginTestRequestSchema),
+  loadPlugin: ajv.compile(pluginLoadRequestSchema),
   runScenario: ajv.compile(runRequestSchema),
   runId: ajv.compile(runIdRequestSchema),
   debugRun: ajv.compile(debugRequestSchema),
@@ -86,6 +87,11 @@ export async function handleInvoke(operations: Operations, method: unknown, arg:
       case 'testPlugin':
         check(validators.testPlugin, arg);
         return { ok: true, value: await operations.testPlugin(arg as Parameters<Operations['testPlugin']>[0]) };
+      case 'loadPlugin':
+        check(validators.loadPlugin, arg);
+        return { ok: true, value: await operations.loadPlugin(arg as Parameters<Operations['loadPlugin']>[0]) };
+      case 'pluginFailures':
+        return { ok: true, value: operations.pluginFailures() };
       default:
         throw new TesseraError('NOT_FOUND', `No IPC method ${JSON.stringify(method)}.`);
     }
