@@ -320,9 +320,10 @@ function PluginBench(props: { client: TesseraClient; info: PluginInfo; onReloade
 function ErrorBox(props: { problem: Problem }) {
   const { code, message } = props.problem;
   // A plugin whose capability call failed (a refused origin, an unreachable service) fails as PLUGIN_FAILED with the
-  // capability's error inside: the capability hint helps, not the generic one about forbidden globals.
-  const capabilityFailed = code === 'PLUGIN_FAILED' && /^(kv|http\.fetch|events\.emit|io\.say)\b|CAPABILITY_DENIED|could not be reached|allowlist/.test(message);
-  const hint = capabilityFailed ? HINTS.CAPABILITY_DENIED : code ? HINTS[code as ErrorCode] : undefined;
+  // capability's error inside
+  // (the sandbox names it CapabilityError): the capability or permit hint helps, not the one about forbidden globals.
+  const capabilityFailed = code === 'PLUGIN_FAILED' && /\bCapabilityError\b/.test(message);
+  const hint = capabilityFailed ? (/permit/.test(message) ? HINTS.PERMIT_INVALID : HINTS.CAPABILITY_DENIED) : code ? HINTS[code as ErrorCode] : undefined;
   return (
     <div class="studio-error" role="alert" data-testid="studio-error" data-code={code ?? 'LOCAL'}>
       <p><strong>{code ?? 'Not sent'}</strong> {message}</p>
