@@ -3,6 +3,7 @@
  * adapters around these functions; inputs reaching here have passed the schemas in ./schemas.ts.
  */
 import type { DebugAction, DebugState, EventPage, EventQuery, ReplayDifference, PluginInfo, PluginLoadFailure, PluginLoadRequest, PluginRunResult, PluginTestRequest, PublishInput, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraEvent } from '../common/api.js';
+import { basename } from 'node:path';
 import { TesseraError } from '../common/errors.js';
 import type { Runtime } from '../runtime/index.js';
 
@@ -51,7 +52,7 @@ export function createOperations(runtime: Runtime): Operations {
     },
     listScenarios() {
       requireRunning();
-      return runtime.scenarios.scenarios().map((s) => ({ id: s.id, version: s.version, description: s.description ?? null, priority: s.priority, pool: s.pool, steps: s.steps.map((st) => st.name), source: s.source ?? null, ctx_required: requiredOf(s.ctx_schema) }));
+      return runtime.scenarios.scenarios().map((s) => ({ id: s.id, version: s.version, description: s.description ?? null, priority: s.priority, pool: s.pool, steps: s.steps.map((st) => st.name), source: s.source ? sourceName(s.source) : null, ctx_required: requiredOf(s.ctx_schema) }));
     },
     runScenario({ id, ctx, ...opts }) {
       requireRunning();
@@ -117,6 +118,14 @@ export function createOperations(runtime: Runtime): Operations {
       return runtime.plugins.failures();
     },
   };
+}
+
+/**
+ * A scenario file as API answers name it: relative to its scenarios folder (the loader reads one level, so the
+ * file name), never the device's absolute path (issue 13 point 20).
+ */
+function sourceName(file: string): string {
+  return basename(file);
 }
 
 /** The required top-level names of a scenario's ctx_schema (what a run must be started with). */
