@@ -92,10 +92,35 @@ export interface RuntimeLimits {
 export const DEFAULT_RUNTIME_LIMITS: RuntimeLimits = { maxMemoryMb: 128, maxTimeoutMs: 1000, maxDeadlineMs: 30_000, maxOutputChars: 1024 * 1024 };
 const DEFAULTS = { memory_mb: 32, timeout_ms: 50, deadline_ms: 5000 };
 
+/** The rule of `manifestSchema.properties.name.pattern`, in words. */
+export const PLUGIN_NAME_RULE = 'a plugin name is 2–64 characters: a lowercase letter first, then lowercase letters, digits or "-"';
+
+/** Why `name` cannot be a plugin's name, or undefined when it can. */
+export function pluginNameProblem(name: string): string | undefined {
+  return new RegExp(manifestSchema.properties.name.pattern).test(name) ? undefined : `"${name}" cannot be a plugin name: ${PLUGIN_NAME_RULE}`;
+}
+
+/** What a `pattern` failure at a manifest path means, in words (Ajv would print the regular expression). */
+const PATTERN_RULES: Record<string, string> = {
+  '/name': PLUGIN_NAME_RULE,
+  '/entry': 'the entry is a file name in the plugin folder (letters, digits, "_", "." or "-") ending in .js or .mjs',
+  '/entry_cid': 'entry_cid is "b3:" and 64 lowercase hex digits (tessera plugin build and sign record it)',
+};
+
+/** One Ajv error as a sentence an author can act on. */
+function describeProblem(e: NonNullable<typeof validateManifest.errors>[number], value: unknown): string {
+  const path = e.instancePath || '/';
+  if (e.keyword === 'pattern') {
+    const given = path.split('/').slice(1).reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), value);
+    return `${path} ${JSON.stringify(given)} is not valid: ${PATTERN_RULES[path] ?? 'it does not have the expected form'}`;
+  }
+  return `${path} ${e.message ?? 'is invalid'}${e.params && 'allowedValues' in e.params ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})` : ''}`;
+}
+
 /** Parse and validate a manifest; the error names every problem found. */
 export function parseManifest(value: unknown, source = MANIFEST_FILE): PluginManifest {
   if (!validateManifest(value)) {
-    const problems = (validateManifest.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}${e.params && 'allowedValues' in e.params ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})` : ''}`);
+    const problems = (validateManifest.errors ?? []).map((e) => describeProblem(e, value));
     throw new TesseraError('PLUGIN_MANIFEST_INVALID', `${source} is invalid: ${problems.join('; ')}`);
   }
   const m = value as unknown as PluginManifest;

@@ -4,11 +4,12 @@
  * exactly what is wrong: unsigned, tampered (which file), unknown key, revoked key, invalid manifest,
  * capability not grantable.
  */
-import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
 import { canonicalBytes } from '../main/common/canonical.js';
 import { cidOf, cidOfBytes } from '../main/common/cid.js';
 import { parseEnvelope } from '../main/common/dsse.js';
+import type { DsseEnvelope } from '../main/common/dsse.js';
 import { TesseraError, isTesseraError } from '../main/common/errors.js';
 import type { SigningKey } from '../main/runtime/keys/index.js';
 import { signEnvelope } from '../main/runtime/keys/index.js';
@@ -74,7 +75,7 @@ export function verifyPlugin(dirIn: string, trust: TrustView): VerifiedPlugin {
     throw new TesseraError('SIGNATURE_INVALID', `${sigFile} is not a DSSE envelope (not JSON).`);
   }
   if (envelope.payloadType !== PLUGIN_PAYLOAD_TYPE) throw new TesseraError('SIGNATURE_INVALID', `${sigFile} signs a ${envelope.payloadType}, not a plugin manifest.`);
-  const trusted = verifyTrusted(envelope, trust);
+  const trusted = verifyTrustedPublisher(envelope, trust, manifest.name);
   if (trusted.payloadType !== PLUGIN_PAYLOAD_TYPE) throw new TesseraError('SIGNATURE_INVALID', `${sigFile} signs a ${trusted.payloadType}, not a plugin manifest.`);
   // The signature covers the canonical manifest; the manifest on disk must be that manifest.
   const signedBytes = Buffer.from(trusted.payload);
@@ -100,6 +101,22 @@ export function verifyPlugin(dirIn: string, trust: TrustView): VerifiedPlugin {
   };
 }
 
+/** verifyTrusted, with KEY_UNKNOWN saying how an author or operator trusts the publisher. */
+function verifyTrustedPublisher(envelope: DsseEnvelope, trust: TrustView, name: string): ReturnType<typeof verifyTrusted> {
+  try {
+    return verifyTrusted(envelope, trust);
+  } catch (err) {
+    if (!isTesseraError(err) || err.code !== 'KEY_UNKNOWN') throw err;
+    const named = (err.details as { keyids?: unknown } | undefined)?.keyids;
+    const keyids = Array.isArray(named) ? named.join(', ') : envelope.signatures.map((s) => s.keyid).join(', ');
+    throw new TesseraError(
+      'KEY_UNKNOWN',
+      `${name} is signed by a key that is not trusted here: ${keyids}. Trust the publisher's public key with \`tessera trust add KEY.pub\` (or copy KEY.pub into the --trust folder); while developing, \`tessera plugin test DIR --dev-key KEY\` trusts your own key for one run.`,
+      { details: err.details },
+    );
+  }
+}
+
 /** Record the entry's cid in plugin.json and sign the canonical manifest into plugin.sig. */
 export function signPlugin(dirIn: string, key: SigningKey): { manifest: PluginManifest; cid: string } {
   const dir = resolve(dirIn);
@@ -115,6 +132,46 @@ export function signPlugin(dirIn: string, key: SigningKey): { manifest: PluginMa
   const envelope = signEnvelope(PLUGIN_PAYLOAD_TYPE, canonicalBytes(manifest), [key]);
   writeAtomic(join(dir, SIGNATURE_FILE), JSON.stringify(envelope, null, 2) + '\n');
   return { manifest, cid: cidOf(manifest) };
+}
+
+/**
+ * Why the folder's built entry may not be what its sources build now: a file under `src/` changed after the entry
+ * was written, or the entry is not the build plugin.json records (its `entry_cid`). Advisory: `tessera plugin
+ * sign` and `test` warn with these; whether a plugin loads is decided by the signed cids alone. Empty when the
+ * build looks current, or when there is nothing to compare (no manifest, no entry, no src/).
+ */
+export function staleBuildProblems(dirIn: string): string[] {
+  const dir = resolve(dirIn);
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')) as Record<string, unknown>;
+  } catch {
+    return [];
+  }
+  const entry = typeof raw['entry'] === 'string' ? raw['entry'] : 'plugin.js';
+  const entryFile = join(dir, entry);
+  if (!existsSync(entryFile)) return [];
+  const problems: string[] = [];
+  const builtAt = statSync(entryFile).mtimeMs;
+  const newer = sourceFiles(join(dir, 'src')).filter((f) => statSync(f).mtimeMs > builtAt);
+  if (newer.length > 0) problems.push(`${newer.map((f) => relative(dir, f)).join(', ')} changed after ${entry} was built`);
+  const recorded = raw['entry_cid'];
+  if (typeof recorded === 'string' && /^b3:[0-9a-f]{64}$/.test(recorded) && recorded !== UNBUILT_CID) {
+    const actual = cidOfBytes(readFileSync(entryFile));
+    if (actual !== recorded) problems.push(`${entry} is not the build ${MANIFEST_FILE} records (${recorded} there, ${actual} on disk)`);
+  }
+  return problems;
+}
+
+/** The `entry_cid` of a manifest that was never built (what `tessera plugin init` writes). */
+export const UNBUILT_CID = `b3:${'0'.repeat(64)}`;
+
+/** Every file under `dir` (none when it does not exist), skipping dependency folders. */
+function sourceFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && !join(e.parentPath, e.name).split(sep).includes('node_modules'))
+    .map((e) => join(e.parentPath, e.name));
 }
 
 /** Writes `file` whole or not at all (a temporary file renamed over it); a failed write leaves no temporary file. */

@@ -52,8 +52,11 @@ install_node_modules() {
     return 0
   fi
   say "npm ci (native modules better-sqlite3 and isolated-vm build from source: about 2 minutes)"
-  # The Electron binary comes from outside the npm registry; the install must not depend on it.
-  ELECTRON_SKIP_BINARY_DOWNLOAD=1 npm ci --no-audit --no-fund
+  # The Electron binary comes from outside the npm registry; the install must not depend on it. Nor must
+  # onnxruntime-node's GPU build: package.json allowScripts denies its postinstall where npm reads allowScripts,
+  # and ONNXRUNTIME_NODE_INSTALL=skip (read by that script itself, so npm prints no "unknown config" warning,
+  # unlike an .npmrc key) covers an npm that runs it anyway (npm 10, Node 20's own).
+  ONNXRUNTIME_NODE_INSTALL=skip ELECTRON_SKIP_BINARY_DOWNLOAD=1 npm ci --no-audit --no-fund
   cp package-lock.json "$stamp"
 }
 

@@ -78,8 +78,15 @@ export interface TesseraClient {
   publishEvent(input: PublishInput): Promise<TesseraEvent>;
   /** Loaded plugins with their trust state. */
   listPlugins(): Promise<PluginInfo[]>;
-  /** Run a plugin in the real sandbox with the production limits (a loaded one, or a folder on this device). */
+  /**
+   * Run a plugin once in the real sandbox with the production limits (a loaded one, a folder on this device or an
+   * uploaded package), in a throwaway runtime: the live store and journal are never touched.
+   */
   testPlugin(request: PluginTestRequest): Promise<PluginRunResult>;
+  /** Load a plugin folder, or reload a loaded plugin from its folder, into the running runtime (no restart). */
+  loadPlugin(request: PluginLoadRequest): Promise<PluginInfo>;
+  /** Plugin folders whose latest load failed, with why (most recent first). */
+  pluginFailures(): Promise<PluginLoadFailure[]>;
   /** Registered scenarios. */
   listScenarios(): Promise<ScenarioSummary[]>;
   /** Start a run; resolves with its id at once. */
@@ -200,12 +207,27 @@ export interface PluginRunResult {
   capability_calls: Array<{ capability: string; ok: boolean; summary: string; error?: string }>;
 }
 
+/** Give exactly one: a folder on this device, or a loaded plugin (key, name@version or name) to reload from its folder. */
+export interface PluginLoadRequest {
+  dir?: string;
+  plugin?: string;
+}
+
+/** A plugin folder that did not load (at start or later), and why. */
+export interface PluginLoadFailure {
+  /** The folder, as an absolute path on this device. */
+  dir: string;
+  error: { code: string; message: string };
+  /** When the load failed (ISO-8601). */
+  at: string;
+}
+
 export interface PluginTestRequest {
   /** A loaded plugin (key, name@version or name) … */
   plugin?: string;
-  /** … or a plugin folder on this device, verified and loaded first … */
+  /** … or a plugin folder on this device, verified and run as it is (not loaded into the runtime) … */
   dir?: string;
-  /** … or an uploaded package: the three files of a plugin folder. Verified, run once, then unloaded. */
+  /** … or an uploaded package: the three files of a plugin folder. Verified and run once. */
   package?: { manifest: Record<string, unknown>; code: string; signature: Record<string, unknown> };
   input: unknown;
   now?: string;

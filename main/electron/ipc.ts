@@ -16,7 +16,7 @@ import type { Role, SessionView } from '../common/roles.js';
 import type { Credentials } from '../host/credentials.js';
 import { JSON_MAX_DEPTH, valueDepthExceeds } from '../common/json-text.js';
 import type { Operations } from '../host/operations.js';
-import { debugRequestSchema, eventQuerySchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
+import { debugRequestSchema, eventQuerySchema, pluginLoadRequestSchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
 import type { Bus } from '../runtime/bus/index.js';
 import type { Disposable } from '../runtime/lifecycle/index.js';
 import { isAppUrl } from './security.js';
@@ -35,6 +35,7 @@ const validators = {
   publishEvent: ajv.compile(publishInputSchema),
   subscribe: ajv.compile(subscribeMessageSchema),
   testPlugin: ajv.compile(pluginTestRequestSchema),
+  loadPlugin: ajv.compile(pluginLoadRequestSchema),
   runScenario: ajv.compile(runRequestSchema),
   runId: ajv.compile(runIdRequestSchema),
   debugRun: ajv.compile(debugRequestSchema),
@@ -71,6 +72,8 @@ export const IPC_ACCESS: Readonly<Record<string, readonly Role[]>> = {
   ioTalk: ['traveller', 'operator'],
   listPlugins: ['author', 'operator'],
   testPlugin: ['author'],
+  loadPlugin: ['author'],
+  pluginFailures: ['author'],
   queryEvents: ['operator'],
   publishEvent: ['operator'],
   listScenarios: ['operator'],
@@ -164,6 +167,11 @@ export async function handleInvoke(operations: Operations, method: unknown, arg:
       case 'testPlugin':
         check(validators.testPlugin, arg);
         return { ok: true, value: await operations.testPlugin(arg as Parameters<Operations['testPlugin']>[0]) };
+      case 'loadPlugin':
+        check(validators.loadPlugin, arg);
+        return { ok: true, value: await operations.loadPlugin(arg as Parameters<Operations['loadPlugin']>[0]) };
+      case 'pluginFailures':
+        return { ok: true, value: operations.pluginFailures() };
       default:
         throw new TesseraError('NOT_FOUND', `No IPC method ${JSON.stringify(method)}.`);
     }

@@ -3,23 +3,22 @@
  * Every command prints what it did; failures print `error CODE: message` and exit 1 (usage errors 2).
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
-import { cidOf, cidOfBytes } from '../common/cid.js';
+import { basename, join, resolve } from 'node:path';
+import { cidOfBytes } from '../common/cid.js';
 import { TesseraError, toErrorData } from '../common/errors.js';
-import { createRuntime } from '../runtime/index.js';
 import { generateKeyPair, readPrivateKey, readPublicKey, writePrivateKey } from '../runtime/keys/index.js';
 import { createLogger } from '../runtime/log/index.js';
+import { runPluginTrial } from '../runtime/plugins/index.js';
 import { combineTrustStores, openTrustStore } from '../runtime/trust/index.js';
 import type { TrustView } from '../runtime/trust/index.js';
-import { EFFECT_CAPABILITIES, MANIFEST_FILE } from '../../sandbox/manifest.js';
-import { signPlugin, verifyPlugin, writeAtomic } from '../../sandbox/package.js';
-import { issuePermit } from '../../sandbox/permits.js';
+import { MANIFEST_FILE, PLUGIN_NAME_RULE, SIGNATURE_FILE, pluginNameProblem } from '../../sandbox/manifest.js';
+import { UNBUILT_CID, signPlugin, staleBuildProblems, verifyPlugin, writeAtomic } from '../../sandbox/package.js';
 import type { CliIo, Command } from './cli.js';
 import { resolveDataDir } from './config.js';
-import { BUILTIN_TRUST_DIR } from './paths.js';
+import { APP_ROOT, BUILTIN_TRUST_DIR } from './paths.js';
+
+/** This installation's `tessera` command (what a scaffold's test runs unless TESSERA_BIN says otherwise). */
+const TESSERA_BIN = join(APP_ROOT, 'bin', 'tessera.js');
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
@@ -94,23 +93,46 @@ export async function invoke(args, host) {
 }
 `;
 
+/**
+ * The scaffold's own test. It runs as `node --test DIR/test` from anywhere: the tessera command is the one that
+ * made the scaffold (TESSERA_BIN overrides it), the key is DIR.dev-key as `plugin init` prints it (TESSERA_DEV_KEY
+ * overrides it), and the input is the manifest's example_input, the one place the example lives.
+ */
 const SCAFFOLD_TEST = `// Runs this plugin through \`tessera plugin test\` in the real sandbox and checks its answer.
-// Usage: node --test test/   (TESSERA_BIN may point at the tessera command; default: tessera on PATH)
+// Usage: node --test <this plugin folder>/test   (after keygen, build and sign as \`tessera plugin init\` printed)
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 
-const dir = fileURLToPath(new URL('..', import.meta.url));
-const bin = process.env.TESSERA_BIN ?? 'tessera';
-const run = (input) => JSON.parse(execFileSync(process.execPath, [bin, 'plugin', 'test', dir, '--input', '-', '--dev-key', process.env.TESSERA_DEV_KEY ?? dir + 'dev-key', '--now', '2026-01-01T00:00:00Z'], { input: JSON.stringify(input), encoding: 'utf8' }));
+const dir = fileURLToPath(new URL('..', import.meta.url)).replace(/[\\\\/]$/, '');
+const bin = process.env.TESSERA_BIN ?? __BIN__;
+const devKey = process.env.TESSERA_DEV_KEY ?? dir + '.dev-key';
+const manifest = JSON.parse(readFileSync(dir + '/plugin.json', 'utf8'));
+const run = (input) => JSON.parse(execFileSync(process.execPath, [bin, 'plugin', 'test', dir, '--input', '-', '--dev-key', devKey, '--now', '2026-01-01T00:00:00Z'], { input: JSON.stringify(input), encoding: 'utf8' }));
 
 test('__TEST_NAME__', () => {
-  const result = run(__EXAMPLE__);
+  const result = run(manifest.example_input);
   assert.equal(result.ok, true, JSON.stringify(result.error));
   __ASSERT__
 });
 `;
+
+/** `text` as one word for a POSIX shell, so that printed commands can be pasted as they are. */
+function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
+}
+
+/** A plugin name made from a folder name: lowercase, other characters as "-", starting with a letter. */
+function nameFromFolder(folder: string): string {
+  return folder
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^[^a-z]+/, '')
+    .slice(0, 64)
+    .replace(/-+$/, '');
+}
 
 const pluginInit: Command = {
   name: 'plugin init',
@@ -123,7 +145,13 @@ const pluginInit: Command = {
     const dir = resolve(requirePositional(positionals, 'DIR', this.usage));
     const kind = str(values['kind']);
     if (kind !== 'policy' && kind !== 'tool') throw new TesseraError('CONFIG_INVALID', '--kind must be policy or tool.');
-    const name = str(values['name']) ?? basename(dir).toLowerCase().replace(/[^a-z0-9-]/g, '-');
+    const given = str(values['name']);
+    const name = given ?? nameFromFolder(basename(dir));
+    // Refused here, before any file is written, rather than by `plugin sign` three steps later.
+    const problem = pluginNameProblem(name);
+    if (problem) {
+      throw new TesseraError('CONFIG_INVALID', given !== undefined ? `--name ${problem}.` : `The folder name ${basename(dir)} gives the plugin name "${name}", which cannot be used: ${PLUGIN_NAME_RULE}. Give one with --name NAME (e.g. --name ${basename(dir).toLowerCase().replace(/[^a-z0-9-]+/g, '') || 'my'}-${kind}).`);
+    }
     if (existsSync(join(dir, MANIFEST_FILE))) throw new TesseraError('CONFIG_INVALID', `${dir} already has a ${MANIFEST_FILE}; not overwriting it.`);
     mkdirSync(join(dir, 'src'), { recursive: true });
     mkdirSync(join(dir, 'test'), { recursive: true });
@@ -134,25 +162,28 @@ const pluginInit: Command = {
       kind,
       description: kind === 'policy' ? 'Example policy: ACK when subject and action are present.' : 'Example tool: greets and counts calls in its key/value store.',
       entry: 'plugin.js',
-      entry_cid: 'b3:' + '0'.repeat(64),
+      entry_cid: UNBUILT_CID,
       capabilities: kind === 'tool' ? [{ name: 'kv' }] : [],
       limits: { memory_mb: 16, timeout_ms: 50 },
       example_input: example,
     };
     writeFileSync(join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
     writeFileSync(join(dir, 'src', 'index.js'), kind === 'policy' ? POLICY_SOURCE : TOOL_SOURCE);
-    writeFileSync(join(dir, 'example-input.json'), JSON.stringify(example, null, 2) + '\n');
     const assertion = kind === 'policy' ? "assert.equal(result.verdict, 'ACK');\n  assert.match(result.reason, /alice may open-gate/);" : "assert.equal(result.output.greeting, 'hello, traveller');";
-    writeFileSync(join(dir, 'test', 'plugin.test.mjs'), SCAFFOLD_TEST.replace('__TEST_NAME__', kind === 'policy' ? 'acknowledges a complete request' : 'greets by name').replace('__EXAMPLE__', JSON.stringify(example)).replace('__ASSERT__', assertion));
-    const devKey = join(dirname(dir), `${basename(dir)}.dev-key`);
+    const testSource = SCAFFOLD_TEST.replace('__BIN__', JSON.stringify(TESSERA_BIN))
+      .replace('__TEST_NAME__', kind === 'policy' ? 'acknowledges a complete request' : 'greets by name')
+      .replace('__ASSERT__', assertion);
+    writeFileSync(join(dir, 'test', 'plugin.test.mjs'), testSource);
+    const devKey = shellQuote(`${dir}.dev-key`);
+    const at = shellQuote(dir);
     io.stdout(
       [
         `Created ${kind} plugin "${name}" in ${dir}. Next (the key stays outside the folder you ship):`,
         `  tessera keygen --out ${devKey}`,
-        `  tessera plugin build ${dir}`,
-        `  tessera plugin sign ${dir} --key ${devKey}`,
-        `  tessera plugin test ${dir} --input ${join(dir, 'example-input.json')} --dev-key ${devKey}`,
-        `  node --test ${join(dir, 'test')}`,
+        `  tessera plugin build ${at}`,
+        `  tessera plugin sign ${at} --key ${devKey}`,
+        `  tessera plugin test ${at} --dev-key ${devKey}        (runs example_input from ${MANIFEST_FILE}; --input FILE|- for another)`,
+        `  node --test ${shellQuote(join(dir, 'test'))}`,
         '',
       ].join('\n'),
     );
@@ -169,15 +200,20 @@ const pluginBuild: Command = {
   flags: [],
   async run(_values, positionals, io) {
     const dir = resolve(requirePositional(positionals, 'DIR', this.usage));
+    const signed = existsSync(join(dir, SIGNATURE_FILE));
     const built = await buildPlugin(dir);
-    io.stdout(`Built ${built.file} (${built.bytes} bytes, ${built.cid}). Sign it next: tessera plugin sign ${dir} --key KEY\n`);
+    io.stdout(`Built ${built.file} (${built.bytes} bytes, ${built.cid}). Sign it next: tessera plugin sign ${shellQuote(dir)} --key KEY\n`);
+    if (signed && built.previousCid !== built.cid) {
+      io.stderr(`warning: ${SIGNATURE_FILE} signs the previous build (${String(built.previousCid)}), not this one: the plugin will not load until you sign again (tessera plugin sign ${shellQuote(dir)} --key KEY).\n`);
+    }
     return 0;
   },
 };
 
 /** Bundle `src/index.(ts|js)` with esbuild into the manifest's entry and record its cid (unsigned until `sign`). */
-export async function buildPlugin(dir: string): Promise<{ file: string; bytes: number; cid: string }> {
+export async function buildPlugin(dir: string): Promise<{ file: string; bytes: number; cid: string; previousCid: unknown }> {
   const manifest = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')) as Record<string, unknown>;
+  const previousCid = manifest['entry_cid'];
   const source = ['src/index.ts', 'src/index.js', 'src/index.mjs'].map((f) => join(dir, f)).find((f) => existsSync(f));
   if (!source) throw new TesseraError('PLUGIN_MANIFEST_INVALID', `${dir} has no src/index.ts or src/index.js to build.`);
   const entry = typeof manifest['entry'] === 'string' ? manifest['entry'] : 'plugin.js';
@@ -191,7 +227,7 @@ export async function buildPlugin(dir: string): Promise<{ file: string; bytes: n
   manifest['entry'] = entry;
   manifest['entry_cid'] = cidOfBytes(code);
   writeAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
-  return { file, bytes: code.byteLength, cid: manifest['entry_cid'] as string };
+  return { file, bytes: code.byteLength, cid: manifest['entry_cid'] as string, previousCid };
 }
 
 const pluginSign: Command = {
@@ -206,7 +242,10 @@ const pluginSign: Command = {
     const keyPath = str(values['key']);
     if (!keyPath) throw new TesseraError('CONFIG_INVALID', `--key KEY is required. Usage: ${this.usage}`);
     const key = readPrivateKey(resolve(keyPath));
+    // Checked before signing: signing records the entry's cid, after which a hand-edited entry looks current.
+    const stale = staleBuildProblems(dir);
     const { manifest, cid } = signPlugin(dir, key);
+    warnStale(io, dir, stale, 'signed it anyway');
     io.stdout(`Signed ${manifest.name}@${manifest.version}\n  manifest cid: ${cid}\n  code cid:     ${manifest.entry_cid}\n  key id:       ${key.keyid}\n`);
     return 0;
   },
@@ -242,12 +281,12 @@ const pluginVerify: Command = {
 
 const pluginTest: Command = {
   name: 'plugin test',
-  summary: 'Run a signed plugin once in the real sandbox with the production limits; print one JSON object.',
-  usage: 'tessera plugin test DIR --input FILE|- [--trust DIR] [--dev-key KEY] [--now ISO]',
+  summary: 'Run a signed plugin once in the real sandbox with the production limits, in a throwaway runtime; print one JSON object.',
+  usage: 'tessera plugin test DIR [--input FILE|-] [--trust DIR] [--dev-key KEY] [--now ISO]',
   positionals: 1,
   options: { input: { type: 'string' }, trust: { type: 'string' }, data: { type: 'string' }, 'dev-key': { type: 'string' }, now: { type: 'string' } },
   flags: [
-    ['--input FILE|-', 'The input as a JSON file, or - for standard input.'],
+    ['--input FILE|-', `The input as a JSON file, or - for standard input (default: example_input from ${MANIFEST_FILE}).`],
     ['--trust DIR', 'Trust folder (default: the built-in roots plus <data>/trust).'],
     ['--dev-key KEY', "Developer mode: also trust this key (KEY or KEY.pub) for this run only; says so on stderr."],
     ['--now ISO', "The logical time the plugin sees (default: now)."],
@@ -255,35 +294,19 @@ const pluginTest: Command = {
   ],
   async run(values, positionals, io) {
     const dir = resolve(requirePositional(positionals, 'DIR', this.usage));
-    const inputArg = str(values['input']);
-    if (!inputArg) throw new TesseraError('CONFIG_INVALID', `--input FILE|- is required. Usage: ${this.usage}`);
-    let input: unknown;
-    try {
-      input = JSON.parse(inputArg === '-' ? readFileSync(0, 'utf8') : readFileSync(inputArg, 'utf8'));
-    } catch (err) {
-      throw new TesseraError('VALIDATION_FAILED', `The input ${inputArg === '-' ? 'on standard input' : inputArg} is not JSON: ${(err as Error).message}`);
-    }
+    const input = readTestInput(str(values['input']), dir);
     const now = str(values['now']);
     if (now !== undefined && !Number.isFinite(Date.parse(now))) throw new TesseraError('CONFIG_INVALID', `--now must be an ISO-8601 time, got "${now}"`);
     const { trust, developer } = withDeveloperKey(trustFor(values, io), str(values['dev-key']), io);
-    // A throwaway runtime: real store, bus and sandbox host, nothing kept.
-    const dataDir = mkdtempSync(join(tmpdir(), 'tessera-plugin-test-'));
-    const runtime = await createRuntime({ dataDir, shell: 'headless', logger: createLogger({ level: 'warn' }) });
+    warnStale(io, dir, staleBuildProblems(dir), 'testing the old build');
     try {
-      const verified = verifyPlugin(dir, trust);
-      // Load through the registry with the same trust view.
-      const registry = runtime.plugins;
-      const loaded = await loadWithTrust(registry, dir, trust);
-      const nowMs = now === undefined ? Date.now() : Date.parse(now);
-      const effects = verified.grants.map((g) => g.name).filter((c) => EFFECT_CAPABILITIES.has(c));
-      const permit = effects.length > 0 ? issuePermit(runtime.deviceKey, { input_cid: cidOf(input ?? null), scope: effects, expires_at: new Date(nowMs + 5 * 60_000).toISOString(), nonce: randomUUID() }) : undefined;
-      const result = await registry.run(loaded, input, { now: nowMs, ...(permit ? { permit } : {}) });
+      const { plugin, result } = await runPluginTrial({ dir }, input, { trust, logger: createLogger({ level: 'warn' }), ...(now === undefined ? {} : { now }) });
       const out = result.output as Record<string, unknown>;
       io.stdout(
         JSON.stringify({
           ok: true,
-          plugin: { ...result.plugin, publisher: verified.publisher, trust: developer === verified.publisher.keyid ? 'developer' : 'trusted' },
-          ...(verified.manifest.kind === 'policy' ? { verdict: out['verdict'], reason: out['reason'], evidence: out['evidence'] ?? null, metrics: out['metrics'] ?? null } : { output: result.output }),
+          plugin: { ...result.plugin, publisher: plugin.publisher, trust: developer === plugin.publisher.keyid ? 'developer' : 'trusted' },
+          ...(plugin.manifest.kind === 'policy' ? { verdict: out['verdict'], reason: out['reason'], evidence: out['evidence'] ?? null, metrics: out['metrics'] ?? null } : { output: result.output }),
           output_cid: result.output_cid,
           now: result.now,
           duration_ms: Math.round(result.duration_ms * 1000) / 1000,
@@ -296,16 +319,32 @@ const pluginTest: Command = {
     } catch (err) {
       io.stdout(JSON.stringify({ ok: false, error: toErrorData(err) }, null, 2) + '\n');
       return 1;
-    } finally {
-      await runtime.close();
-      rmSync(dataDir, { recursive: true, force: true });
     }
   },
 };
 
-/** Load a folder into a registry, verifying against `trust` rather than the runtime's own trust folders. */
-async function loadWithTrust(registry: Awaited<ReturnType<typeof createRuntime>>['plugins'], dir: string, trust: TrustView): Promise<string> {
-  return (await registry.load(dir, trust)).key;
+/** The input of `plugin test`: a file, standard input (`-`), or the manifest's example_input when not given. */
+function readTestInput(inputArg: string | undefined, dir: string): unknown {
+  if (inputArg === undefined) {
+    let manifest: Record<string, unknown>;
+    try {
+      manifest = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')) as Record<string, unknown>;
+    } catch {
+      throw new TesseraError('CONFIG_INVALID', `--input FILE|- is required when ${join(dir, MANIFEST_FILE)} cannot be read for its example_input.`);
+    }
+    if (!('example_input' in manifest)) throw new TesseraError('CONFIG_INVALID', `${MANIFEST_FILE} has no example_input: give the input with --input FILE|-.`);
+    return manifest['example_input'];
+  }
+  try {
+    return JSON.parse(inputArg === '-' ? readFileSync(0, 'utf8') : readFileSync(inputArg, 'utf8'));
+  } catch (err) {
+    throw new TesseraError('VALIDATION_FAILED', `The input ${inputArg === '-' ? 'on standard input' : inputArg} is not JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Says on stderr that the built entry may not be what the sources make now (advisory; the command goes on). */
+function warnStale(io: CliIo, dir: string, problems: string[], consequence: string): void {
+  for (const problem of problems) io.stderr(`warning: ${problem}; ${consequence}. Rebuild and sign: tessera plugin build ${shellQuote(dir)} && tessera plugin sign ${shellQuote(dir)} --key KEY\n`);
 }
 
 const trustAdd: Command = {

@@ -2,10 +2,8 @@
  * The client API implemented once, over the runtime. The HTTP routes and the Electron IPC bridge are thin
  * adapters around these functions; inputs reaching here have passed the schemas in ./schemas.ts.
  */
-import type { DebugAction, DebugState, EventPage, EventQuery, ReplayDifference, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraEvent } from '../common/api.js';
-import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import type { DebugAction, DebugState, EventPage, EventQuery, ReplayDifference, PluginInfo, PluginLoadFailure, PluginLoadRequest, PluginRunResult, PluginTestRequest, PublishInput, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraEvent } from '../common/api.js';
+import { basename } from 'node:path';
 import { TesseraError } from '../common/errors.js';
 import type { Runtime } from '../runtime/index.js';
 
@@ -15,6 +13,8 @@ export interface Operations {
   publishEvent(input: PublishInput): TesseraEvent;
   listPlugins(): PluginInfo[];
   testPlugin(request: PluginTestRequest): Promise<PluginRunResult>;
+  loadPlugin(request: PluginLoadRequest): Promise<PluginInfo>;
+  pluginFailures(): PluginLoadFailure[];
   listScenarios(): ScenarioSummary[];
   runScenario(request: RunRequest): { run_id: string };
   listRuns(query: { scenario_id?: string; state?: RunSummary['state']; limit?: number }): RunSummary[];
@@ -33,27 +33,6 @@ export interface DebugRequest {
 }
 
 export function createOperations(runtime: Runtime): Operations {
-  /** An uploaded package is written to a private folder, verified like any other, run once and removed. */
-  const runUploaded = async (pkg: NonNullable<PluginTestRequest['package']>, input: unknown, options: { now?: string }) => {
-    const entry = typeof pkg.manifest['entry'] === 'string' ? pkg.manifest['entry'] : '';
-    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.m?js$/.test(entry)) throw new TesseraError('PLUGIN_MANIFEST_INVALID', 'The uploaded manifest needs an "entry" file name like plugin.js.');
-    const dir = join(runtime.info.data_dir, 'uploads', randomUUID());
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    try {
-      writeFileSync(join(dir, 'plugin.json'), JSON.stringify(pkg.manifest));
-      writeFileSync(join(dir, entry), pkg.code);
-      writeFileSync(join(dir, 'plugin.sig'), JSON.stringify(pkg.signature));
-      const loaded = await runtime.plugins.load(dir, undefined, { transient: true });
-      try {
-        return await runtime.plugins.run(loaded.key, input, options);
-      } finally {
-        await runtime.plugins.unload(loaded.key).catch(() => undefined);
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-
   const requireRunning = () => {
     if (!runtime.ready) throw new TesseraError('NOT_READY', `The runtime is ${runtime.state}.`);
   };
@@ -73,7 +52,7 @@ export function createOperations(runtime: Runtime): Operations {
     },
     listScenarios() {
       requireRunning();
-      return runtime.scenarios.scenarios().map((s) => ({ id: s.id, version: s.version, description: s.description ?? null, priority: s.priority, pool: s.pool, steps: s.steps.map((st) => st.name), source: s.source ?? null, ctx_required: requiredOf(s.ctx_schema) }));
+      return runtime.scenarios.scenarios().map((s) => ({ id: s.id, version: s.version, description: s.description ?? null, priority: s.priority, pool: s.pool, steps: s.steps.map((st) => st.name), source: s.source ? sourceName(s.source) : null, ctx_required: requiredOf(s.ctx_schema) }));
     },
     runScenario({ id, ctx, ...opts }) {
       requireRunning();
@@ -114,11 +93,39 @@ export function createOperations(runtime: Runtime): Operations {
         throw new TesseraError('VALIDATION_FAILED', 'Give exactly one of "plugin" (a loaded plugin), "dir" (a plugin folder on this device) or "package" (an uploaded plugin).');
       }
       const options = request.now === undefined ? {} : { now: request.now };
-      if (request.package !== undefined) return runUploaded(request.package, request.input, options);
-      const ref = request.dir !== undefined ? (await runtime.plugins.load(request.dir)).key : request.plugin!;
-      return runtime.plugins.run(ref, request.input, options);
+      // Every Studio run is a trial in a throwaway runtime, the same code path as `tessera plugin test`.
+      if (request.package !== undefined) return (await runtime.plugins.trial({ package: request.package }, request.input, options)).result;
+      if (request.dir !== undefined) return (await runtime.plugins.trial({ dir: request.dir }, request.input, options)).result;
+      const loaded = runtime.plugins.find(request.plugin!);
+      if (!loaded) throw new TesseraError('PLUGIN_NOT_FOUND', `No loaded plugin matches "${request.plugin!}".`);
+      return (await runtime.plugins.trial({ dir: loaded.dir, expectCid: loaded.cid }, request.input, options)).result;
+    },
+    async loadPlugin(request) {
+      requireRunning();
+      if ((request.dir === undefined) === (request.plugin === undefined)) {
+        throw new TesseraError('VALIDATION_FAILED', 'Give exactly one of "dir" (a plugin folder on this device) or "plugin" (a loaded plugin to reload from its folder).');
+      }
+      let dir = request.dir;
+      if (dir === undefined) {
+        const loaded = runtime.plugins.find(request.plugin!);
+        if (!loaded) throw new TesseraError('PLUGIN_NOT_FOUND', `No loaded plugin matches "${request.plugin!}".`);
+        dir = loaded.dir;
+      }
+      return runtime.plugins.load(dir);
+    },
+    pluginFailures() {
+      requireRunning();
+      return runtime.plugins.failures();
     },
   };
+}
+
+/**
+ * A scenario file as API answers name it: relative to its scenarios folder (the loader reads one level, so the
+ * file name), never the device's absolute path (issue 13 point 20).
+ */
+function sourceName(file: string): string {
+  return basename(file);
 }
 
 /** The required top-level names of a scenario's ctx_schema (what a run must be started with). */

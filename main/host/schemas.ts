@@ -111,18 +111,38 @@ export const pluginInfoSchema = {
   },
 } as const;
 
+/** POST /api/plugins/load and IPC loadPlugin: exactly one of the two (operations.loadPlugin says so in words). */
+export const pluginLoadRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    dir: { type: 'string', minLength: 1, maxLength: 4096, description: 'A plugin folder on this device: verified and loaded.' },
+    plugin: { type: 'string', minLength: 1, maxLength: 200, description: 'A loaded plugin (key, name@version or name): loaded again from its folder.' },
+  },
+} as const;
+
+export const pluginLoadFailureSchema = {
+  type: 'object',
+  required: ['dir', 'error', 'at'],
+  properties: {
+    dir: { type: 'string' },
+    error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
+    at: { type: 'string' },
+  },
+} as const;
+
 export const pluginTestRequestSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['input'],
   properties: {
     plugin: { type: 'string', minLength: 1, maxLength: 200, description: 'A loaded plugin: key, name@version or name.' },
-    dir: { type: 'string', minLength: 1, maxLength: 4096, description: 'A plugin folder on this device; verified and loaded first.' },
+    dir: { type: 'string', minLength: 1, maxLength: 4096, description: 'A plugin folder on this device; verified and run as it is, not loaded.' },
     package: {
       type: 'object',
       additionalProperties: false,
       required: ['manifest', 'code', 'signature'],
-      description: 'An uploaded plugin: plugin.json as an object, the bundled script as text, plugin.sig as an object. Verified, run once, unloaded.',
+      description: 'An uploaded plugin: plugin.json as an object, the bundled script as text, plugin.sig as an object. Verified and run once.',
       properties: { manifest: { type: 'object' }, code: { type: 'string', maxLength: 900000 }, signature: { type: 'object' } },
     },
     input: { description: 'The input, any JSON value.' },

@@ -1,9 +1,12 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACTS, startUiSession } from '../helpers/browser.js';
 import type { UiSession } from '../helpers/browser.js';
 import type { StartedTessera } from '../helpers/cli.js';
+import { makePublisher } from '../helpers/plugins.js';
+import { signPlugin } from '../../sandbox/package.js';
 
 // Plugin Studio in real Chromium against a real headless Tessera, which loads the first-party signed plugins at start.
 const PLUGIN = 'policy-existence';
@@ -13,9 +16,16 @@ let session: UiSession;
 
 const pluginRuns: string[] = [];
 
+/** A pass with three rides: each run takes one in the plugin's key/value store. */
+const RIDE_PASS = "export async function invoke(args, host) { const left = ((await host.call('kv.get', { key: 'rides' })) ?? 3) - 1; await host.call('kv.set', { key: 'rides', value: left }); return { left }; }";
+/** An author's key, trusted by the Tessera under test through its data folder's trust/. */
+const publisher = makePublisher();
+
 beforeAll(async () => {
   session = await startUiSession('tessera-e2e-studio-', { width: 1280, height: 1800 });
   ({ tessera, page } = session);
+  mkdirSync(join(session.dataDir, 'trust'), { recursive: true });
+  writeFileSync(join(session.dataDir, 'trust', 'author.pem'), publisher.key.publicKeyPem);
   // Tall enough that plugin, input and result all show in one screenshot (the area, not the page, scrolls).
   page.on('request', (req) => new URL(req.url()).pathname === '/api/plugins/test' && pluginRuns.push(req.postData() ?? ''));
 });
@@ -98,7 +108,8 @@ describe('Plugin Studio', () => {
   });
 
   it('runs under the strict CSP without console errors', () => {
-    expect(session.consoleErrors).toEqual([]);
+    // The refused load and the failed runs are HTTP errors the browser logs as such; nothing else went wrong.
+    expect(session.consoleErrors.filter((e) => !/^Failed to load resource: the server responded with a status of (400|422)/.test(e))).toEqual([]);
   });
 
   it("explains an error from the runtime with its code and a hint (input outside the plugin's input_schema)", async () => {
@@ -111,15 +122,60 @@ describe('Plugin Studio', () => {
     expect(pluginRuns.length).toBe(before + 1);
   });
 
-  it('points a tool whose effect needs a permit to the permit hint, not to forbidden globals', async () => {
-    const item = page.getByTestId('plugin-list').getByTestId('plugin-item-tool-weather');
-    await item.click();
-    await expect.poll(async () => (await shownManifest()).name).toBe('tool-weather');
-    await page.getByTestId('studio-now').fill('2026-05-01T08:00:00Z');
+  it('loads a plugin folder without a restart, runs it as a trial whose store starts empty each time, and reloads it after a rebuild', async () => {
+    const dir = publisher.write({ name: 'ride-pass', kind: 'tool', code: RIDE_PASS, capabilities: [{ name: 'kv' }], extra: { example_input: {} } });
+    await page.getByTestId('studio-load-dir').fill(dir);
+    await page.getByTestId('studio-load').click();
+    await expect.poll(() => page.getByTestId('studio-load-status').textContent(), { timeout: 15_000 }).toContain('Loaded ride-pass 1.0.0');
+    await expect.poll(async () => (await shownManifest()).name).toBe('ride-pass');
+    for (let i = 0; i < 2; i++) {
+      await page.getByTestId('studio-run').click();
+      // Each Run is a trial: the ride is taken in a throwaway store, so the pass starts at three every time.
+      await expect.poll(() => page.getByTestId('studio-result').textContent(), { timeout: 15_000 }).toContain('"left": 2');
+      expect(await page.getByTestId('studio-capability-calls').textContent()).toContain('kv.set');
+    }
+
+    writeFileSync(join(dir, 'plugin.js'), RIDE_PASS.replace('?? 3', '?? 10'));
+    signPlugin(dir, publisher.key);
+    const before = (await page.locator('.studio-bench').textContent()) ?? '';
+    await page.getByTestId('studio-reload').click();
+    await expect.poll(async () => (await page.locator('.studio-bench').textContent()) !== before && (await shownManifest()).name === 'ride-pass', { timeout: 15_000 }).toBe(true);
+    expect(await page.getByTestId('plugin-list').getByTestId('plugin-item-ride-pass').count()).toBe(1);
+    await page.getByTestId('studio-run').click();
+    await expect.poll(() => page.getByTestId('studio-result').textContent(), { timeout: 15_000 }).toContain('"left": 9');
+  });
+
+  it('lists a folder that did not load with its reason and a hint, and loads it once it is fixed', async () => {
+    const dir = publisher.write({ name: 'late-policy', code: 'export function decide() { return { verdict: "ACK", reason: "late but fine" }; }' }, false);
+    await page.getByTestId('studio-load-dir').fill(dir);
+    await page.getByTestId('studio-load').click();
+    await page.locator('form[aria-label="Load a plugin folder"] [data-testid="studio-error"][data-code="PLUGIN_UNSIGNED"]').waitFor();
+    const failure = page.getByTestId('plugin-failures').getByTestId('plugin-failure');
+    await failure.waitFor();
+    expect(await failure.getAttribute('data-code')).toBe('PLUGIN_UNSIGNED');
+    expect(await failure.textContent()).toContain(dir);
+    expect(await failure.textContent()).toContain('tessera plugin sign DIR --key KEY');
+    await page.getByTestId('plugin-failures').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(ARTIFACTS, 'studio-load-failed.png') });
+
+    signPlugin(dir, publisher.key);
+    await page.getByTestId('plugin-failure-retry').click();
+    await page.getByTestId('plugin-list').getByTestId('plugin-item-late-policy').waitFor();
+    await expect.poll(() => page.getByTestId('plugin-failures').count(), { timeout: 15_000 }).toBe(0);
+  });
+
+  it('points a plugin whose capability call was refused to the capability hint, not to forbidden globals', async () => {
+    // Calls http.fetch without declaring it: refused inside the plugin, which then fails.
+    const dir = publisher.write({ name: 'nosy-tool', kind: 'tool', code: "export async function invoke(args, host) { return host.call('http.fetch', { url: 'https://example.com/' }); }", extra: { example_input: {} } });
+    await page.getByTestId('studio-load-dir').fill(dir);
+    await page.getByTestId('studio-load').click();
+    await expect.poll(async () => (await shownManifest()).name, { timeout: 15_000 }).toBe('nosy-tool');
     await page.getByTestId('studio-run').click();
     const error = page.locator('[data-testid="studio-error"][data-code="PLUGIN_FAILED"]');
     await error.waitFor();
-    expect(await error.textContent()).toContain('http.fetch is an effect and this call has no permit');
-    expect(await error.locator('.hint').textContent()).toContain('`tessera plugin test` gives effects a throwaway permit');
+    expect(await error.textContent()).toContain('CapabilityError');
+    expect(await error.locator('.hint').textContent()).toContain('A capability call was refused or failed');
+    // The refused load and the failed runs are HTTP errors the browser logs as such; nothing else went wrong.
+    expect(session.consoleErrors.filter((e) => !/^Failed to load resource: the server responded with a status of (400|422)/.test(e))).toEqual([]);
   });
 });

@@ -1,7 +1,9 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { APP_ROOT } from '../../main/host/paths.js';
 import { createJournal } from '../../main/runtime/journal/index.js';
 import { openStore } from '../../main/runtime/store/index.js';
 import pkg from '../../package.json' with { type: 'json' };
@@ -55,6 +57,19 @@ describe('tessera CLI', () => {
     const r = runTessera(['version', '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ name: 'tessera', version: pkg.version });
+  });
+
+  it('runs through npx without npm warnings, while onnxruntime-node stays denied its GPU download', () => {
+    // Only this project's npm configuration counts: the user's own ~/.npmrc is replaced by an empty one.
+    const userconfig = join(tempDir(), 'npmrc');
+    writeFileSync(userconfig, '');
+    const r = spawnSync('npx', ['--no-install', 'tessera', 'version'], { cwd: APP_ROOT, env: cleanEnv({ npm_config_userconfig: userconfig }), encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`tessera ${pkg.version}`);
+    expect(r.stderr).not.toMatch(/npm warn/i);
+    // What the removed .npmrc key was for: the postinstall is denied by allowScripts and skipped by setup's environment.
+    expect(pkg.allowScripts['onnxruntime-node']).toBe(false);
+    expect(readFileSync(join(APP_ROOT, 'scripts', 'setup.sh'), 'utf8')).toMatch(/ONNXRUNTIME_NODE_INSTALL=skip [^\n]*npm ci/);
   });
 
   it('doctor reports every optional part with its state and exits 0 when the core works', () => {

@@ -48,7 +48,8 @@ const api = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
 };
 const run = (plugin: string, input: unknown, now = '2026-06-01T10:00:00Z') => api('POST', '/api/plugins/test', { plugin, input, now });
 
-describe('first-party plugins', () => {
+/** Studio runs are trials, each with its own sandbox host process (seconds apiece on a loaded machine): a ceiling. */
+describe('first-party plugins', { timeout: 120_000 }, () => {
   it('are listed by GET /api/plugins as trusted, signed by the development key', async () => {
     const { status, body } = await api('GET', '/api/plugins');
     expect(status).toBe(200);
@@ -79,13 +80,17 @@ describe('first-party plugins', () => {
     expect((await run('policy-authorization', input, '2027-01-02T00:00:00Z')).body['output']).toMatchObject({ verdict: 'ASK', reason: expect.stringContaining('expired') });
   });
 
-  it('policy-quota: counts per subject per day in its key/value store', async () => {
+  it('policy-quota: counts per subject per day in its key/value store; Studio runs count in a throwaway store', async () => {
     const input = { subject: 'pass-42', limit: 2 };
+    const live = async (i: unknown, now = '2026-06-01T10:00:00Z') => ((await host.runtime.plugins.run('policy-quota', i, { now })).output as { verdict: string }).verdict;
     const verdicts = [];
-    for (let i = 0; i < 3; i++) verdicts.push(((await run('policy-quota', input)).body['output'] as { verdict: string }).verdict);
+    for (let i = 0; i < 3; i++) verdicts.push(await live(input));
     expect(verdicts).toEqual(['ACK', 'ACK', 'NACK']);
-    expect(((await run('policy-quota', input, '2026-06-02T10:00:00Z')).body['output'] as { verdict: string }).verdict).toBe('ACK');
-    expect(((await run('policy-quota', { subject: 'pass-43', limit: 2 })).body['output'] as { verdict: string }).verdict).toBe('ACK');
+    expect(await live(input, '2026-06-02T10:00:00Z')).toBe('ACK');
+    expect(await live({ subject: 'pass-43', limit: 2 })).toBe('ACK');
+    // A Studio run starts from an empty store every time and leaves the live count alone.
+    for (let i = 0; i < 2; i++) expect(((await run('policy-quota', input)).body['output'] as { verdict: string }).verdict).toBe('ACK');
+    expect(await live(input)).toBe('NACK');
   });
 
   it('tool-weather: fetches its allowlisted service with a permit, and refuses without one', async () => {
@@ -97,18 +102,23 @@ describe('first-party plugins', () => {
     expect(result.capability_calls).toEqual([expect.objectContaining({ capability: 'http.fetch', ok: true })]);
     expect(requests).toContain('/v1/current?city=Lviv');
 
-    const denied = await run('tool-weather', input);
-    expect(denied).toMatchObject({ status: 422, body: { error: { code: 'PLUGIN_FAILED', message: expect.stringContaining('no permit') } } });
+    await expect(host.runtime.plugins.run('tool-weather', input, { now })).rejects.toMatchObject({ code: 'PLUGIN_FAILED', message: expect.stringContaining('no permit') });
+    // A Studio run, like `tessera plugin test`, gets a throwaway permit for its input: the fetch is the effect under test.
+    const studio = await run('tool-weather', { city: 'Odesa' });
+    expect(studio).toMatchObject({ status: 200, body: { output: { city: 'Odesa', temp_c: 17.5 } } });
+    expect(requests).toContain('/v1/current?city=Odesa');
     const unknown = { city: 'Atlantis' };
     const permit2 = issuePermit(host.runtime.deviceKey, { input_cid: cidOf(unknown), scope: ['http.fetch'], expires_at: new Date(now + 60_000).toISOString(), nonce: 'weather-nonce-2' });
     await expect(host.runtime.plugins.run('tool-weather', unknown, { now, permit: permit2 })).rejects.toMatchObject({ code: 'PLUGIN_FAILED', message: expect.stringContaining('answered 404') });
   });
 
-  it('POST /api/plugins/test loads a plugin folder first, and answers trust failures with their codes', async () => {
+  it('POST /api/plugins/test runs a plugin folder as it is, and answers trust failures with their codes', async () => {
     const copy = join(tempDir(), 'policy-existence');
     cpSync(join(BUILTIN_PLUGINS_DIR, 'policy-existence'), copy, { recursive: true });
+    const loaded = host.runtime.plugins.list().length;
     const ok = await api('POST', '/api/plugins/test', { dir: copy, input: { required: [], subject: {} } });
     expect(ok).toMatchObject({ status: 200, body: { output: { verdict: 'ACK' } } });
+    expect(host.runtime.plugins.list().length).toBe(loaded);
     const { appendFileSync } = await import('node:fs');
     appendFileSync(join(copy, 'plugin.js'), '\n// changed');
     expect(await api('POST', '/api/plugins/test', { dir: copy, input: {} })).toMatchObject({ status: 400, body: { error: { code: 'PLUGIN_TAMPERED' } } });

@@ -110,7 +110,8 @@ describe('tessera intent recognize', () => {
     expect(r.code).toBe(0);
     const json = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(json).toMatchObject({ intent: 'music.play', slots: { album: 'The Wall', artist: 'Pink Floyd', room: 'kitchen' }, language: 'en', target: { scenario: 'play_music' } });
-    expect((json['rule'] as { source: string }).source).toMatch(/resources\/intents\/en\.yaml:\d+$/);
+    // Named relative to the rules folder, as in API answers (no path of this machine).
+    expect((json['rule'] as { source: string }).source).toMatch(/^en\.yaml:\d+$/);
   });
 
   it('uses --rules and --language, and prints null when nothing matches', async () => {

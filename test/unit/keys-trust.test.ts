@@ -209,6 +209,19 @@ describe('trust store', () => {
     expect(store.lookup(generateKeyPair().keyid)).toEqual({ state: 'unknown' });
   });
 
+  it('reads the KEY.pub that keygen writes as a trusted key, next to .pem files, and a key under two names once', () => {
+    const dir = tempDir();
+    const author = generateKeyPair();
+    const other = generateKeyPair();
+    writePrivateKey(join(dir, 'author'), author);
+    writeFileSync(join(dir, 'other.pem'), other.publicKeyPem);
+    writeFileSync(join(dir, 'same-author.pem'), author.publicKeyPem);
+    const store = openTrustStore(dir);
+    expect(store.lookup(author.keyid)).toMatchObject({ state: 'trusted', name: 'author' });
+    expect(store.lookup(other.keyid)).toMatchObject({ state: 'trusted', name: 'other' });
+    expect(store.list().map((k) => [k.name, k.keyid])).toEqual([['author', author.keyid], ['other', other.keyid]]);
+  });
+
   it('refuses invalid keys and a name already used by another key', () => {
     const store = openTrustStore(tempDir(), { create: true });
     store.add(generateKeyPair().publicKeyPem, 'acme');

@@ -30,6 +30,7 @@
  * VALIDATION_FAILED. Loading reads the file; everything else is pure.
  */
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { LineCounter, isMap, isScalar, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
 import { TesseraError, isTesseraError } from '../../common/errors.js';
@@ -153,7 +154,11 @@ export function parseYaml(text: string, file: string): { data: unknown; locator:
   return { data: doc.toJS({ maxAliasCount: 100 }) as unknown, locator: yamlLocator(file, doc, counter) };
 }
 
-/** Read and compile a rule file. */
+/**
+ * Read and compile a rule file. Errors name the file by the path given (for whoever is fixing it); the rule set
+ * and each rule's `source` name it relative to its rules folder (`en.yaml`), since sources travel in API answers
+ * and events, where the device's folder layout is nobody's business (issue 13 point 20).
+ */
 export function loadRuleSet(file: string): RuleSet {
   let text: string;
   try {
@@ -161,7 +166,9 @@ export function loadRuleSet(file: string): RuleSet {
   } catch (err) {
     throw new TesseraError('VALIDATION_FAILED', `${file}: cannot read the rule file: ${(err as Error).message}`, { cause: err });
   }
-  return parseRuleSet(text, { file });
+  const set = parseRuleSet(text, { file });
+  const name = basename(file);
+  return { ...set, file: name, sentences: set.sentences.map((rule) => ({ ...rule, source: { ...rule.source, file: name } })) };
 }
 
 /** Parse and compile rule-set YAML text; `file` names it in errors and in each rule's source. */

@@ -5,13 +5,14 @@
  */
 import Ajv from 'ajv';
 import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
 import semver from 'semver';
 import type { DsseEnvelope } from '../../common/dsse.js';
 import { cidOf } from '../../common/cid.js';
 import { TesseraError, toErrorData } from '../../common/errors.js';
 import type { ErrorData } from '../../common/errors.js';
 import { LIMITS } from '../../common/api.js';
-import type { PluginInfo, PluginRunResult } from '../../common/api.js';
+import type { PluginInfo, PluginLoadFailure, PluginRunResult } from '../../common/api.js';
 import { createCapabilityBroker } from '../../../sandbox/capabilities.js';
 import type { CallScope, CapabilityCall } from '../../../sandbox/capabilities.js';
 import { createSandboxHost } from '../../../sandbox/client.js';
@@ -27,6 +28,11 @@ import type { AppendInput } from '../journal/index.js';
 import type { Logger } from '../log/index.js';
 import type { Migration, Store } from '../store/index.js';
 import type { TrustView } from '../trust/index.js';
+import { runPluginTrial } from './trial.js';
+import type { TrialResult, TrialSource } from './trial.js';
+
+export { runPluginTrial } from './trial.js';
+export type { TrialOptions, TrialResult, TrialSource } from './trial.js';
 
 export interface RunOptions {
   /** Extra context for the plugin (JSON object); `now`, `trace_id` and `plugin` are set by the runtime. */
@@ -60,9 +66,20 @@ export interface RunOptions {
 }
 
 export interface PluginRegistry {
-  /** Verify a plugin folder (against `trust`, default the registry's) and load it; replaces a loaded plugin of the same name and version. */
-  load(dir: string, trust?: TrustView, options?: { transient?: boolean }): Promise<PluginInfo>;
+  /**
+   * Verify a plugin folder (against `trust`, default the registry's) and load it; replaces a loaded plugin of the
+   * same name and version (another version stays loaded beside it). A folder that fails is listed by
+   * {@link failures} until it loads; what was loaded before from it stays loaded.
+   */
+  load(dir: string, trust?: TrustView): Promise<PluginInfo>;
   list(): PluginInfo[];
+  /** Folders whose latest load failed, most recent first, with the error. */
+  failures(): PluginLoadFailure[];
+  /**
+   * Run a plugin once in a throwaway runtime (./trial.ts) with this registry's trust, limits and sandbox launcher:
+   * nothing of the run reaches this registry's store, journal or sandbox host.
+   */
+  trial(source: TrialSource, input: unknown, options?: { now?: number | string }): Promise<TrialResult>;
   /** A plugin by key, by `name@version`, or by name with an optional semver range (highest match). */
   find(ref: string, range?: string): VerifiedPlugin | undefined;
   run(ref: string, input: unknown, options?: RunOptions): Promise<PluginRunResult>;
@@ -101,8 +118,8 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
   const useNonce = store.db.prepare('INSERT INTO permit_nonces (nonce, used_at, input_cid) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
   const broker = createCapabilityBroker({ store, bus, clock });
   const plugins = new Map<string, VerifiedPlugin>();
-  /** Keys of transient loads: excluded from list() and from name lookups. */
-  const transient = new Set<string>();
+  /** The latest failed load of each folder (by absolute path), until that folder loads. */
+  const failed = new Map<string, PluginLoadFailure>();
   const inputValidators = new Map<string, ReturnType<typeof ajv.compile>>();
   const sandbox = createSandboxHost({
     logger: logger.child({ module: 'sandbox' }),
@@ -128,32 +145,33 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
     const byKey = plugins.get(ref);
     if (byKey) return byKey;
     const [name, version] = ref.split('@');
-    const candidates = [...plugins.values()].filter((p) => !transient.has(p.key) && p.manifest.name === name && (version === undefined || p.manifest.version === version) && (!range || semver.satisfies(p.manifest.version, range)));
+    const candidates = [...plugins.values()].filter((p) => p.manifest.name === name && (version === undefined || p.manifest.version === version) && (!range || semver.satisfies(p.manifest.version, range)));
     return candidates.sort((a, b) => semver.rcompare(a.manifest.version, b.manifest.version))[0];
   };
 
   return {
     sandbox,
-    async load(dir, trust = options.trust, loadOptions = {}) {
+    async load(dir, trust = options.trust) {
       let plugin: VerifiedPlugin;
       try {
         plugin = verifyPlugin(dir, trust);
-        // A transient load (an uploaded package under test) gets its own key and displaces nothing.
-        if (loadOptions.transient) plugin = { ...plugin, key: `${plugin.key}~${randomUUID().slice(0, 8)}` };
         await sandbox.load({ key: plugin.key, kind: plugin.manifest.kind, code: plugin.code, limits: effectiveLimits(plugin.manifest, options.limits) });
       } catch (err) {
-        bus.publish('plugin.load_failed', { dir, error: toErrorData(err) });
+        const error = toErrorData(err);
+        failed.delete(resolve(dir));
+        failed.set(resolve(dir), { dir: resolve(dir), error: { code: error.code, message: error.message }, at: new Date(clock()).toISOString() });
+        bus.publish('plugin.load_failed', { dir, error });
         throw err;
       }
-      for (const [key, old] of loadOptions.transient ? [] : plugins) {
-        if (transient.has(key)) continue;
+      failed.delete(plugin.dir);
+      for (const [key, old] of plugins) {
         if (old.manifest.name === plugin.manifest.name && old.manifest.version === plugin.manifest.version && key !== plugin.key) {
           plugins.delete(key);
+          inputValidators.delete(key);
           await sandbox.unload(key);
         }
       }
       plugins.set(plugin.key, plugin);
-      if (loadOptions.transient) transient.add(plugin.key);
       if (plugin.manifest.input_schema) {
         try {
           inputValidators.set(plugin.key, ajv.compile(plugin.manifest.input_schema));
@@ -165,8 +183,17 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
       bus.publish('plugin.loaded', { key: plugin.key, cid: plugin.cid, publisher: plugin.publisher.keyid, capabilities: result.capabilities });
       return result;
     },
-    list: () => [...plugins.values()].filter((p) => !transient.has(p.key)).map(info),
+    list: () => [...plugins.values()].map(info),
+    failures: () => [...failed.values()].reverse(),
     find,
+    trial: (source, input, trialOptions = {}) =>
+      runPluginTrial(source, input, {
+        trust: options.trust,
+        logger: logger.child({ module: 'plugin-trial' }),
+        ...(trialOptions.now === undefined ? {} : { now: trialOptions.now }),
+        ...(options.launcher ? { launcher: options.launcher } : {}),
+        ...(options.limits ? { limits: options.limits } : {}),
+      }),
     async run(ref, input, opts = {}) {
       const plugin = find(ref);
       if (!plugin) throw new TesseraError('PLUGIN_NOT_FOUND', `No loaded plugin matches "${ref}".`);
@@ -244,7 +271,6 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
       const plugin = find(ref);
       if (!plugin) throw new TesseraError('PLUGIN_NOT_FOUND', `No loaded plugin matches "${ref}".`);
       plugins.delete(plugin.key);
-      transient.delete(plugin.key);
       inputValidators.delete(plugin.key);
       await sandbox.unload(plugin.key);
       bus.publish('plugin.unloaded', { key: plugin.key });

@@ -2,8 +2,10 @@
  * Trust roots (DESIGN.md "Formats", "Plugin"): the publisher public keys whose signatures Tessera accepts, and
  * the keys it no longer accepts.
  *
- * A trust folder holds one `<name>.pem` (SPKI PEM, Ed25519) per trusted key and an optional `revoked.json`
- * (`{"revoked":[{"keyid","reason","revoked_at"}]}`); other files are ignored. The folder is the source of
+ * A trust folder holds one `<name>.pem` or `<name>.pub` (SPKI PEM, Ed25519: `tessera trust add` writes `.pem`,
+ * `tessera keygen` writes the public half as `KEY.pub`, so either can be copied in) per trusted key and an optional
+ * `revoked.json` (`{"revoked":[{"keyid","reason","revoked_at"}]}`); other files are ignored. The same key under
+ * two names counts once (the first name, sorted). The folder is the source of
  * truth: every call re-reads it, so keys added or revoked by another process (or by hand) count at once.
  * A malformed `.pem` or `revoked.json` makes every call fail with KEY_FILE_INVALID naming the file: a trust
  * decision is never made from a folder that was only partly understood.
@@ -24,9 +26,9 @@ import { readPublicKey, verifyEd25519, writeKeyFileAtomic } from '../keys/index.
 
 export interface TrustedKey {
   keyid: string;
-  /** The file name without `.pem`. */
+  /** The file name without `.pem` or `.pub`. */
   name: string;
-  /** Absolute path of the `.pem` file. */
+  /** Absolute path of the key file. */
   file: string;
   /** `revoked` when this folder, or any folder combined with it, has revoked the key. */
   state: 'trusted' | 'revoked';
@@ -94,6 +96,8 @@ export interface TrustedPayload {
 }
 
 export const REVOKED_FILE = 'revoked.json';
+/** Key files a trust folder reads: what `trust add` writes (.pem) and what `keygen` writes beside a key (.pub). */
+const KEY_FILE_SUFFIXES = ['.pem', '.pub'] as const;
 const MAX_NAME_LENGTH = 64;
 const MAX_REVOKED_FILE_BYTES = 4 * 1024 * 1024;
 
@@ -245,7 +249,7 @@ function viewOf(loadKeys: () => LoadedKey[], loadRevocations: () => Revocation[]
 function readKeys(root: string): LoadedKey[] {
   let names: string[];
   try {
-    names = readdirSync(root).filter((n) => n.endsWith('.pem') && !n.startsWith('.'));
+    names = readdirSync(root).filter((n) => KEY_FILE_SUFFIXES.some((suffix) => n.endsWith(suffix)) && !n.startsWith('.'));
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     const problem = code === 'ENOENT' ? 'does not exist' : code === 'ENOTDIR' ? 'is not a folder' : `cannot be read: ${(cause as Error).message}`;
@@ -253,11 +257,14 @@ function readKeys(root: string): LoadedKey[] {
   }
   names.sort();
   // readPublicKey throws KEY_FILE_INVALID naming the file for anything that is not an Ed25519 SPKI PEM.
-  return names.map((fileName) => {
+  const keys: LoadedKey[] = [];
+  for (const fileName of names) {
     const file = join(root, fileName);
     const info = readPublicKey(file);
-    return { keyid: info.keyid, name: fileName.slice(0, -'.pem'.length), file, publicKeyRaw: info.publicKeyRaw };
-  });
+    if (keys.some((k) => k.keyid === info.keyid)) continue;
+    keys.push({ keyid: info.keyid, name: fileName.replace(/\.(pem|pub)$/, ''), file, publicKeyRaw: info.publicKeyRaw });
+  }
+  return keys;
 }
 
 function readRevocations(file: string): Revocation[] {

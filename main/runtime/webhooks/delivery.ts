@@ -12,7 +12,9 @@
  *   survives restarts, and measured on the runtime clock.
  * - At most `maxInFlight` requests at once; each has `timeoutMs`. While several subscriptions have due rows, each
  *   gets at most its share of the slots (`maxInFlight` ÷ their number, at least one), so a receiver that hangs
- *   holds up its own deliveries, not everyone's.
+ *   holds up its own deliveries, not everyone's. And whatever is due, one subscription never holds the slots the
+ *   others would need for their next delivery (one each, as far as slots go): a receiver that hangs once the
+ *   others have drained cannot take every slot and make their next callback wait out its timeout.
  * - Shutdown (dispose) stops the timer, aborts requests in flight and waits for them; an aborted attempt stays
  *   `started` and the delivery stays pending, due at once.
  */
@@ -105,6 +107,7 @@ export function createDeliveryWorker(deps: {
       FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
       WHERE d.state = 'pending' AND d.next_at <= ? ORDER BY d.next_at LIMIT ?`),
     nextDue: db.prepare<[], { t: number | null }>("SELECT MIN(next_at) AS t FROM webhook_deliveries WHERE state = 'pending'"),
+    subscriptions: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM webhook_subscriptions'),
     begin: db.prepare('UPDATE webhook_deliveries SET attempts = attempts + 1, next_at = ?, updated_at = ? WHERE id = ? AND state = ?'),
     beginLog: db.prepare("INSERT OR REPLACE INTO webhook_attempts (delivery_id, attempt, started_at, outcome) VALUES (?, ?, ?, 'started')"),
     finish: db.prepare('UPDATE webhook_deliveries SET state = ?, next_at = ?, updated_at = ?, last_status = ?, last_error = ? WHERE id = ?'),
@@ -215,7 +218,9 @@ export function createDeliveryWorker(deps: {
     if (free > 0) {
       // Read past the rows of a subscription that has used its share, so others' due rows are found.
       const due = q.due.all(now, (free + inFlight.size) * 4);
-      const share = Math.max(1, Math.floor(options.maxInFlight / new Set([...due.map((r) => r.subscription_id), ...[...inFlight.values()].map((f) => f.subscription)]).size));
+      const contended = Math.max(1, Math.floor(options.maxInFlight / new Set([...due.map((r) => r.subscription_id), ...[...inFlight.values()].map((f) => f.subscription)]).size));
+      const others = Math.min(q.subscriptions.get()!.n - 1, options.maxInFlight - 1);
+      const share = Math.min(contended, Math.max(1, options.maxInFlight - others));
       const held = new Map<string, number>();
       for (const f of inFlight.values()) held.set(f.subscription, (held.get(f.subscription) ?? 0) + 1);
       for (const row of due) {

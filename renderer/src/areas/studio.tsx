@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { PluginInfo, PluginRunResult, TesseraClient } from '../../../main/common/api.js';
+import type { PluginInfo, PluginLoadFailure, PluginRunResult, TesseraClient } from '../../../main/common/api.js';
 import type { ErrorCode } from '../../../main/common/errors.js';
 import { isTesseraError } from '../../../main/common/errors.js';
 
@@ -9,11 +9,16 @@ const HINTS: Partial<Record<ErrorCode, string>> = {
   PLUGIN_MEMORY_EXCEEDED: 'The plugin went over its memory limit and its isolate was disposed — look for data that grows without bound.',
   PLUGIN_OUTPUT_INVALID: "The plugin returned something its kind does not accept — a policy must return {verdict: 'ACK' | 'NACK' | 'ASK', reason}.",
   PLUGIN_FAILED: 'The plugin threw, or used something the sandbox forbids (Date.now, Math.random, timers, network) — use ctx.now and capabilities instead.',
-  CAPABILITY_DENIED: 'A capability call was refused — check that plugin.json requests it and, for http.fetch, that the origin is listed.',
-  PERMIT_INVALID: 'An effect capability (http.fetch, io.say) needs a valid permit for this exact input — Studio runs carry none.',
+  CAPABILITY_DENIED: 'A capability call was refused or failed — check that plugin.json requests it, that an http.fetch origin is listed, and that the service answers.',
+  PERMIT_INVALID: 'An effect capability (http.fetch, io.say) needs a valid permit for this exact input — Studio runs get one for the capabilities plugin.json declares.',
   VALIDATION_FAILED: "The input or the logical time was refused — check it against the plugin's input_schema and use an ISO-8601 time.",
   SANDBOX_UNAVAILABLE: 'The sandbox host is down or restarting — try again in a moment; `tessera doctor` shows whether isolates can run here.',
-  PLUGIN_NOT_FOUND: 'The plugin is no longer loaded — reload the list.',
+  PLUGIN_NOT_FOUND: 'The plugin is no longer loaded, or its folder now holds another version — reload the list, or load the folder again.',
+  PLUGIN_TAMPERED: 'A file changed after the plugin was signed — build and sign it again (tessera plugin build DIR, tessera plugin sign DIR --key KEY).',
+  PLUGIN_UNSIGNED: 'The folder has no plugin.sig — sign it: tessera plugin sign DIR --key KEY.',
+  KEY_UNKNOWN: 'This runtime does not trust the key that signed the plugin — trust it with tessera trust add KEY.pub, then load the folder again.',
+  KEY_REVOKED: 'The key that signed the plugin was revoked on this device — sign it with another key.',
+  PLUGIN_MANIFEST_INVALID: 'plugin.json is missing or not valid — the message names the field.',
   PAYLOAD_TOO_LARGE: 'The input is over the 256 KiB limit.',
 };
 
@@ -45,14 +50,18 @@ export function StudioArea(props: { client: TesseraClient }) {
   const [plugins, setPlugins] = useState<PluginInfo[] | null>(null);
   const [listError, setListError] = useState<Problem | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
+  const [failures, setFailures] = useState<PluginLoadFailure[]>([]);
 
-  const load = () => {
+  /** Refresh the list and the failed folders; `select` picks a plugin (one just loaded) instead of keeping the selection. */
+  const load = (select?: string) => {
     setListError(null);
+    // Failures are an author's view: a transport or role that cannot list them shows the plugins anyway.
+    client.pluginFailures().then(setFailures, () => setFailures([]));
     return client.listPlugins().then(
       (list) => {
         setPlugins(list);
         // Keep the selection when it survived the reload, else pick the first plugin.
-        setSelected((key) => (key && list.some((p) => p.key === key) ? key : list[0]?.key ?? null));
+        setSelected((key) => (select && list.some((p) => p.key === select) ? select : key && list.some((p) => p.key === key) ? key : list[0]?.key ?? null));
       },
       (err: unknown) => setListError(toProblem(err)),
     );
@@ -69,15 +78,88 @@ export function StudioArea(props: { client: TesseraClient }) {
         <h2>Plugin Studio</h2>
         <button type="button" onClick={() => void load()}>Reload list</button>
       </div>
+      <LoadFolder client={client} onLoaded={(info) => void load(info.key)} onFailed={() => void load()} />
+      {failures.length > 0 ? <FailedFolders client={client} failures={failures} onChange={(info) => void load(info?.key)} /> : null}
       {listError ? <ErrorBox problem={listError} /> : null}
       {plugins === null && !listError ? <p class="hint" role="status">Loading plugins…</p> : null}
       {plugins !== null && plugins.length === 0 ? <EmptyState /> : null}
       {plugins !== null && plugins.length > 0 ? (
         <div class="studio-layout">
           <PluginList plugins={plugins} selected={selected} onSelect={setSelected} />
-          {current ? <PluginBench key={current.key} client={client} info={current} /> : null}
+          {current ? <PluginBench key={current.key} client={client} info={current} onReloaded={(info) => void load(info.key)} onFailed={() => void load()} /> : null}
         </div>
       ) : null}
+    </section>
+  );
+}
+
+/** Load a plugin folder of this device into the running runtime: no restart. */
+function LoadFolder(props: { client: TesseraClient; onLoaded: (info: PluginInfo) => void; onFailed: () => void }) {
+  const [dir, setDir] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [outcome, setOutcome] = useState<{ loaded: PluginInfo } | { problem: Problem } | null>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const folder = dir.trim();
+    if (folder === '') return setOutcome({ problem: { message: 'Give the path of a plugin folder on this device (the folder holding plugin.json).' } });
+    setBusy(true);
+    setOutcome(null);
+    try {
+      const loaded = await props.client.loadPlugin({ dir: folder });
+      setOutcome({ loaded });
+      props.onLoaded(loaded);
+    } catch (err) {
+      setOutcome({ problem: toProblem(err) });
+      props.onFailed();
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="studio-card studio-form" onSubmit={submit} aria-label="Load a plugin folder">
+      <label for="studio-load-dir">Load a plugin folder (verified like at start; the same version with new code replaces the loaded one)</label>
+      <div class="inline">
+        <input id="studio-load-dir" data-testid="studio-load-dir" class="wide" value={dir} placeholder="/path/to/my-plugin" spellcheck={false} onInput={(e) => setDir((e.target as HTMLInputElement).value)} />
+        <button type="submit" data-testid="studio-load" disabled={busy}>{busy ? 'Loading…' : 'Load'}</button>
+      </div>
+      {outcome && 'loaded' in outcome ? (
+        <p class="hint" role="status" data-testid="studio-load-status">Loaded {outcome.loaded.name} {outcome.loaded.version} ({shortId(outcome.loaded.cid)}).</p>
+      ) : null}
+      {outcome && 'problem' in outcome ? <ErrorBox problem={outcome.problem} /> : null}
+    </form>
+  );
+}
+
+/** Plugin folders whose latest load failed, with the reason, and a way to try each again once it is fixed. */
+function FailedFolders(props: { client: TesseraClient; failures: PluginLoadFailure[]; onChange: (info?: PluginInfo) => void }) {
+  const [busy, setBusy] = useState<string | null>(null);
+  const retry = async (dir: string) => {
+    setBusy(dir);
+    try {
+      props.onChange(await props.client.loadPlugin({ dir }));
+    } catch {
+      // The failure list shows the new reason.
+      props.onChange();
+    } finally {
+      setBusy(null);
+    }
+  };
+  return (
+    <section class="studio-card" aria-labelledby="studio-failures-title" data-testid="plugin-failures">
+      <h3 id="studio-failures-title">Plugins that did not load</h3>
+      <ul class="studio-failures">
+        {props.failures.map((f) => (
+          <li key={f.dir} class="studio-error" data-testid="plugin-failure" data-code={f.error.code}>
+            <p><code>{f.dir}</code></p>
+            <p><strong>{f.error.code}</strong> {f.error.message}</p>
+            {HINTS[f.error.code as ErrorCode] ? <p class="hint">{HINTS[f.error.code as ErrorCode]}</p> : null}
+            <p class="hint">
+              {new Date(f.at).toLocaleString()}{' '}
+              <button type="button" class="secondary" data-testid="plugin-failure-retry" disabled={busy === f.dir} onClick={() => void retry(f.dir)}>{busy === f.dir ? 'Loading…' : 'Try again'}</button>
+            </p>
+          </li>
+        ))}
+      </ul>
     </section>
   );
 }
@@ -93,7 +175,7 @@ function EmptyState() {
         <li><code>tessera plugin sign DIR --key KEY</code> — signs the manifest (<code>tessera keygen --out KEY</code> makes a key).</li>
         <li><code>tessera trust add KEY.pub</code> — lets this runtime trust your key.</li>
       </ol>
-      <p class="hint">Plugins in the <code>plugins/</code> folder of the data folder are verified and loaded when the runtime starts.</p>
+      <p class="hint">Then load the folder above. Plugins in the <code>plugins/</code> folder of the data folder are verified and loaded when the runtime starts.</p>
     </div>
   );
 }
@@ -128,8 +210,9 @@ function PluginList(props: { plugins: PluginInfo[]; selected: string | null; onS
 }
 
 /** One plugin's details and its test bench. Keyed by plugin, so switching plugins starts from a clean state. */
-function PluginBench(props: { client: TesseraClient; info: PluginInfo }) {
+function PluginBench(props: { client: TesseraClient; info: PluginInfo; onReloaded: (info: PluginInfo) => void; onFailed: () => void }) {
   const { client, info } = props;
+  const [reloading, setReloading] = useState(false);
   const [input, setInput] = useState(() => exampleInput(info));
   const [now, setNow] = useState('');
   const [running, setRunning] = useState(false);
@@ -165,10 +248,25 @@ function PluginBench(props: { client: TesseraClient; info: PluginInfo }) {
     }
   };
 
+  /** Load the plugin again from its folder (after a rebuild and signature): the list then shows what loaded. */
+  const reload = async () => {
+    setReloading(true);
+    setProblem(null);
+    try {
+      props.onReloaded(await client.loadPlugin({ plugin: info.key }));
+    } catch (err) {
+      setProblem(toProblem(err));
+      props.onFailed();
+    } finally {
+      setReloading(false);
+    }
+  };
+
   return (
     <div class="studio-bench">
       <section class="studio-card" aria-labelledby="studio-plugin-title">
         <h3 id="studio-plugin-title">{info.name} <span class="studio-item-version">{info.version}</span></h3>
+        <button type="button" class="secondary" data-testid="studio-reload" disabled={reloading} onClick={() => void reload()}>{reloading ? 'Reloading…' : 'Reload from its folder'}</button>
         {typeof info.manifest.description === 'string' ? <p class="hint">{info.manifest.description}</p> : null}
         <dl class="studio-facts">
           <dt>Kind</dt><dd>{info.kind}</dd>
@@ -221,10 +319,11 @@ function PluginBench(props: { client: TesseraClient; info: PluginInfo }) {
 
 function ErrorBox(props: { problem: Problem }) {
   const { code, message } = props.problem;
-  // A plugin that calls an effect without a permit fails as PLUGIN_FAILED (the capability's error, thrown inside it):
-  // the permit hint is the one that helps, not the generic one about forbidden globals.
-  const permitMissing = code === 'PLUGIN_FAILED' && /is an effect and this call has no permit/.test(message);
-  const hint = permitMissing ? `${HINTS.PERMIT_INVALID} \`tessera plugin test\` gives effects a throwaway permit.` : code ? HINTS[code as ErrorCode] : undefined;
+  // A plugin whose capability call failed (a refused origin, an unreachable service) fails as PLUGIN_FAILED with the
+  // capability's error inside
+  // (the sandbox names it CapabilityError): the capability or permit hint helps, not the one about forbidden globals.
+  const capabilityFailed = code === 'PLUGIN_FAILED' && /\bCapabilityError\b/.test(message);
+  const hint = capabilityFailed ? (/permit/.test(message) ? HINTS.PERMIT_INVALID : HINTS.CAPABILITY_DENIED) : code ? HINTS[code as ErrorCode] : undefined;
   return (
     <div class="studio-error" role="alert" data-testid="studio-error" data-code={code ?? 'LOCAL'}>
       <p><strong>{code ?? 'Not sent'}</strong> {message}</p>

@@ -1,5 +1,5 @@
 /** The HTTP/WS transport of the client interface, for the UI served by a headless runtime. */
-import type { DebugState, DeviceInfo, EventPage, EventQuery, PluginInfo, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfoView, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { DebugState, DeviceInfo, EventPage, EventQuery, PluginInfo, PluginLoadFailure, PluginLoadRequest, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfoView, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { Role, SessionView } from '../../../main/common/roles.js';
 import { createHttpIoClient } from './io-http.js';
 import { createTransport } from './transport.js';
@@ -33,6 +33,8 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
     publishEvent: (input: PublishInput) => request<TesseraEvent>('POST', '/api/events', input),
     listPlugins: () => request<{ plugins: PluginInfo[] }>('GET', '/api/plugins').then((r) => r.plugins),
     testPlugin: (req: PluginTestRequest) => request<PluginRunResult>('POST', '/api/plugins/test', req),
+    loadPlugin: (req: PluginLoadRequest) => request<PluginInfo>('POST', '/api/plugins/load', req),
+    pluginFailures: () => request<{ failures: PluginLoadFailure[] }>('GET', '/api/plugins/failures').then((r) => r.failures),
     listScenarios: () => request<{ scenarios: ScenarioSummary[] }>('GET', '/api/scenarios').then((r) => r.scenarios),
     runScenario: (req: RunRequest) => request<{ run_id: string }>('POST', '/api/scenario/run', req),
     listRuns(query = {}) {

@@ -1,5 +1,5 @@
 /** The Electron transport of the client interface: the preload bridge, validated again in the main process. */
-import type { DebugState, DeviceInfo, EventPage, PluginInfo, PluginRunResult, PublishInput, ReplayDifference, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { DebugState, DeviceInfo, EventPage, PluginInfo, PluginLoadFailure, PluginRunResult, PublishInput, ReplayDifference, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js';
 import { fromErrorData } from '../../../main/common/errors.js';
 import { compilePattern } from '../../../main/common/topics.js';
@@ -35,6 +35,8 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
     publishEvent: async (input: PublishInput) => unwrap<TesseraEvent>(await bridge.invoke('publishEvent', input)),
     listPlugins: async () => unwrap<PluginInfo[]>(await bridge.invoke('listPlugins')),
     testPlugin: async (req) => unwrap<PluginRunResult>(await bridge.invoke('testPlugin', req)),
+    loadPlugin: async (req) => unwrap<PluginInfo>(await bridge.invoke('loadPlugin', req)),
+    pluginFailures: async () => unwrap<PluginLoadFailure[]>(await bridge.invoke('pluginFailures')),
     listScenarios: async () => unwrap<ScenarioSummary[]>(await bridge.invoke('listScenarios')),
     runScenario: async (req) => unwrap<{ run_id: string }>(await bridge.invoke('runScenario', req)),
     listRuns: async (query = {}) => unwrap<RunSummary[]>(await bridge.invoke('listRuns', query)),
