@@ -167,6 +167,43 @@ describe('I/O router', () => {
     expect(topic(runtime, 'io.input').map((e) => (e.payload as { kind: string }).kind)).toEqual(['intent']);
   });
 
+  it('tells the traveller in plain words when the run they asked for times out, waits in vain for an answer, or is stopped; runs nobody asked for stay silent', async () => {
+    const dir = tempDir('tessera-io-intents-');
+    writeFileSync(`${dir}/en.yaml`, [
+      'language: en',
+      'intents:',
+      '  slow.thing: {scenario: slow, data: [{sentences: [be slow]}]}',
+      '  ask.thing: {scenario: asker, data: [{sentences: [ask me]}]}',
+      '  long.thing: {scenario: long, data: [{sentences: [take long]}]}',
+      '',
+    ].join('\n'));
+    const { runtime } = await start(tempDir('tessera-io-'), { intentRuleFiles: [`${dir}/en.yaml`] });
+    const said: Array<{ run_id: string | null; text: string }> = [];
+    runtime.io.attachUi({ send: (m) => m.type === 'say' && said.push({ run_id: m.message.run_id, text: m.message.text }) });
+    runtime.scenarios.register(scenario('slow', [{ name: 'nap', action: 'wait', with: { duration: '1h' }, timeout: 50 }]));
+    runtime.scenarios.register(scenario('asker', [{ name: 'ask', action: 'io.ask', with: { prompt: 'Which one?', timeout: 100 } }]));
+    runtime.scenarios.register(scenario('long', [{ name: 'nap', action: 'wait', with: { duration: '1h' } }]));
+    const runOf = async (text: string) => (await runtime.io.input(text) as { run_id: string }).run_id;
+
+    const slow = await runOf('be slow');
+    expect((await runtime.scenarios.wait(slow, 5000)).error?.message).toContain('STEP_TIMEOUT');
+    const asker = await runOf('ask me');
+    expect((await runtime.scenarios.wait(asker, 5000)).error?.message).toContain('STEP_TIMEOUT');
+    const long = await runOf('take long');
+    await waitFor(() => runtime.scenarios.status(long).state === 'running');
+    runtime.scenarios.cancel(long, 'staff stopped it');
+    await runtime.scenarios.wait(long, 5000);
+    const quiet = runtime.scenarios.run('slow');
+    await runtime.scenarios.wait(quiet, 5000);
+    await runtime.io.idle();
+    expect(said.filter((m) => m.run_id !== null && m.run_id !== asker)).toEqual([
+      { run_id: slow, text: 'Sorry, that took too long, so I stopped. Please try again.' },
+      { run_id: long, text: 'That was stopped before it finished.' },
+    ]);
+    expect(said.filter((m) => m.run_id === asker).map((m) => m.text)).toEqual(['Which one?', 'I did not get an answer, so I stopped there. Ask me again whenever you like.']);
+    expect(said.some((m) => m.run_id === quiet)).toBe(false);
+  });
+
   it('await resolves with the next text input, or null after its timeout', async () => {
     const { runtime } = await start();
     const next = runtime.io.await({ timeout: 2000 });

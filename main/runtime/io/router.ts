@@ -14,6 +14,8 @@
  * - In: an utterance with a run id and step answers that question; without, it answers the oldest waiting
  *   question or `await`; with none waiting, it goes to the intent router and starts the matching scenario, with
  *   `ctx.io` set so the answer comes back on the channel it came from.
+ * - Every understood request gets an answer: when a run started by an utterance fails or is cancelled, the
+ *   traveller is told in plain words (./replies.ts) on the run's out channels; the reason stays in the run.
  * - Locks: speaking holds `tts`, listening holds `mic`, both as the run (re-entrant with the run's own step
  *   locks) — so two runs never speak at once nor listen at once.
  */
@@ -29,6 +31,8 @@ import type { Store } from '../store/index.js';
 import type { ListenResult, Recorder, VoiceStatus } from '../voice/types.js';
 import { consoleChannel, uiChannel, voiceChannel } from './channels.js';
 import type { OutputChannel, UiClient, VoiceSetup } from './channels.js';
+import { failureText } from './replies.js';
+import type { RunEnd } from './replies.js';
 import { createIoStore } from './store.js';
 import type { IoMessage, IoQuestion, IoStore } from './store.js';
 
@@ -209,6 +213,8 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
   const delivering = new Set<number>();
   // Cancelling or failing a run stops what the router does for it.
   const runControllers = new Map<string, AbortController>();
+  // The last failed step's error of each unfinished run: why a run failed, in the step's own terms.
+  const stepErrors = new Map<string, { code: string; message: string }>();
   const waiters: Waiter[] = [];
   const subscriptions: Disposable[] = [];
   let disposed = false;
@@ -258,7 +264,8 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
   async function deliver(message: IoMessage): Promise<IoMessage> {
     const channels = message.requested ?? matrixOf(message.run_id).out ?? defaults.out;
     const owner = message.run_id ?? message.key;
-    const signal = runSignal(message.run_id).signal;
+    // The answer about a run's end is said after the run: the run's own signal (aborted as it ended) must not cut it.
+    const signal = message.key.startsWith('run-end:') ? new AbortController().signal : runSignal(message.run_id).signal;
     const delivered: string[] = [];
     const reasons: Record<string, string> = {};
     await Promise.all(
@@ -461,9 +468,22 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
     db.ask({ run_id: p.run_id, step: p.step, prompt, trace_id: e.trace_id });
     ask({ runId: p.run_id, step: p.step, prompt, requested: asList(p.channel), traceId: e.trace_id }, matrixOf(p.run_id).in ?? defaults.in, false);
   };
+  const onStepFailed = (e: TesseraEvent) => {
+    const p = e.payload as { run_id?: unknown; error?: { code?: unknown; message?: unknown } } | null;
+    if (typeof p?.run_id === 'string' && typeof p.error?.code === 'string') stepErrors.set(p.run_id, { code: p.error.code, message: String(p.error.message ?? '') });
+  };
   const onRunEnd = (e: TesseraEvent) => {
-    const runId = (e.payload as { run_id?: unknown } | null)?.run_id;
+    const payload = e.payload as { run_id?: unknown; scenario_id?: unknown; error?: { code?: unknown; message?: unknown } } | null;
+    const runId = payload?.run_id;
     if (typeof runId !== 'string') return;
+    const waitingForAnswer = waiters.some((w) => w.run_id === runId);
+    const stepError = stepErrors.get(runId);
+    stepErrors.delete(runId);
+    if (!e.topic.endsWith('.completed')) {
+      // The step's own error says what went wrong (the run's is STEP_FAILED wrapping it).
+      const error = stepError ?? (payload?.error && typeof payload.error.code === 'string' ? { code: payload.error.code, message: String(payload.error.message ?? '') } : null);
+      tellRunEnd(runId, { scenario_id: typeof payload?.scenario_id === 'string' ? payload.scenario_id : null, state: e.topic.endsWith('.cancelled') ? 'cancelled' : 'failed', error, waiting_for_answer: waitingForAnswer }, e.trace_id);
+    }
     db.closeQuestion(runId);
     for (let i = waiters.length - 1; i >= 0; i--) {
       if (waiters[i]!.run_id !== runId) continue;
@@ -475,10 +495,33 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
     runControllers.delete(runId);
   };
 
+  /**
+   * Issue 13 point 15: a run a traveller asked for (started by an utterance: its ctx has `utterance`) that fails or
+   * is cancelled gets an answer in plain words, on the run's own out channels. Accepted here, inside the
+   * transaction that records the run's end, so the answer is recorded exactly when the end is (key
+   * `run-end:<run id>`: once per run, also across a restart); the reason stays in the run and the journal.
+   */
+  const tellRunEnd = (runId: string, end: RunEnd, traceId: string | null) => {
+    let ctx: Record<string, unknown> | undefined;
+    try {
+      ctx = options.runContext?.(runId);
+    } catch {
+      return; // not a run of this engine
+    }
+    if (typeof ctx?.['utterance'] !== 'string') return;
+    try {
+      const { message, created } = accept(failureText(end), null, { key: `run-end:${runId}`, run_id: runId, trace_id: traceId });
+      if (created) void startDelivery(message).catch((err: unknown) => logger.error('io delivery failed', { message_id: message.id, error: err }));
+    } catch (err) {
+      logger.warn('could not tell the traveller that their run ended', { run_id: runId, error: err });
+    }
+  };
+
   return {
     start() {
       subscriptions.push(bus.subscribe('io.say', onSay, { name: 'io.router:say' }));
       subscriptions.push(bus.subscribe('io.ask', onAsk, { name: 'io.router:ask' }));
+      subscriptions.push(bus.subscribe('scenario.step.failed', onStepFailed, { name: 'io.router:step-failed' }));
       for (const topic of ['scenario.run.completed', 'scenario.run.failed', 'scenario.run.cancelled']) subscriptions.push(bus.subscribe(topic, onRunEnd, { name: 'io.router:run-end' }));
       subscriptions.push(locks.onChange((change) => queueMicrotask(() => !disposed && publish('io.lock.changed', change))));
       // Crash recovery: what was accepted but not finished is delivered now; open questions wait again.
