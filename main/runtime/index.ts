@@ -31,7 +31,7 @@ import { scenarioExpressions } from './scenarios/expressions.js';
 import { createAutomation } from './scenarios/automation.js';
 import type { Automation } from './scenarios/automation.js';
 import { loadScenarioDir } from './scenarios/dsl.js';
-import { createIntentRegistry, createIntentRouter, createRecognizer, loadRuleSet, registerRuleSetIntents } from './intents/index.js';
+import { checkIntentTargets, createIntentRegistry, createIntentRouter, createRecognizer, loadRuleSet, registerRuleSetIntents } from './intents/index.js';
 import type { IntentRegistry, IntentRouter, Recognizer, RuleSet } from './intents/index.js';
 import { createArtifactRegistry, createExecutionRegistry, createStateSurface, followScenarioRuns } from './contracts/index.js';
 import type { ArtifactRegistry, ExecutionRegistry, StateSurface } from './contracts/index.js';
@@ -42,7 +42,7 @@ import type { TrustStore, TrustView } from './trust/index.js';
 import { PRODUCT_NAME, VERSION } from './version.js';
 import { createLockManager } from './scenarios/locks.js';
 import type { LockManager } from './scenarios/locks.js';
-import { createDefaultVoice, createIoRouter } from './io/index.js';
+import { DIALOGUE_CONTEXT_SAMPLE, createDefaultVoice, createIoRouter, loadMessageCatalogue } from './io/index.js';
 import type { IoMatrix, IoRouter, VoiceSetup, VoiceSettings } from './io/index.js';
 import { createTesseraMetrics } from './metrics/index.js';
 import type { TesseraMetrics } from './metrics/index.js';
@@ -142,6 +142,8 @@ export interface RuntimeOptions {
   webhookDelivery?: Partial<DeliveryOptions>;
   /** Folders of `*.product.json` manifests (built-in resources/products, then `<data>/products`). */
   productDirs?: string[];
+  /** Folders of message catalogues, `<language>.json` (default: the app's resources/messages). */
+  messageDirs?: string[];
 }
 
 export const DEVICE_KEY_FILE = 'device-key';
@@ -210,7 +212,10 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   let provideVoice: (setup: Promise<VoiceSetup>) => void = () => undefined;
   const voiceSetup = new Promise<VoiceSetup>((resolve) => (provideVoice = resolve));
   const late: { intents?: IntentRouter } = {};
+  // What the device says, per language: the router's own answers and scenarios' io.say / io.ask `message`s.
+  const messages = loadMessageCatalogue(options.messageDirs);
   const io = createIoRouter({
+    messages,
     store,
     bus,
     logger: logger.child({ module: 'io' }),
@@ -233,6 +238,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     memory,
     expressions: scenarioExpressions,
     tools: pluginToolRunner(plugins, deviceKey),
+    messages,
     secrets,
     costs,
     ...(options.clock ? { clock: options.clock } : {}),
@@ -319,6 +325,12 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
       logger.warn('an intent rule file was not loaded', { file, error: err });
       bus.publish('intent.load_failed', { file, error: (err as Error).message });
     }
+  }
+  // Where the intents route is checked now, not when a traveller says it: journaled, and the test of the shipped
+  // rules fails on any (test/unit/intent-targets.test.ts).
+  for (const problem of checkIntentTargets(ruleSets, (id) => scenarios.scenario(id), { ...DIALOGUE_CONTEXT_SAMPLE })) {
+    logger.warn('an intent routes where it cannot run', { ...problem });
+    bus.publish('intent.target_invalid', problem);
   }
   const recognizer = createRecognizer(ruleSets);
   const intentRegistry = createIntentRegistry();

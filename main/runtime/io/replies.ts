@@ -1,8 +1,10 @@
 /**
  * What the Journey Guide says when a request it understood could not be done (issue 13 point 15): every
  * understood request gets an answer, and a failure is said in words a traveller understands — never an error
- * code, a stack or a schema. The code and the technical reason stay in the journal and the run (Ops).
+ * code, a stack or a schema. The code and the technical reason stay in the journal and the run (Ops). The
+ * words are the message catalogue's (./messages.ts), in the language the request was made in.
  */
+import type { MessageCatalogue } from './messages.js';
 /** Why a traveller's run ended without finishing. */
 export interface RunEnd {
   /** The scenario that ran. */
@@ -40,19 +42,18 @@ export function fallbackKey(code: string): string {
   return 'failed.other';
 }
 
-/** English words for each key: what the message catalogue replaces (point 16). */
-const ENGLISH: Record<string, string> = {
-  'failed.cancelled': 'That was stopped before it finished.',
-  'failed.no_answer': 'I did not get an answer, so I stopped there. Ask me again whenever you like.',
-  'failed.weather_now': 'Sorry, I cannot get the weather right now: the weather service is not answering. Please try again in a few minutes.',
-  'failed.timeout': 'Sorry, that took too long, so I stopped. Please try again.',
-  'failed.busy': 'Sorry, I am busy with something else right now. Please try again in a moment.',
-  'failed.service': 'Sorry, I cannot reach a service I need for that right now. Please try again later.',
-  'failed.other': 'Sorry, something went wrong and I could not finish that. Please try again, or ask a member of staff.',
-};
-
-/** The sentence a traveller hears when their run ended without finishing. */
-export function failureText(end: RunEnd): string {
+/** The sentence a traveller hears, in `language`, when their run ended without finishing. */
+export function failureText(end: RunEnd, messages: MessageCatalogue, language: string | null): string {
   const key = failureKey(end);
-  return ENGLISH[key] ?? ENGLISH[fallbackKey(end.error?.code ?? '')]!;
+  return messages.render(messages.has(key) ? key : fallbackKey(end.error?.code ?? ''), {}, language);
+}
+
+/**
+ * The language an utterance that no rule recognized was probably written in: Cyrillic is Russian (Ukrainian
+ * when it has і, ї, є or ґ and the catalogue has Ukrainian), anything else the catalogue's default.
+ */
+export function guessLanguage(text: string, messages: MessageCatalogue): string {
+  if (/[іїєґ]/iu.test(text) && messages.languages.includes('uk')) return 'uk';
+  if (/\p{Script=Cyrillic}/u.test(text)) return messages.resolve('ru');
+  return messages.resolve(null);
 }

@@ -16,6 +16,8 @@
  *   `ctx.io` set so the answer comes back on the channel it came from.
  * - Every understood request gets an answer: when a run started by an utterance fails or is cancelled, the
  *   traveller is told in plain words (./replies.ts) on the run's out channels; the reason stays in the run.
+ * - Answers are in the language of the utterance: the run gets `ctx.language` (the recognized rule set's), and
+ *   the router's own words come from the message catalogue (./messages.ts) in that language.
  * - Locks: speaking holds `tts`, listening holds `mic`, both as the run (re-entrant with the run's own step
  *   locks) — so two runs never speak at once nor listen at once.
  */
@@ -23,7 +25,7 @@ import { randomUUID } from 'node:crypto';
 import type { TesseraEvent } from '../../common/api.js';
 import { TesseraError, toErrorData } from '../../common/errors.js';
 import type { Bus } from '../bus/index.js';
-import type { IntentRouter } from '../intents/index.js';
+import type { IntentRouter, Language } from '../intents/index.js';
 import type { Disposable } from '../lifecycle/index.js';
 import type { Logger } from '../log/index.js';
 import type { LockManager, LockPriority, LockState } from '../scenarios/locks.js';
@@ -31,7 +33,9 @@ import type { Store } from '../store/index.js';
 import type { ListenResult, Recorder, VoiceStatus } from '../voice/types.js';
 import { consoleChannel, uiChannel, voiceChannel } from './channels.js';
 import type { OutputChannel, UiClient, VoiceSetup } from './channels.js';
-import { failureText } from './replies.js';
+import { loadMessageCatalogue } from './messages.js';
+import type { MessageCatalogue } from './messages.js';
+import { failureText, guessLanguage } from './replies.js';
 import type { RunEnd } from './replies.js';
 import { createIoStore } from './store.js';
 import type { IoMessage, IoQuestion, IoStore } from './store.js';
@@ -46,6 +50,19 @@ export interface IoMatrix {
   in: string[];
   out: string[];
 }
+
+/** What the router adds to an utterance's slots when it starts the scenario of its intent. */
+export interface DialogueContext {
+  /** The answer comes back the way the utterance came. */
+  io: IoMatrix;
+  utterance: string;
+  intent: string;
+  /** The language of the rule set that recognized it: the run's messages are rendered in it. */
+  language: Language;
+}
+
+/** A dialogue context of the right shape, for checking at load that intents' scenarios accept it. */
+export const DIALOGUE_CONTEXT_SAMPLE: DialogueContext = { io: { in: ['voice', 'text'], out: ['voice', 'ui'] }, utterance: 'hello', intent: 'greet', language: 'en' };
 
 /** Longest utterance or message text accepted, in characters. */
 export const MAX_IO_TEXT = 2000;
@@ -75,6 +92,8 @@ export interface IoRouterOptions {
   lockTimeoutMs?: number;
   /** How long one listen waits for speech (default 10 s). */
   listenTimeoutMs?: number;
+  /** The words of the router's own answers, per language (default: the app's resources/messages). */
+  messages?: MessageCatalogue;
 }
 
 /** An utterance the router received. */
@@ -200,6 +219,7 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
       publish('io.voice.status', { enabled: setup.voice !== undefined, reason: setup.voice ? null : (setup.reason ?? 'voice is disabled'), parts });
     });
   const microphone = () => setup.microphone ?? (setup.voice && setup.voice.status().mic.available ? () => setup.voice!.microphone() : undefined);
+  const messages = options.messages ?? loadMessageCatalogue();
   const lockTimeoutMs = options.lockTimeoutMs ?? 60_000;
   const listenTimeoutMs = options.listenTimeoutMs ?? 10_000;
   const ui = uiChannel();
@@ -385,22 +405,24 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
     const intents = options.intents?.();
     const route = intents?.route(text);
     if (!route || !intents) {
-      const reply = `Sorry, I did not understand "${text}".`;
+      const reply = messages.render('io.not_understood', { text }, guessLanguage(text, messages));
       void track(startDelivery(accept(reply, channel === 'voice' ? ['voice', 'ui'] : ['ui'], {}).message)).catch(() => undefined);
       return { kind: 'unrecognized', text, channel };
     }
     // The answer comes back the way the utterance came: spoken (and shown) for speech, shown for text. Its
     // follow-up questions may be answered either way.
     const io: IoMatrix = { in: defaults.in, out: channel === 'voice' ? ['voice', 'ui'] : ['ui'] };
+    // The run answers in the language it was asked in (its io.say / io.ask messages render in ctx.language).
+    const language = route.recognition.language;
     let done: Awaited<ReturnType<IntentRouter['dispatch']>>;
     try {
-      done = await intents.dispatch(text, { io, utterance: text, intent: route.intent });
+      const dialogue: DialogueContext = { io, utterance: text, intent: route.intent, language };
+      done = await intents.dispatch(text, { ...dialogue });
     } catch (err) {
       if (!(err instanceof TesseraError)) throw err;
       // Understood, but its scenario cannot start (what it needs is not there yet): the speaker gets a plain
       // answer the way they asked, the reason goes with the io.input event (Ops), not into the dialogue.
-      const needs = /required property '([^']+)'/.exec(err.message)?.[1];
-      const reply = `Sorry, I cannot do "${text}" yet${needs ? ` (it needs a ${needs.replace(/_/g, ' ')} first)` : ''}.`;
+      const reply = messages.render('io.cannot_start', { text }, language);
       void track(startDelivery(accept(reply, io.out, {}).message)).catch(() => undefined);
       logger.warn('an understood utterance could not start its scenario', { intent: route.intent, error: err });
       return { kind: 'intent', text, channel, intent: route.intent, slots: route.slots as Record<string, unknown>, run_id: null, error: toErrorData(err) };
@@ -510,7 +532,8 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
     }
     if (typeof ctx?.['utterance'] !== 'string') return;
     try {
-      const { message, created } = accept(failureText(end), null, { key: `run-end:${runId}`, run_id: runId, trace_id: traceId });
+      const language = typeof ctx['language'] === 'string' ? ctx['language'] : null;
+      const { message, created } = accept(failureText(end, messages, language), null, { key: `run-end:${runId}`, run_id: runId, trace_id: traceId });
       if (created) void startDelivery(message).catch((err: unknown) => logger.error('io delivery failed', { message_id: message.id, error: err }));
     } catch (err) {
       logger.warn('could not tell the traveller that their run ended', { run_id: runId, error: err });
