@@ -138,6 +138,8 @@ export interface RuntimeOptions {
   voiceConfig?: VoiceSettings;
   /** Default I/O matrix (`ctx.io`) for runs that set none: in [voice, text], out [voice, ui]. */
   io?: Partial<IoMatrix>;
+  /** Idle time after which a traveller's dialogue session is reset (0: never; default `TESSERA_IDLE_RESET` or 2 min). */
+  idleResetMs?: number;
   /** Webhook delivery retries, timeouts and concurrency. */
   webhookDelivery?: Partial<DeliveryOptions>;
   /** Folders of `*.product.json` manifests (built-in resources/products, then `<data>/products`). */
@@ -225,6 +227,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     runContext: (runId) => scenarios.status(runId).ctx,
     runPriority: (runId) => scenarios.status(runId).priority,
     ...(options.io ? { defaults: options.io } : {}),
+    ...(options.idleResetMs !== undefined ? { idleResetMs: options.idleResetMs } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   });
   resources.add(io);

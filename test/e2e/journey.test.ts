@@ -33,7 +33,14 @@ beforeAll(async () => {
 
 afterAll(() => session?.close(), 30_000);
 
-const api = async (path: string) => (await fetch(`${session.tessera.origin}${path}`, { headers: { authorization: `Bearer ${token}` } })).json() as Promise<Record<string, unknown>>;
+const api = async (path: string, body?: unknown) =>
+  (await fetch(`${session.tessera.origin}${path}`, { method: body === undefined ? 'GET' : 'POST', headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })).json() as Promise<Record<string, unknown>>;
+/** The dialogue session the page shows. */
+const shownSession = async () => (await page.getByTestId('dialogue').getAttribute('data-session')) ?? '';
+const say = async (text: string) => {
+  await page.getByTestId('say-input').fill(text);
+  await page.getByTestId('say-send').click();
+};
 const turns = (who: string) => page.locator(`[data-testid="dialogue"] li[data-who="${who}"] .turn-text`).allTextContents();
 
 describe('Journey Guide dialogue', () => {
@@ -77,6 +84,42 @@ describe('Journey Guide dialogue', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'journey-spoken.png') });
     const events = (await api('/api/events?topic=io.voice.heard')) as { events: Array<{ payload: { outcome: string; text: string } }> };
     expect(events.events.map((e) => [e.payload.outcome, e.payload.text])).toEqual([['speech', 'hello']]);
+    expect(session.consoleErrors).toEqual([]);
+  });
+
+  it("keeps one dialogue per traveller: a clear request is not taken as a name, and the next traveller starts on a clean page", async () => {
+    await page.getByTestId('new-traveller').click();
+    await expect.poll(() => turns('you')).toEqual([]);
+    const first = await shownSession();
+    expect(first).toMatch(/^ses_/);
+    await say('hello');
+    await expect.poll(() => page.getByTestId('question').textContent()).toBe('Hi! What should I call you?');
+    // The guide's own suggestion is a request, not a name; the question stays open for the name.
+    await say("what's next?");
+    await expect.poll(() => turns('tessera')).toEqual(['Hi! What should I call you?', 'There is no journey on this kiosk yet. A member of staff can start one.']);
+    expect(await page.getByTestId('question').textContent()).toBe('Hi! What should I call you?');
+
+    // A timer of this traveller that rings after they have gone must not ring for the next one.
+    const ring = (await api('/api/scenario/run', { id: 'set_timer', ctx: { duration: '1500ms', label: 'Old tea', session_id: first, utterance: 'tea', io: { out: ['ui'] } } })) as { run_id: string };
+    await page.getByTestId('new-traveller').click();
+    await expect.poll(shownSession).not.toBe(first);
+    await expect.poll(() => page.locator('[data-testid="dialogue"] li[data-who]').count()).toBe(0);
+    await expect.poll(() => page.getByTestId('question').count()).toBe(0);
+    await say('Hello, show my tickets!');
+    await expect.poll(() => turns('tessera')).toEqual(['Sorry, I did not understand "Hello, show my tickets!".']);
+    await expect.poll(async () => ((await api(`/api/scenario/status?run_id=${ring.run_id}`)) as { state: string }).state, { timeout: 10_000 }).toBe('completed');
+    const inbox = (await api('/api/io/inbox')) as { messages: Array<{ text: string; session: string | null; reasons: Record<string, string> }> };
+    expect(inbox.messages.find((m) => m.text === 'Old tea: time is up!')).toMatchObject({ session: first, reasons: { ui: "the traveller's dialogue ended (new_traveller)" } });
+    expect(await turns('tessera')).toEqual(['Sorry, I did not understand "Hello, show my tickets!".']);
+
+    // The dialogue ended elsewhere (as the idle reset ends it): the page follows with a fresh one.
+    const second = await shownSession();
+    await api('/api/io/session', { end: second });
+    await expect.poll(shownSession).not.toBe(second);
+    await expect.poll(() => page.locator('[data-testid="dialogue"] li[data-who]').count()).toBe(0);
+    await say('hello');
+    await expect.poll(() => turns('tessera')).toEqual(['Hi! What should I call you?']);
+    await page.screenshot({ path: join(ARTIFACTS, 'journey-new-traveller.png') });
     expect(session.consoleErrors).toEqual([]);
   });
 });

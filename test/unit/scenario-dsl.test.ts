@@ -57,7 +57,7 @@ describe('scenario DSL: the shipped scenarios', () => {
   it('inlines the ask_name fragment at the top of greet_on_boot, keeping its step names and sources', () => {
     const s = byId('greet_on_boot');
     expect(s.steps.map((x) => x.name)).toEqual(['ask_name', 'remember_name', 'greet', 'announce_online']);
-    expect(s.steps[0]).toMatchObject({ target: { kind: 'action', action: 'io.ask' }, when: '!ctx.user_name', output: 'answer', locks: ['mic', 'tts'], timeout: 30_000 });
+    expect(s.steps[0]).toMatchObject({ target: { kind: 'action', action: 'io.ask' }, when: '!ctx.user_name', output: 'answer', locks: ['mic'], timeout: 30_000 });
     expect(s.steps[0]!.source).toMatch(/fragments[/\\]common\.yaml:\d+$/);
     expect(s.steps[1]).toMatchObject({ target: { kind: 'action', action: 'memory.set' }, effect: true });
     expect(s.steps[2]!.source).toMatch(/greet_on_boot\.yaml:\d+$/);

@@ -2,9 +2,14 @@
  * Journey Guide: the traveller's dialogue with the device (issue 6 point 6). A text box and a push-to-talk
  * button feed the same I/O router; the transcript shows what was typed or heard and what the device answered;
  * the mic and tts state comes from the lock events; when voice is off the reason is shown.
+ *
+ * One dialogue per traveller (issue 13 point 14): the page shows one dialogue session at a time. Its words, the
+ * answers and the questions of the runs it started are shown; nobody else's. "New traveller" ends it and starts
+ * a fresh one (the old traveller's open questions expire, their later messages go to the operator's inbox); so
+ * does the runtime's idle reset, which the page follows.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { DialogueConnection, DialogueMessage, IoStatusView, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { DialogueConnection, DialogueMessage, IoClient, IoStatusView, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import { isTesseraError } from '../../../main/common/errors.js';
 import { startCapture } from './journey-voice.js';
 import type { Capture } from './journey-voice.js';
@@ -20,11 +25,18 @@ interface Turn {
 /** How many turns stay on screen. */
 const KEEP = 100;
 
+/**
+ * The dialogue on screen, kept while the page lives: switching to another area and back shows the same
+ * traveller's conversation; a reload starts a new traveller.
+ */
+const kept: { session: string | null; turns: Turn[]; seen: Set<string> } = { session: null, turns: [], seen: new Set() };
+
 const message = (err: unknown) => (isTesseraError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err));
 
 export function JourneyArea(props: { client: TesseraClient }) {
   const io = props.client.io;
-  const [turns, setTurns] = useState<Turn[]>([]);
+  const [turns, setTurns] = useState<Turn[]>(kept.turns);
+  const [session, setSession] = useState<string | null>(kept.session);
   const [status, setStatus] = useState<IoStatusView | null>(null);
   const [voice, setVoice] = useState<{ enabled: boolean; reason: string | null } | null>(null);
   const [holders, setHolders] = useState<Record<string, string | null>>({});
@@ -34,13 +46,42 @@ export function JourneyArea(props: { client: TesseraClient }) {
   const [problem, setProblem] = useState<string | null>(null);
   const dialogue = useRef<DialogueConnection | null>(null);
   const capture = useRef<Promise<Capture> | null>(null);
-  const seen = useRef(new Set<string>());
+  // The session shown, for handlers registered once: events of any other session are not this traveller's.
+  const current = useRef<string | null>(kept.session);
+  const starting = useRef<Promise<string> | null>(null);
 
   const add = (turn: Turn) => {
-    if (seen.current.has(turn.key)) return;
-    seen.current.add(turn.key);
-    setTurns((prev) => [...prev, turn].slice(-KEEP));
+    if (kept.seen.has(turn.key)) return;
+    kept.seen.add(turn.key);
+    kept.turns = [...kept.turns, turn].slice(-KEEP);
+    setTurns(kept.turns);
   };
+
+  /** Shows `id` from now on, on a clean page. */
+  const show = (id: string) => {
+    current.current = kept.session = id;
+    kept.turns = [];
+    kept.seen = new Set();
+    setTurns([]);
+    setSession(id);
+    dialogue.current?.join(id);
+  };
+
+  /** Starts a session (ending `end` first: the next traveller); concurrent callers share one start. */
+  const begin = (client: IoClient, end?: string): Promise<string> => {
+    starting.current ??= client
+      .session(end ? { end } : {})
+      .then((started) => {
+        show(started.session.id);
+        return started.session.id;
+      })
+      .finally(() => {
+        starting.current = null;
+      });
+    return starting.current;
+  };
+  /** The session to speak in: the one shown, or the one being started. */
+  const ensure = (client: IoClient): Promise<string> => (current.current ? Promise.resolve(current.current) : begin(client));
 
   useEffect(() => {
     if (!io) return;
@@ -55,17 +96,33 @@ export function JourneyArea(props: { client: TesseraClient }) {
         },
         (err: unknown) => alive && setProblem(message(err)),
       );
+    /** The shown session ended elsewhere (the idle reset, or another tab's "new traveller"): start afresh. */
+    const ended = (id: string) => {
+      if (id !== current.current) return;
+      current.current = null;
+      void begin(io).then(refresh, (err: unknown) => alive && setProblem(message(err)));
+    };
     void refresh();
+    const mine = (p: Record<string, unknown>) => p['session'] !== undefined && p['session'] === current.current;
     const onEvent = (e: TesseraEvent) => {
       const p = (e.payload ?? {}) as Record<string, unknown>;
       switch (e.topic) {
         case 'io.input':
+          if (!mine(p)) break;
           add({ key: `in:${e.id}`, who: 'you', text: String(p['text'] ?? ''), detail: [p['channel'] === 'voice' ? 'spoken' : 'typed', p['kind'] === 'intent' ? `→ ${String(p['intent'])}` : p['kind'] === 'answer' ? '→ answer' : '→ not understood'].join(' ') });
           void refresh();
           break;
         case 'io.delivered':
-        case 'io.inboxed':
+        case 'io.inboxed': {
+          // This traveller's messages, and announcements for everyone that reached the screen.
+          const forAll = p['session'] === undefined && Array.isArray(p['channels']) && (p['channels'] as unknown[]).includes('ui');
+          if (!mine(p) && !forAll) break;
           add({ key: `out:${String(p['message_id'])}`, who: 'tessera', text: String(p['text'] ?? ''), ...(e.topic === 'io.inboxed' ? { detail: 'kept in the inbox' } : {}) });
+          void refresh();
+          break;
+        }
+        case 'io.session.ended':
+          ended(String(p['session']));
           break;
         case 'io.lock.changed':
           setHolders((prev) => ({ ...prev, [String(p['resource'])]: (p['holder'] as string | null) ?? null }));
@@ -81,7 +138,7 @@ export function JourneyArea(props: { client: TesseraClient }) {
           void refresh();
           break;
         case 'io.voice.heard':
-          if (p['outcome'] === 'no_speech') add({ key: `heard:${e.id}`, who: 'note', text: 'Nothing was heard — hold the button while you speak.' });
+          if (mine(p) && p['outcome'] === 'no_speech') add({ key: `heard:${e.id}`, who: 'note', text: 'Nothing was heard — hold the button while you speak.' });
           break;
       }
     };
@@ -89,11 +146,14 @@ export function JourneyArea(props: { client: TesseraClient }) {
     const onDialogue = (m: DialogueMessage) => {
       if (m.type === 'hello') setVoice({ enabled: m.voice_enabled, reason: m.voice_disabled_reason });
       else if (m.type === 'ask') void refresh();
+      else if (m.type === 'session.ended') ended(m.session);
       else if (m.type === 'error') setProblem(`${m.error.code}: ${m.error.message}`);
     };
-    // Browser: the /ws/io socket makes this page a ui client and carries push-to-talk audio. Electron: the
-    // window's io.* subscription does, and the device microphone is captured in the main process (io.talk).
+    // Browser: the /ws/io socket makes this page a ui client of its session and carries push-to-talk audio.
+    // Electron: the window's io.* subscription does, and the device microphone is captured in the main process.
     dialogue.current = io.dialogue ? io.dialogue(onDialogue) : null;
+    if (current.current) dialogue.current?.join(current.current);
+    else void begin(io).catch((err: unknown) => alive && setProblem(message(err)));
     return () => {
       alive = false;
       unsubscribe();
@@ -117,8 +177,26 @@ export function JourneyArea(props: { client: TesseraClient }) {
     if (!value) return;
     setProblem(null);
     try {
-      await io.input({ text: value });
+      try {
+        await io.input({ text: value, session: await ensure(io) });
+      } catch (err) {
+        // The dialogue was reset while this was typed (the idle reset): say it to a fresh one.
+        if (!isTesseraError(err) || err.code !== 'IO_SESSION_ENDED') throw err;
+        current.current = null;
+        await io.input({ text: value, session: await begin(io) });
+      }
       setText('');
+    } catch (err) {
+      setProblem(message(err));
+    }
+  };
+
+  const nextTraveller = async () => {
+    setProblem(null);
+    setText('');
+    try {
+      await begin(io, current.current ?? undefined);
+      setStatus(await io.status());
     } catch (err) {
       setProblem(message(err));
     }
@@ -159,7 +237,7 @@ export function JourneyArea(props: { client: TesseraClient }) {
   };
 
   const voiceOn = voice?.enabled === true && status?.in['voice']?.available !== false;
-  const question = status?.questions[0];
+  const question = status?.questions.find((q) => q.session !== null && q.session === session);
   const micHolder = holders['mic'] ?? null;
   const ttsHolder = holders['tts'] ?? null;
 
@@ -170,6 +248,9 @@ export function JourneyArea(props: { client: TesseraClient }) {
         <span class={voiceOn ? 'pill ok' : 'pill warn'} data-testid="voice-state">{voice === null ? 'Voice…' : voiceOn ? 'Voice on' : 'Voice off'}</span>
         <span class={talking || micHolder ? 'pill warn' : 'pill'} data-testid="mic-state">{talking ? 'Mic: listening to you' : micHolder ? `Mic: in use (${micHolder})` : 'Mic: free'}</span>
         <span class={speaking || ttsHolder ? 'pill warn' : 'pill'} data-testid="tts-state">{speaking ? 'Speaking…' : ttsHolder ? `TTS: in use (${ttsHolder})` : 'TTS: free'}</span>
+        <button type="button" class="secondary" data-testid="new-traveller" title="End this conversation and start afresh for the next person" onClick={() => void nextTraveller()}>
+          New traveller
+        </button>
       </div>
       {voice && !voiceOn && (
         <p class="hint" data-testid="voice-reason">
@@ -181,8 +262,8 @@ export function JourneyArea(props: { client: TesseraClient }) {
           {question.prompt}
         </p>
       )}
-      <ol class="dialogue" data-testid="dialogue" aria-live="polite">
-        {turns.length === 0 && <li class="turn note">Ask something — type it, or hold the button and speak. Try “what's next?”.</li>}
+      <ol class="dialogue" data-testid="dialogue" data-session={session ?? ''} aria-live="polite">
+        {turns.length === 0 && <li class="turn note">Ask something — type it, or hold the button and speak. Try “hello” or “set a timer for 2 minutes”.</li>}
         {turns.map((t) => (
           <li key={t.key} class={`turn ${t.who}`} data-who={t.who}>
             <span class="turn-text">{t.text}</span>
