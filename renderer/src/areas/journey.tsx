@@ -7,8 +7,12 @@
  * answers and the questions of the runs it started are shown; nobody else's. "New traveller" ends it and starts
  * a fresh one (the old traveller's open questions expire, their later messages go to the operator's inbox); so
  * does the runtime's idle reset, which the page follows.
+ *
+ * Layout (issue 13 point 17): the conversation scrolls and keeps its newest turn in view; the question, the input
+ * and the talk button stay docked below it, on any screen. Large portrait screens (and a `kiosk` class on an
+ * ancestor) get large type and touch targets (renderer/src/styles.css).
  */
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { DialogueConnection, DialogueMessage, IoClient, IoStatusView, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import { isTesseraError } from '../../../main/common/errors.js';
 import { startCapture } from './journey-voice.js';
@@ -49,6 +53,7 @@ export function JourneyArea(props: { client: TesseraClient }) {
   // The session shown, for handlers registered once: events of any other session are not this traveller's.
   const current = useRef<string | null>(kept.session);
   const starting = useRef<Promise<string> | null>(null);
+  const list = useRef<HTMLOListElement | null>(null);
 
   const add = (turn: Turn) => {
     if (kept.seen.has(turn.key)) return;
@@ -162,6 +167,13 @@ export function JourneyArea(props: { client: TesseraClient }) {
     };
   }, [props.client]);
 
+  const question = status?.questions.find((q) => q.session !== null && q.session === session);
+  // The newest turn stays in view: the conversation scrolls to it whenever it grows or the dock changes height.
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [turns, question?.prompt, problem]);
+
   if (!io) {
     return (
       <section class="journey">
@@ -237,7 +249,6 @@ export function JourneyArea(props: { client: TesseraClient }) {
   };
 
   const voiceOn = voice?.enabled === true && status?.in['voice']?.available !== false;
-  const question = status?.questions.find((q) => q.session !== null && q.session === session);
   const micHolder = holders['mic'] ?? null;
   const ttsHolder = holders['tts'] ?? null;
 
@@ -257,12 +268,7 @@ export function JourneyArea(props: { client: TesseraClient }) {
           Voice is off: {voice.reason ?? status?.in['voice']?.reason ?? 'no speech engines here'}
         </p>
       )}
-      {question && (
-        <p class="journey-question" data-testid="question">
-          {question.prompt}
-        </p>
-      )}
-      <ol class="dialogue" data-testid="dialogue" data-session={session ?? ''} aria-live="polite">
+      <ol class="dialogue" ref={list} data-testid="dialogue" data-session={session ?? ''} aria-live="polite">
         {turns.length === 0 && <li class="turn note">Ask something — type it, or hold the button and speak. Try “hello” or “set a timer for 2 minutes”.</li>}
         {turns.map((t) => (
           <li key={t.key} class={`turn ${t.who}`} data-who={t.who}>
@@ -271,30 +277,37 @@ export function JourneyArea(props: { client: TesseraClient }) {
           </li>
         ))}
       </ol>
-      <form class="inline journey-input" onSubmit={(e) => void send(e)}>
-        <input class="wide" data-testid="say-input" aria-label="Type to Tessera" placeholder={question ? 'Your answer…' : 'Type here…'} value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)} maxLength={2000} />
-        <button type="submit" data-testid="say-send">Send</button>
-        <button
-          type="button"
-          class={talking ? 'ptt talking' : 'ptt'}
-          data-testid="ptt"
-          disabled={!voiceOn}
-          aria-pressed={talking}
-          title={voiceOn ? 'Hold while you speak' : 'Voice is off'}
-          onPointerDown={talk}
-          onPointerUp={() => void release()}
-          onPointerLeave={() => void release()}
-          onKeyDown={(e) => (e.key === ' ' || e.key === 'Enter') && !e.repeat && (e.preventDefault(), talk())}
-          onKeyUp={(e) => (e.key === ' ' || e.key === 'Enter') && (e.preventDefault(), void release())}
-        >
-          {talking ? 'Listening… release to send' : 'Hold to talk'}
-        </button>
-      </form>
-      {problem && (
-        <p class="error" role="alert" data-testid="journey-error">
-          {problem}
-        </p>
-      )}
+      <div class="journey-dock">
+        {question && (
+          <p class="journey-question" data-testid="question">
+            {question.prompt}
+          </p>
+        )}
+        <form class="inline journey-input" onSubmit={(e) => void send(e)}>
+          <input class="wide" data-testid="say-input" aria-label="Type to Tessera" placeholder={question ? 'Your answer…' : 'Type here…'} value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)} maxLength={2000} />
+          <button type="submit" data-testid="say-send">Send</button>
+          <button
+            type="button"
+            class={talking ? 'ptt talking' : 'ptt'}
+            data-testid="ptt"
+            disabled={!voiceOn}
+            aria-pressed={talking}
+            title={voiceOn ? 'Hold while you speak' : 'Voice is off'}
+            onPointerDown={talk}
+            onPointerUp={() => void release()}
+            onPointerLeave={() => void release()}
+            onKeyDown={(e) => (e.key === ' ' || e.key === 'Enter') && !e.repeat && (e.preventDefault(), talk())}
+            onKeyUp={(e) => (e.key === ' ' || e.key === 'Enter') && (e.preventDefault(), void release())}
+          >
+            {talking ? 'Listening… release to send' : 'Hold to talk'}
+          </button>
+        </form>
+        {problem && (
+          <p class="error" role="alert" data-testid="journey-error">
+            {problem}
+          </p>
+        )}
+      </div>
     </section>
   );
 }
