@@ -86,6 +86,8 @@ const MIGRATIONS: readonly Migration[] = [
         last_input_at INTEGER,
         ended_at INTEGER,
         end_reason TEXT) STRICT`);
+      // The idle reset reads the open sessions every second; ended ones pile up and are never read this way.
+      db.exec('CREATE INDEX io_sessions_open ON io_sessions (started_at) WHERE ended_at IS NULL');
       db.exec('ALTER TABLE io_messages ADD COLUMN session TEXT');
       db.exec('ALTER TABLE io_questions ADD COLUMN session TEXT');
     },
