@@ -114,8 +114,17 @@ export interface IoStatusView {
   voice_disabled_reason: string | null;
   in: Record<string, { available: boolean; reason?: string }>;
   out: Record<string, { available: boolean; reason?: string }>;
-  questions: Array<{ run_id: string; step: string; prompt: string; asked_at: string }>;
+  /** Open questions; each belongs to the dialogue session of the traveller it asks (null: no session's). */
+  questions: Array<{ run_id: string; step: string; session: string | null; prompt: string; asked_at: string }>;
   locks: { holders: Array<{ resource: string; owner: string; count: number }>; waiters: Array<{ resources: string[]; owner: string; priority: string }> };
+  /** Open dialogue sessions, and after how long without input one is reset (0: never). */
+  sessions: { open: number; idle_reset_ms: number };
+}
+
+/** A traveller's dialogue session was started (`POST /api/io/session`), ending `ended` first when asked to. */
+export interface IoSessionStart {
+  session: { id: string; started_at: string };
+  ended: { id: string; reason: string } | null;
 }
 
 /** What became of an utterance (`POST /api/io/input`, or a transcript heard over `/ws/io`). */
@@ -127,19 +136,27 @@ export interface IoInputOutcome {
   step?: string | null;
   intent?: string;
   slots?: Record<string, unknown>;
+  /** The dialogue session it came from. */
+  session?: string;
+  /** A clear request made while a question of the session waited: the question stays open. */
+  question_left_open?: { run_id: string; step: string };
 }
 
 /** Messages the runtime sends on the dialogue connection (`/ws/io`). */
 export type DialogueMessage =
-  | { type: 'hello'; voice_enabled: boolean; voice_disabled_reason: string | null }
-  | { type: 'say'; message: { id: number; run_id: string | null; text: string } }
-  | { type: 'ask'; question: { run_id: string; step: string; prompt: string } }
+  | { type: 'hello'; voice_enabled: boolean; voice_disabled_reason: string | null; session: string | null; idle_reset_ms: number }
+  | { type: 'joined'; session: string }
+  | { type: 'session.ended'; session: string; reason: string }
+  | { type: 'say'; message: { id: number; run_id: string | null; text: string; session?: string } }
+  | { type: 'ask'; question: { run_id: string; step: string; prompt: string; session?: string } }
   | { type: 'heard'; outcome: 'speech' | 'no_speech'; text: string; result?: IoInputOutcome }
   | { type: 'error'; error: { code: string; message: string } }
   | { type: 'pong' };
 
 /** The Journey Guide's live dialogue: joins the `ui` channel while open; carries push-to-talk audio. */
 export interface DialogueConnection {
+  /** Show this session's dialogue (kept across reconnects). */
+  join(session: string): void;
   /** Begin an utterance of 16-bit mono PCM at `sampleRate` (optionally answering one question). */
   startAudio(sampleRate: number, question?: { run_id: string; step: string }): void;
   /** One chunk of little-endian 16-bit PCM (at most 32 KiB). */
@@ -151,7 +168,9 @@ export interface DialogueConnection {
 
 export interface IoClient {
   status(): Promise<IoStatusView>;
-  input(request: { text: string; run_id?: string; step?: string }): Promise<IoInputOutcome>;
+  /** Start a traveller's dialogue session; `end` ends the previous traveller's first ("new traveller"). */
+  session(request?: { end?: string }): Promise<IoSessionStart>;
+  input(request: { text: string; run_id?: string; step?: string; session?: string }): Promise<IoInputOutcome>;
   /** Browser transport: the `/ws/io` socket; push-to-talk audio is captured in the page and streamed. */
   dialogue?(onMessage: (message: DialogueMessage) => void, onStatus?: (open: boolean) => void): DialogueConnection;
   /** Electron transport: push-to-talk on the device microphone, captured in the main process. */

@@ -68,6 +68,7 @@ export const IPC_ACCESS: Readonly<Record<string, readonly Role[]>> = {
   lock: ALL_ROLES,
   device: ALL_ROLES,
   ioStatus: ['traveller', 'operator'],
+  ioSession: ['traveller', 'operator'],
   ioInput: ['traveller', 'operator'],
   ioTalk: ['traveller', 'operator'],
   listPlugins: ['author', 'operator'],

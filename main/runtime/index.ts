@@ -31,7 +31,7 @@ import { scenarioExpressions } from './scenarios/expressions.js';
 import { createAutomation } from './scenarios/automation.js';
 import type { Automation } from './scenarios/automation.js';
 import { loadScenarioDir } from './scenarios/dsl.js';
-import { createIntentRegistry, createIntentRouter, createRecognizer, loadRuleSet, registerRuleSetIntents } from './intents/index.js';
+import { checkIntentTargets, createIntentRegistry, createIntentRouter, createRecognizer, loadRuleSet, registerRuleSetIntents } from './intents/index.js';
 import type { IntentRegistry, IntentRouter, Recognizer, RuleSet } from './intents/index.js';
 import { createArtifactRegistry, createExecutionRegistry, createStateSurface, followScenarioRuns } from './contracts/index.js';
 import type { ArtifactRegistry, ExecutionRegistry, StateSurface } from './contracts/index.js';
@@ -42,7 +42,7 @@ import type { TrustStore, TrustView } from './trust/index.js';
 import { PRODUCT_NAME, VERSION } from './version.js';
 import { createLockManager } from './scenarios/locks.js';
 import type { LockManager } from './scenarios/locks.js';
-import { createDefaultVoice, createIoRouter } from './io/index.js';
+import { DIALOGUE_CONTEXT_SAMPLE, createDefaultVoice, createIoRouter, loadMessageCatalogue } from './io/index.js';
 import type { IoMatrix, IoRouter, VoiceSetup, VoiceSettings } from './io/index.js';
 import { createTesseraMetrics } from './metrics/index.js';
 import type { TesseraMetrics } from './metrics/index.js';
@@ -138,10 +138,14 @@ export interface RuntimeOptions {
   voiceConfig?: VoiceSettings;
   /** Default I/O matrix (`ctx.io`) for runs that set none: in [voice, text], out [voice, ui]. */
   io?: Partial<IoMatrix>;
+  /** Idle time after which a traveller's dialogue session is reset (0: never; default `TESSERA_IDLE_RESET` or 2 min). */
+  idleResetMs?: number;
   /** Webhook delivery retries, timeouts and concurrency. */
   webhookDelivery?: Partial<DeliveryOptions>;
   /** Folders of `*.product.json` manifests (built-in resources/products, then `<data>/products`). */
   productDirs?: string[];
+  /** Folders of message catalogues, `<language>.json` (default: the app's resources/messages). */
+  messageDirs?: string[];
 }
 
 export const DEVICE_KEY_FILE = 'device-key';
@@ -210,7 +214,10 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   let provideVoice: (setup: Promise<VoiceSetup>) => void = () => undefined;
   const voiceSetup = new Promise<VoiceSetup>((resolve) => (provideVoice = resolve));
   const late: { intents?: IntentRouter } = {};
+  // What the device says, per language: the router's own answers and scenarios' io.say / io.ask `message`s.
+  const messages = loadMessageCatalogue(options.messageDirs);
   const io = createIoRouter({
+    messages,
     store,
     bus,
     logger: logger.child({ module: 'io' }),
@@ -220,6 +227,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     runContext: (runId) => scenarios.status(runId).ctx,
     runPriority: (runId) => scenarios.status(runId).priority,
     ...(options.io ? { defaults: options.io } : {}),
+    ...(options.idleResetMs !== undefined ? { idleResetMs: options.idleResetMs } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   });
   resources.add(io);
@@ -233,6 +241,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     memory,
     expressions: scenarioExpressions,
     tools: pluginToolRunner(plugins, deviceKey),
+    messages,
     secrets,
     costs,
     ...(options.clock ? { clock: options.clock } : {}),
@@ -319,6 +328,12 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
       logger.warn('an intent rule file was not loaded', { file, error: err });
       bus.publish('intent.load_failed', { file, error: (err as Error).message });
     }
+  }
+  // Where the intents route is checked now, not when a traveller says it: journaled, and the test of the shipped
+  // rules fails on any (test/unit/intent-targets.test.ts).
+  for (const problem of checkIntentTargets(ruleSets, (id) => scenarios.scenario(id), { ...DIALOGUE_CONTEXT_SAMPLE })) {
+    logger.warn('an intent routes where it cannot run', { ...problem });
+    bus.publish('intent.target_invalid', problem);
   }
   const recognizer = createRecognizer(ruleSets);
   const intentRegistry = createIntentRegistry();

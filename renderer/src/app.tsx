@@ -83,6 +83,12 @@ export function App(props: { client: TesseraClient; transport: 'ipc' | 'http'; e
     return () => clearTimeout(timer);
   }, [elevated]);
 
+  // A kiosk started for travellers gets the kiosk layout (large type, 48 px targets: styles.css), and keeps it while
+  // an operator has it unlocked: it is still the same screen at arm's length.
+  useEffect(() => {
+    if (session && !elevated && session.kind !== 'unlocked') document.documentElement.classList.toggle('kiosk', session.kind === 'role' && session.roles.length === 1 && session.roles[0] === 'traveller');
+  }, [session, elevated]);
+
   const roles = session?.roles ?? [];
   const visible = AREAS.filter((a) => canSeeArea(a.id, roles));
   const [, setHash] = useState(location.hash);

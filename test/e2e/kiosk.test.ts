@@ -28,6 +28,11 @@ describe('a kiosk started for travellers', () => {
     await page.goto(session.tessera.uiUrl);
     await page.getByTestId('area-journey').waitFor();
     await expect.poll(areas).toEqual(['journey', 'verify']);
+    // The kiosk layout: large type, targets at least 48 px high.
+    expect(await page.evaluate(() => document.documentElement.classList.contains('kiosk'))).toBe(true);
+    const sizes = await page.evaluate(() => ({ font: parseFloat(getComputedStyle(document.documentElement).fontSize), nav: [...document.querySelectorAll('nav a')].map((a) => a.getBoundingClientRect().height) }));
+    expect(sizes.font).toBeGreaterThanOrEqual(24);
+    expect(Math.min(...sizes.nav)).toBeGreaterThanOrEqual(48);
     // No PIN set yet: nothing to unlock.
     expect(await page.getByTestId('unlock').count()).toBe(0);
     // Typing the address of an operator area shows the traveller's area instead.

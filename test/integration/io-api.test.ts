@@ -104,6 +104,7 @@ describe('I/O API', () => {
       ui_clients: 0,
       questions: [],
       locks: { holders: [], waiters: [] },
+      sessions: { open: 0, idle_reset_ms: 120_000 },
     });
   });
 
@@ -122,12 +123,12 @@ describe('I/O API', () => {
     expect(answered).toEqual({ status: 200, body: { kind: 'answer', text: 'Ada', channel: 'text', run_id: runId, step: 'ask' } });
     expect((await runtime.scenarios.wait(runId, 5000)).bag).toEqual({ name: 'Ada' });
     expect(await api('POST', '/api/io/input', { text: 'tell me a joke' })).toMatchObject({ status: 200, body: { kind: 'unrecognized', text: 'tell me a joke' } });
-    // Understood, but no journey is loaded: the speaker gets a plain answer, not a 400 with the scenario's schema.
+    // Understood, but no journey is loaded: the speaker is told so in plain words, not a 400 with the scenario's schema.
     const early = await api('POST', '/api/io/input', { text: "what's next?" });
-    expect(early).toMatchObject({ status: 200, body: { kind: 'intent', intent: 'journey.next_step', run_id: null, error: { code: 'VALIDATION_FAILED' } } });
+    expect(early).toMatchObject({ status: 200, body: { kind: 'intent', intent: 'journey.next_step', run_id: expect.any(String) } });
     await expect
       .poll(async () => ((await api('GET', '/api/io/inbox')).body['messages'] as Array<{ text: string }>).map((m) => m.text))
-      .toContain('Sorry, I cannot do "what\'s next?" yet (it needs a journey first).');
+      .toContain('There is no journey on this kiosk yet. A member of staff can start one.');
   });
 
   it('sends, inboxes what no channel takes, lists and acknowledges the inbox', async () => {
@@ -152,7 +153,7 @@ describe('I/O API', () => {
     expect(await new Promise<number>((resolve) => refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)))).toBe(401);
 
     const a = await dialogue();
-    expect(await a.next('hello')).toEqual({ type: 'hello', voice_enabled: false, voice_disabled_reason: expect.stringContaining('turned off') });
+    expect(await a.next('hello')).toEqual({ type: 'hello', voice_enabled: false, voice_disabled_reason: expect.stringContaining('turned off'), session: null, idle_reset_ms: 120_000 });
     const b = await dialogue(['tessera.v1', `tessera.bearer.${TOKEN}`]);
     await b.next('hello');
     expect((await api('GET', '/api/io/status')).body['ui_clients']).toBe(2);
@@ -164,6 +165,46 @@ describe('I/O API', () => {
     await b.close();
     await waitFor(async () => (await api('GET', '/api/io/status')).body['ui_clients'] === 0);
     expect((await api('POST', '/api/io/send', { text: 'Anyone?', channel: 'ui' })).body).toMatchObject({ state: 'inboxed' });
+  });
+
+  it('gives each traveller a dialogue session: their words and answers stay in it, and the next traveller ends it', async () => {
+    expect(await api('POST', '/api/io/session', { end: 'nope' })).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED' } } });
+    expect(await api('POST', '/api/io/session', { extra: 1 })).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED' } } });
+    const first = await api('POST', '/api/io/session', {});
+    expect(first).toMatchObject({ status: 200, body: { session: { id: expect.stringMatching(/^ses_/), started_at: expect.any(String), ended_at: null }, ended: null } });
+    const a = (first.body['session'] as { id: string }).id;
+    const kiosk = await dialogue();
+    await kiosk.next('hello');
+    kiosk.ws.send(JSON.stringify({ type: 'join', session: a }));
+    expect(await kiosk.next('joined')).toEqual({ type: 'joined', session: a });
+    const other = await dialogue();
+    await other.next('hello');
+
+    const greeting = await api('POST', '/api/io/input', { text: 'hello', session: a });
+    expect(greeting).toMatchObject({ status: 200, body: { kind: 'intent', intent: 'greet', session: a } });
+    expect(await kiosk.next('ask')).toMatchObject({ question: { prompt: 'Hi! What should I call you?', session: a } });
+    expect((await api('GET', '/api/io/status')).body['questions']).toEqual([expect.objectContaining({ session: a, prompt: 'Hi! What should I call you?' })]);
+    // Words without a session do not answer a traveller's question.
+    expect((await api('POST', '/api/io/input', { text: 'Mallory' })).body).toMatchObject({ kind: 'unrecognized' });
+
+    const next = await api('POST', '/api/io/session', { end: a });
+    expect(next.body).toMatchObject({ ended: { id: a, reason: 'new_traveller' } });
+    expect(await kiosk.next('session.ended')).toEqual({ type: 'session.ended', session: a, reason: 'new_traveller' });
+    expect(await api('POST', '/api/io/input', { text: 'Ada', session: a })).toMatchObject({ status: 409, body: { error: { code: 'IO_SESSION_ENDED' } } });
+    const b = (next.body['session'] as { id: string }).id;
+    kiosk.ws.send(JSON.stringify({ type: 'join', session: a }));
+    expect(await kiosk.next('session.ended')).toEqual({ type: 'session.ended', session: a, reason: 'new_traveller' });
+    kiosk.ws.send(JSON.stringify({ type: 'join', session: b }));
+    await kiosk.next('joined');
+    const run = (greeting.body as { run_id: string }).run_id;
+    expect((await runtime.scenarios.wait(run, 5000)).bag).toEqual({ answer: null });
+    expect(await api('POST', '/api/io/input', { text: 'set a timer for 3 minutes', session: b })).toMatchObject({ status: 200, body: { kind: 'intent', session: b } });
+    expect(await kiosk.next('say')).toMatchObject({ message: { text: 'Timer set for 3 minutes.', session: b } });
+    // The socket that joined no session saw none of the travellers' dialogue (only the answer to words of no session).
+    expect(other.messages.filter((m) => m['type'] === 'say' || m['type'] === 'ask').map((m) => (m['message'] as { text: string }).text)).toEqual(['Sorry, I did not understand "Mallory".']);
+    runtime.scenarios.cancel(runtime.scenarios.runs({ scenario_id: 'set_timer', state: 'running' })[0]!.run_id);
+    await kiosk.close();
+    await other.close();
   });
 
   it('validates control messages and audio frames, and says why it cannot listen when voice is off', async () => {

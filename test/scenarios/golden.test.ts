@@ -185,8 +185,8 @@ describe('tessera scenario test', () => {
     const unknown = await scenarioTest(['no_such_scenario', file('ok.yaml', 'cases:\n  - name: a\n')]);
     expect(unknown).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error SCENARIO_NOT_FOUND: No scenario "no_such_scenario" \(known: .*greet_on_boot/) });
     expect(await scenarioTest(['greet_on_boot'])).toMatchObject({ code: 2, stderr: expect.stringContaining('error CONFIG_INVALID: SCENARIO_OR_ID and CASES.yaml are required') });
-    const noCity = await scenarioTest(['weather_now', file('nocity.yaml', 'cases:\n  - name: no city\n    ctx: {town: Oslo}\n')]);
-    expect(noCity).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error VALIDATION_FAILED: Case "no city" \(.*nocity\.yaml:2\): ctx does not match weather_now's ctx_schema/) });
+    const noCity = await scenarioTest(['set_timer', file('nocity.yaml', 'cases:\n  - name: no minutes\n    ctx: {town: Oslo}\n')]);
+    expect(noCity).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error VALIDATION_FAILED: Case "no minutes" \(.*nocity\.yaml:2\): ctx does not match set_timer's ctx_schema/) });
   });
 
   it('prints its help through the CLI and lists itself under `tessera scenario`', async () => {

@@ -66,6 +66,23 @@ describe('Journey Guide I/O over IPC', () => {
     expect((await runtime.io.send('ui', 'nobody looks')).state).toBe('inboxed');
   });
 
+  it('starts dialogue sessions and shows the window the one it started last: its messages, not another traveller\'s', async () => {
+    expect((await invoke('ioSession', { end: 'bad' })).error?.code).toBe('VALIDATION_FAILED');
+    const first = await invoke('ioSession', {});
+    expect(first).toMatchObject({ ok: true, value: { session: { id: expect.stringMatching(/^ses_/) }, ended: null } });
+    const a = (first.value!['session'] as { id: string }).id;
+    await subscribe(['io.**']);
+    expect((await runtime.io.send('ui', 'for A', { session: a })).state).toBe('delivered');
+    const second = await invoke('ioSession', { end: a });
+    expect(second.value).toMatchObject({ ended: { id: a, reason: 'new_traveller' } });
+    const b = (second.value!['session'] as { id: string }).id;
+    expect((await invoke('ioInput', { text: 'hi', session: a })).error?.code).toBe('IO_SESSION_ENDED');
+    const other = runtime.io.startSession().session.id;
+    expect((await runtime.io.send('ui', 'for another kiosk', { session: other })).state).toBe('inboxed');
+    expect((await runtime.io.send('ui', 'for B', { session: b })).state).toBe('delivered');
+    expect((await invoke('ioInput', { text: 'hi', session: b })).value).toMatchObject({ kind: 'unrecognized', session: b });
+  });
+
   it('says why push-to-talk cannot listen, and validates its argument', async () => {
     expect((await invoke('ioTalk', { action: 'shout' })).error?.code).toBe('VALIDATION_FAILED');
     expect(await invoke('ioTalk', { action: 'stop' })).toEqual({ ok: true, value: { stopped: false } });

@@ -167,6 +167,43 @@ describe('I/O router', () => {
     expect(topic(runtime, 'io.input').map((e) => (e.payload as { kind: string }).kind)).toEqual(['intent']);
   });
 
+  it('tells the traveller in plain words when the run they asked for times out, waits in vain for an answer, or is stopped; runs nobody asked for stay silent', async () => {
+    const dir = tempDir('tessera-io-intents-');
+    writeFileSync(`${dir}/en.yaml`, [
+      'language: en',
+      'intents:',
+      '  slow.thing: {scenario: slow, data: [{sentences: [be slow]}]}',
+      '  ask.thing: {scenario: asker, data: [{sentences: [ask me]}]}',
+      '  long.thing: {scenario: long, data: [{sentences: [take long]}]}',
+      '',
+    ].join('\n'));
+    const { runtime } = await start(tempDir('tessera-io-'), { intentRuleFiles: [`${dir}/en.yaml`] });
+    const said: Array<{ run_id: string | null; text: string }> = [];
+    runtime.io.attachUi({ send: (m) => m.type === 'say' && said.push({ run_id: m.message.run_id, text: m.message.text }) });
+    runtime.scenarios.register(scenario('slow', [{ name: 'nap', action: 'wait', with: { duration: '1h' }, timeout: 50 }]));
+    runtime.scenarios.register(scenario('asker', [{ name: 'ask', action: 'io.ask', with: { prompt: 'Which one?', timeout: 100 } }]));
+    runtime.scenarios.register(scenario('long', [{ name: 'nap', action: 'wait', with: { duration: '1h' } }]));
+    const runOf = async (text: string) => (await runtime.io.input(text) as { run_id: string }).run_id;
+
+    const slow = await runOf('be slow');
+    expect((await runtime.scenarios.wait(slow, 5000)).error?.message).toContain('STEP_TIMEOUT');
+    const asker = await runOf('ask me');
+    expect((await runtime.scenarios.wait(asker, 5000)).error?.message).toContain('STEP_TIMEOUT');
+    const long = await runOf('take long');
+    await waitFor(() => runtime.scenarios.status(long).state === 'running');
+    runtime.scenarios.cancel(long, 'staff stopped it');
+    await runtime.scenarios.wait(long, 5000);
+    const quiet = runtime.scenarios.run('slow');
+    await runtime.scenarios.wait(quiet, 5000);
+    await runtime.io.idle();
+    expect(said.filter((m) => m.run_id !== null && m.run_id !== asker)).toEqual([
+      { run_id: slow, text: 'Sorry, that took too long, so I stopped. Please try again.' },
+      { run_id: long, text: 'That was stopped before it finished.' },
+    ]);
+    expect(said.filter((m) => m.run_id === asker).map((m) => m.text)).toEqual(['Which one?', 'I did not get an answer, so I stopped there. Ask me again whenever you like.']);
+    expect(said.some((m) => m.run_id === quiet)).toBe(false);
+  });
+
   it('await resolves with the next text input, or null after its timeout', async () => {
     const { runtime } = await start();
     const next = runtime.io.await({ timeout: 2000 });
@@ -201,3 +238,128 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe('dialogue sessions: one dialogue per traveller', () => {
+  const RESOURCES = new URL('../../resources/', import.meta.url).pathname;
+  /** A runtime with the shipped English rules and scenarios, plus `ring soon` (a timer of 300 ms). */
+  async function kiosk(extra: Partial<RuntimeOptions> = {}) {
+    const dir = tempDir('tessera-io-sessions-');
+    writeFileSync(`${dir}/ring.yaml`, 'language: en\nintents:\n  ring.soon:\n    scenario: ring_soon\n    data: [{sentences: [ring soon]}]\n');
+    const { runtime } = await start(tempDir('tessera-io-'), { intentRuleFiles: [`${RESOURCES}intents/en.yaml`, `${dir}/ring.yaml`], scenarioDirs: [`${RESOURCES}scenarios`], ...extra });
+    // It rings on the speaker and the screen, whatever way it was asked.
+    runtime.scenarios.register(scenario('ring_soon', [{ name: 'nap', action: 'wait', with: { duration: 300 } }, { name: 'ring', action: 'io.say', with: { text: 'Ring!', channel: ['voice', 'ui'] } }]));
+    return runtime;
+  }
+  /** A Journey Guide showing `session`: what it was shown. */
+  const screen = (runtime: Runtime, session: () => string | null) => {
+    const shown: UiMessage[] = [];
+    const ui = runtime.io.attachUi({ send: (m) => shown.push(m), session });
+    return { shown, said: () => shown.flatMap((m) => (m.type === 'say' ? [m.message.text] : [])), dispose: () => ui.dispose() };
+  };
+
+  it("does not let one traveller's open question capture the next traveller's words", async () => {
+    const runtime = await kiosk();
+    const a = runtime.io.startSession().session.id;
+    const first = screen(runtime, () => a);
+    const greeting = await runtime.io.input('hello', { session: a });
+    await waitFor(() => runtime.io.status().questions.length === 1);
+    expect(runtime.io.status().questions[0]).toMatchObject({ run_id: (greeting as { run_id: string }).run_id, session: a, prompt: 'Hi! What should I call you?' });
+
+    // Another kiosk's traveller speaks while the question waits: it is not theirs to answer.
+    const b = runtime.io.startSession().session.id;
+    const second = screen(runtime, () => b);
+    expect(await runtime.io.input('Hello, show my tickets!', { session: b })).toMatchObject({ kind: 'unrecognized', session: b });
+    expect(runtime.io.status().questions).toHaveLength(1);
+    expect(await runtime.io.input('Ada', { session: a })).toMatchObject({ kind: 'answer', session: a });
+    await runtime.scenarios.wait((greeting as { run_id: string }).run_id, 5000);
+    await runtime.io.idle();
+    expect(first.said()).toEqual(['Hi! What should I call you?', 'Hello, Ada! Tessera is ready.']);
+    expect(second.said()).toEqual(['Sorry, I did not understand "Hello, show my tickets!".']);
+  });
+
+  it('expires the question of a traveller who has gone: the next traveller starts afresh', async () => {
+    const runtime = await kiosk();
+    const a = runtime.io.startSession().session.id;
+    const run = (await runtime.io.input('hello', { session: a }) as { run_id: string }).run_id;
+    await waitFor(() => runtime.io.status().questions.length === 1);
+    const { session, ended } = runtime.io.startSession({ end: a });
+    expect(ended).toEqual({ id: a, reason: 'new_traveller' });
+    expect(runtime.io.status().questions).toEqual([]);
+    const next = screen(runtime, () => session.id);
+    expect(await runtime.io.input('Hello, show my tickets!', { session: session.id })).toMatchObject({ kind: 'unrecognized' });
+    // The old run got no answer, and what it said after is kept for the operator, not shown to anyone.
+    const done = await runtime.scenarios.wait(run, 5000);
+    expect(done.bag).toEqual({ answer: null });
+    await runtime.io.idle();
+    expect(next.said()).toEqual(['Sorry, I did not understand "Hello, show my tickets!".']);
+    const last = runtime.io.inbox().filter((m) => m.run_id === run).at(-1)!;
+    expect(last).toMatchObject({ text: 'Hello, friend! Tessera is ready.', session: a, state: 'inboxed', reasons: { ui: "the traveller's dialogue ended (new_traveller)" } });
+    expect(topic(runtime, 'io.session.ended').map((e) => e.payload)).toEqual([{ session: a, reason: 'new_traveller', expired_questions: 1 }]);
+    await expect(runtime.io.input('Ada', { session: a })).rejects.toMatchObject({ code: 'IO_SESSION_ENDED' });
+  });
+
+  it("does not take the guide's own suggestion \"what's next?\" as a name: a clear request starts its intent and the question stays open", async () => {
+    const runtime = await kiosk();
+    const a = runtime.io.startSession().session.id;
+    const ui = screen(runtime, () => a);
+    const greeting = (await runtime.io.input('hello', { session: a }) as { run_id: string }).run_id;
+    await waitFor(() => runtime.io.status().questions.length === 1);
+    const next = await runtime.io.input("what's next?", { session: a });
+    expect(next).toMatchObject({ kind: 'intent', intent: 'journey.next_step', session: a, question_left_open: { run_id: greeting, step: 'ask_name' } });
+    // Answered at once, while the question still waits for the name.
+    await runtime.scenarios.wait((next as { run_id: string }).run_id, 5000);
+    await waitFor(() => ui.said().length === 2);
+    expect(runtime.io.status().questions).toHaveLength(1);
+    expect(await runtime.io.input('Ada', { session: a })).toMatchObject({ kind: 'answer', run_id: greeting });
+    await runtime.scenarios.wait(greeting, 5000);
+    await runtime.io.idle();
+    expect(ui.said()).toEqual(['Hi! What should I call you?', 'There is no journey on this kiosk yet. A member of staff can start one.', 'Hello, Ada! Tessera is ready.']);
+  });
+
+  it("keeps an old timer's ring out of the new traveller's conversation and off the speaker", async () => {
+    const runtime = await kiosk();
+    const a = runtime.io.startSession().session.id;
+    const run = (await runtime.io.input('ring soon', { session: a }) as { run_id: string }).run_id;
+    const b = runtime.io.startSession({ end: a }).session.id;
+    const next = screen(runtime, () => b);
+    await runtime.scenarios.wait(run, 5000);
+    await runtime.io.idle();
+    expect(next.shown).toEqual([]);
+    expect(runtime.io.inbox().filter((m) => m.run_id === run)).toEqual([expect.objectContaining({ text: 'Ring!', session: a, state: 'inboxed', delivered_to: [], reasons: { ui: "the traveller's dialogue ended (new_traveller)", voice: "the traveller's dialogue ended (new_traveller)" } })]);
+    // A ring of a traveller still there reaches them, and only them.
+    const c = runtime.io.startSession().session.id;
+    const third = screen(runtime, () => c);
+    const own = (await runtime.io.input('ring soon', { session: b }) as { run_id: string }).run_id;
+    await runtime.scenarios.wait(own, 5000);
+    await runtime.io.idle();
+    expect(next.said()).toEqual(['Ring!']);
+    expect(third.shown).toEqual([]);
+  });
+
+  it('resets a dialogue after the idle time: its question expires, a silent UI-less one is closed, a shown silent one waits', async () => {
+    const runtime = await kiosk({ idleResetMs: 300 });
+    expect(runtime.io.status().sessions).toEqual({ open: 0, idle_reset_ms: 300 });
+    const talked = runtime.io.startSession().session.id;
+    const shown = runtime.io.startSession().session.id;
+    const orphan = runtime.io.startSession().session.id;
+    screen(runtime, () => shown);
+    const run = (await runtime.io.input('hello', { session: talked }) as { run_id: string }).run_id;
+    await waitFor(() => runtime.io.session(talked)?.ended_at != null && runtime.io.session(orphan)?.ended_at != null, 5000);
+    expect(runtime.io.session(talked)).toMatchObject({ end_reason: 'idle' });
+    expect(runtime.io.session(orphan)).toMatchObject({ end_reason: 'idle' });
+    expect(runtime.io.session(shown)).toMatchObject({ ended_at: null });
+    expect((await runtime.scenarios.wait(run, 5000)).bag).toEqual({ answer: null });
+    expect(topic(runtime, 'io.session.ended').map((e) => e.payload)).toEqual(expect.arrayContaining([{ session: talked, reason: 'idle', expired_questions: 1 }]));
+  });
+
+  it('reads the idle reset from TESSERA_IDLE_RESET and refuses a value it cannot read', async () => {
+    const { idleResetFromEnv } = await import('../../main/runtime/io/index.js');
+    expect(idleResetFromEnv({})).toBeUndefined();
+    expect(idleResetFromEnv({ TESSERA_IDLE_RESET: '90s' })).toBe(90_000);
+    expect(idleResetFromEnv({ TESSERA_IDLE_RESET: '2m' })).toBe(120_000);
+    expect(idleResetFromEnv({ TESSERA_IDLE_RESET: '1500' })).toBe(1500);
+    expect(idleResetFromEnv({ TESSERA_IDLE_RESET: 'off' })).toBe(0);
+    expect(() => idleResetFromEnv({ TESSERA_IDLE_RESET: 'soon' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+  });
+});
+

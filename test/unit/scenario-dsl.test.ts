@@ -49,7 +49,7 @@ describe('scenario DSL: the shipped scenarios', () => {
   it('loads every scenario in resources/scenarios without an error', () => {
     const { scenarios, errors } = loadScenarioDir(SHIPPED);
     expect(errors).toEqual([]);
-    expect(scenarios.map((s) => s.id)).toEqual(['greet_on_boot', 'journey_next_step', 'redeem_entitlement', 'set_timer', 'weather_now']);
+    expect(scenarios.map((s) => s.id)).toEqual(['greet_on_boot', 'journey_next_step', 'play_music', 'redeem_entitlement', 'set_timer', 'weather_now']);
   });
 
   const byId = (id: string): Scenario => loadScenarioFile(join(SHIPPED, `${id}.yaml`));
@@ -57,7 +57,7 @@ describe('scenario DSL: the shipped scenarios', () => {
   it('inlines the ask_name fragment at the top of greet_on_boot, keeping its step names and sources', () => {
     const s = byId('greet_on_boot');
     expect(s.steps.map((x) => x.name)).toEqual(['ask_name', 'remember_name', 'greet', 'announce_online']);
-    expect(s.steps[0]).toMatchObject({ target: { kind: 'action', action: 'io.ask' }, when: '!ctx.user_name', output: 'answer', locks: ['mic', 'tts'], timeout: 30_000 });
+    expect(s.steps[0]).toMatchObject({ target: { kind: 'action', action: 'io.ask' }, when: '!ctx.user_name', output: 'answer', locks: ['mic'], timeout: 30_000 });
     expect(s.steps[0]!.source).toMatch(/fragments[/\\]common\.yaml:\d+$/);
     expect(s.steps[1]).toMatchObject({ target: { kind: 'action', action: 'memory.set' }, effect: true });
     expect(s.steps[2]!.source).toMatch(/greet_on_boot\.yaml:\d+$/);
@@ -66,21 +66,23 @@ describe('scenario DSL: the shipped scenarios', () => {
 
   it('greets by the remembered name, or by the answer, when its expressions are evaluated', () => {
     const greet = byId('greet_on_boot').steps.find((x) => x.name === 'greet')!;
-    expect(interpolate(greet.with, { ctx: { user_name: 'Ada' }, bag: {} })).toEqual({ text: 'Hello, Ada! Tessera is ready.' });
-    expect(interpolate(greet.with, { ctx: {}, bag: { answer: 'Grace' } })).toEqual({ text: 'Hello, Grace! Tessera is ready.' });
+    expect(interpolate(greet.with, { ctx: { user_name: 'Ada' }, bag: {} })).toEqual({ message: 'greet.hello', params: { name: 'Ada' } });
+    expect(interpolate(greet.with, { ctx: {}, bag: { answer: ' Grace ' } })).toEqual({ message: 'greet.hello', params: { name: 'Grace' } });
+    expect(interpolate(greet.with, { ctx: {}, bag: { answer: '  ' } })).toEqual({ message: 'greet.hello_friend', params: { name: '' } });
     const ask = byId('greet_on_boot').steps[0]!;
     expect(evaluateExpr(ask.when!, { ctx: { user_name: 'Ada' }, bag: {} })).toBe(false);
   });
 
   it('calls tool-weather with ctx.city and retries with exponential backoff', () => {
     const s = byId('weather_now');
-    const fetch = s.steps[0]!;
+    const fetch = s.steps.find((x) => x.name === 'fetch_weather')!;
     expect(fetch.target).toEqual({ kind: 'tool', tool: 'tool-weather' });
     expect(fetch.retries).toEqual({ max: 3, backoff: 'exponential', initial: 500, max_delay: 4000, jitter: 0.2 });
     expect(fetch.effect).toBe(true);
     expect(interpolate(fetch.with, { ctx: { city: ' Lviv ' }, bag: {} })).toEqual({ city: 'Lviv' });
-    const say = interpolate(s.steps[1]!.with, { ctx: {}, bag: { weather: { city: 'Lviv', summary: 'sunny', temp_c: 21.6 } } });
-    expect(say).toEqual({ text: 'Lviv: sunny, 22°C.' });
+    expect(interpolate(fetch.with, { ctx: {}, bag: { asked_city: 'Lviv ' } })).toEqual({ city: 'Lviv' });
+    const say = interpolate(s.steps.find((x) => x.name === 'say_weather')!.with, { ctx: {}, bag: { weather: { city: 'Lviv', summary: 'sunny', temp_c: 21.6 } } });
+    expect(say).toEqual({ message: 'weather.now', params: { city: 'Lviv', summary: 'sunny', temp: 22 } });
   });
 
   it('gives the redemption in redeem_entitlement a compensation', () => {
@@ -103,7 +105,7 @@ describe('scenario DSL: the shipped scenarios', () => {
     const ctx = { journey: 'tour', steps: ['Lobby', 'Hall', 'Garden'], step: 1 };
     const present = s.steps.find((x) => x.name === 'present_step')!;
     expect(evaluateExpr(present.when!, { ctx })).toBe(true);
-    expect(interpolate(present.with, { ctx })).toEqual({ text: 'Step 2 of 3: Hall' });
+    expect(interpolate(present.with, { ctx })).toEqual({ message: 'journey.step', params: { n: 2, total: 3, text: 'Hall' } });
     expect(interpolate(s.steps.find((x) => x.name === 'remember_progress')!.with, { ctx })).toEqual({ key: 'journey.tour.step', value: 2 });
     expect(interpolate(s.steps.find((x) => x.name === 'publish_progress')!.with, { ctx })).toEqual({
       topic: 'journey.progress',
@@ -366,7 +368,7 @@ describe('scenario DSL: errors point at the file, line, column and field', () =>
     const fixed = text.replace('timeout: 5 sec', 'timeout: 5s');
     expect(problems(() => parseScenario(fixed, 'a.yaml'))).toEqual([
       'a.yaml:6:22 steps[0].with.duration: "soon" is not a duration: use 250ms, 5s, 2m, 1h, 1h30m, or a number of milliseconds',
-      'a.yaml:9:11 steps[1].with: io.say needs with.text',
+      'a.yaml:9:11 steps[1].with: io.say needs with.text or with.message',
       'a.yaml:12:19 steps[2].with.topic: "bad topic" is not a topic: segments are letters, digits, "_" or "-", separated by single dots',
       'a.yaml:15:24 steps[3].retries.initial: initial delay (10000 ms) is longer than max_delay (1000 ms)',
       'a.yaml:21:38 steps[5].with.filter: bad expression: unexpected end of expression at column 13',

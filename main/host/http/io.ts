@@ -1,12 +1,20 @@
 /**
- * I/O routes (seed 001 §3, issue 6 points 1, 6, 7): the router's status (channels, voice with the reasons it is
- * off, locks, open questions), text input, direct sends, the `inbox.local` list and acknowledgement, and the
- * WebSocket `/ws/io` over which the Journey Guide joins the `ui` channel and streams push-to-talk audio.
+ * I/O routes (seed 001 §3, issue 6 points 1, 6, 7; issue 13 point 14): the router's status (channels, voice with
+ * the reasons it is off, locks, open questions, sessions), dialogue sessions (one per traveller), text input,
+ * direct sends, the `inbox.local` list and acknowledgement, and the WebSocket `/ws/io` over which the Journey
+ * Guide joins the `ui` channel for its session and streams push-to-talk audio.
  *
  * `/ws/io` protocol (JSON text frames, audio as binary frames):
- *   server → `{"type":"hello","voice_enabled","voice_disabled_reason"}` on connect (the socket is now a `ui` client)
- *   server → `{"type":"say","message":{id,run_id,text}}`, `{"type":"ask","question":{run_id,step,prompt}}`
- *   client → `{"type":"audio.start","sample_rate":16000,"run_id"?,"step"?}` then binary frames of little-endian
+ *   server → `{"type":"hello","voice_enabled","voice_disabled_reason","session","idle_reset_ms"}` on connect (the
+ *            socket is now a `ui` client; `?session=ID` joins that session at once)
+ *   client → `{"type":"join","session":ID}` shows that session's dialogue (send it again after a reconnect);
+ *            server → `{"type":"joined","session":ID}`, or `{"type":"session.ended","session","reason"}` when it is
+ *            not open (start a new one with POST /api/io/session)
+ *   server → `{"type":"say","message":{id,run_id,text,session?}}`, `{"type":"ask","question":{run_id,step,prompt,
+ *            session?}}` — of the joined session, or of no session; `{"type":"session.ended","session","reason"}`
+ *            when the joined session ends (the next traveller, or the idle reset)
+ *   client → `{"type":"audio.start","sample_rate":16000,"run_id"?,"step"?}` (heard as the joined session's) then
+ *            binary frames of little-endian
  *            16-bit mono PCM (even length, ≤ 32 KiB each, ≤ 30 s in all), then `{"type":"audio.end"}`
  *            (or `{"type":"audio.cancel"}`)
  *   server → `{"type":"heard","outcome":"speech"|"no_speech","text","result"?}` after `audio.end`
@@ -18,7 +26,7 @@ import Ajv from 'ajv';
 import type { FastifyPluginAsync } from 'fastify';
 import type { WebSocket } from 'ws';
 import { TesseraError, toErrorData } from '../../common/errors.js';
-import { MAX_CHUNK_BYTES, MAX_IO_TEXT, createPushRecorder } from '../../runtime/io/index.js';
+import { MAX_CHUNK_BYTES, MAX_IO_TEXT, SESSION_ID_PATTERN, createPushRecorder } from '../../runtime/io/index.js';
 import type { PushRecorder } from '../../runtime/io/index.js';
 
 const errorRef = { $ref: 'Error#' } as const;
@@ -34,6 +42,7 @@ const message = {
     key: { type: 'string' },
     run_id: { type: ['string', 'null'] },
     requested: { type: ['array', 'null'], items: { type: 'string' } },
+    session: { type: ['string', 'null'], description: 'The dialogue session it is for; null: everyone.' },
     text: { type: 'string' },
     state: { type: 'string', enum: ['pending', 'delivered', 'inboxed'] },
     delivered_to: { type: 'array', items: { type: 'string' } },
@@ -52,10 +61,10 @@ const lockState = {
     waiters: { type: 'array', items: { type: 'object', properties: { resources: { type: 'array', items: { type: 'string' } }, owner: { type: 'string' }, priority: { type: 'string' }, since: { type: 'number' } } } },
   },
 } as const;
-const question = { type: 'object', properties: { run_id: { type: 'string' }, step: { type: 'string' }, prompt: { type: 'string' }, asked_at: { type: 'string' }, trace_id: { type: ['string', 'null'] } } } as const;
+const question = { type: 'object', properties: { run_id: { type: 'string' }, step: { type: 'string' }, session: { type: ['string', 'null'] }, prompt: { type: 'string' }, asked_at: { type: 'string' }, trace_id: { type: ['string', 'null'] } } } as const;
 const statusSchema = {
   type: 'object',
-  required: ['defaults', 'out', 'in', 'voice_enabled', 'voice_disabled_reason', 'ui_clients', 'inbox_unread', 'questions', 'locks'],
+  required: ['defaults', 'out', 'in', 'voice_enabled', 'voice_disabled_reason', 'ui_clients', 'inbox_unread', 'questions', 'locks', 'sessions'],
   properties: {
     defaults: { type: 'object', properties: { in: { type: 'array', items: { type: 'string' } }, out: { type: 'array', items: { type: 'string' } } } },
     out: { type: 'object', additionalProperties: channelStatus },
@@ -67,16 +76,25 @@ const statusSchema = {
     inbox_unread: { type: 'integer' },
     questions: { type: 'array', items: question },
     locks: lockState,
+    sessions: { type: 'object', required: ['open', 'idle_reset_ms'], properties: { open: { type: 'integer' }, idle_reset_ms: { type: 'integer' } } },
   },
 } as const;
 const runIdSchema = { type: 'string', minLength: 1, maxLength: 200 } as const;
 const stepSchema = { type: 'string', minLength: 1, maxLength: 300 } as const;
+const sessionSchema = { type: 'string', pattern: SESSION_ID_PATTERN.source, description: 'A dialogue session id (POST /api/io/session).' } as const;
 /** `POST /api/io/input` (also the Electron IPC `ioInput` argument). */
 export const ioInputSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['text'],
-  properties: { text: { type: 'string', minLength: 1, maxLength: MAX_IO_TEXT }, run_id: runIdSchema, step: stepSchema },
+  properties: { text: { type: 'string', minLength: 1, maxLength: MAX_IO_TEXT }, run_id: runIdSchema, step: stepSchema, session: sessionSchema },
+} as const;
+/** `POST /api/io/session` (also the Electron IPC `ioSession` argument). */
+export const ioSessionSchema = { type: 'object', additionalProperties: false, properties: { end: sessionSchema } } as const;
+const sessionView = {
+  type: 'object',
+  required: ['id', 'started_at'],
+  properties: { id: { type: 'string' }, started_at: { type: 'string' }, last_input_at: { type: ['string', 'null'] }, ended_at: { type: ['string', 'null'] }, end_reason: { type: ['string', 'null'] } },
 } as const;
 const outcomeSchema = {
   type: 'object',
@@ -90,6 +108,8 @@ const outcomeSchema = {
     intent: { type: 'string' },
     slots: { type: 'object', additionalProperties: true },
     error: { type: 'object', description: 'An understood utterance whose scenario could not start: why (the speaker got a plain answer).', properties: { code: { type: 'string' }, message: { type: 'string' } }, additionalProperties: true },
+    session: { type: 'string' },
+    question_left_open: { type: 'object', description: "A clear request made while the session's question waited: the question stays open.", properties: { run_id: { type: 'string' }, step: { type: 'string' } } },
   },
 } as const;
 const channelName = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9_.-]*$' } as const;
@@ -97,6 +117,7 @@ const channelName = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a
 const ajv = new Ajv({ allErrors: false });
 const validateControl = ajv.compile({
   oneOf: [
+    { type: 'object', additionalProperties: false, required: ['type', 'session'], properties: { type: { const: 'join' }, session: sessionSchema } },
     {
       type: 'object',
       additionalProperties: false,
@@ -106,7 +127,7 @@ const validateControl = ajv.compile({
     { type: 'object', additionalProperties: false, required: ['type'], properties: { type: { enum: ['audio.end', 'audio.cancel', 'ping'] } } },
   ],
 });
-type Control = { type: 'audio.start'; sample_rate: number; run_id?: string; step?: string } | { type: 'audio.end' | 'audio.cancel' | 'ping' };
+type Control = { type: 'join'; session: string } | { type: 'audio.start'; sample_rate: number; run_id?: string; step?: string } | { type: 'audio.end' | 'audio.cancel' | 'ping' };
 
 /** Only one push-to-talk stream at a time per runtime: the microphone is one resource. */
 const activeStreams = new WeakMap<object, string>();
@@ -123,18 +144,29 @@ export const ioRoutes: FastifyPluginAsync = async (app) => {
     schema: { summary: 'I/O channels and whether each works, voice parts with the reasons they are off, lock holders and waiters, open questions.', tags, security: secured, response: { 200: statusSchema, 401: errorRef, 503: errorRef } },
   }, async () => io().status());
 
-  app.post<{ Body: { text: string; run_id?: string; step?: string } }>('/api/io/input', {
+  app.post<{ Body: { end?: string } }>('/api/io/session', {
     config: { access: ['traveller', 'operator'] },
     schema: {
-      summary: 'Text input: with run_id and step it answers that question; without, it answers the oldest open question, or starts the scenario its intent routes to.',
+      summary: "Start a traveller's dialogue session (the Journey Guide's \"new traveller\"); with end, end that one first: its questions expire and its later messages go to inbox.local.",
+      tags,
+      security: secured,
+      body: ioSessionSchema,
+      response: { 200: { type: 'object', required: ['session', 'ended'], properties: { session: sessionView, ended: { type: ['object', 'null'], properties: { id: { type: 'string' }, reason: { type: 'string' } } } } }, 400: errorRef, 401: errorRef, 503: errorRef },
+    },
+  }, async (request) => io().startSession(request.body ?? {}));
+
+  app.post<{ Body: { text: string; run_id?: string; step?: string; session?: string } }>('/api/io/input', {
+    config: { access: ['traveller', 'operator'] },
+    schema: {
+      summary: "Text input: with run_id and step it answers that question; without, it answers the oldest open question of its session (a clear request starts its intent instead), or starts the scenario its intent routes to.",
       tags,
       security: secured,
       body: ioInputSchema,
-      response: { 200: outcomeSchema, 400: errorRef, 401: errorRef, 404: errorRef, 429: errorRef, 503: errorRef },
+      response: { 200: outcomeSchema, 400: errorRef, 401: errorRef, 404: errorRef, 409: errorRef, 429: errorRef, 503: errorRef },
     },
   }, async (request) => {
-    const { text, run_id, step } = request.body;
-    const outcome = await io().input(text, { ...(run_id !== undefined ? { run_id } : {}), ...(step !== undefined ? { step } : {}), channel: 'text' });
+    const { text, run_id, step, session } = request.body;
+    const outcome = await io().input(text, { ...(run_id !== undefined ? { run_id } : {}), ...(step !== undefined ? { step } : {}), ...(session !== undefined ? { session } : {}), channel: 'text' });
     runtime.scenarios.flush(); // a run the intent started is durable before we acknowledge it
     return outcome;
   });
@@ -188,9 +220,22 @@ export const ioRoutes: FastifyPluginAsync = async (app) => {
     };
     const fail = (err: unknown) => send({ type: 'error', error: toErrorData(err) });
     const router = runtime.io;
-    const attachment = router.attachUi({ send });
+    // The session this socket shows: its traveller's messages and questions reach it, no other traveller's.
+    let joined: string | null = null;
+    const join = (id: string): boolean => {
+      const found = router.session(id);
+      if (!found || found.ended_at !== null) {
+        send({ type: 'session.ended', session: id, reason: found?.end_reason ?? 'unknown' });
+        return false;
+      }
+      joined = id;
+      return true;
+    };
+    const attachment = router.attachUi({ send, session: () => joined });
+    const asked = (request.query as { session?: unknown } | undefined)?.session;
     const status = router.status();
-    send({ type: 'hello', voice_enabled: status.voice_enabled, voice_disabled_reason: status.voice_disabled_reason });
+    send({ type: 'hello', voice_enabled: status.voice_enabled, voice_disabled_reason: status.voice_disabled_reason, session: null, idle_reset_ms: status.sessions.idle_reset_ms });
+    if (typeof asked === 'string' && SESSION_ID_PATTERN.test(asked) && join(asked)) send({ type: 'joined', session: asked });
 
     let stream: { recorder: PushRecorder; done: Promise<void> } | undefined;
     const endStream = (cancel: boolean) => {
@@ -209,7 +254,7 @@ export const ioRoutes: FastifyPluginAsync = async (app) => {
       const recorder = createPushRecorder(owner, { sampleRate: c.sample_rate, channels: 1 });
       activeStreams.set(router, owner);
       const done = router
-        .hear(recorder, { owner, ...(c.run_id !== undefined ? { run_id: c.run_id, step: c.step! } : {}) })
+        .hear(recorder, { owner, ...(joined ? { session: joined } : {}), ...(c.run_id !== undefined ? { run_id: c.run_id, step: c.step! } : {}) })
         .then(
           (r) => {
             runtime.scenarios.flush();
@@ -246,9 +291,12 @@ export const ioRoutes: FastifyPluginAsync = async (app) => {
         } catch {
           throw new TesseraError('VALIDATION_FAILED', 'The message is not valid JSON.');
         }
-        if (!validateControl(parsed)) throw new TesseraError('VALIDATION_FAILED', `Expected audio.start {sample_rate 8000–48000, run_id?, step?}, audio.end, audio.cancel or ping: ${ajv.errorsText(validateControl.errors)}`);
+        if (!validateControl(parsed)) throw new TesseraError('VALIDATION_FAILED', `Expected join {session}, audio.start {sample_rate 8000–48000, run_id?, step?}, audio.end, audio.cancel or ping: ${ajv.errorsText(validateControl.errors)}`);
         const c = parsed as Control;
         if (c.type === 'ping') send({ type: 'pong' });
+        else if (c.type === 'join') {
+          if (join(c.session)) send({ type: 'joined', session: c.session });
+        }
         else if (c.type === 'audio.start') start(c);
         else endStream(c.type === 'audio.cancel');
       } catch (err) {

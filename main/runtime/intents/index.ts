@@ -17,4 +17,6 @@ export type { IntentHandler, IntentInvocation, IntentRegistration, IntentRegistr
 export { createIntentRouter } from './router.js';
 export type { IntentRoute, IntentRouter, RouteContext, RunScenario } from './router.js';
 export { loadIntentCases, parseIntentCases, runIntentCases } from './cases.js';
+export { checkIntentTargets } from './targets.js';
+export type { ScenarioShape, TargetProblem } from './targets.js';
 export type { IntentCase, IntentCaseFile, IntentCaseResult } from './cases.js';

@@ -3,8 +3,9 @@
  * says whether it can take a message now and delivers it; the router decides what happens when none can.
  *
  * - `console`: a line to the logger (or the writer the host gives); always available.
- * - `ui`: the renderer, through the clients attached over `/ws/io` (and the `io.*` events every UI sees);
- *   available while at least one is attached.
+ * - `ui`: the renderer, through the clients attached over `/ws/io` (and the `io.*` events every UI sees). A
+ *   message of a dialogue session goes only to the clients showing that session (issue 13 point 14: one
+ *   dialogue per traveller); a message of no session to every client. Available while such a client is attached.
  * - `voice`: text-to-speech through the speech module, holding the `tts` lock as the message's owner (a run
  *   id: re-entrant with the run's own `locks: [tts]`), one utterance at a time per owner; available when TTS
  *   and an audio output exist.
@@ -37,12 +38,15 @@ export interface OutputChannel {
 export interface UiClient {
   /** Sends one JSON message to the renderer. Must not throw. */
   send(message: UiMessage): void;
+  /** The dialogue session it shows now (null or absent: none; it sees only messages for everyone). */
+  session?(): string | null;
 }
 
 /** Messages the router sends to attached renderers. */
 export type UiMessage =
-  | { type: 'say'; message: { id: number; run_id: string | null; text: string } }
-  | { type: 'ask'; question: { run_id: string; step: string; prompt: string } };
+  | { type: 'say'; message: { id: number; run_id: string | null; text: string; session?: string } }
+  | { type: 'ask'; question: { run_id: string; step: string; prompt: string; session?: string } }
+  | { type: 'session.ended'; session: string; reason: string };
 
 export function consoleChannel(write: (text: string, message: IoMessage) => void): OutputChannel {
   return {
@@ -54,19 +58,29 @@ export function consoleChannel(write: (text: string, message: IoMessage) => void
 
 export interface UiChannel extends OutputChannel {
   attach(client: UiClient): Disposable;
-  broadcast(message: UiMessage): void;
+  /** Sends to the clients showing `session`, or to every client when `session` is null. */
+  broadcast(message: UiMessage, session?: string | null): void;
+  /** Whether a client shows `session` now. */
+  shows(session: string): boolean;
+  /** Null when a client can take a message of `session`, else why not. */
+  unavailableFor(session: string | null): string | null;
   readonly clients: number;
 }
 
 export function uiChannel(): UiChannel {
   const clients = new Set<UiClient>();
-  const broadcast = (m: UiMessage) => clients.forEach((c) => c.send(m));
+  const reached = (session: string | null | undefined) => [...clients].filter((c) => !session || c.session?.() === session);
+  const broadcast = (m: UiMessage, session?: string | null) => reached(session).forEach((c) => c.send(m));
+  const unavailableFor = (session: string | null) => (reached(session).length > 0 ? null : session ? "no UI shows the traveller's dialogue" : 'no UI is connected');
   return {
     name: 'ui',
     unavailable: () => (clients.size > 0 ? null : 'no UI is connected'),
+    unavailableFor,
+    shows: (session) => reached(session).length > 0,
     async deliver({ message }) {
-      if (clients.size === 0) throw new TesseraError('NOT_READY', 'no UI is connected');
-      broadcast({ type: 'say', message: { id: message.id, run_id: message.run_id, text: message.text } });
+      const why = unavailableFor(message.session);
+      if (why !== null) throw new TesseraError('NOT_READY', why);
+      broadcast({ type: 'say', message: { id: message.id, run_id: message.run_id, text: message.text, ...(message.session ? { session: message.session } : {}) } }, message.session);
     },
     attach(client) {
       clients.add(client);

@@ -43,8 +43,10 @@ export type ActionName = Extract<StepTarget, { kind: 'action' }>['action'];
 /**
  * Arguments of the built-in actions: `required` are checked at load time, the rest are documented here for the
  * engine. An action not listed takes anything.
- * - io.say `{text, channel?}` — say or show `text` (seed 001 §3).
- * - io.ask `{prompt, timeout?, channel?}` (timeout in ms) — ask and wait for the answer; the answer's text is the step's output.
+ * - io.say `{text | message, params?, channel?}` — say or show `text`, or the message catalogue's words for the key
+ *   `message` in the run's language (`params` fill its placeholders; resources/messages; seed 001 §3, issue 13 §16).
+ * - io.ask `{prompt | message, params?, timeout?, channel?}` (timeout in ms) — ask and wait for the answer; the
+ *   answer's text is the step's output.
  * - memory.set `{key, value}` — `memory.set("user.name", …)` (seed 001 §8).
  * - bus.publish `{topic, payload?}` — a concrete topic (seed 001 §5).
  * - scenario.run `{id, ctx?, priority?}` — start another scenario without waiting (a `scenario:` step waits).
@@ -53,8 +55,8 @@ export type ActionName = Extract<StepTarget, { kind: 'action' }>['action'];
  * - log `{message, level?}`.
  */
 export const ACTION_ARGS: Readonly<Record<ActionName, { required: readonly string[]; optional: readonly string[]; effect: boolean }>> = {
-  'io.say': { required: ['text'], optional: ['channel'], effect: true },
-  'io.ask': { required: ['prompt'], optional: ['timeout', 'channel'], effect: true },
+  'io.say': { required: [], optional: ['text', 'message', 'params', 'channel'], effect: true },
+  'io.ask': { required: [], optional: ['prompt', 'message', 'params', 'timeout', 'channel'], effect: true },
   'memory.set': { required: ['key', 'value'], optional: [], effect: true },
   'bus.publish': { required: ['topic'], optional: ['payload'], effect: true },
   'scenario.run': { required: ['id'], optional: ['ctx', 'priority'], effect: true },
@@ -434,6 +436,8 @@ function checkActionArgs(target: StepTarget, args: Record<string, unknown>, src:
   for (const name of spec.required) {
     if (!(name in args)) problems.at(src, [...path, 'with'], `${target.action} needs with.${name}`);
   }
+  if (target.action === 'io.say' && !('text' in args) && !('message' in args)) problems.at(src, [...path, 'with'], 'io.say needs with.text or with.message');
+  if (target.action === 'io.ask' && !('prompt' in args) && !('message' in args)) problems.at(src, [...path, 'with'], 'io.ask needs with.prompt or with.message');
   const literal = (v: unknown): v is string | number => (typeof v === 'string' && !v.includes('${')) || typeof v === 'number';
   // The engine reads these timeouts as milliseconds only.
   if ((target.action === 'io.ask' || target.action === 'wait') && typeof args.timeout === 'string' && !args.timeout.includes('${')) {

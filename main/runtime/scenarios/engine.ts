@@ -168,6 +168,11 @@ export interface EngineOptions {
    * fails the attempt like the target's own error would. Never set in production.
    */
   stub?: (call: StubCall) => { value: unknown } | undefined;
+  /**
+   * The message catalogue (main/runtime/io/messages.ts): an io.say or io.ask with `message: KEY` (and `params`)
+   * says the catalogue's words for KEY in the run's language (`ctx.language`) as its `text` / `prompt`.
+   */
+  messages?: { render(key: string, params?: Record<string, unknown>, language?: string | null): string };
   clock?: () => number;
   /** Random numbers in [0,1) for retry jitter; each draw is recorded in the journal. */
   random?: () => number;
@@ -686,10 +691,21 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     return v as Record<string, unknown>;
   };
 
-  async function execute(step: Step, input: Record<string, unknown>, env: StepEnv): Promise<unknown> {
+  /** io.say / io.ask `{message, params}`: the catalogue's words in the run's language, as `text` / `prompt`. */
+  const worded = (target: Step['target'], input: Record<string, unknown>, run: RunRow): Record<string, unknown> => {
+    if (target.kind !== 'action' || (target.action !== 'io.say' && target.action !== 'io.ask') || typeof input['message'] !== 'string') return input;
+    const field = target.action === 'io.say' ? 'text' : 'prompt';
+    if (!options.messages) return { ...input, [field]: input[field] ?? input['message'] };
+    const params = input['params'] !== null && typeof input['params'] === 'object' && !Array.isArray(input['params']) ? (input['params'] as Record<string, unknown>) : {};
+    const language = parseJson<Record<string, unknown>>(run.ctx)?.['language'];
+    return { ...input, [field]: options.messages.render(input['message'], params, typeof language === 'string' ? language : null) };
+  };
+
+  async function execute(step: Step, given: Record<string, unknown>, env: StepEnv): Promise<unknown> {
     const { run, idempotencyKey, signal } = env;
     const trace = { trace_id: run.trace_id };
     const target = step.target;
+    const input = worded(target, given, run);
     const stubbed = options.stub?.({ run_id: run.run_id, scenario_id: run.scenario_id, step: env.key, target, input });
     if (stubbed) return stubbed.value;
     const runCtx = parseJson<Record<string, unknown>>(run.ctx);

@@ -38,6 +38,12 @@ import { createScenarioEngine } from './engine.js';
 import type { RunState, StubCall } from './engine.js';
 import { scenarioExpressions } from './expressions.js';
 import type { Scenario } from './model.js';
+import { loadMessageCatalogue } from '../io/messages.js';
+import type { MessageCatalogue } from '../io/messages.js';
+
+let shipped: MessageCatalogue | undefined;
+/** The app's message catalogue: a case's io.say / io.ask `message` is recorded in the words a traveller hears. */
+const catalogue = () => (shipped ??= loadMessageCatalogue());
 
 /** How a stub answers: the same value every time, successive values, or a failure. */
 export type StubSpec = { returns: unknown } | { sequence: unknown[] } | { error: string };
@@ -203,7 +209,7 @@ export async function runScenarioCase(scenarios: readonly Scenario[], scenarioId
     const journal = createJournal({ store });
     const bus = createBus({ journal, logger });
     const memory = createMemory({ store, bus });
-    const engine = createScenarioEngine({ store, bus, journal, logger, memory, expressions: scenarioExpressions, stub: stubsFor(c, messages) });
+    const engine = createScenarioEngine({ store, bus, journal, logger, memory, expressions: scenarioExpressions, stub: stubsFor(c, messages), messages: catalogue() });
     try {
       for (const s of scenarios) engine.register(s);
       let runId: string;

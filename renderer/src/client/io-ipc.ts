@@ -1,5 +1,5 @@
-/** The Electron transport of the Journey Guide's I/O client: `ioStatus`, `ioInput`, `ioTalk` over the preload bridge. */
-import type { IoClient, IoInputOutcome, IoStatusView } from '../../../main/common/api.js';
+/** The Electron transport of the Journey Guide's I/O client: `ioStatus`, `ioSession`, `ioInput`, `ioTalk` over the preload bridge. */
+import type { IoClient, IoInputOutcome, IoSessionStart, IoStatusView } from '../../../main/common/api.js';
 import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js';
 import { fromErrorData } from '../../../main/common/errors.js';
 
@@ -11,6 +11,7 @@ function unwrap<T>(result: BridgeResult): T {
 export function createIpcIoClient(bridge: TesseraBridge): IoClient {
   return {
     status: async () => unwrap<IoStatusView>(await bridge.invoke('ioStatus')),
+    session: async (req = {}) => unwrap<IoSessionStart>(await bridge.invoke('ioSession', req)),
     input: async (req) => unwrap<IoInputOutcome>(await bridge.invoke('ioInput', req)),
     talk: {
       start: async () => unwrap<{ outcome: 'speech' | 'no_speech'; text: string; result?: IoInputOutcome }>(await bridge.invoke('ioTalk', { action: 'start' })),
