@@ -18,6 +18,7 @@ import type { Journal } from '../journal/index.js';
 import type { Disposable } from '../lifecycle/index.js';
 import type { Logger } from '../log/index.js';
 import type { Migration, Store } from '../store/index.js';
+import { createFailureLog, isStoreFailure, writeLockFree } from '../store/failures.js';
 import { checkTimeZone, parseAt, parseCron } from './cron.js';
 import type { Expressions, ScenarioEngine } from './engine.js';
 
@@ -130,6 +131,8 @@ interface TriggerRow {
 
 /** Timers longer than this are re-armed in steps (setTimeout's limit is ~24.8 days). */
 const MAX_TIMER_MS = 60_000;
+/** After a tick failed (the store locked or full): when to try again. */
+const TICK_RETRY_MS = 1_000;
 
 export function createAutomation(options: { store: Store; bus: Bus; journal: Journal; engine: ScenarioEngine; expressions: Expressions; logger: Logger; clock?: () => number }): Automation {
   const { store, bus, journal, engine, expressions, logger } = options;
@@ -186,12 +189,31 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
     })();
   };
 
+  const tickFailures = createFailureLog(logger, 'the schedule tick');
+  let tickFailing = false;
+  const retryTick = () => {
+    if (disposed) return;
+    timer = setTimeout(tick, TICK_RETRY_MS);
+    timer.unref?.();
+  };
   const tick = () => {
     timer = undefined;
     if (disposed) return;
-    const now = clock();
-    for (const r of q.due.all(now)) fire(r, r.next_fire_at!, 'due');
-    arm();
+    try {
+      // After a failure, a round is skipped while another process still holds the lock (no busy wait).
+      if (tickFailing && !writeLockFree(db)) return retryTick();
+      const now = clock();
+      for (const r of q.due.all(now)) fire(r, r.next_fire_at!, 'due');
+      arm();
+      tickFailing = false;
+      tickFailures.succeeded();
+    } catch (err) {
+      // Runs from a timer, where a throw would end the process (issue 13: another process holding the write lock
+      // for 5 s did). A failed fire rolled back whole, so the retry fires it again under the same run id.
+      tickFailing = true;
+      tickFailures.failed(err);
+      retryTick();
+    }
   };
 
   const arm = () => {
@@ -229,13 +251,50 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
     t.last_event_id = e.id;
   };
 
+  // A trigger whose dispatch the store refused (locked by another process, disk full) is "behind": it skips live
+  // events and catches up from the journal, in order, every TICK_RETRY_MS until the store takes its writes again.
+  // Live dispatch after a failure would record a later event as seen and skip the failed one for good.
+  const behind = new Map<string, NodeJS.Timeout>();
+  const dispatchFailures = createFailureLog(logger, 'trigger dispatch');
+  const catchUp = (t: TriggerRow) => {
+    behind.delete(t.trigger_id);
+    if (disposed || !subscriptions.has(t.trigger_id)) return;
+    const matches = compilePattern(t.pattern);
+    try {
+      if (!writeLockFree(db)) return fallBehind(t, new TesseraError('STORE_BUSY', 'The database is still locked by another process.'));
+      for (let after = t.last_event_id, page; (page = journal.query({ topic: t.pattern, after, limit: 500 })).events.length > 0; after = page.events.at(-1)!.id) {
+        for (const e of page.events) if (matches(e.topic) && e.topic !== 'trigger.failed') dispatch(t, e);
+      }
+      dispatchFailures.succeeded();
+    } catch (err) {
+      fallBehind(t, err);
+    }
+  };
+  const fallBehind = (t: TriggerRow, err: unknown) => {
+    dispatchFailures.failed(err, { trigger_id: t.trigger_id });
+    if (disposed || behind.has(t.trigger_id)) return;
+    const timer = setTimeout(() => catchUp(t), TICK_RETRY_MS);
+    timer.unref?.();
+    behind.set(t.trigger_id, timer);
+  };
+  /** Throws only a store failure (the caller falls behind); any other failure is journaled as trigger.failed. */
+  const dispatch = (t: TriggerRow, e: TesseraEvent) => {
+    try {
+      consider(t, e);
+    } catch (err) {
+      if (isStoreFailure(err)) throw err;
+      bus.publish('trigger.failed', { trigger_id: t.trigger_id, event_id: e.id, error: (err as Error).message });
+    }
+  };
+
   const subscribe = (t: TriggerRow) => {
     subscriptions.set(t.trigger_id, bus.subscribe(t.pattern, (e) => {
       if (e.topic === 'trigger.failed') return;
+      if (behind.has(t.trigger_id)) return; // the catch-up reads it from the journal, in order
       try {
-        consider(t, e);
+        dispatch(t, e);
       } catch (err) {
-        bus.publish('trigger.failed', { trigger_id: t.trigger_id, event_id: e.id, error: (err as Error).message });
+        fallBehind(t, err);
       }
     }, { name: `trigger:${t.trigger_id}` }));
   };
@@ -281,6 +340,8 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
       return toTrigger(row);
     },
     deleteTrigger(triggerId) {
+      clearTimeout(behind.get(triggerId));
+      behind.delete(triggerId);
       void subscriptions.get(triggerId)?.dispose();
       subscriptions.delete(triggerId);
       const gone = q.deleteTrigger.run(triggerId).changes > 0;
@@ -314,6 +375,8 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
     dispose() {
       disposed = true;
       if (timer) clearTimeout(timer);
+      for (const t of behind.values()) clearTimeout(t);
+      behind.clear();
       for (const s of subscriptions.values()) void s.dispose();
       subscriptions.clear();
     },
