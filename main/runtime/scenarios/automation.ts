@@ -314,14 +314,21 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
       const first = input.cron !== undefined ? parseCron(input.cron).next(clock(), tz) : parseAt(input.at!);
       if (first === undefined) throw new TesseraError('VALIDATION_FAILED', `cron "${input.cron}" never fires`);
       const jobId = `job_${randomUUID().slice(0, 8)}`;
-      q.insertSchedule.run(jobId, input.scenario_id, input.cron ?? null, input.at ?? null, tz, JSON.stringify(input.ctx ?? {}), missed, first, clock());
-      bus.publish('schedule.created', { job_id: jobId, scenario_id: input.scenario_id, cron: input.cron ?? null, at: input.at ?? null, tz, next_fire_at: new Date(first).toISOString() });
+      // The row and its event commit together, so the answer (created, or an error with nothing written) is true
+      // on a full disk too; subscribers hear of it once committed (issue 13 point 8).
+      db.transaction(() => {
+        q.insertSchedule.run(jobId, input.scenario_id, input.cron ?? null, input.at ?? null, tz, JSON.stringify(input.ctx ?? {}), missed, first, clock());
+        return bus.stageMany([{ topic: 'schedule.created', payload: { job_id: jobId, scenario_id: input.scenario_id, cron: input.cron ?? null, at: input.at ?? null, tz, next_fire_at: new Date(first).toISOString() } }]);
+      })().deliver();
       arm();
       return toSchedule(q.schedules.all().find((r) => r.job_id === jobId)!);
     },
     deleteSchedule(jobId) {
-      const gone = q.deleteSchedule.run(jobId).changes > 0;
-      if (gone) bus.publish('schedule.deleted', { job_id: jobId });
+      const { gone, staged } = db.transaction(() => {
+        const deleted = q.deleteSchedule.run(jobId).changes > 0;
+        return { gone: deleted, staged: deleted ? bus.stageMany([{ topic: 'schedule.deleted', payload: { job_id: jobId } }]) : undefined };
+      })();
+      staged?.deliver();
       arm();
       return gone;
     },
@@ -333,19 +340,26 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
       if (input.filter !== undefined) expressions.evaluate(input.filter, { $: { id: 0, topic: '', payload: null, ts: '', trace_id: '' } });
       const id = `trg_${randomUUID().slice(0, 8)}`;
       const last = journal.lastId();
-      q.insertTrigger.run(id, input.pattern, input.filter ?? null, input.scenario_id, JSON.stringify(input.ctx ?? {}), last, clock());
+      const staged = db.transaction(() => {
+        q.insertTrigger.run(id, input.pattern, input.filter ?? null, input.scenario_id, JSON.stringify(input.ctx ?? {}), last, clock());
+        return bus.stageMany([{ topic: 'trigger.created', payload: { trigger_id: id, pattern: input.pattern, filter: input.filter ?? null, scenario_id: input.scenario_id } }]);
+      })();
       const row = q.triggers.all().find((r) => r.trigger_id === id)!;
       if (started) subscribe(row);
-      bus.publish('trigger.created', { trigger_id: id, pattern: input.pattern, filter: input.filter ?? null, scenario_id: input.scenario_id });
+      staged.deliver();
       return toTrigger(row);
     },
     deleteTrigger(triggerId) {
+      // Deleted (and its event journaled) first: a delete the store refuses leaves the trigger working.
+      const { gone, staged } = db.transaction(() => {
+        const deleted = q.deleteTrigger.run(triggerId).changes > 0;
+        return { gone: deleted, staged: deleted ? bus.stageMany([{ topic: 'trigger.deleted', payload: { trigger_id: triggerId } }]) : undefined };
+      })();
       clearTimeout(behind.get(triggerId));
       behind.delete(triggerId);
       void subscriptions.get(triggerId)?.dispose();
       subscriptions.delete(triggerId);
-      const gone = q.deleteTrigger.run(triggerId).changes > 0;
-      if (gone) bus.publish('trigger.deleted', { trigger_id: triggerId });
+      staged?.deliver();
       return gone;
     },
     triggers: () => q.triggers.all().map(toTrigger),

@@ -567,7 +567,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
    */
   const commitPending = (attempt = false): unknown => {
     if (pendingWrites.length === 0 || !store.isOpen) return undefined;
-    if (failing !== undefined && !attempt) return failing;
+    // Inside a transaction the writes go with it (a schedule firing, a route committing an event with its run).
+    if (failing !== undefined && !attempt && !db.inTransaction) return failing;
     const batch = pendingWrites;
     const callbacks = afterCommit;
     pendingWrites = [];
