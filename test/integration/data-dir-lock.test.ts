@@ -49,7 +49,7 @@ describe('the data folder lock', () => {
       running.child.kill('SIGTERM');
       await running.exited;
     }
-  });
+  }, 90_000);
 
   it('takes over the folder of a runtime killed with SIGKILL (the lock dies with its process)', async () => {
     const dataDir = tempDir('tessera-lock-kill-');
@@ -67,5 +67,5 @@ describe('the data folder lock', () => {
     } finally {
       await heir.close();
     }
-  });
+  }, 90_000);
 });

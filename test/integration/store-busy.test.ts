@@ -79,6 +79,8 @@ describe('a database locked by another process', () => {
     expect(event).toMatchObject({ status: 503, body: { error: { code: 'STORE_BUSY' } } });
     const run = await api('POST', '/api/scenario/run', { id: 'note' });
     expect(run).toMatchObject({ status: 503, body: { error: { code: 'STORE_BUSY' } } });
+    // Readiness says so too, without waiting the 5 s a write would.
+    await expect.poll(async () => (await api('GET', '/readyz')).body, { timeout: 10_000, interval: 200 }).toMatchObject({ error: { code: 'NOT_READY', details: { store: 'STORE_BUSY' } } });
     await lock.release();
 
     // The schedule fires once, under its own run id; the refused run and event were never written.

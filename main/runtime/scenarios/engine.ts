@@ -1258,10 +1258,11 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     async dispose() {
       disposed = true;
       if (retryTimer !== undefined) clearTimeout(retryTimer);
-      flush();
+      // Last chances for writes a failing store held back: tried even while it was failing.
+      commitPending(true);
       for (const r of running.values()) r.controller.abort(new Cancelled('runtime stopping'));
       await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 5000).unref())]);
-      flush();
+      commitPending(true);
     },
   };
   return engine;
