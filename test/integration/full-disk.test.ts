@@ -48,6 +48,7 @@ async function open(disk: SmallDisk): Promise<{ host: RunningHost; api: (method:
   host.runtime.scenarios.register(scenario('note', [{ name: 'n', action: 'bus.publish', with: { topic: 'test.noted', payload: { run: '${run.id}' } } }]));
   host.runtime.scenarios.register(scenario('slow', [{ name: 'nap', action: 'wait', with: { duration: 600_000 } }]));
   host.runtime.scenarios.register(scenario('noop', [{ name: 'n', action: 'log', with: {} }]));
+  host.runtime.scenarios.register(scenario('pause', [{ name: 'nap', action: 'wait', with: { duration: 1500 } }, { name: 'after', action: 'log', with: {} }]));
   const api = async (method: string, path: string, body?: unknown): Promise<Res> => {
     const res = await fetch(host.origin + path, { method, headers: { authorization: `Bearer ${host.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     const text = await res.text();
@@ -224,18 +225,23 @@ describe.skipIf(unavailable !== undefined)('a full disk (tmpfs)', () => {
 
   it('makes /readyz say the store cannot write while the disk is full, and recovers writes and readiness by itself once space returns', async () => {
     expect((await api('GET', '/readyz')).status).toBe(200);
+    // A run in progress across the full disk: its step records are held back, then written.
+    const inProgress = rt().scenarios.run('pause');
     rt().store.db.pragma('wal_checkpoint(TRUNCATE)');
     disk.fill(0);
     try {
       const refused = await api('POST', '/api/events', { topic: 'test.full', payload: { n: 1 } });
       expect(refused).toMatchObject({ status: 507, body: { error: { code: 'STORE_FULL' } } });
+      expect(await api('POST', '/api/scenario/run', { id: 'note' })).toMatchObject({ status: 507, body: { error: { code: 'STORE_FULL' } } });
       await expect.poll(async () => (await api('GET', '/readyz')).body, { timeout: 10_000, interval: 200 }).toMatchObject({ error: { code: 'NOT_READY', message: expect.stringContaining('full'), details: { store: 'STORE_FULL' } } });
       expect((await api('GET', '/readyz')).status).toBe(503);
     } finally {
       disk.free();
     }
-    // No restart: the same runtime writes again and says ready.
+    // No restart: the same runtime writes again and says ready; the run in progress finishes, its records written.
     await expect.poll(async () => (await api('GET', '/readyz')).status, { timeout: 10_000, interval: 200 }).toBe(200);
+    expect((await rt().scenarios.wait(inProgress, 10_000)).state).toBe('completed');
+    expect(rt().scenarios.status(inProgress).steps.map((st) => st.state)).toEqual(['completed', 'completed']);
     const written = await api('POST', '/api/events', { topic: 'test.full', payload: { n: 2 } });
     expect(written.status).toBe(201);
     const run = await api('POST', '/api/scenario/run', { id: 'note', ctx: { after: 'full' } });

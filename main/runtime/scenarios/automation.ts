@@ -273,9 +273,9 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
   const fallBehind = (t: TriggerRow, err: unknown) => {
     dispatchFailures.failed(err, { trigger_id: t.trigger_id });
     if (disposed || behind.has(t.trigger_id)) return;
-    const timer = setTimeout(() => catchUp(t), TICK_RETRY_MS);
-    timer.unref?.();
-    behind.set(t.trigger_id, timer);
+    const retry = setTimeout(() => catchUp(t), TICK_RETRY_MS);
+    retry.unref?.();
+    behind.set(t.trigger_id, retry);
   };
   /** Throws only a store failure (the caller falls behind); any other failure is journaled as trigger.failed. */
   const dispatch = (t: TriggerRow, e: TesseraEvent) => {

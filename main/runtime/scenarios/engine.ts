@@ -566,9 +566,13 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
    * others would each wait busy_timeout on the thread that serves HTTP.
    */
   const commitPending = (attempt = false): unknown => {
+    if (pendingWrites.length === 0) failing = undefined; // nothing held back: the next write finds out afresh
     if (pendingWrites.length === 0 || !store.isOpen) return undefined;
     // Inside a transaction the writes go with it (a schedule firing, a route committing an event with its run).
-    if (failing !== undefined && !attempt && !db.inTransaction) return failing;
+    if (failing !== undefined && !attempt && !db.inTransaction) {
+      armRetry();
+      return failing;
+    }
     const batch = pendingWrites;
     const callbacks = afterCommit;
     pendingWrites = [];
