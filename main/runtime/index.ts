@@ -16,6 +16,8 @@ import type { DisposableStore } from './lifecycle/index.js';
 import type { Logger } from './log/index.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/index.js';
+import { lockDataDir } from './store/lock.js';
+import type { DataDirLock } from './store/lock.js';
 import { createWorkerSigner, generateKeyPair, readPrivateKey, writePrivateKey } from './keys/index.js';
 import type { SigningKey } from './keys/index.js';
 import { createMemory } from './memory/index.js';
@@ -173,20 +175,30 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { dataDir, logger } = options;
   // Before anything hashes: cids and Merkle nodes from here on use the fast implementations (same outputs).
   await installFastDigests();
-  const store = openStore({ path: join(dataDir, DATABASE_FILE), logger, backgroundCheckpoint: true });
+  // Before anything reads the folder: a second runtime on it must not resume the first one's live runs (issue 13).
+  // Held until the store has closed; released by the kernel if this process dies.
+  const lock = lockDataDir(dataDir);
+  let store: Store;
+  try {
+    store = openStore({ path: join(dataDir, DATABASE_FILE), logger, backgroundCheckpoint: true });
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   const resources = createDisposableStore();
   try {
-    return await composeRuntime(options, store, resources);
+    return await composeRuntime(options, store, resources, lock);
   } catch (err) {
     // A start that fails part way (a migration on a full disk, a database from a newer release…) stops what it
     // started — the sandbox host, workers, timers — and closes the store, so the process can exit with the error.
     await resources.dispose().catch(() => undefined);
     store.close();
+    lock.release();
     throw err;
   }
 }
 
-async function composeRuntime(options: RuntimeOptions, store: Store, resources: DisposableStore): Promise<Runtime> {
+async function composeRuntime(options: RuntimeOptions, store: Store, resources: DisposableStore, lock: DataDirLock): Promise<Runtime> {
   const { dataDir, logger } = options;
   const journal: Journal = createJournal({ store, ...(options.clock ? { clock: options.clock } : {}) });
   const bus = createBus({ journal, logger: logger.child({ module: 'bus' }) });
@@ -392,8 +404,13 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
           await resources.dispose();
         } finally {
           // 4. Close SQLite last, after everything that could still write to it.
-          store.close();
-          state = 'stopped';
+          try {
+            store.close();
+          } finally {
+            // 5. Only then free the data folder for another runtime.
+            lock.release();
+            state = 'stopped';
+          }
         }
       })();
       return closing;

@@ -220,13 +220,19 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
     const { text, ctx = {}, language, run } = request.body;
     const route = runtime.intents.router.route(text, { ...ctx, ...(language ? { language } : {}) });
     if (!route) return { intent: null, slots: {}, score: 0 };
-    const event = runtime.bus.publish(`nlp.intent.${route.intent}`, { text, intent: route.intent, slots: route.slots, score: route.score });
-    const body: Record<string, unknown> = { intent: route.intent, slots: route.slots, score: route.score, target: route.target, rule: route.recognition.rule, language: route.recognition.language, event_id: event.id };
-    if (run) {
-      if (!('scenario' in route.target)) throw new TesseraError('VALIDATION_FAILED', `Intent ${route.intent} routes to a handler, not a scenario.`);
-      body['run_id'] = runtime.scenarios.run(route.target.scenario, { ...ctx, ...route.slots }, { trace_id: event.trace_id });
+    const target = route.target;
+    if (run && !('scenario' in target)) throw new TesseraError('VALIDATION_FAILED', `Intent ${route.intent} routes to a handler, not a scenario.`);
+    // The event and the run it starts commit together (the run's row goes with this transaction): on a full disk
+    // the answer is both or an error with neither written (issue 13 point 8). Subscribers hear of it once committed.
+    const { staged, runId } = runtime.store.db.transaction(() => {
+      const events = runtime.bus.stageMany([{ topic: `nlp.intent.${route.intent}`, payload: { text, intent: route.intent, slots: route.slots, score: route.score } }]);
+      const started = run && 'scenario' in target ? runtime.scenarios.run(target.scenario, { ...ctx, ...route.slots }, { trace_id: events.events[0]!.trace_id }) : undefined;
       runtime.scenarios.flush();
-    }
+      return { staged: events, runId: started };
+    })();
+    staged.deliver();
+    const body: Record<string, unknown> = { intent: route.intent, slots: route.slots, score: route.score, target, rule: route.recognition.rule, language: route.recognition.language, event_id: staged.events[0]!.id };
+    if (runId !== undefined) body['run_id'] = runId;
     return body;
   });
 };

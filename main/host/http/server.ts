@@ -233,6 +233,11 @@ export function errorResponse(err: unknown, bodyLimit: number = LIMITS.maxBodyBy
   if ((err as { code?: unknown }).code === 'SQLITE_FULL') {
     return { status: ERROR_CODES.STORE_FULL.status, body: { error: { code: 'STORE_FULL', message: 'The disk holding the database is full; nothing of this request was written. Free some space and retry.', retryable: true } } };
   }
+  // Another process holding the write lock past busy_timeout: the statement failed whole; a retry will do.
+  const sqliteCode = (err as { code?: unknown }).code;
+  if (typeof sqliteCode === 'string' && (sqliteCode.startsWith('SQLITE_BUSY') || sqliteCode.startsWith('SQLITE_LOCKED'))) {
+    return { status: ERROR_CODES.STORE_BUSY.status, body: { error: { code: 'STORE_BUSY', message: 'Another process holds the database\'s write lock; nothing of this request was written. Retry shortly.', retryable: true } } };
+  }
   const e = err as Partial<FastifyError> & { validation?: unknown; validationContext?: string };
   let code: ErrorCode | undefined;
   let message = e.message ?? 'Request failed.';

@@ -21,7 +21,7 @@ export const systemRoutes: FastifyPluginAsync = async (app) => {
   app.get('/readyz', {
     config: { access: 'public' },
     schema: {
-      summary: 'Readiness: the store is open and the runtime is not stopping.',
+      summary: 'Readiness: the store is open and can commit a write, and the runtime is not stopping. 503 NOT_READY says why not (details.store: STORE_FULL, STORE_BUSY, STORE_UNAVAILABLE).',
       tags: ['system'],
       response: {
         200: { type: 'object', required: ['status'], properties: { status: { const: 'ready' }, schema: { type: 'object', additionalProperties: { type: 'integer' } } } },
@@ -30,6 +30,9 @@ export const systemRoutes: FastifyPluginAsync = async (app) => {
     },
   }, async () => {
     if (!runtime.ready) throw new TesseraError('NOT_READY', `The runtime is ${runtime.state}.`);
+    // Open is not enough: a full disk left every write failing while this said ready (issue 13 point 9).
+    const store = runtime.store.writable();
+    if (!store.ok) throw new TesseraError('NOT_READY', `The store cannot write: ${store.reason}.`, { details: { store: store.code, ...(store.free_bytes === undefined ? {} : { free_bytes: store.free_bytes }) } });
     return { status: 'ready' as const, schema: runtime.store.versions() };
   });
 

@@ -32,6 +32,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { TesseraEvent } from '../../common/api.js';
 import { TesseraError, toErrorData } from '../../common/errors.js';
 import type { Bus } from '../bus/index.js';
+import { isStoreFailure } from '../store/failures.js';
 import type { IntentRouter, Language } from '../intents/index.js';
 import type { Disposable } from '../lifecycle/index.js';
 import type { Logger } from '../log/index.js';
@@ -547,7 +548,8 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
       const dialogue: DialogueContext = { io, utterance: text, intent: route.intent, language, ...(session ? { session_id: session } : {}) };
       done = await intents.dispatch(text, { ...dialogue });
     } catch (err) {
-      if (!(err instanceof TesseraError)) throw err;
+      // A store that cannot write (disk full, locked) is not "cannot do it yet": the caller hears 507/503, nothing written.
+      if (!(err instanceof TesseraError) || isStoreFailure(err)) throw err;
       // Understood, but its scenario cannot start (what it needs is not there yet): the speaker gets a plain
       // answer the way they asked, the reason goes with the io.input event (Ops), not into the dialogue.
       const reply = messages.render('io.cannot_start', { text }, language);
@@ -732,7 +734,14 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
       const requested = channel === null || channel === undefined ? null : typeof channel === 'string' ? [channel] : [...new Set(channel)];
       if (requested && requested.length === 0) throw new TesseraError('VALIDATION_FAILED', 'Name at least one channel, or none for the defaults.');
       const { message } = accept(text, requested, opts);
-      return message.state === 'pending' ? startDelivery(message) : Promise.resolve(message);
+      if (message.state !== 'pending') return Promise.resolve(message);
+      // The message is stored: a delivery whose outcome the store cannot record (disk full) leaves it pending, to be
+      // delivered again at start, and it is answered as it stands, not as if nothing were written (issue 13 point 8).
+      return startDelivery(message).catch((err: unknown) => {
+        if (!isStoreFailure(err)) throw err;
+        logger.warn('a delivery outcome could not be recorded; the message stays pending', { message_id: message.id, error: err });
+        return db.get(message.id) ?? message;
+      });
     },
     await(opts = {}) {
       const channels = opts.in ?? defaults.in;

@@ -30,6 +30,7 @@ import type { Journal } from '../journal/index.js';
 import type { Disposable } from '../lifecycle/index.js';
 import type { Logger } from '../log/index.js';
 import type { Migration, Store } from '../store/index.js';
+import { createFailureLog, isStoreFailure, writeLockFree } from '../store/failures.js';
 import { checkTimeZone, parseAt, parseCron } from './cron.js';
 import type { Expressions, ScenarioEngine } from './engine.js';
 
@@ -216,6 +217,8 @@ interface TriggerState {
 
 /** Timers longer than this are re-armed in steps (setTimeout's limit is ~24.8 days). */
 const MAX_TIMER_MS = 60_000;
+/** After a tick failed (the store locked or full): when to try again. */
+const TICK_RETRY_MS = 1_000;
 
 export function createAutomation(options: { store: Store; bus: Bus; journal: Journal; engine: ScenarioEngine; expressions: Expressions; logger: Logger; clock?: () => number; triggerRate?: TriggerRate }): Automation {
   const { store, bus, journal, engine, expressions, logger } = options;
@@ -275,12 +278,31 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
     })();
   };
 
+  const tickFailures = createFailureLog(logger, 'the schedule tick');
+  let tickFailing = false;
+  const retryTick = () => {
+    if (disposed) return;
+    timer = setTimeout(tick, TICK_RETRY_MS);
+    timer.unref?.();
+  };
   const tick = () => {
     timer = undefined;
     if (disposed) return;
-    const now = clock();
-    for (const r of q.due.all(now)) fire(r, r.next_fire_at!, 'due');
-    arm();
+    try {
+      // After a failure, a round is skipped while another process still holds the lock (no busy wait).
+      if (tickFailing && !writeLockFree(db)) return retryTick();
+      const now = clock();
+      for (const r of q.due.all(now)) fire(r, r.next_fire_at!, 'due');
+      arm();
+      tickFailing = false;
+      tickFailures.succeeded();
+    } catch (err) {
+      // Runs from a timer, where a throw would end the process (issue 13: another process holding the write lock
+      // for 5 s did). A failed fire rolled back whole, so the retry fires it again under the same run id.
+      tickFailing = true;
+      tickFailures.failed(err);
+      retryTick();
+    }
   };
 
   const arm = () => {
@@ -346,13 +368,50 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
     t.last_event_id = e.id;
   };
 
+  // A trigger whose dispatch the store refused (locked by another process, disk full) is "behind": it skips live
+  // events and catches up from the journal, in order, every TICK_RETRY_MS until the store takes its writes again.
+  // Live dispatch after a failure would record a later event as seen and skip the failed one for good.
+  const behind = new Map<string, NodeJS.Timeout>();
+  const dispatchFailures = createFailureLog(logger, 'trigger dispatch');
+  const catchUp = (t: TriggerRow) => {
+    behind.delete(t.trigger_id);
+    if (disposed || !subscriptions.has(t.trigger_id)) return;
+    const matches = compilePattern(t.pattern);
+    try {
+      if (!writeLockFree(db)) return fallBehind(t, new TesseraError('STORE_BUSY', 'The database is still locked by another process.'));
+      for (let after = t.last_event_id, page; (page = journal.query({ topic: t.pattern, after, limit: 500 })).events.length > 0; after = page.events.at(-1)!.id) {
+        for (const e of page.events) if (matches(e.topic) && e.topic !== 'trigger.failed') dispatch(t, e);
+      }
+      dispatchFailures.succeeded();
+    } catch (err) {
+      fallBehind(t, err);
+    }
+  };
+  const fallBehind = (t: TriggerRow, err: unknown) => {
+    dispatchFailures.failed(err, { trigger_id: t.trigger_id });
+    if (disposed || behind.has(t.trigger_id)) return;
+    const retry = setTimeout(() => catchUp(t), TICK_RETRY_MS);
+    retry.unref?.();
+    behind.set(t.trigger_id, retry);
+  };
+  /** Throws only a store failure (the caller falls behind); any other failure is journaled as trigger.failed. */
+  const dispatch = (t: TriggerRow, e: TesseraEvent) => {
+    try {
+      consider(t, e);
+    } catch (err) {
+      if (isStoreFailure(err)) throw err;
+      bus.publish('trigger.failed', { trigger_id: t.trigger_id, event_id: e.id, error: (err as Error).message });
+    }
+  };
+
   const subscribe = (t: TriggerRow) => {
     subscriptions.set(t.trigger_id, bus.subscribe(t.pattern, (e) => {
       if (e.topic === 'trigger.failed') return;
+      if (behind.has(t.trigger_id)) return; // the catch-up reads it from the journal, in order
       try {
-        consider(t, e);
+        dispatch(t, e);
       } catch (err) {
-        bus.publish('trigger.failed', { trigger_id: t.trigger_id, event_id: e.id, error: (err as Error).message });
+        fallBehind(t, err);
       }
     }, { name: `trigger:${t.trigger_id}` }));
   };
@@ -372,14 +431,21 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
       const first = input.cron !== undefined ? parseCron(input.cron).next(clock(), tz) : parseAt(input.at!);
       if (first === undefined) throw new TesseraError('VALIDATION_FAILED', `cron "${input.cron}" never fires`);
       const jobId = `job_${randomUUID().slice(0, 8)}`;
-      q.insertSchedule.run(jobId, input.scenario_id, input.cron ?? null, input.at ?? null, tz, JSON.stringify(input.ctx ?? {}), missed, first, clock());
-      bus.publish('schedule.created', { job_id: jobId, scenario_id: input.scenario_id, cron: input.cron ?? null, at: input.at ?? null, tz, next_fire_at: new Date(first).toISOString() });
+      // The row and its event commit together, so the answer (created, or an error with nothing written) is true
+      // on a full disk too; subscribers hear of it once committed (issue 13 point 8).
+      db.transaction(() => {
+        q.insertSchedule.run(jobId, input.scenario_id, input.cron ?? null, input.at ?? null, tz, JSON.stringify(input.ctx ?? {}), missed, first, clock());
+        return bus.stageMany([{ topic: 'schedule.created', payload: { job_id: jobId, scenario_id: input.scenario_id, cron: input.cron ?? null, at: input.at ?? null, tz, next_fire_at: new Date(first).toISOString() } }]);
+      })().deliver();
       arm();
       return toSchedule(q.schedules.all().find((r) => r.job_id === jobId)!);
     },
     deleteSchedule(jobId) {
-      const gone = q.deleteSchedule.run(jobId).changes > 0;
-      if (gone) bus.publish('schedule.deleted', { job_id: jobId });
+      const { gone, staged } = db.transaction(() => {
+        const deleted = q.deleteSchedule.run(jobId).changes > 0;
+        return { gone: deleted, staged: deleted ? bus.stageMany([{ topic: 'schedule.deleted', payload: { job_id: jobId } }]) : undefined };
+      })();
+      staged?.deliver();
       arm();
       return gone;
     },
@@ -396,18 +462,27 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
       if (input.filter !== undefined) expressions.evaluate(input.filter, { $: { id: 0, topic: '', payload: null, ts: '', trace_id: '' } });
       const id = `trg_${randomUUID().slice(0, 8)}`;
       const last = journal.lastId();
-      q.insertTrigger.run(id, input.pattern, input.filter ?? null, input.scenario_id, JSON.stringify(input.ctx ?? {}), last, clock(), input.rate?.per_second ?? null, input.rate?.burst ?? null);
+      const staged = db.transaction(() => {
+        q.insertTrigger.run(id, input.pattern, input.filter ?? null, input.scenario_id, JSON.stringify(input.ctx ?? {}), last, clock(), input.rate?.per_second ?? null, input.rate?.burst ?? null);
+        return bus.stageMany([{ topic: 'trigger.created', payload: { trigger_id: id, pattern: input.pattern, filter: input.filter ?? null, scenario_id: input.scenario_id } }]);
+      })();
       const row = q.triggers.all().find((r) => r.trigger_id === id)!;
       if (started) subscribe(row);
-      bus.publish('trigger.created', { trigger_id: id, pattern: input.pattern, filter: input.filter ?? null, scenario_id: input.scenario_id });
+      staged.deliver();
       return toTrigger(row);
     },
     deleteTrigger(triggerId) {
+      // Deleted (and its event journaled) first: a delete the store refuses leaves the trigger working.
+      const { gone, staged } = db.transaction(() => {
+        const deleted = q.deleteTrigger.run(triggerId).changes > 0;
+        return { gone: deleted, staged: deleted ? bus.stageMany([{ topic: 'trigger.deleted', payload: { trigger_id: triggerId } }]) : undefined };
+      })();
+      clearTimeout(behind.get(triggerId));
+      behind.delete(triggerId);
       void subscriptions.get(triggerId)?.dispose();
       subscriptions.delete(triggerId);
       states.delete(triggerId);
-      const gone = q.deleteTrigger.run(triggerId).changes > 0;
-      if (gone) bus.publish('trigger.deleted', { trigger_id: triggerId });
+      staged?.deliver();
       return gone;
     },
     triggers: () => q.triggers.all().map(toTrigger),
@@ -437,6 +512,8 @@ export function createAutomation(options: { store: Store; bus: Bus; journal: Jou
     dispose() {
       disposed = true;
       if (timer) clearTimeout(timer);
+      for (const t of behind.values()) clearTimeout(t);
+      behind.clear();
       for (const s of subscriptions.values()) void s.dispose();
       subscriptions.clear();
     },

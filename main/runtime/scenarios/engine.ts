@@ -35,6 +35,7 @@ import type { Journal } from '../journal/index.js';
 import type { Logger } from '../log/index.js';
 import type { Memory } from '../memory/index.js';
 import type { Migration, Store } from '../store/index.js';
+import { createFailureLog, isStoreFailure, toStoreError, writeLockFree } from '../store/failures.js';
 import type { LockManager } from './locks.js';
 import { createLockManager } from './locks.js';
 import type { Priority, Scenario, Step } from './model.js';
@@ -183,7 +184,12 @@ export interface ScenarioEngine {
   register(scenario: Scenario): void;
   scenario(id: string): Scenario | undefined;
   scenarios(): Scenario[];
-  /** Enqueue a run; returns its id at once. */
+  /**
+   * Enqueue a run; returns its id at once. Called outside any transaction (HTTP, I/O input, the CLI) the run's row
+   * is committed before it returns — or it throws STORE_BUSY / STORE_FULL and nothing of the run was written or
+   * started (issue 13 point 8: no run id is answered that was never stored). Called inside a transaction (a
+   * schedule or trigger firing, a parent step) it commits or rolls back with that transaction.
+   */
   run(scenarioId: string, ctx?: Record<string, unknown>, options?: RunOptions): string;
   status(runId: string): RunRecord & { steps: StepRecord[] };
   runs(query?: { scenario_id?: string; state?: RunState; limit?: number }): RunRecord[];
@@ -201,7 +207,8 @@ export interface ScenarioEngine {
   /**
    * Write pending bookkeeping now. Enqueues and step records are group-committed once per event-loop turn;
    * whoever acknowledges a run to the outside world (HTTP, IPC, a schedule or trigger marking itself fired)
-   * calls this first, so an acknowledged run is durable.
+   * calls this first, so an acknowledged run is durable. Never throws: writes the store cannot take now (locked
+   * by another process, disk full) stay pending, in order, and are retried every FLUSH_RETRY_MS.
    */
   flush(): void;
   /** Resolves when the run reaches a final state. */
@@ -283,6 +290,8 @@ const ajv = new Ajv({ allErrors: true, strict: false });
  */
 const FLUSH_MAX_AGE_MS = 2;
 const FLUSH_MAX_WRITES = 2048;
+/** After the store refused a flush (locked by another process, disk full): when to try again. */
+const FLUSH_RETRY_MS = 1_000;
 /** A run started inside another's start (sub-scenarios) past this depth is queued instead: bounded stack. */
 const MAX_SYNC_START_DEPTH = 4;
 const DEFAULT_LIMITS: EngineLimits = { global: 8, pools: { cpu: 2, io: 8 }, queueMax: 10_000, agingMs: 5_000 };
@@ -512,7 +521,9 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       do {
         pumpAgain = false;
         if (queue.length === 0) break;
-        flush(); // the runs about to start must have their rows
+        // The runs about to start must have their rows: while the store refuses them, they wait in the queue
+        // (the flush retry pumps again).
+        if (commitPending() !== undefined) break;
         if (slots.total >= limits.global) break;
         const now = clock();
         const score = (item: Queued) => PRIORITY_RANK[item.priority] + (now - item.enqueued_at) / limits.agingMs;
@@ -544,14 +555,33 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   let pendingWrites: Array<() => void> = [];
   /** Runs enqueued but not yet flushed (their rows are in pendingWrites). */
   const pendingRunIds = new Set<string>();
+  /** The pending write that inserts a run's row → that run's id. */
+  const runInserts = new WeakMap<() => void, string>();
   let flushScheduled = false;
   /** performance.now() when the oldest pending urgent write was deferred; undefined when none is pending. */
   let urgentSince: number | undefined;
   let flushing = false;
   /** Run once the pending writes are committed: whoever waits for a run's end hears of it only then. */
   let afterCommit: Array<() => void> = [];
-  const flush = () => {
-    if (pendingWrites.length === 0 || !store.isOpen) return;
+  const flushFailures = createFailureLog(logger, 'writing scenario bookkeeping');
+  let retryTimer: NodeJS.Timeout | undefined;
+  /** The store failure of the last flush, until one succeeds: meanwhile only the retry timer and run() try. */
+  let failing: unknown;
+  /**
+   * Commits the pending writes; returns the store failure that prevented it, if any. Such a failure (another
+   * process holding the lock, a full disk) says nothing about the writes, so they stay pending, ahead of later
+   * ones, and a retry is armed; dropping them lost runs whose ids had been handed out (issue 13). While the store
+   * is failing, only a caller that must know (`attempt`: run() before it answers, the retry) tries again; the
+   * others would each wait busy_timeout on the thread that serves HTTP.
+   */
+  const commitPending = (attempt = false): unknown => {
+    if (pendingWrites.length === 0) failing = undefined; // nothing held back: the next write finds out afresh
+    if (pendingWrites.length === 0 || !store.isOpen) return undefined;
+    // Inside a transaction the writes go with it (a schedule firing, a route committing an event with its run).
+    if (failing !== undefined && !attempt && !db.inTransaction) {
+      armRetry();
+      return failing;
+    }
     const batch = pendingWrites;
     const callbacks = afterCommit;
     pendingWrites = [];
@@ -563,7 +593,20 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     flushing = true;
     try {
       db.transaction(() => batch.forEach((fn) => fn()))();
-    } catch {
+    } catch (err) {
+      if (isStoreFailure(err)) {
+        // The inserts that ran before the failure took their runs off pendingRunIds; they are pending again.
+        for (const fn of batch) {
+          const runId = runInserts.get(fn);
+          if (runId !== undefined) pendingRunIds.add(runId);
+        }
+        pendingWrites = [...batch, ...pendingWrites];
+        afterCommit = [...callbacks, ...afterCommit];
+        failing = err;
+        flushFailures.failed(err);
+        armRetry();
+        return err;
+      }
       // One bad write must not cost the others: write them one by one and report the ones that fail.
       for (const fn of batch) {
         try {
@@ -575,10 +618,25 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     } finally {
       flushing = outer;
     }
-    if (callbacks.length === 0) return;
-    // Inside someone else's transaction (a nested flush) the writes commit when it does: a turn later at most.
-    if (db.inTransaction) setImmediate(() => callbacks.forEach((cb) => cb()));
-    else callbacks.forEach((cb) => cb());
+    failing = undefined;
+    flushFailures.succeeded();
+    if (callbacks.length > 0) {
+      // Inside someone else's transaction (a nested flush) the writes commit when it does: a turn later at most.
+      if (db.inTransaction) setImmediate(() => callbacks.forEach((cb) => cb()));
+      else callbacks.forEach((cb) => cb());
+    }
+    return undefined;
+  };
+  const flush = (): void => void commitPending();
+  const armRetry = () => {
+    if (retryTimer !== undefined || disposed) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      // Still locked by another process: skip this round rather than wait busy_timeout.
+      if (!writeLockFree(db)) return armRetry();
+      if (commitPending(true) === undefined) pump();
+    }, FLUSH_RETRY_MS);
+    retryTimer.unref();
   };
   const defer = (fn: () => void, urgent = false) => {
     const n = pendingWrites.push(fn);
@@ -1059,16 +1117,30 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       const mySeq = ++seq;
       const ctxJson = JSON.stringify(ctx);
       pendingRunIds.add(runId);
-      defer(() => {
+      const insert = () => {
         q.insertRun.run(runId, scenarioId, 'queued', priority, ctxJson, traceId, opts.parent_run_id ?? null, opts.dry_run ? 1 : 0, mySeq, now, opts.replay_of ?? null);
         bus.publish('scenario.run.queued', { run_id: runId, scenario_id: scenarioId, priority, ...(opts.dry_run ? { dry_run: true } : {}), ...(opts.parent_run_id ? { parent_run_id: opts.parent_run_id } : {}) }, { trace_id: traceId });
         pendingRunIds.delete(runId);
-      });
+      };
+      runInserts.set(insert, runId);
+      if (!db.inTransaction && !flushing) {
+        // Outside any transaction the caller hands the id out next: the row is committed first (with what else is
+        // pending), or the run is withdrawn and the caller hears that nothing was written.
+        pendingWrites.push(insert);
+        const failure = commitPending(true);
+        if (failure !== undefined) {
+          pendingWrites = pendingWrites.filter((fn) => fn !== insert);
+          pendingRunIds.delete(runId);
+          throw toStoreError(failure);
+        }
+      } else {
+        defer(insert);
+      }
       if (opts.breakpoints && opts.breakpoints.length > 0) debuggers.set(runId, { breakpoints: new Set(opts.breakpoints), stepping: false, pausedAt: null });
       const item: Queued = { run_id: runId, scenario_id: scenarioId, priority, enqueued_at: now, seq: mySeq };
       // Nothing queued ahead of it and room to run: start it now, in the caller's turn, rather than behind the
-      // later steps of runs already going (FIFO holds: the queue is empty). Its row is still pending, so it is
-      // handed over as it will be written; its first step's `started` commits within FLUSH_MAX_AGE_MS.
+      // later steps of runs already going (FIFO holds: the queue is empty). Its row was just committed (above), so
+      // it is handed over as written; its first step's `started` commits within FLUSH_MAX_AGE_MS.
       // Not inside a transaction (a parent's effect record, a flush delivering events): a start there would commit
       // or roll back with work that is not its own; such runs go through the queue, a microtask later.
       if (queue.length === 0 && !pumping && !db.inTransaction && startDepth < MAX_SYNC_START_DEPTH && fits(scenario)) {
@@ -1210,10 +1282,12 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     },
     async dispose() {
       disposed = true;
-      flush();
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
+      // Last chances for writes a failing store held back: tried even while it was failing.
+      commitPending(true);
       for (const r of running.values()) r.controller.abort(new Cancelled('runtime stopping'));
       await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 5000).unref())]);
-      flush();
+      commitPending(true);
     },
   };
   return engine;

@@ -8,10 +8,16 @@
  * `POST /v1/run` load: about 15 % more requests per second with the copying moved here.
  *
  * How: every {@link CHECKPOINT_INTERVAL_MS} the worker runs `PRAGMA wal_checkpoint(PASSIVE)`, which never blocks
- * writers or readers. The writing connection keeps an automatic checkpoint at a much higher threshold
- * ({@link FALLBACK_AUTOCHECKPOINT_PAGES}) as a bound on the WAL under sustained load: by then the worker has
- * copied nearly everything, so that checkpoint finds little left to do, and it lets SQLite restart the log.
- * If the worker cannot start or dies, the writing connection goes back to SQLite's default threshold.
+ * writers or readers. PASSIVE copies pages but never restarts the log: SQLite restarts it only when a writer
+ * finds every frame copied, which under sustained load the worker alone never achieves. The writing connection
+ * therefore keeps its own automatic checkpoint at {@link FALLBACK_AUTOCHECKPOINT_PAGES}, the bound on the WAL
+ * under load: by then the worker has copied nearly everything, so that checkpoint finds little left to do, and
+ * the next write restarts the log (and cuts the file back to {@link WAL_SIZE_LIMIT_BYTES}). That bound was 64 MiB:
+ * under a burst of writes the WAL reached 82 MB, 2.7× the database, in 8 s, and on a 64 MB disk filled it (issue 13
+ * point 9); at 8 MiB the same burst peaks near 10 MB. (A TRUNCATE checkpoint from the worker was tried and is
+ * worse: while it waits for a gap between writes it holds the checkpoint lock, so the writer's own checkpoints
+ * are skipped and the WAL grew past 50 MB.) If the worker cannot start or dies, the writing connection goes back
+ * to SQLite's default threshold.
  *
  * The worker's code is a string evaluated by `worker_threads` (no separate file to find after bundling); it
  * loads the same better-sqlite3 module as this thread, by resolved path.
@@ -23,15 +29,17 @@ import type { Db } from './index.js';
 
 /** How often the worker checkpoints. */
 export const CHECKPOINT_INTERVAL_MS = 200;
-/** The writing connection's own automatic checkpoint while the worker runs (pages: 64 MiB of 4 KiB pages). */
-export const FALLBACK_AUTOCHECKPOINT_PAGES = 16_384;
+/** What the WAL may reach under sustained writes before the writing connection checkpoints (bytes). */
+export const WAL_BOUND_BYTES = 8 * 1024 * 1024;
+/** The writing connection's own automatic checkpoint while the worker runs: {@link WAL_BOUND_BYTES} in 4 KiB pages. */
+export const FALLBACK_AUTOCHECKPOINT_PAGES = WAL_BOUND_BYTES / 4096;
 /** SQLite's default threshold, restored when the worker is gone. */
 const DEFAULT_AUTOCHECKPOINT_PAGES = 1_000;
 /**
  * What the WAL file is cut back to when the log restarts after a checkpoint (bytes). Without it the file keeps its
  * largest size ever (tens of MB after a burst), which on a small disk is what fills it.
  */
-export const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;
+export const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
 /** How long `stop` waits for the worker to close its connection. */
 const STOP_WAIT_MS = 2_000;
 
@@ -54,10 +62,14 @@ try {
   Atomics.notify(done, 0);
   process.exit(1);
 }
+let failing = false;
 const timer = setInterval(() => {
   try {
     db.pragma('wal_checkpoint(PASSIVE)');
+    if (failing) parentPort.postMessage({ t: 'ok' });
+    failing = false;
   } catch (err) {
+    failing = true;
     parentPort.postMessage({ t: 'error', message: String(err && err.message) });
   }
 }, workerData.interval);
@@ -100,6 +112,11 @@ export function startCheckpointer(db: Db, path: string, logger?: Logger): Checkp
   // A failing checkpoint fails again every interval (a full disk): said once per kind of failure, not 5 times a second.
   let lastFailure: string | undefined;
   worker.on('message', (m: { t: string; message?: string }) => {
+    if (m.t === 'ok') {
+      logger?.info('background WAL checkpoints work again');
+      lastFailure = undefined;
+      return;
+    }
     if (m.t !== 'error' || m.message === lastFailure) return;
     lastFailure = m.message;
     logger?.warn('background WAL checkpoint failed (said once until the failure changes)', { error: m.message });

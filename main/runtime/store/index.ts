@@ -5,11 +5,12 @@
  * migrations under its module name. A module never reads another module's tables.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TesseraError } from '../../common/errors.js';
 import type { Logger } from '../log/index.js';
 import { startCheckpointer } from './checkpointer.js';
+import { isStoreBusy, isStoreFull } from './failures.js';
 import type { Checkpointer } from './checkpointer.js';
 
 export type Db = Database.Database;
@@ -31,9 +32,26 @@ export interface Store {
   versions(): Record<string, number>;
   /** `PRAGMA integrity_check`; returns "ok" or the problems SQLite lists. */
   integrityCheck(): string[];
+  /**
+   * Whether a write commits now (what `/readyz` reports, issue 13 point 9): a one-row write to `_store_probe`,
+   * committed, waiting at most {@link PROBE_BUSY_MS} for the lock. At most one probe per {@link PROBE_EVERY_MS};
+   * calls in between get the last answer. Never throws.
+   */
+  writable(): StoreWritable;
   /** Checkpoints the WAL and closes the file. Idempotent. */
   close(): void;
 }
+
+export type StoreWritable =
+  | { ok: true }
+  | { ok: false; code: 'STORE_FULL' | 'STORE_BUSY' | 'STORE_UNAVAILABLE'; reason: string; free_bytes?: number };
+
+/** How long a write waits for another connection's lock before SQLITE_BUSY (STORE_BUSY). */
+export const BUSY_TIMEOUT_MS = 5_000;
+/** How long the writability probe waits for the lock: a probe must not hold up the thread that serves HTTP. */
+export const PROBE_BUSY_MS = 250;
+/** The writability probe commits at most this often. */
+export const PROBE_EVERY_MS = 1_000;
 
 export interface StoreOptions {
   path: string;
@@ -62,7 +80,7 @@ export function openStore(options: StoreOptions): Store {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // Savepoints (one per request in a group commit) keep their undo pages in memory, not in a temp file: with
     // the default, every page a request touched was written to disk twice.
     db.pragma('temp_store = MEMORY');
@@ -75,6 +93,7 @@ export function openStore(options: StoreOptions): Store {
       applied_at TEXT    NOT NULL,
       PRIMARY KEY (module, version)
     ) STRICT`);
+    db.exec('CREATE TABLE IF NOT EXISTS _store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL) STRICT');
   } catch (cause) {
     throw new TesseraError('STORE_UNAVAILABLE', `Cannot open the database ${path}: ${(cause as Error).message}`, { cause });
   }
@@ -82,6 +101,35 @@ export function openStore(options: StoreOptions): Store {
   const checkpointer: Checkpointer | undefined = options.backgroundCheckpoint && path !== ':memory:' ? startCheckpointer(db, path, logger) : undefined;
   const currentVersion = db.prepare<[string], { v: number | null }>('SELECT MAX(version) AS v FROM _migrations WHERE module = ?');
   const recordMigration = db.prepare('INSERT INTO _migrations (module, version, name, applied_at) VALUES (?, ?, ?, ?)');
+  const probe = db.prepare('INSERT INTO _store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at');
+  let lastProbe: { at: number; result: StoreWritable } | undefined;
+  const freeBytes = (): number | undefined => {
+    if (path === ':memory:') return undefined;
+    try {
+      const s = statfsSync(dirname(path));
+      return s.bavail * s.bsize;
+    } catch {
+      return undefined;
+    }
+  };
+  const probeNow = (): StoreWritable => {
+    if (!db.open) return { ok: false, code: 'STORE_UNAVAILABLE', reason: `the database ${path} is closed` };
+    if (db.inTransaction) return { ok: true }; // a transaction is open: the store is writing
+    db.pragma(`busy_timeout = ${PROBE_BUSY_MS}`);
+    try {
+      probe.run(Date.now());
+      return { ok: true };
+    } catch (err) {
+      const free = freeBytes();
+      if (isStoreFull(err)) {
+        return { ok: false, code: 'STORE_FULL', reason: `the disk holding ${path} is full (${free ?? 'unknown'} bytes free); free some space and Tessera writes again by itself`, ...(free === undefined ? {} : { free_bytes: free }) };
+      }
+      if (isStoreBusy(err)) return { ok: false, code: 'STORE_BUSY', reason: `another process holds the write lock of ${path}` };
+      return { ok: false, code: 'STORE_UNAVAILABLE', reason: `${path} cannot be written: ${(err as Error).message}`, ...(free === undefined ? {} : { free_bytes: free }) };
+    } finally {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
+  };
 
   return {
     path,
@@ -120,6 +168,12 @@ export function openStore(options: StoreOptions): Store {
     integrityCheck() {
       const rows = db.pragma('integrity_check') as Array<{ integrity_check: string }>;
       return rows.map((row) => row.integrity_check);
+    },
+    writable() {
+      const now = Date.now();
+      if (lastProbe && now - lastProbe.at < PROBE_EVERY_MS && db.open) return lastProbe.result;
+      lastProbe = { at: now, result: probeNow() };
+      return lastProbe.result;
     },
     close() {
       if (!db.open) return;

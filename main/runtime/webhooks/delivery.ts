@@ -19,6 +19,7 @@
  *   `started` and the delivery stays pending, due at once.
  */
 import type { Db } from '../store/index.js';
+import { createFailureLog, isStoreFailure, writeLockFree } from '../store/failures.js';
 import type { SigningKey } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
 import type { TesseraMetrics } from '../metrics/index.js';
@@ -133,6 +134,10 @@ export function createDeliveryWorker(deps: {
   let timer: NodeJS.Timeout | undefined;
   let woken = false;
   let prunedAt = Number.NEGATIVE_INFINITY;
+  // Failures that repeat every poll are logged once until they change or the work succeeds.
+  const checkFailures = createFailureLog(logger, 'checking the webhook outbox');
+  let storeFailing = false;
+  const recordFailures = createFailureLog(logger, 'recording a webhook attempt');
 
   const attempt = async (row: DueRow, controller: AbortController): Promise<void> => {
     const n = row.attempts + 1;
@@ -198,9 +203,18 @@ export function createDeliveryWorker(deps: {
    */
   const tick = (): Array<Promise<void>> => {
     try {
-      return launchDue();
+      // After a store failure, a round is skipped while another process still holds the lock (no busy wait).
+      if (storeFailing && !writeLockFree(db)) {
+        if (started) schedule(options.pollMs);
+        return [];
+      }
+      const launched = launchDue();
+      storeFailing = false;
+      checkFailures.succeeded();
+      return launched;
     } catch (err) {
-      logger.error('webhook outbox check failed; retrying at the next poll', { error: err });
+      storeFailing = isStoreFailure(err);
+      checkFailures.failed(err);
       if (started) schedule(options.pollMs);
       return [];
     }
@@ -228,11 +242,20 @@ export function createDeliveryWorker(deps: {
         if ((held.get(row.subscription_id) ?? 0) >= share) continue;
         held.set(row.subscription_id, (held.get(row.subscription_id) ?? 0) + 1);
         const controller = new AbortController();
+        let storeFailed = false;
         const done = attempt(row, controller)
-          .catch((err: unknown) => logger.error('webhook delivery attempt crashed', { delivery: row.id, error: err }))
+          .then(() => recordFailures.succeeded(), (err: unknown) => {
+            // The store refused the attempt's record (locked by another process, disk full): the delivery is
+            // unchanged or still leased, so it is tried again; not at once, which would spin on the same failure.
+            if (isStoreFailure(err)) {
+              storeFailed = true;
+              storeFailing = true;
+              recordFailures.failed(err, { delivery: row.id });
+            } else logger.error('webhook delivery attempt crashed', { delivery: row.id, error: err });
+          })
           .finally(() => {
             inFlight.delete(row.id);
-            if (started) schedule(0);
+            if (started) schedule(storeFailed ? options.pollMs : 0);
           });
         inFlight.set(row.id, { controller, done, subscription: row.subscription_id });
         launched.push(done);

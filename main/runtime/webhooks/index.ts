@@ -309,18 +309,26 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
       const sub = validateSubscription(input);
       const now = clock();
       const id = `whs_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
-      q.insertSub.run(id, sub.url, JSON.stringify(sub.events), sub.description, now);
+      // The row and its event commit together: on a full disk the answer is "subscribed" or "nothing written",
+      // never an error for a subscription that was stored (issue 13 point 8).
+      const staged = db.transaction(() => {
+        q.insertSub.run(id, sub.url, JSON.stringify(sub.events), sub.description, now);
+        return bus.stageMany([{ topic: WEBHOOK_SUBSCRIBED_TOPIC, payload: { id, url: redactUrl(sub.url), events: sub.events } }]);
+      })();
       reload();
-      bus.publish(WEBHOOK_SUBSCRIBED_TOPIC, { id, url: redactUrl(sub.url), events: sub.events });
+      staged.deliver();
       return find(id);
     },
     list: () => subs.map((s) => s.sub),
     get: find,
     unsubscribe(id) {
       find(id);
-      q.deleteSub.run(id);
+      const staged = db.transaction(() => {
+        q.deleteSub.run(id);
+        return bus.stageMany([{ topic: WEBHOOK_UNSUBSCRIBED_TOPIC, payload: { id } }]);
+      })();
       reload();
-      bus.publish(WEBHOOK_UNSUBSCRIBED_TOPIC, { id });
+      staged.deliver();
     },
     notify(event, record) {
       return enqueue(prepare(event, record));
