@@ -41,8 +41,8 @@ describe('Ops runs', () => {
     await page.getByTestId('runs-table').waitFor();
     await page.getByTestId('start-scenario').locator('option[value="set_timer"]').waitFor({ state: 'attached' });
     // The form says what context a scenario needs (its ctx_schema's required names).
-    await page.getByTestId('start-scenario').selectOption('weather_now');
-    await expect.poll(() => page.getByTestId('scenario-ctx-required').textContent()).toBe('city');
+    await page.getByTestId('start-scenario').selectOption('redeem_entitlement');
+    await expect.poll(() => page.getByTestId('scenario-ctx-required').textContent()).toBe('entitlement_id');
   });
 
   it('starts set_timer from the form and shows the run go from running to completed live, without a reload', async () => {

@@ -73,7 +73,7 @@ describe('intent targets', () => {
     const runtime = await createRuntime({ dataDir: join(dir, 'data'), shell: 'headless', logger: createMemoryLogger(), voice: false, intentRuleFiles: [rules] });
     try {
       expect(runtime.journal.query({ topic: 'intent.target_invalid' }).events.map((e) => e.payload)).toEqual([
-        { intent: 'music.play', scenario: 'play_nothing', source: `${rules}:5`, message: 'intent "music.play" routes to scenario "play_nothing", which does not exist' },
+        { intent: 'music.play', scenario: 'play_nothing', source: 'en.yaml:5', message: 'intent "music.play" routes to scenario "play_nothing", which does not exist' },
       ]);
     } finally {
       await runtime.close();
