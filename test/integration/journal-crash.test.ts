@@ -70,5 +70,5 @@ describe('journal durability', () => {
         store.close();
       }
     }
-  }, 120_000);
+  }, 300_000);
 });

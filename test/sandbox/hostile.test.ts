@@ -305,8 +305,9 @@ describe('the sandbox host process', () => {
 
 describe('heap readings', () => {
   it('reads the heap after every call by default; freshHeap false reports the latest reading instead', async () => {
-    // Each call keeps ~4 MB more in module state, so a reading taken after the call grows from call to call.
-    const key = await load('const kept = []; export function decide() { kept.push(new Array(500000).fill(kept.length)); return { verdict: "ACK", reason: String(kept.length) }; }', { limits: { memory_mb: 128 } });
+    // Each call keeps ~4 MB more in module state, so a reading taken after the call grows from call to call. The CPU
+    // limit is far above what the allocation needs, so a garbage collection on a busy machine does not cut a call.
+    const key = await load('const kept = []; export function decide() { kept.push(new Array(500000).fill(kept.length)); return { verdict: "ACK", reason: String(kept.length) }; }', { limits: { memory_mb: 128, timeout_ms: 1000 } });
     const fresh = [];
     for (let i = 0; i < 3; i++) fresh.push((await runtime.plugins.run(key, {}, { now: NOW })).heap_used_bytes);
     expect(fresh[1]!).toBeGreaterThan(fresh[0]! + 1_000_000);
