@@ -12,7 +12,8 @@ import { tempDir } from '../helpers/tmp.js';
 
 beforeAll(requireBuild);
 
-describe('tessera CLI', () => {
+/** These tests start real `tessera` processes (seconds each on a loaded 2-core machine): a ceiling, not a duration. */
+describe('tessera CLI', { timeout: 120_000 }, () => {
   it('prints help for the program and for every command', () => {
     const top = runTessera(['--help']);
     expect(top.code).toBe(0);
@@ -98,7 +99,7 @@ describe('tessera CLI', () => {
     expect(await (await fetch(`${t.origin}/`)).text()).toContain('<div id="app">');
     // the first-party plugins load in the background at start
     let plugins: Array<{ name: string; trust: string }> = [];
-    for (let i = 0; i < 100 && plugins.length < 5; i++) {
+    for (const deadline = Date.now() + 20_000; plugins.length < 5 && Date.now() < deadline; ) {
       plugins = ((await (await fetch(`${t.origin}/api/plugins`, { headers: { authorization: `Bearer ${token}` } })).json()) as { plugins: typeof plugins }).plugins;
       if (plugins.length < 5) await new Promise((r) => setTimeout(r, 50));
     }

@@ -4,6 +4,7 @@
  * the IPC bridge alike; and a plugin folder is loaded or reloaded without a restart, with the folders that failed
  * listed with their reason.
  */
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +53,15 @@ const api = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
 
+/** This process's child processes (the live sandbox host among them), by pid, `ps` itself left out. */
+function children(): number[] {
+  return execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !/\bps$/.test(line.trim()))
+    .map((line) => Number.parseInt(line, 10))
+    .sort((a, b) => a - b);
+}
+
 /** What a run with effects would change in the live store: the plugin's key/value rows and the journal's events. */
 function liveState() {
   const db = host.runtime.store.db;
@@ -67,6 +77,7 @@ const TRIALS = { timeout: 120_000 };
 describe('a Studio run', TRIALS, () => {
   it('runs a plugin with effects in a throwaway runtime: the effects happen there, and the live store and journal stay as they were', async () => {
     const before = liveState();
+    const processes = children();
     expect(before.kv).toEqual([]);
     for (let i = 0; i < 2; i++) {
       const run = await api('POST', '/api/plugins/test', { plugin: 'pass-tool', input: {} });
@@ -90,6 +101,9 @@ describe('a Studio run', TRIALS, () => {
     expect(await api('POST', '/api/plugins/test', { package: pkg, input: {} })).toMatchObject({ status: 200, body: { output: { left: 2 } } });
     expect(host.runtime.plugins.list().length).toBe(listed);
     expect(liveState()).toEqual(before);
+    // Each trial's sandbox host process is gone with it (the live runtime's own may have ended short-lived helpers).
+    expect(children().filter((pid) => !processes.includes(pid))).toEqual([]);
+    expect(children()).toContain(host.runtime.plugins.sandbox.pid);
 
     // The live runtime's own runs do take rides: the trial was what kept them apart.
     const permit = issuePermit(host.runtime.deviceKey, { input_cid: cidOf({}), scope: ['io.say'], expires_at: new Date(Date.now() + 60_000).toISOString(), nonce: 'live-ride-1' });

@@ -27,10 +27,8 @@ describe('scenario API', () => {
     expect(started.status).toBe(202);
     const runId = started.body['run_id'] as string;
     let status = await api('GET', `/api/scenario/status?run_id=${runId}`);
-    for (let i = 0; i < 100 && status.body['state'] !== 'completed'; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      status = await api('GET', `/api/scenario/status?run_id=${runId}`);
-    }
+    // Until it completes (a 10 ms timer: seconds on a loaded machine); the ceiling is not a duration.
+    await expect.poll(async () => (status = await api('GET', `/api/scenario/status?run_id=${runId}`)).body['state'], { timeout: 20_000, interval: 20 }).toBe('completed');
     expect(status.body).toMatchObject({ state: 'completed', priority: 'HIGH', ctx: { label: 'Tea' } });
     const steps = status.body['steps'] as Array<{ name: string; state: string; duration_ms: number }>;
     expect(steps.map((s) => s.name)).toEqual(['confirm_timer', 'wait_out', 'ring']);

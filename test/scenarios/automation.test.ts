@@ -45,8 +45,9 @@ function setup(extra: Record<string, string> = {}) {
   return { dataDir, open: (clock?: () => number) => createRuntime({ dataDir, shell: 'headless', logger: createMemoryLogger(), scenarioDirs: [scenarioDir], ...(clock ? { clock } : {}) }) };
 }
 
+/** Until no run is queued or running; 20 s is a ceiling for a loaded machine, not a duration. */
 const settle = async (rt: Runtime) => {
-  for (let i = 0; i < 200 && (rt.scenarios.stats.queued > 0 || rt.scenarios.stats.running > 0); i++) await new Promise((r) => setTimeout(r, 10));
+  for (const end = Date.now() + 20_000; (rt.scenarios.stats.queued > 0 || rt.scenarios.stats.running > 0) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
 };
 
 describe('cron', () => {
@@ -79,7 +80,7 @@ describe('schedules', () => {
       expect(job.next_fire_at).toBe(new Date(Date.parse(at)).toISOString());
       const cron = rt.automation.createSchedule({ scenario_id: 'note', cron: '0 8 * * *', tz: 'Europe/Kyiv' });
       expect(rt.automation.schedules().map((s) => s.job_id)).toEqual([job.job_id, cron.job_id]);
-      for (let i = 0; i < 100 && rt.journal.query({ topic: 'test.noted' }).events.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      for (const end = Date.now() + 20_000; rt.journal.query({ topic: 'test.noted' }).events.length === 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
       await settle(rt);
       const noted = rt.journal.query({ topic: 'test.noted' }).events;
       expect(noted).toHaveLength(1);

@@ -36,6 +36,13 @@ afterAll(async () => {
   await runtime?.close();
 });
 
+/** Until the run's step `name` has started (a condition, not a guess at how long that takes on a loaded machine). */
+const stepStarted = async (runId: string, name: string) => {
+  for (const end = Date.now() + 20_000; runtime.scenarios.status(runId).steps.find((s) => s.name === name)?.state !== 'started'; ) {
+    if (Date.now() > end) throw new Error(`step ${name} of ${runId} did not start`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
 const events = (runId: string, prefix = 'scenario.step') => runtime.journal.query({ topic: prefix, limit: 1000 }).events.filter((e) => (e.payload as { run_id?: string }).run_id === runId);
 
 describe('scenario runs', () => {
@@ -101,7 +108,7 @@ describe('scenario runs', () => {
   it('cancels a running run cooperatively, and a queued one at once', async () => {
     runtime.scenarios.register(scenario('waiting', [{ name: 'nap', action: 'wait', with: { duration: 60_000 } }]));
     const runId = runtime.scenarios.run('waiting');
-    await new Promise((r) => setTimeout(r, 50));
+    await stepStarted(runId, 'nap');
     expect(runtime.scenarios.cancel(runId, 'user pressed stop')).toBe(true);
     const done = await runtime.scenarios.wait(runId, 5000);
     expect(done).toMatchObject({ state: 'cancelled', error: { code: 'RUN_CANCELLED', message: 'user pressed stop' } });
@@ -141,7 +148,8 @@ describe('scenario runs', () => {
       { name: 'arrive', action: 'wait', with: { event: 'test.arrival', filter: '$.payload.city == "Berlin"', timeout: 5000 }, output: 'arrival' },
     ]));
     const runId = runtime.scenarios.run('await-event');
-    await new Promise((r) => setTimeout(r, 50));
+    // The wait sees events journaled from its step's start on: publish once it has started.
+    await stepStarted(runId, 'arrive');
     runtime.bus.publish('test.arrival', { city: 'Paris' });
     runtime.bus.publish('test.arrival', { city: 'Berlin' });
     const done = await runtime.scenarios.wait(runId, 5000);
@@ -152,7 +160,7 @@ describe('scenario runs', () => {
     runtime.scenarios.register(scenario('asking', [{ name: 'ask_name', action: 'io.ask', with: { prompt: 'Your name?', timeout: 5000 }, output: 'name' }]));
     const runId = runtime.scenarios.run('asking');
     let asked: { id: number } | undefined;
-    for (let i = 0; i < 200 && !asked; i++) {
+    for (const end = Date.now() + 20_000; !asked && Date.now() < end; ) {
       asked = runtime.journal.query({ topic: 'io.ask', order: 'desc', limit: 5 }).events.find((e) => (e.payload as { run_id: string }).run_id === runId);
       if (!asked) await new Promise((r) => setTimeout(r, 10));
     }
@@ -195,7 +203,7 @@ describe('scheduling', () => {
     runtime.scenarios.register(scenario('job', [{ name: 'mark', action: 'bus.publish', with: { topic: 'test.job', payload: '${ctx.label}' } }], { pool: 'cpu' }));
     const sub = runtime.bus.subscribe('test.job', (e) => void order.push(String(e.payload)));
     const gate = runtime.scenarios.run('gate');
-    await new Promise((r) => setTimeout(r, 50));
+    await stepStarted(gate, 'hold');
     // The cpu pool has one slot, held by the gate: these queue up.
     const ids = [
       runtime.scenarios.run('job', { label: 'low-1' }, { priority: 'LOW' }),
@@ -222,7 +230,7 @@ describe('developer experience', () => {
     ]));
     const runId = runtime.scenarios.run('debuggable', {}, { breakpoints: ['b'] });
     const waitPaused = async (at: string) => {
-      for (let i = 0; i < 200 && runtime.scenarios.status(runId).paused_at !== at; i++) await new Promise((r) => setTimeout(r, 10));
+      for (const end = Date.now() + 20_000; runtime.scenarios.status(runId).paused_at !== at && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
       expect(runtime.scenarios.status(runId).paused_at).toBe(at);
     };
     await waitPaused('b');

@@ -51,7 +51,7 @@ describe('Journey Guide I/O over IPC', () => {
     expect((await invoke('ioInput', { text: 'Ada', run_id: 'r', step: 's' })).error?.code).toBe('IO_ASK_NOT_FOUND');
     runtime.scenarios.register(scenario('ipc_ask', [{ name: 'ask', action: 'io.ask', with: { prompt: 'Name?' }, output: 'name' }]));
     const runId = runtime.scenarios.run('ipc_ask');
-    for (let i = 0; i < 200 && runtime.io.status().questions.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    for (const end = Date.now() + 20_000; runtime.io.status().questions.length === 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
     expect(await invoke('ioInput', { text: 'Ada' })).toEqual({ ok: true, value: { kind: 'answer', text: 'Ada', channel: 'text', run_id: runId, step: 'ask' } });
     expect((await runtime.scenarios.wait(runId, 5000)).bag).toEqual({ name: 'Ada' });
   });

@@ -1,15 +1,10 @@
 /** Plugin routes: what is loaded and what failed to load, loading a folder without a restart, and trial runs (issue 3 §8, issue 13 points 2 and 18). */
-import type { FastifyContextConfig, FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { PluginLoadRequest, PluginTestRequest } from '../../common/api.js';
 import { pluginInfoSchema, pluginLoadFailureSchema, pluginLoadRequestSchema, pluginRunResultSchema, pluginTestRequestSchema } from '../schemas.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
-/**
- * Route config for the authorization hook (issue 13 point 1): who may reach a route. Not written inline because
- * the type of `config.access` is declared by the hook's module; a mutable tuple fits whatever role list it declares.
- */
-const authorOnly = { access: ['author'] } as FastifyContextConfig & { access: ['author'] };
 
 export const pluginRoutes: FastifyPluginAsync = async (app) => {
   const { operations } = app.tessera;
@@ -25,7 +20,7 @@ export const pluginRoutes: FastifyPluginAsync = async (app) => {
   }, async () => ({ plugins: operations.listPlugins() }));
 
   app.get('/api/plugins/failures', {
-    config: authorOnly,
+    config: { access: ['author'] },
     schema: {
       summary: 'Plugin folders whose latest load failed (at start or through POST /api/plugins/load), most recent first, with the error code and message.',
       tags: ['plugins'],
@@ -35,7 +30,7 @@ export const pluginRoutes: FastifyPluginAsync = async (app) => {
   }, async () => ({ failures: operations.pluginFailures() }));
 
   app.post<{ Body: PluginLoadRequest }>('/api/plugins/load', {
-    config: authorOnly,
+    config: { access: ['author'] },
     schema: {
       summary: 'Load a plugin folder into the running runtime, or load a loaded plugin again from its folder; no restart.',
       description: 'Give `dir` (a plugin folder on this device) or `plugin` (a loaded plugin: key, name@version or name). The folder is verified like at start; the same name and version with other code replaces the loaded one, another version is loaded beside it. A failure answers its code (PLUGIN_*, KEY_*, SIGNATURE_INVALID) and is listed by GET /api/plugins/failures; what was loaded before stays loaded.',
