@@ -47,6 +47,8 @@ const PENDING = '{"pending":true}';
 const OK_PREFIX = '{"ok":true,"value":';
 /** Oldest `heap_used_bytes` reading a call may report when the caller did not ask for a fresh one. */
 export const HEAP_SAMPLE_MS = 50;
+/** The wall-time backstop of a call, as a multiple of its CPU limit (isolated-vm times calls by the wall clock). */
+export const WALL_FACTOR = 4;
 
 export function createPluginIsolate(options: { key: string; kind: PluginKind; code: string; limits: IsolateLimits; capability: CapabilityHandler }): PluginIsolate {
   const { key, kind, code, limits } = options;
@@ -162,7 +164,18 @@ export function createPluginIsolate(options: { key: string; kind: PluginKind; co
       return { ok: false, error: { code: 'PLUGIN_MEMORY_EXCEEDED', message: `The plugin went over its ${limits.memoryMb} MB memory limit; its isolate was disposed and will be recreated on the next call.` }, ...(s ? { stats: s } : {}) };
     }
     if (/timed out/i.test(message)) {
-      return { ok: false, error: { code: 'PLUGIN_TIMEOUT', message: `The plugin ran past its ${limits.timeoutMs} ms CPU time limit.` }, ...(s ? { stats: s } : {}) };
+      const cpuMs = s ? Math.round(s.cpu_us / 1000) : undefined;
+      const busy = cpuMs !== undefined && cpuMs < limits.timeoutMs;
+      return {
+        ok: false,
+        error: {
+          code: 'PLUGIN_TIMEOUT',
+          message: busy
+            ? `The plugin did not finish within ${limits.timeoutMs * WALL_FACTOR} ms of wall time, having had only ${cpuMs} ms of CPU (its limit is ${limits.timeoutMs} ms): this machine is too busy to run it.`
+            : `The plugin ran past its ${limits.timeoutMs} ms CPU time limit.`,
+        },
+        ...(s ? { stats: s } : {}),
+      };
     }
     return { ok: false, error: { code: 'PLUGIN_FAILED', message }, ...(s ? { stats: s } : {}) };
   };
@@ -171,25 +184,34 @@ export function createPluginIsolate(options: { key: string; kind: PluginKind; co
    * Unwraps the prelude's reply. Its envelope is built by the prelude's own captured JSON.stringify, so the
    * value is sliced out rather than parsed and serialized again (the registry parses it, as hostile data).
    */
-  const finish = (m: Meter, outcome: unknown): CallOutcome => {
+  const finish = (m: Meter, outcome: unknown, synchronous = false): CallOutcome => {
     try {
       if (typeof outcome !== 'string') return { ok: false, error: { code: 'PLUGIN_OUTPUT_INVALID', message: 'The plugin returned no output.' }, stats: statsOf(m) };
       if (outcome.length > limits.maxOutputChars + 32) {
         return { ok: false, error: { code: 'PLUGIN_OUTPUT_INVALID', message: `The output is ${outcome.length} characters of JSON; the limit is ${limits.maxOutputChars}.` }, stats: statsOf(m) };
       }
-      if (outcome.startsWith(OK_PREFIX) && outcome.endsWith('}')) return { ok: true, value: outcome.slice(OK_PREFIX.length, -1), stats: statsOf(m) };
+      const stats = statsOf(m);
+      // A synchronous call had the isolate to itself, so its CPU is its own (a parked call's is shared).
+      if (synchronous && stats.cpu_us > limits.timeoutMs * 1000) {
+        return { ok: false, error: { code: 'PLUGIN_TIMEOUT', message: `The plugin ran past its ${limits.timeoutMs} ms CPU time limit (it used ${Math.round(stats.cpu_us / 1000)} ms).` }, stats };
+      }
+      if (outcome.startsWith(OK_PREFIX) && outcome.endsWith('}')) return { ok: true, value: outcome.slice(OK_PREFIX.length, -1), stats };
       const reply = JSON.parse(outcome) as { ok: false; error: { name: string; message: string } };
       const { name, message } = reply.error;
       const code = name === 'TypeError' && message.startsWith('output is not JSON') ? 'PLUGIN_OUTPUT_INVALID' : 'PLUGIN_FAILED';
-      return { ok: false, error: { code, message: `${name}: ${message}` }, stats: statsOf(m) };
+      return { ok: false, error: { code, message: `${name}: ${message}` }, stats };
     } catch (err) {
       return failure(m, err);
     }
   };
 
+  // isolated-vm's `timeout` is wall time (laverdet/isolated-vm#108), and the limit is CPU time: on a starved
+  // machine a 5 ms policy can take 50 ms of wall time and would be cut, failing closed as a NACK. So the wall
+  // timeout is a backstop at WALL_FACTOR × the limit, and the CPU the call used is checked against the limit
+  // itself (cpuOver), whichever way the call ended.
   // Arguments and result are strings and numbers, which isolated-vm copies as primitives: `copy: true` would
   // route them through the structured-clone serializer instead, for about as long as the call itself.
-  const dispatchOptions = { timeout: limits.timeoutMs };
+  const dispatchOptions = { timeout: limits.timeoutMs * WALL_FACTOR };
 
   /** One call on a live isolate: synchronous when the plugin answers synchronously (no timer, no promise). */
   const run = (l: Live, inputJson: string, ctxJson: string, now: number, callId: number, wantHeap: boolean): CallOutcome | Promise<CallOutcome> => {
@@ -201,7 +223,7 @@ export function createPluginIsolate(options: { key: string; kind: PluginKind; co
     } catch (err) {
       return failure(m, err);
     }
-    if (outcome !== PENDING) return finish(m, outcome);
+    if (outcome !== PENDING) return finish(m, outcome, true);
     return settle(m, callId);
   };
 
@@ -219,7 +241,7 @@ export function createPluginIsolate(options: { key: string; kind: PluginKind; co
       entry.abandon = (reason) => resolve({ cancelled: reason });
     });
     parked.set(callId, entry);
-    const settled = m.l.settle.apply(undefined, [callId], { arguments: { copy: true }, result: { promise: true, copy: true }, timeout: limits.timeoutMs }) as unknown as Promise<string>;
+    const settled = m.l.settle.apply(undefined, [callId], { arguments: { copy: true }, result: { promise: true, copy: true }, timeout: limits.timeoutMs * WALL_FACTOR }) as unknown as Promise<string>;
     return Promise.race([settled, deadline, abandoned])
       .then(
         (result): CallOutcome => {
