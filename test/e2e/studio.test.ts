@@ -143,7 +143,8 @@ describe('Plugin Studio', () => {
     expect(await page.getByTestId('plugin-list').getByTestId('plugin-item-ride-pass').count()).toBe(1);
     await page.getByTestId('studio-run').click();
     await expect.poll(() => page.getByTestId('studio-result').textContent(), { timeout: 15_000 }).toContain('"left": 9');
-  });
+    // Each trial starts a throwaway runtime with its own sandbox process: on a busy machine this test takes a while.
+  }, 120_000);
 
   it('lists a folder that did not load with its reason and a hint, and loads it once it is fixed', async () => {
     const dir = publisher.write({ name: 'late-policy', code: 'export function decide() { return { verdict: "ACK", reason: "late but fine" }; }' }, false);
