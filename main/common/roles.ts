@@ -10,6 +10,9 @@
  * The device API token (`<data>/api-token`) holds every role; a role token holds one; an operator unlock (the
  * kiosk's PIN) yields a short-lived session that holds every role.
  */
+import { TesseraError } from './errors.js';
+import { patternProblem } from './topics.js';
+
 export const ROLES = ['traveller', 'staff', 'author', 'operator'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -49,6 +52,23 @@ export const WATCHABLE_TOPICS: Record<Role, readonly string[]> = {
 export function canWatch(pattern: string, roles: readonly Role[]): boolean {
   // A pattern that starts with a literal prefix segment matches only topics under it, whatever wildcards follow.
   return roles.some((role) => WATCHABLE_TOPICS[role].some((prefix) => prefix === '**' || pattern === prefix || pattern.startsWith(prefix + '.')));
+}
+
+/**
+ * Checks one pattern a holder of `roles` asks to watch (on `/ws` or over IPC): TOPIC_INVALID when it is malformed,
+ * FORBIDDEN when it reaches beyond the role's topics.
+ */
+export function assertWatchable(pattern: string, roles: readonly Role[]): void {
+  const problem = patternProblem(pattern);
+  if (problem) throw new TesseraError('TOPIC_INVALID', problem);
+  if (!canWatch(pattern, roles)) throw new TesseraError('FORBIDDEN', `This credential (${roles.join(', ')}) may not watch "${pattern}": only an operator sees the whole journal.`);
+}
+
+/** The runtime's description as a holder of `roles` may see it: where the device keeps its data is the operator's business. */
+export function infoFor<T extends { data_dir: string }>(info: T, roles: readonly Role[]): Omit<T, 'data_dir'> & { data_dir?: string } {
+  if (roles.includes('operator')) return info;
+  const { data_dir: _hidden, ...rest } = info;
+  return rest;
 }
 
 /** What the holder of a credential is, as `GET /api/auth/session` tells the UI. */

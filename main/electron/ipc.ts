@@ -10,8 +10,8 @@ import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
 import type { DeviceInfo, TesseraEvent } from '../common/api.js';
 import { TesseraError, toErrorData } from '../common/errors.js';
 import type { ErrorData } from '../common/errors.js';
-import { compilePattern, patternProblem } from '../common/topics.js';
-import { ALL_ROLES, canWatch } from '../common/roles.js';
+import { compilePattern } from '../common/topics.js';
+import { ALL_ROLES, assertWatchable, infoFor } from '../common/roles.js';
 import type { Role, SessionView } from '../common/roles.js';
 import type { Credentials } from '../host/credentials.js';
 import { JSON_MAX_DEPTH, valueDepthExceeds } from '../common/json-text.js';
@@ -215,11 +215,7 @@ export function registerIpc(
       if (!validators.unlock(arg)) return { ok: false, error: toErrorData(new TesseraError('VALIDATION_FAILED', ajv.errorsText(validators.unlock.errors))) };
       return access.unlock((arg as { pin: string }).pin).then((value) => ({ ok: true as const, value }), (err: unknown) => ({ ok: false as const, error: toErrorData(err) }));
     }
-    if (method === 'info' && !roles.includes('operator')) {
-      // Where the device keeps its data is the operator's business (as GET /api/info).
-      const { data_dir: _hidden, ...info } = deps.operations.info();
-      return { ok: true, value: info };
-    }
+    if (method === 'info') return { ok: true, value: infoFor(deps.operations.info(), roles) };
     if (io && (IO_METHODS as readonly unknown[]).includes(method)) return io.invoke(method as (typeof IO_METHODS)[number], arg);
     // This device's key id (GET /api/device): fixed for the runtime's life, so handed over as it was given.
     if (method === 'device' && deps.device) return { ok: true, value: { ...deps.device } };
@@ -230,11 +226,7 @@ export function registerIpc(
       validateSender(event, deps.rendererIndexUrl);
       check(validators.subscribe, message);
       const patterns = (message as { patterns: string[] }).patterns;
-      for (const p of patterns) {
-        const problem = patternProblem(p);
-        if (problem) throw new TesseraError('TOPIC_INVALID', problem);
-        if (!canWatch(p, access.roles())) throw new TesseraError('FORBIDDEN', `This window (${access.roles().join(', ')}) may not watch "${p}": only an operator sees the whole journal.`);
-      }
+      for (const p of patterns) assertWatchable(p, access.roles());
       matchers = patterns.map(compilePattern);
       io?.setUiPresent(matchers.some((m) => m('io.delivered')));
       return { ok: true, value: { patterns } };

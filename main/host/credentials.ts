@@ -71,22 +71,21 @@ export function createCredentials(options: CredentialsOptions): Credentials {
   const now = options.now ?? Date.now;
   const device = Buffer.from(deviceToken, 'utf8');
   const roleTokens = new Map<Role, string>(ROLES.map((role) => [role, createHmac('sha256', device).update(`tessera.role-token.v1:${role}`).digest('base64url')]));
+  // The known tokens as bytes once, not on every request: each request's candidate is compared against them all.
+  const roleBytes = [...roleTokens].map(([role, t]) => [role, Buffer.from(t, 'utf8')] as const);
   const sessions = new Map<string, number>();
   let failures = 0;
   let lockouts = 0;
   let lockedUntil = 0;
 
-  const same = (a: string, b: string) => {
-    const x = Buffer.from(a, 'utf8');
-    const y = Buffer.from(b, 'utf8');
-    return x.length === y.length && timingSafeEqual(x, y);
-  };
+  const same = (x: Buffer, y: Buffer) => x.length === y.length && timingSafeEqual(x, y);
 
   return {
     resolve(token) {
       if (token === undefined || token === '') return undefined;
-      if (same(token, deviceToken)) return { kind: 'device', roles: ALL_ROLES, tenant: null, token };
-      for (const [role, t] of roleTokens) if (same(token, t)) return { kind: 'role', roles: [role], tenant: null, token };
+      const given = Buffer.from(token, 'utf8');
+      if (same(given, device)) return { kind: 'device', roles: ALL_ROLES, tenant: null, token };
+      for (const [role, t] of roleBytes) if (same(given, t)) return { kind: 'role', roles: [role], tenant: null, token };
       const expiresAt = sessions.get(token);
       if (expiresAt !== undefined) {
         if (expiresAt > now()) return { kind: 'unlocked', roles: ALL_ROLES, tenant: null, expiresAt, token };

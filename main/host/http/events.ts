@@ -15,10 +15,10 @@ import type { WebSocket } from 'ws';
 import Ajv from 'ajv';
 import type { EventQuery, PublishInput, TesseraEvent } from '../../common/api.js';
 import { TesseraError, toErrorData } from '../../common/errors.js';
-import { compilePattern, patternProblem } from '../../common/topics.js';
+import { compilePattern } from '../../common/topics.js';
 import { eventPageSchema, eventQuerySchema, eventSchema, publishInputSchema, subscribeMessageSchema } from '../schemas.js';
 import { ANY_ROLE } from './access.js';
-import { canWatch } from '../../common/roles.js';
+import { assertWatchable } from '../../common/roles.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -79,11 +79,7 @@ export const eventRoutes: FastifyPluginAsync = async (app) => {
     };
     const roles = request.principal?.roles ?? [];
     const setPatterns = (next: string[]) => {
-      for (const p of next) {
-        const problem = patternProblem(p);
-        if (problem) throw new TesseraError('TOPIC_INVALID', problem);
-        if (!canWatch(p, roles)) throw new TesseraError('FORBIDDEN', `This credential (${roles.join(', ')}) may not watch "${p}": only an operator sees the whole journal.`);
-      }
+      for (const p of next) assertWatchable(p, roles);
       patterns = [...new Set(next)];
       matchers = patterns.map(compilePattern);
       send({ type: 'subscribed', patterns });

@@ -1,6 +1,6 @@
 /**
  * `GET /metrics` (issue 5 point 9, seed 004 §5): the runtime's metrics in the Prometheus text exposition format
- * 0.0.4, behind the same bearer token as `/api` and `/v1` (server.ts PROTECTED_PREFIXES). Scrape with
+ * 0.0.4, behind the same bearer token as `/api` and `/v1` (the operator role: access.ts). Scrape with
  * `authorization: { credentials_file: <data>/api-token }` in prometheus.yml.
  *
  * Also registers process basics (uptime, resident memory, database size, journal length, pending webhook

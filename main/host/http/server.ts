@@ -66,7 +66,6 @@ export interface RouteEntry {
 export const WS_PROTOCOL = 'tessera.v1';
 /** find-my-way refuses a path parameter over 100 characters (its maxParamLength). */
 const PARAM_TOO_LONG = 'A part of the path is longer than this route takes (100 characters).';
-export { WS_BEARER_PREFIX } from './access.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { TesseraError } from '../../common/errors.js';
 import { runtimeInfoSchema } from '../schemas.js';
 import { ANY_ROLE } from './access.js';
+import { infoFor } from '../../common/roles.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 
@@ -44,13 +45,7 @@ export const systemRoutes: FastifyPluginAsync = async (app) => {
       security: [{ bearer: [] }],
       response: { 200: runtimeInfoSchema, 401: errorRef },
     },
-  }, async (request) => {
-    const info = app.tessera.operations.info();
-    // Where the device keeps its data is the operator's business, not a passer-by's.
-    if (request.principal?.roles.includes('operator')) return info;
-    const { data_dir: _hidden, ...rest } = info;
-    return rest;
-  });
+  }, async (request) => infoFor(app.tessera.operations.info(), request.principal?.roles ?? []));
 
   app.get('/.well-known/product.json', {
     config: { access: 'public' },
