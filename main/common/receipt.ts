@@ -31,7 +31,7 @@ export const CAPSULE_VERSION = 'tessera.capsule/1';
 export const CONSENT_VERSION = 'tessera.consent/1';
 
 /** The kinds of receipts, in the order a full chain usually has them. */
-export const RECEIPT_KINDS = ['INTENT', 'RESULT', 'CONSENT', 'DELIVERY', 'EXECUTION', 'REDEMPTION'] as const;
+export const RECEIPT_KINDS = ['INTENT', 'RESULT', 'CONSENT', 'DELIVERY', 'EXECUTION', 'REDEMPTION', 'PAYMENT', 'ISSUANCE', 'SETTLEMENT'] as const;
 export type ReceiptKind = (typeof RECEIPT_KINDS)[number];
 
 /** A policy's (or the combined) verdict. */
@@ -71,6 +71,12 @@ export interface Capsule {
  *   is the approver's signed {@link ConsentDecision}; {@link verifyChain} checks it too.
  * - DELIVERY: `{permit_id, recipient, effect, payload_cid}` — the permitted effect was handed to its recipient.
  * - EXECUTION: `{permit_id, executor, effect, outcome, output_cid}` — the executor finished the effect.
+ * - REDEMPTION: an entitlement was redeemed at a venue (`action: redeem`), or a redemption was undone by a
+ *   compensating receipt (`action: undo`, `undo_of`) — issue 14, seed 001 §2 saga.
+ * - PAYMENT: a product session's payment was captured or refunded (`action: capture|refund`, ledger transaction id).
+ * - ISSUANCE: an entitlement token was issued for a product session (serial, kind, rights, validity).
+ * - SETTLEMENT: a product session's closing summary (seed 000 §4.6).
+ * Product-session receipts carry `product_runtime_session_id` in their body (seed 000 §3.2).
  */
 export interface ReceiptPayload {
   v: typeof RECEIPT_VERSION;
