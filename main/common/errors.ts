@@ -91,6 +91,9 @@ export const ERROR_CODES = {
   BUNDLE_CHAIN_INVALID: { status: 422, retryable: false, summary: 'A bundled receipt fails: signature, id, prev link, capsule binding or an embedded consent; the message names the file and field.' },
   BUNDLE_PLUGIN_MISMATCH: { status: 422, retryable: false, summary: 'A bundled manifest does not match its cid, or a manifest the capsule or receipts name is missing.' },
   BUNDLE_LOG_INVALID: { status: 422, retryable: false, summary: "The signed tree head or a receipt's inclusion proof in log/inclusion.json does not verify." },
+  SESSION_NOT_FOUND: { status: 404, retryable: false, summary: 'No product runtime session by that id on this device.' },
+  SESSION_TRANSITION_REFUSED: { status: 409, retryable: false, summary: 'The product session cannot make that move from the state it is in (e.g. pay a canceled session, cancel one whose entitlement was used); the message names both states.' },
+  PREFLIGHT_FAILED: { status: 409, retryable: false, summary: 'The product session did not pass its preflight, so it cannot be paid; its preflight reasons say why in words a traveller can read.' },
   INTERNAL: { status: 500, retryable: false, summary: 'An unexpected fault; the runtime kept running and logged it.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; summary: string }>;
 

@@ -10,25 +10,16 @@
  * The runtime is reached at `--url` (default http://127.0.0.1:7420) with the token from `--token`,
  * `$TESSERA_TOKEN` or `<data>/api-token`. Errors print as `error CODE: message` with the server's code.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { canonicalBytes } from '../common/canonical.js';
-import { isErrorCode, TesseraError } from '../common/errors.js';
+import { TesseraError } from '../common/errors.js';
 import { CONSENT_PAYLOAD_TYPE, CONSENT_VERSION } from '../common/receipt.js';
 import type { ConsentDecision } from '../common/receipt.js';
 import { readPrivateKey, signEnvelope } from '../runtime/keys/index.js';
 import { reporting } from './cli-report.js';
-import type { CliIo, Command, Options } from './cli.js';
-import { DEFAULT_HOST, DEFAULT_PORT, TOKEN_FILE, resolveDataDir } from './config.js';
+import type { Command } from './cli.js';
+import { apiClient, connection, connectionFlags } from './cli-api.js';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-
-const connection: Options = { url: { type: 'string' }, token: { type: 'string' }, data: { type: 'string' } };
-const connectionFlags: Array<[string, string]> = [
-  ['--url URL', `The running Tessera (default http://${DEFAULT_HOST}:${DEFAULT_PORT}).`],
-  ['--token T', 'API token (default $TESSERA_TOKEN, else <data>/api-token).'],
-  ['--data DIR', 'Data folder holding api-token (default: $TESSERA_DATA, else the platform user-data folder).'],
-];
 
 interface ConsentJson {
   id: string;
@@ -42,31 +33,6 @@ interface ConsentJson {
   card_url?: string;
 }
 
-function client(values: Record<string, string | boolean | undefined>, io: CliIo) {
-  const url = (str(values['url']) ?? `http://${DEFAULT_HOST}:${DEFAULT_PORT}`).replace(/\/+$/, '');
-  if (!/^https?:\/\/[^/]+$/.test(url)) throw new TesseraError('CONFIG_INVALID', `--url must be an origin like http://127.0.0.1:7420, got ${JSON.stringify(url)}.`);
-  let token = str(values['token']) ?? io.env['TESSERA_TOKEN'];
-  if (!token) {
-    const file = join(resolve(resolveDataDir(str(values['data']), io.env)), TOKEN_FILE);
-    if (!existsSync(file)) throw new TesseraError('CONFIG_INVALID', `No API token: pass --token, set TESSERA_TOKEN, or point --data at the folder holding ${TOKEN_FILE} (looked at ${file}).`);
-    token = readFileSync(file, 'utf8').trim();
-  }
-  return async (method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> => {
-    let res: Response;
-    try {
-      res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    } catch (err) {
-      throw new TesseraError('NOT_READY', `Cannot reach Tessera at ${url}: ${(err as Error).message}. Is it running (tessera start)?`);
-    }
-    const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-    if (!res.ok) {
-      const e = json['error'] as { code?: unknown; message?: unknown } | undefined;
-      throw new TesseraError(isErrorCode(e?.code) ? e.code : 'INTERNAL', typeof e?.message === 'string' ? e.message : `HTTP ${res.status} from ${path}.`);
-    }
-    return json;
-  };
-}
-
 const consentList: Command = {
   name: 'consent list',
   summary: 'List consent requests (k-of-n approvals of ASK decisions) of a running Tessera.',
@@ -77,7 +43,7 @@ const consentList: Command = {
     return reporting(io, async () => {
       const state = str(values['state']);
       if (state !== undefined && !['open', 'approved', 'rejected'].includes(state)) throw new TesseraError('CONFIG_INVALID', `--state must be open, approved or rejected, got ${JSON.stringify(state)}.`);
-      const api = client(values, io);
+      const api = apiClient(values, io);
       const { consents } = (await api('GET', `/v1/consents${state ? `?state=${state}` : ''}`)) as { consents: ConsentJson[] };
       if (values['json']) {
         io.stdout(`${JSON.stringify(consents, null, 2)}\n`);
@@ -112,7 +78,7 @@ function decisionCommand(action: 'approve' | 'reject'): Command {
         const keyFile = str(values['key']);
         if (!id || !keyFile) throw new TesseraError('CONFIG_INVALID', `ID and --key are required. Usage: ${this.usage}`);
         const key = readPrivateKey(keyFile);
-        const api = client(values, io);
+        const api = apiClient(values, io);
         const { consents } = (await api('GET', '/v1/consents?limit=1000')) as { consents: ConsentJson[] };
         const consent = consents.find((c) => c.id === id);
         if (!consent) throw new TesseraError('CONSENT_NOT_FOUND', `No consent request ${id} (see tessera consent list).`);
