@@ -3,7 +3,7 @@
  * creates a session for a product, sees its preflight in words, pays from a wallet, holds the entitlements, cancels.
  * Every move is journaled as `product.runtime.*` and receipted in the session's capsule (`/v1/r/<capsule>`).
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { SESSION_STATES } from '../../runtime/sessions/index.js';
 import type { CreateSessionRequest, SessionState } from '../../runtime/sessions/index.js';
 
@@ -55,6 +55,9 @@ export const sessionSchema = {
   },
 } as const;
 
+/** Who asks, as the session's events and receipts record it: the device owner, or the caller's roles. */
+const caller = (request: FastifyRequest): string => (request.principal === null ? 'unknown' : request.principal.kind === 'device' ? 'device' : request.principal.roles.join('+'));
+
 export const sessionRoutes: FastifyPluginAsync = async (app) => {
   const { runtime } = app.tessera;
   const sessions = () => runtime.sessions;
@@ -81,7 +84,7 @@ export const sessionRoutes: FastifyPluginAsync = async (app) => {
       },
       response: { 201: sessionSchema, 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 409: errorRef, 503: errorRef },
     },
-  }, async (request, reply) => reply.code(201).send(await sessions().create(request.body)));
+  }, async (request, reply) => reply.code(201).send(await sessions().create({ ...request.body, by: caller(request) })));
 
   app.get<{ Querystring: { user?: string; state?: SessionState; limit?: number } }>('/api/sessions', {
     config: { access: [...ROLES] },
@@ -99,7 +102,7 @@ export const sessionRoutes: FastifyPluginAsync = async (app) => {
     schema: { summary: 'One product session with its entitlements.', tags: ['products'], security: secured, params: idParam, response: { 200: sessionSchema, 401: errorRef, 403: errorRef, 404: errorRef } },
   }, async (request) => sessions().get(request.params.id));
 
-  const action = (path: string, summary: string, run: (id: string, body: { reason?: string }) => Promise<unknown>, access: readonly string[] = BUYERS) =>
+  const action = (path: string, summary: string, run: (id: string, body: { reason?: string }, by: string) => Promise<unknown>, access: readonly string[] = BUYERS) =>
     app.post<{ Params: { id: string }; Body: { reason?: string } | undefined }>(`/api/sessions/:id/${path}`, {
       config: { access: [...access] as never },
       schema: {
@@ -110,10 +113,10 @@ export const sessionRoutes: FastifyPluginAsync = async (app) => {
         body: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', minLength: 1, maxLength: 500 } } },
         response: { 200: sessionSchema, 400: errorRef, 401: errorRef, 402: errorRef, 403: errorRef, 404: errorRef, 409: errorRef, 503: errorRef },
       },
-    }, async (request) => run(request.params.id, request.body ?? {}));
+    }, async (request) => run(request.params.id, request.body ?? {}, caller(request)));
 
-  action('preflight', 'Run the preflight of a session created with `preflight: false` (or whose preflight could not run).', (id) => sessions().preflight(id));
-  action('pay', 'Pay from the session\'s wallet and issue its entitlements (seed 000 §4.3); a session already active is answered as it is (one charge).', (id) => sessions().pay(id));
-  action('cancel', 'Cancel: refunds what was paid and revokes the entitlements, if none of them was used.', (id, body) => sessions().cancel(id, body.reason));
-  action('complete', 'Complete an active session now, with its settlement receipt (seed 000 §4.6).', (id, body) => sessions().complete(id, body.reason), ['operator']);
+  action('preflight', 'Run the preflight of a session created with `preflight: false` (or whose preflight could not run).', (id, _body, by) => sessions().preflight(id, by));
+  action('pay', 'Pay from the session\'s wallet and issue its entitlements (seed 000 §4.3); a session already active is answered as it is (one charge).', (id, _body, by) => sessions().pay(id, by));
+  action('cancel', 'Cancel: refunds what was paid and revokes the entitlements, if none of them was used.', (id, body, by) => sessions().cancel(id, body.reason, by));
+  action('complete', 'Complete an active session now, with its settlement receipt (seed 000 §4.6).', (id, body, by) => sessions().complete(id, body.reason, by), ['operator']);
 };

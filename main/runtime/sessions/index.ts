@@ -185,22 +185,24 @@ export interface CreateSessionRequest {
   idempotency_key?: string;
   /** Run the preflight at once (default true). */
   preflight?: boolean;
+  /** Who asks (`traveller`, `operator`, `device`, `cli`…): recorded in the session's events and receipts. */
+  by?: string;
 }
 
 export interface Sessions {
   /** @throws PRODUCTDEF_NOT_FOUND, IDEMPOTENCY_CONFLICT, SANDBOX_UNAVAILABLE (preflight left for a retry) */
   create(request: CreateSessionRequest): Promise<ProductSession>;
   /** Runs the preflight of a `created` session. @throws SESSION_NOT_FOUND, SESSION_TRANSITION_REFUSED */
-  preflight(id: string): Promise<ProductSession>;
+  preflight(id: string, by?: string): Promise<ProductSession>;
   /**
    * Pays (from the session's wallet) and issues the entitlements; a session already active is answered as it is.
    * @throws SESSION_NOT_FOUND, SESSION_TRANSITION_REFUSED, PREFLIGHT_FAILED, ISSUING_PAUSED, INSUFFICIENT_FUNDS
    */
-  pay(id: string): Promise<ProductSession>;
+  pay(id: string, by?: string): Promise<ProductSession>;
   /** Cancels; refunds what was paid and revokes the entitlements when none was used. @throws SESSION_TRANSITION_REFUSED */
-  cancel(id: string, reason?: string): Promise<ProductSession>;
+  cancel(id: string, reason?: string, by?: string): Promise<ProductSession>;
   /** Completes an active session now (operator), with its settlement receipt. */
-  complete(id: string, reason?: string): Promise<ProductSession>;
+  complete(id: string, reason?: string, by?: string): Promise<ProductSession>;
   get(id: string): ProductSession;
   list(query?: { user?: string; state?: SessionState; limit?: number }): ProductSession[];
   /** Finishes what a crash interrupted (payments and refunds in flight; sessions whose entitlements are all spent). */
@@ -223,6 +225,8 @@ export interface SessionsOptions {
 }
 
 export const DEFAULT_WALLET = 'main';
+/** The service principal that moves sessions (seed 000 §2.1, §8: the Product Runtime Gateway). */
+export const SESSION_PRINCIPAL = 'product-runtime-gateway';
 /** Validity of an entitlement whose product names none (ISO-8601 P30D). */
 const DEFAULT_VALIDITY_MS = 30 * 24 * 3600_000;
 const MAX_LIST = 500;
@@ -276,6 +280,8 @@ interface Row {
   created_at: number;
   updated_at: number;
   ended_at: number | null;
+  /** Who asked for the move being made (not stored: recorded in its events and receipts). */
+  by?: string;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -350,8 +356,19 @@ export function createSessions(options: SessionsOptions): Sessions {
     return row;
   };
 
-  /** The fields every event and receipt body of a session carries (seed 000 §3.2, §6.3). */
-  const about = (row: Row): JsonObject => ({ product_runtime_session_id: row.id, product_version_id: row.product_cid, product: row.product_ref, user_id: row.user_id, wallet_id: row.wallet_id });
+  /**
+   * The fields every event and receipt body of a session carries (seed 000 §3.2, §6.3), with the service principal
+   * that acts (seed 000 §8: the product runtime gateway) and who asked it to.
+   */
+  const about = (row: Row): JsonObject => ({
+    product_runtime_session_id: row.id,
+    product_version_id: row.product_cid,
+    product: row.product_ref,
+    user_id: row.user_id,
+    wallet_id: row.wallet_id,
+    principal: SESSION_PRINCIPAL,
+    by: row.by ?? 'runtime',
+  });
 
   /**
    * One move of a session: in one SQLite transaction, `write` (rows of other modules, e.g. issuing), the state
@@ -550,7 +567,6 @@ export function createSessions(options: SessionsOptions): Sessions {
           : []),
         settlement(row, to, reason, settled),
       ],
-      events: () => (refund && paid ? [{ topic: 'payment.refunded', trace_id: row.trace_id, payload: { ...about(row), payment_id: paid.payment_id, refund_id: refund.refund_id, amount: paid.amount, currency: paid.currency } }] : []),
     });
   };
 
@@ -596,6 +612,7 @@ export function createSessions(options: SessionsOptions): Sessions {
   });
 
   const get = (id: string): ProductSession => toSession(rowOf(id));
+  const withBy = (row: Row, by: string | undefined): Row => (by === undefined ? row : Object.assign(row, { by }));
 
   return {
     async create(request) {
@@ -651,6 +668,7 @@ export function createSessions(options: SessionsOptions): Sessions {
         created_at: at,
         updated_at: at,
         ended_at: null,
+        ...(request.by === undefined ? {} : { by: request.by }),
       };
       let deliver: () => void = () => undefined;
       receipts.transaction(() => {
@@ -667,23 +685,23 @@ export function createSessions(options: SessionsOptions): Sessions {
       deliver();
       if (request.preflight === false) return get(id);
       return serial(id, async () => {
-        await runPreflight(rowOf(id));
+        await runPreflight(withBy(rowOf(id), request.by));
         return get(id);
       });
     },
-    preflight: (id) =>
+    preflight: (id, by) =>
       serial(id, async () => {
-        await runPreflight(rowOf(id));
+        await runPreflight(withBy(rowOf(id), by));
         return get(id);
       }),
-    pay: (id) =>
+    pay: (id, by) =>
       serial(id, async () => {
-        await pay(rowOf(id));
+        await pay(withBy(rowOf(id), by));
         return get(id);
       }),
-    cancel: (id, reason) =>
+    cancel: (id, reason, by) =>
       serial(id, async () => {
-        const row = rowOf(id);
+        const row = withBy(rowOf(id), by);
         assertMove(row.id, row.state, 'canceled', 'be canceled');
         if (row.state === 'active') {
           const used = entitlements.list({ session: id }).filter((e) => e.state === 'used' || (e.rights_total != null && e.rights_left != null && e.rights_left < e.rights_total));
@@ -694,9 +712,9 @@ export function createSessions(options: SessionsOptions): Sessions {
         await refundAndClose(row, 'canceled', { code: 'CANCELED', message: reason ?? 'Canceled on request.' });
         return get(id);
       }),
-    complete: (id, reason) =>
+    complete: (id, reason, by) =>
       serial(id, async () => {
-        const row = rowOf(id);
+        const row = withBy(rowOf(id), by);
         complete(row, { code: 'OPERATOR', message: reason ?? 'Completed by an operator.' });
         return get(id);
       }),
