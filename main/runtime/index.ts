@@ -59,6 +59,8 @@ import { installFastDigests } from './digests.js';
 import type { Pipeline } from './receipts/pipeline.js';
 import { loadProducts } from './products/index.js';
 import type { Products } from './products/index.js';
+import { createInternalBalanceProvider, createLedger } from './ledger/index.js';
+import type { Ledger, PaymentProvider } from './ledger/index.js';
 
 export type RuntimeState = 'running' | 'stopping' | 'stopped';
 
@@ -89,6 +91,10 @@ export interface Runtime {
   readonly products: Products;
   /** `POST /v1/run` and consent decisions: intake → policies → permit → receipts → verify → enrich. */
   readonly pipeline: Pipeline;
+  /** The device's double-entry ledger: wallets, top-ups, captures and refunds (issue 14 point 4). */
+  readonly ledger: Ledger;
+  /** How product sessions pay: the device's internal balance (seed 000 §4.3). */
+  readonly payments: PaymentProvider;
   /** Rule-based intent recognition and routing to scenarios or handlers (seed 001 §6, seed 002 §1). */
   readonly intents: { recognizer: Recognizer; registry: IntentRegistry; router: IntentRouter };
   /** Named resource locks (`mic`, `tts`, …), one manager shared by the scenario engine and the I/O router. */
@@ -268,6 +274,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   // Inside each receipt's write transaction: a receipt and its log leaf commit or roll back together.
   // The store's receipts are new by construction (each follows the chain's head): no lookup before the append.
   resources.add(receipts.onReceipts((written) => void deviceLog.appendNew(written.map((r) => r.id))));
+  const ledger = createLedger({ store, bus, ...(options.clock ? { clock: options.clock } : {}) });
+  const payments = createInternalBalanceProvider(ledger);
   const executions = createExecutionRegistry({ store, bus, state_surface: stateSurface, artifacts, ...(options.clock ? { clock: options.clock } : {}) });
   resources.add(followScenarioRuns({ bus, executions }));
   const automation = createAutomation({ store, bus, journal, engine: scenarios, expressions: scenarioExpressions, logger: logger.child({ module: 'automation' }), ...(options.clock ? { clock: options.clock } : {}) });
@@ -380,6 +388,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     deviceLog,
     products,
     pipeline,
+    ledger,
+    payments,
     userTrust,
     trust,
     resources,

@@ -34,6 +34,7 @@ import { webhookRoutes } from './webhooks.js';
 import { v1Routes } from './v1.js';
 import { logRoutes } from './log.js';
 import { verifyRoutes } from './verify.js';
+import { walletRoutes } from './wallets.js';
 import { installRequestMetrics, metricsRoutes } from './metrics.js';
 import { installAccessControl } from './access.js';
 import { parseJsonBody } from './request.js';
@@ -207,6 +208,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(verifyRoutes);
   await app.register(metricsRoutes);
   await app.register(deviceRoutes);
+  await app.register(walletRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => app.swagger());
