@@ -62,7 +62,7 @@ export const catalogueProductSchema = {
     },
     publisher: { type: 'object', additionalProperties: false, required: ['keyid', 'name'], properties: { keyid: { type: 'string' }, name: { type: 'string' } } },
     added_at: { type: 'string' },
-    envelope: { ...envelopeSchema, description: 'The signed def (DSSE), with `?envelope=1`.' },
+    envelope: { ...envelopeSchema, description: 'The signed def (DSSE), with `?envelope=true`.' },
   },
 } as const;
 
@@ -130,7 +130,7 @@ export const catalogueRoutes: FastifyPluginAsync = async (app) => {
     config: { access: readers },
     schema: {
       summary: 'One product version: by id or id@range (the highest matching active version), by exact id@version or by cid (that version, whatever its status).',
-      description: '`?envelope=1` adds the signed def (DSSE) so that another device can add it. PRODUCTDEF_NOT_FOUND (404) when nothing matches.',
+      description: '`?envelope=true` adds the signed def (DSSE) so that another device can add it. PRODUCTDEF_NOT_FOUND (404) when nothing matches.',
       tags: ['catalogue'],
       security: secured,
       params: { type: 'object', required: ['ref'], properties: { ref: { type: 'string', minLength: 1, maxLength: 100 } } },

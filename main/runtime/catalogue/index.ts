@@ -80,7 +80,7 @@ export interface Catalogue {
   resolve(ref: string): ResolvedProduct;
   list(query?: CatalogueQuery): ResolvedProduct[];
   venues(): CatalogueVenue[];
-  /** The signed envelope of a def, by cid (what `GET /api/catalogue/:ref?envelope=1` and a sync would send). */
+  /** The signed envelope of a def, by cid (what `GET /api/catalogue/:ref?envelope=true` and a sync would send). */
   envelope(cid: string): DsseEnvelope | undefined;
   /** Files and stored defs that did not load, with why. */
   errors(): CatalogueLoadError[];
