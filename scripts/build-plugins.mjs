@@ -1,7 +1,7 @@
 // Builds and signs the first-party plugins (plugins/<name>/) into out/plugins/<name>/ with the real
 // `tessera plugin build` and `tessera plugin sign`, using the development key plugins/dev-key, whose public
 // half is the trust root resources/trust/tessera-dev.pem. Run by `npm run build` after electron-vite.
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,3 +34,20 @@ for (const name of readdirSync(join(root, 'plugins')).sort()) {
   built++;
 }
 process.stdout.write(`built and signed ${built} first-party plugins into out/plugins\n`);
+
+// The shipped catalogue: resources/catalogue/src/<id>.json signed into resources/catalogue/<id>@<version>.json with
+// the real `tessera catalogue sign`. Ed25519 signatures are deterministic, so an unchanged def re-signs to the same
+// bytes (the signed files are committed: a fresh clone has a valid catalogue even before a build).
+const catalogueSrc = join(root, 'resources', 'catalogue', 'src');
+let signed = 0;
+for (const name of readdirSync(catalogueSrc).filter((f) => f.endsWith('.json')).sort()) {
+  const def = JSON.parse(readFileSync(join(catalogueSrc, name), 'utf8'));
+  const out = join(root, 'resources', 'catalogue', `${def.id}@${def.version}.json`);
+  const code = await runCli(['catalogue', 'sign', join(catalogueSrc, name), '--key', key, '--out', out], quiet);
+  if (code !== 0) {
+    process.stderr.write(`build-plugins: \`tessera catalogue sign ${name}\` failed (${code})\n`);
+    process.exit(1);
+  }
+  signed++;
+}
+process.stdout.write(`signed ${signed} product definitions into resources/catalogue\n`);

@@ -23,6 +23,7 @@ import { CONSENT_COMMANDS } from './cli-consent.js';
 import { ACCESS_COMMANDS } from './cli-access.js';
 import { SESSION_COMMANDS } from './cli-sessions.js';
 import { WALLET_COMMANDS } from './cli-wallet.js';
+import { CATALOGUE_COMMANDS } from './cli-catalogue.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -179,7 +180,7 @@ const versionCommand: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);

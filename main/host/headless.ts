@@ -7,7 +7,7 @@ import { TesseraError } from '../common/errors.js';
 import { createRuntime } from '../runtime/index.js';
 import type { Runtime, RuntimeOptions } from '../runtime/index.js';
 import { join } from 'node:path';
-import { BUILTIN_INTENT_FILES, BUILTIN_PLUGINS_DIR, BUILTIN_PRODUCTS_DIR, BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from './paths.js';
+import { BUILTIN_CATALOGUE_DIR, BUILTIN_INTENT_FILES, BUILTIN_PLUGINS_DIR, BUILTIN_PRODUCTS_DIR, BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from './paths.js';
 import type { Logger } from '../runtime/log/index.js';
 import { ensureDataDir, loadOrCreateToken, voiceSettingsFromEnv } from './config.js';
 import { createHttpServer } from './http/server.js';
@@ -31,6 +31,8 @@ export interface HostOptions {
   /** Folders of scenario files; default resources/scenarios and `<data>/scenarios`. */
   scenarioDirs?: string[];
   sandboxLauncher?: RuntimeOptions['sandboxLauncher'];
+  /** Folders of signed ProductDef files; default resources/catalogue and `<data>/catalogue`. */
+  catalogueDirs?: string[];
   /**
    * The role whose token the UI's URL carries: `traveller` for a public kiosk (`--kiosk`), which then shows only
    * what travellers may use until an operator unlocks it. Default: the device token (every role).
@@ -65,6 +67,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     pluginDirs: options.pluginDirs ?? [BUILTIN_PLUGINS_DIR, join(dataDir, 'plugins')],
     scenarioDirs: options.scenarioDirs ?? [BUILTIN_SCENARIOS_DIR, join(dataDir, 'scenarios')],
     productDirs: [BUILTIN_PRODUCTS_DIR, join(dataDir, 'products')],
+    catalogueDirs: options.catalogueDirs ?? [BUILTIN_CATALOGUE_DIR, join(dataDir, 'catalogue')],
     voiceConfig: voiceSettingsFromEnv(options.env ?? process.env),
     intentRuleFiles: [...BUILTIN_INTENT_FILES, join(dataDir, 'intents', 'en.yaml'), join(dataDir, 'intents', 'ru.yaml')],
     ...(options.sandboxLauncher ? { sandboxLauncher: options.sandboxLauncher } : {}),

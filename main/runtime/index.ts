@@ -61,6 +61,8 @@ import { loadProducts } from './products/index.js';
 import type { Products } from './products/index.js';
 import { createInternalBalanceProvider, createLedger } from './ledger/index.js';
 import type { Ledger, PaymentProvider } from './ledger/index.js';
+import { createCatalogue } from './catalogue/index.js';
+import type { Catalogue } from './catalogue/index.js';
 
 export type RuntimeState = 'running' | 'stopping' | 'stopped';
 
@@ -89,6 +91,8 @@ export interface Runtime {
   readonly deviceLog: DeviceLog;
   /** Product manifests loaded at start (immutable) and the tenants of API tokens. */
   readonly products: Products;
+  /** Signed ProductDefs: what travellers can buy, resolved by `id@range` or cid (issue 14 point 1). */
+  readonly catalogue: Catalogue;
   /** `POST /v1/run` and consent decisions: intake → policies → permit → receipts → verify → enrich. */
   readonly pipeline: Pipeline;
   /** The device's double-entry ledger: wallets, top-ups, captures and refunds (issue 14 point 4). */
@@ -152,6 +156,8 @@ export interface RuntimeOptions {
   webhookDelivery?: Partial<DeliveryOptions>;
   /** Folders of `*.product.json` manifests (built-in resources/products, then `<data>/products`). */
   productDirs?: string[];
+  /** Folders of signed ProductDef files (built-in resources/catalogue, then `<data>/catalogue`). */
+  catalogueDirs?: string[];
   /** Folders of message catalogues, `<language>.json` (default: the app's resources/messages). */
   messageDirs?: string[];
 }
@@ -271,6 +277,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   const artifacts = createArtifactRegistry({ store, bus, ...(options.clock ? { clock: options.clock } : {}) });
   const receipts = createReceiptStore({ store, deviceKey });
   const deviceLog = createDeviceLog({ store, deviceKey, ...(options.clock ? { clock: options.clock } : {}) });
+  // The catalogue verifies its defs against the publisher trust; a bad file is journaled, never fatal.
+  const catalogue = createCatalogue({ store, bus, logger: logger.child({ module: 'catalogue' }), trust, dirs: options.catalogueDirs ?? [], ...(options.clock ? { clock: options.clock } : {}) });
   // Inside each receipt's write transaction: a receipt and its log leaf commit or roll back together.
   // The store's receipts are new by construction (each follows the chain's head): no lookup before the append.
   resources.add(receipts.onReceipts((written) => void deviceLog.appendNew(written.map((r) => r.id))));
@@ -387,6 +395,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     receipts,
     deviceLog,
     products,
+    catalogue,
     pipeline,
     ledger,
     payments,

@@ -23,6 +23,7 @@ import { createOperations } from '../operations.js';
 import { errorSchema } from '../schemas.js';
 import { eventRoutes } from './events.js';
 import { pluginRoutes } from './plugins.js';
+import { catalogueRoutes } from './catalogue.js';
 import { scenarioRoutes } from './scenarios.js';
 import { ioRoutes } from './io.js';
 import { createContractRoutes } from './contracts.js';
@@ -209,6 +210,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(metricsRoutes);
   await app.register(deviceRoutes);
   await app.register(walletRoutes);
+  await app.register(catalogueRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => app.swagger());
