@@ -28,63 +28,16 @@ import type { ReceiptDraft, ReceiptStore } from '../receipts/store.js';
 import type { Migration, Store } from '../store/index.js';
 import { PAYMENT_CAPTURED_EVENT, SESSION_STATES, STATE_EVENTS, assertMove, isFinal } from './machine.js';
 import type { SessionState } from './machine.js';
+import type { Catalogue, EntitlementKind, ResolvedProduct } from '../catalogue/index.js';
+import type { PreflightContext, PreflightResult } from './preflight.js';
 
 export { SESSION_STATES, FINAL_STATES, STATE_EVENTS, canMove, isFinal } from './machine.js';
 export type { SessionState } from './machine.js';
 
 // ---- what the session needs of other modules (structural: the runtime passes the real ones) ----
 
-/** The parts of a ProductDef (resources/schema/productdef.schema.json) a session reads. */
-export interface SessionProductDef {
-  id: string;
-  version: string;
-  status: string;
-  markets?: string[];
-  cities?: string[];
-  profiles: {
-    entitlement: {
-      kind: 'single_use' | 'multi_use' | 'time_pass' | 'stored_value';
-      uses?: number;
-      uses_per_venue?: number;
-      amount?: number;
-      currency?: string;
-      duration?: string;
-      validity?: string;
-      venues?: Array<{ id: string; name?: string }>;
-    };
-    pricing: { price: number; currency: string };
-    ui?: { title?: Record<string, string> };
-    [profile: string]: unknown;
-  };
-  [field: string]: unknown;
-}
-
-export interface SessionProduct {
-  /** cid of the ProductDef (`product_version_id` in seed 000's terms). */
-  cid: string;
-  def: SessionProductDef;
-}
-
-export interface PreflightRequest {
-  def: SessionProductDef;
-  product_cid: string;
-  context: {
-    user_id: string;
-    wallet_id: string;
-    market: string | null;
-    city: string | null;
-    now: string;
-    counts: { user: number; wallet: number; global: number; user_last_hour: number };
-  };
-  trace_id: string;
-}
-
-export interface PreflightDecision {
-  ok: boolean;
-  verdict: 'ACK' | 'NACK';
-  reasons: Array<{ code: string; message: string; plugin?: string }>;
-  policies: JsonValue[];
-}
+/** What the session needs of the preflight (./preflight.ts `runPreflight` with the runtime's plugins). */
+export type SessionPreflight = (request: { def: ResolvedProduct; context: PreflightContext; trace_id: string }) => Promise<PreflightResult>;
 
 export interface CaptureRequest {
   session_id: string;
@@ -126,7 +79,7 @@ export interface IssueSpec {
   product_runtime_session_id: string;
   product_cid: string;
   product_ref: string;
-  kind: SessionProductDef['profiles']['entitlement']['kind'];
+  kind: EntitlementKind;
   uses?: number;
   amount?: number;
   currency?: string;
@@ -159,7 +112,7 @@ export interface ProductSession {
   market: string | null;
   city: string | null;
   price: { amount: number; currency: string };
-  preflight: { verdict: 'ACK' | 'NACK'; reasons: PreflightDecision['reasons'] } | null;
+  preflight: { verdict: 'ACK' | 'NACK'; reasons: PreflightResult['reasons'] } | null;
   payment: (PaymentRecord & { refunded_at?: string; refund_id?: string }) | null;
   entitlements: SessionEntitlement[];
   /** cid of the session's capsule: its receipts are at `/v1/r/<capsule>`. */
@@ -215,20 +168,23 @@ export interface SessionsOptions {
   bus: Bus;
   receipts: ReceiptStore;
   logger: Logger;
-  catalogue: { resolve(ref: string): SessionProduct };
-  preflight(request: PreflightRequest): Promise<PreflightDecision>;
+  catalogue: Pick<Catalogue, 'resolve'>;
+  preflight: SessionPreflight;
   payments: SessionPayments;
   entitlements: SessionEntitlements;
   clock?: () => number;
   /** Wallet paid from when a request names none: the device's internal balance. */
   defaultWallet?: string;
+  /**
+   * Where this device sells, for requests that do not say (`TESSERA_MARKET`, `TESSERA_CITY`); without it a session
+   * is for the product's first market and city.
+   */
+  location?: { market?: string; city?: string };
 }
 
 export const DEFAULT_WALLET = 'main';
 /** The service principal that moves sessions (seed 000 §2.1, §8: the Product Runtime Gateway). */
 export const SESSION_PRINCIPAL = 'product-runtime-gateway';
-/** Validity of an entitlement whose product names none (ISO-8601 P30D). */
-const DEFAULT_VALIDITY_MS = 30 * 24 * 3600_000;
 const MAX_LIST = 500;
 
 const MIGRATIONS: readonly Migration[] = [
@@ -285,14 +241,6 @@ interface Row {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-
-/** Milliseconds of an ISO-8601 duration of days, hours, minutes and seconds (`P2D`, `PT48H`, `P1DT12H`, `PT90M`). */
-export function durationMs(text: string): number {
-  const m = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/.exec(text);
-  if (!m || text === 'P' || text.endsWith('T')) throw new TesseraError('VALIDATION_FAILED', `"${text}" is not an ISO-8601 duration of days, hours, minutes and seconds (e.g. PT48H).`);
-  const [d, h, min, s] = [m[1], m[2], m[3], m[4]].map((x) => Number(x ?? 0)) as [number, number, number, number];
-  return ((d * 24 + h) * 60 + min) * 60_000 + s * 1000;
-}
 
 const USER_ID = /^[\w.:@-]{1,128}$/;
 
@@ -418,13 +366,12 @@ export function createSessions(options: SessionsOptions): Sessions {
     const product = catalogue.resolve(row.product_cid);
     const now = clock();
     const decision = await options.preflight({
-      def: product.def,
-      product_cid: row.product_cid,
+      def: product,
       context: {
         user_id: row.user_id,
         wallet_id: row.wallet_id,
-        market: row.market,
-        city: row.city,
+        market: row.market ?? '',
+        city: row.city ?? '',
         now: iso(now),
         counts: counts.get({ product: row.product_id, user: row.user_id, wallet: row.wallet_id, hour_ago: now - 3600_000 })!,
       },
@@ -444,16 +391,23 @@ export function createSessions(options: SessionsOptions): Sessions {
         {
           kind: 'RESULT',
           subject: `user:${row.user_id}`,
-          body: { ...about(row), step: 'preflight', verdict: decision.verdict, decision: decision.ok ? 'ALLOW' : 'DENY', reasons: decision.reasons as unknown as JsonValue, policies: decision.policies },
+          body: {
+            ...about(row),
+            step: 'preflight',
+            verdict: decision.verdict,
+            decision: decision.ok ? 'ALLOW' : 'DENY',
+            reasons: decision.reasons as unknown as JsonValue,
+            policies: decision.policies as unknown as JsonValue,
+            input_cid: decision.input_cid,
+          },
         },
       ],
     });
   };
 
-  /** Validity of the product's entitlement from `now`: its `validity`, else a time pass's `duration`, else 30 days. */
-  const issueSpec = (row: Row, def: SessionProductDef, now: number): IssueSpec => {
-    const e = def.profiles.entitlement;
-    const span = e.validity ? durationMs(e.validity) : e.duration ? durationMs(e.duration) : DEFAULT_VALIDITY_MS;
+  /** The entitlement the product issues, valid from `now` for the product's validity. */
+  const issueSpec = (row: Row, product: ResolvedProduct, now: number): IssueSpec => {
+    const e = product.profiles.entitlement;
     return {
       product_runtime_session_id: row.id,
       product_cid: row.product_cid,
@@ -464,8 +418,8 @@ export function createSessions(options: SessionsOptions): Sessions {
       ...(e.currency !== undefined ? { currency: e.currency } : {}),
       ...(e.uses_per_venue !== undefined ? { uses_per_venue: e.uses_per_venue } : {}),
       valid_from: now,
-      valid_until: now + span,
-      venues: (e.venues ?? []).map((v) => v.id),
+      valid_until: now + e.validity_ms,
+      venues: e.venues.map((v) => v.id),
       user_id: row.user_id,
       ...(row.title ? { title: row.title } : {}),
     };
@@ -479,7 +433,7 @@ export function createSessions(options: SessionsOptions): Sessions {
       write: () => {
         if (payment) setPayment.run(JSON.stringify(payment), row.id);
         setPending.run(null, clock(), row.id);
-        return [entitlements.issue(issueSpec(row, product.def, clock()))];
+        return [entitlements.issue(issueSpec(row, product, clock()))];
       },
       receipts: (issued) => [
         ...(payment
@@ -629,37 +583,38 @@ export function createSessions(options: SessionsOptions): Sessions {
           return toSession(existing);
         }
       }
-      const def = product.def;
       const id = `prs_${randomUUID()}`;
       const at = clock();
       const trace = newTraceId(at);
-      const ref = `${def.id}@${def.version}`;
+      const market = request.market ?? options.location?.market ?? product.markets[0] ?? null;
+      const city = request.city ?? options.location?.city ?? product.cities[0] ?? null;
       const capsule: Capsule = {
         v: CAPSULE_VERSION,
         product: product.cid,
         act: 'product.session',
         tenant: 'device',
-        aud: [request.market ?? null, request.city ?? null].filter((x) => x !== null).join('/') || 'any',
+        aud: [market, city].filter((x) => x !== null).join('/') || 'any',
         src: `user:${user}`,
-        view: { product_runtime_session_id: id, product: ref, wallet_id: wallet },
+        view: { product_runtime_session_id: id, product: product.ref, wallet_id: wallet },
       };
       const cid = capsuleId(capsule);
-      const title = def.profiles.ui?.title?.['en'] ?? Object.values(def.profiles.ui?.title ?? {})[0] ?? null;
+      const titles = product.profiles.ui.title;
+      const title = titles['en'] ?? Object.values(titles)[0] ?? null;
       const row: Row = {
         id,
         state: 'created',
         product_cid: product.cid,
-        product_ref: ref,
-        product_id: def.id,
+        product_ref: product.ref,
+        product_id: product.id,
         title,
         user_id: user,
         wallet_id: wallet,
-        market: request.market ?? null,
-        city: request.city ?? null,
+        market,
+        city,
         capsule: cid,
         trace_id: trace,
-        price: def.profiles.pricing.price,
-        currency: def.profiles.pricing.currency,
+        price: product.profiles.pricing.price,
+        currency: product.profiles.pricing.currency,
         preflight: null,
         payment: null,
         reason: null,
@@ -673,7 +628,7 @@ export function createSessions(options: SessionsOptions): Sessions {
       let deliver: () => void = () => undefined;
       receipts.transaction(() => {
         receipts.createCapsule(cid, capsule, 'ASK', 'pending', at);
-        receipts.recordManifests(cid, [{ role: 'product', name: def.id, version: def.version, cid: product.cid, manifest: def as unknown as Record<string, unknown> }]);
+        receipts.recordManifests(cid, [{ role: 'product', name: product.id, version: product.version, cid: product.cid, manifest: product.def as unknown as Record<string, unknown> }]);
         insert.run({ ...row, at });
         receipts.appendReceipts(
           cid,
