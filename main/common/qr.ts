@@ -3,7 +3,8 @@
  * and an SVG rendering for the card's HTML page and the renderer. The PNG in offline bundles is encoded on the
  * host (runtime/receipts/qr-png.ts) from the same matrix.
  *
- * Text is encoded as UTF-8 in byte mode, so any URL (including non-ASCII paths) scans back exactly.
+ * Text is encoded as UTF-8 in byte mode, so any URL (including non-ASCII paths) scans back exactly; text made only
+ * of the QR alphanumeric characters (entitlement codes, base45) in the denser alphanumeric mode.
  *
  * Pure module: shared by the runtime and the renderer.
  */
@@ -16,6 +17,9 @@ export const QR_QUIET_ZONE = 4;
 /** Longest text accepted: well within version 40-M's byte capacity (2,331). */
 export const QR_MAX_TEXT_BYTES = 2000;
 
+/** The QR alphanumeric mode's 45 characters (ISO/IEC 18004 §7.4.4), which base45 (RFC 9285) is made of. */
+export const QR_ALPHANUMERIC = /^[0-9A-Z $%*+\-./:]+$/;
+
 /** A QR symbol: `size` × `size` modules, row-major, 1 = dark. No quiet zone included. */
 export interface QrMatrix {
   size: number;
@@ -23,7 +27,8 @@ export interface QrMatrix {
 }
 
 /**
- * The QR matrix of `text` (smallest version that fits, error correction M, UTF-8 byte mode).
+ * The QR matrix of `text` (smallest version that fits, error correction M): alphanumeric mode when every character
+ * is one of {@link QR_ALPHANUMERIC}'s, else UTF-8 byte mode.
  * @throws RangeError when the text is empty or longer than {@link QR_MAX_TEXT_BYTES} UTF-8 bytes.
  */
 export function qrMatrix(text: string): QrMatrix {
@@ -31,10 +36,16 @@ export function qrMatrix(text: string): QrMatrix {
   if (utf8.length === 0) throw new RangeError('a QR code needs some text');
   if (utf8.length > QR_MAX_TEXT_BYTES) throw new RangeError(`${utf8.length} bytes is too long for a QR code (at most ${QR_MAX_TEXT_BYTES})`);
   const qr = qrcode(0, QR_ERROR_CORRECTION);
-  // qrcode-generator's byte mode writes each char code's low byte: hand it one char per UTF-8 byte.
-  let binary = '';
-  for (const byte of utf8) binary += String.fromCharCode(byte);
-  qr.addData(binary, 'Byte');
+  if (QR_ALPHANUMERIC.test(text)) {
+    // An entitlement code (base45, issue 14): 5.5 bits a character instead of 8, so a smaller symbol with larger
+    // modules, which a cheap scanner reads from further away.
+    qr.addData(text, 'Alphanumeric');
+  } else {
+    // qrcode-generator's byte mode writes each char code's low byte: hand it one char per UTF-8 byte.
+    let binary = '';
+    for (const byte of utf8) binary += String.fromCharCode(byte);
+    qr.addData(binary, 'Byte');
+  }
   qr.make();
   const size = qr.getModuleCount();
   const modules = new Uint8Array(size * size);
