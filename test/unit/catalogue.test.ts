@@ -97,8 +97,8 @@ describe('catalogue registry', () => {
       validity_ms: 48 * 3600_000,
       venues: [
         { id: 'lviv.museum-history', name: 'Lviv History Museum', city: 'lviv' },
-        { id: 'lviv.museum-art', name: 'Lviv National Art Gallery', city: 'lviv' },
-        { id: 'lviv.museum-pharmacy', name: 'Pharmacy Museum', city: 'lviv' },
+        { id: 'lviv.gallery', name: 'Lviv National Art Gallery', city: 'lviv' },
+        { id: 'lviv.pharmacy', name: 'Pharmacy Museum', city: 'lviv' },
       ],
     });
     expect(product.profiles.quota).toEqual({ per_user: 2, per_wallet: 10, global: 1000 });
@@ -188,9 +188,9 @@ describe('catalogue registry', () => {
     expect(catalogue.venues().map((v) => [v.id, v.city, v.products.join(',')])).toEqual([
       ['lviv.cafe-opera', 'lviv', 'city.coffee-voucher'],
       ['lviv.cafe-rynok', 'lviv', 'city.coffee-voucher'],
-      ['lviv.museum-art', 'lviv', 'city.museum-pass-48h'],
+      ['lviv.gallery', 'lviv', 'city.museum-pass-48h'],
       ['lviv.museum-history', 'lviv', 'city.museum-pass-48h,city.museum-ticket'],
-      ['lviv.museum-pharmacy', 'lviv', 'city.museum-pass-48h'],
+      ['lviv.pharmacy', 'lviv', 'city.museum-pass-48h'],
     ]);
   });
 
