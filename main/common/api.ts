@@ -2,6 +2,7 @@
  * The client interface the UI talks to, whatever the transport (preload IPC inside Electron, HTTP/WS in a
  * browser). Pure types plus the wire limits both ends agree on.
  */
+import type { ProductClient } from './products-api.js';
 import type { Role, SessionView } from './roles.js';
 
 /** One journaled event. `id` is monotonic per device; `ts` is an ISO-8601 UTC time with milliseconds. */
@@ -106,6 +107,8 @@ export interface TesseraClient {
   subscribe(patterns: string[], onEvent: (event: TesseraEvent) => void, onStatus?: (connected: boolean) => void): Unsubscribe;
   /** Voice and text I/O for the Journey Guide (issue 6); absent on transports that do not carry it yet. */
   io?: IoClient;
+  /** Catalogue, product sessions, wallets, redemption and receipt links (issue 14; main/common/products-api.ts). */
+  products: ProductClient;
 }
 
 /** `GET /api/io/status`, as the Journey Guide reads it (main/host/http/io.ts has the full schema). */

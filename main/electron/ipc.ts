@@ -29,6 +29,24 @@ export const IPC_EVENT = 'tessera:event';
 
 export type IpcResult = { ok: true; value: unknown } | { ok: false; error: ErrorData };
 
+/**
+ * `api {method, path, body?}`: one request to the runtime's own HTTP routes, carried over IPC (issue 14's routes
+ * are reached this way: main/common/products-api.ts). Only `/api/` and `/v1/` paths; no WebSockets.
+ */
+export const apiRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['method', 'path'],
+  properties: {
+    method: { type: 'string', enum: ['GET', 'POST'] },
+    path: { type: 'string', minLength: 5, maxLength: 2048, pattern: '^/(api|v1)/[^\\s#]*$' },
+    body: {},
+  },
+} as const;
+
+/** Sends one request into the HTTP routes in process (Fastify `inject`): what `api` calls. */
+export type InjectRequest = (request: { method: 'GET' | 'POST'; url: string; headers: Record<string, string>; payload?: string }) => Promise<{ statusCode: number; body: string }>;
+
 const ajv = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: false });
 const validators = {
   queryEvents: ajv.compile(eventQuerySchema),
@@ -41,6 +59,7 @@ const validators = {
   debugRun: ajv.compile(debugRequestSchema),
   listRuns: ajv.compile(runsQuerySchema),
   unlock: ajv.compile({ type: 'object', additionalProperties: false, required: ['pin'], properties: { pin: { type: 'string', minLength: 1, maxLength: 64 } } }),
+  api: ajv.compile(apiRequestSchema),
 };
 
 /** Throws VALIDATION_FAILED with Ajv's description unless `value` matches. */
@@ -62,6 +81,9 @@ export function validateSender(event: IpcMainInvokeEvent, rendererIndexUrl: stri
  * not listed here is refused, whatever the window holds.
  */
 export const IPC_ACCESS: Readonly<Record<string, readonly Role[]>> = {
+  // Any role may send; the route the request reaches decides (its `config.access`, main/host/http/access.ts), with
+  // the window's own credential, exactly as over HTTP.
+  api: ALL_ROLES,
   info: ALL_ROLES,
   session: ALL_ROLES,
   unlock: ALL_ROLES,
@@ -94,12 +116,14 @@ export const IPC_ACCESS: Readonly<Record<string, readonly Role[]>> = {
  */
 export interface WindowAccess {
   roles(): readonly Role[];
+  /** The credential the window's requests carry into the HTTP routes (`api`): its roles, no more. */
+  token(): string | undefined;
   session(): SessionView;
   unlock(pin: string): Promise<{ token: string; roles: Role[]; expires_at: string }>;
   lock(): void;
 }
 
-export function createWindowAccess(options: { kiosk: boolean; credentials?: Credentials; now?: () => number }): WindowAccess {
+export function createWindowAccess(options: { kiosk: boolean; credentials?: Credentials; deviceToken?: string; now?: () => number }): WindowAccess {
   const now = options.now ?? Date.now;
   let unlocked: { token: string; expiresAt: number } | undefined;
   const active = () => {
@@ -112,6 +136,11 @@ export function createWindowAccess(options: { kiosk: boolean; credentials?: Cred
   const base: readonly Role[] = options.kiosk ? ['traveller'] : ALL_ROLES;
   return {
     roles: () => (active() ? ALL_ROLES : base),
+    token() {
+      const session = active();
+      if (session) return session.token;
+      return options.kiosk ? options.credentials?.roleToken('traveller') : options.deviceToken;
+    },
     session() {
       const session = active();
       if (session) return { kind: 'unlocked', roles: [...ALL_ROLES], expires_at: new Date(session.expiresAt).toISOString(), pin_set: true };
@@ -128,6 +157,27 @@ export function createWindowAccess(options: { kiosk: boolean; credentials?: Cred
       unlocked = undefined;
     },
   };
+}
+
+/** `api`: the request goes through the HTTP routes with the window's credential; their answer comes back as data. */
+async function viaRoutes(inject: InjectRequest | undefined, access: WindowAccess, arg: unknown): Promise<IpcResult> {
+  try {
+    check(validators.api, arg);
+    const token = access.token();
+    if (!inject || !token) throw new TesseraError('NOT_READY', 'This window cannot reach the runtime\'s routes.');
+    const { method, path, body } = arg as { method: 'GET' | 'POST'; path: string; body?: unknown };
+    const res = await inject({ method, url: path, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
+    let data: unknown;
+    try {
+      data = JSON.parse(res.body);
+    } catch {
+      throw new TesseraError('INTERNAL', `The route answered ${res.statusCode} with a body that is not JSON.`);
+    }
+    if (res.statusCode >= 400) return { ok: false, error: (data as { error: ErrorData }).error };
+    return { ok: true, value: data };
+  } catch (err) {
+    return { ok: false, error: toErrorData(err) };
+  }
 }
 
 /** Handle one `tessera:invoke` call; never rejects (the renderer gets `{ok:false,error}`). */
@@ -187,7 +237,7 @@ export async function handleInvoke(operations: Operations, method: unknown, arg:
  */
 export function registerIpc(
   ipcMain: IpcMain,
-  deps: { operations: Operations; bus: Bus; rendererIndexUrl: string; target: () => WebContents | undefined; io?: IoRouter; device?: DeviceInfo; access?: WindowAccess },
+  deps: { operations: Operations; bus: Bus; rendererIndexUrl: string; target: () => WebContents | undefined; io?: IoRouter; device?: DeviceInfo; access?: WindowAccess; inject?: InjectRequest },
 ): Disposable {
   const access = deps.access ?? createWindowAccess({ kiosk: false });
   let matchers: Array<(topic: string) => boolean> = [];
@@ -216,6 +266,7 @@ export function registerIpc(
       return access.unlock((arg as { pin: string }).pin).then((value) => ({ ok: true as const, value }), (err: unknown) => ({ ok: false as const, error: toErrorData(err) }));
     }
     if (method === 'info') return { ok: true, value: infoFor(deps.operations.info(), roles) };
+    if (method === 'api') return viaRoutes(deps.inject, access, arg);
     if (io && (IO_METHODS as readonly unknown[]).includes(method)) return io.invoke(method as (typeof IO_METHODS)[number], arg);
     // This device's key id (GET /api/device): fixed for the runtime's life, so handed over as it was given.
     if (method === 'device' && deps.device) return { ok: true, value: { ...deps.device } };

@@ -59,7 +59,11 @@ async function main(): Promise<void> {
       io: host.runtime.io,
       device: deviceInfo(host.runtime),
       // A kiosk window holds the traveller's role until the operator unlocks it with the PIN.
-      access: createWindowAccess({ kiosk: flags.kiosk, credentials: host.credentials }),
+      access: createWindowAccess({ kiosk: flags.kiosk, credentials: host.credentials, deviceToken: host.token }),
+      inject: async (request) => {
+        const res = await host.server.inject(request);
+        return { statusCode: res.statusCode, body: res.body };
+      },
     }),
   );
   app.on('second-instance', () => win?.focus());

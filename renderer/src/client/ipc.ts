@@ -4,6 +4,7 @@ import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js
 import { fromErrorData } from '../../../main/common/errors.js';
 import { compilePattern } from '../../../main/common/topics.js';
 import type { Role, SessionView } from '../../../main/common/roles.js';
+import { createProductClient } from '../../../main/common/products-api.js';
 import { createIpcIoClient } from './io-ipc.js';
 
 function unwrap<T>(result: BridgeResult): T {
@@ -26,6 +27,8 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
 
   return {
     io: createIpcIoClient(bridge),
+    // Issue 14's routes: each request goes into the same HTTP routes in the main process, with this window's credential.
+    products: createProductClient(async <T>(method: 'GET' | 'POST', path: string, body?: unknown) => unwrap<T>(await bridge.invoke('api', body === undefined ? { method, path } : { method, path, body }))),
     info: async () => unwrap<RuntimeInfo>(await bridge.invoke('info')),
     session: async () => unwrap<SessionView>(await bridge.invoke('session')),
     unlock: async (pin: string) => unwrap<{ token: string; roles: Role[]; expires_at: string }>(await bridge.invoke('unlock', { pin })),
