@@ -377,6 +377,12 @@ export function createSessions(options: SessionsOptions): Sessions {
       },
       trace_id: row.trace_id,
     });
+    // A check that could not be made because the sandbox was down is no answer: the session stays `created` and
+    // the caller may retry (SANDBOX_UNAVAILABLE, retryable), rather than ending on an outage.
+    const outage = decision.policies.filter((p) => (p.evidence as { retryable?: unknown } | null)?.retryable === true);
+    if (!decision.ok && outage.length > 0 && decision.reasons.every((r) => r.code === 'PREFLIGHT_CHECK_FAILED')) {
+      throw new TesseraError('SANDBOX_UNAVAILABLE', `The preflight of session ${row.id} could not run (${outage.map((p) => p.plugin).join(', ')}): the session is still created; try its preflight again.`, { retryable: true });
+    }
     const to: SessionState = decision.ok ? 'preflight_ok' : 'preflight_failed';
     const summary = { verdict: decision.verdict, reasons: decision.reasons };
     const first = decision.reasons[0];
