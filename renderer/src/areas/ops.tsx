@@ -3,16 +3,19 @@ import type { TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import { isTesseraError } from '../../../main/common/errors.js';
 import { compilePattern, patternProblem } from '../../../main/common/topics.js';
 import { RunsPanel } from './ops-runs.js';
+import { SalesPanel } from './ops-sales.js';
 
 const KEEP = 500;
 
 /**
- * Ops: scenario runs (live list, step timeline, cancel, start a run) above the live event stream and its
+ * Ops: sales (the kiosk's balance, the issuing switch, product sessions), scenario runs (live list, step timeline,
+ * cancel, start a run) above the live event stream and its
  * publisher. Both sections show at once, so the stream stays what the Ops link opens onto (test/e2e/ui.test.ts).
  */
 export function OpsArea(props: { client: TesseraClient }) {
   return (
     <div class="ops-page">
+      <SalesPanel client={props.client} />
       <RunsPanel client={props.client} />
       <EventStream client={props.client} />
     </div>
