@@ -14,8 +14,8 @@ export const ARTIFACTS = fileURLToPath(new URL('../e2e/artifacts/', import.meta.
  * Debian's Chromium (never a downloaded browser), headless, with background networking off: this machine's
  * closed network refuses Chromium's own connections, many at a time, otherwise.
  */
-export async function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
-  const executablePath = chromiumPath();
+export async function launchChromium(extraArgs: readonly string[] = [], options: { executablePath?: string } = {}): Promise<Browser> {
+  const executablePath = options.executablePath ?? chromiumPath();
   if (!executablePath) throw new Error('Chromium is missing: run `npm run setup` (installs Debian chromium) or set TESSERA_CHROMIUM.');
   mkdirSync(ARTIFACTS, { recursive: true });
   return chromium.launch({

@@ -33,8 +33,10 @@ export interface StartedTessera {
 }
 
 /** `tessera start --headless --port 0 --data DIR`; resolves once it prints the URL it serves. */
-export function startTessera(dataDir: string, extraArgs: string[] = [], env = cleanEnv()): Promise<StartedTessera> {
-  const child = spawn(process.execPath, [BIN, 'start', '--headless', '--port', '0', '--data', dataDir, ...extraArgs], { env });
+export function startTessera(dataDir: string, extraArgs: string[] = [], env = cleanEnv(), options: { prefix?: readonly string[] } = {}): Promise<StartedTessera> {
+  // `prefix` runs it through another program first (e.g. nsenter into a network namespace: helpers/netns.ts).
+  const [command, ...args] = [...(options.prefix ?? []), process.execPath, BIN, 'start', '--headless', '--port', '0', '--data', dataDir, ...extraArgs];
+  const child = spawn(command!, args, { env });
   let out = '';
   let err = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
