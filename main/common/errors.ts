@@ -91,6 +91,11 @@ export const ERROR_CODES = {
   BUNDLE_CHAIN_INVALID: { status: 422, retryable: false, summary: 'A bundled receipt fails: signature, id, prev link, capsule binding or an embedded consent; the message names the file and field.' },
   BUNDLE_PLUGIN_MISMATCH: { status: 422, retryable: false, summary: 'A bundled manifest does not match its cid, or a manifest the capsule or receipts name is missing.' },
   BUNDLE_LOG_INVALID: { status: 422, retryable: false, summary: "The signed tree head or a receipt's inclusion proof in log/inclusion.json does not verify." },
+  ISSUING_PAUSED: { status: 503, retryable: true, summary: 'Issuing is paused by the operator (degraded mode, seed 000 §7.2): no new entitlements; redemption of existing ones goes on.' },
+  REDEMPTION_NOT_FOUND: { status: 404, retryable: false, summary: 'No redemption by that id on this device.' },
+  UNDO_WINDOW_CLOSED: { status: 409, retryable: false, summary: 'The redemption is older than the 2-minute undo window.' },
+  ALREADY_UNDONE: { status: 409, retryable: false, summary: 'The redemption was already undone.' },
+  ENTITLEMENT_NOT_FOUND: { status: 404, retryable: false, summary: 'No entitlement by that serial on this device.' },
   INTERNAL: { status: 500, retryable: false, summary: 'An unexpected fault; the runtime kept running and logged it.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; summary: string }>;
 

@@ -58,6 +58,8 @@ import { createPipeline } from './receipts/pipeline.js';
 import { installFastDigests } from './digests.js';
 import type { Pipeline } from './receipts/pipeline.js';
 import { loadProducts } from './products/index.js';
+import { createEntitlements } from './entitlements/index.js';
+import type { Entitlements } from './entitlements/index.js';
 import type { Products } from './products/index.js';
 
 export type RuntimeState = 'running' | 'stopping' | 'stopped';
@@ -87,6 +89,8 @@ export interface Runtime {
   readonly deviceLog: DeviceLog;
   /** Product manifests loaded at start (immutable) and the tenants of API tokens. */
   readonly products: Products;
+  /** Entitlement tokens: issue, redemption ledger, checks, redeem/undo, history, expiry timers, issuing switch (issue 14). */
+  readonly entitlements: Entitlements;
   /** `POST /v1/run` and consent decisions: intake → policies → permit → receipts → verify → enrich. */
   readonly pipeline: Pipeline;
   /** Rule-based intent recognition and routing to scenarios or handlers (seed 001 §6, seed 002 §1). */
@@ -268,6 +272,18 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   // Inside each receipt's write transaction: a receipt and its log leaf commit or roll back together.
   // The store's receipts are new by construction (each follows the chain's head): no lookup before the append.
   resources.add(receipts.onReceipts((written) => void deviceLog.appendNew(written.map((r) => r.id))));
+  // Issuers: the device key plus `<data>/issuers` (a trust folder with its revocations). Disposed (its expiry
+  // timers) with the resources, before the store closes.
+  const entitlements = createEntitlements({
+    store,
+    bus,
+    receipts,
+    deviceKey,
+    issuers: openTrustStore(join(dataDir, 'issuers'), { create: true }),
+    logger: logger.child({ module: 'entitlements' }),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  resources.add(entitlements);
   const executions = createExecutionRegistry({ store, bus, state_surface: stateSurface, artifacts, ...(options.clock ? { clock: options.clock } : {}) });
   resources.add(followScenarioRuns({ bus, executions }));
   const automation = createAutomation({ store, bus, journal, engine: scenarios, expressions: scenarioExpressions, logger: logger.child({ module: 'automation' }), ...(options.clock ? { clock: options.clock } : {}) });
@@ -379,6 +395,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     receipts,
     deviceLog,
     products,
+    entitlements,
     pipeline,
     userTrust,
     trust,
