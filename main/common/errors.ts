@@ -102,6 +102,11 @@ export const ERROR_CODES = {
   SESSION_NOT_FOUND: { status: 404, retryable: false, summary: 'No product runtime session by that id on this device.' },
   SESSION_TRANSITION_REFUSED: { status: 409, retryable: false, summary: 'The product session cannot make that move from the state it is in (e.g. pay a canceled session, cancel one whose entitlement was used); the message names both states.' },
   PREFLIGHT_FAILED: { status: 409, retryable: false, summary: 'The product session did not pass its preflight, so it cannot be paid; its preflight reasons say why in words a traveller can read.' },
+  ISSUING_PAUSED: { status: 503, retryable: true, summary: 'Issuing is paused by the operator (degraded mode, seed 000 §7.2): no new entitlements; redemption of existing ones goes on.' },
+  REDEMPTION_NOT_FOUND: { status: 404, retryable: false, summary: 'No redemption by that id on this device.' },
+  UNDO_WINDOW_CLOSED: { status: 409, retryable: false, summary: 'The redemption is older than the 2-minute undo window.' },
+  ALREADY_UNDONE: { status: 409, retryable: false, summary: 'The redemption was already undone.' },
+  ENTITLEMENT_NOT_FOUND: { status: 404, retryable: false, summary: 'No entitlement by that serial on this device.' },
   INTERNAL: { status: 500, retryable: false, summary: 'An unexpected fault; the runtime kept running and logged it.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; summary: string }>;
 

@@ -6,6 +6,7 @@ import type { DebugAction, DebugState, EventPage, EventQuery, ReplayDifference, 
 import { basename } from 'node:path';
 import { TesseraError } from '../common/errors.js';
 import type { Runtime } from '../runtime/index.js';
+import type { IssuedEntitlement, IssuingState, RedeemAnswer, RedeemRequest, RedemptionRecord } from '../common/entitlements.js';
 
 export interface Operations {
   info(): RuntimeInfo;
@@ -24,6 +25,15 @@ export interface Operations {
   /** Replay a finished run; acknowledged durable like runScenario. */
   replayRun(runId: string): { run_id: string };
   replayDiff(runId: string): ReplayDifference[];
+  /** Redeem an entitlement code at a venue (issue 14 §6): a verdict, never an error for a refused code. */
+  redeem(request: RedeemRequest): RedeemAnswer;
+  /** What {@link redeem} would answer, writing nothing. */
+  checkCode(request: RedeemRequest): RedeemAnswer;
+  undoRedemption(request: { id: string; reason?: string }): RedeemAnswer;
+  redemptions(query: { q?: string; venue?: string; limit?: number; before?: string }): RedemptionRecord[];
+  entitlements(query: { session?: string; user?: string; state?: string; limit?: number }): IssuedEntitlement[];
+  issuing(): IssuingState;
+  setIssuing(request: { paused: boolean; reason?: string }): IssuingState;
 }
 
 export interface DebugRequest {
@@ -59,6 +69,35 @@ export function createOperations(runtime: Runtime): Operations {
       const runId = runtime.scenarios.run(id, ctx ?? {}, opts);
       runtime.scenarios.flush(); // acknowledged runs are durable
       return { run_id: runId };
+    },
+    redeem(request) {
+      requireRunning();
+      return runtime.entitlements.redeem(request);
+    },
+    checkCode(request) {
+      requireRunning();
+      return runtime.entitlements.check(request.code, request.venue, request.amount);
+    },
+    undoRedemption({ id, reason }) {
+      requireRunning();
+      return runtime.entitlements.undo(id, reason);
+    },
+    redemptions(query) {
+      requireRunning();
+      return runtime.entitlements.history(query);
+    },
+    entitlements(query) {
+      requireRunning();
+      return runtime.entitlements.list(query);
+    },
+    issuing() {
+      requireRunning();
+      return runtime.entitlements.issuing();
+    },
+    setIssuing({ paused, reason }) {
+      requireRunning();
+      runtime.entitlements.setIssuing(paused, reason);
+      return runtime.entitlements.issuing();
     },
     listRuns(query) {
       requireRunning();

@@ -219,3 +219,54 @@ export const envelopeSchema = {
     signatures: { type: 'array', items: { type: 'object', required: ['sig'], properties: { keyid: { type: 'string' }, sig: { type: 'string' } } } },
   },
 } as const;
+
+// ---- entitlements (issue 14; shared by the HTTP routes in http/redeem.ts and the Electron IPC bridge) ----
+
+/** `POST /api/redeem` and `/api/redeem/check`. */
+export const redeemRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['code', 'venue'],
+  properties: {
+    code: { type: 'string', minLength: 1, maxLength: 4096, description: 'The scanned or typed code (`TS1:…`).' },
+    venue: { type: 'string', minLength: 1, maxLength: 128, description: 'The venue this staff screen serves.' },
+    amount: { type: 'integer', minimum: 1, maximum: 1_000_000_000, description: 'stored_value: minor units to take.' },
+    screen: { type: 'string', minLength: 1, maxLength: 128, description: 'Which staff screen (shown in history).' },
+  },
+} as const;
+
+export const undoRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: 100 }, reason: { type: 'string', minLength: 1, maxLength: 500 } },
+} as const;
+
+export const redemptionsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    q: { type: 'string', maxLength: 200 },
+    venue: { type: 'string', maxLength: 128 },
+    limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+    before: { type: 'string', maxLength: 100 },
+  },
+} as const;
+
+export const entitlementsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    session: { type: 'string', maxLength: 200 },
+    user: { type: 'string', maxLength: 200 },
+    state: { type: 'string', enum: ['active', 'used', 'expired', 'revoked'] },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+  },
+} as const;
+
+export const setIssuingSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['paused'],
+  properties: { paused: { type: 'boolean' }, reason: { type: 'string', minLength: 1, maxLength: 500 } },
+} as const;

@@ -58,10 +58,15 @@ import { createPipeline } from './receipts/pipeline.js';
 import { installFastDigests } from './digests.js';
 import type { Pipeline } from './receipts/pipeline.js';
 import { loadProducts } from './products/index.js';
+import { createEntitlements } from './entitlements/index.js';
+import type { Entitlements } from './entitlements/index.js';
 import type { Products } from './products/index.js';
 import { createInternalBalanceProvider, createLedger } from './ledger/index.js';
 import type { Ledger, PaymentProvider } from './ledger/index.js';
 import { createCatalogue } from './catalogue/index.js';
+import { createSessions } from './sessions/index.js';
+import type { Sessions } from './sessions/index.js';
+import { runPreflight } from './sessions/preflight.js';
 import type { Catalogue } from './catalogue/index.js';
 
 export type RuntimeState = 'running' | 'stopping' | 'stopped';
@@ -93,6 +98,10 @@ export interface Runtime {
   readonly products: Products;
   /** Signed ProductDefs: what travellers can buy, resolved by `id@range` or cid (issue 14 point 1). */
   readonly catalogue: Catalogue;
+  /** Entitlement tokens: issue, redemption ledger, checks, redeem/undo, history, expiry timers, issuing switch (issue 14). */
+  readonly entitlements: Entitlements;
+  /** Product runtime sessions: preflight, payment, issuing, completion (seed 000 §3–§4, §6.1; issue 14 point 2). */
+  readonly sessions: Sessions;
   /** `POST /v1/run` and consent decisions: intake → policies → permit → receipts → verify → enrich. */
   readonly pipeline: Pipeline;
   /** The device's double-entry ledger: wallets, top-ups, captures and refunds (issue 14 point 4). */
@@ -158,6 +167,8 @@ export interface RuntimeOptions {
   productDirs?: string[];
   /** Folders of signed ProductDef files (built-in resources/catalogue, then `<data>/catalogue`). */
   catalogueDirs?: string[];
+  /** Where this device sells (`TESSERA_MARKET`, `TESSERA_CITY`): the market and city of sessions that name none. */
+  location?: { market?: string; city?: string };
   /** Folders of message catalogues, `<language>.json` (default: the app's resources/messages). */
   messageDirs?: string[];
 }
@@ -284,6 +295,33 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   resources.add(receipts.onReceipts((written) => void deviceLog.appendNew(written.map((r) => r.id))));
   const ledger = createLedger({ store, bus, ...(options.clock ? { clock: options.clock } : {}) });
   const payments = createInternalBalanceProvider(ledger);
+  // Issuers: the device key plus `<data>/issuers` (a trust folder with its revocations). Disposed (its expiry
+  // timers) with the resources, before the store closes.
+  const entitlements = createEntitlements({
+    store,
+    bus,
+    receipts,
+    deviceKey,
+    issuers: openTrustStore(join(dataDir, 'issuers'), { create: true }),
+    logger: logger.child({ module: 'entitlements' }),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  resources.add(entitlements);
+  // Sessions drive the catalogue, the preflight plugins, the payment provider and the entitlements through their
+  // interfaces. Disposed before them (LIFO): it stops listening to entitlement changes first.
+  const sessions = createSessions({
+    store,
+    bus,
+    receipts,
+    logger: logger.child({ module: 'sessions' }),
+    catalogue,
+    preflight: (request) => runPreflight({ plugins, ...request }),
+    payments,
+    entitlements,
+    ...(options.location ? { location: options.location } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  resources.add(sessions);
   const executions = createExecutionRegistry({ store, bus, state_surface: stateSurface, artifacts, ...(options.clock ? { clock: options.clock } : {}) });
   resources.add(followScenarioRuns({ bus, executions }));
   const automation = createAutomation({ store, bus, journal, engine: scenarios, expressions: scenarioExpressions, logger: logger.child({ module: 'automation' }), ...(options.clock ? { clock: options.clock } : {}) });
@@ -344,6 +382,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     }
   }
   scenarios.resume();
+  // Payments and refunds a stop interrupted are finished (or found not to have happened) before new requests.
+  await sessions.recover();
   automation.start();
   webhooks.start();
 
@@ -396,6 +436,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     deviceLog,
     products,
     catalogue,
+    entitlements,
+    sessions,
     pipeline,
     ledger,
     payments,

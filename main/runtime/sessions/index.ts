@@ -22,13 +22,14 @@ import type { Capsule, JsonObject, JsonValue } from '../../common/receipt.js';
 import type { Bus } from '../bus/index.js';
 import { newTraceId } from '../journal/index.js';
 import type { AppendInput } from '../journal/index.js';
-import type { Disposable } from '../lifecycle/index.js';
 import type { Logger } from '../log/index.js';
 import type { ReceiptDraft, ReceiptStore } from '../receipts/store.js';
 import type { Migration, Store } from '../store/index.js';
 import { PAYMENT_CAPTURED_EVENT, SESSION_STATES, STATE_EVENTS, assertMove, isFinal } from './machine.js';
 import type { SessionState } from './machine.js';
-import type { Catalogue, EntitlementKind, ResolvedProduct } from '../catalogue/index.js';
+import type { Catalogue, ResolvedProduct } from '../catalogue/index.js';
+import type { IssueRequest, IssuedEntitlement } from '../../common/entitlements.js';
+import type { Entitlements } from '../entitlements/index.js';
 import type { PreflightContext, PreflightResult } from './preflight.js';
 
 export { SESSION_STATES, FINAL_STATES, STATE_EVENTS, canMove, isFinal } from './machine.js';
@@ -64,42 +65,8 @@ export interface SessionPayments {
   refund(request: { payment_id: string; amount: number; currency: string; idempotency_key: string; reason: string }): Promise<{ refund_id: string; refunded_at: string }>;
 }
 
-export interface SessionEntitlement {
-  serial: string;
-  kind: string;
-  state: string;
-  rights_total?: number | null;
-  rights_left?: number | null;
-  valid_from: string;
-  valid_until: string;
-  [field: string]: unknown;
-}
-
-export interface IssueSpec {
-  product_runtime_session_id: string;
-  product_cid: string;
-  product_ref: string;
-  kind: EntitlementKind;
-  uses?: number;
-  amount?: number;
-  currency?: string;
-  uses_per_venue?: number;
-  valid_from: number;
-  valid_until: number;
-  venues: string[];
-  user_id?: string;
-  title?: string;
-}
-
-export interface SessionEntitlements {
-  /** Signs and stores one entitlement; runs inside the caller's SQLite transaction. @throws ISSUING_PAUSED */
-  issue(spec: IssueSpec): SessionEntitlement;
-  list(query: { session: string }): SessionEntitlement[];
-  revokeForSession(sessionId: string, reason: string): number;
-  issuing(): { paused: boolean; reason?: string };
-  /** Called when an entitlement is used up, expires or is revoked. */
-  onChange(listener: (change: { serial: string; product_runtime_session_id?: string | null; state: string }) => void): Disposable;
-}
+/** What a session needs of the entitlements module (main/runtime/entitlements). */
+export type SessionEntitlements = Pick<Entitlements, 'issue' | 'list' | 'revokeForSession' | 'issuing' | 'onChange' | 'history'>;
 
 // ---- the session ----
 
@@ -114,7 +81,7 @@ export interface ProductSession {
   price: { amount: number; currency: string };
   preflight: { verdict: 'ACK' | 'NACK'; reasons: PreflightResult['reasons'] } | null;
   payment: (PaymentRecord & { refunded_at?: string; refund_id?: string }) | null;
-  entitlements: SessionEntitlement[];
+  entitlements: IssuedEntitlement[];
   /** cid of the session's capsule: its receipts are at `/v1/r/<capsule>`. */
   capsule: string;
   /** Why the session ended as it did (final states). */
@@ -412,7 +379,7 @@ export function createSessions(options: SessionsOptions): Sessions {
   };
 
   /** The entitlement the product issues, valid from `now` for the product's validity. */
-  const issueSpec = (row: Row, product: ResolvedProduct, now: number): IssueSpec => {
+  const issueSpec = (row: Row, product: ResolvedProduct, now: number): IssueRequest => {
     const e = product.profiles.entitlement;
     return {
       product_runtime_session_id: row.id,
@@ -434,7 +401,7 @@ export function createSessions(options: SessionsOptions): Sessions {
   /** Payment captured (or none needed): records it, issues the entitlements, the session becomes active. */
   const activate = (row: Row, payment: PaymentRecord | null): void => {
     const product = catalogue.resolve(row.product_cid);
-    move<SessionEntitlement[]>(row, 'active', {
+    move<IssuedEntitlement[]>(row, 'active', {
       action: 'be activated',
       write: () => {
         if (payment) setPayment.run(JSON.stringify(payment), row.id);
@@ -665,7 +632,8 @@ export function createSessions(options: SessionsOptions): Sessions {
         const row = withBy(rowOf(id), by);
         assertMove(row.id, row.state, 'canceled', 'be canceled');
         if (row.state === 'active') {
-          const used = entitlements.list({ session: id }).filter((e) => e.state === 'used' || (e.rights_total != null && e.rights_left != null && e.rights_left < e.rights_total));
+          // Used: redeemed at least once and not undone (a time pass has no count that shows it).
+          const used = entitlements.list({ session: id }).filter((e) => e.state === 'used' || entitlements.history({ q: e.serial, limit: 50 }).some((r) => r.serial === e.serial && !r.undone_at));
           if (used.length > 0) {
             throw new TesseraError('SESSION_TRANSITION_REFUSED', `Session ${id} cannot be canceled: its entitlement ${used[0]!.serial} has been used. An operator can complete it instead.`, { details: { session: id, from: row.state, to: 'canceled' } });
           }
