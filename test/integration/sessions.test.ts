@@ -49,7 +49,9 @@ async function topUp(amount: number, wallet = 'main'): Promise<void> {
   const res = await call('POST', `/api/wallets/${wallet}/topup`, { amount, currency: 'UAH', idempotency_key: key() });
   expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
 }
-const create = (product: string, extra: Record<string, unknown> = {}) => call<ProductSession>('POST', '/api/sessions', { product, user_id: 'traveller-1', market: 'UA', city: 'lviv', ...extra });
+let travellers = 0;
+/** A session for a new traveller each time (the products' per-user quotas are small). */
+const create = (product: string, extra: Record<string, unknown> = {}) => call<ProductSession>('POST', '/api/sessions', { product, user_id: `traveller-${++travellers}`, market: 'UA', city: 'lviv', ...extra });
 const topics = (trace: string) => host.runtime.journal.query({ trace_id: trace, limit: 100, order: 'asc' }).events.map((e) => e.topic);
 const chainKinds = (capsule: string) => host.runtime.receipts.chain(capsule).map((r) => r.payload.kind);
 
@@ -94,7 +96,7 @@ describe('product runtime sessions', () => {
   it('charges once for a purchase submitted twice at the same instant, and once for a create sent twice with one key', async () => {
     await topUp(100_000);
     const k = key();
-    const [a, b] = await Promise.all([create(TICKET, { idempotency_key: k }), create(TICKET, { idempotency_key: k })]);
+    const [a, b] = await Promise.all([create(TICKET, { idempotency_key: k, user_id: 'double' }), create(TICKET, { idempotency_key: k, user_id: 'double' })]);
     expect(a.body.product_runtime_session_id).toBe(b.body.product_runtime_session_id);
     const id = a.body.product_runtime_session_id;
     const before = await balance();

@@ -96,9 +96,9 @@ describe('catalogue registry', () => {
       uses_per_venue: 1,
       validity_ms: 48 * 3600_000,
       venues: [
-        { id: 'lviv.museum-history', name: 'Lviv History Museum', city: 'lviv' },
-        { id: 'lviv.gallery', name: 'Lviv National Art Gallery', city: 'lviv' },
-        { id: 'lviv.pharmacy', name: 'Pharmacy Museum', city: 'lviv' },
+        { id: 'lviv.history', name: 'Lviv History Museum', city: 'lviv' },
+        { id: 'lviv.art', name: 'Lviv National Art Gallery', city: 'lviv' },
+        { id: 'lviv.pharm', name: 'Pharmacy Museum', city: 'lviv' },
       ],
     });
     expect(product.profiles.quota).toEqual({ per_user: 2, per_wallet: 10, global: 1000 });
@@ -186,11 +186,11 @@ describe('catalogue registry', () => {
     expect(catalogue.errors().map((e) => [e.source.split('/').pop(), e.code])).toEqual([['broken.json', 'PRODUCTDEF_INVALID'], ['untrusted.json', 'KEY_UNKNOWN']]);
     expect(topics('catalogue.load_failed')).toHaveLength(2);
     expect(catalogue.venues().map((v) => [v.id, v.city, v.products.join(',')])).toEqual([
-      ['lviv.cafe-opera', 'lviv', 'city.coffee-voucher'],
-      ['lviv.cafe-rynok', 'lviv', 'city.coffee-voucher'],
-      ['lviv.gallery', 'lviv', 'city.museum-pass-48h'],
-      ['lviv.museum-history', 'lviv', 'city.museum-pass-48h,city.museum-ticket'],
-      ['lviv.pharmacy', 'lviv', 'city.museum-pass-48h'],
+      ['lviv.art', 'lviv', 'city.museum-pass-48h'],
+      ['lviv.history', 'lviv', 'city.museum-pass-48h,city.museum-ticket'],
+      ['lviv.opera', 'lviv', 'city.coffee-voucher'],
+      ['lviv.pharm', 'lviv', 'city.museum-pass-48h'],
+      ['lviv.rynok', 'lviv', 'city.coffee-voucher'],
     ]);
   });
 

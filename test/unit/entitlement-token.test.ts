@@ -21,7 +21,7 @@ const NOW = Math.floor(Date.parse('2026-12-07T10:00:00Z') / 1000);
 
 /** The sample catalogue's three products (ISSUE14-PLAN "ProductDef"), with realistic venue ids. */
 const SAMPLES: Record<string, Omit<EncodeInput, 'issuer_keyid' | 'serial'>> = {
-  'time_pass, 3 venues': { product_cid: PRODUCT, kind: 'time_pass', rights: 1, nbf: NOW, exp: NOW + 48 * 3600, venues: ['lviv.museum-history', 'lviv.museum-art', 'lviv.pharmacy-museum'] },
+  'time_pass, 3 venues': { product_cid: PRODUCT, kind: 'time_pass', rights: 1, nbf: NOW, exp: NOW + 48 * 3600, venues: ['lviv.history', 'lviv.museum-art', 'lviv.pharm-museum'] },
   'single_use, 1 venue': { product_cid: PRODUCT, kind: 'single_use', nbf: NOW, exp: NOW + 365 * 86400, venues: ['lviv.museum-art'] },
   stored_value: { product_cid: PRODUCT, kind: 'stored_value', rights: 20000, currency: 'UAH', nbf: NOW, exp: NOW + 90 * 86400, venues: [] },
 };

@@ -37,6 +37,7 @@ import { v1Routes } from './v1.js';
 import { logRoutes } from './log.js';
 import { verifyRoutes } from './verify.js';
 import { walletRoutes } from './wallets.js';
+import { sessionRoutes } from './sessions.js';
 import { installRequestMetrics, metricsRoutes } from './metrics.js';
 import { installAccessControl } from './access.js';
 import { parseJsonBody } from './request.js';
@@ -212,6 +213,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(metricsRoutes);
   await app.register(deviceRoutes);
   await app.register(walletRoutes);
+  await app.register(sessionRoutes);
   await app.register(catalogueRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
