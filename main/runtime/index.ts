@@ -59,6 +59,8 @@ import { installFastDigests } from './digests.js';
 import type { Pipeline } from './receipts/pipeline.js';
 import { loadProducts } from './products/index.js';
 import type { Products } from './products/index.js';
+import { createLinks } from './links/index.js';
+import type { Links } from './links/index.js';
 
 export type RuntimeState = 'running' | 'stopping' | 'stopped';
 
@@ -87,6 +89,8 @@ export interface Runtime {
   readonly deviceLog: DeviceLog;
   /** Product manifests loaded at start (immutable) and the tenants of API tokens. */
   readonly products: Products;
+  /** Capability links to capsules (`/c/<token>`, issue 14 §8): read-only, revocable, only token hashes stored. */
+  readonly links: Links;
   /** `POST /v1/run` and consent decisions: intake → policies → permit → receipts → verify → enrich. */
   readonly pipeline: Pipeline;
   /** Rule-based intent recognition and routing to scenarios or handlers (seed 001 §6, seed 002 §1). */
@@ -146,6 +150,8 @@ export interface RuntimeOptions {
   webhookDelivery?: Partial<DeliveryOptions>;
   /** Folders of `*.product.json` manifests (built-in resources/products, then `<data>/products`). */
   productDirs?: string[];
+  /** The origin phones reach this device at, for capability link URLs (`--public-url`); the host may set it later. */
+  publicOrigin?: string;
   /** Folders of message catalogues, `<language>.json` (default: the app's resources/messages). */
   messageDirs?: string[];
 }
@@ -267,6 +273,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   const deviceLog = createDeviceLog({ store, deviceKey, ...(options.clock ? { clock: options.clock } : {}) });
   // Inside each receipt's write transaction: a receipt and its log leaf commit or roll back together.
   // The store's receipts are new by construction (each follows the chain's head): no lookup before the append.
+  const links = createLinks({ store, bus, ...(options.clock ? { clock: options.clock } : {}), ...(options.publicOrigin ? { publicOrigin: options.publicOrigin } : {}) });
   resources.add(receipts.onReceipts((written) => void deviceLog.appendNew(written.map((r) => r.id))));
   const executions = createExecutionRegistry({ store, bus, state_surface: stateSurface, artifacts, ...(options.clock ? { clock: options.clock } : {}) });
   resources.add(followScenarioRuns({ bus, executions }));
@@ -378,6 +385,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     webhooks,
     receipts,
     deviceLog,
+    links,
     products,
     pipeline,
     userTrust,

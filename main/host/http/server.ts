@@ -34,6 +34,7 @@ import { webhookRoutes } from './webhooks.js';
 import { v1Routes } from './v1.js';
 import { logRoutes } from './log.js';
 import { verifyRoutes } from './verify.js';
+import { linkRoutes } from './links.js';
 import { installRequestMetrics, metricsRoutes } from './metrics.js';
 import { installAccessControl } from './access.js';
 import { parseJsonBody } from './request.js';
@@ -205,6 +206,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(v1Routes);
   await app.register(logRoutes);
   await app.register(verifyRoutes);
+  await app.register(linkRoutes);
   await app.register(metricsRoutes);
   await app.register(deviceRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
