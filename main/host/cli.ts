@@ -22,6 +22,7 @@ import { BUNDLE_COMMANDS } from './cli-bundle.js';
 import { SCENARIO_COMMANDS } from './cli-scenarios.js';
 import { CONSENT_COMMANDS } from './cli-consent.js';
 import { ACCESS_COMMANDS } from './cli-access.js';
+import { LINK_COMMANDS } from './cli-links.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -190,7 +191,7 @@ const versionCommand: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...LINK_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);
