@@ -290,4 +290,30 @@ describe('the origin links carry', () => {
     expect(publicOriginFor({ host: '127.0.0.1', port: 7420 })).toEqual({ origin: 'http://127.0.0.1:7420', reachable: false });
     expect(() => publicOriginFor({ publicUrl: 'http://x/path', host: '127.0.0.1', port: 1 })).toThrow(/origin only/);
   });
+
+  it('refuses a --public-url that is not an origin before anything starts', async () => {
+    let err = '';
+    const io = { stdout: () => undefined, stderr: (s: string) => void (err += s), env: {} };
+    expect(await runCli(['start', '--headless', '--port', '0', '--public-url', 'http://kiosk.example/receipts', '--data', join(dataDir, 'never')], io)).toBe(2);
+    expect(err).toMatch(/^error CONFIG_INVALID: The public URL "http:\/\/kiosk.example\/receipts" must be an origin only/);
+  });
+
+  it('builds link URLs on the public URL, whose host name the server then accepts in Host', async () => {
+    const named = await startHost({ dataDir: tempDir('tessera-links-named-', 'file'), host: '127.0.0.1', port: 0, logger: createMemoryLogger(), shell: 'headless', env: { TESSERA_PUBLIC_URL: 'http://kiosk-7.lan:8080' } });
+    try {
+      expect(named.publicOrigin).toBe('http://kiosk-7.lan:8080');
+      expect(named.runtime.links.publicOrigin()).toBe('http://kiosk-7.lan:8080');
+      const answer = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: named.port, path: '/healthz', headers: { host: 'kiosk-7.lan:8080' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(answer).toBe(200);
+    } finally {
+      await named.close();
+    }
+  }, 60_000);
 });
