@@ -62,6 +62,35 @@ export interface DeviceInfo {
 export type Unsubscribe = () => void;
 
 /** What every transport offers the renderer. Errors reject with {@link import('./errors.js').TesseraError}. */
+/**
+ * A capability link to a capsule (issue 14 §8, main/runtime/links): `url` opens the capsule's card on a phone with
+ * no bearer header, `url` + `/bundle` downloads its offline bundle. The token is shown once; the device stores its hash.
+ */
+export interface CapsuleLink {
+  id: string;
+  capsule: string;
+  label: string | null;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+  state: 'active' | 'expired' | 'revoked';
+  token: string;
+  /** `/c/<token>`. */
+  url_path: string;
+  /** The full URL for a phone on the kiosk's network (the device's public origin + url_path). */
+  url: string;
+}
+
+/** What `createLink` / `POST /api/links` take. */
+export interface CapsuleLinkRequest {
+  /** cid of the capsule (`b3:<64 hex>`). */
+  capsule: string;
+  /** Lifetime in ms (default 90 days). */
+  ttl_ms?: number;
+  /** A note for the operator's list; never shown on the public card. */
+  label?: string;
+}
+
 export interface TesseraClient {
   info(): Promise<RuntimeInfoView>;
   /** What this client's credential may do (main/common/roles.ts). */
@@ -103,6 +132,11 @@ export interface TesseraClient {
   replayRun(runId: string): Promise<{ run_id: string }>;
   /** Where a replay's steps differ from the run it replays. */
   replayDiff(replayRunId: string): Promise<ReplayDifference[]>;
+  /**
+   * A capability link to capsule `capsule` (a purchase's or redemption's receipt) that a traveller's phone opens;
+   * travellers, staff and operators may ask. Rejects with CAPSULE_NOT_FOUND for an unknown capsule.
+   */
+  createLink(capsule: string, options?: { ttl_ms?: number; label?: string }): Promise<CapsuleLink>;
   /** Live events matching any of `patterns`; `onStatus` reports the link to the runtime. */
   subscribe(patterns: string[], onEvent: (event: TesseraEvent) => void, onStatus?: (connected: boolean) => void): Unsubscribe;
   /** Voice and text I/O for the Journey Guide (issue 6); absent on transports that do not carry it yet. */

@@ -80,6 +80,7 @@ export const ERROR_CODES = {
   REPLAY_BLOCKED: { status: 409, retryable: false, summary: 'A request with this (hdr.src, hdr.nonce) was already received; send a new nonce.' },
   REQUEST_EXPIRED: { status: 400, retryable: false, summary: "The request's hdr.exp is at or before the device's time; it was not decided." },
   CAPSULE_NOT_FOUND: { status: 404, retryable: false, summary: 'No capsule (receipt chain) by that cid on this device.' },
+  LINK_NOT_FOUND: { status: 404, retryable: false, summary: 'No capability link by that token or id: unknown, revoked and expired links get this one answer.' },
   CONSENT_NOT_FOUND: { status: 404, retryable: false, summary: 'No consent request by that id.' },
   CONSENT_CLOSED: { status: 409, retryable: false, summary: 'The consent request was already approved or rejected, or this approver already voted.' },
   CHAIN_INVALID: { status: 500, retryable: false, summary: 'A receipt chain failed verification (signature, id, prev link or capsule binding); the message names the receipt and field.' },

@@ -13,6 +13,7 @@ import { PRODUCT_NAME, VERSION } from '../runtime/version.js';
 import { DEFAULT_HOST, DEFAULT_PORT, TOKEN_FILE, parsePort, resolveDataDir } from './config.js';
 import { electronBinary, formatChecks, hasDisplay, runChecks } from './doctor.js';
 import { startHost } from './headless.js';
+import { parsePublicOrigin } from '../runtime/links/index.js';
 import { APP_ROOT, RENDERER_DIR } from './paths.js';
 import { PLUGIN_COMMANDS } from './cli-plugins.js';
 import { PRODUCT_COMMANDS } from './cli-products.js';
@@ -24,6 +25,7 @@ import { ACCESS_COMMANDS } from './cli-access.js';
 import { SESSION_COMMANDS } from './cli-sessions.js';
 import { WALLET_COMMANDS } from './cli-wallet.js';
 import { CATALOGUE_COMMANDS } from './cli-catalogue.js';
+import { LINK_COMMANDS } from './cli-links.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -49,12 +51,13 @@ export interface Command {
 const startCommand: Command = {
   name: 'start',
   summary: 'Start the runtime: the Electron window when possible, else headless with the UI over HTTP.',
-  usage: 'tessera start [--headless] [--kiosk] [--port N] [--host H] [--data DIR]',
+  usage: 'tessera start [--headless] [--kiosk] [--port N] [--host H] [--public-url URL] [--data DIR]',
   options: {
     headless: { type: 'boolean' },
     kiosk: { type: 'boolean' },
     port: { type: 'string' },
     host: { type: 'string' },
+    'public-url': { type: 'string' },
     data: { type: 'string' },
   },
   flags: [
@@ -62,10 +65,17 @@ const startCommand: Command = {
     ['--kiosk', 'A public kiosk: the UI holds the traveller role only (Journey Guide, Verify) until an operator unlocks it with the PIN (`tessera pin set`); the Electron window opens full-screen in kiosk mode.'],
     ['--port N', `Port of the HTTP/WS API and UI (default ${DEFAULT_PORT}; 0 picks a free port).`],
     ['--host H', `Address to listen on (default ${DEFAULT_HOST}). Anything but loopback exposes the API to the network.`],
+    ['--public-url URL', 'Origin phones reach this device at, for receipt links and their QR codes (default: $TESSERA_PUBLIC_URL, else the --host address; with 0.0.0.0 the first LAN address).'],
     ['--data DIR', 'Data folder (default: $TESSERA_DATA, else the platform user-data folder).'],
   ],
   async run(values, _positionals, io) {
     const port = parsePort(values['port'] as string | undefined);
+    const publicUrl = values['public-url'] as string | undefined;
+    // Checked before anything starts: a bad URL is the operator's typo, not a runtime failure.
+    if (publicUrl !== undefined) parsePublicOrigin(publicUrl);
+    // Handed on as the environment variable, which the Electron shell's host reads too.
+    const env = publicUrl === undefined ? io.env : { ...io.env, TESSERA_PUBLIC_URL: publicUrl };
+    io = { ...io, env };
     const host = (values['host'] as string | undefined) ?? DEFAULT_HOST;
     const dataDir = resolve(resolveDataDir(values['data'] as string | undefined, io.env));
     const electron = electronBinary();
@@ -94,6 +104,9 @@ async function runHeadless(opts: { port: number; host: string; dataDir: string; 
   });
   if (!['127.0.0.1', '::1', 'localhost'].includes(opts.host)) {
     io.stderr(`warning: listening on ${opts.host}: the API is reachable from the network; keep the token secret.\n`);
+  }
+  if (!host.publicOriginReachable) {
+    io.stderr(`note: receipt links use ${host.publicOrigin}, which phones cannot open; listen on the LAN (--host 0.0.0.0 or an interface address) or pass --public-url.\n`);
   }
   return new Promise<number>((resolveExit) => {
     let stopping = false;
@@ -131,6 +144,7 @@ async function runHeadless(opts: { port: number; host: string; dataDir: string; 
         `  Open:  ${host.uiUrl}${opts.kiosk ? `  (kiosk: traveller role; operators unlock with the PIN${host.credentials.pinSet() ? '' : ' — none is set yet: tessera pin set'})` : ''}`,
         `  API:   ${host.origin}/api  (Authorization: Bearer <token>${host.tokenSource === 'env' ? ' from TESSERA_TOKEN' : ` in ${join(opts.dataDir, TOKEN_FILE)}`})`,
         `  Docs:  ${host.origin}/openapi.json`,
+        `  Links: ${host.publicOrigin}/c/<token>  (receipt links for phones: tessera link CAPSULE)`,
         `  Data:  ${opts.dataDir}`,
         'Press Ctrl+C to stop.',
         '',
@@ -180,7 +194,7 @@ const versionCommand: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS, ...LINK_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);

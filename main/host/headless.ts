@@ -15,6 +15,8 @@ import { createCredentials } from './credentials.js';
 import type { Credentials } from './credentials.js';
 import type { Role } from '../common/roles.js';
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { parsePublicOrigin } from '../runtime/links/index.js';
 
 export interface HostOptions {
   dataDir: string;
@@ -38,6 +40,31 @@ export interface HostOptions {
    * what travellers may use until an operator unlocks it. Default: the device token (every role).
    */
   uiRole?: Role;
+  /**
+   * The origin phones on the kiosk's network reach this device at (`--public-url`, e.g. `http://192.168.1.20:7420`
+   * or `https://kiosk-7.example`): capability link URLs and their QR codes use it. Default: `$TESSERA_PUBLIC_URL`, else {@link publicOriginFor}.
+   */
+  publicUrl?: string;
+}
+
+/**
+ * The origin capability links carry (README "Capability links"): `publicUrl` when given; else the `--host` address
+ * when it is one other machines can reach (a LAN address or name); for a wildcard host (`0.0.0.0`, `::`) the
+ * first non-internal IPv4 address of this machine (IPv6 when it has none); else loopback, which only this machine
+ * opens — a phone cannot, and the start-up message says so.
+ */
+export function publicOriginFor(options: { publicUrl?: string; host: string; port: number; interfaces?: ReturnType<typeof networkInterfaces> }): { origin: string; reachable: boolean } {
+  if (options.publicUrl) return { origin: parsePublicOrigin(options.publicUrl), reachable: true };
+  const literal = (address: string): string => (address.includes(':') ? `[${address}]` : address);
+  const host = options.host.toLowerCase();
+  const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
+  if (host === '0.0.0.0' || host === '::') {
+    const all = Object.values(options.interfaces ?? networkInterfaces()).flat().filter((a): a is NonNullable<typeof a> => a !== undefined && !a.internal);
+    const pick = all.find((a) => a.family === 'IPv4') ?? all.find((a) => a.family === 'IPv6' && !a.address.toLowerCase().startsWith('fe80:'));
+    if (pick) return { origin: `http://${literal(pick.address)}:${options.port}`, reachable: true };
+    return { origin: `http://127.0.0.1:${options.port}`, reachable: false };
+  }
+  return { origin: `http://${literal(options.host)}:${options.port}`, reachable: !loopback };
 }
 
 export interface RunningHost {
@@ -50,6 +77,9 @@ export interface RunningHost {
   tokenSource: 'env' | 'file' | 'created';
   /** The credentials the server accepts: role tokens, the operator unlock. */
   credentials: Credentials;
+  /** The origin capability links carry ({@link publicOriginFor}); `publicOriginReachable` false: loopback only. */
+  publicOrigin: string;
+  publicOriginReachable: boolean;
   /** The URL to open the UI with, carrying the token of `uiRole` (or the device's) in the fragment (never sent to the server). */
   uiUrl: string;
   close(): Promise<void>;
@@ -57,6 +87,9 @@ export interface RunningHost {
 
 export async function startHost(options: HostOptions): Promise<RunningHost> {
   const { dataDir, logger } = options;
+  const publicUrl = options.publicUrl ?? ((options.env ?? process.env)['TESSERA_PUBLIC_URL'] || undefined);
+  // A bad public URL stops the start before anything opens.
+  if (publicUrl !== undefined) parsePublicOrigin(publicUrl);
   ensureDataDir(dataDir);
   const { token, source } = loadOrCreateToken(dataDir, options.env ?? process.env, logger);
   const runtime = await createRuntime({
@@ -78,6 +111,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     credentials = createCredentials({ dataDir, deviceToken: token, tenantForToken: (t) => runtime.products.tenantForToken(t) });
     // A name given to --host is one the server answers to; IP addresses are checked against the connection itself.
     const named = isIP(options.host) === 0 && options.host !== 'localhost' ? [options.host] : [];
+    // The public URL's name is one phones send as Host (an IP literal is checked against the connection).
+    if (publicUrl !== undefined) {
+      const name = new URL(parsePublicOrigin(publicUrl)).hostname.replace(/^\[|\]$/g, '');
+      if (isIP(name) === 0 && name !== 'localhost') named.push(name);
+    }
     server = await createHttpServer({ runtime, token, credentials, allowedHosts: named, logger: logger.child({ module: 'http' }), ...(options.rendererDir ? { rendererDir: options.rendererDir } : {}) });
     // Closing the server waits for open requests to finish (fastify onClose), then the store closes.
     runtime.resources.add({ dispose: () => server.close() });
@@ -96,6 +134,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const port = typeof address === 'object' && address ? address.port : options.port;
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
   const origin = `http://${hostForUrl}:${port}`;
+  const link = publicOriginFor({ host: options.host, port, ...(publicUrl !== undefined ? { publicUrl } : {}) });
+  runtime.links.setPublicOrigin(link.origin);
   runtime.bus.publish('host.listening', { origin, shell: options.shell });
   return {
     runtime,
@@ -105,6 +145,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     token,
     tokenSource: source,
     credentials,
+    publicOrigin: link.origin,
+    publicOriginReachable: link.reachable,
     uiUrl: `${origin}/#token=${encodeURIComponent(options.uiRole ? credentials.roleToken(options.uiRole) : token)}`,
     close: () => runtime.close(),
   };

@@ -2,7 +2,7 @@
  * The client API implemented once, over the runtime. The HTTP routes and the Electron IPC bridge are thin
  * adapters around these functions; inputs reaching here have passed the schemas in ./schemas.ts.
  */
-import type { DebugAction, DebugState, EventPage, EventQuery, ReplayDifference, PluginInfo, PluginLoadFailure, PluginLoadRequest, PluginRunResult, PluginTestRequest, PublishInput, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraEvent } from '../common/api.js';
+import type { CapsuleLink, CapsuleLinkRequest, DebugAction, DebugState, EventPage, EventQuery, ReplayDifference, PluginInfo, PluginLoadFailure, PluginLoadRequest, PluginRunResult, PluginTestRequest, PublishInput, RunDetail, RunRequest, RunSummary, RuntimeInfo, ScenarioSummary, TesseraEvent } from '../common/api.js';
 import { basename } from 'node:path';
 import { TesseraError } from '../common/errors.js';
 import type { Runtime } from '../runtime/index.js';
@@ -34,6 +34,12 @@ export interface Operations {
   entitlements(query: { session?: string; user?: string; state?: string; limit?: number }): IssuedEntitlement[];
   issuing(): IssuingState;
   setIssuing(request: { paused: boolean; reason?: string }): IssuingState;
+  /**
+   * A capability link to a capsule (issue 14 §8). `url` is null only while the host has set no public origin
+   * (the HTTP route then uses the address the client reached). `by` names who asked, for the journal.
+   * @throws TesseraError CAPSULE_NOT_FOUND for an unknown capsule.
+   */
+  createLink(request: CapsuleLinkRequest & { by?: string }): Omit<CapsuleLink, 'url'> & { url: string | null };
 }
 
 export interface DebugRequest {
@@ -155,6 +161,12 @@ export function createOperations(runtime: Runtime): Operations {
     pluginFailures() {
       requireRunning();
       return runtime.plugins.failures();
+    },
+    createLink({ capsule, ttl_ms, label, by }) {
+      requireRunning();
+      // The links module reads no other module's table: whether the capsule exists is checked here.
+      if (runtime.receipts.capsule(capsule) === undefined) throw new TesseraError('CAPSULE_NOT_FOUND', `No capsule ${capsule} on this device.`);
+      return runtime.links.create({ capsule, ...(ttl_ms !== undefined ? { ttl_ms } : {}), ...(label !== undefined ? { label } : {}), ...(by !== undefined ? { by } : {}) });
     },
   };
 }

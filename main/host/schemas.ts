@@ -188,6 +188,18 @@ export const runIdRequestSchema = {
   properties: { run_id: { type: 'string', minLength: 1, maxLength: 200 }, reason: { type: 'string', maxLength: 500 } },
 } as const;
 
+/** `POST /api/links` and the `createLink` IPC method (main/runtime/links). */
+export const linkRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['capsule'],
+  properties: {
+    capsule: { type: 'string', pattern: '^b3:[0-9a-f]{64}$' },
+    ttl_ms: { type: 'integer', minimum: 1, maximum: 5 * 365 * 24 * 3600 * 1000 },
+    label: { type: 'string', maxLength: 200 },
+  },
+} as const;
+
 export const debugRequestSchema = {
   type: 'object',
   additionalProperties: false,

@@ -68,6 +68,8 @@ import { createSessions } from './sessions/index.js';
 import type { Sessions } from './sessions/index.js';
 import { runPreflight } from './sessions/preflight.js';
 import type { Catalogue } from './catalogue/index.js';
+import { createLinks } from './links/index.js';
+import type { Links } from './links/index.js';
 
 export type RuntimeState = 'running' | 'stopping' | 'stopped';
 
@@ -102,6 +104,8 @@ export interface Runtime {
   readonly entitlements: Entitlements;
   /** Product runtime sessions: preflight, payment, issuing, completion (seed 000 §3–§4, §6.1; issue 14 point 2). */
   readonly sessions: Sessions;
+  /** Capability links to capsules (`/c/<token>`, issue 14 §8): read-only, revocable, only token hashes stored. */
+  readonly links: Links;
   /** `POST /v1/run` and consent decisions: intake → policies → permit → receipts → verify → enrich. */
   readonly pipeline: Pipeline;
   /** The device's double-entry ledger: wallets, top-ups, captures and refunds (issue 14 point 4). */
@@ -169,6 +173,8 @@ export interface RuntimeOptions {
   catalogueDirs?: string[];
   /** Where this device sells (`TESSERA_MARKET`, `TESSERA_CITY`): the market and city of sessions that name none. */
   location?: { market?: string; city?: string };
+  /** The origin phones reach this device at, for capability link URLs (`--public-url`); the host may set it later. */
+  publicOrigin?: string;
   /** Folders of message catalogues, `<language>.json` (default: the app's resources/messages). */
   messageDirs?: string[];
 }
@@ -292,6 +298,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   const catalogue = createCatalogue({ store, bus, logger: logger.child({ module: 'catalogue' }), trust, dirs: options.catalogueDirs ?? [], ...(options.clock ? { clock: options.clock } : {}) });
   // Inside each receipt's write transaction: a receipt and its log leaf commit or roll back together.
   // The store's receipts are new by construction (each follows the chain's head): no lookup before the append.
+  const links = createLinks({ store, bus, ...(options.clock ? { clock: options.clock } : {}), ...(options.publicOrigin ? { publicOrigin: options.publicOrigin } : {}) });
   resources.add(receipts.onReceipts((written) => void deviceLog.appendNew(written.map((r) => r.id))));
   const ledger = createLedger({ store, bus, ...(options.clock ? { clock: options.clock } : {}) });
   const payments = createInternalBalanceProvider(ledger);
@@ -434,6 +441,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     webhooks,
     receipts,
     deviceLog,
+    links,
     products,
     catalogue,
     entitlements,

@@ -117,7 +117,13 @@ describe('access: every route × every way of writing its path', () => {
     const routes = host.server.tessera.routes;
     expect(routes.length).toBeGreaterThan(40);
     const publicRoutes = routes.filter((r) => r.access === 'public').map((r) => r.url);
-    expect(publicRoutes.sort()).toEqual(['/.well-known/product.json', '/healthz', '/readyz']);
+    // The capability-link routes are public: the token in the path is the credential (issue 14 §8).
+    expect(publicRoutes.sort()).toEqual(['/.well-known/product.json', '/c/:token', '/c/:token/bundle', '/healthz', '/readyz']);
+    // Without a real token, no way of writing a link's path opens anything.
+    for (const variant of [...variants('/c/x1'), ...variants('/c/x1/bundle')]) {
+      const answer = await raw('GET', variant);
+      expect({ variant, status: answer.status }).toEqual({ variant, status: expect.toSatisfy((s: number) => [0, 400, 404, 405].includes(s)) });
+    }
     const cases = routes.filter((r) => r.access !== 'public').flatMap((route) => variants(concrete(route.url)).map((variant) => ({ route, variant })));
     const leaks: string[] = [];
     await eachLimited(cases, 8, async ({ route, variant }) => {

@@ -38,6 +38,7 @@ import { logRoutes } from './log.js';
 import { verifyRoutes } from './verify.js';
 import { walletRoutes } from './wallets.js';
 import { sessionRoutes } from './sessions.js';
+import { linkRoutes } from './links.js';
 import { installRequestMetrics, metricsRoutes } from './metrics.js';
 import { installAccessControl } from './access.js';
 import { parseJsonBody } from './request.js';
@@ -210,6 +211,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(v1Routes);
   await app.register(logRoutes);
   await app.register(verifyRoutes);
+  await app.register(linkRoutes);
   await app.register(metricsRoutes);
   await app.register(deviceRoutes);
   await app.register(walletRoutes);
