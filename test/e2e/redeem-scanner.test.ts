@@ -220,4 +220,29 @@ describe('Redeem app with a camera', () => {
       await page.setViewportSize({ width: 1280, height: 800 });
     }
   });
+
+  it('says why when the camera is refused, and the type box still redeems', async () => {
+    const denied = await session.browser.newPage({ viewport: { width: 1280, height: 800 } });
+    try {
+      await denied.addInitScript(() => {
+        navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+        localStorage.setItem('tessera.redeem.venue', 'lviv.museum-history');
+      });
+      await denied.route('**/api/redeem', (route) => json(route, redeemed()));
+      await denied.route('**/api/redemptions?*', (route) => json(route, { redemptions: [] }));
+      await denied.route('**/api/catalogue/venues', (route) => route.fulfill({ status: 404, contentType: 'application/json', body: JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no catalogue' } }) }));
+      await denied.goto(session.tessera.uiUrl);
+      await denied.locator('nav a[data-area="redeem"]').click();
+      const problem = denied.getByTestId('redeem-camera-problem');
+      await problem.waitFor();
+      expect(await problem.getAttribute('data-problem')).toBe('denied');
+      expect(await problem.textContent()).toContain('The camera is not allowed for this page. Type or paste the code');
+      expect(await denied.getByTestId('redeem-venue').inputValue()).toBe(VENUE); // free text when the venue list does not answer
+      await denied.getByTestId('redeem-code').fill(CODE);
+      await denied.getByTestId('redeem-submit').click();
+      await expect.poll(() => denied.getByTestId('redeem-verdict').getAttribute('data-verdict')).toBe('REDEEMED');
+    } finally {
+      await denied.close();
+    }
+  });
 });
