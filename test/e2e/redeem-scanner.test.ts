@@ -101,8 +101,8 @@ beforeAll(async () => {
     return json(route, { ...redeemed(), verdict: 'UNDONE', message: 'The redemption was undone; the ticket can be used again.', redemption: { ...redeemed().redemption!, undone_at: new Date().toISOString() } });
   });
   await page.route('**/api/redeem', (route) => {
-    if (unreachable) return route.abort('connectionrefused');
     redeemCalls.push(route.request().postDataJSON() as RedeemRequest);
+    if (unreachable) return route.abort('connectionrefused');
     return json(route, redeemCalls.length === 1 ? redeemed() : alreadyUsed());
   });
   page.on('request', (r: Request) => requests.push(r.url()));
@@ -195,6 +195,9 @@ describe('Redeem app with a camera', () => {
     await page.getByRole('button', { name: 'Back to scanning' }).click();
     await expect.poll(() => page.getByTestId('redeem-camera').getAttribute('data-live')).toBe('true');
     expect(await liveStreams()).toBe(1);
+    // The same code is still in front of the camera: within its cooldown it is passed over, not sent again.
+    expect(redeemCalls.length).toBe(3);
+    await page.screenshot({ path: join(ARTIFACTS, 'redeem-scanning.png') });
     await page.locator('nav a[data-area="verify"]').click();
     await page.getByTestId('area-verify').waitFor();
     await expect.poll(liveStreams).toBe(0);
