@@ -4,7 +4,7 @@ import type { AreaId, SessionView } from '../../main/common/roles.js';
 import { canSeeArea } from '../../main/common/roles.js';
 import { JourneyArea } from './areas/journey.js';
 import { OpsArea } from './areas/ops.js';
-import { RedeemArea } from './areas/redeem.js';
+import { RedeemArea, redeemApiFor } from './areas/redeem.js';
 import { StudioArea } from './areas/studio.js';
 import { VerifyArea } from './areas/verify.js';
 
@@ -134,7 +134,7 @@ export function App(props: { client: TesseraClient; transport: 'ipc' | 'http'; e
         {sessionError ? <p class="error" role="alert">{sessionError}</p> : null}
         {session === null && !sessionError ? <p class="hint">Connecting…</p> : null}
         {area === 'journey' && <JourneyArea client={client} />}
-        {area === 'redeem' && <RedeemArea />}
+        {area === 'redeem' && <RedeemArea api={redeemApiFor(client, props.transport)} />}
         {area === 'studio' && <StudioArea client={client} />}
         {area === 'ops' && <OpsArea client={client} />}
         {area === 'verify' && <VerifyArea client={client} />}
