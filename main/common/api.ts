@@ -106,6 +106,122 @@ export interface TesseraClient {
   subscribe(patterns: string[], onEvent: (event: TesseraEvent) => void, onStatus?: (connected: boolean) => void): Unsubscribe;
   /** Voice and text I/O for the Journey Guide (issue 6); absent on transports that do not carry it yet. */
   io?: IoClient;
+
+  // ---- the traveller's wallet (issue 14 point 7; shapes in "Products and wallet" below) ----
+  /** Active products for sale (`GET /api/catalogue`), optionally in one city. */
+  listCatalogue(query?: { city?: string }): Promise<CatalogueEntry[]>;
+  /** A wallet's balances (`GET /api/wallets/:id`); the kiosk's own is `main`. */
+  wallet(walletId: string): Promise<WalletView>;
+  /** Start a product session; its preflight runs at once (`POST /api/sessions`). */
+  createProductSession(request: ProductSessionRequest): Promise<ProductSessionView>;
+  productSession(id: string): Promise<ProductSessionView>;
+  /** Product sessions, newest first (`GET /api/sessions?user=`): a traveller's passes are their sessions' entitlements. */
+  listProductSessions(query?: { user?: string; state?: ProductSessionView['state']; limit?: number }): Promise<ProductSessionView[]>;
+  /** Pay from the session's wallet and issue its entitlements. Errors: INSUFFICIENT_FUNDS, ISSUING_PAUSED, PREFLIGHT_FAILED. */
+  payProductSession(id: string): Promise<ProductSessionView>;
+  cancelProductSession(id: string, reason?: string): Promise<ProductSessionView>;
+  /** A read-only capability link to a capsule's receipts, openable from a phone (`POST /api/links`). */
+  createLink(capsule: string): Promise<CapabilityLink>;
+}
+
+// ---- Products and wallet (issue 14; ISSUE14-PLAN.md). What the renderer reads; the runtime may send more. ----
+
+/** A ProductDef as the wallet reads it (resources/schema: the full schema is the catalogue's). */
+export interface ProductDefView {
+  id: string;
+  version: string;
+  status?: string;
+  markets?: string[];
+  cities?: string[];
+  profiles: {
+    entitlement: {
+      kind: EntitlementKind;
+      uses?: number;
+      uses_per_venue?: number;
+      amount?: number;
+      currency?: string;
+      /** ISO-8601 duration of a time pass (`PT48H`). */
+      duration?: string;
+      validity?: string;
+      venues?: Array<{ id: string; name?: string }>;
+    };
+    pricing: { price: number; currency: string };
+    /** Words by language tag (`en`, `uk`, …). */
+    ui?: { title?: Record<string, string>; description?: Record<string, string>; terms?: Record<string, string> };
+    [profile: string]: unknown;
+  };
+}
+
+/** One product of `GET /api/catalogue`. */
+export interface CatalogueEntry {
+  /** cid of the ProductDef. */
+  cid: string;
+  id: string;
+  version: string;
+  /** What `POST /api/sessions {product}` takes: `id@version`. */
+  ref: string;
+  def: ProductDefView;
+}
+
+export type EntitlementKind = 'single_use' | 'multi_use' | 'time_pass' | 'stored_value';
+
+/** `GET /api/wallets/:id`: amounts in integer minor units. */
+export interface WalletView {
+  wallet_id: string;
+  balances: Array<{ currency: string; amount: number }>;
+}
+
+export interface ProductSessionRequest {
+  /** `id`, `id@range` or a ProductDef cid. */
+  product: string;
+  /** The traveller: the Journey Guide passes its dialogue session id, so the next traveller sees only their own passes. */
+  user_id?: string;
+  wallet_id?: string;
+  market?: string;
+  city?: string;
+  idempotency_key?: string;
+}
+
+/** An entitlement a session issued, as the traveller holds it (ISSUE14-PLAN.md `IssuedEntitlement`). */
+export interface EntitlementView {
+  serial: string;
+  /** The QR payload: "TS1:" + base45. */
+  code?: string;
+  kind: EntitlementKind | string;
+  title?: string | null;
+  rights_total?: number | null;
+  rights_left?: number | null;
+  currency?: string | null;
+  valid_from: string;
+  valid_until: string;
+  venues?: string[];
+  state: 'active' | 'used' | 'expired' | 'revoked' | string;
+}
+
+/** `POST /api/sessions` and the routes after it (main/host/http/sessions.ts `sessionSchema`). */
+export interface ProductSessionView {
+  product_runtime_session_id: string;
+  state: 'created' | 'preflight_ok' | 'preflight_failed' | 'pending_payment' | 'active' | 'completed' | 'canceled' | 'failed';
+  product: { ref: string; id: string; version: string; cid: string; title: string | null };
+  user_id: string;
+  wallet_id: string;
+  price: { amount: number; currency: string };
+  preflight: { verdict: 'ACK' | 'NACK'; reasons: Array<{ code: string; message: string; plugin?: string }> } | null;
+  payment: { payment_id: string; captured_at: string; amount: number; currency: string; refunded_at?: string } | null;
+  entitlements: EntitlementView[];
+  /** cid of the session's capsule (its receipts). */
+  capsule: string;
+  reason: { code: string; message: string } | null;
+  created_at: string;
+  updated_at: string;
+  ended_at?: string | null;
+}
+
+/** `POST /api/links {capsule}`. */
+export interface CapabilityLink {
+  url: string;
+  token?: string;
+  expires_at?: string;
 }
 
 /** `GET /api/io/status`, as the Journey Guide reads it (main/host/http/io.ts has the full schema). */

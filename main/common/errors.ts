@@ -94,6 +94,10 @@ export const ERROR_CODES = {
   SESSION_NOT_FOUND: { status: 404, retryable: false, summary: 'No product runtime session by that id on this device.' },
   SESSION_TRANSITION_REFUSED: { status: 409, retryable: false, summary: 'The product session cannot make that move from the state it is in (e.g. pay a canceled session, cancel one whose entitlement was used); the message names both states.' },
   PREFLIGHT_FAILED: { status: 409, retryable: false, summary: 'The product session did not pass its preflight, so it cannot be paid; its preflight reasons say why in words a traveller can read.' },
+  // Issue 14 (ISSUE14-PLAN.md): owned by H3 (ledger) and H1 (entitlements); the same names and statuses, here so
+  // that the wallet UI can tell them apart before those modules merge (keep one copy at merge).
+  INSUFFICIENT_FUNDS: { status: 402, retryable: false, summary: "The wallet's balance is lower than the price; an operator tops it up (POST /api/wallets/:id/topup). Nothing was charged." },
+  ISSUING_PAUSED: { status: 503, retryable: true, summary: 'Issuing of new entitlements is paused by the operator (degraded mode, seed 000 §7.2); what was issued can still be redeemed. Nothing was charged.' },
   INTERNAL: { status: 500, retryable: false, summary: 'An unexpected fault; the runtime kept running and logged it.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; summary: string }>;
 

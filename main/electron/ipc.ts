@@ -19,6 +19,7 @@ import type { Operations } from '../host/operations.js';
 import { debugRequestSchema, eventQuerySchema, pluginLoadRequestSchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
 import type { Bus } from '../runtime/bus/index.js';
 import type { Disposable } from '../runtime/lifecycle/index.js';
+import { createSessionBodySchema, sessionActionBodySchema, sessionsQuerySchema } from '../host/http/sessions.js';
 import { isAppUrl } from './security.js';
 import type { IoRouter } from '../runtime/io/index.js';
 import { IO_METHODS, createIoIpc } from './ipc-io.js';
@@ -40,6 +41,9 @@ const validators = {
   runId: ajv.compile(runIdRequestSchema),
   debugRun: ajv.compile(debugRequestSchema),
   listRuns: ajv.compile(runsQuerySchema),
+  createProductSession: ajv.compile(createSessionBodySchema),
+  listProductSessions: ajv.compile(sessionsQuerySchema),
+  sessionAction: ajv.compile({ ...sessionActionBodySchema, required: ['id'], properties: { ...sessionActionBodySchema.properties, id: { type: 'string', minLength: 1, maxLength: 100 } } }),
   unlock: ajv.compile({ type: 'object', additionalProperties: false, required: ['pin'], properties: { pin: { type: 'string', minLength: 1, maxLength: 64 } } }),
 };
 
@@ -85,6 +89,14 @@ export const IPC_ACCESS: Readonly<Record<string, readonly Role[]>> = {
   debugRun: ['operator'],
   replayRun: ['operator'],
   replayDiff: ['operator'],
+  // Product sessions: the roles of main/host/http/sessions.ts (buying: traveller, operator; reading: + staff).
+  // TODO(lead, issue 14): listCatalogue, wallet (traveller, staff, operator) and createLink (operator, staff,
+  // traveller) join this table with their handlers when the catalogue, ledger and links modules merge.
+  createProductSession: ['traveller', 'operator'],
+  payProductSession: ['traveller', 'operator'],
+  cancelProductSession: ['traveller', 'operator'],
+  productSession: ['traveller', 'staff', 'operator'],
+  listProductSessions: ['traveller', 'staff', 'operator'],
 };
 
 /**
@@ -173,6 +185,22 @@ export async function handleInvoke(operations: Operations, method: unknown, arg:
         return { ok: true, value: await operations.loadPlugin(arg as Parameters<Operations['loadPlugin']>[0]) };
       case 'pluginFailures':
         return { ok: true, value: operations.pluginFailures() };
+      case 'createProductSession':
+        check(validators.createProductSession, arg);
+        return { ok: true, value: await operations.createProductSession(arg as Parameters<Operations['createProductSession']>[0]) };
+      case 'listProductSessions': {
+        const query = structuredClone(arg ?? {});
+        check(validators.listProductSessions, query);
+        return { ok: true, value: operations.listProductSessions(query as Parameters<Operations['listProductSessions']>[0]) };
+      }
+      case 'productSession':
+      case 'payProductSession':
+      case 'cancelProductSession': {
+        check(validators.sessionAction, arg);
+        const { id, reason } = arg as { id: string; reason?: string };
+        if (method === 'productSession') return { ok: true, value: operations.productSession(id) };
+        return { ok: true, value: method === 'payProductSession' ? await operations.payProductSession(id) : await operations.cancelProductSession(id, reason) };
+      }
       default:
         throw new TesseraError('NOT_FOUND', `No IPC method ${JSON.stringify(method)}.`);
     }

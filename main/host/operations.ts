@@ -6,6 +6,7 @@ import type { DebugAction, DebugState, EventPage, EventQuery, ReplayDifference, 
 import { basename } from 'node:path';
 import { TesseraError } from '../common/errors.js';
 import type { Runtime } from '../runtime/index.js';
+import type { CreateSessionRequest, ProductSession, SessionState, Sessions } from '../runtime/sessions/index.js';
 
 export interface Operations {
   info(): RuntimeInfo;
@@ -24,6 +25,12 @@ export interface Operations {
   /** Replay a finished run; acknowledged durable like runScenario. */
   replayRun(runId: string): { run_id: string };
   replayDiff(runId: string): ReplayDifference[];
+  // Product runtime sessions (issue 14; the same runtime calls as main/host/http/sessions.ts).
+  createProductSession(request: CreateSessionRequest): Promise<ProductSession>;
+  productSession(id: string): ProductSession;
+  listProductSessions(query: { user?: string; state?: SessionState; limit?: number }): ProductSession[];
+  payProductSession(id: string): Promise<ProductSession>;
+  cancelProductSession(id: string, reason?: string): Promise<ProductSession>;
 }
 
 export interface DebugRequest {
@@ -36,8 +43,21 @@ export function createOperations(runtime: Runtime): Operations {
   const requireRunning = () => {
     if (!runtime.ready) throw new TesseraError('NOT_READY', `The runtime is ${runtime.state}.`);
   };
+  // TODO(lead, issue 14): `runtime.sessions` once the sessions module is a field of Runtime; until then the
+  // session methods answer NOT_READY instead of failing to compile.
+  const sessions = (): Sessions => {
+    requireRunning();
+    const found = (runtime as { sessions?: Sessions }).sessions;
+    if (!found) throw new TesseraError('NOT_READY', 'Product sessions are not available in this runtime.');
+    return found;
+  };
   return {
     info: () => runtime.info,
+    createProductSession: (request) => sessions().create(request),
+    productSession: (id) => sessions().get(id),
+    listProductSessions: (query) => sessions().list(query),
+    payProductSession: (id) => sessions().pay(id),
+    cancelProductSession: (id, reason) => sessions().cancel(id, reason),
     queryEvents(query) {
       requireRunning();
       return runtime.journal.query(query);

@@ -1,6 +1,7 @@
 /** The HTTP/WS transport of the client interface, for the UI served by a headless runtime. */
-import type { DebugState, DeviceInfo, EventPage, EventQuery, PluginInfo, PluginLoadFailure, PluginLoadRequest, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfoView, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { CatalogueEntry, DebugState, ProductSessionView, DeviceInfo, EventPage, EventQuery, PluginInfo, PluginLoadFailure, PluginLoadRequest, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfoView, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { Role, SessionView } from '../../../main/common/roles.js';
+import { catalogueFromAnswer, linkFromAnswer, walletFromAnswer } from '../areas/wallet-model.js';
 import { createHttpIoClient } from './io-http.js';
 import { createTransport } from './transport.js';
 
@@ -47,6 +48,19 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
     debugRun: (runId, action, breakpoints) => request<DebugState>('POST', '/api/scenario/debug', { run_id: runId, action, ...(breakpoints ? { breakpoints } : {}) }),
     replayRun: (runId: string) => request<{ run_id: string }>('POST', '/api/scenario/replay', { run_id: runId }),
     replayDiff: (runId: string) => request<{ differences: ReplayDifference[] }>('GET', `/api/scenario/diff?run_id=${encodeURIComponent(runId)}`).then((r) => r.differences),
+    // The traveller's wallet (issue 14 point 7); answers of routes other helpers build go through wallet-model's adapters.
+    listCatalogue: (query = {}) => request<unknown>('GET', `/api/catalogue${query.city ? `?city=${encodeURIComponent(query.city)}` : ''}`).then((a): CatalogueEntry[] => catalogueFromAnswer(a)),
+    wallet: (walletId) => request<unknown>('GET', `/api/wallets/${encodeURIComponent(walletId)}`).then((a) => walletFromAnswer(a, walletId)),
+    createProductSession: (req) => request<ProductSessionView>('POST', '/api/sessions', req),
+    productSession: (id) => request<ProductSessionView>('GET', `/api/sessions/${encodeURIComponent(id)}`),
+    listProductSessions(query = {}) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+      return request<{ sessions: ProductSessionView[] }>('GET', `/api/sessions?${params.toString()}`).then((r) => r.sessions);
+    },
+    payProductSession: (id) => request<ProductSessionView>('POST', `/api/sessions/${encodeURIComponent(id)}/pay`, {}),
+    cancelProductSession: (id, reason) => request<ProductSessionView>('POST', `/api/sessions/${encodeURIComponent(id)}/cancel`, reason === undefined ? {} : { reason }),
+    createLink: (capsule) => request<unknown>('POST', '/api/links', { capsule }).then(linkFromAnswer),
     subscribe(patterns, onEvent, onStatus) {
       const socket = transport.socket('/ws', {
         onOpen: (send) => send(JSON.stringify({ type: 'subscribe', patterns })),

@@ -1,5 +1,5 @@
 /** The Electron transport of the client interface: the preload bridge, validated again in the main process. */
-import type { DebugState, DeviceInfo, EventPage, PluginInfo, PluginLoadFailure, PluginRunResult, PublishInput, ReplayDifference, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { CapabilityLink, CatalogueEntry, DebugState, ProductSessionView, WalletView, DeviceInfo, EventPage, PluginInfo, PluginLoadFailure, PluginRunResult, PublishInput, ReplayDifference, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js';
 import { fromErrorData } from '../../../main/common/errors.js';
 import { compilePattern } from '../../../main/common/topics.js';
@@ -45,6 +45,19 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
     debugRun: async (runId, action, breakpoints) => unwrap<DebugState>(await bridge.invoke('debugRun', { run_id: runId, action, ...(breakpoints ? { breakpoints } : {}) })),
     replayRun: async (runId) => unwrap<{ run_id: string }>(await bridge.invoke('replayRun', { run_id: runId })),
     replayDiff: async (runId) => unwrap<ReplayDifference[]>(await bridge.invoke('replayDiff', { run_id: runId })),
+    // The traveller's wallet (issue 14 point 7). Sessions are wired end to end (main/electron/ipc.ts).
+    // TODO(lead, issue 14): `listCatalogue`, `wallet` and `createLink` have no IPC handler yet (the catalogue, ledger
+    // and links modules merge later): add them to IPC_ACCESS and handleInvoke with the roles of their HTTP routes
+    // (catalogue and wallet: traveller, staff, operator; links: operator, staff, traveller). Until then the main
+    // process answers NOT_FOUND and the wallet says so.
+    listCatalogue: async (query = {}) => unwrap<CatalogueEntry[]>(await bridge.invoke('listCatalogue', query)),
+    wallet: async (walletId) => unwrap<WalletView>(await bridge.invoke('wallet', { wallet_id: walletId })),
+    createLink: async (capsule) => unwrap<CapabilityLink>(await bridge.invoke('createLink', { capsule })),
+    createProductSession: async (req) => unwrap<ProductSessionView>(await bridge.invoke('createProductSession', req)),
+    productSession: async (id) => unwrap<ProductSessionView>(await bridge.invoke('productSession', { id })),
+    listProductSessions: async (query = {}) => unwrap<ProductSessionView[]>(await bridge.invoke('listProductSessions', query)),
+    payProductSession: async (id) => unwrap<ProductSessionView>(await bridge.invoke('payProductSession', { id })),
+    cancelProductSession: async (id, reason) => unwrap<ProductSessionView>(await bridge.invoke('cancelProductSession', { id, ...(reason === undefined ? {} : { reason }) })),
     subscribe(patterns, onEvent, onStatus) {
       const sub: LocalSubscription = { patterns, matchers: patterns.map(compilePattern), onEvent };
       subscriptions.add(sub);
