@@ -125,6 +125,7 @@ export function WalletPanel(props: { client: TesseraClient; traveller: string | 
 
   return (
     <div class="wallet" data-testid="wallet" data-traveller={traveller}>
+      {problem && !purchase && <Problem text={problem} />}
       {purchase ? (
         <PurchaseView
           purchase={purchase}
@@ -133,6 +134,7 @@ export function WalletPanel(props: { client: TesseraClient; traveller: string | 
           heading={heading}
           client={client}
           titleOf={titleOf}
+          problem={problem}
           onPay={(entry, session) => void pay(entry, session)}
           onBack={back}
         />
@@ -167,12 +169,15 @@ export function WalletPanel(props: { client: TesseraClient; traveller: string | 
           </section>
         </>
       )}
-      {problem && (
-        <p class="wallet-problem" role="alert" data-testid="wallet-problem">
-          {problem}
-        </p>
-      )}
     </div>
+  );
+}
+
+function Problem(props: { text: string }) {
+  return (
+    <p class="wallet-problem" role="alert" data-testid="wallet-problem">
+      {props.text}
+    </p>
   );
 }
 
@@ -216,6 +221,7 @@ function PurchaseView(props: {
   heading: { current: HTMLHeadingElement | null };
   client: TesseraClient;
   titleOf: (s: ProductSessionView, fallback?: string) => string;
+  problem: string | null;
   onPay: (entry: CatalogueEntry, session: ProductSessionView) => void;
   onBack: () => void;
 }) {
@@ -258,6 +264,7 @@ function PurchaseView(props: {
           </button>
         </div>
       )}
+      {props.problem && <Problem text={props.problem} />}
       {purchase.step === 'paid' && (
         <>
           <p class="ok-text" data-testid="wallet-paid">
