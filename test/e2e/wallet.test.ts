@@ -164,7 +164,7 @@ describe('the wallet for travellers', () => {
     await page.getByTestId('wallet-back').click();
   });
 
-  it('says INSUFFICIENT_FUNDS in words with the kiosk balance, and a network failure as such', async () => {
+  it('says INSUFFICIENT_FUNDS in words with the kiosk balance, ISSUING_PAUSED and a network failure as such', async () => {
     mock.balance = 10_000;
     await product('city.museum-ticket@1.0.0').getByTestId('wallet-choose').click();
     await page.getByTestId('wallet-pay').click();
@@ -172,6 +172,10 @@ describe('the wallet for travellers', () => {
     expect(await page.getByTestId('wallet-balance').textContent()).toBe('Kiosk balance: 100.00 UAH');
     await page.getByTestId('wallet-problem').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(ARTIFACTS, 'wallet-insufficient-funds-1280x800.png') });
+    mock.issuingPaused = true;
+    await page.getByTestId('wallet-pay').click();
+    await expect.poll(() => page.getByTestId('wallet-problem').textContent(), { timeout: 10_000 }).toBe('New passes and tickets cannot be issued at the moment; the passes you hold still work. Please ask staff. Nothing was charged.');
+    mock.issuingPaused = false;
     mock.network = 'unreachable';
     session.consoleErrors.length = 0;
     await page.getByTestId('wallet-pay').click();
