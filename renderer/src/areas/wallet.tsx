@@ -19,6 +19,8 @@ import { formatMoney, heldPasses, kindWords, pick, problemWords, productTitle, t
 
 /** The kiosk's own balance: what a traveller pays from here (ISSUE14-PLAN.md, H3's internal provider). */
 export const KIOSK_WALLET = 'main';
+/** How often the open wallet reads the traveller's passes again. */
+const REFRESH_MS = 15_000;
 
 type Purchase =
   | { step: 'checking'; entry: CatalogueEntry }
@@ -69,12 +71,16 @@ export function WalletPanel(props: { client: TesseraClient; traveller: string | 
     };
   }, [client]);
 
-  // A new traveller: their own (empty) wallet, nothing half-bought left on screen.
+  // A new traveller: their own (empty) wallet, nothing half-bought left on screen. While the wallet is open the passes
+  // are read again now and then: a redemption at a venue, an expiry or a revocation changes what is left (a
+  // traveller's credential may not watch the entitlement events, so the wallet asks).
   useEffect(() => {
     setPurchase(null);
     setProblem(null);
     setSessions([]);
     void loadSessions(traveller);
+    const timer = setInterval(() => void loadSessions(traveller), REFRESH_MS);
+    return () => clearInterval(timer);
   }, [client, traveller]);
 
   const choose = async (entry: CatalogueEntry) => {
