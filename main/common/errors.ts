@@ -108,6 +108,8 @@ export const ERROR_CODES = {
   UNDO_WINDOW_CLOSED: { status: 409, retryable: false, summary: 'The redemption is older than the 2-minute undo window.' },
   ALREADY_UNDONE: { status: 409, retryable: false, summary: 'The redemption was already undone.' },
   ENTITLEMENT_NOT_FOUND: { status: 404, retryable: false, summary: 'No entitlement by that serial on this device.' },
+  // Issue 14 (ISSUE14-PLAN.md): owned by H3 (ledger) and H1 (entitlements); the same names and statuses, here so
+  // that the wallet UI can tell them apart before those modules merge (keep one copy at merge).
   INTERNAL: { status: 500, retryable: false, summary: 'An unexpected fault; the runtime kept running and logged it.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; summary: string }>;
 

@@ -111,8 +111,11 @@ export interface RedemptionRecord {
 /** A read-only link to one capsule's receipts that a phone can open (`POST /api/links`). */
 export interface ReceiptLink {
   id: string;
-  url: string;
-  expires_at: string | null;
+  /** The full URL on the device's public origin; null while the host has none (then `url_path` on the page's origin). */
+  url: string | null;
+  url_path: string;
+  token: string;
+  expires_at: string;
   [field: string]: unknown;
 }
 

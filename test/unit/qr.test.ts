@@ -110,3 +110,32 @@ describe('QR PNG', () => {
     expect(Buffer.from(qrPng(URL_TEXT)).equals(Buffer.from(qrPng(URL_TEXT + '0')))).toBe(false);
   });
 });
+
+describe('alphanumeric mode (entitlement codes, ISSUE14-PLAN.md)', () => {
+  // A "TS1:" code of 280 characters, as the wallet shows it.
+  const CODE = `TS1:${'6BFOXN*TS0BI$ZD.P9UOL97O4-2HH77HRM3DSPTLRR+%3'.repeat(6)}`.slice(0, 280);
+
+  it('fits a 280-character base45 code in a smaller symbol than byte mode, and scans back exactly', async () => {
+    const alnum = qrMatrix(CODE);
+    // The same text with one lower-case letter must go in byte mode: a larger symbol.
+    expect(alnum.size).toBeLessThan(qrMatrix(`${CODE.slice(0, -1)}a`).size);
+    expect(alnum.size).toBe(57); // version 10
+    const { default: jsQR } = await import('jsqr');
+    const px = 4;
+    const full = (alnum.size + 2 * QR_QUIET_ZONE) * px;
+    const rgba = new Uint8ClampedArray(full * full * 4).fill(255);
+    for (let r = 0; r < alnum.size; r++) {
+      for (let c = 0; c < alnum.size; c++) {
+        if (alnum.modules[r * alnum.size + c] !== 1) continue;
+        for (let y = 0; y < px; y++) for (let x = 0; x < px; x++) rgba.fill(0, (((r + QR_QUIET_ZONE) * px + y) * full + (c + QR_QUIET_ZONE) * px + x) * 4, (((r + QR_QUIET_ZONE) * px + y) * full + (c + QR_QUIET_ZONE) * px + x) * 4 + 3);
+      }
+    }
+    expect(jsQR(rgba, full, full)?.data).toBe(CODE);
+    expect(qrSvg(CODE)).toContain(`viewBox="0 0 ${alnum.size + 2 * QR_QUIET_ZONE} ${alnum.size + 2 * QR_QUIET_ZONE}"`);
+  });
+
+  it('encodes text outside the 45 characters (lower case, other punctuation) in byte mode, exactly', () => {
+    expect(qrMatrix('TS1:abc').size).toBeGreaterThan(0);
+    expect(qrMatrix('TS1:A#B').size).toBeGreaterThan(0);
+  });
+});

@@ -17,6 +17,28 @@ const idParam = { type: 'object', required: ['id'], properties: { id: { type: 's
 const money = { type: 'object', required: ['amount', 'currency'], properties: { amount: { type: 'integer' }, currency: { type: 'string' } } } as const;
 const reason = { type: ['object', 'null'], required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } as const;
 
+/** `POST /api/sessions` (also the Electron IPC `createProductSession` argument). */
+export const createSessionBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['product'],
+  properties: {
+    product: { type: 'string', minLength: 1, maxLength: 200, description: '`id`, `id@range` or a ProductDef cid.' },
+    user_id: NAME,
+    wallet_id: NAME,
+    market: { type: 'string', minLength: 1, maxLength: 64 },
+    city: { type: 'string', minLength: 1, maxLength: 64 },
+    idempotency_key: { type: 'string', minLength: 1, maxLength: 128, description: 'The same key from the same user answers the first session (no second one).' },
+    preflight: { type: 'boolean', description: 'Run the preflight now (default true).' },
+  },
+} as const;
+
+/** `GET /api/sessions` (also the IPC `listProductSessions` argument). */
+export const sessionsQuerySchema = { type: 'object', additionalProperties: false, properties: { user: NAME, state: { type: 'string', enum: [...SESSION_STATES] }, limit: { type: 'integer', minimum: 1, maximum: 500 } } } as const;
+
+/** The body of `POST /api/sessions/:id/<action>`. */
+export const sessionActionBodySchema = { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', minLength: 1, maxLength: 500 } } } as const;
+
 export const sessionSchema = {
   type: 'object',
   required: ['product_runtime_session_id', 'state', 'product', 'user_id', 'wallet_id', 'price', 'capsule', 'entitlements', 'created_at', 'updated_at'],
@@ -68,20 +90,7 @@ export const sessionRoutes: FastifyPluginAsync = async (app) => {
       summary: 'Start a product runtime session and run its preflight (seed 000 §4.2); the answer says preflight_ok or preflight_failed with reasons a traveller can read.',
       tags: ['products'],
       security: secured,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['product'],
-        properties: {
-          product: { type: 'string', minLength: 1, maxLength: 200, description: '`id`, `id@range` or a ProductDef cid.' },
-          user_id: NAME,
-          wallet_id: NAME,
-          market: { type: 'string', minLength: 1, maxLength: 64 },
-          city: { type: 'string', minLength: 1, maxLength: 64 },
-          idempotency_key: { type: 'string', minLength: 1, maxLength: 128, description: 'The same key from the same user answers the first session (no second one).' },
-          preflight: { type: 'boolean', description: 'Run the preflight now (default true).' },
-        },
-      },
+      body: createSessionBodySchema,
       response: { 201: sessionSchema, 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 409: errorRef, 503: errorRef },
     },
   }, async (request, reply) => reply.code(201).send(await sessions().create({ ...request.body, by: caller(request) })));
@@ -92,7 +101,7 @@ export const sessionRoutes: FastifyPluginAsync = async (app) => {
       summary: 'Product sessions, newest first.',
       tags: ['products'],
       security: secured,
-      querystring: { type: 'object', additionalProperties: false, properties: { user: NAME, state: { type: 'string', enum: [...SESSION_STATES] }, limit: { type: 'integer', minimum: 1, maximum: 500 } } },
+      querystring: sessionsQuerySchema,
       response: { 200: { type: 'object', required: ['sessions'], properties: { sessions: { type: 'array', items: sessionSchema } } }, 400: errorRef, 401: errorRef, 403: errorRef },
     },
   }, async (request) => ({ sessions: sessions().list(request.query) }));
@@ -110,7 +119,7 @@ export const sessionRoutes: FastifyPluginAsync = async (app) => {
         tags: ['products'],
         security: secured,
         params: idParam,
-        body: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', minLength: 1, maxLength: 500 } } },
+        body: sessionActionBodySchema,
         response: { 200: sessionSchema, 400: errorRef, 401: errorRef, 402: errorRef, 403: errorRef, 404: errorRef, 409: errorRef, 503: errorRef },
       },
     }, async (request) => run(request.params.id, request.body ?? {}, caller(request)));

@@ -11,12 +11,16 @@
  * Layout (issue 13 point 17): the conversation scrolls and keeps its newest turn in view; the question, the input
  * and the talk button stay docked below it, on any screen. Large portrait screens (and a `kiosk` class on an
  * ancestor) get large type and touch targets (renderer/src/styles.css).
+ *
+ * Passes & tickets (issue 14 point 7): a second tab beside the conversation holds the traveller's wallet
+ * (./wallet.tsx); the traveller it buys for is the dialogue session shown, so "New traveller" empties it too.
  */
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { DialogueConnection, DialogueMessage, IoClient, IoStatusView, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import { isTesseraError } from '../../../main/common/errors.js';
 import { startCapture } from './journey-voice.js';
 import type { Capture } from './journey-voice.js';
+import { WalletPanel } from './wallet.js';
 
 /** One line of the dialogue. */
 interface Turn {
@@ -33,7 +37,7 @@ const KEEP = 100;
  * The dialogue on screen, kept while the page lives: switching to another area and back shows the same
  * traveller's conversation; a reload starts a new traveller.
  */
-const kept: { session: string | null; turns: Turn[]; seen: Set<string> } = { session: null, turns: [], seen: new Set() };
+const kept: { session: string | null; turns: Turn[]; seen: Set<string>; tab: 'talk' | 'wallet' } = { session: null, turns: [], seen: new Set(), tab: 'talk' };
 
 const message = (err: unknown) => (isTesseraError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err));
 
@@ -48,6 +52,8 @@ export function JourneyArea(props: { client: TesseraClient }) {
   const [talking, setTalking] = useState(false);
   const [text, setText] = useState('');
   const [problem, setProblem] = useState<string | null>(null);
+  const [tab, setTab] = useState(kept.tab);
+  const openTab = (t: 'talk' | 'wallet') => setTab((kept.tab = t));
   const dialogue = useRef<DialogueConnection | null>(null);
   const capture = useRef<Promise<Capture> | null>(null);
   // The session shown, for handlers registered once: events of any other session are not this traveller's.
@@ -172,7 +178,7 @@ export function JourneyArea(props: { client: TesseraClient }) {
   useLayoutEffect(() => {
     const el = list.current;
     if (el) el.scrollTop = el.scrollHeight;
-  }, [turns, question?.prompt, problem]);
+  }, [turns, question?.prompt, problem, tab]);
 
   if (!io) {
     return (
@@ -259,6 +265,14 @@ export function JourneyArea(props: { client: TesseraClient }) {
         <span class={voiceOn ? 'pill ok' : 'pill warn'} data-testid="voice-state">{voice === null ? 'Voice…' : voiceOn ? 'Voice on' : 'Voice off'}</span>
         <span class={talking || micHolder ? 'pill warn' : 'pill'} data-testid="mic-state">{talking ? 'Mic: listening to you' : micHolder ? `Mic: in use (${micHolder})` : 'Mic: free'}</span>
         <span class={speaking || ttsHolder ? 'pill warn' : 'pill'} data-testid="tts-state">{speaking ? 'Speaking…' : ttsHolder ? `TTS: in use (${ttsHolder})` : 'TTS: free'}</span>
+        <div class="journey-tabs" role="tablist" aria-label="Journey Guide">
+          <button type="button" role="tab" id="journey-tab-talk" aria-controls="journey-panel" aria-selected={tab === 'talk'} class={tab === 'talk' ? 'tab active' : 'tab'} data-testid="tab-talk" onClick={() => openTab('talk')}>
+            Conversation
+          </button>
+          <button type="button" role="tab" id="journey-tab-wallet" aria-controls="journey-panel" aria-selected={tab === 'wallet'} class={tab === 'wallet' ? 'tab active' : 'tab'} data-testid="tab-wallet" onClick={() => openTab('wallet')}>
+            Passes &amp; tickets
+          </button>
+        </div>
         <button type="button" class="secondary" data-testid="new-traveller" title="End this conversation and start afresh for the next person" onClick={() => void nextTraveller()}>
           New traveller
         </button>
@@ -268,46 +282,55 @@ export function JourneyArea(props: { client: TesseraClient }) {
           Voice is off: {voice.reason ?? status?.in['voice']?.reason ?? 'no speech engines here'}
         </p>
       )}
-      <ol class="dialogue" ref={list} data-testid="dialogue" data-session={session ?? ''} aria-live="polite">
-        {turns.length === 0 && <li class="turn note">Ask something — type it, or hold the button and speak. Try “hello” or “set a timer for 2 minutes”.</li>}
-        {turns.map((t) => (
-          <li key={t.key} class={`turn ${t.who}`} data-who={t.who}>
-            <span class="turn-text">{t.text}</span>
-            {t.detail && <span class="turn-detail">{t.detail}</span>}
-          </li>
-        ))}
-      </ol>
-      <div class="journey-dock">
-        {question && (
-          <p class="journey-question" data-testid="question">
-            {question.prompt}
-          </p>
-        )}
-        <form class="inline journey-input" onSubmit={(e) => void send(e)}>
-          <input class="wide" data-testid="say-input" aria-label="Type to Tessera" placeholder={question ? 'Your answer…' : 'Type here…'} value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)} maxLength={2000} />
-          <button type="submit" data-testid="say-send">Send</button>
-          <button
-            type="button"
-            class={talking ? 'ptt talking' : 'ptt'}
-            data-testid="ptt"
-            disabled={!voiceOn}
-            aria-pressed={talking}
-            title={voiceOn ? 'Hold while you speak' : 'Voice is off'}
-            onPointerDown={talk}
-            onPointerUp={() => void release()}
-            onPointerLeave={() => void release()}
-            onKeyDown={(e) => (e.key === ' ' || e.key === 'Enter') && !e.repeat && (e.preventDefault(), talk())}
-            onKeyUp={(e) => (e.key === ' ' || e.key === 'Enter') && (e.preventDefault(), void release())}
-          >
-            {talking ? 'Listening… release to send' : 'Hold to talk'}
-          </button>
-        </form>
-        {problem && (
-          <p class="error" role="alert" data-testid="journey-error">
-            {problem}
-          </p>
-        )}
-      </div>
+      {tab === 'wallet' ? (
+        <div class="journey-wallet" id="journey-panel" role="tabpanel" aria-labelledby="journey-tab-wallet">
+          <WalletPanel client={props.client} traveller={session} />
+        </div>
+      ) : null}
+      {tab === 'talk' ? (
+        <>
+          <ol class="dialogue" ref={list} data-testid="dialogue" data-session={session ?? ''} aria-live="polite">
+            {turns.length === 0 && <li class="turn note">Ask something — type it, or hold the button and speak. Try “hello” or “set a timer for 2 minutes”.</li>}
+            {turns.map((t) => (
+              <li key={t.key} class={`turn ${t.who}`} data-who={t.who}>
+                <span class="turn-text">{t.text}</span>
+                {t.detail && <span class="turn-detail">{t.detail}</span>}
+              </li>
+            ))}
+          </ol>
+          <div class="journey-dock">
+            {question && (
+              <p class="journey-question" data-testid="question">
+                {question.prompt}
+              </p>
+            )}
+            <form class="inline journey-input" onSubmit={(e) => void send(e)}>
+              <input class="wide" data-testid="say-input" aria-label="Type to Tessera" placeholder={question ? 'Your answer…' : 'Type here…'} value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)} maxLength={2000} />
+              <button type="submit" data-testid="say-send">Send</button>
+              <button
+                type="button"
+                class={talking ? 'ptt talking' : 'ptt'}
+                data-testid="ptt"
+                disabled={!voiceOn}
+                aria-pressed={talking}
+                title={voiceOn ? 'Hold while you speak' : 'Voice is off'}
+                onPointerDown={talk}
+                onPointerUp={() => void release()}
+                onPointerLeave={() => void release()}
+                onKeyDown={(e) => (e.key === ' ' || e.key === 'Enter') && !e.repeat && (e.preventDefault(), talk())}
+                onKeyUp={(e) => (e.key === ' ' || e.key === 'Enter') && (e.preventDefault(), void release())}
+              >
+                {talking ? 'Listening… release to send' : 'Hold to talk'}
+              </button>
+            </form>
+            {problem && (
+              <p class="error" role="alert" data-testid="journey-error">
+                {problem}
+              </p>
+            )}
+          </div>
+        </>
+      ) : null}
     </section>
   );
 }
