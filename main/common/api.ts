@@ -2,6 +2,7 @@
  * The client interface the UI talks to, whatever the transport (preload IPC inside Electron, HTTP/WS in a
  * browser). Pure types plus the wire limits both ends agree on.
  */
+import type { IssuedEntitlement, IssuingState, RedeemAnswer, RedeemRequest, RedemptionRecord } from './entitlements.js';
 import type { Role, SessionView } from './roles.js';
 
 /** One journaled event. `id` is monotonic per device; `ts` is an ISO-8601 UTC time with milliseconds. */
@@ -102,6 +103,20 @@ export interface TesseraClient {
   replayRun(runId: string): Promise<{ run_id: string }>;
   /** Where a replay's steps differ from the run it replays. */
   replayDiff(replayRunId: string): Promise<ReplayDifference[]>;
+  // ---- entitlements (issue 14; roles as the HTTP routes in main/host/http/redeem.ts) ----
+  /** Redeem a code at a venue: a verdict (REDEEMED or a refusal staff read), never an error for a refused code. */
+  redeem(request: RedeemRequest): Promise<RedeemAnswer>;
+  /** What {@link redeem} would answer (VALID or a refusal); writes nothing. */
+  checkCode(request: RedeemRequest): Promise<RedeemAnswer>;
+  /** Undo a redemption within 2 minutes. Errors: REDEMPTION_NOT_FOUND, ALREADY_UNDONE, UNDO_WINDOW_CLOSED. */
+  undoRedemption(id: string, reason?: string): Promise<RedeemAnswer>;
+  /** Redemption history, newest first; `q` searches serial, venue, screen, id, product and title. */
+  redemptions(query?: { q?: string; venue?: string; limit?: number; before?: string }): Promise<RedemptionRecord[]>;
+  /** Entitlements this device issued (codes, rights left), by session, user or state. */
+  entitlements(query?: { session?: string; user?: string; state?: IssuedEntitlement['state']; limit?: number }): Promise<IssuedEntitlement[]>;
+  /** The issuing switch (operator). */
+  issuing(): Promise<IssuingState>;
+  setIssuing(paused: boolean, reason?: string): Promise<IssuingState>;
   /** Live events matching any of `patterns`; `onStatus` reports the link to the runtime. */
   subscribe(patterns: string[], onEvent: (event: TesseraEvent) => void, onStatus?: (connected: boolean) => void): Unsubscribe;
   /** Voice and text I/O for the Journey Guide (issue 6); absent on transports that do not carry it yet. */

@@ -16,7 +16,7 @@ import type { Role, SessionView } from '../common/roles.js';
 import type { Credentials } from '../host/credentials.js';
 import { JSON_MAX_DEPTH, valueDepthExceeds } from '../common/json-text.js';
 import type { Operations } from '../host/operations.js';
-import { debugRequestSchema, eventQuerySchema, pluginLoadRequestSchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
+import { debugRequestSchema, eventQuerySchema, pluginLoadRequestSchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema, redeemRequestSchema, undoRequestSchema, redemptionsQuerySchema, entitlementsQuerySchema, setIssuingSchema } from '../host/schemas.js';
 import type { Bus } from '../runtime/bus/index.js';
 import type { Disposable } from '../runtime/lifecycle/index.js';
 import { isAppUrl } from './security.js';
@@ -40,6 +40,11 @@ const validators = {
   runId: ajv.compile(runIdRequestSchema),
   debugRun: ajv.compile(debugRequestSchema),
   listRuns: ajv.compile(runsQuerySchema),
+  redeem: ajv.compile(redeemRequestSchema),
+  undoRedemption: ajv.compile(undoRequestSchema),
+  redemptions: ajv.compile(redemptionsQuerySchema),
+  entitlements: ajv.compile(entitlementsQuerySchema),
+  setIssuing: ajv.compile(setIssuingSchema),
   unlock: ajv.compile({ type: 'object', additionalProperties: false, required: ['pin'], properties: { pin: { type: 'string', minLength: 1, maxLength: 64 } } }),
 };
 
@@ -85,6 +90,13 @@ export const IPC_ACCESS: Readonly<Record<string, readonly Role[]>> = {
   debugRun: ['operator'],
   replayRun: ['operator'],
   replayDiff: ['operator'],
+  redeem: ['staff', 'operator'],
+  checkCode: ['staff', 'operator'],
+  undoRedemption: ['staff', 'operator'],
+  redemptions: ['staff', 'operator'],
+  entitlements: ['traveller', 'staff', 'operator'],
+  issuing: ['operator'],
+  setIssuing: ['operator'],
 };
 
 /**
@@ -151,6 +163,28 @@ export async function handleInvoke(operations: Operations, method: unknown, arg:
       case 'runScenario':
         check(validators.runScenario, arg);
         return { ok: true, value: operations.runScenario(arg as Parameters<Operations['runScenario']>[0]) };
+      case 'redeem':
+      case 'checkCode':
+        check(validators.redeem, arg);
+        return { ok: true, value: operations[method](arg as Parameters<Operations['redeem']>[0]) };
+      case 'undoRedemption':
+        check(validators.undoRedemption, arg);
+        return { ok: true, value: operations.undoRedemption(arg as Parameters<Operations['undoRedemption']>[0]) };
+      case 'redemptions': {
+        const query = structuredClone(arg ?? {});
+        check(validators.redemptions, query);
+        return { ok: true, value: operations.redemptions(query as Parameters<Operations['redemptions']>[0]) };
+      }
+      case 'entitlements': {
+        const query = structuredClone(arg ?? {});
+        check(validators.entitlements, query);
+        return { ok: true, value: operations.entitlements(query as Parameters<Operations['entitlements']>[0]) };
+      }
+      case 'issuing':
+        return { ok: true, value: operations.issuing() };
+      case 'setIssuing':
+        check(validators.setIssuing, arg);
+        return { ok: true, value: operations.setIssuing(arg as Parameters<Operations['setIssuing']>[0]) };
       case 'listRuns': {
         const query = structuredClone(arg ?? {});
         check(validators.listRuns, query);

@@ -1,6 +1,7 @@
 /** The HTTP/WS transport of the client interface, for the UI served by a headless runtime. */
 import type { DebugState, DeviceInfo, EventPage, EventQuery, PluginInfo, PluginLoadFailure, PluginLoadRequest, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfoView, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { Role, SessionView } from '../../../main/common/roles.js';
+import type { IssuedEntitlement, IssuingState, RedeemAnswer, RedeemRequest, RedemptionRecord } from '../../../main/common/entitlements.js';
 import { createHttpIoClient } from './io-http.js';
 import { createTransport } from './transport.js';
 
@@ -47,6 +48,21 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
     debugRun: (runId, action, breakpoints) => request<DebugState>('POST', '/api/scenario/debug', { run_id: runId, action, ...(breakpoints ? { breakpoints } : {}) }),
     replayRun: (runId: string) => request<{ run_id: string }>('POST', '/api/scenario/replay', { run_id: runId }),
     replayDiff: (runId: string) => request<{ differences: ReplayDifference[] }>('GET', `/api/scenario/diff?run_id=${encodeURIComponent(runId)}`).then((r) => r.differences),
+    redeem: (req: RedeemRequest) => request<RedeemAnswer>('POST', '/api/redeem', req),
+    checkCode: (req: RedeemRequest) => request<RedeemAnswer>('POST', '/api/redeem/check', req),
+    undoRedemption: (id: string, reason?: string) => request<RedeemAnswer>('POST', `/api/redemptions/${encodeURIComponent(id)}/undo`, reason ? { reason } : {}),
+    redemptions(query = {}) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));
+      return request<{ redemptions: RedemptionRecord[] }>('GET', `/api/redemptions?${params.toString()}`).then((r) => r.redemptions);
+    },
+    entitlements(query = {}) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));
+      return request<{ entitlements: IssuedEntitlement[] }>('GET', `/api/entitlements?${params.toString()}`).then((r) => r.entitlements);
+    },
+    issuing: () => request<IssuingState>('GET', '/api/issuing'),
+    setIssuing: (paused: boolean, reason?: string) => request<IssuingState>('POST', '/api/issuing', { paused, ...(reason ? { reason } : {}) }),
     subscribe(patterns, onEvent, onStatus) {
       const socket = transport.socket('/ws', {
         onOpen: (send) => send(JSON.stringify({ type: 'subscribe', patterns })),

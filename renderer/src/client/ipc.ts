@@ -1,4 +1,5 @@
 /** The Electron transport of the client interface: the preload bridge, validated again in the main process. */
+import type { IssuedEntitlement, IssuingState, RedeemAnswer, RedemptionRecord } from '../../../main/common/entitlements.js';
 import type { DebugState, DeviceInfo, EventPage, PluginInfo, PluginLoadFailure, PluginRunResult, PublishInput, ReplayDifference, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js';
 import { fromErrorData } from '../../../main/common/errors.js';
@@ -45,6 +46,13 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
     debugRun: async (runId, action, breakpoints) => unwrap<DebugState>(await bridge.invoke('debugRun', { run_id: runId, action, ...(breakpoints ? { breakpoints } : {}) })),
     replayRun: async (runId) => unwrap<{ run_id: string }>(await bridge.invoke('replayRun', { run_id: runId })),
     replayDiff: async (runId) => unwrap<ReplayDifference[]>(await bridge.invoke('replayDiff', { run_id: runId })),
+    redeem: async (req) => unwrap<RedeemAnswer>(await bridge.invoke('redeem', req)),
+    checkCode: async (req) => unwrap<RedeemAnswer>(await bridge.invoke('checkCode', req)),
+    undoRedemption: async (id, reason) => unwrap<RedeemAnswer>(await bridge.invoke('undoRedemption', { id, ...(reason ? { reason } : {}) })),
+    redemptions: async (query = {}) => unwrap<RedemptionRecord[]>(await bridge.invoke('redemptions', query)),
+    entitlements: async (query = {}) => unwrap<IssuedEntitlement[]>(await bridge.invoke('entitlements', query)),
+    issuing: async () => unwrap<IssuingState>(await bridge.invoke('issuing')),
+    setIssuing: async (paused, reason) => unwrap<IssuingState>(await bridge.invoke('setIssuing', { paused, ...(reason ? { reason } : {}) })),
     subscribe(patterns, onEvent, onStatus) {
       const sub: LocalSubscription = { patterns, matchers: patterns.map(compilePattern), onEvent };
       subscriptions.add(sub);
