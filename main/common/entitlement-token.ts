@@ -157,8 +157,35 @@ function adler32(bytes: Uint8Array): number {
   return ((b << 16) | a) >>> 0;
 }
 
-function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array {
-  return cborEncode(['Signature1', protectedBytes, new Uint8Array(0), payload]);
+/** CBOR head of a byte string of `length` (major type 2), shortest form. */
+function bstrHead(length: number): number[] {
+  if (length < 24) return [0x40 | length];
+  if (length < 0x100) return [0x58, length];
+  return [0x59, length >> 8, length & 0xff]; // tokens are bounded far below 64 KiB
+}
+
+const SIGNATURE1 = [0x84, 0x6a, ...Array.from('Signature1', (c) => c.charCodeAt(0))];
+
+/**
+ * RFC 9052 §4.4 `Sig_structure = ["Signature1", protected, external_aad = h'', payload]`, written directly (the
+ * same bytes cborg writes; checked by a test) because it is built on every verification.
+ */
+export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array {
+  const head1 = bstrHead(protectedBytes.length);
+  const head2 = bstrHead(payload.length);
+  const out = new Uint8Array(SIGNATURE1.length + head1.length + protectedBytes.length + 1 + head2.length + payload.length);
+  let o = 0;
+  out.set(SIGNATURE1, o);
+  o += SIGNATURE1.length;
+  out.set(head1, o);
+  o += head1.length;
+  out.set(protectedBytes, o);
+  o += protectedBytes.length;
+  out[o++] = 0x40;
+  out.set(head2, o);
+  o += head2.length;
+  out.set(payload, o);
+  return out;
 }
 
 /**
