@@ -23,8 +23,8 @@ import { DEFAULT_HOST, DEFAULT_PORT, TOKEN_FILE, resolveDataDir } from './config
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
-const connection: Options = { url: { type: 'string' }, token: { type: 'string' }, data: { type: 'string' } };
-const connectionFlags: Array<[string, string]> = [
+export const connection: Options = { url: { type: 'string' }, token: { type: 'string' }, data: { type: 'string' } };
+export const connectionFlags: Array<[string, string]> = [
   ['--url URL', `The running Tessera (default http://${DEFAULT_HOST}:${DEFAULT_PORT}).`],
   ['--token T', 'API token (default $TESSERA_TOKEN, else <data>/api-token).'],
   ['--data DIR', 'Data folder holding api-token (default: $TESSERA_DATA, else the platform user-data folder).'],
@@ -42,7 +42,8 @@ interface ConsentJson {
   card_url?: string;
 }
 
-function client(values: Record<string, string | boolean | undefined>, io: CliIo) {
+/** A JSON client of a running Tessera (`--url`, `--token`, `$TESSERA_TOKEN` or `<data>/api-token`); errors keep the server's code. */
+export function client(values: Record<string, string | boolean | undefined>, io: CliIo) {
   const url = (str(values['url']) ?? `http://${DEFAULT_HOST}:${DEFAULT_PORT}`).replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+$/.test(url)) throw new TesseraError('CONFIG_INVALID', `--url must be an origin like http://127.0.0.1:7420, got ${JSON.stringify(url)}.`);
   let token = str(values['token']) ?? io.env['TESSERA_TOKEN'];

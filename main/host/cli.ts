@@ -21,6 +21,7 @@ import { BUNDLE_COMMANDS } from './cli-bundle.js';
 import { SCENARIO_COMMANDS } from './cli-scenarios.js';
 import { CONSENT_COMMANDS } from './cli-consent.js';
 import { ACCESS_COMMANDS } from './cli-access.js';
+import { REDEEM_COMMANDS } from './cli-redeem.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -177,7 +178,7 @@ const versionCommand: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...REDEEM_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);
