@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../main/host/cli.js';
 import { startHost } from '../../main/host/headless.js';
 import type { RunningHost } from '../../main/host/headless.js';
 import type { RedeemAnswer } from '../../main/common/entitlements.js';
@@ -72,5 +73,23 @@ describe('redeem over HTTP', () => {
     const { code, serial } = issue();
     expect((await post(`/api/entitlements/${serial}/revoke`, { reason: 'refund' }, operator)).status).toBe(200);
     expect((await post('/api/redeem', { code, venue: 'museum-art' })).body).toMatchObject({ verdict: 'REVOKED' });
+  });
+
+  it('redeems, lists and pauses from the CLI against the running runtime', async () => {
+    const out: string[] = [];
+    const io = (token: string) => ({ stdout: (t: string) => void out.push(t), stderr: (t: string) => void out.push(t), env: { TESSERA_TOKEN: token } });
+    const cli = (args: string[], token = host.credentials.roleToken('staff')) => runCli([...args, '--url', host.origin], io(token));
+    const { code, serial } = issue({ product_runtime_session_id: 'prs_cli' });
+    expect(await cli(['redeem', code, '--venue', 'museum-art', '--check'])).toBe(0);
+    expect(await cli(['redeem', code, '--venue', 'museum-art'])).toBe(0);
+    expect(out.join('')).toMatch(/REDEEMED: Redeemed\./);
+    expect(await cli(['redeem', code, '--venue', 'museum-art'])).toBe(1);
+    expect(out.join('')).toMatch(/ALREADY USED: Already used at museum-art at \d\d:\d\d UTC\./);
+    expect(await cli(['entitlements', 'list', '--session', 'prs_cli'])).toBe(0);
+    expect(out.join('')).toContain(`${serial}  used`);
+    expect(await cli(['issuing', 'pause', '--reason', 'drill'], host.token)).toBe(0);
+    expect(host.runtime.entitlements.issuing()).toMatchObject({ paused: true, reason: 'drill' });
+    expect(await cli(['issuing', 'resume'], host.token)).toBe(0);
+    expect(host.runtime.entitlements.issuing().paused).toBe(false);
   });
 });
