@@ -92,4 +92,25 @@ describe('redeem over HTTP', () => {
     expect(await cli(['issuing', 'resume'], host.token)).toBe(0);
     expect(host.runtime.entitlements.issuing().paused).toBe(false);
   });
+
+  it('routes the redeem_entitlement scenario (and so the voice intent "redeem code …") to the module', async () => {
+    const { code, serial } = issue({ product_runtime_session_id: 'prs_voice', venues: [] });
+    const finished = async (runId: string) => {
+      for (;;) {
+        const s = host.runtime.scenarios.status(runId);
+        if (['completed', 'failed', 'cancelled'].includes(s.state)) return s;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const run = await finished(host.runtime.scenarios.run('redeem_entitlement', { entitlement_id: code, venue: 'museum-art' }));
+    expect(run.state).toBe('completed');
+    expect(host.runtime.entitlements.history({ q: serial })).toMatchObject([{ serial, venue: 'museum-art', screen: expect.stringMatching(/^scenario:/) }]);
+    // The same code again: the step fails with the verdict's sentence, nothing is redeemed twice.
+    const again = await finished(host.runtime.scenarios.run('redeem_entitlement', { entitlement_id: code, venue: 'museum-art' }));
+    expect(again.state).toBe('failed');
+    expect(JSON.stringify(again.error)).toContain('Already used at museum-art');
+    expect(host.runtime.entitlements.history({ q: serial })).toHaveLength(1);
+    // The intent that starts it.
+    expect(host.runtime.intents.recognizer.recognize(`redeem code ${code.slice(4, 12)}`)?.intent).toBe('entitlement.redeem');
+  }, 60_000);
 });
