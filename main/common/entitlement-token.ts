@@ -99,36 +99,43 @@ export function base45Encode(bytes: Uint8Array): string {
  * group whose value overflows (> 65535 for three characters, > 255 for a last pair).
  */
 export function base45Decode(text: string): Uint8Array | undefined {
-  if (text.length % 3 === 1) return undefined;
-  const out = new Uint8Array(Math.floor(text.length / 3) * 2 + (text.length % 3 === 2 ? 1 : 0));
+  const n = text.length;
+  if (n % 3 === 1) return undefined;
+  const out = new Uint8Array(Math.floor(n / 3) * 2 + (n % 3 === 2 ? 1 : 0));
+  const value = (i: number): number => {
+    const code = text.charCodeAt(i);
+    return code < 128 ? B45_VALUE[code]! : -1;
+  };
   let o = 0;
-  for (let i = 0; i < text.length; i += 3) {
-    const left = text.length - i;
-    const digits: number[] = [];
-    for (let j = 0; j < Math.min(3, left); j++) {
-      const code = text.charCodeAt(i + j);
-      const v = code < 128 ? B45_VALUE[code]! : -1;
-      if (v < 0) return undefined;
-      digits.push(v);
-    }
-    const n = digits[0]! + digits[1]! * 45 + (digits.length === 3 ? digits[2]! * 2025 : 0);
-    if (digits.length === 3) {
-      if (n > 0xffff) return undefined;
-      out[o++] = n >> 8;
-      out[o++] = n & 0xff;
-    } else {
-      if (n > 0xff) return undefined;
-      out[o++] = n;
-    }
+  let i = 0;
+  for (; i + 3 <= n; i += 3) {
+    const c = value(i);
+    const d = value(i + 1);
+    const e = value(i + 2);
+    if ((c | d | e) < 0) return undefined;
+    const v = c + d * 45 + e * 2025;
+    if (v > 0xffff) return undefined;
+    out[o++] = v >> 8;
+    out[o++] = v & 0xff;
+  }
+  if (i < n) {
+    const c = value(i);
+    const d = value(i + 1);
+    if ((c | d) < 0) return undefined;
+    const v = c + d * 45;
+    if (v > 0xff) return undefined;
+    out[o] = v;
   }
   return out;
 }
 
 // ---------------------------------------------------------------- helpers
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 function toHex(bytes: Uint8Array): string {
   let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  for (const b of bytes) s += HEX[b]!;
   return s;
 }
 
