@@ -99,36 +99,43 @@ export function base45Encode(bytes: Uint8Array): string {
  * group whose value overflows (> 65535 for three characters, > 255 for a last pair).
  */
 export function base45Decode(text: string): Uint8Array | undefined {
-  if (text.length % 3 === 1) return undefined;
-  const out = new Uint8Array(Math.floor(text.length / 3) * 2 + (text.length % 3 === 2 ? 1 : 0));
+  const n = text.length;
+  if (n % 3 === 1) return undefined;
+  const out = new Uint8Array(Math.floor(n / 3) * 2 + (n % 3 === 2 ? 1 : 0));
+  const value = (i: number): number => {
+    const code = text.charCodeAt(i);
+    return code < 128 ? B45_VALUE[code]! : -1;
+  };
   let o = 0;
-  for (let i = 0; i < text.length; i += 3) {
-    const left = text.length - i;
-    const digits: number[] = [];
-    for (let j = 0; j < Math.min(3, left); j++) {
-      const code = text.charCodeAt(i + j);
-      const v = code < 128 ? B45_VALUE[code]! : -1;
-      if (v < 0) return undefined;
-      digits.push(v);
-    }
-    const n = digits[0]! + digits[1]! * 45 + (digits.length === 3 ? digits[2]! * 2025 : 0);
-    if (digits.length === 3) {
-      if (n > 0xffff) return undefined;
-      out[o++] = n >> 8;
-      out[o++] = n & 0xff;
-    } else {
-      if (n > 0xff) return undefined;
-      out[o++] = n;
-    }
+  let i = 0;
+  for (; i + 3 <= n; i += 3) {
+    const c = value(i);
+    const d = value(i + 1);
+    const e = value(i + 2);
+    if ((c | d | e) < 0) return undefined;
+    const v = c + d * 45 + e * 2025;
+    if (v > 0xffff) return undefined;
+    out[o++] = v >> 8;
+    out[o++] = v & 0xff;
+  }
+  if (i < n) {
+    const c = value(i);
+    const d = value(i + 1);
+    if ((c | d) < 0) return undefined;
+    const v = c + d * 45;
+    if (v > 0xff) return undefined;
+    out[o] = v;
   }
   return out;
 }
 
 // ---------------------------------------------------------------- helpers
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 function toHex(bytes: Uint8Array): string {
   let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  for (const b of bytes) s += HEX[b]!;
   return s;
 }
 
@@ -157,8 +164,35 @@ function adler32(bytes: Uint8Array): number {
   return ((b << 16) | a) >>> 0;
 }
 
-function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array {
-  return cborEncode(['Signature1', protectedBytes, new Uint8Array(0), payload]);
+/** CBOR head of a byte string of `length` (major type 2), shortest form. */
+function bstrHead(length: number): number[] {
+  if (length < 24) return [0x40 | length];
+  if (length < 0x100) return [0x58, length];
+  return [0x59, length >> 8, length & 0xff]; // tokens are bounded far below 64 KiB
+}
+
+const SIGNATURE1 = [0x84, 0x6a, ...Array.from('Signature1', (c) => c.charCodeAt(0))];
+
+/**
+ * RFC 9052 §4.4 `Sig_structure = ["Signature1", protected, external_aad = h'', payload]`, written directly (the
+ * same bytes cborg writes; checked by a test) because it is built on every verification.
+ */
+export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array {
+  const head1 = bstrHead(protectedBytes.length);
+  const head2 = bstrHead(payload.length);
+  const out = new Uint8Array(SIGNATURE1.length + head1.length + protectedBytes.length + 1 + head2.length + payload.length);
+  let o = 0;
+  out.set(SIGNATURE1, o);
+  o += SIGNATURE1.length;
+  out.set(head1, o);
+  o += head1.length;
+  out.set(protectedBytes, o);
+  o += protectedBytes.length;
+  out[o++] = 0x40;
+  out.set(head2, o);
+  o += head2.length;
+  out.set(payload, o);
+  return out;
 }
 
 /**

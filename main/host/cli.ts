@@ -26,6 +26,7 @@ import { SESSION_COMMANDS } from './cli-sessions.js';
 import { WALLET_COMMANDS } from './cli-wallet.js';
 import { CATALOGUE_COMMANDS } from './cli-catalogue.js';
 import { LINK_COMMANDS } from './cli-links.js';
+import { REDEEM_COMMANDS } from './cli-redeem.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -194,7 +195,7 @@ const versionCommand: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS, ...LINK_COMMANDS];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS, ...LINK_COMMANDS, ...REDEEM_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);

@@ -60,6 +60,7 @@ import type { Pipeline } from './receipts/pipeline.js';
 import { loadProducts } from './products/index.js';
 import { createEntitlements } from './entitlements/index.js';
 import type { Entitlements } from './entitlements/index.js';
+import { entitlementsToolRunner } from './entitlements/tool.js';
 import type { Products } from './products/index.js';
 import { createInternalBalanceProvider, createLedger } from './ledger/index.js';
 import type { Ledger, PaymentProvider } from './ledger/index.js';
@@ -254,7 +255,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   // disposed after it (LIFO) and a step's last words are still recorded.
   let provideVoice: (setup: Promise<VoiceSetup>) => void = () => undefined;
   const voiceSetup = new Promise<VoiceSetup>((resolve) => (provideVoice = resolve));
-  const late: { intents?: IntentRouter } = {};
+  const late: { intents?: IntentRouter; entitlements?: Entitlements } = {};
   // What the device says, per language: the router's own answers and scenarios' io.say / io.ask `message`s.
   const messages = loadMessageCatalogue(options.messageDirs);
   const io = createIoRouter({
@@ -281,7 +282,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     logger: logger.child({ module: 'scenarios' }),
     memory,
     expressions: scenarioExpressions,
-    tools: pluginToolRunner(plugins, deviceKey),
+    // `tool-entitlements` is built in (the entitlements module, created below); other tools are sandbox plugins.
+    tools: entitlementsToolRunner(pluginToolRunner(plugins, deviceKey), () => late.entitlements),
     messages,
     secrets,
     costs,
@@ -329,6 +331,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     ...(options.clock ? { clock: options.clock } : {}),
   });
   resources.add(sessions);
+  late.entitlements = entitlements;
   const executions = createExecutionRegistry({ store, bus, state_surface: stateSurface, artifacts, ...(options.clock ? { clock: options.clock } : {}) });
   resources.add(followScenarioRuns({ bus, executions }));
   const automation = createAutomation({ store, bus, journal, engine: scenarios, expressions: scenarioExpressions, logger: logger.child({ module: 'automation' }), ...(options.clock ? { clock: options.clock } : {}) });

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
+import { encode as cborEncode } from 'cborg';
 import { zlibSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { verifyEd25519Noble } from '../../main/common/ed25519-verify.js';
 import {
-  CLOCK_SKEW_S, MAX_CBOR_DEPTH, TOKEN_PREFIX, base45Decode, base45Encode, decodeToken, encodeToken, kidOfKeyid, verifyToken, windowState,
+  CLOCK_SKEW_S, MAX_CBOR_DEPTH, TOKEN_PREFIX, base45Decode, sigStructure, base45Encode, decodeToken, encodeToken, kidOfKeyid, verifyToken, windowState,
 } from '../../main/common/entitlement-token.js';
 import type { EncodeInput, IssuerLookup } from '../../main/common/entitlement-token.js';
 import { generateKeyPair, verifyEd25519 } from '../../main/runtime/keys/index.js';
@@ -116,6 +117,14 @@ describe('entitlement tokens', () => {
     expect(MAX_CBOR_DEPTH).toBeLessThan(10);
     const hugeArray = TOKEN_PREFIX + base45Encode(zlibSync(Uint8Array.from([0xd2, 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])));
     expect(decodeToken(hugeArray)).toMatchObject({ ok: false, reason: 'DAMAGED_CODE' });
+  });
+
+  it('writes the Sig_structure exactly as a CBOR encoder does (RFC 9052 §4.4)', () => {
+    for (const [a, b] of [[3, 100], [23, 24], [24, 255], [256, 700]] as const) {
+      const p = randomBytes(a);
+      const q = randomBytes(b);
+      expect(sigStructure(p, q)).toEqual(cborEncode(['Signature1', p, new Uint8Array(0), q]));
+    }
   });
 
   it('places now against the window with the stated skew tolerance', () => {

@@ -284,7 +284,11 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
         : 'Damaged code: it cannot be read or was altered. Ask for the code again or type it.';
       return { verdict: verified.reason, message, ...(verified.token ? { token: verified.token } : {}) };
     }
-    const { token } = verified;
+    return judgeVerified(verified.token, verified.issuer.keyid, venue, amount);
+  }
+
+  /** The checks after the signature: window, venue, local revocation, rights in the ledger (cheap: re-run in the write transaction). */
+  function judgeVerified(token: DecodedToken, issuer: string, venue: string, amount: number | undefined): Judged {
     const claims = token.claims;
     const window = windowState(claims, Math.floor(clock() / 1000));
     if (window === 'expired') return { verdict: 'EXPIRED', message: `Expired on ${iso(claims.exp * 1000).slice(0, 16).replace('T', ' ')} UTC.`, token };
@@ -302,7 +306,7 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
       const where = previous ? ` at ${previous.venue} at ${hhmm(previous.at)}` : '';
       return { verdict: 'ALREADY_USED', message: `Already used${where}.`, token, rightsBefore: 0, ...(previous ? { previous } : {}) };
     }
-    return { verdict: 'VALID', message: 'Valid: it can be redeemed here.', token, issuer: verified.issuer.keyid, ...(before !== undefined ? { rightsBefore: before } : {}) };
+    return { verdict: 'VALID', message: 'Valid: it can be redeemed here.', token, issuer, ...(before !== undefined ? { rightsBefore: before } : {}) };
   }
 
   function checkAmount(amount: number | undefined): void {
@@ -474,7 +478,8 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
       let deliver: (() => void) | undefined;
       let change: EntitlementChange | undefined;
       receipts.transaction(() => {
-        const j = judge(req.code, req.venue, req.amount);
+        // The signature was checked above (pure CPU, nothing it depends on can change); the ledger is read here.
+        const j = judgeVerified(pre.token!, pre.issuer!, req.venue, req.amount);
         if (j.verdict !== 'VALID') {
           result = toAnswer(j, req.venue);
           return;
