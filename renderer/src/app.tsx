@@ -134,7 +134,7 @@ export function App(props: { client: TesseraClient; transport: 'ipc' | 'http'; e
         {sessionError ? <p class="error" role="alert">{sessionError}</p> : null}
         {session === null && !sessionError ? <p class="hint">Connecting…</p> : null}
         {area === 'journey' && <JourneyArea client={client} />}
-        {area === 'redeem' && <RedeemArea api={redeemApiFor(client, props.transport)} />}
+        {area === 'redeem' && <RedeemArea api={redeemApiFor(client)} />}
         {area === 'studio' && <StudioArea client={client} />}
         {area === 'ops' && <OpsArea client={client} />}
         {area === 'verify' && <VerifyArea client={client} />}

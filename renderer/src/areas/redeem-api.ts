@@ -1,12 +1,9 @@
 /**
  * What the Redeem area needs from the runtime (issue 14 point 6; the answer shapes are the shared contract in
  * ISSUE14-PLAN.md "RedeemAnswer"). The area takes a {@link RedeemApi} so that it does not depend on which client
- * carries the calls: {@link redeemApiFor} uses the client's own methods when it has them (`redeem`, `checkCode`,
- * `undoRedemption`, `redemptions`), and otherwise the HTTP routes with the page's own token.
+ * carries the calls: {@link redeemApiFor} builds it on the client's product methods (main/common/products-api.ts).
  */
 import type { TesseraClient } from '../../../main/common/api.js';
-import { TesseraError } from '../../../main/common/errors.js';
-import { createTransport } from '../client/transport.js';
 
 export type RedeemVerdict =
   | 'REDEEMED'
@@ -97,59 +94,27 @@ export interface RedeemApi {
   venues(): Promise<Venue[]>;
 }
 
-/** The client methods the entitlements work adds (issue 14, H1); duck-typed until they are on TesseraClient. */
-interface ClientWithRedeem {
-  redeem?: (request: RedeemRequest) => Promise<RedeemAnswer>;
-  checkCode?: (request: RedeemRequest) => Promise<RedeemAnswer>;
-  undoRedemption?: (redemptionId: string, reason?: string) => Promise<RedeemAnswer>;
-  redemptions?: (query: { q?: string; venue?: string; limit?: number }) => Promise<RedemptionRecord[] | { redemptions: RedemptionRecord[] }>;
-  venues?: () => Promise<Venue[] | { venues: Venue[] }>;
-}
-
-const TOKEN_KEY = 'tessera.token';
-
-function rows<T>(answer: T[] | Record<string, T[]> | undefined, key: string): T[] {
-  if (Array.isArray(answer)) return answer;
-  const list = answer?.[key];
-  return Array.isArray(list) ? list : [];
-}
-
 /**
- * The Redeem API over `client`: its own methods where it has them; otherwise the HTTP routes, with the token this
- * browser page was opened with (session storage, renderer/src/client/token.ts). The desktop shell (IPC) has no
- * HTTP fallback: there each call says so.
+ * The Redeem API over the client's product methods (main/common/products-api.ts): the same routes over HTTP in a
+ * browser and over IPC (`api`) in the desktop window, with whatever credential the UI holds now (an operator's
+ * unlocked session included).
  */
-export function redeemApiFor(client: TesseraClient, transport: 'ipc' | 'http'): RedeemApi {
+export function redeemApiFor(client: TesseraClient): RedeemApi {
   // One API per client, so that a re-render of the app does not look like a new API to the area's effects.
   let api = made.get(client);
-  if (!api) made.set(client, (api = makeRedeemApi(client, transport)));
+  if (!api) made.set(client, (api = makeRedeemApi(client)));
   return api;
 }
 
 const made = new WeakMap<TesseraClient, RedeemApi>();
 
-function makeRedeemApi(client: TesseraClient, transport: 'ipc' | 'http'): RedeemApi {
-  const c = client as TesseraClient & ClientWithRedeem;
-  const token = typeof sessionStorage === 'undefined' ? null : sessionStorage.getItem(TOKEN_KEY);
-  const http = transport === 'http' && token ? createTransport({ origin: location.origin, token }) : undefined;
-  const request = <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => {
-    if (!http) return Promise.reject(new TesseraError('NOT_FOUND', 'This window has no way to redeem yet: open the Redeem app in a browser served by the runtime.'));
-    return http.request<T>(method, path, body);
-  };
+function makeRedeemApi(client: TesseraClient): RedeemApi {
+  const p = client.products;
   return {
-    redeem: (req) => (c.redeem ? c.redeem(req) : request<RedeemAnswer>('POST', '/api/redeem', req)),
-    check: (req) => (c.checkCode ? c.checkCode(req) : request<RedeemAnswer>('POST', '/api/redeem/check', req)),
-    undo: (id) => (c.undoRedemption ? c.undoRedemption(id) : request<RedeemAnswer>('POST', `/api/redemptions/${encodeURIComponent(id)}/undo`, {})),
-    async history(q) {
-      const query = { q: q.trim(), limit: 50 };
-      if (c.redemptions) return rows(await c.redemptions(query), 'redemptions');
-      const params = new URLSearchParams({ limit: String(query.limit) });
-      if (query.q) params.set('q', query.q);
-      return rows(await request<RedemptionRecord[] | { redemptions: RedemptionRecord[] }>('GET', `/api/redemptions?${params.toString()}`), 'redemptions');
-    },
-    async venues() {
-      if (c.venues) return rows(await c.venues(), 'venues');
-      return rows(await request<Venue[] | { venues: Venue[] }>('GET', '/api/catalogue/venues'), 'venues');
-    },
+    redeem: (req) => p.redeem(req) as Promise<RedeemAnswer>,
+    check: (req) => p.checkCode(req) as Promise<RedeemAnswer>,
+    undo: (id) => p.undoRedemption(id) as Promise<RedeemAnswer>,
+    history: async (q) => (await p.redemptions({ ...(q.trim() === '' ? {} : { q: q.trim() }), limit: 50 })) as unknown as RedemptionRecord[],
+    venues: async () => (await p.venues()) as unknown as Venue[],
   };
 }
