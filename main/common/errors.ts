@@ -98,7 +98,6 @@ export const ERROR_CODES = {
   INSUFFICIENT_FUNDS: { status: 402, retryable: false, summary: 'The wallet holds less than the payment needs; nothing was taken. An operator can top it up.' },
   LEDGER_UNBALANCED: { status: 400, retryable: false, summary: 'A ledger transaction whose postings do not sum to zero in each currency; nothing was posted.' },
   IDEMPOTENCY_CONFLICT: { status: 409, retryable: false, summary: 'The idempotency key was already used for a different request; use a new key for a new request.' },
-  WALLET_NOT_FOUND: { status: 404, retryable: false, summary: 'No wallet by that id on this device: it has never held money.' },
   CURRENCY_MISMATCH: { status: 400, retryable: false, summary: 'The amount is in another currency than the payment, wallet or product it is for.' },
   SESSION_NOT_FOUND: { status: 404, retryable: false, summary: 'No product runtime session by that id on this device.' },
   SESSION_TRANSITION_REFUSED: { status: 409, retryable: false, summary: 'The product session cannot make that move from the state it is in (e.g. pay a canceled session, cancel one whose entitlement was used); the message names both states.' },

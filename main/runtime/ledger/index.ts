@@ -90,7 +90,7 @@ export interface Ledger {
   topUp(request: { wallet_id: string; amount: number; currency: string; idempotency_key: string; by?: string; memo?: string }): LedgerTransaction & { balance: number };
   /** The balance of an account (`wallet:main`) or of a wallet by id (`main`) in one currency; 0 when never used. */
   balance(accountOrWallet: string, currency: string): number;
-  /** A wallet's balances. @throws WALLET_NOT_FOUND for a wallet that never held money */
+  /** A wallet's balances; none for a wallet that never held money (wallets exist by their id, nothing creates them). */
   wallet(walletId: string): { wallet_id: string; balances: Balance[] };
   /** A wallet's entries, newest first. */
   entries(walletId: string, query?: { limit?: number; before?: number }): { entries: Array<LedgerEntry & { seq: number }>; next: number | null };
@@ -268,7 +268,6 @@ export function createLedger(options: LedgerOptions): Ledger {
     balance: (accountOrWallet, currency) => balanceOf.get(walletAccount(accountOrWallet), currency)?.amount ?? 0,
     wallet(walletId) {
       const balances = balancesOf.all(walletAccount(walletId));
-      if (balances.length === 0) throw new TesseraError('WALLET_NOT_FOUND', `No wallet ${JSON.stringify(walletId)} on this device: it has never held money. An operator tops one up with POST /api/wallets/${walletId}/topup.`);
       return { wallet_id: walletId, balances };
     },
     entries(walletId, query = {}) {

@@ -28,7 +28,7 @@ export function SalesPanel(props: { client: TesseraClient }) {
   const [note, setNote] = useState<string | null>(null);
 
   const refresh = () => {
-    products.wallet(walletId).then(setWallet, (err: unknown) => (isTesseraError(err) && err.code === 'WALLET_NOT_FOUND' ? setWallet({ wallet_id: walletId, balances: [] }) : setProblem(message(err))));
+    products.wallet(walletId).then(setWallet, (err: unknown) => setProblem(message(err)));
     products.issuing().then(setIssuing, (err: unknown) => setProblem(message(err)));
     products.sessions({ limit: 20 }).then(setSessions, (err: unknown) => setProblem(message(err)));
   };
