@@ -63,6 +63,7 @@ const buyCommand: Command = {
   usage: 'tessera session buy PRODUCT [--user U] [--wallet W] [--market M] [--city C] [--json] [--url URL] [--token T]',
   options: createOptions,
   flags: createFlags,
+  positionals: 1,
   run(values, positionals, io) {
     return reporting(io, async () => {
       const api = apiClient(values, io);
@@ -80,6 +81,7 @@ const createCommand: Command = {
   usage: 'tessera session create PRODUCT [--user U] [--wallet W] [--market M] [--city C] [--json] [--url URL] [--token T]',
   options: createOptions,
   flags: createFlags,
+  positionals: 1,
   run(values, positionals, io) {
     return reporting(io, async () => show(values, io, (await apiClient(values, io)('POST', '/api/sessions', createBody(values, one(positionals, this.usage)))) as unknown as ProductSession));
   },
@@ -91,6 +93,7 @@ function actionCommand(action: 'pay' | 'cancel' | 'complete', summary: string): 
     summary,
     usage: `tessera session ${action} ID${action === 'pay' ? '' : ' [--reason R]'} [--json] [--url URL] [--token T]`,
     options: { ...connection, reason: { type: 'string' }, json: { type: 'boolean' } },
+    positionals: 1,
     flags: [['--reason R', 'Why (recorded in the settlement receipt).'], ['--json', 'Print the session as JSON.'], ...connectionFlags],
     run(values, positionals, io) {
       return reporting(io, async () => {
@@ -107,6 +110,7 @@ const showCommand: Command = {
   summary: 'Show a product session: state, preflight reasons, payment, entitlements and where its receipts are.',
   usage: 'tessera session show ID [--json] [--url URL] [--token T]',
   options: { ...connection, json: { type: 'boolean' } },
+  positionals: 1,
   flags: [['--json', 'Print the session as JSON.'], ...connectionFlags],
   run(values, positionals, io) {
     return reporting(io, async () => {

@@ -19,6 +19,7 @@ const showCommand: Command = {
   summary: 'Show a wallet\'s balances and its latest ledger entries.',
   usage: 'tessera wallet show ID [--json] [--url URL] [--token T]',
   options: { ...connection, json: { type: 'boolean' } },
+  positionals: 1,
   flags: [['--json', 'Print the wallet and its entries as JSON.'], ...connectionFlags],
   run(values, positionals, io) {
     return reporting(io, async () => {
@@ -43,6 +44,7 @@ const topupCommand: Command = {
   summary: 'Add money to a wallet (amount in minor units: 50000 UAH is 500.00 UAH).',
   usage: 'tessera wallet topup ID AMOUNT CURRENCY [--key K] [--memo M] [--url URL] [--token T]',
   options: { ...connection, key: { type: 'string' }, memo: { type: 'string' } },
+  positionals: 3,
   flags: [['--key K', 'Idempotency key: the same key tops up once, however often the command runs (default: a new one).'], ['--memo M', 'Why (kept with the ledger entry).'], ...connectionFlags],
   run(values, positionals, io) {
     return reporting(io, async () => {

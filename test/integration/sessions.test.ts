@@ -3,6 +3,7 @@
  * SQLite file, the shipped signed catalogue, the preflight plugins in the real sandbox, the ledger and the
  * entitlement tokens.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,17 @@ import { startHost } from '../../main/host/headless.js';
 import type { RunningHost } from '../../main/host/headless.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
 import type { ProductSession } from '../../main/runtime/sessions/index.js';
+import { BIN, cleanEnv, requireBuild } from '../helpers/cli.js';
+
+/** The built CLI, asynchronously: the host it talks to runs in this process. */
+function tessera(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  requireBuild();
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args, '--url', host.origin, '--token', host.token], { env: cleanEnv(), timeout: 120_000 }, (err, stdout, stderr) =>
+      resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
+  });
+}
 
 let host: RunningHost;
 let dataDir: string;
@@ -201,5 +213,27 @@ describe('product runtime sessions', () => {
     expect((await call<{ error: { code: string } }>('POST', '/api/sessions', { product: PASS, extra: 1 })).status).toBe(400);
     expect((await call<{ error: { code: string } }>('GET', '/api/sessions/prs_nope')).body.error.code).toBe('SESSION_NOT_FOUND');
     expect((await call<{ error: { code: string } }>('POST', '/api/sessions/prs_nope/pay', {})).body.error.code).toBe('SESSION_NOT_FOUND');
+  });
+
+  it('is usable from the CLI: wallet topup and show, session buy, show and cancel', async () => {
+    const top = await tessera(['wallet', 'topup', 'cli-wallet', '60000', 'UAH', '--key', 'cli-top-1']);
+    expect(top.status, top.stderr).toBe(0);
+    expect(top.stdout).toContain('wallet cli-wallet holds 600.00 UAH');
+    expect((await tessera(['wallet', 'topup', 'cli-wallet', '60000', 'UAH', '--key', 'cli-top-1'])).stdout).toContain('already topped up with this key');
+    const bought = await tessera(['session', 'buy', PASS, '--user', 'cli-user', '--wallet', 'cli-wallet', '--market', 'UA', '--city', 'lviv', '--json']);
+    expect(bought.status, bought.stderr).toBe(0);
+    const session = JSON.parse(bought.stdout) as ProductSession;
+    expect(session.state).toBe('active');
+    expect((await tessera(['wallet', 'show', 'cli-wallet'])).stdout).toContain('wallet cli-wallet: 150.00 UAH');
+    const shown = await tessera(['session', 'show', session.product_runtime_session_id]);
+    expect(shown.stdout).toContain(`${session.product_runtime_session_id}  active`);
+    expect(shown.stdout).toMatch(/entitlement [0-9a-f]{24} time_pass active/);
+    const canceled = await tessera(['session', 'cancel', session.product_runtime_session_id, '--reason', 'testing the CLI']);
+    expect(canceled.status, canceled.stderr).toBe(0);
+    expect(canceled.stdout).toContain('canceled');
+    const refused = await tessera(['session', 'pay', session.product_runtime_session_id]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('SESSION_TRANSITION_REFUSED');
+    expect((await tessera(['wallet', 'topup', 'cli-wallet', '-5', 'UAH'])).status).toBe(2);
   });
 });
