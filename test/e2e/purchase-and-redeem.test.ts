@@ -88,15 +88,16 @@ async function scan(b: Browser, target: Locator): Promise<string | null> {
   }
 }
 
-/** The traveller's kiosk: Journey Guide → Passes & tickets → choose `title` → pay; answers the code its QR shows. */
-async function buy(page: Page, b: Browser, title: string, shot: string): Promise<string> {
+/** The traveller's kiosk: Journey Guide → Passes & tickets → choose product `ref` → pay; answers the code its QR shows. */
+async function buy(page: Page, b: Browser, ref: string, shot: string): Promise<string> {
   await page.getByTestId('tab-wallet').click();
-  const product = page.getByTestId('wallet-product').filter({ has: page.locator('h4', { hasText: title }) });
+  const product = page.locator(`[data-testid="wallet-product"][data-ref="${ref}"]`);
   await product.getByTestId('wallet-choose').click();
   await expect.poll(() => page.getByTestId('wallet-preflight').textContent(), { timeout: 30_000 }).toContain('All checks passed');
   await page.getByTestId('wallet-pay').click();
   await page.getByTestId('wallet-paid').waitFor({ timeout: 30_000 });
-  const qr = page.getByTestId('wallet-paid').getByTestId('wallet-pass-qr');
+  // The pass shown right after paying (the list above may hold earlier ones).
+  const qr = page.locator('.wallet-passes').last().getByTestId('wallet-pass-qr');
   await qr.scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(ARTIFACTS, shot) });
   const code = await scan(b, qr);
@@ -143,8 +144,8 @@ describe('issue 14, done when: buy at the kiosk, redeem with the network cut', (
     const page = await b.newPage({ viewport: { width: 1080, height: 1920 } });
     await page.goto(tessera.uiUrl);
     await page.getByTestId('area-journey').waitFor();
-    passCode = await buy(page, b, '48-hour Museum Pass', 'done-1-pass-bought-1080x1920.png');
-    ticketCode = await buy(page, b, 'Museum Ticket', 'done-2-ticket-bought-1080x1920.png');
+    passCode = await buy(page, b, 'city.museum-pass-48h@1.0.0', 'done-1-pass-bought-1080x1920.png');
+    ticketCode = await buy(page, b, 'city.museum-ticket@1.0.0', 'done-2-ticket-bought-1080x1920.png');
     expect(passCode).not.toBe(ticketCode);
   }, 180_000);
 

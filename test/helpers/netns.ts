@@ -26,6 +26,8 @@ export async function createOfflineNamespace(): Promise<OfflineNamespace> {
   const rootless = process.getuid?.() !== 0;
   const holder: ChildProcess = spawn('unshare', [...(rootless ? ['-r'] : []), '-n', 'sleep', 'infinity'], { stdio: 'ignore' });
   const failed = new Promise<never>((_, reject) => holder.once('exit', (code) => reject(new Error(`unshare could not make a network namespace (exit ${code}): run as root or allow user namespaces`))));
+  // Only a failure while we wait for the namespace matters; its end at close() is expected.
+  failed.catch(() => undefined);
   // The holder is inside once its namespace differs from ours.
   const ours = spawnSync('readlink', ['/proc/self/ns/net'], { encoding: 'utf8' }).stdout.trim();
   for (let i = 0; ; i++) {
