@@ -7,6 +7,7 @@
  * The shapes here are what the routes answer (their JSON schemas are the reference; README "Passes, tickets and
  * vouchers"). Pure module: shared by the renderer and the host.
  */
+import type { RedeemAnswer } from './entitlements.js';
 
 /** One JSON request to the runtime: resolves with the answer, rejects with its TesseraError. */
 export type Requester = <T>(method: 'GET' | 'POST', path: string, body?: unknown) => Promise<T>;
@@ -81,18 +82,7 @@ export interface WalletView {
   balances: Array<{ currency: string; amount: number }>;
 }
 
-export type RedeemVerdict = 'REDEEMED' | 'VALID' | 'ALREADY_USED' | 'EXPIRED' | 'NOT_YET_VALID' | 'NOT_VALID_HERE' | 'UNKNOWN_ISSUER' | 'REVOKED' | 'DAMAGED_CODE' | 'INSUFFICIENT_BALANCE' | 'UNDONE';
-
-/** What a scan answers (`POST /api/redeem`, `/api/redeem/check`, `/api/redemptions/{id}/undo`). */
-export interface RedeemAnswer {
-  verdict: RedeemVerdict;
-  ok: boolean;
-  message: string;
-  entitlement?: EntitlementView & { product_cid?: string };
-  redemption?: { id: string; at: string; venue: string; screen?: string | null; amount?: number | null; undo_until: string; receipt_id: string; capsule: string; undone_at?: string | null };
-  previous?: { at: string; venue: string; screen?: string | null };
-  [field: string]: unknown;
-}
+export type { RedeemAnswer, RedeemVerdict } from './entitlements.js';
 
 export interface RedemptionRecord {
   id: string;

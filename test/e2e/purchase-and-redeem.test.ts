@@ -13,9 +13,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import jsQR from 'jsqr';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scanQr } from '../helpers/qr-scan.js';
 import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
 import { BIN, cleanEnv, requireBuild, startTessera } from '../helpers/cli.js';
 import type { StartedTessera } from '../helpers/cli.js';
@@ -61,32 +61,7 @@ async function browser(args: string[] = []): Promise<Browser> {
   return b;
 }
 
-/** What a phone camera reads: a screenshot of `target` decoded by jsQR (pixels from Chromium's own PNG decoder). */
-async function scan(b: Browser, target: Locator): Promise<string | null> {
-  const png = await target.screenshot();
-  const decoder = await b.newPage();
-  try {
-    const { width, height, data } = await decoder.evaluate(async (b64) => {
-      const img = new Image();
-      img.src = `data:image/png;base64,${b64}`;
-      await img.decode();
-      const scale = Math.min(1, 720 / Math.max(img.naturalWidth, img.naturalHeight));
-      const canvas = document.createElement('canvas');
-      canvas.width = Math.round(img.naturalWidth * scale);
-      canvas.height = Math.round(img.naturalHeight * scale);
-      const ctx = canvas.getContext('2d')!;
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
-      const rgba = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-      let binary = '';
-      for (let i = 0; i < rgba.length; i += 0x8000) binary += String.fromCharCode(...rgba.subarray(i, i + 0x8000));
-      return { width: canvas.width, height: canvas.height, data: btoa(binary) };
-    }, png.toString('base64'));
-    return jsQR(new Uint8ClampedArray(Buffer.from(data, 'base64')), width, height, { inversionAttempts: 'dontInvert' })?.data ?? null;
-  } finally {
-    await decoder.close();
-  }
-}
+const scan = (b: Browser, target: Locator) => scanQr(b, target);
 
 /** The traveller's kiosk: Journey Guide → Passes & tickets → choose product `ref` → pay; answers the code its QR shows. */
 async function buy(page: Page, b: Browser, ref: string, shot: string): Promise<string> {

@@ -8,9 +8,9 @@
  * lead switches them to the real server at merge.
  */
 import { join } from 'node:path';
-import jsQR from 'jsqr';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scanQr } from '../helpers/qr-scan.js';
 import { ARTIFACTS, startUiSession } from '../helpers/browser.js';
 import type { UiSession } from '../helpers/browser.js';
 import { COFFEE_REFUSAL, MUSEUM_PASS, createWalletMock, installWalletRoutes } from '../fixtures/wallet-fixtures.js';
@@ -28,36 +28,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => session?.close(), 30_000);
 
-/**
- * What a phone camera would read: a screenshot of `target` (PNG, as Chromium rendered it), decoded back to pixels by
- * Chromium in a blank page, then scanned by jsQR.
- */
-async function scan(target: Locator): Promise<string | null> {
-  const png = await target.screenshot({ path: join(ARTIFACTS, 'wallet-last-scan.png') });
-  const decoder = await session.browser.newPage();
-  try {
-    const { width, height, data } = await decoder.evaluate(async (b64) => {
-      const img = new Image();
-      img.src = `data:image/png;base64,${b64}`;
-      await img.decode();
-      // At most 720 px a side: plenty of pixels per module, and a small array to hand back.
-      const scale = Math.min(1, 720 / Math.max(img.naturalWidth, img.naturalHeight));
-      const canvas = document.createElement('canvas');
-      canvas.width = Math.round(img.naturalWidth * scale);
-      canvas.height = Math.round(img.naturalHeight * scale);
-      const ctx = canvas.getContext('2d')!;
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
-      const rgba = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-      let binary = '';
-      for (let i = 0; i < rgba.length; i += 0x8000) binary += String.fromCharCode(...rgba.subarray(i, i + 0x8000));
-      return { width: canvas.width, height: canvas.height, data: btoa(binary) };
-    }, png.toString('base64'));
-    return jsQR(new Uint8ClampedArray(Buffer.from(data, 'base64')), width, height, { inversionAttempts: 'dontInvert' })?.data ?? null;
-  } finally {
-    await decoder.close();
-  }
-}
+const scan = (target: Locator) => scanQr(session.browser, target, { path: join(ARTIFACTS, 'wallet-last-scan.png') });
 
 const pageScrolls = () => page.evaluate(() => document.scrollingElement!.scrollHeight > innerHeight + 1);
 const traveller = async () => (await page.getByTestId('wallet').getAttribute('data-traveller')) ?? '';

@@ -30,6 +30,7 @@ import type { SessionState } from './machine.js';
 import type { Catalogue, ResolvedProduct } from '../catalogue/index.js';
 import type { IssueRequest, IssuedEntitlement } from '../../common/entitlements.js';
 import type { Entitlements } from '../entitlements/index.js';
+import type { Payment, PaymentProvider } from '../ledger/provider.js';
 import type { PreflightContext, PreflightResult } from './preflight.js';
 
 export { SESSION_STATES, FINAL_STATES, STATE_EVENTS, canMove, isFinal } from './machine.js';
@@ -40,30 +41,9 @@ export type { SessionState } from './machine.js';
 /** What the session needs of the preflight (./preflight.ts `runPreflight` with the runtime's plugins). */
 export type SessionPreflight = (request: { def: ResolvedProduct; context: PreflightContext; trace_id: string }) => Promise<PreflightResult>;
 
-export interface CaptureRequest {
-  session_id: string;
-  wallet_id: string;
-  amount: number;
-  currency: string;
-  idempotency_key: string;
-  merchant: string;
-}
-
-export interface PaymentRecord {
-  payment_id: string;
-  captured_at: string;
-  amount: number;
-  currency: string;
-}
-
-/** seed 000 §4.3 "PSP or internal balance": what a session asks of the payment provider. */
-export interface SessionPayments {
-  readonly name: string;
-  capture(request: CaptureRequest): Promise<PaymentRecord>;
-  /** What became of a capture asked with this key (recovery after a crash): the payment, or undefined if none. */
-  findCapture(idempotencyKey: string): Promise<PaymentRecord | undefined>;
-  refund(request: { payment_id: string; amount: number; currency: string; idempotency_key: string; reason: string }): Promise<{ refund_id: string; refunded_at: string }>;
-}
+/** seed 000 §4.3 "PSP or internal balance": what a session asks of the payment provider (main/runtime/ledger/provider.ts). */
+export type SessionPayments = PaymentProvider;
+type PaymentRecord = Payment;
 
 /** What a session needs of the entitlements module (main/runtime/entitlements). */
 export type SessionEntitlements = Pick<Entitlements, 'issue' | 'list' | 'revokeForSession' | 'issuing' | 'onChange' | 'history'>;

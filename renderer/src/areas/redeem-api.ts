@@ -3,56 +3,11 @@
  * ISSUE14-PLAN.md "RedeemAnswer"). The area takes a {@link RedeemApi} so that it does not depend on which client
  * carries the calls: {@link redeemApiFor} builds it on the client's product methods (main/common/products-api.ts).
  */
+import type { RedeemAnswer, RedeemRequest, RedeemVerdict } from '../../../main/common/entitlements.js';
 import type { TesseraClient } from '../../../main/common/api.js';
 
-export type RedeemVerdict =
-  | 'REDEEMED'
-  | 'VALID'
-  | 'ALREADY_USED'
-  | 'EXPIRED'
-  | 'NOT_YET_VALID'
-  | 'NOT_VALID_HERE'
-  | 'UNKNOWN_ISSUER'
-  | 'REVOKED'
-  | 'DAMAGED_CODE'
-  | 'INSUFFICIENT_BALANCE'
-  | 'UNDONE';
-
-export type EntitlementKind = 'single_use' | 'multi_use' | 'time_pass' | 'stored_value';
-
-/** The runtime's answer to a check, a redemption or an undo (ISSUE14-PLAN.md, exactly). */
-export interface RedeemAnswer {
-  verdict: RedeemVerdict;
-  /** True for REDEEMED, VALID and UNDONE. */
-  ok: boolean;
-  /** One English sentence a person reads ("Already used at Museum of Art at 10:42."). */
-  message: string;
-  entitlement?: {
-    serial: string;
-    product_cid: string;
-    product_ref?: string;
-    title?: string;
-    kind: EntitlementKind;
-    rights_total?: number;
-    rights_left?: number;
-    currency?: string;
-    valid_from: string;
-    valid_until: string;
-    venues: string[];
-  };
-  redemption?: { id: string; at: string; venue: string; screen?: string; amount?: number; undo_until: string; receipt_id: string; capsule: string; undone_at?: string };
-  /** ALREADY_USED: when and where it was used. */
-  previous?: { at: string; venue: string; screen?: string };
-}
-
-export interface RedeemRequest {
-  code: string;
-  venue: string;
-  /** Stored value only: how much to take, in minor units. */
-  amount?: number;
-  /** Which staff screen redeemed (shown in ALREADY USED elsewhere). */
-  screen?: string;
-}
+// The answer and request shapes are the routes' own (main/common/entitlements.ts).
+export type { RedeemAnswer, RedeemRequest, RedeemVerdict };
 
 /**
  * One row of `GET /api/redemptions` as the history shows it. The contract names the route, not the row: the area
