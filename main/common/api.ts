@@ -136,7 +136,6 @@ export interface TesseraClient {
    * A capability link to capsule `capsule` (a purchase's or redemption's receipt) that a traveller's phone opens;
    * travellers, staff and operators may ask. Rejects with CAPSULE_NOT_FOUND for an unknown capsule.
    */
-  createLink(capsule: string, options?: { ttl_ms?: number; label?: string }): Promise<CapsuleLink>;
   /** Live events matching any of `patterns`; `onStatus` reports the link to the runtime. */
   subscribe(patterns: string[], onEvent: (event: TesseraEvent) => void, onStatus?: (connected: boolean) => void): Unsubscribe;
   /** Voice and text I/O for the Journey Guide (issue 6); absent on transports that do not carry it yet. */

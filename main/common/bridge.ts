@@ -4,7 +4,7 @@ import type { ErrorData } from './errors.js';
 
 export type BridgeResult = { ok: true; value: unknown } | { ok: false; error: ErrorData };
 
-export type BridgeMethod = 'api' | 'info' | 'device' | 'session' | 'unlock' | 'lock' | 'queryEvents' | 'publishEvent' | 'listPlugins' | 'testPlugin' | 'loadPlugin' | 'pluginFailures' | 'listScenarios' | 'runScenario' | 'listRuns' | 'runStatus' | 'cancelRun' | 'debugRun' | 'replayRun' | 'replayDiff' | 'createLink' | 'ioStatus' | 'ioSession' | 'ioInput' | 'ioTalk';
+export type BridgeMethod = 'api' | 'info' | 'device' | 'session' | 'unlock' | 'lock' | 'queryEvents' | 'publishEvent' | 'listPlugins' | 'testPlugin' | 'loadPlugin' | 'pluginFailures' | 'listScenarios' | 'runScenario' | 'listRuns' | 'runStatus' | 'cancelRun' | 'debugRun' | 'replayRun' | 'replayDiff' | 'ioStatus' | 'ioSession' | 'ioInput' | 'ioTalk';
 
 export interface TesseraBridge {
   invoke(method: BridgeMethod, arg?: unknown): Promise<BridgeResult>;

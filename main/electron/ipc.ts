@@ -16,7 +16,7 @@ import type { Role, SessionView } from '../common/roles.js';
 import type { Credentials } from '../host/credentials.js';
 import { JSON_MAX_DEPTH, valueDepthExceeds } from '../common/json-text.js';
 import type { Operations } from '../host/operations.js';
-import { debugRequestSchema, eventQuerySchema, linkRequestSchema, pluginLoadRequestSchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
+import { debugRequestSchema, eventQuerySchema, pluginLoadRequestSchema, pluginTestRequestSchema, publishInputSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema, subscribeMessageSchema } from '../host/schemas.js';
 import type { Bus } from '../runtime/bus/index.js';
 import type { Disposable } from '../runtime/lifecycle/index.js';
 import { isAppUrl } from './security.js';
@@ -58,7 +58,6 @@ const validators = {
   runId: ajv.compile(runIdRequestSchema),
   debugRun: ajv.compile(debugRequestSchema),
   listRuns: ajv.compile(runsQuerySchema),
-  createLink: ajv.compile(linkRequestSchema),
   unlock: ajv.compile({ type: 'object', additionalProperties: false, required: ['pin'], properties: { pin: { type: 'string', minLength: 1, maxLength: 64 } } }),
   api: ajv.compile(apiRequestSchema),
 };
@@ -109,7 +108,6 @@ export const IPC_ACCESS: Readonly<Record<string, readonly Role[]>> = {
   replayRun: ['operator'],
   replayDiff: ['operator'],
   /** The same roles as `POST /api/links`. */
-  createLink: ['traveller', 'staff', 'operator'],
 };
 
 /**
@@ -226,13 +224,6 @@ export async function handleInvoke(operations: Operations, method: unknown, arg:
         return { ok: true, value: await operations.loadPlugin(arg as Parameters<Operations['loadPlugin']>[0]) };
       case 'pluginFailures':
         return { ok: true, value: operations.pluginFailures() };
-      case 'createLink': {
-        check(validators.createLink, arg);
-        const link = operations.createLink({ ...(arg as Parameters<Operations['createLink']>[0]), by: 'window' });
-        // The window's host always sets a public origin (headless.ts); a runtime without one has no URL to show.
-        if (link.url === null) throw new TesseraError('NOT_READY', 'This device has no public origin for links yet.');
-        return { ok: true, value: link };
-      }
       default:
         throw new TesseraError('NOT_FOUND', `No IPC method ${JSON.stringify(method)}.`);
     }

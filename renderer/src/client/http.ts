@@ -1,5 +1,5 @@
 /** The HTTP/WS transport of the client interface, for the UI served by a headless runtime. */
-import type { CapsuleLink, DebugState, DeviceInfo, EventPage, EventQuery, PluginInfo, PluginLoadFailure, PluginLoadRequest, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfoView, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { DebugState, DeviceInfo, EventPage, EventQuery, PluginInfo, PluginLoadFailure, PluginLoadRequest, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfoView, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { Role, SessionView } from '../../../main/common/roles.js';
 import { createProductClient } from '../../../main/common/products-api.js';
 import { createHttpIoClient } from './io-http.js';
@@ -48,7 +48,6 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
     cancelRun: (runId: string) => request<{ cancelled: boolean }>('POST', '/api/scenario/cancel', { run_id: runId }),
     debugRun: (runId, action, breakpoints) => request<DebugState>('POST', '/api/scenario/debug', { run_id: runId, action, ...(breakpoints ? { breakpoints } : {}) }),
     replayRun: (runId: string) => request<{ run_id: string }>('POST', '/api/scenario/replay', { run_id: runId }),
-    createLink: (capsule: string, opts: { ttl_ms?: number; label?: string } = {}) => request<CapsuleLink>('POST', '/api/links', { capsule, ...opts }),
     replayDiff: (runId: string) => request<{ differences: ReplayDifference[] }>('GET', `/api/scenario/diff?run_id=${encodeURIComponent(runId)}`).then((r) => r.differences),
     subscribe(patterns, onEvent, onStatus) {
       const socket = transport.socket('/ws', {

@@ -1,5 +1,5 @@
 /** The Electron transport of the client interface: the preload bridge, validated again in the main process. */
-import type { CapsuleLink, DebugState, DeviceInfo, EventPage, PluginInfo, PluginLoadFailure, PluginRunResult, PublishInput, ReplayDifference, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
+import type { DebugState, DeviceInfo, EventPage, PluginInfo, PluginLoadFailure, PluginRunResult, PublishInput, ReplayDifference, RunDetail, RunSummary, RuntimeInfo, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js';
 import { fromErrorData } from '../../../main/common/errors.js';
 import { compilePattern } from '../../../main/common/topics.js';
@@ -47,7 +47,6 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
     cancelRun: async (runId) => unwrap<{ cancelled: boolean }>(await bridge.invoke('cancelRun', { run_id: runId })),
     debugRun: async (runId, action, breakpoints) => unwrap<DebugState>(await bridge.invoke('debugRun', { run_id: runId, action, ...(breakpoints ? { breakpoints } : {}) })),
     replayRun: async (runId) => unwrap<{ run_id: string }>(await bridge.invoke('replayRun', { run_id: runId })),
-    createLink: async (capsule, opts = {}) => unwrap<CapsuleLink>(await bridge.invoke('createLink', { capsule, ...opts })),
     replayDiff: async (runId) => unwrap<ReplayDifference[]>(await bridge.invoke('replayDiff', { run_id: runId })),
     subscribe(patterns, onEvent, onStatus) {
       const sub: LocalSubscription = { patterns, matchers: patterns.map(compilePattern), onEvent };
