@@ -25,8 +25,8 @@ export interface Operations {
   /** Replay a finished run; acknowledged durable like runScenario. */
   replayRun(runId: string): { run_id: string };
   replayDiff(runId: string): ReplayDifference[];
-  /** Redeem an entitlement code at a venue (issue 14 §6): a verdict, never an error for a refused code. */
-  redeem(request: RedeemRequest): RedeemAnswer;
+  /** Redeem an entitlement code at a venue (issue 14 §6): a verdict, never an error for a refused code; answered once committed. */
+  redeem(request: RedeemRequest): Promise<RedeemAnswer>;
   /** What {@link redeem} would answer, writing nothing. */
   checkCode(request: RedeemRequest): RedeemAnswer;
   undoRedemption(request: { id: string; reason?: string }): RedeemAnswer;
@@ -78,7 +78,8 @@ export function createOperations(runtime: Runtime): Operations {
     },
     redeem(request) {
       requireRunning();
-      return runtime.entitlements.redeem(request);
+      // Committed with the other screens' redemptions of this turn, in one transaction (a group commit).
+      return runtime.entitlements.redeemSoon(request);
     },
     checkCode(request) {
       requireRunning();

@@ -55,6 +55,13 @@ export interface Entitlements extends Disposable {
   check(code: string, venue: string, amount?: number): RedeemAnswer;
   redeem(req: RedeemRequest): RedeemAnswer;
   /**
+   * {@link redeem}, committed together with the other redemptions asked in the same turn of the event loop: one
+   * SQLite transaction for all of them, each in its own savepoint, so one that fails takes only itself back. Each
+   * answer is given once the transaction has committed, never before; a failed commit fails them all (nothing of
+   * them was written). What many staff screens at once use (`POST /api/redeem`).
+   */
+  redeemSoon(req: RedeemRequest): Promise<RedeemAnswer>;
+  /**
    * Undoes a redemption within {@link UNDO_WINDOW_MS} with a compensating REDEMPTION receipt.
    * @throws TesseraError REDEMPTION_NOT_FOUND, ALREADY_UNDONE, UNDO_WINDOW_CLOSED.
    */
@@ -140,6 +147,12 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
   const listeners = new Set<(change: EntitlementChange) => void>();
   const timers = new Map<string, LongTimeout>();
   let disposed = false;
+  /** While a group of redemptions is being written: what to do once it has committed (deliver events, notify). */
+  let afterCommit: Array<() => void> | null = null;
+  const whenCommitted = (fn: () => void): void => {
+    if (afterCommit) afterCommit.push(fn);
+    else fn();
+  };
 
   const stmt = {
     issuedBySerial: db.prepare<[string], IssuedRow>('SELECT * FROM ent_issued WHERE serial = ?'),
@@ -366,7 +379,40 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
 
   // ---------------------------------------------------------------- the API
 
-  return {
+  // Redemptions asked in one turn of the event loop, written in one transaction (redeemSoon).
+  const queue: Array<{ req: RedeemRequest; resolve: (a: RedeemAnswer) => void; reject: (e: unknown) => void }> = [];
+  const flushQueue = (): void => {
+    const batch = queue.splice(0, queue.length);
+    const outcomes: Array<{ ok: true; answer: RedeemAnswer } | { ok: false; error: unknown }> = [];
+    const deferred: Array<() => void> = [];
+    afterCommit = deferred;
+    try {
+      receipts.transaction(() => {
+        // Each redemption is a savepoint inside: one that throws rolls back alone and answers its own error.
+        for (const { req } of batch) {
+          try {
+            outcomes.push({ ok: true, answer: api.redeem(req) });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      // The commit itself failed (a full disk, a busy database): nothing of the batch was written.
+      afterCommit = null;
+      for (const b of batch) b.reject(error);
+      return;
+    }
+    afterCommit = null;
+    for (const fn of deferred) fn();
+    batch.forEach((b, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) b.resolve(o.answer);
+      else b.reject(o.error);
+    });
+  };
+
+  const api: Entitlements = {
     issue(req) {
       const state = this.issuing();
       if (state.paused) throw new TesseraError('ISSUING_PAUSED', `Issuing is paused${state.reason ? `: ${state.reason}` : ''}; redemption of existing entitlements goes on.`);
@@ -528,9 +574,18 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
           redemption: redemptionView({ ...row, row: 0, undone_at: null, undo_reason: null }),
         });
       });
-      deliver?.();
-      if (change) notify(change);
+      whenCommitted(() => {
+        deliver?.();
+        if (change) notify(change);
+      });
       return result!;
+    },
+
+    redeemSoon(req) {
+      return new Promise<RedeemAnswer>((resolve, reject) => {
+        queue.push({ req, resolve, reject });
+        if (queue.length === 1) setImmediate(flushQueue);
+      });
     },
 
     undo(redemptionId, reason) {
@@ -628,4 +683,5 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
       listeners.clear();
     },
   };
+  return api;
 }
