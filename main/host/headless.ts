@@ -101,6 +101,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     scenarioDirs: options.scenarioDirs ?? [BUILTIN_SCENARIOS_DIR, join(dataDir, 'scenarios')],
     productDirs: [BUILTIN_PRODUCTS_DIR, join(dataDir, 'products')],
     catalogueDirs: options.catalogueDirs ?? [BUILTIN_CATALOGUE_DIR, join(dataDir, 'catalogue')],
+    ...locationFromEnv(options.env ?? process.env),
     voiceConfig: voiceSettingsFromEnv(options.env ?? process.env),
     intentRuleFiles: [...BUILTIN_INTENT_FILES, join(dataDir, 'intents', 'en.yaml'), join(dataDir, 'intents', 'ru.yaml')],
     ...(options.sandboxLauncher ? { sandboxLauncher: options.sandboxLauncher } : {}),
@@ -150,4 +151,12 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     uiUrl: `${origin}/#token=${encodeURIComponent(options.uiRole ? credentials.roleToken(options.uiRole) : token)}`,
     close: () => runtime.close(),
   };
+}
+
+/** Where this device sells (`TESSERA_MARKET`, `TESSERA_CITY`): the market and city of product sessions that name none. */
+function locationFromEnv(env: NodeJS.ProcessEnv): { location?: { market?: string; city?: string } } {
+  const market = env['TESSERA_MARKET']?.trim();
+  const city = env['TESSERA_CITY']?.trim();
+  if (!market && !city) return {};
+  return { location: { ...(market ? { market } : {}), ...(city ? { city } : {}) } };
 }
