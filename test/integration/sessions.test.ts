@@ -237,3 +237,20 @@ describe('product runtime sessions', () => {
     expect((await tessera(['wallet', 'topup', 'cli-wallet', '-5', 'UAH'])).status).toBe(2);
   });
 });
+
+describe('where a kiosk sells', () => {
+  it('sells where TESSERA_MARKET and TESSERA_CITY say when a session names no city, and the preflight checks that place', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-sessions-place-'));
+    const elsewhere = await startHost({ dataDir: dir, host: '127.0.0.1', port: 0, logger: createMemoryLogger(), shell: 'headless', env: { TESSERA_MARKET: 'UA', TESSERA_CITY: 'kyiv' } });
+    try {
+      const session = await elsewhere.runtime.sessions.create({ product: PASS, user_id: 'placed' });
+      expect(session).toMatchObject({ market: 'UA', city: 'kyiv', state: 'preflight_failed' });
+      expect(session.preflight?.reasons.map((r) => r.code)).toEqual(['PREFLIGHT_CITY_NOT_COVERED']);
+      const named = await elsewhere.runtime.sessions.create({ product: PASS, user_id: 'placed-2', city: 'lviv' });
+      expect(named).toMatchObject({ city: 'lviv', state: 'preflight_ok' });
+    } finally {
+      await elsewhere.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
