@@ -126,12 +126,12 @@ describe('Plugin Studio', () => {
     const dir = publisher.write({ name: 'ride-pass', kind: 'tool', code: RIDE_PASS, capabilities: [{ name: 'kv' }], extra: { example_input: {} } });
     await page.getByTestId('studio-load-dir').fill(dir);
     await page.getByTestId('studio-load').click();
-    await expect.poll(() => page.getByTestId('studio-load-status').textContent(), { timeout: 15_000 }).toContain('Loaded ride-pass 1.0.0');
+    await expect.poll(() => page.getByTestId('studio-load-status').textContent(), { timeout: 60_000 }).toContain('Loaded ride-pass 1.0.0');
     await expect.poll(async () => (await shownManifest()).name).toBe('ride-pass');
     for (let i = 0; i < 2; i++) {
       await page.getByTestId('studio-run').click();
       // Each Run is a trial: the ride is taken in a throwaway store, so the pass starts at three every time.
-      await expect.poll(() => page.getByTestId('studio-result').textContent(), { timeout: 15_000 }).toContain('"left": 2');
+      await expect.poll(() => page.getByTestId('studio-result').textContent({ timeout: 60_000 }), { timeout: 60_000 }).toContain('"left": 2');
       expect(await page.getByTestId('studio-capability-calls').textContent()).toContain('kv.set');
     }
 
@@ -139,12 +139,12 @@ describe('Plugin Studio', () => {
     signPlugin(dir, publisher.key);
     const before = (await page.locator('.studio-bench').textContent()) ?? '';
     await page.getByTestId('studio-reload').click();
-    await expect.poll(async () => (await page.locator('.studio-bench').textContent()) !== before && (await shownManifest()).name === 'ride-pass', { timeout: 15_000 }).toBe(true);
+    await expect.poll(async () => (await page.locator('.studio-bench').textContent()) !== before && (await shownManifest()).name === 'ride-pass', { timeout: 60_000 }).toBe(true);
     expect(await page.getByTestId('plugin-list').getByTestId('plugin-item-ride-pass').count()).toBe(1);
     await page.getByTestId('studio-run').click();
-    await expect.poll(() => page.getByTestId('studio-result').textContent(), { timeout: 15_000 }).toContain('"left": 9');
+    await expect.poll(() => page.getByTestId('studio-result').textContent({ timeout: 60_000 }), { timeout: 60_000 }).toContain('"left": 9');
     // Each trial starts a throwaway runtime with its own sandbox process: on a busy machine this test takes a while.
-  }, 120_000);
+  }, 300_000);
 
   it('lists a folder that did not load with its reason and a hint, and loads it once it is fixed', async () => {
     const dir = publisher.write({ name: 'late-policy', code: 'export function decide() { return { verdict: "ACK", reason: "late but fine" }; }' }, false);
