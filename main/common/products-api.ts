@@ -7,6 +7,7 @@
  * The shapes here are what the routes answer (their JSON schemas are the reference; README "Passes, tickets and
  * vouchers"). Pure module: shared by the renderer and the host.
  */
+import type { CapsuleLink } from './api.js';
 import type { RedeemAnswer } from './entitlements.js';
 
 /** One JSON request to the runtime: resolves with the answer, rejects with its TesseraError. */
@@ -98,16 +99,11 @@ export interface RedemptionRecord {
   [field: string]: unknown;
 }
 
-/** A read-only link to one capsule's receipts that a phone can open (`POST /api/links`). */
-export interface ReceiptLink {
-  id: string;
-  /** The full URL on the device's public origin; null while the host has none (then `url_path` on the page's origin). */
-  url: string | null;
-  url_path: string;
-  token: string;
-  expires_at: string;
-  [field: string]: unknown;
-}
+/**
+ * A read-only link to one capsule's receipts that a phone can open (`POST /api/links`): the route's answer,
+ * {@link CapsuleLink}, whose `url` is null while the host has no public origin (then `url_path` on the page's origin).
+ */
+export type ReceiptLink = Omit<CapsuleLink, 'url'> & { url: string | null };
 
 export interface ProductClient {
   catalogue(query?: { city?: string }): Promise<CatalogueProduct[]>;
