@@ -23,6 +23,7 @@ import { SCENARIO_COMMANDS } from './cli-scenarios.js';
 import { CONSENT_COMMANDS } from './cli-consent.js';
 import { ACCESS_COMMANDS } from './cli-access.js';
 import { SESSION_COMMANDS } from './cli-sessions.js';
+import { JOURNEY_COMMANDS } from './cli-journeys.js';
 import { WALLET_COMMANDS } from './cli-wallet.js';
 import { CATALOGUE_COMMANDS } from './cli-catalogue.js';
 import { LINK_COMMANDS } from './cli-links.js';
@@ -195,7 +196,7 @@ const versionCommand: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS, ...LINK_COMMANDS, ...REDEEM_COMMANDS];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS, ...LINK_COMMANDS, ...REDEEM_COMMANDS, ...JOURNEY_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);
