@@ -107,6 +107,8 @@ export interface Journeys {
   list(q?: { session?: string; user?: string; state?: JourneyState; limit?: number }): JourneyView[];
   /** The traveller's journey in progress (on a kiosk, user_id is the dialogue session), latest started first. */
   active(user: string): JourneyView | null;
+  /** The id of a session's latest journey (in progress first), for the session's `journey_instance_id`. */
+  latestOf(session: string): string | null;
   /** @throws JOURNEY_NOT_FOUND, JOURNEY_NODE_UNKNOWN, JOURNEY_ENDED, JOURNEY_CONFLICT */
   complete(id: string, node: string, options?: NodeActionOptions): JourneyView;
   /** @throws as complete */
@@ -229,6 +231,7 @@ export function createJourneys(options: JourneysOptions): Journeys {
     ),
     started: db.prepare<[], Row>("SELECT * FROM journeys WHERE state = 'started'"),
     startedOf: db.prepare<[string], Row>("SELECT * FROM journeys WHERE user_id = ? AND state = 'started' ORDER BY created_at DESC, id"),
+    latestOf: db.prepare<[string], { id: string }>("SELECT id FROM journeys WHERE session_id = ? ORDER BY state = 'started' DESC, created_at DESC, id LIMIT 1"),
     proposals: db.prepare<[string], ProposalRow>('SELECT * FROM journey_proposals WHERE journey_id = ? ORDER BY created_at, rowid'),
     proposal: db.prepare<[string, string], ProposalRow>('SELECT * FROM journey_proposals WHERE journey_id = ? AND id = ?'),
     insertProposal: db.prepare(
@@ -608,6 +611,8 @@ export function createJourneys(options: JourneysOptions): Journeys {
       const row = stmt.startedOf.get(user);
       return row ? view(row) : null;
     },
+
+    latestOf: (session) => stmt.latestOf.get(session)?.id ?? null,
 
     complete: (id, node, o) => finishNode(id, node, 'completed', o),
     skip: (id, node, o) => finishNode(id, node, 'skipped', o),

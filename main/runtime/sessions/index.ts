@@ -66,7 +66,7 @@ export interface ProductSession {
   capsule: string;
   /** Why the session ended as it did (final states). */
   reason: { code: string; message: string } | null;
-  /** Seed 000 §3.1; journeys come with issue 15. */
+  /** Seed 000 §3.2: the session's latest journey (in progress first), if it has one. */
   journey_instance_id: string | null;
   trace_id: string;
   created_at: string;
@@ -127,6 +127,8 @@ export interface SessionsOptions {
    * is for the product's first market and city.
    */
   location?: { market?: string; city?: string };
+  /** The session's latest journey (main/runtime/journeys `latestOf`), once the journeys module exists. */
+  journeyOf?: (session: string) => string | null;
 }
 
 export const DEFAULT_WALLET = 'main';
@@ -237,7 +239,7 @@ export function createSessions(options: SessionsOptions): Sessions {
       entitlements: entitlements.list({ session: row.id }),
       capsule: row.capsule,
       reason: row.reason === null ? null : (JSON.parse(row.reason) as ProductSession['reason']),
-      journey_instance_id: null,
+      journey_instance_id: options.journeyOf?.(row.id) ?? null,
       trace_id: row.trace_id,
       created_at: iso(row.created_at),
       updated_at: iso(row.updated_at),
