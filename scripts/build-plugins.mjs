@@ -51,3 +51,20 @@ for (const name of readdirSync(catalogueSrc).filter((f) => f.endsWith('.json')).
   signed++;
 }
 process.stdout.write(`signed ${signed} product definitions into resources/catalogue\n`);
+
+// The shipped journey documents: resources/journeys/src/<id>.json signed into resources/journeys/<id>@<version>.json
+// with the real `tessera journey sign` (validated first: a broken document fails the build with each problem's path).
+// Deterministic like the catalogue above, and committed for the same reason.
+const journeySrc = join(root, 'resources', 'journeys', 'src');
+let journeys = 0;
+for (const name of readdirSync(journeySrc).filter((f) => f.endsWith('.json')).sort()) {
+  const doc = JSON.parse(readFileSync(join(journeySrc, name), 'utf8'));
+  const out = join(root, 'resources', 'journeys', `${doc.id}@${doc.version}.json`);
+  const code = await runCli(['journey', 'sign', join(journeySrc, name), '--key', key, '--out', out], quiet);
+  if (code !== 0) {
+    process.stderr.write(`build-plugins: \`tessera journey sign ${name}\` failed (${code})\n`);
+    process.exit(1);
+  }
+  journeys++;
+}
+process.stdout.write(`signed ${journeys} journey document${journeys === 1 ? '' : 's'} into resources/journeys\n`);

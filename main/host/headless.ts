@@ -7,7 +7,7 @@ import { TesseraError } from '../common/errors.js';
 import { createRuntime } from '../runtime/index.js';
 import type { Runtime, RuntimeOptions } from '../runtime/index.js';
 import { join } from 'node:path';
-import { BUILTIN_CATALOGUE_DIR, BUILTIN_INTENT_FILES, BUILTIN_PLUGINS_DIR, BUILTIN_PRODUCTS_DIR, BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from './paths.js';
+import { BUILTIN_CATALOGUE_DIR, BUILTIN_INTENT_FILES, BUILTIN_JOURNEYS_DIR, BUILTIN_PLUGINS_DIR, BUILTIN_PRODUCTS_DIR, BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from './paths.js';
 import type { Logger } from '../runtime/log/index.js';
 import { ensureDataDir, loadOrCreateToken, voiceSettingsFromEnv } from './config.js';
 import { createHttpServer } from './http/server.js';
@@ -35,6 +35,8 @@ export interface HostOptions {
   sandboxLauncher?: RuntimeOptions['sandboxLauncher'];
   /** Folders of signed ProductDef files; default resources/catalogue and `<data>/catalogue`. */
   catalogueDirs?: string[];
+  /** Folders of signed journey documents; default resources/journeys and `<data>/journeys`. */
+  journeyDirs?: string[];
   /**
    * The role whose token the UI's URL carries: `traveller` for a public kiosk (`--kiosk`), which then shows only
    * what travellers may use until an operator unlocks it. Default: the device token (every role).
@@ -101,6 +103,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     scenarioDirs: options.scenarioDirs ?? [BUILTIN_SCENARIOS_DIR, join(dataDir, 'scenarios')],
     productDirs: [BUILTIN_PRODUCTS_DIR, join(dataDir, 'products')],
     catalogueDirs: options.catalogueDirs ?? [BUILTIN_CATALOGUE_DIR, join(dataDir, 'catalogue')],
+    journeyDirs: options.journeyDirs ?? [BUILTIN_JOURNEYS_DIR, join(dataDir, 'journeys')],
     ...locationFromEnv(options.env ?? process.env),
     voiceConfig: voiceSettingsFromEnv(options.env ?? process.env),
     intentRuleFiles: [...BUILTIN_INTENT_FILES, join(dataDir, 'intents', 'en.yaml'), join(dataDir, 'intents', 'ru.yaml')],

@@ -172,6 +172,8 @@ export interface RuntimeOptions {
   productDirs?: string[];
   /** Folders of signed ProductDef files (built-in resources/catalogue, then `<data>/catalogue`). */
   catalogueDirs?: string[];
+  /** Folders of signed journey documents (built-in resources/journeys, then `<data>/journeys`), held by the catalogue. */
+  journeyDirs?: string[];
   /** Where this device sells (`TESSERA_MARKET`, `TESSERA_CITY`): the market and city of sessions that name none. */
   location?: { market?: string; city?: string };
   /** The origin phones reach this device at, for capability link URLs (`--public-url`); the host may set it later. */
@@ -297,7 +299,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   const receipts = createReceiptStore({ store, deviceKey });
   const deviceLog = createDeviceLog({ store, deviceKey, ...(options.clock ? { clock: options.clock } : {}) });
   // The catalogue verifies its defs against the publisher trust; a bad file is journaled, never fatal.
-  const catalogue = createCatalogue({ store, bus, logger: logger.child({ module: 'catalogue' }), trust, dirs: options.catalogueDirs ?? [], ...(options.clock ? { clock: options.clock } : {}) });
+  const catalogue = createCatalogue({ store, bus, logger: logger.child({ module: 'catalogue' }), trust, dirs: options.catalogueDirs ?? [], journeyDirs: options.journeyDirs ?? [], ...(options.clock ? { clock: options.clock } : {}) });
   // Inside each receipt's write transaction: a receipt and its log leaf commit or roll back together.
   // The store's receipts are new by construction (each follows the chain's head): no lookup before the append.
   const links = createLinks({ store, bus, ...(options.clock ? { clock: options.clock } : {}), ...(options.publicOrigin ? { publicOrigin: options.publicOrigin } : {}) });
