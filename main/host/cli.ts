@@ -27,6 +27,7 @@ import { WALLET_COMMANDS } from './cli-wallet.js';
 import { CATALOGUE_COMMANDS } from './cli-catalogue.js';
 import { LINK_COMMANDS } from './cli-links.js';
 import { REDEEM_COMMANDS } from './cli-redeem.js';
+import { CITY_COMMANDS } from './cli-city.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -195,7 +196,7 @@ const versionCommand: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS, ...LINK_COMMANDS, ...REDEEM_COMMANDS];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS, ...LINK_COMMANDS, ...REDEEM_COMMANDS, ...CITY_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);
