@@ -68,3 +68,18 @@ for (const name of readdirSync(journeySrc).filter((f) => f.endsWith('.json')).so
   journeys++;
 }
 process.stdout.write(`signed ${journeys} journey document${journeys === 1 ? '' : 's'} into resources/journeys\n`);
+// The shipped city data package (offline routing, issue 15): resources/city/src/<id>/ (made by
+// scripts/make-city.mjs) signed into resources/city/<id>/ with the real `tessera city sign`. The manifest carries no
+// signing time and Ed25519 is deterministic, so an unchanged source re-signs to the same bytes (committed).
+const citySrc = join(root, 'resources', 'city', 'src');
+let cities = 0;
+for (const name of existsSync(citySrc) ? readdirSync(citySrc).sort() : []) {
+  if (!existsSync(join(citySrc, name, 'city.json'))) continue;
+  const code = await runCli(['city', 'sign', join(citySrc, name), '--key', key, '--out', join(root, 'resources', 'city', name)], quiet);
+  if (code !== 0) {
+    process.stderr.write(`build-plugins: \`tessera city sign ${name}\` failed (${code})\n`);
+    process.exit(1);
+  }
+  cities++;
+}
+process.stdout.write(`signed ${cities} city data package(s) into resources/city\n`);

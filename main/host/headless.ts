@@ -9,7 +9,7 @@ import type { Runtime, RuntimeOptions } from '../runtime/index.js';
 import { join } from 'node:path';
 import { BUILTIN_CATALOGUE_DIR, BUILTIN_INTENT_FILES, BUILTIN_JOURNEYS_DIR, BUILTIN_PLUGINS_DIR, BUILTIN_PRODUCTS_DIR, BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from './paths.js';
 import type { Logger } from '../runtime/log/index.js';
-import { ensureDataDir, loadOrCreateToken, voiceSettingsFromEnv } from './config.js';
+import { cityPackageDirs, ensureDataDir, loadOrCreateToken, voiceSettingsFromEnv } from './config.js';
 import { createHttpServer } from './http/server.js';
 import { createCredentials } from './credentials.js';
 import type { Credentials } from './credentials.js';
@@ -37,6 +37,8 @@ export interface HostOptions {
   catalogueDirs?: string[];
   /** Folders of signed journey documents; default resources/journeys and `<data>/journeys`. */
   journeyDirs?: string[];
+  /** Parent folders of city data packages; default `TESSERA_CITY_PACKAGES`, else resources/city and `<data>/city`. */
+  cityDirs?: string[];
   /**
    * The role whose token the UI's URL carries: `traveller` for a public kiosk (`--kiosk`), which then shows only
    * what travellers may use until an operator unlocks it. Default: the device token (every role).
@@ -104,6 +106,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     productDirs: [BUILTIN_PRODUCTS_DIR, join(dataDir, 'products')],
     catalogueDirs: options.catalogueDirs ?? [BUILTIN_CATALOGUE_DIR, join(dataDir, 'catalogue')],
     journeyDirs: options.journeyDirs ?? [BUILTIN_JOURNEYS_DIR, join(dataDir, 'journeys')],
+    cityDirs: options.cityDirs ?? cityPackageDirs(options.env ?? process.env, dataDir),
     ...locationFromEnv(options.env ?? process.env),
     voiceConfig: voiceSettingsFromEnv(options.env ?? process.env),
     intentRuleFiles: [...BUILTIN_INTENT_FILES, join(dataDir, 'intents', 'en.yaml'), join(dataDir, 'intents', 'ru.yaml')],

@@ -70,6 +70,8 @@ import type { Sessions } from './sessions/index.js';
 import { runPreflight } from './sessions/preflight.js';
 import type { Catalogue } from './catalogue/index.js';
 import { createLinks } from './links/index.js';
+import { createRouting } from './routing/index.js';
+import type { Routing } from './routing/index.js';
 import type { Links } from './links/index.js';
 
 export type RuntimeState = 'running' | 'stopping' | 'stopped';
@@ -105,6 +107,8 @@ export interface Runtime {
   readonly entitlements: Entitlements;
   /** Product runtime sessions: preflight, payment, issuing, completion (seed 000 §3–§4, §6.1; issue 14 point 2). */
   readonly sessions: Sessions;
+  /** Offline routing on the signed city data package (seed 000 "LEM"; issue 15 point 3). */
+  readonly routing: Routing;
   /** Capability links to capsules (`/c/<token>`, issue 14 §8): read-only, revocable, only token hashes stored. */
   readonly links: Links;
   /** `POST /v1/run` and consent decisions: intake → policies → permit → receipts → verify → enrich. */
@@ -174,6 +178,8 @@ export interface RuntimeOptions {
   catalogueDirs?: string[];
   /** Folders of signed journey documents (built-in resources/journeys, then `<data>/journeys`), held by the catalogue. */
   journeyDirs?: string[];
+  /** Parent folders of city data packages (built-in resources/city, then `<data>/city`; `TESSERA_CITY_PACKAGES`). */
+  cityDirs?: string[];
   /** Where this device sells (`TESSERA_MARKET`, `TESSERA_CITY`): the market and city of sessions that name none. */
   location?: { market?: string; city?: string };
   /** The origin phones reach this device at, for capability link URLs (`--public-url`); the host may set it later. */
@@ -300,6 +306,9 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   const deviceLog = createDeviceLog({ store, deviceKey, ...(options.clock ? { clock: options.clock } : {}) });
   // The catalogue verifies its defs against the publisher trust; a bad file is journaled, never fatal.
   const catalogue = createCatalogue({ store, bus, logger: logger.child({ module: 'catalogue' }), trust, dirs: options.catalogueDirs ?? [], journeyDirs: options.journeyDirs ?? [], ...(options.clock ? { clock: options.clock } : {}) });
+  // Routing verifies its city package against the same trust; a missing or bad package degrades it (journaled
+  // `lem.degraded`), never fails the start.
+  const routing = createRouting({ dirs: options.cityDirs ?? [], trust, bus, logger: logger.child({ module: 'routing' }), ...(options.clock ? { clock: options.clock } : {}) });
   // Inside each receipt's write transaction: a receipt and its log leaf commit or roll back together.
   // The store's receipts are new by construction (each follows the chain's head): no lookup before the append.
   const links = createLinks({ store, bus, ...(options.clock ? { clock: options.clock } : {}), ...(options.publicOrigin ? { publicOrigin: options.publicOrigin } : {}) });
@@ -449,6 +458,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     links,
     products,
     catalogue,
+    routing,
     entitlements,
     sessions,
     pipeline,

@@ -24,6 +24,7 @@ import { errorSchema } from '../schemas.js';
 import { eventRoutes } from './events.js';
 import { pluginRoutes } from './plugins.js';
 import { catalogueRoutes } from './catalogue.js';
+import { cityRoutes } from './city.js';
 import { scenarioRoutes } from './scenarios.js';
 import { ioRoutes } from './io.js';
 import { createContractRoutes } from './contracts.js';
@@ -217,6 +218,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(walletRoutes);
   await app.register(sessionRoutes);
   await app.register(catalogueRoutes);
+  await app.register(cityRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => app.swagger());
