@@ -185,6 +185,14 @@ describe('journey document validation', () => {
       ]),
     );
     expect(validateJourneyDoc(null)).toEqual([{ code: 'schema', path: '', message: 'Must be object.' }]);
+    // Pointers escape "/" and "~" in keys (RFC 6901); a repeated list item points at the repeat.
+    const doc = sample() as unknown as Record<string, unknown>;
+    doc['a/b~c'] = 1;
+    (doc as unknown as JourneyDoc).nodes[0]!.next = ['history', 'history'];
+    expect(validateJourneyDoc(doc)).toEqual([
+      { code: 'schema', path: '/a~1b~0c', message: 'Is not a known field.' },
+      { code: 'schema', path: '/nodes/0/next/1', message: 'Repeats item 0 of the list.' },
+    ]);
   });
 });
 

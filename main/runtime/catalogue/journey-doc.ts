@@ -36,9 +36,16 @@ export interface JourneyDocContext {
   venues?: (productId: string) => string[] | undefined;
 }
 
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false, allowUnionTypes: true });
-ajv.addKeyword({ keyword: 'x-message', schemaType: 'string' });
-const validateSchema: ValidateFunction = ajv.compile(journeySchema);
+/** Compiled on first use: every `tessera` command imports this module, few validate a journey. */
+let compiled: ValidateFunction | undefined;
+function schemaValidator(): ValidateFunction {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false, allowUnionTypes: true });
+    ajv.addKeyword({ keyword: 'x-message', schemaType: 'string' });
+    compiled = ajv.compile(journeySchema);
+  }
+  return compiled;
+}
 
 /**
  * Everything wrong with a journey document, in document order within each kind of check: schema errors first (when
@@ -47,6 +54,7 @@ const validateSchema: ValidateFunction = ajv.compile(journeySchema);
  * between unknown nodes, nodes unreachable from `start`, and cycles in `next`. Empty: the document is valid.
  */
 export function validateJourneyDoc(doc: unknown, context: JourneyDocContext = {}): JourneyDocProblem[] {
+  const validateSchema = schemaValidator();
   if (!validateSchema(doc)) return schemaProblems(validateSchema.errors ?? []);
   const d = doc as JourneyDoc;
   const problems: JourneyDocProblem[] = [];
