@@ -71,6 +71,8 @@ import { runPreflight } from './sessions/preflight.js';
 import type { Catalogue } from './catalogue/index.js';
 import { createLinks } from './links/index.js';
 import { createRouting } from './routing/index.js';
+import { createJourneys } from './journeys/index.js';
+import type { Journeys } from './journeys/index.js';
 import type { Routing } from './routing/index.js';
 import type { Links } from './links/index.js';
 
@@ -109,6 +111,8 @@ export interface Runtime {
   readonly sessions: Sessions;
   /** Offline routing on the signed city data package (seed 000 "LEM"; issue 15 point 3). */
   readonly routing: Routing;
+  /** Journey instances of product sessions, their next steps and the guide's proposals (seed 000 §4.4–4.5; issue 15). */
+  readonly journeys: Journeys;
   /** Capability links to capsules (`/c/<token>`, issue 14 §8): read-only, revocable, only token hashes stored. */
   readonly links: Links;
   /** `POST /v1/run` and consent decisions: intake → policies → permit → receipts → verify → enrich. */
@@ -263,7 +267,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   // disposed after it (LIFO) and a step's last words are still recorded.
   let provideVoice: (setup: Promise<VoiceSetup>) => void = () => undefined;
   const voiceSetup = new Promise<VoiceSetup>((resolve) => (provideVoice = resolve));
-  const late: { intents?: IntentRouter; entitlements?: Entitlements } = {};
+  const late: { intents?: IntentRouter; entitlements?: Entitlements; journeys?: Journeys } = {};
   // What the device says, per language: the router's own answers and scenarios' io.say / io.ask `message`s.
   const messages = loadMessageCatalogue(options.messageDirs);
   const io = createIoRouter({
@@ -340,9 +344,25 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     entitlements,
     ...(options.location ? { location: options.location } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    journeyOf: (id) => late.journeys?.latestOf(id) ?? null,
   });
   resources.add(sessions);
   late.entitlements = entitlements;
+  // Journeys read sessions, entitlements, the catalogue's journey documents and routing through their interfaces,
+  // and hear redemptions on the bus. Disposed before sessions (LIFO): it stops listening first.
+  const journeys = createJourneys({
+    store,
+    bus,
+    logger: logger.child({ module: 'journeys' }),
+    catalogue,
+    sessions,
+    entitlements,
+    routing,
+    messages,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  resources.add(journeys);
+  late.journeys = journeys;
   const executions = createExecutionRegistry({ store, bus, state_surface: stateSurface, artifacts, ...(options.clock ? { clock: options.clock } : {}) });
   resources.add(followScenarioRuns({ bus, executions }));
   const automation = createAutomation({ store, bus, journal, engine: scenarios, expressions: scenarioExpressions, logger: logger.child({ module: 'automation' }), ...(options.clock ? { clock: options.clock } : {}) });
@@ -405,6 +425,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   scenarios.resume();
   // Payments and refunds a stop interrupted are finished (or found not to have happened) before new requests.
   await sessions.recover();
+  // Stops whose entitlement was redeemed while no journey heard of it (a crash between the two) are completed.
+  journeys.recover();
   automation.start();
   webhooks.start();
 
@@ -459,6 +481,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     products,
     catalogue,
     routing,
+    journeys,
     entitlements,
     sessions,
     pipeline,

@@ -39,6 +39,7 @@ import { logRoutes } from './log.js';
 import { verifyRoutes } from './verify.js';
 import { walletRoutes } from './wallets.js';
 import { sessionRoutes } from './sessions.js';
+import { journeyRoutes } from './journeys.js';
 import { linkRoutes } from './links.js';
 import { installRequestMetrics, metricsRoutes } from './metrics.js';
 import { installAccessControl } from './access.js';
@@ -217,6 +218,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(deviceRoutes);
   await app.register(walletRoutes);
   await app.register(sessionRoutes);
+  await app.register(journeyRoutes);
   await app.register(catalogueRoutes);
   await app.register(cityRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
