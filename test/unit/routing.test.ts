@@ -3,9 +3,10 @@
  * as `npm run build` signs it, and small packages made and signed here. Real journal (SQLite in memory) and bus.
  */
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../main/common/errors.js';
+import { cityPackageDirs } from '../../main/host/config.js';
 import type { LatLon } from '../../main/common/journeys.js';
 import { createBus } from '../../main/runtime/bus/index.js';
 import { createJournal } from '../../main/runtime/journal/index.js';
@@ -314,5 +315,13 @@ describe('package verification and degradation', () => {
 describe('GTFS text', () => {
   it('reads quoted fields, doubled quotes, CRLF and a BOM', () => {
     expect(parseCsv('\ufeffa,b\r\n"x, y","say ""hi"""\r\n\r\nlast,\n')).toEqual([['a', 'b'], ['x, y', 'say "hi"'], ['last', '']]);
+    // Without any quote (most GTFS files): the same rows.
+    expect(parseCsv('\ufeffa,b\r\nx,y\r\n\r\nlast,\n')).toEqual([['a', 'b'], ['x', 'y'], ['last', '']]);
+  });
+
+  it('finds the packages in TESSERA_CITY_PACKAGES (a path list; empty: none), else the built-in folder and <data>/city', () => {
+    expect(cityPackageDirs({ TESSERA_CITY_PACKAGES: '' }, '/data')).toEqual([]);
+    expect(cityPackageDirs({ TESSERA_CITY_PACKAGES: `/a${delimiter}/b` }, '/data')).toEqual(['/a', '/b']);
+    expect(cityPackageDirs({}, '/data')).toEqual([CITY_DIR, join('/data', 'city')]);
   });
 });
