@@ -249,6 +249,12 @@ describe('package verification and degradation', () => {
     expect(bad.routing.status().degraded).toMatchObject({ reason: 'invalid', message: expect.stringContaining('SIGNATURE_INVALID') });
     expect(bad.degraded().length).toBe(1);
 
+    const junkParent = tempDir('tessera-city-');
+    mkdirSync(join(junkParent, 'junk'));
+    writeFileSync(join(junkParent, 'junk', 'package.json'), 'not json at all');
+    const junk = harness([junkParent]);
+    expect(junk.routing.status().degraded).toMatchObject({ reason: 'invalid', message: expect.stringContaining('CITY_PACKAGE_INVALID: junk/package.json') });
+
     const unknown = harness([CITY_DIR], keyTrust(generateKeyPair()));
     expect(unknown.routing.status().degraded).toMatchObject({ reason: 'invalid', message: expect.stringContaining('KEY_UNKNOWN') });
     expect(unavailable(unknown.routing)).toBe('ROUTING_UNAVAILABLE:invalid');
