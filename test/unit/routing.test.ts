@@ -161,6 +161,8 @@ describe('walking search', () => {
     expect(en.text).toMatch(/^Walk \d+ minutes? .*to Pharmacy Museum\.$/);
     expect(en.legs[0]!.path[0]).toEqual(RYNOK);
     expect(en.legs[0]!.path.at(-1)).toEqual(PHARMACY);
+    const here = routing.plan({ from: PHARMACY, to: { lat: PHARMACY.lat + 0.00005, lon: PHARMACY.lon }, depart_at: MONDAY_10, language: 'ru', names: { to: 'Аптека-музей' } })!;
+    expect(here).toMatchObject({ minutes: 0, text: 'Вы на месте: «Аптека-музей».' });
     const walk = routing.plan({ from: RYNOK, to: LYCHAKIV, depart_at: MONDAY_10, modes: ['walk'], language: 'uk' })!;
     expect(walk.text).toMatch(/^Пішки \d+ хвилин.? до місця призначення \(.*вулиця Личаківська.*\)\.$/);
     const ru = routing.plan({ from: RYNOK, to: LYCHAKIV, depart_at: MONDAY_10, modes: ['walk'], language: 'ru', names: { to: 'Лычаковское кладбище' } })!;
