@@ -3,9 +3,10 @@
  * as `npm run build` signs it, and small packages made and signed here. Real journal (SQLite in memory) and bus.
  */
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../main/common/errors.js';
+import { cityPackageDirs } from '../../main/host/config.js';
 import type { LatLon } from '../../main/common/journeys.js';
 import { createBus } from '../../main/runtime/bus/index.js';
 import { createJournal } from '../../main/runtime/journal/index.js';
@@ -160,6 +161,8 @@ describe('walking search', () => {
     expect(en.text).toMatch(/^Walk \d+ minutes? .*to Pharmacy Museum\.$/);
     expect(en.legs[0]!.path[0]).toEqual(RYNOK);
     expect(en.legs[0]!.path.at(-1)).toEqual(PHARMACY);
+    const here = routing.plan({ from: PHARMACY, to: { lat: PHARMACY.lat + 0.00005, lon: PHARMACY.lon }, depart_at: MONDAY_10, language: 'ru', names: { to: 'Аптека-музей' } })!;
+    expect(here).toMatchObject({ minutes: 0, text: 'Вы на месте: «Аптека-музей».' });
     const walk = routing.plan({ from: RYNOK, to: LYCHAKIV, depart_at: MONDAY_10, modes: ['walk'], language: 'uk' })!;
     expect(walk.text).toMatch(/^Пішки \d+ хвилин.? до місця призначення \(.*вулиця Личаківська.*\)\.$/);
     const ru = routing.plan({ from: RYNOK, to: LYCHAKIV, depart_at: MONDAY_10, modes: ['walk'], language: 'ru', names: { to: 'Лычаковское кладбище' } })!;
@@ -248,6 +251,12 @@ describe('package verification and degradation', () => {
     expect(bad.routing.status().degraded).toMatchObject({ reason: 'invalid', message: expect.stringContaining('SIGNATURE_INVALID') });
     expect(bad.degraded().length).toBe(1);
 
+    const junkParent = tempDir('tessera-city-');
+    mkdirSync(join(junkParent, 'junk'));
+    writeFileSync(join(junkParent, 'junk', 'package.json'), 'not json at all');
+    const junk = harness([junkParent]);
+    expect(junk.routing.status().degraded).toMatchObject({ reason: 'invalid', message: expect.stringContaining('CITY_PACKAGE_INVALID: junk/package.json') });
+
     const unknown = harness([CITY_DIR], keyTrust(generateKeyPair()));
     expect(unknown.routing.status().degraded).toMatchObject({ reason: 'invalid', message: expect.stringContaining('KEY_UNKNOWN') });
     expect(unavailable(unknown.routing)).toBe('ROUTING_UNAVAILABLE:invalid');
@@ -314,5 +323,13 @@ describe('package verification and degradation', () => {
 describe('GTFS text', () => {
   it('reads quoted fields, doubled quotes, CRLF and a BOM', () => {
     expect(parseCsv('\ufeffa,b\r\n"x, y","say ""hi"""\r\n\r\nlast,\n')).toEqual([['a', 'b'], ['x, y', 'say "hi"'], ['last', '']]);
+    // Without any quote (most GTFS files): the same rows.
+    expect(parseCsv('\ufeffa,b\r\nx,y\r\n\r\nlast,\n')).toEqual([['a', 'b'], ['x', 'y'], ['last', '']]);
+  });
+
+  it('finds the packages in TESSERA_CITY_PACKAGES (a path list; empty: none), else the built-in folder and <data>/city', () => {
+    expect(cityPackageDirs({ TESSERA_CITY_PACKAGES: '' }, '/data')).toEqual([]);
+    expect(cityPackageDirs({ TESSERA_CITY_PACKAGES: `/a${delimiter}/b` }, '/data')).toEqual(['/a', '/b']);
+    expect(cityPackageDirs({}, '/data')).toEqual([CITY_DIR, join('/data', 'city')]);
   });
 });

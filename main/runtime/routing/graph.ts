@@ -84,12 +84,12 @@ export function buildWalkGraph(json: unknown): WalkGraph {
   for (let e = 0; e < edges.length; e++) {
     const row = edges[e] as unknown;
     if (!Array.isArray(row) || row.length !== 4) throw invalid(`edges[${e}] must be [a, b, metres, street]`);
-    const [a, b, m, s] = row as number[];
-    if (!Number.isInteger(a) || !Number.isInteger(b) || a! < 0 || b! < 0 || a! >= n || b! >= n) throw invalid(`edges[${e}] names a node that does not exist`);
+    const a = row[0] as number, b = row[1] as number, m = row[2] as unknown, s = row[3] as number;
+    if (!Number.isInteger(a) || !Number.isInteger(b) || a < 0 || b < 0 || a >= n || b >= n) throw invalid(`edges[${e}] names a node that does not exist`);
     if (typeof m !== 'number' || !Number.isFinite(m) || m < 0) throw invalid(`edges[${e}] has no length in metres`);
-    if (!Number.isInteger(s) || s! < -1 || s! >= names.length) throw invalid(`edges[${e}] names a street that does not exist`);
-    degree[a!]!++;
-    degree[b!]!++;
+    if (!Number.isInteger(s) || s < -1 || s >= names.length) throw invalid(`edges[${e}] names a street that does not exist`);
+    degree[a]!++;
+    degree[b]!++;
   }
   const offsets = new Int32Array(n + 1);
   for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i]! + degree[i]!;
@@ -99,13 +99,15 @@ export function buildWalkGraph(json: unknown): WalkGraph {
   const lengths = new Float64Array(half);
   const streetOf = new Int32Array(half);
   for (const row of edges as number[][]) {
-    const [a, b, m, s] = row as [number, number, number, number];
-    for (const [x, y] of [[a, b], [b, a]] as const) {
-      const k = fill[x]!++;
-      targets[k] = y;
-      lengths[k] = m;
-      streetOf[k] = s;
-    }
+    const a = row[0]!, b = row[1]!, m = row[2]!, s = row[3]!;
+    let k = fill[a]!++;
+    targets[k] = b;
+    lengths[k] = m;
+    streetOf[k] = s;
+    k = fill[b]!++;
+    targets[k] = a;
+    lengths[k] = m;
+    streetOf[k] = s;
   }
   const snapper = createSnapper(lat, lon, { south, west, north, east });
   return { size: n, lat, lon, offsets, targets, lengths, streetOf, streets: names, edgeCount: edges.length, bbox: { south, west, north, east }, snap: snapper };
@@ -131,9 +133,9 @@ function createSnapper(lat: Float64Array, lon: Float64Array, bbox: WalkGraph['bb
   const n = lat.length;
   const cellIndex = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    const [r, c] = cellOf(lat[i]!, lon[i]!);
-    cellIndex[i] = r * cols + c;
-    starts[r * cols + c + 1]!++;
+    const k = Math.floor((lat[i]! - bbox.south) / dLat) * cols + Math.floor((lon[i]! - bbox.west) / dLon);
+    cellIndex[i] = k;
+    starts[k + 1]!++;
   }
   for (let k = 0; k < rows * cols; k++) starts[k + 1]! += starts[k]!;
   const cursor = starts.slice(0, rows * cols);

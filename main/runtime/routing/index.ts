@@ -30,7 +30,7 @@ import { CITY_MANIFEST_FILE, verifyCityPackage } from './package.js';
 import type { VerifiedCityPackage } from './package.js';
 import { WALK_SPEED_MPS, buildTimetable, createConnectionScan, localTime } from './transit.js';
 import type { ConnectionScan, Itinerary, Timetable } from './transit.js';
-import { arriveSentence, lineName, pick, rideSentence, walkSentence } from './text.js';
+import { HERE_M, arriveSentence, hereSentence, lineName, pick, rideSentence, walkSentence } from './text.js';
 import type { WalkTarget } from './text.js';
 
 export { CITY_MANIFEST_FILE, CITY_PAYLOAD_TYPE, CITY_REQUIRED_FILES, CITY_SOURCE_FILE, signCityPackage, validateCityManifest, verifyCityPackage, writeCityPackage } from './package.js';
@@ -332,7 +332,7 @@ function planOn(city: LoadedCity & { search: { walk: Searcher; access: Searcher;
     if (!walkPath) return null;
     const leg = walkLeg(g, origin, dest, walkPath, a.meters + b.meters, req.depart_at);
     legs.push(leg);
-    sentences.push(walkSentence(language, Math.round(walkSec / 60), streetsOf(g, walkPath, language), destTarget));
+    sentences.push(leg.meters < HERE_M ? hereSentence(language, req.names?.to ?? null) : walkSentence(language, Math.round(walkSec / 60), streetsOf(g, walkPath, language), destTarget));
   }
   const arrive = Date.parse(legs[legs.length - 1]!.arrive_at);
   return {

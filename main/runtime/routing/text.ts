@@ -67,3 +67,11 @@ export function rideSentence(language: JourneyLanguage, r: { line: string; heads
 export function arriveSentence(language: JourneyLanguage, at: string): string {
   return language === 'en' ? `You arrive at ${at}.` : language === 'ru' ? `Прибытие в ${at}.` : `Прибуття о ${at}.`;
 }
+
+/** When the destination is a few steps away (under {@link HERE_M} metres). */
+export const HERE_M = 25;
+export function hereSentence(language: JourneyLanguage, name: string | null): string {
+  if (language === 'en') return name === null ? 'You are there.' : `You are at ${name}.`;
+  if (language === 'ru') return name === null ? 'Вы на месте.' : `Вы на месте: «${name}».`;
+  return name === null ? 'Ви на місці.' : `Ви на місці: «${name}».`;
+}

@@ -71,10 +71,13 @@ export interface Timetable {
 
 /** Parses CSV text into rows of fields (quotes, doubled quotes, CRLF, a leading BOM). */
 export function parseCsv(text: string): string[][] {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  // Most GTFS files quote nothing: split them directly (a timetable is tens of thousands of rows).
+  if (!text.includes('"')) return text.split(/\r\n|\n|\r/).filter((line) => line !== '').map((line) => line.split(','));
   const rows: string[][] = [];
   let row: string[] = [];
   let field = '';
-  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  let i = 0;
   let quoted = false;
   for (; i < text.length; i++) {
     const ch = text[i]!;
