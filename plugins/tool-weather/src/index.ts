@@ -197,6 +197,7 @@ export async function invoke(args: Args, host: ToolHost): Promise<Record<string,
   const date = dateOf(day, today)!;
   const i = saved.daily.time.indexOf(date);
   const ageMinutes = Math.max(0, Math.floor((now - Date.parse(saved.fetched_at)) / 60_000));
+  const ageHours = ageMinutes < 60 ? 0 : Math.round(ageMinutes / 60);
   if (i < 0) {
     if (offline) fail('WEATHER_UNAVAILABLE', `Open-Meteo cannot be reached and the forecast for "${city}" saved ${ageMinutes} minutes ago does not reach ${date}`);
     return { status: 'day_out_of_range', city, date, first: saved.daily.time[0], last: saved.daily.time[saved.daily.time.length - 1] };
@@ -226,8 +227,9 @@ export async function invoke(args: Args, host: ToolHost): Promise<Record<string,
     place: { ...forecast.place, timezone: saved.place.timezone, country: saved.place.country },
     day: offset === 0 ? 'today' : offset === 1 ? 'tomorrow' : WEEKDAYS[new Date(Date.parse(`${date}T00:00:00Z`)).getUTCDay()],
     current,
+    // The age as it is said: in minutes under an hour, then in whole hours (2 h 59 min is "3 hours"), then days.
     age_minutes: ageMinutes,
-    age_hours: Math.floor(ageMinutes / 60),
-    age_days: Math.floor(ageMinutes / 1440),
+    age_hours: ageHours,
+    age_days: ageHours < 24 ? 0 : Math.round(ageHours / 24),
   };
 }
