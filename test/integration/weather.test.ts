@@ -73,6 +73,10 @@ describe('weather for a day', () => {
     await expect.poll(() => ui.of(run.run_id), { timeout: 20_000 }).toEqual(['Paris, tomorrow: rain, 4 to 10°C, 85% chance of precipitation.']);
     expect((await runtime.scenarios.wait(run.run_id, 10_000)).state).toBe('completed');
     expect(forecasts).toEqual([expect.objectContaining({ place: { name: 'Paris', lat: 48.85341, lon: 2.3488 }, date: '2026-12-08', precipitation_probability_max: 85, offline: false })]);
+    // Without a day: the current conditions Open-Meteo reports.
+    const current = await ask("what's the weather in Paris");
+    expect(current).toMatchObject({ intent: 'weather.now', slots: { city: 'paris' } });
+    await expect.poll(() => ui.of(current.run_id), { timeout: 20_000 }).toEqual([expect.stringMatching(/^Paris: partly cloudy, -?\d+°C\.$/)]);
     await sub.dispose();
     ui.dispose();
   }, 30_000);
