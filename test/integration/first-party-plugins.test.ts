@@ -118,7 +118,7 @@ describe('first-party plugins', { timeout: 120_000 }, () => {
     const ask = (input: Record<string, unknown>, now: number, nonce: string) =>
       host.runtime.plugins.run('tool-weather', input, { now, permit: issuePermit(host.runtime.deviceKey, { input_cid: cidOf(input), scope: ['http.fetch'], expires_at: new Date(now + 60_000).toISOString(), nonce }) });
     meteo.setDay('Berlin', '2026-12-09', { weather_code: 71, temperature_2m_max: 1, temperature_2m_min: -3, precipitation_sum: 2, precipitation_probability_max: 70 });
-    expect((await ask({ city: 'berlin', day: 'wednesday' }, MONDAY, 'w-online')).output).toMatchObject({ status: 'ok', date: '2026-12-09', day: 'wednesday', summary: 'light_snow', offline: false });
+    expect((await ask({ city: 'berlin', day: 'wednesday', language: 'ru' }, MONDAY, 'w-online')).output).toMatchObject({ status: 'ok', place: { name: 'Берлин' }, date: '2026-12-09', day: 'wednesday', summary: 'light_snow', offline: false });
     const published: Array<{ offline: boolean }> = [];
     const sub = host.runtime.bus.subscribe('plugin.tool-weather.forecast', (e) => void published.push(e.payload as { offline: boolean }));
     try {
@@ -131,6 +131,8 @@ describe('first-party plugins', { timeout: 120_000 }, () => {
       // A 503 is the same: out of reach for now.
       meteo.mode = 'unavailable';
       expect((await ask({ city: 'BERLIN', day: 'tomorrow' }, later, 'w-unavailable')).output).toMatchObject({ date: '2026-12-08', day: 'tomorrow', offline: true, age_hours: 3 });
+      // Saved under the name Open-Meteo gave too: "Берлин" asked offline finds the forecast fetched as "berlin".
+      expect((await ask({ city: 'Берлин', day: 'wednesday', language: 'ru' }, later, 'w-other-name')).output).toMatchObject({ city: 'Берлин', date: '2026-12-09', offline: true });
       // Nothing saved for Oslo: a clear failure with its code, not a made-up forecast.
       await expect(ask({ city: 'Oslo' }, later, 'w-nothing-saved')).rejects.toMatchObject({ code: 'PLUGIN_FAILED', message: expect.stringMatching(/WEATHER_UNAVAILABLE: Open-Meteo cannot be reached .* no forecast for "Oslo" was saved here/) });
       // A saved forecast that no longer reaches the day asked for is no answer either.

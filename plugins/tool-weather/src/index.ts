@@ -9,7 +9,8 @@
  *
  * Online it asks the geocoding API for the place (`/v1/search`, the first match) and the forecast API for 7 days
  * (`/v1/forecast`, daily values and current conditions, `timezone=auto`), and keeps that forecast in `kv` under
- * `forecast:<city as asked, lower case>` with the time it was fetched. When Open-Meteo cannot be reached (no
+ * `forecast:<city as asked, lower case>` and `forecast:<the place's name as Open-Meteo gave it, lower case>` with
+ * the time it was fetched. When Open-Meteo cannot be reached (no
  * connection, a timeout, a 5xx or 429 answer) it answers from that saved forecast with `offline: true` and its age;
  * with none saved, or one that does not reach the day, it fails with WEATHER_UNAVAILABLE. An Open-Meteo 400
  * (`{"error": true, "reason": …}`) fails with WEATHER_REQUEST_REFUSED and the reason: a request this plugin got
@@ -185,7 +186,10 @@ export async function invoke(args: Args, host: ToolHost): Promise<Record<string,
   try {
     saved = await fetchForecast(host, query, language, now);
     if (saved === null) return { status: 'place_unknown', city };
-    await host.call('kv.set', { key, value: saved as unknown as Record<string, unknown> });
+    // Saved under the name asked and the name Open-Meteo gave ("paris", "париж"): offline, either finds it.
+    for (const k of new Set([key, `forecast:${saved.place.name.trim().toLowerCase()}`])) {
+      if (k.length <= 256) await host.call('kv.set', { key: k, value: saved as unknown as Record<string, unknown> });
+    }
   } catch (err) {
     if (!(err instanceof Unreachable)) throw err;
     saved = (await host.call('kv.get', { key })) as SavedForecast | null;
