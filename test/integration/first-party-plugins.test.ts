@@ -6,6 +6,7 @@ import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cidOf } from '../../main/common/cid.js';
+import { runCli } from '../../main/host/cli.js';
 import { startHost } from '../../main/host/headless.js';
 import type { RunningHost } from '../../main/host/headless.js';
 import { BUILTIN_PLUGINS_DIR } from '../../main/host/paths.js';
@@ -166,6 +167,21 @@ describe('first-party plugins', { timeout: 120_000 }, () => {
     } finally {
       meteo.now = MONDAY;
     }
+  });
+
+  it('tool-weather: `tessera plugin test` reaches Open-Meteo through TESSERA_HTTP_ORIGIN_MAP, and refuses a map to another machine', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const input = join(tempDir(), 'input.json');
+    writeFileSync(input, JSON.stringify({ city: 'Kyiv', day: 'tomorrow', language: 'uk' }));
+    const test = async (env: Record<string, string>) => {
+      let stdout = '';
+      const code = await runCli(['plugin', 'test', join(BUILTIN_PLUGINS_DIR, 'tool-weather'), '--input', input, '--data', tempDir(), '--now', '2026-12-07T10:00:00Z'], { stdout: (t) => void (stdout += t), stderr: () => undefined, env });
+      return { code, out: JSON.parse(stdout) as Record<string, unknown> };
+    };
+    const ok = await test({ TESSERA_HTTP_ORIGIN_MAP: meteo.originMap });
+    expect(ok).toMatchObject({ code: 0, out: { ok: true, output: { status: 'ok', place: { name: 'Київ' }, date: '2026-12-08', day: 'tomorrow', offline: false } } });
+    const off = await test({ TESSERA_HTTP_ORIGIN_MAP: 'https://api.open-meteo.com=http://192.168.1.20:8080' });
+    expect(off).toMatchObject({ code: 1, out: { ok: false, error: { code: 'CONFIG_INVALID', message: expect.stringContaining('not a loopback address') } } });
   });
 
   it('POST /api/plugins/test runs a plugin folder as it is, and answers trust failures with their codes', async () => {

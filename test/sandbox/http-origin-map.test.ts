@@ -6,10 +6,12 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHost } from '../../main/host/headless.js';
 import { createBus } from '../../main/runtime/bus/index.js';
 import { createJournal } from '../../main/runtime/journal/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
 import { openStore } from '../../main/runtime/store/index.js';
+import { tempDir } from '../helpers/tmp.js';
 import type { Store } from '../../main/runtime/store/index.js';
 import { createCapabilityBroker, parseHttpOriginMap } from '../../sandbox/capabilities.js';
 import type { CallScope } from '../../sandbox/capabilities.js';
@@ -110,5 +112,12 @@ describe('the http.fetch origin map', () => {
     ]) {
       expect(() => parseHttpOriginMap(text), text).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining(why!) }));
     }
+  });
+
+  it('stops a host from starting with a map it refuses, before anything opens', async () => {
+    const dataDir = tempDir();
+    await expect(startHost({ dataDir, host: '127.0.0.1', port: 0, logger: createMemoryLogger(), shell: 'headless', env: { TESSERA_HTTP_ORIGIN_MAP: 'https://api.open-meteo.com=http://10.0.0.7:8080' } })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('TESSERA_HTTP_ORIGIN_MAP') });
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(dataDir)).toEqual([]);
   });
 });
