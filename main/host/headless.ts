@@ -17,6 +17,7 @@ import type { Role } from '../common/roles.js';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { parsePublicOrigin } from '../runtime/links/index.js';
+import { HTTP_ORIGIN_MAP_ENV, parseHttpOriginMap } from '../../sandbox/capabilities.js';
 
 export interface HostOptions {
   dataDir: string;
@@ -92,8 +93,9 @@ export interface RunningHost {
 export async function startHost(options: HostOptions): Promise<RunningHost> {
   const { dataDir, logger } = options;
   const publicUrl = options.publicUrl ?? ((options.env ?? process.env)['TESSERA_PUBLIC_URL'] || undefined);
-  // A bad public URL stops the start before anything opens.
+  // A bad public URL or origin map stops the start before anything opens.
   if (publicUrl !== undefined) parsePublicOrigin(publicUrl);
+  const httpOriginMap = parseHttpOriginMap((options.env ?? process.env)[HTTP_ORIGIN_MAP_ENV]);
   ensureDataDir(dataDir);
   const { token, source } = loadOrCreateToken(dataDir, options.env ?? process.env, logger);
   const runtime = await createRuntime({
@@ -108,6 +110,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     journeyDirs: options.journeyDirs ?? [BUILTIN_JOURNEYS_DIR, join(dataDir, 'journeys')],
     cityDirs: options.cityDirs ?? cityPackageDirs(options.env ?? process.env, dataDir),
     ...locationFromEnv(options.env ?? process.env),
+    ...(httpOriginMap.size > 0 ? { httpOriginMap } : {}),
     voiceConfig: voiceSettingsFromEnv(options.env ?? process.env),
     intentRuleFiles: [...BUILTIN_INTENT_FILES, join(dataDir, 'intents', 'en.yaml'), join(dataDir, 'intents', 'ru.yaml')],
     ...(options.sandboxLauncher ? { sandboxLauncher: options.sandboxLauncher } : {}),

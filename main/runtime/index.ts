@@ -27,6 +27,7 @@ import { createCostMeter } from './costs/index.js';
 import type { CostMeter } from './costs/index.js';
 import type { Memory } from './memory/index.js';
 import { createPluginRegistry } from './plugins/index.js';
+import type { HttpOriginMap } from '../../sandbox/capabilities.js';
 import { createScenarioEngine } from './scenarios/engine.js';
 import type { EngineLimits, ScenarioEngine } from './scenarios/engine.js';
 import { scenarioExpressions } from './scenarios/expressions.js';
@@ -190,6 +191,11 @@ export interface RuntimeOptions {
   publicOrigin?: string;
   /** Folders of message catalogues, `<language>.json` (default: the app's resources/messages). */
   messageDirs?: string[];
+  /**
+   * Allowlisted origins whose http.fetch requests connect to a loopback server instead (`TESSERA_HTTP_ORIGIN_MAP`;
+   * sandbox/capabilities.ts `HttpOriginMap`). Journaled at start as `sandbox.http_origin_map`.
+   */
+  httpOriginMap?: HttpOriginMap;
 }
 
 export const DEVICE_KEY_FILE = 'device-key';
@@ -255,6 +261,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     permitTrust: combineTrustStores(singleKeyView(deviceKey, 'this device'), trust),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.sandboxLauncher ? { launcher: options.sandboxLauncher } : {}),
+    ...(options.httpOriginMap && options.httpOriginMap.size > 0 ? { httpOriginMap: options.httpOriginMap } : {}),
   });
   // Registered first, so it is disposed after everything the shells attach (LIFO), before the store closes.
   resources.add(plugins);
@@ -380,6 +387,12 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     started_at: new Date((options.clock ?? Date.now)()).toISOString(),
   };
   bus.publish('runtime.started', { version: VERSION, shell: options.shell, pid: process.pid });
+  // Plugins' requests going somewhere other than where their manifests say is worth a line in the journal and the log.
+  if (options.httpOriginMap && options.httpOriginMap.size > 0) {
+    const entries = [...options.httpOriginMap].map(([from, to]) => ({ from, to }));
+    bus.publish('sandbox.http_origin_map', { entries });
+    logger.warn('plugins\' http.fetch requests to some allowlisted origins connect to loopback servers instead (TESSERA_HTTP_ORIGIN_MAP)', { entries });
+  }
   // Plugins found at start are loaded before scenarios resume (their tool steps need them); a bad one is
   // journaled, never fatal.
   const loads: Array<Promise<unknown>> = [];
