@@ -103,7 +103,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     catalogueDirs: options.catalogueDirs ?? [BUILTIN_CATALOGUE_DIR, join(dataDir, 'catalogue')],
     ...locationFromEnv(options.env ?? process.env),
     voiceConfig: voiceSettingsFromEnv(options.env ?? process.env),
-    intentRuleFiles: [...BUILTIN_INTENT_FILES, join(dataDir, 'intents', 'en.yaml'), join(dataDir, 'intents', 'ru.yaml')],
+    intentRuleFiles: [...BUILTIN_INTENT_FILES, ...['en', 'ru', 'uk'].map((l) => join(dataDir, 'intents', `${l}.yaml`))],
     ...(options.sandboxLauncher ? { sandboxLauncher: options.sandboxLauncher } : {}),
   });
   let server: FastifyInstance;

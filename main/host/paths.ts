@@ -34,4 +34,4 @@ export const BUILTIN_PRODUCTS_DIR = join(APP_ROOT, 'resources', 'products');
 /** Signed ProductDefs shipped with the app (the sample city's catalogue), signed by `npm run build`. */
 export const BUILTIN_CATALOGUE_DIR = join(APP_ROOT, 'resources', 'catalogue');
 /** Intent rules shipped with the app, one file per language. */
-export const BUILTIN_INTENT_FILES = ['en', 'ru'].map((l) => join(APP_ROOT, 'resources', 'intents', `${l}.yaml`));
+export const BUILTIN_INTENT_FILES = ['en', 'ru', 'uk'].map((l) => join(APP_ROOT, 'resources', 'intents', `${l}.yaml`));

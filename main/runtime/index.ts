@@ -61,6 +61,8 @@ import { loadProducts } from './products/index.js';
 import { createEntitlements } from './entitlements/index.js';
 import type { Entitlements } from './entitlements/index.js';
 import { entitlementsToolRunner } from './entitlements/tool.js';
+import { journeysToolRunner } from './journeys/tool.js';
+import type { JourneysForTool } from './journeys/tool.js';
 import type { Products } from './products/index.js';
 import { createInternalBalanceProvider, createLedger } from './ledger/index.js';
 import type { Ledger, PaymentProvider } from './ledger/index.js';
@@ -255,7 +257,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   // disposed after it (LIFO) and a step's last words are still recorded.
   let provideVoice: (setup: Promise<VoiceSetup>) => void = () => undefined;
   const voiceSetup = new Promise<VoiceSetup>((resolve) => (provideVoice = resolve));
-  const late: { intents?: IntentRouter; entitlements?: Entitlements } = {};
+  // Set once the journeys module is composed (issue 15): tool-journeys answers "no journey yet" until then.
+  const late: { intents?: IntentRouter; entitlements?: Entitlements; journeys?: JourneysForTool } = {};
   // What the device says, per language: the router's own answers and scenarios' io.say / io.ask `message`s.
   const messages = loadMessageCatalogue(options.messageDirs);
   const io = createIoRouter({
@@ -282,8 +285,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     logger: logger.child({ module: 'scenarios' }),
     memory,
     expressions: scenarioExpressions,
-    // `tool-entitlements` is built in (the entitlements module, created below); other tools are sandbox plugins.
-    tools: entitlementsToolRunner(pluginToolRunner(plugins, deviceKey), () => late.entitlements),
+    // `tool-entitlements` and `tool-journeys` are built in (their modules, created below); other tools are sandbox plugins.
+    tools: journeysToolRunner(entitlementsToolRunner(pluginToolRunner(plugins, deviceKey), () => late.entitlements), () => late.journeys),
     messages,
     secrets,
     costs,
