@@ -258,7 +258,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   let provideVoice: (setup: Promise<VoiceSetup>) => void = () => undefined;
   const voiceSetup = new Promise<VoiceSetup>((resolve) => (provideVoice = resolve));
   // Set once the journeys module is composed (issue 15): tool-journeys answers "no journey yet" until then.
-  const late: { intents?: IntentRouter; entitlements?: Entitlements; journeys?: JourneysForTool } = {};
+  const late: { intents?: IntentRouter; ruleSets?: readonly RuleSet[]; entitlements?: Entitlements; journeys?: JourneysForTool } = {};
   // What the device says, per language: the router's own answers and scenarios' io.say / io.ask `message`s.
   const messages = loadMessageCatalogue(options.messageDirs);
   const io = createIoRouter({
@@ -269,6 +269,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     locks,
     voice: voiceSetup,
     intents: () => late.intents,
+    ruleSets: () => late.ruleSets ?? [],
     runContext: (runId) => scenarios.status(runId).ctx,
     runPriority: (runId) => scenarios.status(runId).priority,
     ...(options.io ? { defaults: options.io } : {}),
@@ -421,6 +422,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   registerRuleSetIntents(intentRegistry, ruleSets);
   const intents = { recognizer, registry: intentRegistry, router: createIntentRouter({ registry: intentRegistry, recognizer, runScenario: (id, ctx) => scenarios.run(id, ctx), executions }) };
   late.intents = intents.router;
+  late.ruleSets = ruleSets;
   provideVoice(options.voice === false ? Promise.resolve({ reason: 'voice is turned off in this runtime\'s configuration' }) : (options.voice ?? ((rules) => createDefaultVoice(rules, { dataDir, logger: logger.child({ module: 'voice' }), ...(options.voiceConfig ? { config: options.voiceConfig } : {}) })))(ruleSets));
 
   let closing: Promise<void> | undefined;
