@@ -271,6 +271,8 @@ describe('intent rule files', () => {
     expect(rulesError('language: en\nlists:\n  n: {range: {from: 5, to: 1}}\nintents: {x: {scenario: y, data: [{sentences: [hi]}]}}\n')).toContain('rules.yaml:3:14: range must have 0 <= from <= to');
     expect(rulesError('language: en\nlists:\n  n: {values: [a], wildcard: true}\nintents: {x: {scenario: y, data: [{sentences: [hi]}]}}\n')).toContain('needs exactly one of values:, range:, wildcard: true or dynamic: true');
     expect(rulesError('language: en\nlists:\n  p: {dynamic: yes please}\nintents: {x: {scenario: y, data: [{sentences: [hi]}]}}\n')).toContain('rules.yaml:3:16: dynamic must be true');
+    expect(rulesError('language: en\nlists:\n  p: {wildcard: true, speech: loud}\nintents: {x: {scenario: y, data: [{sentences: [hi]}]}}\n')).toContain('speech must be names');
+    expect(rulesError('language: en\nlists:\n  p: {values: [a], speech: names}\nintents: {x: {scenario: y, data: [{sentences: [hi]}]}}\n')).toContain('speech applies to wildcard lists only');
     expect(rulesError('language: en\nlists:\n  c: {values: ["{x}"]}\nintents: {x: {scenario: y, data: [{sentences: [hi]}]}}\n')).toContain('cannot be part of a glued word or a list value');
   });
 

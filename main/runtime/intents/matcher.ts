@@ -38,7 +38,17 @@ export type CompiledList =
       dynamic?: true;
     }
   | { kind: 'range'; name: string; from: number; to: number; step: number }
-  | { kind: 'wildcard'; name: string; maxTokens: number };
+  | {
+      kind: 'wildcard';
+      name: string;
+      maxTokens: number;
+      /**
+       * `speech: names`: the speech grammar stands in for the free text with a vocabulary of place and landmark words
+       * (main/runtime/voice/grammar.ts), so a name said aloud that no list holds is still heard as words — and
+       * answered ("I don't know a place called …") — instead of being forced onto the nearest list value.
+       */
+      speech?: 'names';
+    };
 
 /** A compiled template node (internal to the intents module). */
 export type Matcher =

@@ -13,7 +13,8 @@
  *   minutes:
  *     range: {from: 1, to: 120}     # digits or number words; optional `step`
  *   album:
- *     wildcard: true                # free text: at least one token; optional `max_tokens`
+ *     wildcard: true                # free text: at least one token; optional `max_tokens`; with `speech: names`
+ *                                   # the speech grammar hears it as place and landmark words (else: text only)
  *   place:
  *     dynamic: true                 # values set at run time (setListValues): the places of the active journeys
  * expansion_rules:                  # reusable template pieces, used as <name>
@@ -355,10 +356,11 @@ function compileList(env: Env, name: string, raw: unknown): CompiledList {
   const { loc } = env;
   const path = ['lists', name];
   const def = record(loc, path, raw, `list "${name}"`);
-  checkKeys(loc, path, def, ['values', 'range', 'wildcard', 'dynamic', 'max_tokens']);
+  checkKeys(loc, path, def, ['values', 'range', 'wildcard', 'dynamic', 'max_tokens', 'speech']);
   const kinds = ['values', 'range', 'wildcard', 'dynamic'].filter((k) => def[k] !== undefined);
   if (kinds.length !== 1) fail(loc, path, `list "${name}" needs exactly one of values:, range:, wildcard: true or dynamic: true`);
   if (def['max_tokens'] !== undefined && def['wildcard'] === undefined) fail(loc, [...path, 'max_tokens'], 'max_tokens applies to wildcard lists only', { key: true });
+  if (def['speech'] !== undefined && def['wildcard'] === undefined) fail(loc, [...path, 'speech'], 'speech applies to wildcard lists only', { key: true });
 
   if (def['dynamic'] !== undefined) {
     if (def['dynamic'] !== true) fail(loc, [...path, 'dynamic'], 'dynamic must be true');
@@ -370,7 +372,8 @@ function compileList(env: Env, name: string, raw: unknown): CompiledList {
     if (def['wildcard'] !== true) fail(loc, [...path, 'wildcard'], 'wildcard must be true');
     const max = def['max_tokens'] === undefined ? Number.POSITIVE_INFINITY : integer(loc, [...path, 'max_tokens'], def['max_tokens'], 'max_tokens');
     if (max < 1) fail(loc, [...path, 'max_tokens'], 'max_tokens must be at least 1');
-    return { kind: 'wildcard', name, maxTokens: max };
+    if (def['speech'] !== undefined && def['speech'] !== 'names') fail(loc, [...path, 'speech'], 'speech must be names (the speech grammar hears the free text as place and landmark words)');
+    return { kind: 'wildcard', name, maxTokens: max, ...(def['speech'] === 'names' ? { speech: 'names' as const } : {}) };
   }
 
   if (def['range'] !== undefined) {

@@ -249,6 +249,11 @@ export interface IoRouter extends Disposable {
   listen(options?: { signal?: AbortSignal; session?: string }): Promise<HearOutcome>;
   /** A renderer joins the `ui` channel until disposed. */
   attachUi(client: UiClient): Disposable;
+  /**
+   * Recompile the speech grammar from the intent rules as they are now (a dynamic list such as `{place}` changed,
+   * issue 15); the next utterance is heard with it. Resolves to its cid, or null without a grammar-based STT.
+   */
+  refreshGrammar(): Promise<string | null>;
   /** Starts a traveller's dialogue session; with `end`, ends that one first (the next traveller: `new_traveller`). */
   startSession(options?: { end?: string }): SessionStart;
   /** Ends an open session: its questions expire, its later messages go to inbox.local. False when it was not open. */
@@ -797,6 +802,11 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
       return hear(recorder, { owner: `io:listen:${++hearCount}`, ...(opts.session ? { session: opts.session } : {}) });
     },
     attachUi: (client) => ui.attach(client),
+    async refreshGrammar() {
+      await voiceReady;
+      if (disposed || !setup.voice?.refreshGrammar) return null;
+      return setup.voice.refreshGrammar();
+    },
     startSession(opts = {}) {
       let ended: SessionStart['ended'] = null;
       if (opts.end !== undefined && endSession(opts.end, 'new_traveller')) ended = { id: opts.end, reason: 'new_traveller' };
