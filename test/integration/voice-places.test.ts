@@ -17,6 +17,7 @@ import { bindPlaceList } from '../../main/runtime/journeys/places.js';
 import type { PlaceListBinding } from '../../main/runtime/journeys/places.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
 import { createFileRecorder, createFileSink, createVoice } from '../../main/runtime/voice/index.js';
+import { scenario } from '../helpers/scenarios.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const RESOURCES = new URL('../../resources/', import.meta.url).pathname;
@@ -116,5 +117,38 @@ describe('the {place} slot by voice', () => {
     // The same places again: the grammar compiled for them before is taken from the cache.
     await journeysChange(LVIV);
     expect(sttEngine()).toBe(withPlaces);
+  }, 120_000);
+});
+
+describe('speech heard while a question listens', () => {
+  it('is decided by what the question expects: a request starts its intent and the question stays open', async () => {
+    const here = tempDir('tessera-voice-expects-', 'file');
+    // The microphone hears a request (a name cannot be heard by pocketsphinx: names are in no grammar).
+    const heard = ['what comes next'].map((text, i) => {
+      const wav = join(here, `mic-${i}.wav`);
+      execFileSync('espeak-ng', ['-v', SPEAKER, '-w', wav, '--', text]);
+      return wav;
+    });
+    let turn = 0;
+    const kiosk = await createRuntime({
+      dataDir: join(here, 'data'),
+      shell: 'headless',
+      logger: createMemoryLogger(),
+      scenarioDirs: [join(RESOURCES, 'scenarios')],
+      intentRuleFiles: [join(RESOURCES, 'intents', 'en.yaml')],
+      io: { in: ['voice'], out: ['ui'] },
+      voice: async (ruleSets) => ({ voice: await createVoice({ ruleSets, config: { cacheDir: join(here, 'voice') } }), microphone: () => createFileRecorder(heard[Math.min(turn++, heard.length - 1)]!) }),
+    });
+    try {
+      kiosk.scenarios.register(scenario('ask_who', [{ name: 'ask', action: 'io.ask', with: { prompt: 'Who are you?', timeout: 60_000, expects: 'name' }, output: 'answer' }]));
+      const run = kiosk.scenarios.run('ask_who', {});
+      // What is heard is a request: it runs journey_next_step, and the question stays open (typed or push-to-talk).
+      await expect.poll(() => kiosk.journal.query({ topic: 'io.input', limit: 10 }).events.map((e) => (e.payload as { kind: string; intent?: string }).intent ?? (e.payload as { kind: string }).kind), { timeout: 60_000 }).toContain('journey.next_step');
+      const first = kiosk.journal.query({ topic: 'io.input', limit: 10 }).events[0]!.payload;
+      expect(first).toMatchObject({ kind: 'intent', channel: 'voice', intent: 'journey.next_step', question_left_open: { run_id: run, step: 'ask' } });
+      expect(kiosk.io.status().questions).toMatchObject([{ run_id: run, step: 'ask', expects: 'name' }]);
+    } finally {
+      await kiosk.close();
+    }
   }, 120_000);
 });

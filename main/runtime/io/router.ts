@@ -17,8 +17,8 @@
  *   came from. An utterance that is not the answer a waiting question expects starts the intent it asks for, and
  *   the question stays open for its answer (issue 15): when the io.ask declared `expects` (./expects.ts), any
  *   utterance that does not fit it and that an intent understands; when it declared nothing, one that matches an
- *   intent well (score ≥ {@link STRONG_INTENT_SCORE}, no free-text wildcard). Speech heard for a question is
- *   decided the same way.
+ *   intent well (score ≥ {@link STRONG_INTENT_SCORE}, no free-text wildcard). Speech heard while listening for a
+ *   question that declared `expects` is decided the same way (for one that did not, it is the answer).
  * - Sessions (issue 13 point 14): each Journey Guide's traveller is a dialogue session. A run started by an
  *   utterance carries its `ctx.session_id`; its messages and questions belong to that session: they reach only
  *   the UI showing it, and once the session has ended (the next traveller announced, or no input for the idle
@@ -530,7 +530,10 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
       throw new TesseraError('IO_ASK_NOT_FOUND', `No question of run ${opts.run_id} at step ${opts.step} is waiting for an answer${session ? ' in this dialogue' : ''}; see GET /api/io/status for the open ones.`);
     }
     // A request is not swallowed by a question that waits for something else ("what's next?" is not a name).
-    const request = waiter && (!named || opts.heard_for_question === true) && waiter.run_id !== null ? unrelatedRequest(clean, waiter.expects) : undefined;
+    // Speech heard while listening for a question is decided only when the question said what it expects: the
+    // listen was opened for its answer.
+    const decide = !named || (opts.heard_for_question === true && waiter?.expects !== null);
+    const request = waiter && decide && waiter.run_id !== null ? unrelatedRequest(clean, waiter.expects) : undefined;
     if (waiter && !request) {
       takeWaiter(waiter).resolve({ text: clean, channel });
       outcome = { kind: 'answer', text: clean, channel, run_id: waiter.run_id, step: waiter.step, ...of };
