@@ -151,7 +151,7 @@ export interface IoStatusView {
   in: Record<string, { available: boolean; reason?: string }>;
   out: Record<string, { available: boolean; reason?: string }>;
   /** Open questions; each belongs to the dialogue session of the traveller it asks (null: no session's). */
-  questions: Array<{ run_id: string; step: string; session: string | null; prompt: string; asked_at: string }>;
+  questions: Array<{ run_id: string; step: string; session: string | null; prompt: string; asked_at: string; expects?: string | null }>;
   locks: { holders: Array<{ resource: string; owner: string; count: number }>; waiters: Array<{ resources: string[]; owner: string; priority: string }> };
   /** Open dialogue sessions, and after how long without input one is reset (0: never). */
   sessions: { open: number; idle_reset_ms: number };

@@ -67,6 +67,7 @@ export const ERROR_CODES = {
   MIC_BUSY: { status: 409, retryable: true, summary: 'Another audio stream is using the microphone; one stream at a time.' },
   IO_ASK_NOT_FOUND: { status: 404, retryable: false, summary: 'No question is waiting for an answer with that run id and step.' },
   IO_SESSION_ENDED: { status: 409, retryable: false, summary: 'The dialogue session has ended (the next traveller was announced, or it was idle) or does not exist; start a new one with POST /api/io/session.' },
+  INTENT_LIST_NOT_DYNAMIC: { status: 400, retryable: false, summary: 'Values were set at run time for an intent slot list that the rule set does not declare dynamic: true (or does not have).' },
   WEBHOOK_URL_INVALID: { status: 400, retryable: false, summary: 'A webhook URL is not an absolute http:// or https:// URL, carries credentials or a fragment, or is too long.' },
   WEBHOOK_NOT_FOUND: { status: 404, retryable: false, summary: 'No webhook subscription by that id.' },
   PRODUCT_INVALID: { status: 400, retryable: false, summary: 'A product manifest does not match resources/schema/product.schema.json or its lock file; the message names the file and fields.' },

@@ -4,7 +4,7 @@
  * - `intent test RULES.yaml CASES.yaml [--json]`: one line per case (PASS/FAIL, expected vs got), then
  *   exactly `N passed, M failed`. Exit 0 when all pass, 1 when any fails, 2 on a usage error, 1 with
  *   `error VALIDATION_FAILED: file:line:col: …` when a file is malformed.
- * - `intent recognize TEXT [--rules FILE] [--language en|ru] [--all]`: the reading as JSON (null when
+ * - `intent recognize TEXT [--rules FILE] [--language en|ru|uk] [--all]`: the reading as JSON (null when
  *   nothing matches); without --rules, the bundled rules in resources/intents.
  *
  * Commands report their own errors in the CLI's shape (`error CODE: message`) so they behave the same when
@@ -19,7 +19,7 @@ import type { Command } from './cli.js';
 import { APP_ROOT } from './paths.js';
 
 /** The rule files shipped with the app, used when `--rules` is not given. */
-export const BUNDLED_INTENT_RULES = ['en.yaml', 'ru.yaml'].map((f) => join(APP_ROOT, 'resources', 'intents', f));
+export const BUNDLED_INTENT_RULES = ['en.yaml', 'ru.yaml', 'uk.yaml'].map((f) => join(APP_ROOT, 'resources', 'intents', f));
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
@@ -82,12 +82,12 @@ const intentTest: Command = {
 const intentRecognize: Command = {
   name: 'intent recognize',
   summary: 'Recognize one utterance and print the intent, slots, score and matching rule as JSON.',
-  usage: 'tessera intent recognize TEXT [--rules FILE] [--language en|ru] [--all]',
+  usage: 'tessera intent recognize TEXT [--rules FILE] [--language en|ru|uk] [--all]',
   positionals: 1,
   options: { rules: { type: 'string' }, language: { type: 'string' }, all: { type: 'boolean' } },
   flags: [
     ['--rules FILE', 'The rule file (default: the bundled resources/intents/en.yaml and ru.yaml).'],
-    ['--language en|ru', 'Recognize in this language only (default: every rule set, best reading wins).'],
+    ['--language en|ru|uk', 'Recognize in this language only (default: every rule set, best reading wins).'],
     ['--all', 'Print every distinct reading, best first, instead of the best one.'],
   ],
   run(values, positionals, io) {

@@ -112,7 +112,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     ...locationFromEnv(options.env ?? process.env),
     ...(httpOriginMap.size > 0 ? { httpOriginMap } : {}),
     voiceConfig: voiceSettingsFromEnv(options.env ?? process.env),
-    intentRuleFiles: [...BUILTIN_INTENT_FILES, join(dataDir, 'intents', 'en.yaml'), join(dataDir, 'intents', 'ru.yaml')],
+    intentRuleFiles: [...BUILTIN_INTENT_FILES, ...['en', 'ru', 'uk'].map((l) => join(dataDir, 'intents', `${l}.yaml`))],
     ...(options.sandboxLauncher ? { sandboxLauncher: options.sandboxLauncher } : {}),
   });
   let server: FastifyInstance;

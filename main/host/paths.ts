@@ -38,4 +38,4 @@ export const BUILTIN_JOURNEYS_DIR = join(APP_ROOT, 'resources', 'journeys');
 /** City data packages shipped with the app (the sample city, Lviv), signed by `npm run build`; one folder per package. */
 export const BUILTIN_CITY_DIR = join(APP_ROOT, 'resources', 'city');
 /** Intent rules shipped with the app, one file per language. */
-export const BUILTIN_INTENT_FILES = ['en', 'ru'].map((l) => join(APP_ROOT, 'resources', 'intents', `${l}.yaml`));
+export const BUILTIN_INTENT_FILES = ['en', 'ru', 'uk'].map((l) => join(APP_ROOT, 'resources', 'intents', `${l}.yaml`));

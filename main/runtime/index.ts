@@ -62,6 +62,7 @@ import { loadProducts } from './products/index.js';
 import { createEntitlements } from './entitlements/index.js';
 import type { Entitlements } from './entitlements/index.js';
 import { entitlementsToolRunner } from './entitlements/tool.js';
+import { journeysToolRunner } from './journeys/tool.js';
 import type { Products } from './products/index.js';
 import { createInternalBalanceProvider, createLedger } from './ledger/index.js';
 import type { Ledger, PaymentProvider } from './ledger/index.js';
@@ -73,6 +74,7 @@ import type { Catalogue } from './catalogue/index.js';
 import { createLinks } from './links/index.js';
 import { createRouting } from './routing/index.js';
 import { createJourneys } from './journeys/index.js';
+import { bindPlaceList } from './journeys/places.js';
 import type { Journeys } from './journeys/index.js';
 import type { Routing } from './routing/index.js';
 import type { Links } from './links/index.js';
@@ -274,7 +276,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   // disposed after it (LIFO) and a step's last words are still recorded.
   let provideVoice: (setup: Promise<VoiceSetup>) => void = () => undefined;
   const voiceSetup = new Promise<VoiceSetup>((resolve) => (provideVoice = resolve));
-  const late: { intents?: IntentRouter; entitlements?: Entitlements; journeys?: Journeys } = {};
+  // Set once the journeys module is composed (issue 15): tool-journeys answers "no journey yet" until then.
+  const late: { intents?: IntentRouter; ruleSets?: readonly RuleSet[]; entitlements?: Entitlements; journeys?: Journeys } = {};
   // What the device says, per language: the router's own answers and scenarios' io.say / io.ask `message`s.
   const messages = loadMessageCatalogue(options.messageDirs);
   const io = createIoRouter({
@@ -285,6 +288,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     locks,
     voice: voiceSetup,
     intents: () => late.intents,
+    ruleSets: () => late.ruleSets ?? [],
     runContext: (runId) => scenarios.status(runId).ctx,
     runPriority: (runId) => scenarios.status(runId).priority,
     ...(options.io ? { defaults: options.io } : {}),
@@ -301,8 +305,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     logger: logger.child({ module: 'scenarios' }),
     memory,
     expressions: scenarioExpressions,
-    // `tool-entitlements` is built in (the entitlements module, created below); other tools are sandbox plugins.
-    tools: entitlementsToolRunner(pluginToolRunner(plugins, deviceKey), () => late.entitlements),
+    // `tool-entitlements` and `tool-journeys` are built in (their modules, created below); other tools are sandbox plugins.
+    tools: journeysToolRunner(entitlementsToolRunner(pluginToolRunner(plugins, deviceKey), () => late.entitlements), () => late.journeys),
     messages,
     secrets,
     costs,
@@ -464,7 +468,12 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   registerRuleSetIntents(intentRegistry, ruleSets);
   const intents = { recognizer, registry: intentRegistry, router: createIntentRouter({ registry: intentRegistry, recognizer, runScenario: (id, ctx) => scenarios.run(id, ctx), executions }) };
   late.intents = intents.router;
+  late.ruleSets = ruleSets;
   provideVoice(options.voice === false ? Promise.resolve({ reason: 'voice is turned off in this runtime\'s configuration' }) : (options.voice ?? ((rules) => createDefaultVoice(rules, { dataDir, logger: logger.child({ module: 'voice' }), ...(options.voiceConfig ? { config: options.voiceConfig } : {}) })))(ruleSets));
+
+  // The intents' `{place}` slot follows the journeys in progress: the recognizer at once, the speech grammar
+  // recompiled. Disposed first (LIFO), waiting for a compilation in flight.
+  resources.add(bindPlaceList({ source: journeys, ruleSets, refreshGrammar: () => io.refreshGrammar(), logger: logger.child({ module: 'places' }) }));
 
   let closing: Promise<void> | undefined;
   return {

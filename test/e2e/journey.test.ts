@@ -96,7 +96,7 @@ describe('Journey Guide dialogue', () => {
     await expect.poll(() => page.getByTestId('question').textContent(), { timeout: 10_000 }).toBe('Hi! What should I call you?');
     // The guide's own suggestion is a request, not a name; the question stays open for the name.
     await say("what's next?");
-    await expect.poll(() => turns('tessera'), { timeout: 10_000 }).toEqual(['Hi! What should I call you?', 'There is no journey on this kiosk yet. A member of staff can start one.']);
+    await expect.poll(() => turns('tessera'), { timeout: 10_000 }).toEqual(['Hi! What should I call you?', 'You have no journey yet: buy a pass and start it on the Guide tab.']);
     expect(await page.getByTestId('question').textContent()).toBe('Hi! What should I call you?');
 
     // A timer of this traveller that rings after they have gone must not ring for the next one.

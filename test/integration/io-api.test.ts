@@ -128,7 +128,7 @@ describe('I/O API', () => {
     expect(early).toMatchObject({ status: 200, body: { kind: 'intent', intent: 'journey.next_step', run_id: expect.any(String) } });
     await expect
       .poll(async () => ((await api('GET', '/api/io/inbox')).body['messages'] as Array<{ text: string }>).map((m) => m.text))
-      .toContain('There is no journey on this kiosk yet. A member of staff can start one.');
+      .toContain('You have no journey yet: buy a pass and start it on the Guide tab.');
   });
 
   it('sends, inboxes what no channel takes, lists and acknowledges the inbox', async () => {

@@ -14,7 +14,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRecognizer, loadIntentCases, loadRuleSet } from '../../main/runtime/intents/index.js';
+import { createRecognizer, loadIntentCases, loadRuleSet, setListValues } from '../../main/runtime/intents/index.js';
 import type { IntentCase, RuleSet } from '../../main/runtime/intents/index.js';
 import { createFileRecorder, createFileSink, createVoice } from '../../main/runtime/voice/index.js';
 import type { FileSink, VoiceStack } from '../../main/runtime/voice/index.js';
@@ -29,6 +29,8 @@ let sink: FileSink;
 
 beforeAll(async () => {
   rules = loadRuleSet(join(ROOT, 'resources/intents/en.yaml'));
+  // The corpus's places ({place} is set at run time from the journeys in progress): in the grammar as at a kiosk.
+  for (const [name, values] of Object.entries(loadIntentCases(join(ROOT, 'resources/intents/tests/en.yaml')).lists ?? {})) setListValues(rules, name, values);
   const dir = tempDir('tessera-voice-acc-', 'file');
   voice = await createVoice({ ruleSets: [rules], config: { cacheDir: join(dir, 'cache') } });
   sink = createFileSink(join(dir, 'sink'));

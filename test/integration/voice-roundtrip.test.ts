@@ -20,7 +20,7 @@ import WebSocket from 'ws';
 import { createHttpServer } from '../../main/host/http/server.js';
 import { createRuntime } from '../../main/runtime/index.js';
 import type { Runtime } from '../../main/runtime/index.js';
-import { loadIntentCases } from '../../main/runtime/intents/index.js';
+import { loadIntentCases, setListValues } from '../../main/runtime/intents/index.js';
 import type { IntentCase } from '../../main/runtime/intents/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
 import { createVoice } from '../../main/runtime/voice/index.js';
@@ -51,6 +51,8 @@ beforeAll(async () => {
     intentRuleFiles: [RULES],
     scenarioDirs: [SCENARIOS],
     voice: async (ruleSets) => {
+      // The corpus's places ({place} is set at run time from the journeys in progress): in the grammar as at a kiosk.
+      for (const [name, values] of Object.entries(loadIntentCases(CASES).lists ?? {})) for (const set of ruleSets) setListValues(set, name, values);
       stack = await createVoice({ ruleSets, config: { cacheDir: join(dir, 'voice') } });
       return { voice: stack, sink };
     },

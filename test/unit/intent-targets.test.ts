@@ -13,7 +13,7 @@ import { loadScenarioDir } from '../../main/runtime/scenarios/dsl.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const RESOURCES = new URL('../../resources/', import.meta.url).pathname;
-const shippedRules = () => ['en', 'ru'].map((l) => loadRuleSet(join(RESOURCES, 'intents', `${l}.yaml`)));
+const shippedRules = () => ['en', 'ru', 'uk'].map((l) => loadRuleSet(join(RESOURCES, 'intents', `${l}.yaml`)));
 const shippedScenarios = () => {
   const loaded = loadScenarioDir(join(RESOURCES, 'scenarios'));
   expect(loaded.errors).toEqual([]);

@@ -49,5 +49,11 @@ describe('intent text normalization', () => {
     expect(read('десять')[0]).toEqual({ value: 10, length: 1 });
     expect(read('двадцать пять')[0]).toEqual({ value: 25, length: 2 });
     expect(read('минута')).toEqual([]);
+    // Ukrainian, with the apostrophe inside the word in any of its spellings.
+    expect(read("двадцять п'ять")[0]).toEqual({ value: 25, length: 2 });
+    expect(read('двадцять п’ять')[0]).toEqual({ value: 25, length: 2 });
+    expect(read('дві хвилини')[0]).toEqual({ value: 2, length: 1 });
+    expect(read('сорок')[0]).toEqual({ value: 40, length: 1 });
+    expect(read('хвилина')).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isTesseraError } from '../../main/common/errors.js';
-import { compileRuleSet, createRecognizer, loadRuleSet, parseRuleSet } from '../../main/runtime/intents/index.js';
+import { compileRuleSet, createRecognizer, loadRuleSet, parseIntentCases, parseRuleSet, runIntentCases, setListValues } from '../../main/runtime/intents/index.js';
 
 const MUSIC = `
 language: en
@@ -263,13 +263,16 @@ describe('intent rule files', () => {
 
   it('rejects unknown keys, bad languages and intents without a target, naming the line', () => {
     expect(rulesError('language: en\nintents:\n  x:\n    scenario: y\n    sentences: [hi]\n')).toBe('rules.yaml:5:5: unknown key "sentences"; expected one of: scenario, handler, description, data');
-    expect(rulesError('language: de\nintents: {}\n')).toBe('rules.yaml:1:11: language must be one of en, ru');
+    expect(rulesError('language: de\nintents: {}\n')).toBe('rules.yaml:1:11: language must be one of en, ru, uk');
     expect(rulesError('language: en\nintents:\n  x:\n    data: [{sentences: [hi]}]\n')).toBe('rules.yaml:4:5: intent "x" needs exactly one of scenario: or handler:');
   });
 
   it('rejects malformed lists', () => {
     expect(rulesError('language: en\nlists:\n  n: {range: {from: 5, to: 1}}\nintents: {x: {scenario: y, data: [{sentences: [hi]}]}}\n')).toContain('rules.yaml:3:14: range must have 0 <= from <= to');
-    expect(rulesError('language: en\nlists:\n  n: {values: [a], wildcard: true}\nintents: {x: {scenario: y, data: [{sentences: [hi]}]}}\n')).toContain('needs exactly one of values:, range: or wildcard: true');
+    expect(rulesError('language: en\nlists:\n  n: {values: [a], wildcard: true}\nintents: {x: {scenario: y, data: [{sentences: [hi]}]}}\n')).toContain('needs exactly one of values:, range:, wildcard: true or dynamic: true');
+    expect(rulesError('language: en\nlists:\n  p: {dynamic: yes please}\nintents: {x: {scenario: y, data: [{sentences: [hi]}]}}\n')).toContain('rules.yaml:3:16: dynamic must be true');
+    expect(rulesError('language: en\nlists:\n  p: {wildcard: true, speech: loud}\nintents: {x: {scenario: y, data: [{sentences: [hi]}]}}\n')).toContain('speech must be names');
+    expect(rulesError('language: en\nlists:\n  p: {values: [a], speech: names}\nintents: {x: {scenario: y, data: [{sentences: [hi]}]}}\n')).toContain('speech applies to wildcard lists only');
     expect(rulesError('language: en\nlists:\n  c: {values: ["{x}"]}\nintents: {x: {scenario: y, data: [{sentences: [hi]}]}}\n')).toContain('cannot be part of a glued word or a list value');
   });
 
@@ -285,5 +288,59 @@ describe('intent rule files', () => {
     } catch (err) {
       expect((err as Error).message).toBe('inline at intents.x.data.0.sentences.0: a sentence template must be a non-empty string');
     }
+  });
+});
+
+const PLACES = `
+language: en
+lists:
+  place: {dynamic: true}
+  place_name: {wildcard: true, max_tokens: 6}
+  room: {values: [kitchen]}
+intents:
+  journey.route:
+    scenario: journey_route
+    data:
+      - sentences: ["how do i get to [the] {place}"]
+      - sentences: ["how do i get to {place_name}"]
+  journey.hours:
+    scenario: journey_hours
+    data:
+      - sentences: ["when does [the] {place} close"]
+`;
+
+describe('dynamic lists (issue 15: {place} from the journeys in progress)', () => {
+  it('match nothing until the runtime sets their values, then match them at once, without recompiling', () => {
+    const set = parseRuleSet(PLACES, { file: 'places.yaml' });
+    expect(set.dynamicLists).toEqual(['place']);
+    const r = createRecognizer(set);
+    // Empty: a place is only free text, ranked below a list match.
+    expect(r.recognize('how do I get to the opera')).toMatchObject({ intent: 'journey.route', slots: { place_name: 'the opera' } });
+    expect(r.recognize('when does the opera close')).toBeNull();
+    expect(setListValues(set, 'place', [{ in: ['Opera', 'opera house', 'Lviv Opera'], out: 'lviv.opera' }, { in: ['Rynok Square', 'opera'], out: 'lviv.rynok' }])).toBe(4);
+    expect(r.recognize('how do I get to the Opera House?')).toMatchObject({ intent: 'journey.route', slots: { place: 'lviv.opera' } });
+    // A repeated text keeps its first value.
+    expect(r.recognize('when does the opera close')).toMatchObject({ intent: 'journey.hours', slots: { place: 'lviv.opera' } });
+    expect(r.recognize('how do I get to rynok square')?.slots).toEqual({ place: 'lviv.rynok' });
+    // Set again: the old values are gone, the new ones match.
+    setListValues(set, 'place', [{ in: ['Lychakiv Cemetery'], out: 'lviv.lychakiv' }]);
+    expect(r.recognize('how do I get to the opera')?.slots).toEqual({ place_name: 'the opera' });
+    expect(r.recognize('when does lychakiv cemetery close')?.slots).toEqual({ place: 'lviv.lychakiv' });
+    setListValues(set, 'place', []);
+    expect(r.recognize('when does lychakiv cemetery close')).toBeNull();
+  });
+
+  it('refuses values for a list that is not declared dynamic, naming the ones that are', () => {
+    const set = parseRuleSet(PLACES, { file: 'places.yaml' });
+    expect(() => setListValues(set, 'room', [{ in: ['hall'], out: 'hall' }])).toThrow(expect.objectContaining({ code: 'INTENT_LIST_NOT_DYNAMIC', message: 'The rule set places.yaml has no list "room" declared dynamic: true (its dynamic lists: place).' }));
+    expect(() => setListValues(set, 'nope', [])).toThrow(expect.objectContaining({ code: 'INTENT_LIST_NOT_DYNAMIC' }));
+  });
+
+  it('takes their values from a case file\'s lists, and refuses lists no rule set declares dynamic', () => {
+    const set = parseRuleSet(PLACES, { file: 'places.yaml' });
+    const cases = parseIntentCases('language: en\nlists:\n  place:\n    - {in: [opera, opera house], out: lviv.opera}\n    - market square\ncases:\n  - {text: how do I get to the opera house, intent: journey.route, slots: {place: lviv.opera}}\n  - {text: when does market square close, intent: journey.hours, slots: {place: market square}}\n', 'cases.yaml');
+    expect(runIntentCases(createRecognizer(set), cases).map((c) => c.ok)).toEqual([true, true]);
+    const wrong = parseIntentCases('lists:\n  room: [hall]\ncases:\n  - {text: hi, intent: null}\n', 'wrong.yaml');
+    expect(() => runIntentCases(createRecognizer(set), wrong)).toThrow(expect.objectContaining({ code: 'INTENT_LIST_NOT_DYNAMIC', message: expect.stringContaining('wrong.yaml: lists.room') }));
   });
 });

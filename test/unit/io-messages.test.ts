@@ -77,7 +77,7 @@ describe('message catalogue', () => {
     const m = catalogue({ x: 'x' }, { x: 'x' });
     expect(guessLanguage('расскажи анекдот', m)).toBe('ru');
     expect(guessLanguage('tell me a joke', m)).toBe('en');
-    expect(guessLanguage('розкажи щось', m)).toBe('ru'); // no Ukrainian file yet: Cyrillic reads as Russian
+    expect(guessLanguage('розкажи щось', m)).toBe('ru'); // a catalogue with no Ukrainian file: Cyrillic reads as Russian
     const withUk = createMessageCatalogue([{ language: 'en', file: 'en.json', entries: { x: 'x' } }, { language: 'uk', file: 'uk.json', entries: { x: 'x' } }]);
     expect(guessLanguage('розкажи щось цікаве', withUk)).toBe('uk');
   });
@@ -87,8 +87,8 @@ describe('the shipped catalogue', () => {
   const shipped = loadMessageCatalogue();
 
   it('has one file per language, each with exactly the keys and parameters of the English one', () => {
-    expect(readdirSync(join(RESOURCES, 'messages')).sort()).toEqual(['en.json', 'ru.json']);
-    expect(shipped.languages).toEqual(['en', 'ru']);
+    expect(readdirSync(join(RESOURCES, 'messages')).sort()).toEqual(['en.json', 'ru.json', 'uk.json']);
+    expect(shipped.languages).toEqual(['en', 'ru', 'uk']);
     const en = shipped.keys('en');
     for (const language of shipped.languages) {
       expect(shipped.keys(language)).toEqual(en);
@@ -111,20 +111,21 @@ describe('the shipped catalogue', () => {
       }
     }
     expect(named.size).toBeGreaterThanOrEqual(15);
-    for (const key of named) expect([key, shipped.has(key, 'en'), shipped.has(key, 'ru')]).toEqual([key, true, true]);
+    for (const key of named) expect([key, shipped.has(key, 'en'), shipped.has(key, 'ru'), shipped.has(key, 'uk')]).toEqual([key, true, true, true]);
     for (const code of ['STEP_TIMEOUT', 'LOCK_TIMEOUT', 'PLUGIN_FAILED', 'INTERNAL']) expect(shipped.has(fallbackKey(code), 'ru')).toBe(true);
     for (const key of ['failed.cancelled', 'failed.no_answer', 'io.not_understood', 'io.cannot_start']) expect(shipped.has(key, 'ru')).toBe(true);
   });
 
   it('has a display name for every value of the shipped intent rules\' value lists, in every language', () => {
     const ids = new Map<string, Set<string>>();
-    for (const language of ['en', 'ru']) {
+    for (const language of ['en', 'ru', 'uk']) {
       const rules = loadRuleSet(join(RESOURCES, 'intents', `${language}.yaml`));
       for (const rule of rules.sentences) {
         const walk = (m: typeof rule.matcher): void => {
           if (m.k === 'seq') m.items.forEach(walk);
           else if (m.k === 'alt') m.options.forEach(walk);
-          else if (m.k === 'slot' && m.list.kind === 'values') {
+          // Dynamic lists ({place}) hold the journeys' places, whose names come with them, not from the catalogue.
+          else if (m.k === 'slot' && m.list.kind === 'values' && !m.list.dynamic) {
             const set = ids.get(m.list.name) ?? ids.set(m.list.name, new Set()).get(m.list.name)!;
             for (const entries of m.list.byFirstToken.values()) for (const e of entries) set.add(String(e.value));
           }
@@ -133,7 +134,7 @@ describe('the shipped catalogue', () => {
       }
     }
     expect([...ids.keys()].sort()).toEqual(['city', 'day', 'room']);
-    for (const [list, values] of ids) for (const id of values) for (const language of ['en', 'ru']) expect([language, `${list}.${id}`, shipped.has(`${list}.${id}`, language)]).toEqual([language, `${list}.${id}`, true]);
+    for (const [list, values] of ids) for (const id of values) for (const language of ['en', 'ru', 'uk']) expect([language, `${list}.${id}`, shipped.has(`${list}.${id}`, language)]).toEqual([language, `${list}.${id}`, true]);
     expect(shipped.name('city', 'new_york', 'en')).toBe('New York');
     expect(shipped.name('city', 'saint_petersburg', 'ru')).toBe('Санкт-Петербург');
   });

@@ -313,7 +313,7 @@ describe('dialogue sessions: one dialogue per traveller', () => {
     expect(await runtime.io.input('Ada', { session: a })).toMatchObject({ kind: 'answer', run_id: greeting });
     await runtime.scenarios.wait(greeting, 5000);
     await runtime.io.idle();
-    expect(ui.said()).toEqual(['Hi! What should I call you?', 'There is no journey on this kiosk yet. A member of staff can start one.', 'Hello, Ada! Tessera is ready.']);
+    expect(ui.said()).toEqual(['Hi! What should I call you?', 'You have no journey yet: buy a pass and start it on the Guide tab.', 'Hello, Ada! Tessera is ready.']);
   });
 
   it("keeps an old timer's ring out of the new traveller's conversation and off the speaker", async () => {

@@ -49,7 +49,7 @@ describe('scenario DSL: the shipped scenarios', () => {
   it('loads every scenario in resources/scenarios without an error', () => {
     const { scenarios, errors } = loadScenarioDir(SHIPPED);
     expect(errors).toEqual([]);
-    expect(scenarios.map((s) => s.id)).toEqual(['greet_on_boot', 'journey_next_step', 'play_music', 'redeem_entitlement', 'set_timer', 'weather_day', 'weather_now']);
+    expect(scenarios.map((s) => s.id)).toEqual(['greet_on_boot', 'journey_buy_pass', 'journey_done', 'journey_hours', 'journey_next_step', 'journey_route', 'journey_skip', 'journey_ticket', 'play_music', 'redeem_entitlement', 'set_timer', 'weather_day', 'weather_now']);
   });
 
   const byId = (id: string): Scenario => loadScenarioFile(join(SHIPPED, `${id}.yaml`));
@@ -386,6 +386,11 @@ describe('scenario DSL: errors point at the file, line, column and field', () =>
       'a.yaml:21:63 steps[5].with.timeout: must be a number of milliseconds',
       'a.yaml:27:11 steps[7].with: wait needs with.duration or with.event',
     ]);
+  });
+
+  it('checks what an io.ask expects (issue 15): a kind the I/O router knows, or an expression', () => {
+    const text = lines('id: ask_q', 'steps:', '  - name: a', '    action: io.ask', '    with: {prompt: "Name?", expects: surname}', '  - name: b', '    action: io.ask', '    with: {prompt: "City?", expects: city}', '  - name: c', '    action: io.ask', '    with: {prompt: "X?", expects: "${ctx.kind}"}');
+    expect(problems(() => parseScenario(text, 'q.yaml'))).toEqual(['q.yaml:5:38 steps[0].with.expects: must be one of name, city, place, yes_no, number, free_text']);
   });
 
   it('allows compensate only on effectful steps', () => {

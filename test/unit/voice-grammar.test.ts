@@ -1,7 +1,7 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseRuleSet } from '../../main/runtime/intents/index.js';
+import { parseRuleSet, setListValues } from '../../main/runtime/intents/index.js';
 import { EXTRA_PRONUNCIATIONS, compileGrammar, grammarCid, grammarFiles, numberWords } from '../../main/runtime/voice/grammar.js';
 import { findExecutable } from '../../main/runtime/voice/detect.js';
 import { espeakToArpabet } from '../../main/runtime/voice/phonemes.js';
@@ -182,5 +182,39 @@ describe('grammar cache', () => {
     const changed = grammarFiles([parseRuleSet(RULES.replace('- berlin', '- paris'))], dict, cache);
     expect(changed.jsgfFile).not.toBe(first.jsgfFile);
     expect(readdirSync(cache)).toEqual([basename(join(changed.jsgfFile, '..'))]);
+  });
+
+  it('follows a dynamic list: new values give a new grammar, the one in use is kept until the next change (issue 15)', () => {
+    const { dir, dict } = setup();
+    const rules = parseRuleSet('language: en\nlists:\n  place: {dynamic: true}\nintents:\n  go:\n    handler: go\n    data:\n      - sentences: ["play {place}", "hello"]\n', { file: 'places.yaml' });
+    const cache = join(dir, 'cache');
+    const empty = grammarFiles([rules], dict, cache);
+    expect(empty.skipped).toEqual([{ intent: 'go', sentence: 'play {place}', source: 'places.yaml:8', reason: 'list {place}: list {place} has no speakable value' }]);
+    setListValues(rules, 'place', [{ in: ['Berlin', 'new york'], out: 'b' }]);
+    const one = grammarFiles([rules], dict, cache, { keep: [join(empty.jsgfFile, '..')] });
+    expect(one.cid).not.toBe(empty.cid);
+    expect(one.jsgf).toContain('<list_place> = berlin | new york;');
+    expect(one.skipped).toEqual([]);
+    expect(readdirSync(cache).sort()).toEqual([basename(join(empty.jsgfFile, '..')), basename(join(one.jsgfFile, '..'))].sort());
+    setListValues(rules, 'place', [{ in: ['paris'], out: 'p' }]);
+    const two = grammarFiles([rules], dict, cache, { keep: [join(one.jsgfFile, '..')] });
+    expect(two.jsgf).toContain('<list_place> = paris;');
+    expect(readdirSync(cache).sort()).toEqual([basename(join(one.jsgfFile, '..')), basename(join(two.jsgfFile, '..'))].sort());
+  });
+
+  it('hears a `speech: names` wildcard as two to four place words, and leaves other wildcards out', () => {
+    const { dict } = setup();
+    const placeDict = `${DICT}\nhow HH AW\ndo D UW\ni AY\nget G EH T\nto T UW\ntower T AW ER\npalace P AE L AH S\n`;
+    const file = join(tempDir(), 'cmu.dict');
+    writeFileSync(file, placeDict);
+    const yaml = (speech: string) => `language: en\nlists:\n  place_name: {wildcard: true, max_tokens: 6${speech}}\nintents:\n  go:\n    handler: go\n    data:\n      - sentences: ["how do i get to {place_name}", "hello"]\n`;
+    const g = compileGrammar([parseRuleSet(yaml(', speech: names'))], file);
+    expect(g.jsgf).toMatch(/<names_place_name> = \[ the \] \( [a-z |]*palace[a-z |]* \) \( [a-z |]+ \) \[ [a-z |]+ \];/);
+    expect(g.jsgf).toContain('how do i get to <names_place_name>');
+    expect(g.sentences).toBe(2);
+    const text = compileGrammar([parseRuleSet(yaml(''))], file);
+    expect(text.sentences).toBe(1);
+    expect(text.skipped.map((x) => x.sentence)).toEqual(['how do i get to {place_name}']);
+    expect(dict).toBeTruthy();
   });
 });

@@ -61,7 +61,7 @@ const lockState = {
     waiters: { type: 'array', items: { type: 'object', properties: { resources: { type: 'array', items: { type: 'string' } }, owner: { type: 'string' }, priority: { type: 'string' }, since: { type: 'number' } } } },
   },
 } as const;
-const question = { type: 'object', properties: { run_id: { type: 'string' }, step: { type: 'string' }, session: { type: ['string', 'null'] }, prompt: { type: 'string' }, asked_at: { type: 'string' }, trace_id: { type: ['string', 'null'] } } } as const;
+const question = { type: 'object', properties: { run_id: { type: 'string' }, step: { type: 'string' }, session: { type: ['string', 'null'] }, prompt: { type: 'string' }, asked_at: { type: 'string' }, trace_id: { type: ['string', 'null'] }, expects: { type: ['string', 'null'], description: 'What answer the question expects (name, city, place, yes_no, number, free_text), or null.' } } } as const;
 const statusSchema = {
   type: 'object',
   required: ['defaults', 'out', 'in', 'voice_enabled', 'voice_disabled_reason', 'ui_clients', 'inbox_unread', 'questions', 'locks', 'sessions'],

@@ -3,6 +3,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { TesseraError } from '../../common/errors.js';
 import type { RunRequest } from '../../common/api.js';
 import type { RunState } from '../../runtime/scenarios/engine.js';
+import { LANGUAGES } from '../../runtime/intents/normalize.js';
+import type { Language } from '../../runtime/intents/normalize.js';
 import { debugRequestSchema, runIdRequestSchema, runRequestSchema, runsQuerySchema } from '../schemas.js';
 import type { DebugRequest } from '../operations.js';
 
@@ -201,7 +203,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
     return { deleted: true };
   });
 
-  app.post<{ Body: { text: string; ctx?: Record<string, unknown>; language?: 'en' | 'ru'; run?: boolean } }>('/api/intent/recognize', {
+  app.post<{ Body: { text: string; ctx?: Record<string, unknown>; language?: Language; run?: boolean } }>('/api/intent/recognize', {
     config: { access: ['operator'] },
     schema: {
       summary: 'Recognize an utterance with the intent rules: {intent, slots, score, rule, target}; `run: true` also starts the target scenario. Publishes nlp.intent.<intent>.',
@@ -211,7 +213,7 @@ export const scenarioRoutes: FastifyPluginAsync = async (app) => {
         type: 'object',
         additionalProperties: false,
         required: ['text'],
-        properties: { text: { type: 'string', minLength: 1, maxLength: 1000 }, ctx: ctxSchema, language: { type: 'string', enum: ['en', 'ru'] }, run: { type: 'boolean' } },
+        properties: { text: { type: 'string', minLength: 1, maxLength: 1000 }, ctx: ctxSchema, language: { type: 'string', enum: [...LANGUAGES] }, run: { type: 'boolean' } },
       },
       response: { 200: { type: 'object', additionalProperties: true, required: ['intent'], properties: { intent: { type: ['string', 'null'] } } }, 400: errorRef, 401: errorRef, 404: errorRef },
     },

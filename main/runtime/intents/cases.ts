@@ -4,6 +4,10 @@
  *
  * ```yaml
  * language: en            # optional: recognize in this language only
+ * lists:                  # optional: values of the rule set's dynamic lists for these cases, as the runtime
+ *   place:                #   sets them (the journeys' places); plain texts, not templates
+ *     - {in: [opera, opera house], out: lviv.opera}
+ *     - rynok square      # a plain text yields itself
  * cases:
  *   - text: weather in Berlin
  *     intent: weather.now
@@ -21,7 +25,8 @@ import type { SlotValue } from './matcher.js';
 import type { Language } from './normalize.js';
 import { LANGUAGES } from './normalize.js';
 import type { Recognition, Recognizer } from './recognizer.js';
-import { parseYaml } from './rules.js';
+import type { DynamicListValue } from './rules.js';
+import { parseYaml, setListValues } from './rules.js';
 
 export interface IntentCase {
   text: string;
@@ -35,6 +40,8 @@ export interface IntentCase {
 export interface IntentCaseFile {
   file: string;
   language?: Language;
+  /** Values of dynamic lists set before the cases run. */
+  lists?: Record<string, DynamicListValue[]>;
   cases: IntentCase[];
 }
 
@@ -57,9 +64,27 @@ export function parseIntentCases(text: string, file = '<cases>'): IntentCaseFile
   };
   const line = (path: Array<string | number>) => locator.at(path).line;
   if (!isRecord(data)) return fail([], 'a case file must be a mapping with cases:');
-  for (const key of Object.keys(data)) if (key !== 'language' && key !== 'cases') fail([key], `unknown key "${key}"; expected language, cases`);
+  for (const key of Object.keys(data)) if (key !== 'language' && key !== 'cases' && key !== 'lists') fail([key], `unknown key "${key}"; expected language, lists, cases`);
   const language = data['language'];
   if (language !== undefined && !LANGUAGES.includes(language as Language)) fail(['language'], `language must be one of ${LANGUAGES.join(', ')}`);
+  let lists: Record<string, DynamicListValue[]> | undefined;
+  if (data['lists'] !== undefined) {
+    if (!isRecord(data['lists'])) fail(['lists'], 'lists must map a dynamic list name to its values');
+    lists = {};
+    for (const [name, values] of Object.entries(data['lists'] as Record<string, unknown>)) {
+      if (!Array.isArray(values) || values.length === 0) fail(['lists', name], `list "${name}" must be a non-empty list of values`);
+      lists[name] = (values as unknown[]).map((v, i): DynamicListValue => {
+        if (typeof v === 'string' && v.trim() !== '') return { in: [v], out: v };
+        if (isRecord(v)) {
+          const input = typeof v['in'] === 'string' ? [v['in']] : v['in'];
+          const ok = Array.isArray(input) && input.length > 0 && input.every((t) => typeof t === 'string' && t.trim() !== '');
+          const out = v['out'];
+          if (ok && (typeof out === 'string' || typeof out === 'number' || typeof out === 'boolean')) return { in: input as string[], out };
+        }
+        return fail(['lists', name, i], 'a value is a text, or {in: text | [texts], out: value}');
+      });
+    }
+  }
   const raw = data['cases'];
   if (!Array.isArray(raw) || raw.length === 0) return fail(['cases'], 'cases must be a non-empty list');
   const cases = raw.map((c, i): IntentCase => {
@@ -78,7 +103,7 @@ export function parseIntentCases(text: string, file = '<cases>'): IntentCaseFile
     if (c['intent'] === null && Object.keys(slots).length > 0) fail(['cases', i, 'slots'], 'a case with intent: null has no slots');
     return { text: c['text'] as string, intent: c['intent'] as string | null, slots, source: `${file}:${line(['cases', i])}` };
   });
-  return { file, cases, ...(language === undefined ? {} : { language: language as Language }) };
+  return { file, cases, ...(language === undefined ? {} : { language: language as Language }), ...(lists ? { lists } : {}) };
 }
 
 /** Read and parse a case file. */
@@ -92,8 +117,17 @@ export function loadIntentCases(file: string): IntentCaseFile {
   return parseIntentCases(text, file);
 }
 
-/** Run every case against `recognizer`; results are in case order. */
+/**
+ * Run every case against `recognizer`; results are in case order. The file's `lists` are set first on the
+ * recognizer's rule sets (of the file's language, when it names one) that declare them dynamic; a list that no
+ * rule set declares dynamic is INTENT_LIST_NOT_DYNAMIC.
+ */
 export function runIntentCases(recognizer: Recognizer, file: IntentCaseFile): IntentCaseResult[] {
+  for (const [name, values] of Object.entries(file.lists ?? {})) {
+    const sets = recognizer.ruleSets.filter((s) => (file.language === undefined || s.language === file.language) && s.dynamicLists.includes(name));
+    if (sets.length === 0) throw new TesseraError('INTENT_LIST_NOT_DYNAMIC', `${file.file}: lists.${name}: no rule set${file.language ? ` of language ${file.language}` : ''} declares a list "${name}" with dynamic: true.`);
+    for (const set of sets) setListValues(set, name, values);
+  }
   return file.cases.map((c) => {
     const got = recognizer.recognize(c.text, file.language === undefined ? {} : { language: file.language });
     const reason = mismatch(c, got);

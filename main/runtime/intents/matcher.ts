@@ -25,9 +25,30 @@ export interface ListEntry {
 
 /** A slot list after compilation. */
 export type CompiledList =
-  | { kind: 'values'; name: string; byFirstToken: Map<string, ListEntry[]>; minTokens: number; maxTokens: number }
+  | {
+      kind: 'values';
+      name: string;
+      byFirstToken: Map<string, ListEntry[]>;
+      minTokens: number;
+      maxTokens: number;
+      /**
+       * Declared `dynamic: true`: its values are set at run time (./rules.ts `setListValues`), in place, so every
+       * compiled template that refers to it sees the new values at once; empty until then (it matches nothing).
+       */
+      dynamic?: true;
+    }
   | { kind: 'range'; name: string; from: number; to: number; step: number }
-  | { kind: 'wildcard'; name: string; maxTokens: number };
+  | {
+      kind: 'wildcard';
+      name: string;
+      maxTokens: number;
+      /**
+       * `speech: names`: the speech grammar stands in for the free text with a vocabulary of place and landmark words
+       * (main/runtime/voice/grammar.ts), so a name said aloud that no list holds is still heard as words — and
+       * answered ("I don't know a place called …") — instead of being forced onto the nearest list value.
+       */
+      speech?: 'names';
+    };
 
 /** A compiled template node (internal to the intents module). */
 export type Matcher =
@@ -188,7 +209,8 @@ export function boundsOf(m: Matcher): MatcherBounds {
     }
     case 'slot': {
       const l = m.list;
-      if (l.kind === 'values') return { min: l.minTokens, max: l.maxTokens, required: new Set() };
+      // A dynamic list's values change after compilation: its bounds must hold for any values.
+      if (l.kind === 'values') return l.dynamic ? { min: 1, max: Number.POSITIVE_INFINITY, required: new Set() } : { min: l.minTokens, max: l.maxTokens, required: new Set() };
       if (l.kind === 'range') return { min: 1, max: 2, required: new Set() };
       return { min: 1, max: l.maxTokens, required: new Set() };
     }

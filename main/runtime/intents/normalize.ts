@@ -1,11 +1,13 @@
 /**
- * Text normalization for intent matching (seed 001 §6: "нормализация языка (ru/en), токенизация").
+ * Text normalization for intent matching (seed 001 §6: "нормализация языка (ru/en), токенизация"; Ukrainian, the
+ * language of seed 000, since issue 15).
  *
  * Contract: the same function normalizes the user's utterance, the literal words of rule templates and the
  * values of slot lists, so a template matches whatever spelling the normalization folds together:
  * - Unicode NFC, lower case, `ё → е`, stress marks (U+0301) removed;
  * - a token is a run of letters and digits; an apostrophe between two letters stays inside the token
- *   ("what's", "don't"; `’` is read as `'`), every other character separates tokens (punctuation, hyphens);
+ *   ("what's", "don't", Ukrainian "п'ять"; `’` and `ʼ` are read as `'`), every other character separates tokens
+ *   (punctuation, hyphens);
  * - whitespace is collapsed by construction (tokens are joined with one space).
  *
  * Tokens keep their offsets in the NFC text, so a wildcard slot can return the user's own spelling
@@ -13,9 +15,9 @@
  */
 
 /** The languages rule sets may be written in. */
-export type Language = 'en' | 'ru';
+export type Language = 'en' | 'ru' | 'uk';
 
-export const LANGUAGES: readonly Language[] = ['en', 'ru'];
+export const LANGUAGES: readonly Language[] = ['en', 'ru', 'uk'];
 
 /** One token of a normalized text. */
 export interface Token {
@@ -38,7 +40,7 @@ const TOKEN_RE = /[\p{L}\p{N}\p{M}]+(?:'[\p{L}\p{M}]+)*/gu;
 
 /** Split `text` into normalized tokens with their offsets (see the module comment for the rules). */
 export function tokenize(text: string, _language?: Language): Tokenized {
-  // Both languages share one normalization today; the parameter is the seam for language-specific rules.
+  // The languages share one normalization today; the parameter is the seam for language-specific rules.
   const source = text.normalize('NFC').replace(/[’ʼ]/g, "'");
   const tokens: Token[] = [];
   for (const m of source.matchAll(TOKEN_RE)) {
@@ -80,25 +82,33 @@ const RU_UNITS: Record<string, number> = {
   одиннадцать: 11, двенадцать: 12, тринадцать: 13, четырнадцать: 14, пятнадцать: 15, шестнадцать: 16, семнадцать: 17, восемнадцать: 18, девятнадцать: 19,
 };
 const RU_TENS: Record<string, number> = { двадцать: 20, тридцать: 30, сорок: 40, пятьдесят: 50, шестьдесят: 60, семьдесят: 70, восемьдесят: 80, девяносто: 90 };
+// Ukrainian words that differ from the Russian ones (один, одна, одну, три, сорок… are shared).
+const UK_UNITS: Record<string, number> = {
+  нуль: 0, одне: 1, два: 2, дві: 2, чотири: 4, "п'ять": 5, шість: 6, сім: 7, вісім: 8, "дев'ять": 9, десять: 10,
+  одинадцять: 11, дванадцять: 12, тринадцять: 13, чотирнадцять: 14, "п'ятнадцять": 15, шістнадцять: 16, сімнадцять: 17, вісімнадцять: 18, "дев'ятнадцять": 19,
+};
+const UK_TENS: Record<string, number> = { двадцять: 20, тридцять: 30, "п'ятдесят": 50, шістдесят: 60, сімдесят: 70, вісімдесят: 80, "дев'яносто": 90 };
+const unitOf = (word: string): number | undefined => EN_UNITS[word] ?? RU_UNITS[word] ?? UK_UNITS[word];
+const tensOf = (word: string): number | undefined => EN_TENS[word] ?? RU_TENS[word] ?? UK_TENS[word];
 
 /**
  * Read a number at `tokens[at]`: digits ("25"), a number word ("five", "пять", "две") or tens + unit
- * ("twenty five", "twenty-five", "двадцать пять"). Returns the value and how many tokens it took, longest
- * reading first; an empty list when there is no number there. Words of both languages are accepted whatever
+ * ("twenty five", "twenty-five", "двадцать пять", "двадцять п'ять"). Returns the value and how many tokens it took, longest
+ * reading first; an empty list when there is no number there. Words of every language are accepted whatever
  * the rule set's language, since users mix them rarely and the words never collide.
  */
 export function readNumber(tokens: readonly Token[], at: number): Array<{ value: number; length: number }> {
   const first = tokens[at]?.text;
   if (first === undefined) return [];
   if (/^\d{1,9}$/.test(first)) return [{ value: Number(first), length: 1 }];
-  const tens = EN_TENS[first] ?? RU_TENS[first];
+  const tens = tensOf(first);
   if (tens !== undefined) {
     const next = tokens[at + 1]?.text;
-    const unit = next === undefined ? undefined : (EN_UNITS[next] ?? RU_UNITS[next]);
+    const unit = next === undefined ? undefined : unitOf(next);
     const readings = [{ value: tens, length: 1 }];
     if (unit !== undefined && unit >= 1 && unit <= 9) readings.unshift({ value: tens + unit, length: 2 });
     return readings;
   }
-  const unit = EN_UNITS[first] ?? RU_UNITS[first];
+  const unit = unitOf(first);
   return unit === undefined ? [] : [{ value: unit, length: 1 }];
 }

@@ -13,7 +13,10 @@
  *   minutes:
  *     range: {from: 1, to: 120}     # digits or number words; optional `step`
  *   album:
- *     wildcard: true                # free text: at least one token; optional `max_tokens`
+ *     wildcard: true                # free text: at least one token; optional `max_tokens`; with `speech: names`
+ *                                   # the speech grammar hears it as place and landmark words (else: text only)
+ *   place:
+ *     dynamic: true                 # values set at run time (setListValues): the places of the active journeys
  * expansion_rules:                  # reusable template pieces, used as <name>
  *   in_room: "in [the] {room}"
  * intents:
@@ -83,6 +86,54 @@ export interface RuleSet {
   file: string;
   intents: IntentRule[];
   sentences: SentenceRule[];
+  /** Names of the lists declared `dynamic: true`, whose values {@link setListValues} sets at run time. */
+  dynamicLists: string[];
+  /** @internal The compiled lists by name: the objects the sentences' matchers refer to. */
+  lists: ReadonlyMap<string, CompiledList>;
+}
+
+/** One value of a dynamic list: the texts that say it (plain text, not templates) and the value a match yields. */
+export interface DynamicListValue {
+  in: readonly string[];
+  out: SlotValue;
+}
+
+/**
+ * Replace the values of the dynamic list `name` of `set`, in place: every sentence compiled from `set` (and every
+ * recognizer built over it) matches the new values from the next call on; nothing is reloaded. Texts are
+ * normalized like utterances (./normalize.ts); a text with no words is ignored; the first value of a repeated
+ * text wins. Returns the number of distinct spoken forms. Throws INTENT_LIST_NOT_DYNAMIC when `set` has no
+ * list `name` declared `dynamic: true` (static lists come from the file and stay as written).
+ */
+export function setListValues(set: RuleSet, name: string, values: readonly DynamicListValue[]): number {
+  const list = set.lists.get(name);
+  if (!list || list.kind !== 'values' || !list.dynamic) {
+    const declared = set.dynamicLists.length > 0 ? `its dynamic lists: ${set.dynamicLists.join(', ')}` : 'it declares no dynamic list';
+    throw new TesseraError('INTENT_LIST_NOT_DYNAMIC', `The rule set ${set.file} has no list "${name}" declared dynamic: true (${declared}).`, { details: { file: set.file, list: name } });
+  }
+  const byFirstToken = new Map<string, ListEntry[]>();
+  const seen = new Set<string>();
+  let minTokens = Number.POSITIVE_INFINITY;
+  let maxTokens = 0;
+  for (const value of values) {
+    if (!isSlotValue(value.out)) throw new TesseraError('VALIDATION_FAILED', `A value of the list "${name}" must yield a string, number or boolean.`);
+    for (const text of value.in) {
+      const tokens = tokenize(String(text), set.language).tokens.map((t) => t.text);
+      const key = tokens.join(' ');
+      if (tokens.length === 0 || seen.has(key)) continue;
+      seen.add(key);
+      minTokens = Math.min(minTokens, tokens.length);
+      maxTokens = Math.max(maxTokens, tokens.length);
+      const bucket = byFirstToken.get(tokens[0]!) ?? [];
+      bucket.push({ tokens, value: value.out });
+      byFirstToken.set(tokens[0]!, bucket);
+    }
+  }
+  // Swapped in one go: a recognition running on another tick sees the old values or the new, never a mix.
+  list.byFirstToken = byFirstToken;
+  list.minTokens = minTokens;
+  list.maxTokens = maxTokens;
+  return seen.size;
 }
 
 type Path = Array<string | number>;
@@ -284,7 +335,8 @@ function compileWith(data: unknown, loc: Locator): RuleSet {
       });
     });
   }
-  return { language, file: loc.file, intents, sentences };
+  const dynamicLists = [...env.lists.values()].filter((l) => l.kind === 'values' && l.dynamic).map((l) => l.name);
+  return { language, file: loc.file, intents, sentences, dynamicLists, lists: env.lists };
 }
 
 /** Run `fn`; rethrow a template error at its position in the file. */
@@ -304,16 +356,24 @@ function compileList(env: Env, name: string, raw: unknown): CompiledList {
   const { loc } = env;
   const path = ['lists', name];
   const def = record(loc, path, raw, `list "${name}"`);
-  checkKeys(loc, path, def, ['values', 'range', 'wildcard', 'max_tokens']);
-  const kinds = ['values', 'range', 'wildcard'].filter((k) => def[k] !== undefined);
-  if (kinds.length !== 1) fail(loc, path, `list "${name}" needs exactly one of values:, range: or wildcard: true`);
+  checkKeys(loc, path, def, ['values', 'range', 'wildcard', 'dynamic', 'max_tokens', 'speech']);
+  const kinds = ['values', 'range', 'wildcard', 'dynamic'].filter((k) => def[k] !== undefined);
+  if (kinds.length !== 1) fail(loc, path, `list "${name}" needs exactly one of values:, range:, wildcard: true or dynamic: true`);
   if (def['max_tokens'] !== undefined && def['wildcard'] === undefined) fail(loc, [...path, 'max_tokens'], 'max_tokens applies to wildcard lists only', { key: true });
+  if (def['speech'] !== undefined && def['wildcard'] === undefined) fail(loc, [...path, 'speech'], 'speech applies to wildcard lists only', { key: true });
+
+  if (def['dynamic'] !== undefined) {
+    if (def['dynamic'] !== true) fail(loc, [...path, 'dynamic'], 'dynamic must be true');
+    // Empty until the runtime sets its values (setListValues): it matches nothing meanwhile.
+    return { kind: 'values', name, byFirstToken: new Map(), minTokens: Number.POSITIVE_INFINITY, maxTokens: 0, dynamic: true };
+  }
 
   if (def['wildcard'] !== undefined) {
     if (def['wildcard'] !== true) fail(loc, [...path, 'wildcard'], 'wildcard must be true');
     const max = def['max_tokens'] === undefined ? Number.POSITIVE_INFINITY : integer(loc, [...path, 'max_tokens'], def['max_tokens'], 'max_tokens');
     if (max < 1) fail(loc, [...path, 'max_tokens'], 'max_tokens must be at least 1');
-    return { kind: 'wildcard', name, maxTokens: max };
+    if (def['speech'] !== undefined && def['speech'] !== 'names') fail(loc, [...path, 'speech'], 'speech must be names (the speech grammar hears the free text as place and landmark words)');
+    return { kind: 'wildcard', name, maxTokens: max, ...(def['speech'] === 'names' ? { speech: 'names' as const } : {}) };
   }
 
   if (def['range'] !== undefined) {

@@ -33,6 +33,8 @@ type SlotSamples = Map<string, SlotValue[]>;
 /** Enumerating a template's readings stops at this many slot combinations (templates are small). */
 const MAX_COMBINATIONS = 256;
 const WILDCARD_SAMPLE = 'some words';
+/** A dynamic list has no values at load time (the runtime sets them later): its slot is checked with this one. */
+const DYNAMIC_SAMPLE = 'a_value';
 
 function combinations(m: Matcher): SlotSamples[] {
   switch (m.k) {
@@ -41,7 +43,7 @@ function combinations(m: Matcher): SlotSamples[] {
     case 'slot': {
       const l = m.list;
       const values: SlotValue[] =
-        l.kind === 'values' ? [...new Set([...l.byFirstToken.values()].flat().map((e) => e.value))] : l.kind === 'range' ? [...new Set([l.from, l.to])] : [WILDCARD_SAMPLE];
+        l.kind === 'values' ? (l.dynamic ? [DYNAMIC_SAMPLE] : [...new Set([...l.byFirstToken.values()].flat().map((e) => e.value))]) : l.kind === 'range' ? [...new Set([l.from, l.to])] : [WILDCARD_SAMPLE];
       return [new Map([[m.slot, values]])];
     }
     case 'alt': {

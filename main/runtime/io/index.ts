@@ -7,6 +7,8 @@ export { DEFAULT_IDLE_RESET_MS, DIALOGUE_CONTEXT_SAMPLE, IN_CHANNELS, MAX_IO_TEX
 export type { AwaitOptions, ChannelStatus, DialogueContext, HearOutcome, SessionStart, InChannel, InputOptions, InputOutcome, IoInput, IoMatrix, IoRouter, IoRouterOptions, IoStatus, SendOptions } from './router.js';
 export type { UiClient, UiMessage, VoiceSetup } from './channels.js';
 export { createDefaultVoice } from './voice-setup.js';
+export { ANSWER_KINDS, fitsExpectation } from './expects.js';
+export type { AnswerKind } from './expects.js';
 export { DEFAULT_LANGUAGE, builtinMessagesDir, createMessageCatalogue, loadMessageCatalogue } from './messages.js';
 export type { MessageCatalogue } from './messages.js';
 export type { VoiceSettings } from './voice-setup.js';

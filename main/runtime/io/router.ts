@@ -14,8 +14,11 @@
  * - In: an utterance with a run id and step answers that question; without, it answers the oldest waiting
  *   question of its dialogue session (or `await`, for input of no session); with none waiting, it goes to the
  *   intent router and starts the matching scenario, with `ctx.io` set so the answer comes back on the channel it
- *   came from. An utterance that matches an intent well (score ≥ {@link STRONG_INTENT_SCORE}, no free-text
- *   wildcard) starts that intent even while a question waits: the question stays open for its answer.
+ *   came from. An utterance that is not the answer a waiting question expects starts the intent it asks for, and
+ *   the question stays open for its answer (issue 15): when the io.ask declared `expects` (./expects.ts), any
+ *   utterance that does not fit it and that an intent understands; when it declared nothing, one that matches an
+ *   intent well (score ≥ {@link STRONG_INTENT_SCORE}, no free-text wildcard). Speech heard while listening for a
+ *   question that declared `expects` is decided the same way (for one that did not, it is the answer).
  * - Sessions (issue 13 point 14): each Journey Guide's traveller is a dialogue session. A run started by an
  *   utterance carries its `ctx.session_id`; its messages and questions belong to that session: they reach only
  *   the UI showing it, and once the session has ended (the next traveller announced, or no input for the idle
@@ -33,7 +36,7 @@ import type { TesseraEvent } from '../../common/api.js';
 import { TesseraError, toErrorData } from '../../common/errors.js';
 import type { Bus } from '../bus/index.js';
 import { isStoreFailure } from '../store/failures.js';
-import type { IntentRouter, Language } from '../intents/index.js';
+import type { IntentRouter, Language, RuleSet } from '../intents/index.js';
 import type { Disposable } from '../lifecycle/index.js';
 import type { Logger } from '../log/index.js';
 import type { LockManager, LockPriority, LockState } from '../scenarios/locks.js';
@@ -41,6 +44,7 @@ import type { Store } from '../store/index.js';
 import type { ListenResult, Recorder, VoiceStatus } from '../voice/types.js';
 import { consoleChannel, uiChannel, voiceChannel } from './channels.js';
 import type { OutputChannel, UiClient, VoiceSetup } from './channels.js';
+import { fitsExpectation } from './expects.js';
 import { loadMessageCatalogue } from './messages.js';
 import type { MessageCatalogue } from './messages.js';
 import { failureText, guessLanguage } from './replies.js';
@@ -110,6 +114,8 @@ export interface IoRouterOptions {
   voice?: VoiceSetup | Promise<VoiceSetup>;
   /** Utterances that answer nothing are routed here. */
   intents?: () => IntentRouter | undefined;
+  /** The loaded intent rule sets: their `city` and `place` lists say what fits a question expecting one. */
+  ruleSets?: () => readonly RuleSet[];
   /** A run's ctx, for its `ctx.io` matrix. */
   runContext?: (runId: string) => Record<string, unknown> | undefined;
   /** A run's priority: its speaking and listening wait for the locks in that order (default NORM). */
@@ -210,6 +216,11 @@ export interface InputOptions {
   channel?: InChannel;
   /** The dialogue session it comes from (must be open: IO_SESSION_ENDED otherwise). */
   session?: string;
+  /**
+   * With `run_id`/`step`: the utterance was heard while listening for that question, not addressed to it, so it is
+   * decided like unaddressed input (an unrelated request starts its intent; the question stays open).
+   */
+  heard_for_question?: boolean;
 }
 
 /** What `startSession` did. */
@@ -238,6 +249,11 @@ export interface IoRouter extends Disposable {
   listen(options?: { signal?: AbortSignal; session?: string }): Promise<HearOutcome>;
   /** A renderer joins the `ui` channel until disposed. */
   attachUi(client: UiClient): Disposable;
+  /**
+   * Recompile the speech grammar from the intent rules as they are now (a dynamic list such as `{place}` changed,
+   * issue 15); the next utterance is heard with it. Resolves to its cid, or null without a grammar-based STT.
+   */
+  refreshGrammar(): Promise<string | null>;
   /** Starts a traveller's dialogue session; with `end`, ends that one first (the next traveller: `new_traveller`). */
   startSession(options?: { end?: string }): SessionStart;
   /** Ends an open session: its questions expire, its later messages go to inbox.local. False when it was not open. */
@@ -256,6 +272,8 @@ interface Waiter {
   step: string | null;
   /** The dialogue session the question belongs to (null: no session's). */
   session: string | null;
+  /** What answer the question expects (./expects.ts); null: it did not say. */
+  expects: string | null;
   channels: string[];
   resolve: (input: IoInput) => void;
   /** Stops a listen started for this waiter. */
@@ -452,7 +470,7 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
    * Opens the question `runId/step`: sends its prompt (unless `resumed`: it was sent before a restart) on
    * `requested` or the run's out channels, then waits for text, or listens once the prompt is out.
    */
-  const ask = (q: { runId: string; step: string; prompt: string; requested: string[] | null; traceId: string | null; session: string | null }, inChannels: string[], resumed: boolean) => {
+  const ask = (q: { runId: string; step: string; prompt: string; requested: string[] | null; traceId: string | null; session: string | null; expects: string | null }, inChannels: string[], resumed: boolean) => {
     if (waiters.some((w) => w.run_id === q.runId && w.step === q.step)) return;
     // Asked for a traveller who has gone: it expires at once, as it would have had they left a moment later.
     if (q.session && sessionClosed(q.session) !== null) return expire({ run_id: q.runId, step: q.step, session: q.session }, q.traceId);
@@ -460,6 +478,7 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
       run_id: q.runId,
       step: q.step,
       session: q.session,
+      expects: q.expects,
       channels: inChannels,
       controller: new AbortController(),
       resolve: (answer) => answerQuestion(q.runId, q.step, answer.text, answer.channel, q.traceId),
@@ -483,7 +502,7 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
 
   const hearFor = async (waiter: Waiter) => {
     const signal = AbortSignal.any([waiter.controller.signal, runSignal(waiter.run_id).signal]);
-    return hear(microphone()!(), { ...(waiter.run_id ? { run_id: waiter.run_id } : {}), ...(waiter.step ? { step: waiter.step } : {}), ...(waiter.session ? { session: waiter.session } : {}), signal });
+    return hear(microphone()!(), { ...(waiter.run_id ? { run_id: waiter.run_id, heard_for_question: true } : {}), ...(waiter.step ? { step: waiter.step } : {}), ...(waiter.session ? { session: waiter.session } : {}), signal });
   };
 
   /** Throws IO_SESSION_ENDED unless `id` is an open session. */
@@ -510,8 +529,11 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
     if (named && !waiter) {
       throw new TesseraError('IO_ASK_NOT_FOUND', `No question of run ${opts.run_id} at step ${opts.step} is waiting for an answer${session ? ' in this dialogue' : ''}; see GET /api/io/status for the open ones.`);
     }
-    // A clear request is not swallowed by a question that waits for something else ("what's next?" is not a name).
-    const request = waiter && !named && waiter.run_id !== null ? strongIntent(clean) : undefined;
+    // A request is not swallowed by a question that waits for something else ("what's next?" is not a name).
+    // Speech heard while listening for a question is decided only when the question said what it expects: the
+    // listen was opened for its answer.
+    const decide = !named || (opts.heard_for_question === true && waiter?.expects !== null);
+    const request = waiter && decide && waiter.run_id !== null ? unrelatedRequest(clean, waiter.expects) : undefined;
     if (waiter && !request) {
       takeWaiter(waiter).resolve({ text: clean, channel });
       outcome = { kind: 'answer', text: clean, channel, run_id: waiter.run_id, step: waiter.step, ...of };
@@ -523,10 +545,15 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
     return outcome;
   }
 
-  /** The intent `text` clearly asks for (score ≥ STRONG_INTENT_SCORE and no free-text wildcard), if any. */
-  const strongIntent = (text: string): string | undefined => {
-    const route = options.intents?.()?.route(text);
-    return route && route.score >= STRONG_INTENT_SCORE && route.recognition.counts.wildcard === 0 ? route.intent : undefined;
+  /**
+   * The intent `text` asks for instead of answering a question that expects `expects` (see the module comment),
+   * if any: one that does not fit what was declared, else one recognized strongly.
+   */
+  const unrelatedRequest = (text: string, expects: string | null): string | undefined => {
+    const route = options.intents?.()?.route(text) ?? null;
+    if (!route) return undefined;
+    if (expects !== null) return fitsExpectation(expects, text, route, options.ruleSets?.() ?? []) ? undefined : route.intent;
+    return route.score >= STRONG_INTENT_SCORE && route.recognition.counts.wildcard === 0 ? route.intent : undefined;
   };
 
   async function dispatch(text: string, channel: InChannel, session: string | null): Promise<InputOutcome> {
@@ -602,7 +629,7 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
     if (listen.outcome !== 'speech' || listen.text.trim() === '') return { listen };
     // The question may have been answered (typed) or closed while we listened: then the speech answers nothing.
     if (named && !waiters.some((w) => w.run_id === named.run_id && w.step === named.step)) return { listen };
-    return { listen, outcome: await input(listen.text, { ...(named ? named : {}), ...(session ? { session } : {}), channel: 'voice' }) };
+    return { listen, outcome: await input(listen.text, { ...(named ? named : {}), ...(named && opts.heard_for_question ? { heard_for_question: true } : {}), ...(session ? { session } : {}), channel: 'voice' }) };
   }
 
   // ── engine events ───────────────────────────────────────────────────────────────────────────────────
@@ -617,12 +644,13 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
     if (created || message.state === 'pending') void startDelivery(message).catch((err: unknown) => logger.error('io delivery failed', { message_id: message.id, error: err }));
   };
   const onAsk = (e: TesseraEvent) => {
-    const p = e.payload as { prompt?: unknown; channel?: unknown; run_id?: unknown; step?: unknown } | null;
+    const p = e.payload as { prompt?: unknown; channel?: unknown; run_id?: unknown; step?: unknown; expects?: unknown } | null;
     if (typeof p?.run_id !== 'string' || typeof p.step !== 'string') return;
     const prompt = typeof p.prompt === 'string' && p.prompt.trim() !== '' ? p.prompt.slice(0, MAX_IO_TEXT) : '(question)';
     const session = sessionOf(p.run_id);
-    db.ask({ run_id: p.run_id, step: p.step, prompt, trace_id: e.trace_id, session });
-    ask({ runId: p.run_id, step: p.step, prompt, requested: asList(p.channel), traceId: e.trace_id, session }, matrixOf(p.run_id).in ?? defaults.in, false);
+    const expects = typeof p.expects === 'string' && p.expects !== '' ? p.expects : null;
+    db.ask({ run_id: p.run_id, step: p.step, prompt, trace_id: e.trace_id, session, expects });
+    ask({ runId: p.run_id, step: p.step, prompt, requested: asList(p.channel), traceId: e.trace_id, session, expects }, matrixOf(p.run_id).in ?? defaults.in, false);
   };
   const onStepFailed = (e: TesseraEvent) => {
     const p = e.payload as { run_id?: unknown; error?: { code?: unknown; message?: unknown } } | null;
@@ -724,7 +752,7 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
       subscriptions.push(locks.onChange((change) => queueMicrotask(() => !disposed && publish('io.lock.changed', change))));
       // Crash recovery: what was accepted but not finished is delivered now; open questions wait again.
       for (const m of db.pending()) void startDelivery(m).catch(() => undefined);
-      for (const q of db.openQuestions()) ask({ runId: q.run_id, step: q.step, prompt: q.prompt, requested: null, traceId: q.trace_id, session: q.session }, matrixOf(q.run_id).in ?? defaults.in, true);
+      for (const q of db.openQuestions()) ask({ runId: q.run_id, step: q.step, prompt: q.prompt, requested: null, traceId: q.trace_id, session: q.session, expects: q.expects }, matrixOf(q.run_id).in ?? defaults.in, true);
       if (idleResetMs > 0) {
         idleTimer = setInterval(sweep, Math.min(1000, Math.max(25, Math.floor(idleResetMs / 4))));
         idleTimer.unref();
@@ -755,7 +783,7 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
           controller.abort(new TesseraError('RUN_CANCELLED', 'await ended'));
           resolve(v);
         };
-        const waiter: Waiter = { run_id: null, step: null, session: null, channels, controller, resolve: (v) => finish(v) };
+        const waiter: Waiter = { run_id: null, step: null, session: null, expects: null, channels, controller, resolve: (v) => finish(v) };
         const timer = setTimeout(() => finish(null), timeout);
         opts.signal?.addEventListener('abort', () => finish(null), { once: true });
         waiters.push(waiter);
@@ -777,6 +805,11 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
       return hear(recorder, { owner: `io:listen:${++hearCount}`, ...(opts.session ? { session: opts.session } : {}) });
     },
     attachUi: (client) => ui.attach(client),
+    async refreshGrammar() {
+      await voiceReady;
+      if (disposed || !setup.voice?.refreshGrammar) return null;
+      return setup.voice.refreshGrammar();
+    },
     startSession(opts = {}) {
       let ended: SessionStart['ended'] = null;
       if (opts.end !== undefined && endSession(opts.end, 'new_traveller')) ended = { id: opts.end, reason: 'new_traveller' };

@@ -45,6 +45,8 @@ export interface IoQuestion {
   prompt: string;
   asked_at: string;
   trace_id: string | null;
+  /** What answer it expects (`name`, `city`, `yes_no`, …; ./expects.ts), or null when it did not say. */
+  expects: string | null;
 }
 
 const MIGRATIONS: readonly Migration[] = [
@@ -92,6 +94,12 @@ const MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE io_questions ADD COLUMN session TEXT');
     },
   },
+  {
+    version: 3,
+    name: 'what a question expects',
+    // Issue 15: an open question re-opened after a restart still lets unrelated requests through by its expectation.
+    up: (db) => db.exec('ALTER TABLE io_questions ADD COLUMN expects TEXT'),
+  },
 ];
 
 /** Why a dialogue session ended: the next traveller was announced, nobody spoke for the idle time, or the kiosk closed it. */
@@ -130,6 +138,7 @@ interface QuestionRow {
   prompt: string;
   trace_id: string | null;
   asked_at: number;
+  expects: string | null;
 }
 
 interface SessionRow {
@@ -153,7 +162,7 @@ export interface IoStore {
   unread(): number;
   /** Acknowledges inboxed messages; returns the ids that were acknowledged now. */
   ack(ids: readonly number[]): number[];
-  ask(q: { run_id: string; step: string; prompt: string; trace_id: string | null; session: string | null }): void;
+  ask(q: { run_id: string; step: string; prompt: string; trace_id: string | null; session: string | null; expects?: string | null }): void;
   closeQuestion(run_id: string, step?: string): number;
   openQuestions(): IoQuestion[];
   startSession(id: string): IoSession;
@@ -177,10 +186,10 @@ export function createIoStore(store: Store, clock: () => number): IoStore {
     inbox: db.prepare<[number, number, number], MessageRow>("SELECT * FROM io_messages WHERE state = 'inboxed' AND (? = 1 OR acked_at IS NULL) AND id > ? ORDER BY id LIMIT ?"),
     unread: db.prepare<[], { n: number }>("SELECT count(*) AS n FROM io_messages WHERE state = 'inboxed' AND acked_at IS NULL"),
     ack: db.prepare("UPDATE io_messages SET acked_at = ? WHERE id = ? AND state = 'inboxed' AND acked_at IS NULL"),
-    ask: db.prepare('INSERT INTO io_questions (run_id, step, prompt, trace_id, asked_at, session) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, step) DO NOTHING'),
+    ask: db.prepare('INSERT INTO io_questions (run_id, step, prompt, trace_id, asked_at, session, expects) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, step) DO NOTHING'),
     closeOne: db.prepare('UPDATE io_questions SET closed_at = ? WHERE run_id = ? AND step = ? AND closed_at IS NULL'),
     closeRun: db.prepare('UPDATE io_questions SET closed_at = ? WHERE run_id = ? AND closed_at IS NULL'),
-    open: db.prepare<[], QuestionRow>('SELECT run_id, step, session, prompt, trace_id, asked_at FROM io_questions WHERE closed_at IS NULL ORDER BY asked_at, rowid'),
+    open: db.prepare<[], QuestionRow>('SELECT run_id, step, session, prompt, trace_id, asked_at, expects FROM io_questions WHERE closed_at IS NULL ORDER BY asked_at, rowid'),
     startSession: db.prepare('INSERT INTO io_sessions (id, started_at) VALUES (?, ?)'),
     session: db.prepare<[string], SessionRow>('SELECT * FROM io_sessions WHERE id = ?'),
     touchSession: db.prepare('UPDATE io_sessions SET last_input_at = ? WHERE id = ? AND ended_at IS NULL'),
@@ -225,12 +234,12 @@ export function createIoStore(store: Store, clock: () => number): IoStore {
       return db.transaction(() => ids.filter((id) => q.ack.run(now, id).changes === 1))();
     },
     ask(x) {
-      q.ask.run(x.run_id, x.step, x.prompt, x.trace_id, clock(), x.session);
+      q.ask.run(x.run_id, x.step, x.prompt, x.trace_id, clock(), x.session, x.expects ?? null);
     },
     closeQuestion(runId, step) {
       return (step === undefined ? q.closeRun.run(clock(), runId) : q.closeOne.run(clock(), runId, step)).changes;
     },
-    openQuestions: () => q.open.all().map((r) => ({ run_id: r.run_id, step: r.step, session: r.session, prompt: r.prompt, trace_id: r.trace_id, asked_at: iso(r.asked_at)! })),
+    openQuestions: () => q.open.all().map((r) => ({ run_id: r.run_id, step: r.step, session: r.session, prompt: r.prompt, trace_id: r.trace_id, asked_at: iso(r.asked_at)!, expects: r.expects })),
     startSession(id) {
       q.startSession.run(id, clock());
       return toSession(q.session.get(id)!);

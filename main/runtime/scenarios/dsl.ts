@@ -28,6 +28,7 @@ import type { Document, Node as YamlNode } from 'yaml';
 import { TesseraError } from '../../common/errors.js';
 import { compileExpr, isExprError, parseTemplate } from '../../common/expr.js';
 import { topicProblem } from '../../common/topics.js';
+import { ANSWER_KINDS } from '../io/expects.js';
 import scenarioSchema from '../../../resources/schema/scenario.schema.json' with { type: 'json' };
 import type { Priority, RetryPolicy, Scenario, Step, StepTarget } from './model.js';
 
@@ -45,8 +46,9 @@ export type ActionName = Extract<StepTarget, { kind: 'action' }>['action'];
  * engine. An action not listed takes anything.
  * - io.say `{text | message, params?, channel?}` — say or show `text`, or the message catalogue's words for the key
  *   `message` in the run's language (`params` fill its placeholders; resources/messages; seed 001 §3, issue 13 §16).
- * - io.ask `{prompt | message, params?, timeout?, channel?}` (timeout in ms) — ask and wait for the answer; the
- *   answer's text is the step's output.
+ * - io.ask `{prompt | message, params?, timeout?, channel?, expects?}` (timeout in ms) — ask and wait for the answer;
+ *   the answer's text is the step's output. `expects` says what answer fits (`name`, `city`, `place`, `yes_no`,
+ *   `number`, `free_text`; main/runtime/io/expects.ts): a request that does not fit it is not taken as the answer.
  * - memory.set `{key, value}` — `memory.set("user.name", …)` (seed 001 §8).
  * - bus.publish `{topic, payload?}` — a concrete topic (seed 001 §5).
  * - scenario.run `{id, ctx?, priority?}` — start another scenario without waiting (a `scenario:` step waits).
@@ -56,7 +58,7 @@ export type ActionName = Extract<StepTarget, { kind: 'action' }>['action'];
  */
 export const ACTION_ARGS: Readonly<Record<ActionName, { required: readonly string[]; optional: readonly string[]; effect: boolean }>> = {
   'io.say': { required: [], optional: ['text', 'message', 'params', 'channel'], effect: true },
-  'io.ask': { required: [], optional: ['prompt', 'message', 'params', 'timeout', 'channel'], effect: true },
+  'io.ask': { required: [], optional: ['prompt', 'message', 'params', 'timeout', 'channel', 'expects'], effect: true },
   'memory.set': { required: ['key', 'value'], optional: [], effect: true },
   'bus.publish': { required: ['topic'], optional: ['payload'], effect: true },
   'scenario.run': { required: ['id'], optional: ['ctx', 'priority'], effect: true },
@@ -439,6 +441,9 @@ function checkActionArgs(target: StepTarget, args: Record<string, unknown>, src:
   if (target.action === 'io.say' && !('text' in args) && !('message' in args)) problems.at(src, [...path, 'with'], 'io.say needs with.text or with.message');
   if (target.action === 'io.ask' && !('prompt' in args) && !('message' in args)) problems.at(src, [...path, 'with'], 'io.ask needs with.prompt or with.message');
   const literal = (v: unknown): v is string | number => (typeof v === 'string' && !v.includes('${')) || typeof v === 'number';
+  if (target.action === 'io.ask' && args.expects !== undefined && !(typeof args.expects === 'string' && (args.expects.includes('${') || (ANSWER_KINDS as readonly string[]).includes(args.expects)))) {
+    problems.at(src, [...path, 'with', 'expects'], `must be one of ${ANSWER_KINDS.join(', ')}`);
+  }
   // The engine reads these timeouts as milliseconds only.
   if ((target.action === 'io.ask' || target.action === 'wait') && typeof args.timeout === 'string' && !args.timeout.includes('${')) {
     problems.at(src, [...path, 'with', 'timeout'], 'must be a number of milliseconds');

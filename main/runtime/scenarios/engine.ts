@@ -806,7 +806,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       case 'scenario.run':
         return runChild(String(input['id'] ?? ''), asObject(input['ctx'] ?? {}, 'ctx'), env, false);
       case 'io.ask': {
-        const askId = once(idempotencyKey, () => bus.publish('io.ask', { prompt: String(input['prompt'] ?? ''), channel: input['channel'] ?? null, run_id: run.run_id, step: env.key }, trace).id);
+        const askId = once(idempotencyKey, () => bus.publish('io.ask', { prompt: String(input['prompt'] ?? ''), channel: input['channel'] ?? null, run_id: run.run_id, step: env.key, ...(typeof input['expects'] === 'string' ? { expects: input['expects'] } : {}) }, trace).id);
         const timeout = typeof input['timeout'] === 'number' ? input['timeout'] : undefined;
         const forThisStep = (e: TesseraEvent) => {
           const p = e.payload as { run_id?: unknown; step?: unknown } | null;

@@ -10,8 +10,12 @@
  * - `{range}` slots become the number words the recognizer reads back (./normalize.ts `readNumber`: 0–99 as
  *   words; digits cannot be spoken, and 100 and up are not readable from words, so they are left out).
  *
+ * - `{wildcard}` slots of lists declared `speech: names` become a run of 1–4 words of {@link NAME_WORDS} (place and
+ *   landmark words): a place said aloud that is not on the traveller's journey is heard as words and answered
+ *   ("I don't know a place called the eiffel tower…"), not forced onto the nearest place of the `{place}` list;
+ *
  * What cannot, and is reported in `skipped` (never silently dropped):
- * - sentences with a `{wildcard}` slot (free text has no grammar);
+ * - sentences with another `{wildcard}` slot (free text has no grammar);
  * - words missing from the pronunciation dictionary (CMU dict + {@link EXTRA_PRONUNCIATIONS}) and that
  *   espeak-ng cannot spell out either (./phonemes.ts; only when an espeak-ng binary is given): the alternative
  *   holding the word is removed; a sentence left with no way to be said is skipped.
@@ -36,6 +40,19 @@ export const EXTRA_PRONUNCIATIONS: Readonly<Record<string, readonly string[]>> =
   lviv: ['L V IY V', 'L AH V IY V', 'EH L V AY V'],
   kyiv: ['K IY V', 'K Y IH V'],
 };
+
+/**
+ * The words a `speech: names` wildcard is heard as: what names of places and landmarks are made of, and famous
+ * ones a traveller may ask for. Words missing from the dictionary are pruned like any other.
+ */
+export const NAME_WORDS: readonly string[] = (
+  'saint old new grand great royal national central city town main north south east west upper lower little big high ' +
+  'tower palace castle cathedral church chapel abbey basilica monastery temple mosque synagogue museum gallery library university park garden gardens ' +
+  'square street avenue road bridge river lake hill mountain beach harbour harbor port station airport market hall house theatre theater cinema ' +
+  'stadium zoo fountain gate wall arch column statue monument memorial cemetery tomb fort fortress island center centre mall shop restaurant cafe bar hotel ' +
+  'eiffel louvre notre dame buckingham westminster colosseum vatican kremlin acropolis brandenburg liberty empire state building times ' +
+  'golden'
+).split(' ');
 
 /** A sentence (or a part of one) that is not in the grammar, and why. */
 export interface SkippedRule {
@@ -104,7 +121,22 @@ interface Lists {
 
 const ruleName = (kind: string, list: string) => `${kind}_${list.replace(/[^A-Za-z0-9_]/g, '_')}`;
 
+/** Most words a `speech: names` wildcard is heard as. */
+const MAX_NAME_WORDS = 4;
+
 function listExpr(list: CompiledList, lists: Lists): Expr {
+  if (list.kind === 'wildcard' && list.speech === 'names') {
+    const name = ruleName('names', list.name);
+    if (!lists.rules.has(name)) {
+      // "[the] word word [word]": two words at least and no short function words, which would soak up any sound
+      // (measured on the espeak-ng corpus, test/integration/voice-accuracy.test.ts).
+      const word: Expr = { k: 'alt', options: NAME_WORDS.map((w) => ({ k: 'words', words: [w] })), optional: false };
+      const optional: Expr = { k: 'alt', options: [word], optional: true };
+      const n = Math.max(2, Math.min(MAX_NAME_WORDS, list.maxTokens) - 1);
+      lists.rules.set(name, { k: 'seq', items: [{ k: 'alt', options: [{ k: 'words', words: ['the'] }], optional: true }, word, word, ...Array.from({ length: n - 2 }, () => optional)] });
+    }
+    return { k: 'ref', name };
+  }
   if (list.kind === 'wildcard') return { k: 'void', reason: `wildcard slot {${list.name}} is free text, which a grammar cannot hold` };
   const name = ruleName(list.kind === 'range' ? 'range' : 'list', list.name);
   if (!lists.rules.has(name)) {
@@ -275,7 +307,7 @@ export function compileGrammar(ruleSets: readonly RuleSet[], dictFile: string, o
   const ruleText: string[] = [];
   for (const [name, e] of lists.rules) {
     const pruned = prune(e, known, voidRefs);
-    const listName = name.replace(/^(list|range)_/, '');
+    const listName = name.replace(/^(list|range|names)_/, '');
     const dropped = droppedReason(e, known, 'values');
     if (dropped && pruned.k !== 'void') skipped.push({ intent: '*', sentence: `{${listName}}`, source: '', reason: dropped });
     if (pruned.k === 'void') voidRefs.set(name, `list {${listName}}: ${pruned.reason}`);
@@ -321,10 +353,11 @@ export function grammarCid(ruleSets: readonly RuleSet[], dictFile: string, optio
 
 /**
  * The grammar as files in `<cacheDir>/grammar-<cid-hex>/`: compiled and written (atomically) on first use,
- * read back afterwards. Writing a new grammar removes the entries of earlier rule sets.
+ * read back afterwards. Writing a new grammar removes the entries of earlier rule sets, except the folders named
+ * in `keep` (the grammar a recognizer may still be reading when a dynamic list changed).
  */
-export function grammarFiles(ruleSets: readonly RuleSet[], dictFile: string, cacheDir: string, options: GrammarOptions = {}): GrammarFiles {
-  const cid = grammarCid(ruleSets, dictFile, options);
+export function grammarFiles(ruleSets: readonly RuleSet[], dictFile: string, cacheDir: string, options: GrammarOptions & { keep?: readonly string[] } = {}): GrammarFiles {
+  const cid = grammarCid(ruleSets, dictFile, options.espeak ? { espeak: options.espeak } : {});
   const dir = join(cacheDir, `grammar-${cid.slice(3, 23)}`);
   const jsgfFile = join(dir, 'tessera.gram');
   const dictOut = join(dir, 'tessera.dict');
@@ -337,7 +370,7 @@ export function grammarFiles(ruleSets: readonly RuleSet[], dictFile: string, cac
       // a damaged cache entry is rebuilt below
     }
   }
-  const grammar = compileGrammar(ruleSets, dictFile, options);
+  const grammar = compileGrammar(ruleSets, dictFile, options.espeak ? { espeak: options.espeak } : {});
   mkdirSync(dir, { recursive: true });
   const write = (file: string, text: string) => {
     writeFileSync(`${file}.tmp`, text);
@@ -349,7 +382,8 @@ export function grammarFiles(ruleSets: readonly RuleSet[], dictFile: string, cac
   write(reportFile, JSON.stringify({ ...grammar, jsgf: '', dict: '' }, null, 2));
   // Grammars of earlier rule sets are not used again: one entry per data folder is enough.
   for (const entry of readdirSync(cacheDir)) {
-    if (entry.startsWith('grammar-') && join(cacheDir, entry) !== dir) rmSync(join(cacheDir, entry), { recursive: true, force: true });
+    const path = join(cacheDir, entry);
+    if (entry.startsWith('grammar-') && path !== dir && !(options.keep ?? []).includes(path)) rmSync(path, { recursive: true, force: true });
   }
   return { ...grammar, jsgfFile, dictFile: dictOut, cached: false };
 }

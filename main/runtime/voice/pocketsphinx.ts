@@ -12,7 +12,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { TesseraError } from '../../common/errors.js';
 import type { RuleSet } from '../intents/index.js';
 import type { SphinxModel, VoiceTools } from './detect.js';
@@ -75,18 +75,27 @@ export function sphinxMissing(tools: VoiceTools): PartStatus | undefined {
  * pocketsphinx with the rules' grammar (compiled or taken from the cache at creation). Throws
  * VOICE_UNAVAILABLE when pocketsphinx or its model is missing, or no rule can become a grammar.
  */
-export function createPocketsphinxStt(options: PocketsphinxOptions): SttEngine & { readonly grammar: GrammarFiles } {
+export function createPocketsphinxStt(options: PocketsphinxOptions): SttEngine & { readonly grammar: GrammarFiles; refresh(): GrammarFiles } {
   const missing = sphinxMissing(options.tools);
   if (missing) throw new TesseraError('VOICE_UNAVAILABLE', `${missing.reason}; ${missing.fix}`);
   const model = options.tools.sphinxModel!;
-  const grammar = grammarFiles(options.ruleSets, model.dict, options.cacheDir, options.tools.espeak ? { espeak: options.tools.espeak } : {});
+  const espeak = options.tools.espeak ? { espeak: options.tools.espeak } : {};
+  // Replaced by `refresh` when a dynamic list of the rules changes; each utterance uses the grammar of its start.
+  let grammar = grammarFiles(options.ruleSets, model.dict, options.cacheDir, espeak);
   const bin = options.tools.pocketsphinx!;
   const inFlight = new Set<AbortController>();
   const tmp = mkdtempSync(join(tmpdir(), 'tessera-stt-'));
   let seq = 0;
   return {
     id: 'pocketsphinx',
-    grammar,
+    get grammar() {
+      return grammar;
+    },
+    refresh() {
+      // The folder of the grammar in use stays until the next refresh: a decoder may be starting on it right now.
+      grammar = grammarFiles(options.ruleSets, model.dict, options.cacheDir, { ...espeak, keep: [dirname(grammar.jsgfFile)] });
+      return grammar;
+    },
     async transcribe(pcm16k, opts = {}): Promise<Transcript> {
       const started = nowMs();
       if (pcm16k.length === 0) return { engine: 'pocketsphinx', text: '', ms: 0 };

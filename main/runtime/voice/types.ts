@@ -269,4 +269,10 @@ export interface Voice extends Disposable {
   listen(recorder: Recorder, options?: ListenOptions): Promise<ListenResult>;
   /** A recorder on the default microphone (throws VOICE_UNAVAILABLE when `status().mic` is unavailable). */
   microphone(): Recorder;
+  /**
+   * Recompile the speech grammar from the rule sets' current values (a dynamic list such as the journeys' `{place}`
+   * changed: issue 15) and use it for the next utterance. Returns the grammar's cid, or null when the engine has no
+   * grammar (Whisper, or no STT). Never interrupts an utterance being recognized.
+   */
+  refreshGrammar?(): Promise<string | null>;
 }
