@@ -282,10 +282,16 @@ describe.skipIf(!routesPresent)('the Journey Guide against the real routes (skip
     const view = (await api('GET', `/api/journeys/${journeyId}`)).body as { nodes: Array<{ id: string; state: string }>; current: string; version: number };
     const later = view.nodes.filter((x) => x.state === 'pending' && x.id !== view.current).at(-1)!;
     // Hold this screen's reads so it keeps the journey as it was, while "another screen" completes a later node.
+    // Its own POST (with the version it saw) lets the reads through again.
     let hold = true;
-    await page.route((url) => url.pathname.startsWith('/api/journeys'), (r) => (hold && r.request().method() === 'GET' ? r.abort() : r.continue()));
+    await page.route(
+      (url) => url.pathname.startsWith('/api/journeys'),
+      (r) => {
+        if (r.request().method() === 'POST') hold = false;
+        return hold ? r.abort() : r.continue();
+      },
+    );
     expect((await api('POST', `/api/journeys/${journeyId}/nodes/${later.id}/complete`, {})).status).toBe(200);
-    page.once('request', (r) => r.method() === 'POST' && (hold = false));
     await page.getByTestId('guide-done').click();
     await expect.poll(() => page.getByTestId('guide-conflict').textContent().catch(() => null), { timeout: 10_000 }).toBe('Another screen changed this journey just now; here is how it stands.');
     await page.unroute((url) => url.pathname.startsWith('/api/journeys'));

@@ -329,3 +329,26 @@ describe('the map fits its box', () => {
     }
   });
 });
+
+describe('the journey client in Electron', () => {
+  it('goes through the generic IPC method `api` (no per-method IPC), and rejects with the route\'s TesseraError', async () => {
+    const { createIpcClient } = await import('../../renderer/src/client/ipc.js');
+    const calls: Array<[string, unknown]> = [];
+    const client = createIpcClient({
+      invoke: async (method, arg) => {
+        calls.push([method, arg]);
+        const path = (arg as { path: string }).path;
+        if (path.endsWith('/complete')) return { ok: false, error: { code: 'NOT_FOUND', message: 'No journey jrn_x.' } };
+        return { ok: true, value: { journeys: [] } };
+      },
+      subscribe: async () => ({ ok: true, value: {} }),
+      onEvent: () => () => undefined,
+    });
+    expect(await client.journeys.list({ user: 'ses_1' })).toEqual([]);
+    await expect(client.journeys.complete('jrn_x', 'art', { expected_version: 2 })).rejects.toMatchObject({ name: 'TesseraError', code: 'NOT_FOUND', message: 'No journey jrn_x.' });
+    expect(calls).toEqual([
+      ['api', { method: 'GET', path: '/api/journeys?user=ses_1' }],
+      ['api', { method: 'POST', path: '/api/journeys/jrn_x/nodes/art/complete', body: { expected_version: 2 } }],
+    ]);
+  });
+});

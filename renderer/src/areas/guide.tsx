@@ -217,9 +217,6 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
       {journey && (
         <div class="guide-layout">
           <div class="guide-column">
-            <h3 class="guide-title" data-testid="guide-title">
-              {journey.doc.title}
-            </h3>
             {started ? (
               <NextCard journey={started} next={data?.next ?? null} sessions={data?.sessions ?? []} texts={t} lang={lang} busy={busy} act={act} client={client} />
             ) : (
@@ -346,7 +343,9 @@ function Itinerary(props: { journey: JourneyView; texts: GuideTexts; lang: Retur
   const { journey, texts: t, lang } = props;
   return (
     <section class="guide-itinerary" aria-labelledby="guide-itinerary-title">
-      <h3 id="guide-itinerary-title">{t.itinerary}</h3>
+      <h3 id="guide-itinerary-title" class="guide-title" data-testid="guide-title">
+        {journey.doc.title || t.itinerary}
+      </h3>
       <ol data-testid="guide-itinerary">
         {journey.nodes.map((n, i) => {
           const status = nodeStatus(n, journey.current);
