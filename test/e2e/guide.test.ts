@@ -138,6 +138,24 @@ describe('the Journey Guide, routes answered in the page', () => {
     expect(mock.requests.find((r) => r.path === '/api/journeys/jrn_guide_1/nodes/pharm/skip')?.body).toEqual({ expected_version: 3 });
   });
 
+  it('shows the way to any place of the itinerary on touch, drawn on the map, and goes back to the next step', async () => {
+    const art = page.locator('[data-testid="guide-node"][data-node="art"]').getByTestId('guide-node-way');
+    expect((await art.boundingBox())!.height).toBeGreaterThanOrEqual(64);
+    const nextRoute = await page.getByTestId('guide-map-route').getAttribute('d');
+    await art.click();
+    await expect.poll(() => page.getByTestId('guide-way-text').textContent().catch(() => null), { timeout: 10_000 }).toBe('Walk 8 minutes to the Art Gallery.');
+    expect(mock.requests.some((r) => r.path === '/api/journeys/jrn_guide_1/route?to=lviv.art&language=en')).toBe(true);
+    // The map draws that way instead of the next step's.
+    await expect.poll(() => page.getByTestId('guide-map-route').getAttribute('d')).not.toBe(nextRoute);
+    expect(await page.getByTestId('guide-map-route').getAttribute('d')).toMatch(/^M[\d.]+ [\d.]+L[\d.]+ [\d.]+L[\d.]+ [\d.]+$/);
+    await shot(page, 'way-1366x768');
+    await page.getByTestId('guide-way-back').click();
+    expect(await page.getByTestId('guide-way').count()).toBe(0);
+    expect(await page.getByTestId('guide-map-route').getAttribute('d')).toBe(nextRoute);
+    // Done and skipped rows are not buttons.
+    expect(await page.locator('[data-testid="guide-node"][data-node="rynok"]').getByTestId('guide-node-way').count()).toBe(0);
+  });
+
   it('fills a portrait 1080×1920 kiosk: 64 px targets, large words, a QR code most of the width, no page scroll', async () => {
     await page.setViewportSize(KIOSK);
     await expect.poll(() => page.evaluate(() => document.documentElement.classList.contains('kiosk'))).toBe(true);

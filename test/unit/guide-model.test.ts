@@ -28,6 +28,7 @@ import {
   routeLines,
   routeWords,
   startableSessions,
+  staticRouteOf,
   textsFor,
 } from '../../renderer/src/areas/guide-model.js';
 
@@ -157,6 +158,10 @@ describe('guide words', () => {
     expect(guideProblemWords({ code: 'PROPOSAL_NOT_FOUND', message: 'x' }, 'uk')).toBe('Ця пропозиція вже неактуальна.');
     expect(guideProblemWords(new Error('boom'), 'en')).toBe('boom');
     expect(isConflict({ code: 'JOURNEY_CONFLICT', details: { current_version: 4 } })).toBe(true);
+    const plan = { source: 'static', legs: [], text: 'Walk along Svobody Ave.' };
+    expect(staticRouteOf({ code: 'ROUTE_NOT_FOUND', details: { static: plan } })).toBe(plan);
+    expect(staticRouteOf({ code: 'ROUTE_NOT_FOUND', details: { static: null } })).toBeNull();
+    expect(staticRouteOf({ code: 'NOT_FOUND', details: { static: plan } })).toBeNull();
     expect(isConflict(new TesseraError('NOT_FOUND', 'x'))).toBe(false);
   });
 

@@ -21,7 +21,8 @@ const LINE_COLOURS = ['#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0d9488', '#c
 /** Until the box is measured (and in a test without layout). */
 const DEFAULT_BOX = { width: 800, height: 600 };
 
-export function GuideMap(props: { map: CityMap | null; nodes: readonly JourneyNodeView[]; current: string | null; route: RoutePlan | null; texts: GuideTexts }) {
+/** `caption`: the city package's age, set on the map like a paper map's edition line. */
+export function GuideMap(props: { map: CityMap | null; nodes: readonly JourneyNodeView[]; current: string | null; route: RoutePlan | null; texts: GuideTexts; caption?: string | null }) {
   const { map, nodes, current, route, texts } = props;
   const box = useRef<HTMLDivElement | null>(null);
   const [size, setSize] = useState(DEFAULT_BOX);
@@ -41,8 +42,11 @@ export function GuideMap(props: { map: CityMap | null; nodes: readonly JourneyNo
   const frameKey = JSON.stringify([places, legs.map((l) => l.path), size]);
   const proj = useMemo(() => {
     const b = mapBounds(map?.bbox ?? null, places, legs.flatMap((l) => l.path));
-    return b ? projection(fitAspect(b, size.width / size.height), size.width) : null;
-  }, [map, frameKey]);
+    if (!b) return null;
+    // Room at the bottom for the caption, so it never hides the southernmost place.
+    const framed = props.caption ? { ...b, south: b.south - (b.north - b.south) * 0.12 } : b;
+    return projection(fitAspect(framed, size.width / size.height), size.width);
+  }, [map, frameKey, Boolean(props.caption)]);
   // Thousands of streets in one path, built once per map and frame.
   const ways = useMemo(() => (map && proj ? pathsOf(map.ways, proj) : ''), [map, proj]);
   const lineColour = new Map((map?.lines ?? []).map((l, i) => [l.name, LINE_COLOURS[i % LINE_COLOURS.length]!]));
@@ -84,6 +88,11 @@ export function GuideMap(props: { map: CityMap | null; nodes: readonly JourneyNo
             );
           })}
         </svg>
+      )}
+      {props.caption && (
+        <p class="guide-age guide-map-caption" data-testid="guide-package-age">
+          {props.caption}
+        </p>
       )}
     </div>
   );

@@ -39,6 +39,11 @@ export interface GuideTexts {
   starting: string;
   startFor: (product: string) => string;
   itinerary: string;
+  /** The itinerary's rows are buttons: "show the way to …". */
+  wayTo: (place: string) => string;
+  wayHeading: (place: string) => string;
+  noWay: string;
+  backToNext: string;
   next: string;
   done: string;
   skip: string;
@@ -81,6 +86,10 @@ const EN: GuideTexts = {
   starting: 'Starting…',
   startFor: (p) => `With your ${p}`,
   itinerary: 'Your day',
+  wayTo: (p) => `Show the way to ${p}`,
+  wayHeading: (p) => `The way to ${p}`,
+  noWay: 'No way was found on the map; here is what the journey itself says.',
+  backToNext: 'Back to the next step',
   next: 'Next',
   done: "I'm here / Done",
   skip: 'Skip',
@@ -128,6 +137,10 @@ const RU: GuideTexts = {
   starting: 'Начинаем…',
   startFor: (p) => `С вашей картой: ${p}`,
   itinerary: 'Ваш день',
+  wayTo: (p) => `Показать дорогу: ${p}`,
+  wayHeading: (p) => `Дорога: ${p}`,
+  noWay: 'На карте путь не найден; вот что говорят заметки путешествия.',
+  backToNext: 'Назад к следующему шагу',
   next: 'Дальше',
   done: 'Я здесь / Готово',
   skip: 'Пропустить',
@@ -175,6 +188,10 @@ const UK: GuideTexts = {
   starting: 'Починаємо…',
   startFor: (p) => `З вашою карткою: ${p}`,
   itinerary: 'Ваш день',
+  wayTo: (p) => `Показати дорогу: ${p}`,
+  wayHeading: (p) => `Дорога: ${p}`,
+  noWay: 'На мапі шлях не знайдено; ось що кажуть нотатки подорожі.',
+  backToNext: 'Назад до наступного кроку',
   next: 'Далі',
   done: 'Я тут / Готово',
   skip: 'Пропустити',
@@ -287,6 +304,14 @@ export function guideProblemWords(err: unknown, lang: JourneyLanguage): string {
 /** The stable code of a TesseraError (or anything shaped like one), '' otherwise. */
 export function codeOf(err: unknown): string {
   return typeof err === 'object' && err !== null ? String((err as { code?: unknown }).code ?? '') : '';
+}
+
+/** The document's static route a ROUTE_NOT_FOUND carries (`details.static`), to show when the map has no way. */
+export function staticRouteOf(err: unknown): RoutePlan | null {
+  if (codeOf(err) !== 'ROUTE_NOT_FOUND') return null;
+  const details = (err as { details?: unknown }).details;
+  const plan = typeof details === 'object' && details !== null ? (details as { static?: unknown }).static : null;
+  return typeof plan === 'object' && plan !== null && Array.isArray((plan as RoutePlan).legs) ? (plan as RoutePlan) : null;
 }
 
 /** Another screen changed the journey first (`expected_version` was stale): reload and say so. */

@@ -19,17 +19,27 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { TesseraClient } from '../../../main/common/api.js';
-import type { JourneyNodeView, JourneyView, NextStep, Proposal, RoutingStatus } from '../../../main/common/journeys.js';
+import type { JourneyNodeView, JourneyView, NextStep, Proposal, RoutePlan, RoutingStatus } from '../../../main/common/journeys.js';
 import type { CityMap } from '../../../main/common/journeys-api.js';
 import type { CatalogueProduct, ProductSessionView } from '../../../main/common/products-api.js';
 import { GuideMap } from './guide-map.js';
 import type { GuideTexts } from './guide-model.js';
-import { degradedWords, guideLanguage, guideProblemWords, hoursWords, isConflict, nodeStatus, packageAgeWords, passForNode, pickJourney, routeWords, startableSessions, textsFor } from './guide-model.js';
+import { degradedWords, guideLanguage, guideProblemWords, hoursWords, isConflict, nodeStatus, packageAgeWords, passForNode, pickJourney, routeWords, startableSessions, staticRouteOf, textsFor } from './guide-model.js';
 import { rightsWords, travellerLanguage } from './wallet-model.js';
 import { QrImage } from './wallet-pass.js';
 
 /** How often the shown journey is read again (travellers cannot subscribe to journey events). */
 export const GUIDE_REFRESH_MS = 2_000;
+
+/** "Show the way to …": a route from where the traveller is to a place of the journey (`GET …/route?to=`). */
+interface Way {
+  node: string;
+  name: string;
+  plan: RoutePlan | null;
+  /** The map found no way: `plan` is the document's static route (ROUTE_NOT_FOUND `details.static`). */
+  fallback: boolean;
+  problem: string | null;
+}
 
 interface Loaded {
   /** The traveller these answers are for. */
@@ -52,6 +62,7 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
   const [problem, setProblem] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
+  const [way, setWay] = useState<Way | null>(null);
   // Answers for a traveller who has since gone are dropped; only the newest read lands.
   const shown = useRef(traveller);
   shown.current = traveller;
@@ -109,6 +120,7 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
     setLoaded(null);
     setProblem(null);
     setNotice(null);
+    setWay(null);
     inFlight.current = null;
     if (!traveller) return;
     void refresh();
@@ -151,6 +163,7 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
     setBusy(label);
     setProblem(null);
     setNotice(null);
+    setWay(null);
     try {
       await action();
     } catch (err) {
@@ -161,6 +174,18 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
       inFlight.current = null;
       if (traveller) await read(traveller);
       setBusy(null);
+    }
+  };
+
+  /** The way to a node's place, from the current node's (the runtime plans it; the map then draws it). */
+  const showWay = async (journeyId: string, node: JourneyNodeView) => {
+    setWay({ node: node.id, name: node.place.name, plan: null, fallback: false, problem: null });
+    try {
+      const plan = await client.journeys.route(journeyId, node.place.id, lang);
+      setWay((w) => (w?.node === node.id ? { ...w, plan } : w));
+    } catch (err) {
+      const plan = staticRouteOf(err);
+      setWay((w) => (w?.node === node.id ? { ...w, plan, fallback: plan !== null, problem: plan ? null : guideProblemWords(err, lang) } : w));
     }
   };
 
@@ -217,6 +242,7 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
       {journey && (
         <div class="guide-layout">
           <div class="guide-column">
+            {started && way && <WayCard way={way} texts={t} lang={lang} onBack={() => setWay(null)} />}
             {started ? (
               <NextCard journey={started} next={data?.next ?? null} sessions={data?.sessions ?? []} texts={t} lang={lang} busy={busy} act={act} client={client} />
             ) : (
@@ -244,15 +270,10 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
                   ))}
               </section>
             )}
-            <Itinerary journey={journey} texts={t} lang={lang} />
+            <Itinerary journey={journey} texts={t} lang={lang} onWay={started ? (node) => void showWay(started.journey_instance_id, node) : null} />
           </div>
           <div class="guide-column guide-map-column">
-            <GuideMap map={routing?.mode === 'graph' ? cityMap : null} nodes={journey.nodes} current={journey.current} route={data?.next?.route ?? null} texts={t} />
-            {age && (
-              <p class="guide-age" data-testid="guide-package-age">
-                {age}
-              </p>
-            )}
+            <GuideMap map={routing?.mode === 'graph' ? cityMap : null} nodes={journey.nodes} current={journey.current} route={(started && way?.plan) || (data?.next?.route ?? null)} texts={t} caption={age} />
           </div>
         </div>
       )}
@@ -262,6 +283,40 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
         </p>
       )}
     </div>
+  );
+}
+
+/** "The way to …" (a tap on the itinerary): in view as soon as it opens, above the next step. */
+function WayCard(props: { way: Way; texts: GuideTexts; lang: ReturnType<typeof guideLanguage>; onBack: () => void }) {
+  const { way, texts: t, lang } = props;
+  const ref = useRef<HTMLElement | null>(null);
+  useEffect(() => ref.current?.scrollIntoView({ block: 'start' }), [way.node]);
+  return (
+    <section ref={ref} class="guide-way" aria-labelledby="guide-way-title" data-testid="guide-way" data-node={way.node}>
+      <h3 id="guide-way-title" class="guide-next-label">
+        {t.wayHeading(way.name)}
+      </h3>
+      {way.fallback && <p class="guide-needs">{t.noWay}</p>}
+      {way.plan && (
+        <>
+          <p class="guide-way-text" data-testid="guide-way-text">
+            {way.plan.text}
+          </p>
+          <p class="guide-route-summary">{routeWords(way.plan, lang)?.summary}</p>
+        </>
+      )}
+      {!way.plan && !way.problem && <p class="hint">{t.working}</p>}
+      {way.problem && (
+        <p class="guide-problem" role="alert">
+          {way.problem}
+        </p>
+      )}
+      <div class="guide-actions">
+        <button type="button" class="secondary" data-testid="guide-way-back" onClick={props.onBack}>
+          {t.backToNext}
+        </button>
+      </div>
+    </section>
   );
 }
 
@@ -339,8 +394,8 @@ function NextCard(props: {
   );
 }
 
-function Itinerary(props: { journey: JourneyView; texts: GuideTexts; lang: ReturnType<typeof guideLanguage> }) {
-  const { journey, texts: t, lang } = props;
+function Itinerary(props: { journey: JourneyView; texts: GuideTexts; lang: ReturnType<typeof guideLanguage>; onWay: ((node: JourneyNodeView) => void) | null }) {
+  const { journey, texts: t, lang, onWay } = props;
   return (
     <section class="guide-itinerary" aria-labelledby="guide-itinerary-title">
       <h3 id="guide-itinerary-title" class="guide-title" data-testid="guide-title">
@@ -352,27 +407,40 @@ function Itinerary(props: { journey: JourneyView; texts: GuideTexts; lang: Retur
           const hours = hoursWords(n, lang);
           return (
             <li key={n.id} class={`guide-node ${status}`} data-testid="guide-node" data-node={n.id} data-status={status} aria-current={status === 'current' || status === 'here' ? 'step' : undefined}>
-              <span class="guide-node-number" aria-hidden="true">
-                {status === 'done' ? '✓' : status === 'skipped' ? '–' : i + 1}
-              </span>
-              <div class="guide-node-body">
-                <p class="guide-node-title">
-                  {n.title}
-                  {n.title !== n.place.name && <span class="guide-node-place"> · {n.place.name}</span>}
-                </p>
-                <p class="guide-node-facts">
-                  {[t.kind[n.kind], n.duration_min > 0 ? t.stay(n.duration_min) : null, hours].filter(Boolean).join(' · ')}
-                </p>
-              </div>
-              {t.state[status] && (
-                <span class={`guide-node-state ${status}`} data-testid="guide-node-state">
-                  {t.state[status]}
-                </span>
+              {onWay && status !== 'done' && status !== 'skipped' ? (
+                <button type="button" class="guide-node-button" data-testid="guide-node-way" title={t.wayTo(n.place.name)} onClick={() => onWay(n)}>
+                  <NodeRow node={n} index={i} status={status} hours={hours} texts={t} />
+                </button>
+              ) : (
+                <NodeRow node={n} index={i} status={status} hours={hours} texts={t} />
               )}
             </li>
           );
         })}
       </ol>
     </section>
+  );
+}
+
+function NodeRow(props: { node: JourneyNodeView; index: number; status: ReturnType<typeof nodeStatus>; hours: string | null; texts: GuideTexts }) {
+  const { node: n, index: i, status, hours, texts: t } = props;
+  return (
+    <>
+      <span class="guide-node-number" aria-hidden="true">
+        {status === 'done' ? '✓' : status === 'skipped' ? '–' : i + 1}
+      </span>
+      <span class="guide-node-body">
+        <span class="guide-node-title">
+          {n.title}
+          {n.title !== n.place.name && <span class="guide-node-place"> · {n.place.name}</span>}
+        </span>
+        <span class="guide-node-facts">{[t.kind[n.kind], n.duration_min > 0 ? t.stay(n.duration_min) : null, hours].filter(Boolean).join(' · ')}</span>
+      </span>
+      {t.state[status] && (
+        <span class={`guide-node-state ${status}`} data-testid="guide-node-state">
+          {t.state[status]}
+        </span>
+      )}
+    </>
   );
 }
