@@ -6,7 +6,8 @@
  * 1. "answered in the page": the journey, city, session and catalogue routes are answered by
  *    test/fixtures/guide-fixtures.ts (Playwright `page.route`), so the screen is proven on a branch without the
  *    lead's routes: start, next-step card, QR code that scans back, map from the package, proposals, skip, the
- *    degraded banner, the end of the journey, Russian and Ukrainian.
+ *    degraded banner, the end of the journey, Russian and Ukrainian; and the start offered for a pass really bought in
+ *    the wallet (only the journey and city routes answered in the page).
  * 2. "against the real routes": nothing answered in the page. It runs only when the runtime serves `GET /api/journeys`
  *    (checked once below: a 404 means the lead's routes are not merged yet, and the half is skipped, not failed):
  *    buy the museum pass in the wallet, start today's journey, see the route and map, show the pass's QR code, a
@@ -52,6 +53,24 @@ async function openGuide(browser: Browser, url: string, options: { locale?: stri
   await page.goto(url);
   await page.getByTestId('area-journey').waitFor();
   return { context, page };
+}
+
+/** Buys the highest version of the museum pass in the wallet tab (the one naming the journey) and answers its code. */
+async function buyPass(p: Page, tessera: UiSession['tessera']): Promise<string> {
+  const bearer = decodeURIComponent(/#token=([^&]+)/.exec(tessera.uiUrl)![1]!);
+  const catalogue = (await api('GET', '/api/catalogue', undefined, tessera.origin, bearer)).body!['products'] as Array<{ ref: string; id: string; version: string; journey?: string | null }>;
+  const passes = catalogue.filter((c) => c.id === 'city.museum-pass-48h' && c.journey !== null).sort((a, b) => b.version.localeCompare(a.version, 'en', { numeric: true }));
+  expect(passes.length).toBeGreaterThan(0);
+  await p.getByTestId('tab-wallet').click();
+  await p.locator(`[data-testid="wallet-product"][data-ref="${passes[0]!.ref}"]`).getByTestId('wallet-choose').click();
+  await p.getByTestId('wallet-pay').click();
+  await p.getByTestId('wallet-paid').waitFor({ timeout: 30_000 });
+  const qr = p.locator('.wallet-passes').last().getByTestId('wallet-pass-qr');
+  await qr.scrollIntoViewIfNeeded();
+  const code = await scanQr(ui.browser, qr);
+  expect(code).toMatch(/^TS1:/);
+  await p.getByTestId('wallet-back').click();
+  return code!;
 }
 
 describe('the Journey Guide, routes answered in the page', () => {
@@ -245,40 +264,43 @@ describe('the Journey Guide, routes answered in the page', () => {
       await shot(p, `${lang}-1080x1920-kiosk`);
     }
   });
+  it('offers the start for a pass really bought in the wallet (the sessions and catalogue from the runtime), with that session', async () => {
+    expect(runTessera(['wallet', 'topup', 'main', '200000', 'UAH', '--url', ui.tessera.origin, '--data', ui.dataDir], cleanEnv()).code).toBe(0);
+    const real = createGuideMock();
+    const { page: p } = await openGuide(ui.browser, ui.tessera.uiUrl, { viewport: KIOSK });
+    await installGuideRoutes(p, real, { realSessions: true });
+    await p.reload();
+    await p.getByTestId('area-journey').waitFor();
+    const code = await buyPass(p, ui.tessera);
+    await p.getByTestId('tab-guide').click();
+    real.traveller = await traveller(p);
+    const start = p.getByTestId('guide-start');
+    await start.waitFor({ timeout: 10_000 });
+    const session = await start.getAttribute('data-session');
+    expect(session).toMatch(/^prs_/);
+    await start.click();
+    await p.getByTestId('guide-done').waitFor({ timeout: 10_000 });
+    expect(real.requests.find((r) => r.method === 'POST' && r.path === '/api/journeys')?.body).toEqual({ session, language: 'en' });
+    expect(code).toMatch(/^TS1:/);
+  }, 120_000);
 });
 
 describe.skipIf(!routesPresent)('the Journey Guide against the real routes (skipped until GET /api/journeys is served)', () => {
   let page: Page;
   let journeyId = '';
 
-  /** Buys the highest version of the museum pass in the wallet tab (the one naming the journey) and answers its code. */
-  async function buyPass(p: Page, origin: string): Promise<string> {
-    const catalogue = (await api('GET', '/api/catalogue', undefined, origin)).body!['products'] as Array<{ ref: string; id: string; version: string; journey?: string | null }>;
-    const passes = catalogue.filter((c) => c.id === 'city.museum-pass-48h' && c.journey !== null).sort((a, b) => b.version.localeCompare(a.version, 'en', { numeric: true }));
-    expect(passes.length).toBeGreaterThan(0);
-    await p.getByTestId('tab-wallet').click();
-    await p.locator(`[data-testid="wallet-product"][data-ref="${passes[0]!.ref}"]`).getByTestId('wallet-choose').click();
-    await p.getByTestId('wallet-pay').click();
-    await p.getByTestId('wallet-paid').waitFor({ timeout: 30_000 });
-    const qr = p.locator('.wallet-passes').last().getByTestId('wallet-pass-qr');
-    await qr.scrollIntoViewIfNeeded();
-    const code = await scanQr(ui.browser, qr);
-    expect(code).toMatch(/^TS1:/);
-    await p.getByTestId('wallet-back').click();
-    return code!;
-  }
-
   it('buys the pass, starts today\'s journey, and shows the next step, the itinerary, the map and the package\'s age', async () => {
     expect(runTessera(['wallet', 'topup', 'main', '200000', 'UAH', '--url', ui.tessera.origin, '--data', ui.dataDir], cleanEnv()).code).toBe(0);
     ({ page } = await openGuide(ui.browser, ui.tessera.uiUrl, { viewport: KIOSK }));
-    const code = await buyPass(page, ui.tessera.origin);
+    const code = await buyPass(page, ui.tessera);
     await page.getByTestId('tab-guide').click();
     await page.getByTestId('guide-start').click();
     await page.getByTestId('guide-next-text').waitFor({ timeout: 15_000 });
     journeyId = (await page.getByTestId('guide').getAttribute('data-journey'))!;
     expect(journeyId).not.toBe('');
     expect((await statuses(page))[0]).toMatch(/:current$/);
-    expect(await page.getByTestId('guide-map').getAttribute('data-source')).toBe('package');
+    await expect.poll(() => page.getByTestId('guide-map').getAttribute('data-source'), { timeout: 10_000 }).toBe('package');
+    expect(await page.getByTestId('guide-map-ways').count()).toBe(1);
     expect(await page.getByTestId('guide-map-marker').count()).toBe((await statuses(page)).length);
     expect(await page.getByTestId('guide-package-age').textContent()).toMatch(/^City data from \d{1,2} \w{3} \d{4}, (less than a day|\d+ days?) old$/);
     await shot(page, 'real-started-1080x1920-kiosk');
@@ -294,7 +316,7 @@ describe.skipIf(!routesPresent)('the Journey Guide against the real routes (skip
     expect(await page.getByTestId('guide-map-route').count()).toBeGreaterThan(0);
     await page.getByTestId('guide-next').scrollIntoViewIfNeeded();
     await shot(page, 'real-next-step-1080x1920-kiosk');
-  });
+  }, 120_000);
 
   it('says so in words when another screen changed the journey first (JOURNEY_CONFLICT), and shows it as it stands', async () => {
     const view = (await api('GET', `/api/journeys/${journeyId}`)).body as { nodes: Array<{ id: string; state: string }>; current: string; version: number };
@@ -316,19 +338,26 @@ describe.skipIf(!routesPresent)('the Journey Guide against the real routes (skip
     await expect.poll(() => page.getByTestId('guide').getAttribute('data-version'), { timeout: 10_000 }).toBe(String(view.version + 1));
     expect(await statuses(page)).toContain(`${later.id}:done`);
     await shot(page, 'real-conflict-1080x1920-kiosk');
-  });
+  }, 60_000);
 
   it('walks the day to journey.completed', async () => {
-    for (let i = 0; i < 12 && (await page.getByTestId('guide-finished').count()) === 0; i++) {
+    for (let i = 0; i < 20 && (await page.getByTestId('guide-finished').count()) === 0; i++) {
+      // The guide's proposals (closing hours, weather) are declined: "Not now" takes the card away.
+      const proposal = page.getByTestId('guide-proposal').first();
+      if ((await proposal.count()) > 0) {
+        const id = await proposal.getAttribute('data-proposal');
+        await proposal.getByTestId('guide-reject').click();
+        await expect.poll(() => page.locator(`[data-testid="guide-proposal"][data-proposal="${id}"]`).count(), { timeout: 10_000 }).toBe(0);
+        continue;
+      }
       const version = await page.getByTestId('guide').getAttribute('data-version');
-      const decide = page.getByTestId('guide-reject');
-      if ((await decide.count()) > 0) await decide.first().click();
-      else await page.getByTestId('guide-done').click();
+      await page.getByTestId('guide-done').click();
       await expect.poll(() => page.getByTestId('guide').getAttribute('data-version'), { timeout: 10_000 }).not.toBe(version);
     }
     expect(await page.getByTestId('guide-finished').getAttribute('data-state')).toBe('completed');
+    expect(await page.getByTestId('guide-finished').textContent()).toBe('Journey complete — thank you for travelling with us!');
     await shot(page, 'real-finished-1080x1920-kiosk');
-  });
+  }, 120_000);
 
   it('runs the same journey on static routes with the city package removed, and says so', async () => {
     const bare = await startUiSession('tessera-e2e-guide-static-', KIOSK, { tesseraArgs: ['--kiosk'], env: cleanEnv({ TESSERA_CITY_PACKAGES: '' }) });
@@ -337,7 +366,7 @@ describe.skipIf(!routesPresent)('the Journey Guide against the real routes (skip
     const p = bare.page;
     await p.goto(bare.tessera.uiUrl);
     await p.getByTestId('area-journey').waitFor();
-    await buyPass(p, bare.tessera.origin);
+    await buyPass(p, bare.tessera);
     await p.getByTestId('tab-guide').click();
     await p.getByTestId('guide-start').click();
     await p.getByTestId('guide-next-text').waitFor({ timeout: 15_000 });
