@@ -264,6 +264,25 @@ describe('the Journey Guide, routes answered in the page', () => {
       await shot(p, `${lang}-1080x1920-kiosk`);
     }
   });
+  it('says a refused start in words and stops offering it for that pass', async () => {
+    const { page: p } = await openGuide(ui.browser, ui.tessera.uiUrl);
+    await installGuideRoutes(p, mock);
+    await p.getByTestId('tab-guide').click();
+    mock.journeys = [];
+    mock.startRefusal = { status: 404, code: 'NOT_FOUND', message: 'The product of session prs_guide_1 names no journey.' };
+    mock.traveller = await traveller(p);
+    await p.getByTestId('guide-start').click({ timeout: 10_000 });
+    await expect.poll(() => p.getByTestId('guide-problem').textContent().catch(() => null), { timeout: 10_000 }).toBe('The product of session prs_guide_1 names no journey.');
+    expect(await p.getByTestId('guide-start').count()).toBe(0);
+    await p.getByTestId('guide-no-journey').waitFor();
+    // Still said after the next reads of the journey (the words stay until the traveller's next action).
+    const lists = () => mock.requests.filter((r) => r.path === `/api/journeys?user=${mock.traveller}`).length;
+    const seen = lists();
+    await expect.poll(lists, { timeout: 10_000 }).toBeGreaterThanOrEqual(seen + 2);
+    expect(await p.getByTestId('guide-problem').textContent()).toBe('The product of session prs_guide_1 names no journey.');
+    mock.startRefusal = null;
+  });
+
   it('offers the start for a pass really bought in the wallet (the sessions and catalogue from the runtime), with that session', async () => {
     expect(runTessera(['wallet', 'topup', 'main', '200000', 'UAH', '--url', ui.tessera.origin, '--data', ui.dataDir], cleanEnv()).code).toBe(0);
     const real = createGuideMock();

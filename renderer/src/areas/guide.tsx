@@ -59,10 +59,14 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
   const [catalogue, setCatalogue] = useState<CatalogueProduct[] | null>(null);
   const [city, setCity] = useState<RoutingStatus | null>(null);
   const [cityMap, setCityMap] = useState<CityMap | null>(null);
+  // What went wrong: the traveller's last action (kept until the next action), and the last read (until a read succeeds).
   const [problem, setProblem] = useState<string | null>(null);
+  const [readProblem, setReadProblem] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [way, setWay] = useState<Way | null>(null);
+  // Sessions whose start the runtime refused for good (no journey document, not active): not offered again.
+  const [refused, setRefused] = useState<ReadonlySet<string>>(new Set());
   // Answers for a traveller who has since gone are dropped; only the newest read lands.
   const shown = useRef(traveller);
   shown.current = traveller;
@@ -88,10 +92,10 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
       }
       if (mine !== reads.current || shown.current !== who) return;
       setLoaded({ traveller: who, journeys, journey, next, proposals, sessions });
-      setProblem(null);
+      setReadProblem(null);
     } catch (err) {
       if (mine !== reads.current || shown.current !== who) return;
-      setProblem(guideProblemWords(err, lang));
+      setReadProblem(guideProblemWords(err, lang));
     }
   };
   /** A read now, unless one is under way (the poll never stacks reads on a slow runtime). */
@@ -119,8 +123,10 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
   useEffect(() => {
     setLoaded(null);
     setProblem(null);
+    setReadProblem(null);
     setNotice(null);
     setWay(null);
+    setRefused(new Set());
     inFlight.current = null;
     if (!traveller) return;
     void refresh();
@@ -193,7 +199,7 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
   const data = loaded?.traveller === traveller ? loaded : null;
   const journey = data?.journey ?? null;
   const started = journey?.state === 'started' ? journey : null;
-  const startable = data ? startableSessions(data.sessions, data.journeys, catalogue) : [];
+  const startable = data ? startableSessions(data.sessions, data.journeys, catalogue).filter((x) => !refused.has(x.product_runtime_session_id)) : [];
   const banner = degradedWords(routing, data?.next?.degraded === true, lang);
   const age = packageAgeWords(routing, lang);
 
@@ -209,12 +215,12 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
           {notice}
         </p>
       )}
-      {problem && (
+      {(problem ?? readProblem) && (
         <p class="guide-problem" role="alert" data-testid="guide-problem">
-          {problem}
+          {problem ?? readProblem}
         </p>
       )}
-      {!data && !problem && <p class="hint" data-testid="guide-loading">{t.loading}</p>}
+      {!data && !problem && !readProblem && <p class="hint" data-testid="guide-loading">{t.loading}</p>}
       {data && !started && startable.length > 0 && (
         <section class="guide-start" aria-label={t.start}>
           {startable.map((s) => (
@@ -226,7 +232,15 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
                 data-testid="guide-start"
                 data-session={s.product_runtime_session_id}
                 disabled={busy !== null}
-                onClick={() => void act('start', () => client.journeys.start({ session: s.product_runtime_session_id, language: lang }))}
+                onClick={() =>
+                  void act('start', () =>
+                    client.journeys.start({ session: s.product_runtime_session_id, language: lang }).catch((err: unknown) => {
+                      // A refusal that trying again cannot change (no journey document, session not active): stop offering it.
+                      if (!(err as { retryable?: unknown }).retryable) setRefused((old) => new Set([...old, s.product_runtime_session_id]));
+                      throw err;
+                    }),
+                  )
+                }
               >
                 {busy === 'start' ? t.starting : t.start}
               </button>
