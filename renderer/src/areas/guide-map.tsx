@@ -82,7 +82,7 @@ export function GuideMap(props: { map: CityMap | null; nodes: readonly JourneyNo
                 {(status === 'current' || status === 'here') && <circle class="guide-map-halo" r={r + 10} />}
                 <circle r={r} />
                 <text text-anchor="middle" dominant-baseline="central" font-size={r * 1.1}>
-                  {status === 'done' ? '✓' : String(i + 1)}
+                  {status === 'done' ? '✓' : status === 'skipped' ? '–' : String(i + 1)}
                 </text>
               </g>
             );
