@@ -48,6 +48,7 @@ const node = (id: string, over: Partial<JourneyNodeView> = {}): JourneyNodeView 
   opens_at: null,
   closes_at: null,
   duration_min: 30,
+  closed_today: false,
   ...over,
 });
 
@@ -126,6 +127,8 @@ describe('guide words', () => {
 
   it('says today’s opening hours, and nothing for a place that is always open', () => {
     expect(hoursWords({ opens_at: '10:00', closes_at: '18:00' }, 'en')).toBe('Open today 10:00–18:00');
+    expect(hoursWords({ opens_at: null, closes_at: null, closed_today: true }, 'en')).toBe('Closed today');
+    expect(hoursWords({ opens_at: null, closes_at: null, closed_today: true }, 'uk')).toBe('Сьогодні зачинено');
     expect(hoursWords({ opens_at: '10:00', closes_at: null }, 'en')).toBe('Opens today at 10:00');
     expect(hoursWords({ opens_at: '10:00', closes_at: '18:00' }, 'ru')).toBe('Сегодня открыто 10:00–18:00');
     expect(hoursWords({ opens_at: null, closes_at: null }, 'uk')).toBeNull();

@@ -170,6 +170,12 @@ describe('journey instances', () => {
     expect(w.journeys.place(j.journey_instance_id, 'lviv.history').text).toBe('Lviv History Museum is open today from 10:00 to 18:00.');
     expect(() => w.journeys.place(j.journey_instance_id, 'lviv.zoo')).toThrow(expect.objectContaining({ code: 'PLACE_UNKNOWN' }));
     expect(w.journeys.places().find((p) => p.id === 'lviv.history')!.names.en).toEqual(['Lviv History Museum', 'history museum']);
+    // On a Monday the museum does not open: the view says so rather than showing no hours at all.
+    const monday = world({ now: Date.parse('2026-12-07T09:00:00Z') });
+    const m = monday.journeys.start({ session: 'prs_pass' });
+    expect(m.nodes.find((n) => n.id === 'history')).toMatchObject({ opens_at: null, closes_at: null, closed_today: true });
+    expect(m.nodes.find((n) => n.id === 'start')!.closed_today).toBe(false);
+    expect(monday.journeys.place(m.journey_instance_id, 'lviv.history').text).toBe('Lviv History Museum is closed today.');
   });
 
   it('resumes at the same node after the process is gone (the journey is only what was committed)', () => {

@@ -296,6 +296,7 @@ export function createJourneys(options: JourneysOptions): Journeys {
       covered_by: coverage(row, node.needs),
       opens_at: today && today !== 'closed' ? formatHhmm(today.open) : null,
       closes_at: today && today !== 'closed' ? formatHhmm(today.close) : null,
+      closed_today: today === 'closed',
       duration_min: node.duration_min,
     };
   };

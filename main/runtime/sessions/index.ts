@@ -53,7 +53,8 @@ export type SessionEntitlements = Pick<Entitlements, 'issue' | 'list' | 'revokeF
 export interface ProductSession {
   product_runtime_session_id: string;
   state: SessionState;
-  product: { ref: string; id: string; version: string; cid: string; title: string | null };
+  /** `journey`: the journey document the product guides its buyer with (`lviv.old-town-day@^1`), or null. */
+  product: { ref: string; id: string; version: string; cid: string; title: string | null; journey: string | null };
   user_id: string;
   wallet_id: string;
   market: string | null;
@@ -223,12 +224,21 @@ export function createSessions(options: SessionsOptions): Sessions {
       (SELECT COUNT(*) FROM product_sessions WHERE user_id = @user AND created_at >= @hour_ago) AS user_last_hour
     FROM product_sessions WHERE product_id = @product`);
 
+  /** The journey document the product names (null when it names none, or when its def is no longer held). */
+  const journeyOfProduct = (cid: string): string | null => {
+    try {
+      return catalogue.resolve(cid).journey ?? null;
+    } catch {
+      return null;
+    }
+  };
+
   const toSession = (row: Row): ProductSession => {
     const [id, version] = splitRef(row.product_ref);
     return {
       product_runtime_session_id: row.id,
       state: row.state,
-      product: { ref: row.product_ref, id, version, cid: row.product_cid, title: row.title },
+      product: { ref: row.product_ref, id, version, cid: row.product_cid, title: row.title, journey: journeyOfProduct(row.product_cid) },
       user_id: row.user_id,
       wallet_id: row.wallet_id,
       market: row.market,

@@ -55,6 +55,7 @@ export interface GuideTexts {
   minutes: (n: number) => string;
   stay: (n: number) => string;
   hours: (open: string | null, close: string | null) => string | null;
+  closedToday: string;
   showCode: string;
   needsPass: string;
   conflict: string;
@@ -100,6 +101,7 @@ const EN: GuideTexts = {
   kind: { visit: 'Visit', meal: 'Meal', transit: 'Transfer', checkpoint: 'Meeting point', free_time: 'Free time' },
   minutes: (n) => counted('en', n, { one: 'minute', other: 'minutes' }),
   stay: (n) => `about ${n} min`,
+  closedToday: 'Closed today',
   hours: (open, close) => (open && close ? `Open today ${open}–${close}` : open ? `Opens today at ${open}` : close ? `Open today until ${close}` : null),
   showCode: 'Show this code at the entrance.',
   needsPass: 'This place needs a pass you do not hold; you can buy one under “Passes & tickets”.',
@@ -151,6 +153,7 @@ const RU: GuideTexts = {
   kind: { visit: 'Посещение', meal: 'Еда', transit: 'Переезд', checkpoint: 'Точка сбора', free_time: 'Свободное время' },
   minutes: (n) => counted('ru', n, { one: 'минута', few: 'минуты', many: 'минут', other: 'минуты' }),
   stay: (n) => `около ${n} мин`,
+  closedToday: 'Сегодня закрыто',
   hours: (open, close) => (open && close ? `Сегодня открыто ${open}–${close}` : open ? `Сегодня открывается в ${open}` : close ? `Сегодня открыто до ${close}` : null),
   showCode: 'Покажите этот код на входе.',
   needsPass: 'Сюда нужна карта, которой у вас нет; её можно купить во вкладке «Passes & tickets».',
@@ -202,6 +205,7 @@ const UK: GuideTexts = {
   kind: { visit: 'Відвідування', meal: 'Їжа', transit: 'Переїзд', checkpoint: 'Місце збору', free_time: 'Вільний час' },
   minutes: (n) => counted('uk', n, { one: 'хвилина', few: 'хвилини', many: 'хвилин', other: 'хвилини' }),
   stay: (n) => `близько ${n} хв`,
+  closedToday: 'Сьогодні зачинено',
   hours: (open, close) => (open && close ? `Сьогодні відчинено ${open}–${close}` : open ? `Сьогодні відчиняється о ${open}` : close ? `Сьогодні відчинено до ${close}` : null),
   showCode: 'Покажіть цей код на вході.',
   needsPass: 'Сюди потрібна картка, якої у вас немає; її можна купити у вкладці «Passes & tickets».',
@@ -275,7 +279,8 @@ export function nodeStatus(node: JourneyNodeView, current: string | null): NodeS
 }
 
 /** Today's opening hours of a node's place, or null when it has none today (a square is always open). */
-export function hoursWords(node: Pick<JourneyNodeView, 'opens_at' | 'closes_at'>, lang: JourneyLanguage): string | null {
+export function hoursWords(node: Pick<JourneyNodeView, 'opens_at' | 'closes_at'> & { closed_today?: boolean }, lang: JourneyLanguage): string | null {
+  if (node.closed_today) return textsFor(lang).closedToday;
   return textsFor(lang).hours(node.opens_at, node.closes_at);
 }
 
