@@ -178,11 +178,11 @@ describe('guide words', () => {
 });
 
 describe('which journey and which sessions the guide shows', () => {
-  it('marks nodes: done, skipped, the current one (entered: you are here), the rest pending', () => {
+  it('marks nodes: done, skipped, the current one (entered or not), the rest pending', () => {
     expect(nodeStatus(node('a', { state: 'completed' }), 'b')).toBe('done');
     expect(nodeStatus(node('a', { state: 'skipped' }), 'b')).toBe('skipped');
     expect(nodeStatus(node('b'), 'b')).toBe('current');
-    expect(nodeStatus(node('b', { state: 'entered' }), 'b')).toBe('here');
+    expect(nodeStatus(node('b', { state: 'entered' }), 'b')).toBe('current');
     expect(nodeStatus(node('c'), 'b')).toBe('pending');
   });
 

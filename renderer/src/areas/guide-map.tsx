@@ -79,7 +79,7 @@ export function GuideMap(props: { map: CityMap | null; nodes: readonly JourneyNo
             return (
               <g key={n.id} class={`guide-map-marker ${status}`} data-testid="guide-map-marker" data-node={n.id} data-status={status} transform={`translate(${x.toFixed(1)} ${y.toFixed(1)})`}>
                 <title>{`${i + 1}. ${n.place.name}`}</title>
-                {(status === 'current' || status === 'here') && <circle class="guide-map-halo" r={r + 10} />}
+                {status === 'current' && <circle class="guide-map-halo" r={r + 10} />}
                 <circle r={r} />
                 <text text-anchor="middle" dominant-baseline="central" font-size={r * 1.1}>
                   {status === 'done' ? '✓' : status === 'skipped' ? '–' : String(i + 1)}

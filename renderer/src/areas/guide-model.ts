@@ -50,7 +50,7 @@ export interface GuideTexts {
   working: string;
   finished: string;
   abandoned: string;
-  state: Record<'current' | 'here' | 'done' | 'skipped' | 'pending', string>;
+  state: Record<'current' | 'done' | 'skipped' | 'pending', string>;
   kind: Record<NodeKind, string>;
   minutes: (n: number) => string;
   stay: (n: number) => string;
@@ -97,7 +97,7 @@ const EN: GuideTexts = {
   working: 'One moment…',
   finished: 'Journey complete — thank you for travelling with us!',
   abandoned: 'This journey was ended.',
-  state: { current: 'Now', here: 'You are here', done: 'Done', skipped: 'Skipped', pending: '' },
+  state: { current: 'Now', done: 'Done', skipped: 'Skipped', pending: '' },
   kind: { visit: 'Visit', meal: 'Meal', transit: 'Transfer', checkpoint: 'Meeting point', free_time: 'Free time' },
   minutes: (n) => counted('en', n, { one: 'minute', other: 'minutes' }),
   stay: (n) => `about ${n} min`,
@@ -149,7 +149,7 @@ const RU: GuideTexts = {
   working: 'Минутку…',
   finished: 'Путешествие завершено — спасибо, что были с нами!',
   abandoned: 'Это путешествие прервано.',
-  state: { current: 'Сейчас', here: 'Вы здесь', done: 'Готово', skipped: 'Пропущено', pending: '' },
+  state: { current: 'Сейчас', done: 'Готово', skipped: 'Пропущено', pending: '' },
   kind: { visit: 'Посещение', meal: 'Еда', transit: 'Переезд', checkpoint: 'Точка сбора', free_time: 'Свободное время' },
   minutes: (n) => counted('ru', n, { one: 'минута', few: 'минуты', many: 'минут', other: 'минуты' }),
   stay: (n) => `около ${n} мин`,
@@ -201,7 +201,7 @@ const UK: GuideTexts = {
   working: 'Хвилинку…',
   finished: 'Подорож завершено — дякуємо, що були з нами!',
   abandoned: 'Цю подорож перервано.',
-  state: { current: 'Зараз', here: 'Ви тут', done: 'Готово', skipped: 'Пропущено', pending: '' },
+  state: { current: 'Зараз', done: 'Готово', skipped: 'Пропущено', pending: '' },
   kind: { visit: 'Відвідування', meal: 'Їжа', transit: 'Переїзд', checkpoint: 'Місце збору', free_time: 'Вільний час' },
   minutes: (n) => counted('uk', n, { one: 'хвилина', few: 'хвилини', many: 'хвилин', other: 'хвилини' }),
   stay: (n) => `близько ${n} хв`,
@@ -268,14 +268,17 @@ export function degradedWords(routing: RoutingStatus | null | undefined, nextDeg
   return null;
 }
 
-export type NodeStatus = 'current' | 'here' | 'done' | 'skipped' | 'pending';
+export type NodeStatus = 'current' | 'done' | 'skipped' | 'pending';
 
-/** How the itinerary marks a node: done and skipped by their state; the journey's current node as now (or "you are here" once entered). */
+/**
+ * How the itinerary marks a node: done and skipped by their state, the journey's current node as now (the runtime
+ * enters a node as it becomes current: `entered` is "where the traveller is or is heading", not "arrived"), the
+ * rest pending.
+ */
 export function nodeStatus(node: JourneyNodeView, current: string | null): NodeStatus {
   if (node.state === 'completed') return 'done';
   if (node.state === 'skipped') return 'skipped';
-  if (node.id === current) return node.state === 'entered' ? 'here' : 'current';
-  return node.state === 'entered' ? 'here' : 'pending';
+  return node.id === current ? 'current' : 'pending';
 }
 
 /** Today's opening hours of a node's place, or null when it has none today (a square is always open). */

@@ -420,7 +420,7 @@ function Itinerary(props: { journey: JourneyView; texts: GuideTexts; lang: Retur
           const status = nodeStatus(n, journey.current);
           const hours = hoursWords(n, lang);
           return (
-            <li key={n.id} class={`guide-node ${status}`} data-testid="guide-node" data-node={n.id} data-status={status} aria-current={status === 'current' || status === 'here' ? 'step' : undefined}>
+            <li key={n.id} class={`guide-node ${status}`} data-testid="guide-node" data-node={n.id} data-status={status} aria-current={status === 'current' ? 'step' : undefined}>
               {onWay && status !== 'done' && status !== 'skipped' ? (
                 <button type="button" class="guide-node-button" data-testid="guide-node-way" title={t.wayTo(n.place.name)} onClick={() => onWay(n)}>
                   <NodeRow node={n} index={i} status={status} hours={hours} texts={t} />
