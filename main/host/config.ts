@@ -104,7 +104,7 @@ const STT_MODES = ['auto', 'pocketsphinx', 'whisper', 'off'] as const;
  * `TESSERA_WHISPER_MODEL` (a transformers.js Whisper folder; used by `auto` when set) and `TESSERA_TTS_VOICE`
  * (an espeak-ng voice such as `en-us+klatt`, checked against the engine's list when voice starts).
  */
-export function voiceSettingsFromEnv(env: NodeJS.ProcessEnv): { stt?: (typeof STT_MODES)[number]; whisperModelDir?: string; ttsVoice?: string } {
+export function voiceSettingsFromEnv(env: NodeJS.ProcessEnv): { stt?: (typeof STT_MODES)[number]; whisperModelDir?: string; ttsVoice?: string; audioOutDir?: string } {
   const stt = env['TESSERA_STT'];
   if (stt !== undefined && stt !== '' && !(STT_MODES as readonly string[]).includes(stt)) {
     throw new TesseraError('CONFIG_INVALID', `TESSERA_STT must be one of ${STT_MODES.join(', ')}; got "${stt}".`);
@@ -112,7 +112,9 @@ export function voiceSettingsFromEnv(env: NodeJS.ProcessEnv): { stt?: (typeof ST
   const model = env['TESSERA_WHISPER_MODEL'];
   if (stt === 'whisper' && !model) throw new TesseraError('CONFIG_INVALID', 'TESSERA_STT=whisper needs TESSERA_WHISPER_MODEL: the folder of a transformers.js Whisper export (config.json and onnx/).');
   const voice = env['TESSERA_TTS_VOICE'];
+  const audioOut = env['TESSERA_AUDIO_OUT'];
   return {
+    ...(audioOut ? { audioOutDir: resolve(audioOut) } : {}),
     ...(stt ? { stt: stt as (typeof STT_MODES)[number] } : {}),
     ...(model ? { whisperModelDir: model } : {}),
     ...(voice ? { ttsVoice: voice } : {}),

@@ -53,6 +53,7 @@ describe('host configuration', () => {
   it('reads the voice settings from TESSERA_STT, TESSERA_WHISPER_MODEL and TESSERA_TTS_VOICE, refusing bad values', () => {
     expect(voiceSettingsFromEnv({})).toEqual({});
     expect(voiceSettingsFromEnv({ TESSERA_STT: 'off', TESSERA_TTS_VOICE: 'en-us+klatt' })).toEqual({ stt: 'off', ttsVoice: 'en-us+klatt' });
+    expect(voiceSettingsFromEnv({ TESSERA_AUDIO_OUT: '/tmp/said' })).toEqual({ audioOutDir: '/tmp/said' });
     expect(voiceSettingsFromEnv({ TESSERA_WHISPER_MODEL: '/models/whisper-tiny.en' })).toEqual({ whisperModelDir: '/models/whisper-tiny.en' });
     expect(() => voiceSettingsFromEnv({ TESSERA_STT: 'vosk' })).toThrow(/TESSERA_STT must be one of auto, pocketsphinx, whisper, off; got "vosk"/);
     expect(() => voiceSettingsFromEnv({ TESSERA_STT: 'whisper' })).toThrow(/needs TESSERA_WHISPER_MODEL/);

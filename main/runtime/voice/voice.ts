@@ -16,7 +16,7 @@ import type { GrammarFiles } from './grammar.js';
 import { createPocketsphinxStt, sphinxMissing } from './pocketsphinx.js';
 import { nowMs } from './proc.js';
 import { createMicRecorder, micStatus } from './recorder.js';
-import { createPlayerSink, speakerStatus } from './sink.js';
+import { createFileSink, createPlayerSink, speakerStatus } from './sink.js';
 import { createTtsEngine } from './tts.js';
 import { SPEECH_SAMPLE_RATE } from './types.js';
 import type { AudioSink, ListenResult, PartStatus, Recorder, SayResult, SttEngine, TtsEngine, Vad, Voice, VoiceStatus } from './types.js';
@@ -40,6 +40,11 @@ export interface VoiceConfig {
   vad?: SileroOptions;
   /** Default for {@link ListenOptions.timeoutMs}. */
   listenTimeoutMs?: number;
+  /**
+   * Speech output written as WAV files (`0001.wav`, …, in real time) into this folder instead of played: a device
+   * with no sound card that records what it says (`TESSERA_AUDIO_OUT`), e.g. for tests and benchmarks.
+   */
+  audioOutDir?: string;
 }
 
 export interface CreateVoiceOptions {
@@ -140,10 +145,10 @@ export async function createVoice(options: CreateVoiceOptions): Promise<VoiceSta
     tts: ttsResult.status,
     stt: sttStatus,
     mic: { available: micPart.available, ...(micPart.engine ? { engine: micPart.engine } : {}), ...(micPart.reason ? { reason: micPart.reason } : {}), ...(micPart.fix ? { fix: micPart.fix } : {}) },
-    speaker: speakerStatus(tools),
+    speaker: config.audioOutDir !== undefined && !options.sink ? { available: true, engine: `WAV files in ${config.audioOutDir}` } : speakerStatus(tools),
     vad: vadStatus(vad, vadError),
   };
-  const defaultSink = options.sink ?? createPlayerSink(tools);
+  const defaultSink = options.sink ?? (config.audioOutDir !== undefined ? createFileSink(config.audioOutDir, { pace: 1 }) : createPlayerSink(tools));
   const refresh = async (engine: NonNullable<typeof sphinxEngine>): Promise<string> => {
     const before = grammar?.cid;
     grammar = engine.refresh();
