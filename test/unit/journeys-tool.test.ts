@@ -155,6 +155,16 @@ describe('tool-journeys', () => {
     expect(heard(runJourneysOp(journeys, { op: 'hours', user, place: 'lviv.rynok', ask: 'close' }))).toBe('I have no opening hours for Rynok Square today.');
   });
 
+  it('says the module\'s own sentence for a place closed today, and the asked-for half of today\'s hours otherwise', () => {
+    const { journeys } = fakeJourneys();
+    journeys.place = (_id, place) =>
+      place === 'lviv.history'
+        ? { name: 'History Museum', opens_at: null, closes_at: null, closed_today: true, text: 'History Museum is closed today.' }
+        : { name: 'Opera', opens_at: '12:00', closes_at: '20:00', closed_today: false, text: 'Opera is open 12:00–20:00 today.' };
+    expect(heard(runJourneysOp(journeys, { op: 'hours', user, place: 'lviv.history', ask: 'close' }))).toBe('History Museum is closed today.');
+    expect(heard(runJourneysOp(journeys, { op: 'hours', user, place: 'lviv.opera', ask: 'close' }))).toBe('Opera closes at 20:00 today.');
+  });
+
   it('skips and completes the stop it is told, by voice, never the next one when asked twice, and says what is next', () => {
     const { journeys, calls, state } = fakeJourneys();
     const here = runJourneysOp(journeys, { op: 'current', user });

@@ -47,6 +47,8 @@ export interface JourneysForTool {
   skip(id: string, node: string, o?: { by?: NodeCompletedBy; expected_version?: number }): JourneyView;
   complete(id: string, node: string, o?: { by?: NodeCompletedBy; expected_version?: number }): JourneyView;
   places(): Array<{ id: string; names: Partial<Record<JourneyLanguage, string[]>> }>;
+  /** A place of the journey with today's opening, when the module has it (it knows a place closed today). @throws PLACE_UNKNOWN */
+  place?(id: string, place: string, o?: { language?: JourneyLanguage }): { name: string; opens_at: string | null; closes_at: string | null; closed_today: boolean; text: string };
 }
 
 /** What an op answers: a rendered sentence, or a catalogue key with its parameters; plus facts for the UI. */
@@ -178,10 +180,17 @@ export function runJourneysOp(journeys: JourneysForTool | undefined, args: unkno
       if (target && 'unknown' in target) return { ...say('journey.place_unknown', { name: target.unknown, stops: stopsOf(view) }), ...of };
       const node = target ? view.nodes.find((n) => n.place.id === target.id) : view.nodes.find((n) => n.id === view.current);
       if (!node) return { ...say('journey.done'), ...of, finished: true };
-      const place = node.place.name;
-      if (node.opens_at === null || node.closes_at === null) return { ...say('journey.hours_none', { place }), ...of, node: node.id };
+      let hours = { name: node.place.name, opens_at: node.opens_at, closes_at: node.closes_at };
+      if (journeys.place) {
+        // The module's own sentence for a place closed today or always open; the asked-for half otherwise.
+        const today = journeys.place(id, node.place.id, { language });
+        if (today.closed_today || today.opens_at === null || today.closes_at === null) return { text: today.text, ...of, node: node.id };
+        hours = today;
+      }
+      const place = hours.name;
+      if (hours.opens_at === null || hours.closes_at === null) return { ...say('journey.hours_none', { place }), ...of, node: node.id };
       const ask = a['ask'] === 'open' ? 'journey.opens' : a['ask'] === 'close' ? 'journey.closes' : 'journey.hours';
-      return { ...say(ask, { place, opens: node.opens_at, closes: node.closes_at }), ...of, node: node.id };
+      return { ...say(ask, { place, opens: hours.opens_at, closes: hours.closes_at }), ...of, node: node.id };
     }
   }
 }
