@@ -125,6 +125,15 @@ describe('tool-journeys', () => {
     expect(calls).toEqual(['route lviv.opera', 'route lviv.opera', 'route lviv.rynok']);
   });
 
+  it('finds a place said in a case form its names do not list, when the stem points at exactly one place', () => {
+    const { journeys, calls } = fakeJourneys();
+    runJourneysOp(journeys, { op: 'route', user, place_name: 'опери', language: 'uk' });
+    runJourneysOp(journeys, { op: 'route', user, place_name: 'історичному музеї', language: 'uk' });
+    expect(calls).toEqual(['route lviv.opera', 'route lviv.history']);
+    // A word no place's name shares its stem with is not guessed at.
+    expect(heard(runJourneysOp(journeys, { op: 'route', user, place_name: 'вокзалу' }))).toContain('I don\'t know a place called "вокзалу"');
+  });
+
   it('names the journey\'s stops for a place not on it: a free-text name, or another journey\'s place', () => {
     const { journeys, calls } = fakeJourneys();
     expect(heard(runJourneysOp(journeys, { op: 'route', user, place_name: 'the Eiffel Tower' }))).toBe('I don\'t know a place called "the Eiffel Tower" on your journey; your stops are Rynok Square, History Museum, Opera.');

@@ -72,6 +72,20 @@ function languageOf(v: unknown): JourneyLanguage {
 
 const codeOf = (err: unknown): string | undefined => (err instanceof TesseraError || (typeof err === 'object' && err !== null) ? (err as { code?: unknown }).code as string | undefined : undefined);
 
+/** Words that say nothing about which place: articles and the prepositions a route question puts before it. */
+const STOP_WORDS = new Set(['the', 'a', 'to', 'of', 'до', 'в', 'во', 'у', 'на']);
+
+/**
+ * Whether two words are forms of one word: equal, or sharing a prefix of at least 4 letters that leaves at most two
+ * letters of the shorter one (Russian and Ukrainian endings: "опери" / "опера", "оперного" / "оперний").
+ */
+function sameStem(a: string, b: string): boolean {
+  if (a === b) return true;
+  let common = 0;
+  while (common < a.length && common < b.length && a[common] === b[common]) common++;
+  return common >= Math.max(4, Math.min(a.length, b.length) - 2);
+}
+
 /** The journey's stops, by their place names, in itinerary order, each once. */
 function stopsOf(view: JourneyView): string {
   return [...new Set(view.nodes.map((n) => n.place.name))].join(', ');
@@ -95,10 +109,15 @@ function placeOf(view: JourneyView, places: JourneysForTool['places'], a: Record
     const said = a['place_name'].trim();
     const wanted = normalize(said);
     const strip = (s: string) => s.replace(/^(the) /, '');
+    const namesOf = (id: string, shown: string) => [shown, ...Object.values(known.find((p) => p.id === id)?.names ?? {}).flat()];
     for (const node of view.nodes) {
-      const names = [node.place.name, ...Object.values(known.find((p) => p.id === node.place.id)?.names ?? {}).flat()];
-      if (names.some((n) => normalize(n) === wanted || strip(normalize(n)) === strip(wanted))) return { id: node.place.id };
+      if (namesOf(node.place.id, node.place.name).some((n) => normalize(n) === wanted || strip(normalize(n)) === strip(wanted))) return { id: node.place.id };
     }
+    // A case form the document does not list ("до опери" for "Львівська опера"): every word said shares its stem with
+    // a word of exactly one place's names.
+    const words = wanted.split(' ').filter((w) => !STOP_WORDS.has(w));
+    const hits = new Set(view.nodes.filter((node) => words.length > 0 && namesOf(node.place.id, node.place.name).some((n) => words.every((w) => normalize(n).split(' ').some((t) => sameStem(w, t))))).map((n) => n.place.id));
+    if (hits.size === 1) return { id: [...hits][0]! };
     return { unknown: said };
   }
   return null;
