@@ -104,6 +104,55 @@ export interface BrokerOptions {
   bus: Bus;
   clock?: () => number;
   fetch?: typeof fetch;
+  /** Where http.fetch really connects for some allowlisted origins ({@link HttpOriginMap}); default none. */
+  originMap?: HttpOriginMap;
+}
+
+/**
+ * An operator's redirection of allowlisted origins to loopback servers (`TESSERA_HTTP_ORIGIN_MAP`, README
+ * "Configuration"): `https://api.open-meteo.com` → `http://127.0.0.1:8080`. What it is for: tests that speak a
+ * real service's protocol on 127.0.0.1, and a device that keeps a local mirror or caching proxy of a service.
+ *
+ * What it does not change: the plugin's allowlist (the manifest still names the real origins and is checked
+ * against the URL the plugin asked for, before any mapping), the URL the plugin sees in answers, and redirects
+ * (a redirect is resolved against the requested URL and checked against the allowlist again, then mapped).
+ * Targets are loopback only (127.0.0.0/8, [::1], localhost), so the setting can never send a plugin's requests
+ * to another machine; each target is an origin with no path.
+ */
+export type HttpOriginMap = ReadonlyMap<string, string>;
+
+/** The environment variable {@link parseHttpOriginMap} reads. */
+export const HTTP_ORIGIN_MAP_ENV = 'TESSERA_HTTP_ORIGIN_MAP';
+
+/**
+ * Parses `FROM=TO[,FROM=TO…]` (origins, `http(s)://host[:port]`; spaces around entries ignored; empty: none).
+ * @throws CONFIG_INVALID naming the entry: not an origin, a path or credentials given, a FROM given twice, or a TO
+ * that is not loopback.
+ */
+export function parseHttpOriginMap(text: string | undefined): HttpOriginMap {
+  const map = new Map<string, string>();
+  if (text === undefined) return map;
+  const bad = (entry: string, why: string): never => {
+    throw new TesseraError('CONFIG_INVALID', `${HTTP_ORIGIN_MAP_ENV}: "${entry}" ${why}; write FROM=TO pairs of origins separated by commas, e.g. https://api.open-meteo.com=http://127.0.0.1:8080.`);
+  };
+  for (const raw of text.split(',')) {
+    const entry = raw.trim();
+    if (entry === '') continue;
+    const eq = entry.indexOf('=');
+    if (eq <= 0) bad(entry, 'is not FROM=TO');
+    const [from, to] = [entry.slice(0, eq).trim(), entry.slice(eq + 1).trim()].map((o) => {
+      const origin = normalizeOrigin(o);
+      if (!origin) return bad(entry, `has "${o}", which is not an http(s) origin`);
+      const u = new URL(o);
+      if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) bad(entry, `has "${o}", which is more than an origin (no path, query or fragment)`);
+      return origin;
+    }) as [string, string];
+    const host = new URL(to).hostname.replace(/^\[|\]$/g, '');
+    if (!(host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host))) bad(entry, `maps to ${to}, which is not a loopback address (127.0.0.1, [::1], localhost)`);
+    if (map.has(from)) bad(entry, `maps ${from} a second time`);
+    map.set(from, to);
+  }
+  return map;
 }
 
 /** Which requested capabilities the runtime grants. Unknown names and http.fetch without origins are refused. */
@@ -123,6 +172,7 @@ export function createCapabilityBroker(options: BrokerOptions): CapabilityBroker
   const { store, bus } = options;
   const clock = options.clock ?? Date.now;
   const doFetch = options.fetch ?? fetch;
+  const originMap: HttpOriginMap = options.originMap ?? new Map();
   store.migrate('plugin_kv', KV_MIGRATIONS);
   store.migrate('plugin_effects', EFFECT_MIGRATIONS);
   const db = store.db;
@@ -260,11 +310,14 @@ export function createCapabilityBroker(options: BrokerOptions): CapabilityBroker
       }
       const origin = normalizeOrigin(parsed.href);
       if (!origin || !allowed.has(origin)) {
-        deny(hop === 0 ? `http.fetch: ${parsed.origin} is not in this plugin's allowlist` : `http.fetch: a redirect to ${parsed.origin} leaves this plugin's allowlist; refused`);
+        return deny(hop === 0 ? `http.fetch: ${parsed.origin} is not in this plugin's allowlist` : `http.fetch: a redirect to ${parsed.origin} leaves this plugin's allowlist; refused`);
       }
+      // The allowlist was checked on the URL asked for; only the connection goes where the operator mapped it.
+      const target = originMap.get(origin);
+      const connectTo = target === undefined ? parsed.href : target + parsed.pathname + parsed.search;
       let res: Response;
       try {
-        res = await doFetch(parsed.href, { method, headers, redirect: 'manual', signal, ...(body === undefined ? {} : { body: body as string }) });
+        res = await doFetch(connectTo, { method, headers, redirect: 'manual', signal, ...(body === undefined ? {} : { body: body as string }) });
       } catch (err) {
         throw new TesseraError('CAPABILITY_DENIED', `http.fetch: ${parsed.origin} could not be reached (${(err as Error).name === 'TimeoutError' ? `timed out after ${FETCH_LIMITS.timeoutMs} ms` : (err as Error).message})`);
       }

@@ -51,3 +51,35 @@ for (const name of readdirSync(catalogueSrc).filter((f) => f.endsWith('.json')).
   signed++;
 }
 process.stdout.write(`signed ${signed} product definitions into resources/catalogue\n`);
+
+// The shipped journey documents: resources/journeys/src/<id>.json signed into resources/journeys/<id>@<version>.json
+// with the real `tessera journey sign` (validated first: a broken document fails the build with each problem's path).
+// Deterministic like the catalogue above, and committed for the same reason.
+const journeySrc = join(root, 'resources', 'journeys', 'src');
+let journeys = 0;
+for (const name of readdirSync(journeySrc).filter((f) => f.endsWith('.json')).sort()) {
+  const doc = JSON.parse(readFileSync(join(journeySrc, name), 'utf8'));
+  const out = join(root, 'resources', 'journeys', `${doc.id}@${doc.version}.json`);
+  const code = await runCli(['journey', 'sign', join(journeySrc, name), '--key', key, '--out', out], quiet);
+  if (code !== 0) {
+    process.stderr.write(`build-plugins: \`tessera journey sign ${name}\` failed (${code})\n`);
+    process.exit(1);
+  }
+  journeys++;
+}
+process.stdout.write(`signed ${journeys} journey document${journeys === 1 ? '' : 's'} into resources/journeys\n`);
+// The shipped city data package (offline routing, issue 15): resources/city/src/<id>/ (made by
+// scripts/make-city.mjs) signed into resources/city/<id>/ with the real `tessera city sign`. The manifest carries no
+// signing time and Ed25519 is deterministic, so an unchanged source re-signs to the same bytes (committed).
+const citySrc = join(root, 'resources', 'city', 'src');
+let cities = 0;
+for (const name of existsSync(citySrc) ? readdirSync(citySrc).sort() : []) {
+  if (!existsSync(join(citySrc, name, 'city.json'))) continue;
+  const code = await runCli(['city', 'sign', join(citySrc, name), '--key', key, '--out', join(root, 'resources', 'city', name)], quiet);
+  if (code !== 0) {
+    process.stderr.write(`build-plugins: \`tessera city sign ${name}\` failed (${code})\n`);
+    process.exit(1);
+  }
+  cities++;
+}
+process.stdout.write(`signed ${cities} city data package(s) into resources/city\n`);

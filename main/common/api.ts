@@ -2,6 +2,7 @@
  * The client interface the UI talks to, whatever the transport (preload IPC inside Electron, HTTP/WS in a
  * browser). Pure types plus the wire limits both ends agree on.
  */
+import type { JourneyClient } from './journeys-api.js';
 import type { ProductClient } from './products-api.js';
 import type { Role, SessionView } from './roles.js';
 
@@ -142,6 +143,8 @@ export interface TesseraClient {
   io?: IoClient;
   /** Catalogue, product sessions, wallets, redemption and receipt links (issue 14; main/common/products-api.ts). */
   products: ProductClient;
+  /** Journeys, their next step and routes, the guide's proposals, the city package and its map (issue 15; main/common/journeys-api.ts). */
+  journeys: JourneyClient;
 }
 
 /** `GET /api/io/status`, as the Journey Guide reads it (main/host/http/io.ts has the full schema). */

@@ -159,6 +159,8 @@ export interface JourneyNodeView {
   /** Today's opening in the place's zone, `HH:MM`, when it has hours. */
   opens_at: string | null;
   closes_at: string | null;
+  /** The place has opening hours and does not open today. */
+  closed_today: boolean;
   duration_min: number;
 }
 

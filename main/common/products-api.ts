@@ -24,6 +24,8 @@ export interface CatalogueProduct {
   status: string;
   markets: string[];
   cities: string[];
+  /** The journey document that guides a buyer (`lviv.old-town-day@^1`), or null; absent from older runtimes. */
+  journey?: string | null;
   profiles: {
     entitlement: { kind: 'single_use' | 'multi_use' | 'time_pass' | 'stored_value'; uses?: number; uses_per_venue?: number; amount?: number; currency?: string; duration_ms?: number; validity_ms: number; venues: Array<{ id: string; name: string; city: string }> };
     pricing: { price: number; currency: string };

@@ -11,6 +11,7 @@ import { createLogger } from '../runtime/log/index.js';
 import { runPluginTrial } from '../runtime/plugins/index.js';
 import { combineTrustStores, openTrustStore } from '../runtime/trust/index.js';
 import type { TrustView } from '../runtime/trust/index.js';
+import { HTTP_ORIGIN_MAP_ENV, parseHttpOriginMap } from '../../sandbox/capabilities.js';
 import { MANIFEST_FILE, PLUGIN_NAME_RULE, SIGNATURE_FILE, pluginNameProblem } from '../../sandbox/manifest.js';
 import { UNBUILT_CID, signPlugin, staleBuildProblems, verifyPlugin, writeAtomic } from '../../sandbox/package.js';
 import type { CliIo, Command } from './cli.js';
@@ -300,7 +301,8 @@ const pluginTest: Command = {
     const { trust, developer } = withDeveloperKey(trustFor(values, io), str(values['dev-key']), io);
     warnStale(io, dir, staleBuildProblems(dir), 'testing the old build');
     try {
-      const { plugin, result } = await runPluginTrial({ dir }, input, { trust, logger: createLogger({ level: 'warn' }), ...(now === undefined ? {} : { now }) });
+      const httpOriginMap = parseHttpOriginMap(io.env[HTTP_ORIGIN_MAP_ENV]);
+      const { plugin, result } = await runPluginTrial({ dir }, input, { trust, logger: createLogger({ level: 'warn' }), ...(now === undefined ? {} : { now }), ...(httpOriginMap.size > 0 ? { httpOriginMap } : {}) });
       const out = result.output as Record<string, unknown>;
       io.stdout(
         JSON.stringify({

@@ -23,10 +23,13 @@ import { SCENARIO_COMMANDS } from './cli-scenarios.js';
 import { CONSENT_COMMANDS } from './cli-consent.js';
 import { ACCESS_COMMANDS } from './cli-access.js';
 import { SESSION_COMMANDS } from './cli-sessions.js';
+import { JOURNEY_COMMANDS as JOURNEY_INSTANCE_COMMANDS } from './cli-journeys.js';
 import { WALLET_COMMANDS } from './cli-wallet.js';
 import { CATALOGUE_COMMANDS } from './cli-catalogue.js';
 import { LINK_COMMANDS } from './cli-links.js';
 import { REDEEM_COMMANDS } from './cli-redeem.js';
+import { JOURNEY_DOC_COMMANDS } from './cli-journey-docs.js';
+import { CITY_COMMANDS } from './cli-city.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -195,7 +198,13 @@ const versionCommand: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS, ...LINK_COMMANDS, ...REDEEM_COMMANDS];
+/**
+ * `tessera journey <verb>`: a group like `catalogue` — `runCli` dispatches `journey validate FILE` to the command named
+ * `journey validate`, and `tessera journey` alone lists the group. Journey-instance commands join this list.
+ */
+const JOURNEY_COMMANDS: Command[] = [...JOURNEY_DOC_COMMANDS, ...JOURNEY_INSTANCE_COMMANDS];
+
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS, ...JOURNEY_COMMANDS, ...CITY_COMMANDS, ...LINK_COMMANDS, ...REDEEM_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);

@@ -5,9 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { TesseraError } from '../common/errors.js';
 import type { Logger } from '../runtime/log/index.js';
+import { BUILTIN_CITY_DIR } from './paths.js';
 
 export const DEFAULT_PORT = 7420;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -116,4 +117,14 @@ export function voiceSettingsFromEnv(env: NodeJS.ProcessEnv): { stt?: (typeof ST
     ...(model ? { whisperModelDir: model } : {}),
     ...(voice ? { ttsVoice: voice } : {}),
   };
+}
+
+/**
+ * The parent folders of city packages: `TESSERA_CITY_PACKAGES` (path-list; empty: none) when set, else the
+ * built-in resources/city then `<data>/city`.
+ */
+export function cityPackageDirs(env: NodeJS.ProcessEnv, dataDir: string): string[] {
+  const listed = env['TESSERA_CITY_PACKAGES'];
+  if (listed !== undefined) return listed.split(delimiter).filter((d) => d.trim() !== '').map((d) => resolve(d));
+  return [BUILTIN_CITY_DIR, join(dataDir, 'city')];
 }

@@ -7,9 +7,9 @@ import { TesseraError } from '../common/errors.js';
 import { createRuntime } from '../runtime/index.js';
 import type { Runtime, RuntimeOptions } from '../runtime/index.js';
 import { join } from 'node:path';
-import { BUILTIN_CATALOGUE_DIR, BUILTIN_INTENT_FILES, BUILTIN_PLUGINS_DIR, BUILTIN_PRODUCTS_DIR, BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from './paths.js';
+import { BUILTIN_CATALOGUE_DIR, BUILTIN_INTENT_FILES, BUILTIN_JOURNEYS_DIR, BUILTIN_PLUGINS_DIR, BUILTIN_PRODUCTS_DIR, BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from './paths.js';
 import type { Logger } from '../runtime/log/index.js';
-import { ensureDataDir, loadOrCreateToken, voiceSettingsFromEnv } from './config.js';
+import { cityPackageDirs, ensureDataDir, loadOrCreateToken, voiceSettingsFromEnv } from './config.js';
 import { createHttpServer } from './http/server.js';
 import { createCredentials } from './credentials.js';
 import type { Credentials } from './credentials.js';
@@ -17,6 +17,7 @@ import type { Role } from '../common/roles.js';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { parsePublicOrigin } from '../runtime/links/index.js';
+import { HTTP_ORIGIN_MAP_ENV, parseHttpOriginMap } from '../../sandbox/capabilities.js';
 
 export interface HostOptions {
   dataDir: string;
@@ -35,6 +36,10 @@ export interface HostOptions {
   sandboxLauncher?: RuntimeOptions['sandboxLauncher'];
   /** Folders of signed ProductDef files; default resources/catalogue and `<data>/catalogue`. */
   catalogueDirs?: string[];
+  /** Folders of signed journey documents; default resources/journeys and `<data>/journeys`. */
+  journeyDirs?: string[];
+  /** Parent folders of city data packages; default `TESSERA_CITY_PACKAGES`, else resources/city and `<data>/city`. */
+  cityDirs?: string[];
   /**
    * The role whose token the UI's URL carries: `traveller` for a public kiosk (`--kiosk`), which then shows only
    * what travellers may use until an operator unlocks it. Default: the device token (every role).
@@ -88,8 +93,9 @@ export interface RunningHost {
 export async function startHost(options: HostOptions): Promise<RunningHost> {
   const { dataDir, logger } = options;
   const publicUrl = options.publicUrl ?? ((options.env ?? process.env)['TESSERA_PUBLIC_URL'] || undefined);
-  // A bad public URL stops the start before anything opens.
+  // A bad public URL or origin map stops the start before anything opens.
   if (publicUrl !== undefined) parsePublicOrigin(publicUrl);
+  const httpOriginMap = parseHttpOriginMap((options.env ?? process.env)[HTTP_ORIGIN_MAP_ENV]);
   ensureDataDir(dataDir);
   const { token, source } = loadOrCreateToken(dataDir, options.env ?? process.env, logger);
   const runtime = await createRuntime({
@@ -101,7 +107,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     scenarioDirs: options.scenarioDirs ?? [BUILTIN_SCENARIOS_DIR, join(dataDir, 'scenarios')],
     productDirs: [BUILTIN_PRODUCTS_DIR, join(dataDir, 'products')],
     catalogueDirs: options.catalogueDirs ?? [BUILTIN_CATALOGUE_DIR, join(dataDir, 'catalogue')],
+    journeyDirs: options.journeyDirs ?? [BUILTIN_JOURNEYS_DIR, join(dataDir, 'journeys')],
+    cityDirs: options.cityDirs ?? cityPackageDirs(options.env ?? process.env, dataDir),
     ...locationFromEnv(options.env ?? process.env),
+    ...(httpOriginMap.size > 0 ? { httpOriginMap } : {}),
     voiceConfig: voiceSettingsFromEnv(options.env ?? process.env),
     intentRuleFiles: [...BUILTIN_INTENT_FILES, ...['en', 'ru', 'uk'].map((l) => join(dataDir, 'intents', `${l}.yaml`))],
     ...(options.sandboxLauncher ? { sandboxLauncher: options.sandboxLauncher } : {}),

@@ -33,5 +33,9 @@ export const BUILTIN_SCENARIOS_DIR = join(APP_ROOT, 'resources', 'scenarios');
 export const BUILTIN_PRODUCTS_DIR = join(APP_ROOT, 'resources', 'products');
 /** Signed ProductDefs shipped with the app (the sample city's catalogue), signed by `npm run build`. */
 export const BUILTIN_CATALOGUE_DIR = join(APP_ROOT, 'resources', 'catalogue');
+/** Signed journey documents shipped with the app (the sample city's guided day), signed by `npm run build`. */
+export const BUILTIN_JOURNEYS_DIR = join(APP_ROOT, 'resources', 'journeys');
+/** City data packages shipped with the app (the sample city, Lviv), signed by `npm run build`; one folder per package. */
+export const BUILTIN_CITY_DIR = join(APP_ROOT, 'resources', 'city');
 /** Intent rules shipped with the app, one file per language. */
 export const BUILTIN_INTENT_FILES = ['en', 'ru', 'uk'].map((l) => join(APP_ROOT, 'resources', 'intents', `${l}.yaml`));

@@ -27,6 +27,7 @@ import { createCostMeter } from './costs/index.js';
 import type { CostMeter } from './costs/index.js';
 import type { Memory } from './memory/index.js';
 import { createPluginRegistry } from './plugins/index.js';
+import type { HttpOriginMap } from '../../sandbox/capabilities.js';
 import { createScenarioEngine } from './scenarios/engine.js';
 import type { EngineLimits, ScenarioEngine } from './scenarios/engine.js';
 import { scenarioExpressions } from './scenarios/expressions.js';
@@ -62,7 +63,6 @@ import { createEntitlements } from './entitlements/index.js';
 import type { Entitlements } from './entitlements/index.js';
 import { entitlementsToolRunner } from './entitlements/tool.js';
 import { journeysToolRunner } from './journeys/tool.js';
-import type { JourneysForTool } from './journeys/tool.js';
 import type { Products } from './products/index.js';
 import { createInternalBalanceProvider, createLedger } from './ledger/index.js';
 import type { Ledger, PaymentProvider } from './ledger/index.js';
@@ -72,6 +72,11 @@ import type { Sessions } from './sessions/index.js';
 import { runPreflight } from './sessions/preflight.js';
 import type { Catalogue } from './catalogue/index.js';
 import { createLinks } from './links/index.js';
+import { createRouting } from './routing/index.js';
+import { createJourneys } from './journeys/index.js';
+import { bindPlaceList } from './journeys/places.js';
+import type { Journeys } from './journeys/index.js';
+import type { Routing } from './routing/index.js';
 import type { Links } from './links/index.js';
 
 export type RuntimeState = 'running' | 'stopping' | 'stopped';
@@ -107,6 +112,10 @@ export interface Runtime {
   readonly entitlements: Entitlements;
   /** Product runtime sessions: preflight, payment, issuing, completion (seed 000 §3–§4, §6.1; issue 14 point 2). */
   readonly sessions: Sessions;
+  /** Offline routing on the signed city data package (seed 000 "LEM"; issue 15 point 3). */
+  readonly routing: Routing;
+  /** Journey instances of product sessions, their next steps and the guide's proposals (seed 000 §4.4–4.5; issue 15). */
+  readonly journeys: Journeys;
   /** Capability links to capsules (`/c/<token>`, issue 14 §8): read-only, revocable, only token hashes stored. */
   readonly links: Links;
   /** `POST /v1/run` and consent decisions: intake → policies → permit → receipts → verify → enrich. */
@@ -174,12 +183,21 @@ export interface RuntimeOptions {
   productDirs?: string[];
   /** Folders of signed ProductDef files (built-in resources/catalogue, then `<data>/catalogue`). */
   catalogueDirs?: string[];
+  /** Folders of signed journey documents (built-in resources/journeys, then `<data>/journeys`), held by the catalogue. */
+  journeyDirs?: string[];
+  /** Parent folders of city data packages (built-in resources/city, then `<data>/city`; `TESSERA_CITY_PACKAGES`). */
+  cityDirs?: string[];
   /** Where this device sells (`TESSERA_MARKET`, `TESSERA_CITY`): the market and city of sessions that name none. */
   location?: { market?: string; city?: string };
   /** The origin phones reach this device at, for capability link URLs (`--public-url`); the host may set it later. */
   publicOrigin?: string;
   /** Folders of message catalogues, `<language>.json` (default: the app's resources/messages). */
   messageDirs?: string[];
+  /**
+   * Allowlisted origins whose http.fetch requests connect to a loopback server instead (`TESSERA_HTTP_ORIGIN_MAP`;
+   * sandbox/capabilities.ts `HttpOriginMap`). Journaled at start as `sandbox.http_origin_map`.
+   */
+  httpOriginMap?: HttpOriginMap;
 }
 
 export const DEVICE_KEY_FILE = 'device-key';
@@ -245,6 +263,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     permitTrust: combineTrustStores(singleKeyView(deviceKey, 'this device'), trust),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.sandboxLauncher ? { launcher: options.sandboxLauncher } : {}),
+    ...(options.httpOriginMap && options.httpOriginMap.size > 0 ? { httpOriginMap: options.httpOriginMap } : {}),
   });
   // Registered first, so it is disposed after everything the shells attach (LIFO), before the store closes.
   resources.add(plugins);
@@ -258,7 +277,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   let provideVoice: (setup: Promise<VoiceSetup>) => void = () => undefined;
   const voiceSetup = new Promise<VoiceSetup>((resolve) => (provideVoice = resolve));
   // Set once the journeys module is composed (issue 15): tool-journeys answers "no journey yet" until then.
-  const late: { intents?: IntentRouter; ruleSets?: readonly RuleSet[]; entitlements?: Entitlements; journeys?: JourneysForTool } = {};
+  const late: { intents?: IntentRouter; ruleSets?: readonly RuleSet[]; entitlements?: Entitlements; journeys?: Journeys } = {};
   // What the device says, per language: the router's own answers and scenarios' io.say / io.ask `message`s.
   const messages = loadMessageCatalogue(options.messageDirs);
   const io = createIoRouter({
@@ -301,7 +320,10 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   const receipts = createReceiptStore({ store, deviceKey });
   const deviceLog = createDeviceLog({ store, deviceKey, ...(options.clock ? { clock: options.clock } : {}) });
   // The catalogue verifies its defs against the publisher trust; a bad file is journaled, never fatal.
-  const catalogue = createCatalogue({ store, bus, logger: logger.child({ module: 'catalogue' }), trust, dirs: options.catalogueDirs ?? [], ...(options.clock ? { clock: options.clock } : {}) });
+  const catalogue = createCatalogue({ store, bus, logger: logger.child({ module: 'catalogue' }), trust, dirs: options.catalogueDirs ?? [], journeyDirs: options.journeyDirs ?? [], ...(options.clock ? { clock: options.clock } : {}) });
+  // Routing verifies its city package against the same trust; a missing or bad package degrades it (journaled
+  // `lem.degraded`), never fails the start.
+  const routing = createRouting({ dirs: options.cityDirs ?? [], trust, bus, logger: logger.child({ module: 'routing' }), ...(options.clock ? { clock: options.clock } : {}) });
   // Inside each receipt's write transaction: a receipt and its log leaf commit or roll back together.
   // The store's receipts are new by construction (each follows the chain's head): no lookup before the append.
   const links = createLinks({ store, bus, ...(options.clock ? { clock: options.clock } : {}), ...(options.publicOrigin ? { publicOrigin: options.publicOrigin } : {}) });
@@ -333,9 +355,25 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     entitlements,
     ...(options.location ? { location: options.location } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    journeyOf: (id) => late.journeys?.latestOf(id) ?? null,
   });
   resources.add(sessions);
   late.entitlements = entitlements;
+  // Journeys read sessions, entitlements, the catalogue's journey documents and routing through their interfaces,
+  // and hear redemptions on the bus. Disposed before sessions (LIFO): it stops listening first.
+  const journeys = createJourneys({
+    store,
+    bus,
+    logger: logger.child({ module: 'journeys' }),
+    catalogue,
+    sessions,
+    entitlements,
+    routing,
+    messages,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  resources.add(journeys);
+  late.journeys = journeys;
   const executions = createExecutionRegistry({ store, bus, state_surface: stateSurface, artifacts, ...(options.clock ? { clock: options.clock } : {}) });
   resources.add(followScenarioRuns({ bus, executions }));
   const automation = createAutomation({ store, bus, journal, engine: scenarios, expressions: scenarioExpressions, logger: logger.child({ module: 'automation' }), ...(options.clock ? { clock: options.clock } : {}) });
@@ -353,6 +391,12 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     started_at: new Date((options.clock ?? Date.now)()).toISOString(),
   };
   bus.publish('runtime.started', { version: VERSION, shell: options.shell, pid: process.pid });
+  // Plugins' requests going somewhere other than where their manifests say is worth a line in the journal and the log.
+  if (options.httpOriginMap && options.httpOriginMap.size > 0) {
+    const entries = [...options.httpOriginMap].map(([from, to]) => ({ from, to }));
+    bus.publish('sandbox.http_origin_map', { entries });
+    logger.warn('plugins\' http.fetch requests to some allowlisted origins connect to loopback servers instead (TESSERA_HTTP_ORIGIN_MAP)', { entries });
+  }
   // Plugins found at start are loaded before scenarios resume (their tool steps need them); a bad one is
   // journaled, never fatal.
   const loads: Array<Promise<unknown>> = [];
@@ -398,6 +442,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   scenarios.resume();
   // Payments and refunds a stop interrupted are finished (or found not to have happened) before new requests.
   await sessions.recover();
+  // Stops whose entitlement was redeemed while no journey heard of it (a crash between the two) are completed.
+  journeys.recover();
   automation.start();
   webhooks.start();
 
@@ -424,6 +470,10 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   late.intents = intents.router;
   late.ruleSets = ruleSets;
   provideVoice(options.voice === false ? Promise.resolve({ reason: 'voice is turned off in this runtime\'s configuration' }) : (options.voice ?? ((rules) => createDefaultVoice(rules, { dataDir, logger: logger.child({ module: 'voice' }), ...(options.voiceConfig ? { config: options.voiceConfig } : {}) })))(ruleSets));
+
+  // The intents' `{place}` slot follows the journeys in progress: the recognizer at once, the speech grammar
+  // recompiled. Disposed first (LIFO), waiting for a compilation in flight.
+  resources.add(bindPlaceList({ source: journeys, ruleSets, refreshGrammar: () => io.refreshGrammar(), logger: logger.child({ module: 'places' }) }));
 
   let closing: Promise<void> | undefined;
   return {
@@ -452,6 +502,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     links,
     products,
     catalogue,
+    routing,
+    journeys,
     entitlements,
     sessions,
     pipeline,

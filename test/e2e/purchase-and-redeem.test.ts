@@ -119,7 +119,7 @@ describe('issue 14, done when: buy at the kiosk, redeem with the network cut', (
     const page = await b.newPage({ viewport: { width: 1080, height: 1920 } });
     await page.goto(tessera.uiUrl);
     await page.getByTestId('area-journey').waitFor();
-    passCode = await buy(page, b, 'city.museum-pass-48h@1.0.0', 'done-1-pass-bought-1080x1920.png');
+    passCode = await buy(page, b, 'city.museum-pass-48h@1.1.0', 'done-1-pass-bought-1080x1920.png');
     ticketCode = await buy(page, b, 'city.museum-ticket@1.0.0', 'done-2-ticket-bought-1080x1920.png');
     expect(passCode).not.toBe(ticketCode);
   }, 180_000);

@@ -23,6 +23,8 @@ import { tempDir } from '../helpers/tmp.js';
 const ROOT = new URL('../../', import.meta.url).pathname;
 const DEV_KEY = join(ROOT, 'plugins', 'dev-key');
 const passDef = () => JSON.parse(readFileSync(join(ROOT, 'resources', 'catalogue', 'src', 'city.museum-pass-48h.json'), 'utf8')) as ProductDef;
+/** The pass on sale: 1.1.0, which names its journey document. */
+const passDef11 = () => JSON.parse(readFileSync(join(ROOT, 'resources', 'catalogue', 'src', 'city.museum-pass-48h@1.1.0.json'), 'utf8')) as ProductDef;
 
 let host: RunningHost;
 let dataDir: string;
@@ -57,10 +59,11 @@ describe('catalogue over HTTP', { timeout: 60_000 }, () => {
     const products = body['products'] as Array<{ ref: string; cid: string; profiles: { pricing: { price: number; currency: string }; entitlement: { kind: string }; ui: { title: Record<string, string> } } }>;
     expect(products.map((p) => [p.ref, p.profiles.entitlement.kind, p.profiles.pricing.price, p.profiles.pricing.currency])).toEqual([
       ['city.coffee-voucher@1.0.0', 'stored_value', 10000, 'UAH'],
-      ['city.museum-pass-48h@1.0.0', 'time_pass', 45000, 'UAH'],
+      ['city.museum-pass-48h@1.1.0', 'time_pass', 45000, 'UAH'],
       ['city.museum-ticket@1.0.0', 'single_use', 15000, 'UAH'],
     ]);
-    expect(products[1]!.cid).toBe(cidOf(passDef()));
+    expect(products[1]!.cid).toBe(cidOf(passDef11()));
+    expect(products.map((p) => (p as { journey?: unknown }).journey)).toEqual([null, 'lviv.old-town-day@^1', null]);
     expect(products[1]!.profiles.ui.title).toEqual({ en: 'Lviv Museum Pass, 48 hours', uk: 'Музейна картка Львова, 48 годин' });
     expect((await api('GET', '/api/catalogue?city=kyiv', undefined, traveller)).body).toEqual({ products: [] });
     expect((await api('GET', '/api/catalogue?city=Not%20A%20City')).status).toBe(400);
@@ -72,12 +75,13 @@ describe('catalogue over HTTP', { timeout: 60_000 }, () => {
     expect(venues.map((v) => v.id)).toEqual(['lviv.art', 'lviv.history', 'lviv.opera', 'lviv.pharm', 'lviv.rynok']);
     expect(venues.every((v) => v.city === 'lviv')).toBe(true);
     const cid = cidOf(passDef());
-    for (const ref of ['city.museum-pass-48h', 'city.museum-pass-48h@^1', 'city.museum-pass-48h@1.0.0', cid]) {
+    for (const ref of ['city.museum-pass-48h@~1.0', 'city.museum-pass-48h@1.0.0', cid]) {
       const { status, body } = await api('GET', `/api/catalogue/${encodeURIComponent(ref)}`, undefined, staff);
       expect({ status, cid: body['cid'], envelope: body['envelope'] }).toEqual({ status: 200, cid, envelope: undefined });
     }
+    for (const ref of ['city.museum-pass-48h', 'city.museum-pass-48h@^1']) expect((await api('GET', `/api/catalogue/${encodeURIComponent(ref)}`, undefined, staff)).body['cid']).toBe(cidOf(passDef11()));
     const withEnvelope = await api('GET', `/api/catalogue/city.museum-pass-48h?envelope=true`);
-    expect(withEnvelope.body['envelope']).toEqual(JSON.parse(readFileSync(join(ROOT, 'resources', 'catalogue', 'city.museum-pass-48h@1.0.0.json'), 'utf8')));
+    expect(withEnvelope.body['envelope']).toEqual(JSON.parse(readFileSync(join(ROOT, 'resources', 'catalogue', 'city.museum-pass-48h@1.1.0.json'), 'utf8')));
     expect(await api('GET', '/api/catalogue/city.museum-pass-48h@%5E2')).toMatchObject({ status: 404, body: { error: { code: 'PRODUCTDEF_NOT_FOUND' } } });
     expect(await api('GET', '/api/catalogue/city.nothing')).toMatchObject({ status: 404, body: { error: { code: 'PRODUCTDEF_NOT_FOUND' } } });
   });
@@ -92,7 +96,7 @@ describe('catalogue over HTTP', { timeout: 60_000 }, () => {
     expect(first).toMatchObject({ status: 201, body: { added: true, product: { ref: 'city.museum-pass-48h@2.0.0', cid: cidOf(v2), profiles: { pricing: { price: 50000 } } } } });
     expect(await api('POST', '/api/catalogue', envelope)).toMatchObject({ status: 200, body: { added: false } });
     expect((await api('GET', '/api/catalogue/city.museum-pass-48h')).body['version']).toBe('2.0.0');
-    expect((await api('GET', '/api/catalogue/city.museum-pass-48h@1')).body['version']).toBe('1.0.0');
+    expect((await api('GET', '/api/catalogue/city.museum-pass-48h@1')).body['version']).toBe('1.1.0');
     const other = { ...v2, profiles: { ...v2.profiles, pricing: { price: 1, currency: 'UAH' } } };
     expect(await api('POST', '/api/catalogue', signProductDef(other, dev).envelope)).toMatchObject({ status: 409, body: { error: { code: 'PRODUCTDEF_CONFLICT' } } });
     expect(await api('POST', '/api/catalogue', signProductDef({ ...v2, version: '3.0.0' }, generateKeyPair()).envelope)).toMatchObject({ status: 403, body: { error: { code: 'KEY_UNKNOWN' } } });

@@ -1,8 +1,8 @@
 /**
  * Every understood request gets an answer (issue 13 point 15), in the language it was asked in (point 16), end to
- * end with real parts: the shipped intent rules, scenarios and message catalogue, a real SQLite file, and a signed
- * tool-weather plugin in the real sandbox whose weather service cannot be reached (its allowlisted origin is a
- * port nobody listens on).
+ * end with real parts: the shipped intent rules, scenarios and message catalogue, a real SQLite file, and the built
+ * tool-weather plugin in the real sandbox whose weather service cannot be reached (the operator's origin map sends
+ * its Open-Meteo origins to a loopback port nobody listens on) and which has no forecast saved.
  */
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -11,7 +11,9 @@ import { createRuntime } from '../../main/runtime/index.js';
 import type { Runtime } from '../../main/runtime/index.js';
 import type { UiMessage } from '../../main/runtime/io/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
-import { makePublisher } from '../helpers/plugins.js';
+import { BUILTIN_PLUGINS_DIR, BUILTIN_TRUST_DIR } from '../../main/host/paths.js';
+import { parseHttpOriginMap } from '../../sandbox/capabilities.js';
+import { requireBuild } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const RESOURCES = new URL('../../resources/', import.meta.url).pathname;
@@ -27,30 +29,20 @@ async function closedPort(): Promise<number> {
 }
 
 beforeAll(async () => {
-  const publisher = makePublisher();
-  const origin = `http://127.0.0.1:${await closedPort()}`;
-  // The first-party plugin's code, pointed at a service that is down.
-  publisher.write({
-    name: 'tool-weather',
-    kind: 'tool',
-    capabilities: [{ name: 'http.fetch', origins: [origin] }],
-    limits: { deadline_ms: 6000 },
-    code: `export async function invoke(args, host) {
-      const res = await host.call('http.fetch', { url: '${origin}/v1/current?city=' + encodeURIComponent(args.city) });
-      if (res.status !== 200) throw new Error('the weather service answered ' + res.status);
-      return { city: args.city, temp_c: res.json.temp_c, summary: String(res.json.summary) };
-    }`,
-  });
+  requireBuild();
+  const down = `http://127.0.0.1:${await closedPort()}`;
   runtime = await createRuntime({
     dataDir: tempDir('tessera-io-answers-', 'file'),
     shell: 'headless',
     logger: createMemoryLogger(),
     voice: false,
-    builtinTrustDir: publisher.trustDir,
-    pluginDirs: [publisher.root],
+    builtinTrustDir: BUILTIN_TRUST_DIR,
+    pluginDirs: [BUILTIN_PLUGINS_DIR],
     scenarioDirs: [join(RESOURCES, 'scenarios')],
     intentRuleFiles: [join(RESOURCES, 'intents', 'en.yaml'), join(RESOURCES, 'intents', 'ru.yaml')],
+    httpOriginMap: parseHttpOriginMap(`https://geocoding-api.open-meteo.com=${down},https://api.open-meteo.com=${down}`),
   });
+  for (let i = 0; i < 400 && !runtime.plugins.find('tool-weather'); i++) await new Promise((r) => setTimeout(r, 25));
 }, 60_000);
 
 afterAll(async () => {

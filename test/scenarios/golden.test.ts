@@ -65,10 +65,10 @@ describe('tessera scenario test', () => {
     const r = await scenarioTest(['weather_now', join(TESTS, 'weather_now.yaml')], { json: true });
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { passed: number; results: Array<{ transcript: { state: string; error?: string; messages: unknown[] } }> };
-    expect(out.passed).toBe(2);
-    expect(out.results[0]!.transcript.messages).toEqual([{ tool: 'tool-weather', args: { city: 'Berlin' } }, { say: 'Berlin: sunny, 21°C.' }]);
-    expect(out.results[1]!.transcript).toMatchObject({ state: 'failed', error: 'STEP_FAILED' });
-    expect(out.results[1]!.transcript.messages).toHaveLength(4); // the first call and its 3 retries
+    expect(out.passed).toBe(3);
+    expect(out.results[0]!.transcript.messages).toEqual([{ tool: 'tool-weather', args: { city: 'Berlin', language: 'en' } }, { say: 'Berlin: clear, 21°C.' }]);
+    expect(out.results[2]!.transcript).toMatchObject({ state: 'failed', error: 'STEP_FAILED' });
+    expect(out.results[2]!.transcript.messages).toHaveLength(3); // the first call and its 2 retries
   }, 20_000);
 
   it('fails a case whose messages differ from its golden file with a line diff, and --update rewrites it', async () => {

@@ -14,7 +14,7 @@ const files = readdirSync(TESTS).filter((f) => f.endsWith('.yaml')).sort();
 
 describe('the shipped scenario cases', () => {
   it('cover every bundled scenario', () => {
-    expect(new Set(files.map((f) => f.split('.')[0]))).toEqual(new Set(['greet_on_boot', 'journey_buy_pass', 'journey_done', 'journey_hours', 'journey_next_step', 'journey_route', 'journey_skip', 'journey_ticket', 'play_music', 'redeem_entitlement', 'set_timer', 'weather_now']));
+    expect(new Set(files.map((f) => f.split('.')[0]))).toEqual(new Set(['greet_on_boot', 'journey_buy_pass', 'journey_done', 'journey_hours', 'journey_next_step', 'journey_route', 'journey_skip', 'journey_ticket', 'play_music', 'redeem_entitlement', 'set_timer', 'weather_day', 'weather_now']));
   });
 
   it.each(files)('%s passes against its golden files', async (file) => {

@@ -77,6 +77,8 @@ describe('ProductDef schema', () => {
     ['a venue listed twice', (d: ProductDef) => void d.profiles.entitlement.venues.push({ ...d.profiles.entitlement.venues[0]! }), /listed twice/],
     ['a sale window that ends before it starts', (d: ProductDef) => void (d.effective_until = '2025-01-01T00:00:00Z'), /effective_until: must be after effective_from/],
     ['a safety city it is not sold in', (d: ProductDef) => void (d.profiles.safety.cities = ['kyiv']), /safety\.cities\[0\]: "kyiv" is not one of cities/],
+    ['a journey without a version range', (d: ProductDef) => void (d.journey = 'lviv.old-town-day'), /journey: must be a journey document id and a semver range/],
+    ['a journey with a range that is not semver', (d: ProductDef) => void (d.journey = 'lviv.old-town-day@soon'), /journey: "soon" is not a semver range or version/],
   ])('refuses %s with PRODUCTDEF_INVALID naming the field', (_what, breakIt, message) => {
     const def = pass();
     breakIt(def);
@@ -179,7 +181,8 @@ describe('catalogue registry', () => {
     writeFileSync(join(dataCatalogue, 'extra.json'), JSON.stringify(signProductDef(version(pass(), '1.5.0'), dev).envelope));
     const builtin = openTrustStore(join(ROOT, 'resources', 'trust'));
     const { catalogue, topics } = setup({ dirs: [SHIPPED, dataCatalogue], trust: combineTrustStores(builtin) as TrustStore });
-    expect(readdirSync(SHIPPED).filter((f) => f.endsWith('.json'))).toHaveLength(3);
+    // Three products; the museum pass in two versions (1.1.0 names its journey).
+    expect(readdirSync(SHIPPED).filter((f) => f.endsWith('.json'))).toHaveLength(4);
     expect(catalogue.list({ city: 'lviv' }).map((p) => p.ref)).toEqual(['city.coffee-voucher@1.0.0', 'city.museum-pass-48h@1.5.0', 'city.museum-ticket@1.0.0']);
     for (const name of ['city.museum-pass-48h', 'city.museum-ticket', 'city.coffee-voucher']) expect(catalogue.resolve(`${name}@1.0.0`).cid).toBe(cidOf(sample(name)));
     expect(catalogue.resolve('city.coffee-voucher').profiles.entitlement).toMatchObject({ kind: 'stored_value', amount: 10000, currency: 'UAH' });

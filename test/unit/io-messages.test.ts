@@ -133,7 +133,7 @@ describe('the shipped catalogue', () => {
         walk(rule.matcher);
       }
     }
-    expect([...ids.keys()].sort()).toEqual(['city', 'room']);
+    expect([...ids.keys()].sort()).toEqual(['city', 'day', 'room']);
     for (const [list, values] of ids) for (const id of values) for (const language of ['en', 'ru', 'uk']) expect([language, `${list}.${id}`, shipped.has(`${list}.${id}`, language)]).toEqual([language, `${list}.${id}`, true]);
     expect(shipped.name('city', 'new_york', 'en')).toBe('New York');
     expect(shipped.name('city', 'saint_petersburg', 'ru')).toBe('Санкт-Петербург');

@@ -52,6 +52,7 @@ function fakeJourneys(options: { covered?: boolean; routeError?: TesseraError } 
         opens_at: place.hours?.[0] ?? null,
         closes_at: place.hours?.[1] ?? null,
         duration_min: 30,
+        closed_today: false,
       };
     });
     const current = nodeIds.find((id) => state.get(id)!.state === 'pending') ?? null;

@@ -49,7 +49,7 @@ describe('scenario DSL: the shipped scenarios', () => {
   it('loads every scenario in resources/scenarios without an error', () => {
     const { scenarios, errors } = loadScenarioDir(SHIPPED);
     expect(errors).toEqual([]);
-    expect(scenarios.map((s) => s.id)).toEqual(['greet_on_boot', 'journey_buy_pass', 'journey_done', 'journey_hours', 'journey_next_step', 'journey_route', 'journey_skip', 'journey_ticket', 'play_music', 'redeem_entitlement', 'set_timer', 'weather_now']);
+    expect(scenarios.map((s) => s.id)).toEqual(['greet_on_boot', 'journey_buy_pass', 'journey_done', 'journey_hours', 'journey_next_step', 'journey_route', 'journey_skip', 'journey_ticket', 'play_music', 'redeem_entitlement', 'set_timer', 'weather_day', 'weather_now']);
   });
 
   const byId = (id: string): Scenario => loadScenarioFile(join(SHIPPED, `${id}.yaml`));
@@ -73,16 +73,27 @@ describe('scenario DSL: the shipped scenarios', () => {
     expect(evaluateExpr(ask.when!, { ctx: { user_name: 'Ada' }, bag: {} })).toBe(false);
   });
 
-  it('calls tool-weather with ctx.city and retries with exponential backoff', () => {
+  it('calls tool-weather with ctx.city and the language, and retries with exponential backoff', () => {
     const s = byId('weather_now');
     const fetch = s.steps.find((x) => x.name === 'fetch_weather')!;
     expect(fetch.target).toEqual({ kind: 'tool', tool: 'tool-weather' });
-    expect(fetch.retries).toEqual({ max: 3, backoff: 'exponential', initial: 500, max_delay: 4000, jitter: 0.2 });
+    expect(fetch.retries).toEqual({ max: 2, backoff: 'exponential', initial: 1000, max_delay: 4000, jitter: 0.2 });
     expect(fetch.effect).toBe(true);
-    expect(interpolate(fetch.with, { ctx: { city: ' Lviv ' }, bag: {} })).toEqual({ city: 'Lviv' });
-    expect(interpolate(fetch.with, { ctx: {}, bag: { asked_city: 'Lviv ' } })).toEqual({ city: 'Lviv' });
-    const say = interpolate(s.steps.find((x) => x.name === 'say_weather')!.with, { ctx: {}, bag: { weather: { city: 'Lviv', summary: 'sunny', temp_c: 21.6 } } });
-    expect(say).toEqual({ message: 'weather.now', params: { city: 'Lviv', summary: 'sunny', temp: 22 } });
+    expect(interpolate(fetch.with, { ctx: { city: ' Lviv ' }, bag: {} })).toEqual({ city: 'Lviv', language: 'en' });
+    expect(interpolate(fetch.with, { ctx: { language: 'ru' }, bag: { asked_city: 'Lviv ' } })).toEqual({ city: 'Lviv', language: 'ru' });
+    const say = interpolate(s.steps.find((x) => x.name === 'say_weather')!.with, { ctx: {}, bag: { weather: { city: 'Lviv', current: { summary: 'clear', temp_c: 21.6 } } } });
+    expect(say).toEqual({ message: 'weather.now', params: { city: 'Lviv', summary: 'clear', temp: 22 } });
+  });
+
+  it('asks tool-weather for the day weather_day was given, today by default, and words an offline answer with its age', () => {
+    const s = byId('weather_day');
+    const fetch = s.steps.find((x) => x.name === 'fetch_forecast')!;
+    expect(interpolate(fetch.with, { ctx: { city: 'paris', day: 'tomorrow', language: 'ru' }, bag: {} })).toEqual({ city: 'paris', day: 'tomorrow', language: 'ru' });
+    expect(interpolate(fetch.with, { ctx: { city: 'paris' }, bag: {} })).toEqual({ city: 'paris', day: 'today', language: 'en' });
+    const say = s.steps.find((x) => x.name === 'say_forecast')!.with;
+    const forecast = { status: 'ok', city: 'paris', day: 'tomorrow', summary: 'rain', temp_min_c: 4.2, temp_max_c: 9.6, precipitation_probability_max: null, offline: true, age_minutes: 185, age_hours: 3, age_days: 0 };
+    expect(interpolate(say, { ctx: {}, bag: { forecast } })).toEqual({ message: 'weather.day_offline', params: { city: 'paris', day: 'tomorrow', summary: 'rain', min: 4, max: 10, has_chance: 0, chance: 0, age_minutes: 185, age_hours: 3, age_days: 0 } });
+    expect(interpolate(say, { ctx: {}, bag: { forecast: { ...forecast, offline: false, precipitation_probability_max: 85 } } })).toMatchObject({ message: 'weather.day', params: { has_chance: 1, chance: 85 } });
   });
 
   it('gives the redemption in redeem_entitlement a compensation', () => {

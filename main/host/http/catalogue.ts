@@ -34,6 +34,7 @@ export const catalogueProductSchema = {
     effective_until: { type: ['string', 'null'] },
     markets: { type: 'array', items: { type: 'string' } },
     cities: { type: 'array', items: { type: 'string' } },
+    journey: { type: ['string', 'null'], description: 'The journey document that guides a buyer, `<journey id>@<semver range>` (resolved when a journey starts), or null.' },
     profiles: {
       type: 'object',
       additionalProperties: false,
@@ -78,6 +79,7 @@ export function productView(p: ResolvedProduct): Record<string, unknown> {
     effective_until: p.def.effective_until ?? null,
     markets: p.markets,
     cities: p.cities,
+    journey: p.journey,
     profiles: p.profiles,
     publisher: p.publisher,
     added_at: p.added_at,

@@ -24,6 +24,7 @@ import { errorSchema } from '../schemas.js';
 import { eventRoutes } from './events.js';
 import { pluginRoutes } from './plugins.js';
 import { catalogueRoutes } from './catalogue.js';
+import { cityRoutes } from './city.js';
 import { scenarioRoutes } from './scenarios.js';
 import { ioRoutes } from './io.js';
 import { createContractRoutes } from './contracts.js';
@@ -38,6 +39,7 @@ import { logRoutes } from './log.js';
 import { verifyRoutes } from './verify.js';
 import { walletRoutes } from './wallets.js';
 import { sessionRoutes } from './sessions.js';
+import { journeyRoutes } from './journeys.js';
 import { linkRoutes } from './links.js';
 import { installRequestMetrics, metricsRoutes } from './metrics.js';
 import { installAccessControl } from './access.js';
@@ -216,7 +218,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(deviceRoutes);
   await app.register(walletRoutes);
   await app.register(sessionRoutes);
+  await app.register(journeyRoutes);
   await app.register(catalogueRoutes);
+  await app.register(cityRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => app.swagger());

@@ -48,7 +48,7 @@ export const sessionSchema = {
     product: {
       type: 'object',
       required: ['ref', 'id', 'version', 'cid'],
-      properties: { ref: { type: 'string' }, id: { type: 'string' }, version: { type: 'string' }, cid: { type: 'string', description: 'cid of the ProductDef (product_version_id).' }, title: { type: ['string', 'null'] } },
+      properties: { ref: { type: 'string' }, id: { type: 'string' }, version: { type: 'string' }, cid: { type: 'string', description: 'cid of the ProductDef (product_version_id).' }, title: { type: ['string', 'null'] }, journey: { type: ['string', 'null'], description: 'The journey document the product names (`POST /api/journeys` starts it), or null.' } },
     },
     user_id: { type: 'string' },
     wallet_id: { type: 'string' },

@@ -1,6 +1,7 @@
 /**
  * The catalogue (seed 000 "ProductDef + Registry + Profiles", §4.1 discovery, §4.2 step 1 "resolve config";
- * issue 14 point 1): a local registry of signed ProductDefs.
+ * issue 14 point 1): a local registry of signed ProductDefs, and of the journey documents (seed 000 "TJM"; issue 15
+ * point 1) they name — held the same way: signed, content-addressed, versions side by side, never edited in place.
  *
  * - A def enters only signed (DSSE, {@link PRODUCTDEF_PAYLOAD_TYPE}, over its canonical bytes) by a key the
  *   runtime's publisher trust holds (built-in resources/trust, then `<data>/trust`).
@@ -10,10 +11,13 @@
  *   version, whatever its status: a session that bought it must still read it once it is retired).
  * - Resolved profiles are derived from the def alone, so they are computed once and cached by cid.
  *
- * Owns the table `catalogue_defs` (store.migrate('catalogue')). At start it re-verifies what the table holds
- * against today's trust (a def whose publisher was revoked since is left out and journaled), then adds the signed
- * files of the catalogue folders (built-in resources/catalogue, then `<data>/catalogue`); a bad file is journaled
- * as `catalogue.load_failed` and skipped, never fatal. Each new def is journaled as `catalogue.added`.
+ * Owns the tables `catalogue_defs` and `catalogue_journeys` (store.migrate('catalogue')). At start it re-verifies
+ * what the tables hold against today's trust (a def whose publisher was revoked since is left out and journaled),
+ * then adds the signed files of the catalogue folders (built-in resources/catalogue, then `<data>/catalogue`), then
+ * the journeys (stored, then the journey folders: built-in resources/journeys, then `<data>/journeys`) — after the
+ * defs, because a journey's `needs` are checked against the venues of the products the catalogue holds. A bad file
+ * is journaled as `catalogue.load_failed` and skipped, never fatal. Each new def is journaled as `catalogue.added`,
+ * each new journey document as `catalogue.journey.added`.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { existsSync } from 'node:fs';
@@ -26,10 +30,16 @@ import type { Bus } from '../bus/index.js';
 import type { Logger } from '../log/index.js';
 import type { Migration, Store } from '../store/index.js';
 import type { TrustView } from '../trust/index.js';
+import type { JourneyDoc } from '../../common/journeys.js';
+import type { ErrorCode } from '../../common/errors.js';
+import { MAX_JOURNEY_DOC_BYTES, verifyJourneyDoc } from './journey-doc.js';
+import type { JourneyDocContext } from './journey-doc.js';
 import { MAX_PRODUCTDEF_BYTES, resolveProfiles, verifyProductDef } from './productdef.js';
 import type { ProductDef, ResolvedProduct } from './productdef.js';
 
 export { PRODUCTDEF_PAYLOAD_TYPE, MAX_PRODUCTDEF_BYTES, durationMs, resolveProfiles, signProductDef, validateProductDef, verifyProductDef } from './productdef.js';
+export { JOURNEY_PAYLOAD_TYPE, MAX_JOURNEY_DOC_BYTES, assertJourneyDoc, signJourneyDoc, validateJourneyDoc, verifyJourneyDoc } from './journey-doc.js';
+export type { JourneyDocContext, VerifiedJourneyDoc } from './journey-doc.js';
 export type { EntitlementKind, EntitlementProfile, ProductDef, ResolvedProduct, ResolvedProfiles, TextMap, Venue, VerifiedProductDef } from './productdef.js';
 
 export type CatalogueStatusFilter = ProductDef['status'] | 'all';
@@ -66,6 +76,29 @@ export interface AddResult {
   product: ResolvedProduct;
 }
 
+/** One exact, immutable version of a journey document, as `resolveJourney` returns it. */
+export interface ResolvedJourney {
+  /** `id@version`. */
+  ref: string;
+  id: string;
+  version: string;
+  /** cid of the document (canonical bytes). */
+  cid: string;
+  /** The document exactly as signed. */
+  doc: JourneyDoc;
+  /** Who signed it: the trusted key's keyid and name. */
+  publisher: { keyid: string; name: string };
+  /** When this device first added it (ISO 8601), and from where (a file path or `api`). */
+  added_at: string;
+  source: string;
+}
+
+export interface AddJourneyResult {
+  /** False when this exact document was already in the catalogue (nothing changed). */
+  added: boolean;
+  journey: ResolvedJourney;
+}
+
 export interface Catalogue {
   /**
    * Verifies and adds a signed ProductDef (a parsed DSSE envelope). Idempotent by content.
@@ -80,9 +113,23 @@ export interface Catalogue {
   resolve(ref: string): ResolvedProduct;
   list(query?: CatalogueQuery): ResolvedProduct[];
   venues(): CatalogueVenue[];
-  /** The signed envelope of a def, by cid (what `GET /api/catalogue/:ref?envelope=true` and a sync would send). */
+  /**
+   * Verifies and adds a signed journey document (a parsed DSSE envelope). Idempotent by content. Its `needs` are
+   * checked against the products the catalogue holds now.
+   * @throws TesseraError SIGNATURE_INVALID, KEY_UNKNOWN, KEY_REVOKED, JOURNEY_DOC_INVALID (details.problems), or
+   *   JOURNEY_DOC_CONFLICT when the id@version is held with another cid.
+   */
+  addJourney(envelope: unknown, options?: { source?: string }): AddJourneyResult;
+  /**
+   * One exact version: `id` / `id@range` the highest version matching, `id@x.y.z` or a cid that version.
+   * @throws TesseraError JOURNEY_DOC_NOT_FOUND saying what is held.
+   */
+  resolveJourney(ref: string): ResolvedJourney;
+  /** Every journey document held, by id, newest version first. */
+  journeys(): ResolvedJourney[];
+  /** The signed envelope of a def or journey document, by cid (what `GET /api/catalogue/:ref?envelope=true` and a sync would send). */
   envelope(cid: string): DsseEnvelope | undefined;
-  /** Files and stored defs that did not load, with why. */
+  /** Files and stored defs or journeys that did not load, with why. */
   errors(): CatalogueLoadError[];
 }
 
@@ -94,6 +141,8 @@ export interface CatalogueOptions {
   trust: TrustView;
   /** Folders of signed ProductDef files (`*.json`), built-in first. */
   dirs?: readonly string[];
+  /** Folders of signed journey document files (`*.json`), built-in first; loaded after the ProductDefs. */
+  journeyDirs?: readonly string[];
   clock?: () => number;
 }
 
@@ -103,6 +152,20 @@ const MIGRATIONS: readonly Migration[] = [
     name: 'signed product definitions',
     up: (db) =>
       db.exec(`CREATE TABLE catalogue_defs (
+        cid TEXT PRIMARY KEY,
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        envelope TEXT NOT NULL,
+        source TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        UNIQUE (id, version)
+      ) STRICT`),
+  },
+  {
+    version: 2,
+    name: 'signed journey documents',
+    up: (db) =>
+      db.exec(`CREATE TABLE catalogue_journeys (
         cid TEXT PRIMARY KEY,
         id TEXT NOT NULL,
         version TEXT NOT NULL,
@@ -140,6 +203,7 @@ export function createCatalogue(options: CatalogueOptions): Catalogue {
       effective: { from: Date.parse(def.effective_from), until: def.effective_until == null ? null : Date.parse(def.effective_until) },
       markets: [...def.markets],
       cities: [...def.cities],
+      journey: def.journey ?? null,
       profiles: resolveProfiles(def),
       def,
       publisher: verified.publisher,
@@ -151,11 +215,34 @@ export function createCatalogue(options: CatalogueOptions): Catalogue {
     return product;
   };
 
-  const failed = (source: string, err: unknown): void => {
+  const failed = (source: string, err: unknown, what = 'a product definition'): void => {
     const data = toErrorData(err);
     errors.push({ source, code: data.code, message: data.message });
-    logger.warn('a product definition was not loaded', { source, error: err });
+    logger.warn(`${what} was not loaded`, { source, error: err });
     bus.publish('catalogue.load_failed', { source, error: data });
+  };
+
+  /** Adds each `*.json` of `dirs` in name order; a file that fails is journaled and skipped. */
+  const loadFolders = (dirs: readonly string[], limit: number, invalid: ErrorCode, what: string, addFile: (json: unknown, file: string) => unknown): void => {
+    for (const dir of dirs) {
+      if (!existsSync(dir)) continue;
+      for (const name of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+        const file = join(dir, name);
+        try {
+          if (!statSync(file).isFile()) continue;
+          if (statSync(file).size > limit) throw new TesseraError(invalid, `${file} is over ${limit} bytes.`);
+          let json: unknown;
+          try {
+            json = JSON.parse(readFileSync(file, 'utf8'));
+          } catch (err) {
+            throw new TesseraError(invalid, `${file} is not valid JSON: ${(err as Error).message}`);
+          }
+          addFile(json, file);
+        } catch (err) {
+          failed(file, err, what);
+        }
+      }
+    }
   };
 
   // 1. What the table holds, re-verified against today's trust.
@@ -189,27 +276,66 @@ export function createCatalogue(options: CatalogueOptions): Catalogue {
   };
 
   // 2. The signed files of the catalogue folders.
-  for (const dir of options.dirs ?? []) {
-    if (!existsSync(dir)) continue;
-    for (const name of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
-      const file = join(dir, name);
-      try {
-        if (!statSync(file).isFile()) continue;
-        if (statSync(file).size > MAX_PRODUCTDEF_BYTES) throw new TesseraError('PRODUCTDEF_INVALID', `${file} is over ${MAX_PRODUCTDEF_BYTES} bytes.`);
-        let json: unknown;
-        try {
-          json = JSON.parse(readFileSync(file, 'utf8'));
-        } catch (err) {
-          throw new TesseraError('PRODUCTDEF_INVALID', `${file} is not valid JSON: ${(err as Error).message}`);
-        }
-        add(json, file);
-      } catch (err) {
-        failed(file, err);
-      }
+  loadFolders(options.dirs ?? [], MAX_PRODUCTDEF_BYTES, 'PRODUCTDEF_INVALID', 'a product definition', add);
+
+  const versionsOf = (id: string): ResolvedProduct[] => [...byCid.values()].filter((p) => p.id === id).sort((a, b) => semver.rcompare(a.version, b.version));
+
+  // ---- journey documents ----
+
+  /** Journeys by cid (immutable). */
+  const journeysByCid = new Map<string, ResolvedJourney>();
+  const insertJourney = db.prepare('INSERT INTO catalogue_journeys (cid, id, version, envelope, source, added_at) VALUES (?, ?, ?, ?, ?, ?)');
+  const journeyHeldAt = db.prepare<[string, string], { cid: string }>('SELECT cid FROM catalogue_journeys WHERE id = ? AND version = ?');
+  /** A node's `needs` is checked against the venues of every version of its product held now. */
+  const context: JourneyDocContext = {
+    venues(productId) {
+      const versions = versionsOf(productId);
+      if (versions.length === 0) return undefined;
+      return [...new Set(versions.flatMap((p) => p.profiles.entitlement.venues.map((v) => v.id)))];
+    },
+  };
+  const rememberJourney = (verified: ReturnType<typeof verifyJourneyDoc>, source: string, addedAt: string): ResolvedJourney => {
+    const { doc, cid } = verified;
+    const journey: ResolvedJourney = { ref: `${doc.id}@${doc.version}`, id: doc.id, version: doc.version, cid, doc, publisher: verified.publisher, added_at: addedAt, source };
+    journeysByCid.set(cid, journey);
+    envelopes.set(cid, verified.envelope);
+    return journey;
+  };
+
+  // 3. The journey documents the table holds, re-verified against today's trust and products.
+  for (const row of db.prepare<[], { cid: string; envelope: string; source: string; added_at: string }>('SELECT cid, envelope, source, added_at FROM catalogue_journeys ORDER BY added_at, cid').all()) {
+    try {
+      const verified = verifyJourneyDoc(JSON.parse(row.envelope), trust, `stored ${row.cid}`, context);
+      if (verified.cid !== row.cid) throw new TesseraError('JOURNEY_DOC_INVALID', `stored ${row.cid}: the envelope holds ${verified.cid}.`);
+      rememberJourney(verified, row.source, row.added_at);
+    } catch (err) {
+      failed('store', err, 'a journey document');
     }
   }
 
-  const versionsOf = (id: string): ResolvedProduct[] => [...byCid.values()].filter((p) => p.id === id).sort((a, b) => semver.rcompare(a.version, b.version));
+  const addJourney = (json: unknown, source: string): AddJourneyResult => {
+    const verified = verifyJourneyDoc(json, trust, source, context);
+    const known = journeysByCid.get(verified.cid);
+    if (known) return { added: false, journey: known };
+    const { doc, cid } = verified;
+    const held = journeyHeldAt.get(doc.id, doc.version);
+    if (held && held.cid !== cid) {
+      throw new TesseraError('JOURNEY_DOC_CONFLICT', `${doc.id}@${doc.version} is already published with other content (${held.cid}; this one is ${cid}). A published version never changes: publish it as a new version.`, {
+        details: { id: doc.id, version: doc.version, held: held.cid, offered: cid },
+      });
+    }
+    const addedAt = new Date(clock()).toISOString();
+    // A row left by a document that did not verify at start is the same content: keep the row, load it again.
+    if (!held) insertJourney.run(cid, doc.id, doc.version, JSON.stringify(verified.envelope), source, addedAt);
+    const journey = rememberJourney(verified, source, addedAt);
+    bus.publish('catalogue.journey.added', { id: doc.id, version: doc.version, cid, publisher: verified.publisher.keyid, source });
+    return { added: true, journey };
+  };
+
+  // 4. The signed files of the journey folders.
+  loadFolders(options.journeyDirs ?? [], MAX_JOURNEY_DOC_BYTES, 'JOURNEY_DOC_INVALID', 'a journey document', addJourney);
+
+  const journeyVersionsOf = (id: string): ResolvedJourney[] => [...journeysByCid.values()].filter((j) => j.id === id).sort((a, b) => semver.rcompare(a.version, b.version));
 
   return {
     add: (envelope, opts = {}) => add(envelope, opts.source ?? 'api'),
@@ -258,6 +384,33 @@ export function createCatalogue(options: CatalogueOptions): Catalogue {
       }
       return [...venues.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     },
+    addJourney: (envelope, opts = {}) => addJourney(envelope, opts.source ?? 'api'),
+    resolveJourney(ref) {
+      if (isCid(ref as unknown)) {
+        const found = journeysByCid.get(ref);
+        if (!found) throw new TesseraError('JOURNEY_DOC_NOT_FOUND', `No journey document has the cid ${ref}.`);
+        return found;
+      }
+      const m = REF.exec(ref);
+      if (!m) throw new TesseraError('JOURNEY_DOC_NOT_FOUND', `"${ref.slice(0, 120)}" is not a journey reference: give an id (lviv.old-town-day), id@range (lviv.old-town-day@^1), id@version or a cid.`);
+      const id = m[1]!;
+      const range = m[2] ?? '*';
+      const versions = journeyVersionsOf(id);
+      if (versions.length === 0) {
+        const held = [...new Set([...journeysByCid.values()].map((j) => j.id))].sort();
+        throw new TesseraError('JOURNEY_DOC_NOT_FOUND', `No journey document "${id}" is in the catalogue (held: ${held.length > 0 ? held.join(', ') : 'none'}).`);
+      }
+      const exact = semver.valid(range);
+      if (exact !== null) {
+        const found = versions.find((j) => semver.eq(j.version, exact));
+        if (found) return found;
+      } else if (semver.validRange(range) !== null) {
+        const found = versions.find((j) => semver.satisfies(j.version, range));
+        if (found) return found;
+      } else throw new TesseraError('JOURNEY_DOC_NOT_FOUND', `"${range}" is not a version or semver range.`);
+      throw new TesseraError('JOURNEY_DOC_NOT_FOUND', `No version of journey "${id}" matches ${range} (held: ${versions.map((j) => j.version).join(', ')}).`);
+    },
+    journeys: () => [...journeysByCid.values()].sort((a, b) => (a.id === b.id ? semver.rcompare(a.version, b.version) : a.id < b.id ? -1 : 1)),
     envelope: (cid) => envelopes.get(cid),
     errors: () => errors.map((e) => ({ ...e })),
   };

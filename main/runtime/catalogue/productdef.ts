@@ -5,20 +5,22 @@
  * profiles the sessions and entitlements modules read.
  */
 import Ajv from 'ajv';
+import semver from 'semver';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { canonicalBytes } from '../../common/canonical.js';
 import { cidOf } from '../../common/cid.js';
-import { parseEnvelope } from '../../common/dsse.js';
 import type { DsseEnvelope } from '../../common/dsse.js';
-import { TesseraError, isTesseraError } from '../../common/errors.js';
+import { TesseraError } from '../../common/errors.js';
 import type { SigningKey } from '../keys/index.js';
 import { signEnvelope } from '../keys/index.js';
 import type { TrustView } from '../trust/index.js';
-import { verifyTrusted } from '../trust/index.js';
+import { openSigned, requireCanonical } from './signed.js';
+import type { SignedKind } from './signed.js';
 import productDefSchema from '../../../resources/schema/productdef.schema.json' with { type: 'json' };
 
 /** The DSSE payload type of a signed ProductDef. */
 export const PRODUCTDEF_PAYLOAD_TYPE = 'application/vnd.tessera.productdef+json';
+const PRODUCTDEF_KIND: SignedKind = { payloadType: PRODUCTDEF_PAYLOAD_TYPE, what: 'a ProductDef', invalid: 'PRODUCTDEF_INVALID', signCommand: 'tessera catalogue sign' };
 /** A signed ProductDef file is at most this big (the schema bounds every field well below it). */
 export const MAX_PRODUCTDEF_BYTES = 256 * 1024;
 
@@ -53,6 +55,11 @@ export interface ProductDef {
   effective_until?: string | null;
   markets: string[];
   cities: string[];
+  /**
+   * The journey document that guides a traveller who bought it (issue 15): `<journey id>@<semver range>`, resolved
+   * by the catalogue (`resolveJourney`) when a journey starts.
+   */
+  journey?: string;
   profiles: {
     entitlement: EntitlementProfile;
     pricing: { price: number; currency: string };
@@ -102,6 +109,8 @@ export interface ResolvedProduct {
   effective: { from: number; until: number | null };
   markets: string[];
   cities: string[];
+  /** The def's `journey` (`lviv.old-town-day@^1`), or null when it names none. */
+  journey: string | null;
   profiles: ResolvedProfiles;
   /** The def exactly as signed. */
   def: ProductDef;
@@ -155,6 +164,10 @@ export function validateProductDef(value: unknown, source = 'ProductDef'): Produ
     seen.add(v.id);
     if (v.city !== undefined && !def.cities.includes(v.city)) problems.push(`profiles.entitlement.venues[${i}].city: "${v.city}" is not one of cities`);
   });
+  if (def.journey !== undefined) {
+    const range = def.journey.slice(def.journey.indexOf('@') + 1);
+    if (semver.validRange(range) === null) problems.push(`journey: "${range}" is not a semver range or version`);
+  }
   def.profiles.safety.cities.forEach((c, i) => {
     if (!def.cities.includes(c)) problems.push(`profiles.safety.cities[${i}]: "${c}" is not one of cities`);
   });
@@ -202,36 +215,10 @@ export interface VerifiedProductDef {
  *   PRODUCTDEF_INVALID (the payload is not a valid def), naming `source`.
  */
 export function verifyProductDef(json: unknown, trust: TrustView, source = 'ProductDef'): VerifiedProductDef {
-  let envelope: DsseEnvelope;
-  try {
-    envelope = parseEnvelope(json);
-  } catch (err) {
-    throw prefixed(err, source);
-  }
-  if (envelope.payloadType !== PRODUCTDEF_PAYLOAD_TYPE) throw new TesseraError('SIGNATURE_INVALID', `${source}: the envelope signs a ${envelope.payloadType}, not a ProductDef (${PRODUCTDEF_PAYLOAD_TYPE}).`);
-  let trusted;
-  try {
-    trusted = verifyTrusted(envelope, trust);
-  } catch (err) {
-    throw prefixed(err, source);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(trusted.payload));
-  } catch {
-    throw new TesseraError('PRODUCTDEF_INVALID', `${source}: the signed payload is not JSON.`);
-  }
-  const def = validateProductDef(value, source);
-  const canonical = canonicalBytes(def);
-  if (canonical.length !== trusted.payload.length || !canonical.every((b, i) => b === trusted.payload[i])) {
-    throw new TesseraError('PRODUCTDEF_INVALID', `${source}: the signed payload is not the canonical (RFC 8785) form of the def; sign it with \`tessera catalogue sign\`.`);
-  }
-  return { def, cid: cidOf(def), publisher: { keyid: trusted.keyid, name: trusted.name }, envelope };
-}
-
-function prefixed(err: unknown, source: string): unknown {
-  if (!isTesseraError(err)) return err;
-  return new TesseraError(err.code, `${source}: ${err.message}`, err.details !== undefined ? { details: err.details } : {});
+  const opened = openSigned(json, trust, PRODUCTDEF_KIND, source);
+  const def = validateProductDef(opened.value, source);
+  requireCanonical(def, opened.payload, PRODUCTDEF_KIND, source);
+  return { def, cid: cidOf(def), publisher: opened.publisher, envelope: opened.envelope };
 }
 
 function describe(e: ErrorObject): string {

@@ -14,7 +14,7 @@ import type { ErrorData } from '../../common/errors.js';
 import { LIMITS } from '../../common/api.js';
 import type { PluginInfo, PluginLoadFailure, PluginRunResult } from '../../common/api.js';
 import { createCapabilityBroker } from '../../../sandbox/capabilities.js';
-import type { CallScope, CapabilityCall } from '../../../sandbox/capabilities.js';
+import type { CallScope, CapabilityCall, HttpOriginMap } from '../../../sandbox/capabilities.js';
 import { createSandboxHost } from '../../../sandbox/client.js';
 import type { CallOptions, ProcessLauncher, SandboxHost } from '../../../sandbox/client.js';
 import { checkOutput } from '../../../sandbox/kinds.js';
@@ -99,6 +99,8 @@ export interface RegistryOptions {
   clock?: () => number;
   limits?: RuntimeLimits;
   launcher?: ProcessLauncher;
+  /** Allowlisted origins http.fetch connects to on loopback instead (`TESSERA_HTTP_ORIGIN_MAP`; sandbox/capabilities.ts). Trials get it too. */
+  httpOriginMap?: HttpOriginMap;
 }
 
 const NONCE_MIGRATIONS: readonly Migration[] = [
@@ -116,7 +118,7 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
   const clock = options.clock ?? Date.now;
   store.migrate('permits', NONCE_MIGRATIONS);
   const useNonce = store.db.prepare('INSERT INTO permit_nonces (nonce, used_at, input_cid) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
-  const broker = createCapabilityBroker({ store, bus, clock });
+  const broker = createCapabilityBroker({ store, bus, clock, ...(options.httpOriginMap ? { originMap: options.httpOriginMap } : {}) });
   const plugins = new Map<string, VerifiedPlugin>();
   /** The latest failed load of each folder (by absolute path), until that folder loads. */
   const failed = new Map<string, PluginLoadFailure>();
@@ -193,6 +195,7 @@ export function createPluginRegistry(options: RegistryOptions): PluginRegistry {
         ...(trialOptions.now === undefined ? {} : { now: trialOptions.now }),
         ...(options.launcher ? { launcher: options.launcher } : {}),
         ...(options.limits ? { limits: options.limits } : {}),
+        ...(options.httpOriginMap ? { httpOriginMap: options.httpOriginMap } : {}),
       }),
     async run(ref, input, opts = {}) {
       const plugin = find(ref);

@@ -7,7 +7,8 @@
  * land there and are gone afterwards, so a trial never changes the live store, journal or speaker. Effect
  * capabilities get a permit signed by the throwaway device key and bound to this input, trusted by the throwaway
  * registry alone (a permit from a trial is worth nothing to the live runtime). `http.fetch` does reach the
- * origins the plugin's manifest allowlists: that is the effect under test.
+ * origins the plugin's manifest allowlists (through the operator's origin map, as live runs do): that is the
+ * effect under test.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { join } from 'node:path';
 import { cidOf } from '../../common/cid.js';
 import { TesseraError } from '../../common/errors.js';
 import type { PluginRunResult } from '../../common/api.js';
+import type { HttpOriginMap } from '../../../sandbox/capabilities.js';
 import type { ProcessLauncher } from '../../../sandbox/client.js';
 import { EFFECT_CAPABILITIES, MANIFEST_FILE, SIGNATURE_FILE } from '../../../sandbox/manifest.js';
 import type { RuntimeLimits } from '../../../sandbox/manifest.js';
@@ -44,6 +46,8 @@ export interface TrialOptions {
   /** How the throwaway sandbox host starts (the live runtime's launcher, e.g. Electron's utilityProcess). */
   launcher?: ProcessLauncher;
   limits?: RuntimeLimits;
+  /** The operator's loopback redirection of allowlisted origins (sandbox/capabilities.ts `HttpOriginMap`). */
+  httpOriginMap?: HttpOriginMap;
 }
 
 export interface TrialResult {
@@ -80,6 +84,7 @@ export async function runPluginTrial(source: TrialSource, input: unknown, option
       permitTrust: onlyKey(deviceKey),
       ...(options.launcher ? { launcher: options.launcher } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.httpOriginMap ? { httpOriginMap: options.httpOriginMap } : {}),
     });
     const loaded = await registry.load(dir);
     const plugin = registry.find(loaded.key)!;

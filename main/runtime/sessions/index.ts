@@ -53,7 +53,8 @@ export type SessionEntitlements = Pick<Entitlements, 'issue' | 'list' | 'revokeF
 export interface ProductSession {
   product_runtime_session_id: string;
   state: SessionState;
-  product: { ref: string; id: string; version: string; cid: string; title: string | null };
+  /** `journey`: the journey document the product guides its buyer with (`lviv.old-town-day@^1`), or null. */
+  product: { ref: string; id: string; version: string; cid: string; title: string | null; journey: string | null };
   user_id: string;
   wallet_id: string;
   market: string | null;
@@ -66,7 +67,7 @@ export interface ProductSession {
   capsule: string;
   /** Why the session ended as it did (final states). */
   reason: { code: string; message: string } | null;
-  /** Seed 000 §3.1; journeys come with issue 15. */
+  /** Seed 000 §3.2: the session's latest journey (in progress first), if it has one. */
   journey_instance_id: string | null;
   trace_id: string;
   created_at: string;
@@ -127,6 +128,8 @@ export interface SessionsOptions {
    * is for the product's first market and city.
    */
   location?: { market?: string; city?: string };
+  /** The session's latest journey (main/runtime/journeys `latestOf`), once the journeys module exists. */
+  journeyOf?: (session: string) => string | null;
 }
 
 export const DEFAULT_WALLET = 'main';
@@ -221,12 +224,21 @@ export function createSessions(options: SessionsOptions): Sessions {
       (SELECT COUNT(*) FROM product_sessions WHERE user_id = @user AND created_at >= @hour_ago) AS user_last_hour
     FROM product_sessions WHERE product_id = @product`);
 
+  /** The journey document the product names (null when it names none, or when its def is no longer held). */
+  const journeyOfProduct = (cid: string): string | null => {
+    try {
+      return catalogue.resolve(cid).journey ?? null;
+    } catch {
+      return null;
+    }
+  };
+
   const toSession = (row: Row): ProductSession => {
     const [id, version] = splitRef(row.product_ref);
     return {
       product_runtime_session_id: row.id,
       state: row.state,
-      product: { ref: row.product_ref, id, version, cid: row.product_cid, title: row.title },
+      product: { ref: row.product_ref, id, version, cid: row.product_cid, title: row.title, journey: journeyOfProduct(row.product_cid) },
       user_id: row.user_id,
       wallet_id: row.wallet_id,
       market: row.market,
@@ -237,7 +249,7 @@ export function createSessions(options: SessionsOptions): Sessions {
       entitlements: entitlements.list({ session: row.id }),
       capsule: row.capsule,
       reason: row.reason === null ? null : (JSON.parse(row.reason) as ProductSession['reason']),
-      journey_instance_id: null,
+      journey_instance_id: options.journeyOf?.(row.id) ?? null,
       trace_id: row.trace_id,
       created_at: iso(row.created_at),
       updated_at: iso(row.updated_at),

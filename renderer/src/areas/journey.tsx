@@ -14,13 +14,19 @@
  *
  * Passes & tickets (issue 14 point 7): a second tab beside the conversation holds the traveller's wallet
  * (./wallet.tsx); the traveller it buys for is the dialogue session shown, so "New traveller" empties it too.
+ *
+ * The day's guide (issue 15 point 4): a third tab, "Guide" (./guide.tsx), leads the same traveller through the
+ * journey their pass names: next step, itinerary, offline map, the pass's QR code, the guide's proposals.
  */
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { DialogueConnection, DialogueMessage, IoClient, IoStatusView, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import { isTesseraError } from '../../../main/common/errors.js';
 import { startCapture } from './journey-voice.js';
 import type { Capture } from './journey-voice.js';
+import { GuidePanel } from './guide.js';
+import { guideLanguage, textsFor } from './guide-model.js';
 import { WalletPanel } from './wallet.js';
+import { travellerLanguage } from './wallet-model.js';
 
 /** One line of the dialogue. */
 interface Turn {
@@ -37,7 +43,8 @@ const KEEP = 100;
  * The dialogue on screen, kept while the page lives: switching to another area and back shows the same
  * traveller's conversation; a reload starts a new traveller.
  */
-const kept: { session: string | null; turns: Turn[]; seen: Set<string>; tab: 'talk' | 'wallet' } = { session: null, turns: [], seen: new Set(), tab: 'talk' };
+type Tab = 'talk' | 'guide' | 'wallet';
+const kept: { session: string | null; turns: Turn[]; seen: Set<string>; tab: Tab } = { session: null, turns: [], seen: new Set(), tab: 'talk' };
 
 const message = (err: unknown) => (isTesseraError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err));
 
@@ -53,7 +60,7 @@ export function JourneyArea(props: { client: TesseraClient }) {
   const [text, setText] = useState('');
   const [problem, setProblem] = useState<string | null>(null);
   const [tab, setTab] = useState(kept.tab);
-  const openTab = (t: 'talk' | 'wallet') => setTab((kept.tab = t));
+  const openTab = (t: Tab) => setTab((kept.tab = t));
   const dialogue = useRef<DialogueConnection | null>(null);
   const capture = useRef<Promise<Capture> | null>(null);
   // The session shown, for handlers registered once: events of any other session are not this traveller's.
@@ -259,7 +266,7 @@ export function JourneyArea(props: { client: TesseraClient }) {
   const ttsHolder = holders['tts'] ?? null;
 
   return (
-    <section class="journey">
+    <section class={tab === 'guide' ? 'journey guide-open' : 'journey'}>
       <div class="toolbar">
         <h2>Journey Guide</h2>
         <span class={voiceOn ? 'pill ok' : 'pill warn'} data-testid="voice-state">{voice === null ? 'Voice…' : voiceOn ? 'Voice on' : 'Voice off'}</span>
@@ -268,6 +275,9 @@ export function JourneyArea(props: { client: TesseraClient }) {
         <div class="journey-tabs" role="tablist" aria-label="Journey Guide">
           <button type="button" role="tab" id="journey-tab-talk" aria-controls="journey-panel" aria-selected={tab === 'talk'} class={tab === 'talk' ? 'tab active' : 'tab'} data-testid="tab-talk" onClick={() => openTab('talk')}>
             Conversation
+          </button>
+          <button type="button" role="tab" id="journey-tab-guide" aria-controls="journey-panel" aria-selected={tab === 'guide'} class={tab === 'guide' ? 'tab active' : 'tab'} data-testid="tab-guide" onClick={() => openTab('guide')}>
+            {textsFor(guideLanguage(travellerLanguage())).tab}
           </button>
           <button type="button" role="tab" id="journey-tab-wallet" aria-controls="journey-panel" aria-selected={tab === 'wallet'} class={tab === 'wallet' ? 'tab active' : 'tab'} data-testid="tab-wallet" onClick={() => openTab('wallet')}>
             Passes &amp; tickets
@@ -282,6 +292,11 @@ export function JourneyArea(props: { client: TesseraClient }) {
           Voice is off: {voice.reason ?? status?.in['voice']?.reason ?? 'no speech engines here'}
         </p>
       )}
+      {tab === 'guide' ? (
+        <div class="journey-guide" id="journey-panel" role="tabpanel" aria-labelledby="journey-tab-guide">
+          <GuidePanel client={props.client} traveller={session} />
+        </div>
+      ) : null}
       {tab === 'wallet' ? (
         <div class="journey-wallet" id="journey-panel" role="tabpanel" aria-labelledby="journey-tab-wallet">
           <WalletPanel client={props.client} traveller={session} />

@@ -1,6 +1,7 @@
 /** The HTTP/WS transport of the client interface, for the UI served by a headless runtime. */
 import type { DebugState, DeviceInfo, EventPage, EventQuery, PluginInfo, PluginLoadFailure, PluginLoadRequest, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfoView, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { Role, SessionView } from '../../../main/common/roles.js';
+import { createJourneyClient } from '../../../main/common/journeys-api.js';
 import { createProductClient } from '../../../main/common/products-api.js';
 import { createHttpIoClient } from './io-http.js';
 import { createTransport } from './transport.js';
@@ -22,6 +23,7 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
   return {
     io: createHttpIoClient(transport),
     products: createProductClient(request),
+    journeys: createJourneyClient(request),
     info: () => request<RuntimeInfoView>('GET', '/api/info'),
     session: () => request<SessionView>('GET', '/api/auth/session'),
     unlock: (pin: string) => request<{ token: string; roles: Role[]; expires_at: string }>('POST', '/api/auth/unlock', { pin }),

@@ -4,7 +4,9 @@ import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js
 import { fromErrorData } from '../../../main/common/errors.js';
 import { compilePattern } from '../../../main/common/topics.js';
 import type { Role, SessionView } from '../../../main/common/roles.js';
+import { createJourneyClient } from '../../../main/common/journeys-api.js';
 import { createProductClient } from '../../../main/common/products-api.js';
+import type { Requester } from '../../../main/common/products-api.js';
 import { createIpcIoClient } from './io-ipc.js';
 
 function unwrap<T>(result: BridgeResult): T {
@@ -24,11 +26,14 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
   const subscriptions = new Set<LocalSubscription>();
   let stopListening: (() => void) | undefined;
   const sync = () => bridge.subscribe([...new Set([...subscriptions].flatMap((s) => s.patterns))]);
+  // Issue 14's and 15's routes: each request goes into the same HTTP routes in the main process (IPC method `api`),
+  // with this window's credential.
+  const viaRoutes: Requester = async <T>(method: 'GET' | 'POST', path: string, body?: unknown) => unwrap<T>(await bridge.invoke('api', body === undefined ? { method, path } : { method, path, body }));
 
   return {
     io: createIpcIoClient(bridge),
-    // Issue 14's routes: each request goes into the same HTTP routes in the main process, with this window's credential.
-    products: createProductClient(async <T>(method: 'GET' | 'POST', path: string, body?: unknown) => unwrap<T>(await bridge.invoke('api', body === undefined ? { method, path } : { method, path, body }))),
+    products: createProductClient(viaRoutes),
+    journeys: createJourneyClient(viaRoutes),
     info: async () => unwrap<RuntimeInfo>(await bridge.invoke('info')),
     session: async () => unwrap<SessionView>(await bridge.invoke('session')),
     unlock: async (pin: string) => unwrap<{ token: string; roles: Role[]; expires_at: string }>(await bridge.invoke('unlock', { pin })),
