@@ -51,13 +51,15 @@ beforeAll(async () => {
     intentRuleFiles: [RULES],
     scenarioDirs: [SCENARIOS],
     voice: async (ruleSets) => {
-      // The corpus's places ({place} is set at run time from the journeys in progress): in the grammar as at a kiosk.
-      for (const [name, values] of Object.entries(loadIntentCases(CASES).lists ?? {})) for (const set of ruleSets) setListValues(set, name, values);
       stack = await createVoice({ ruleSets, config: { cacheDir: join(dir, 'voice') } });
       return { voice: stack, sink };
     },
   });
   // Every intent answers through the same small scenario, which says back what was understood.
+  // The corpus's places, as if journeys through them were in progress: the runtime follows the journeys module's
+  // places (none here), so they are set after it and the grammar recompiled, as a journey starting would.
+  for (const [name, values] of Object.entries(loadIntentCases(CASES).lists ?? {})) for (const set of runtime.intents.recognizer.ruleSets) if (set.dynamicLists.includes(name)) setListValues(set, name, values);
+  await runtime.io.refreshGrammar();
   for (const reg of runtime.intents.registry.list()) runtime.intents.registry.registerIntent(reg.intentType, 'intent_confirm', undefined, {}, { replace: true, kind: 'scenario' });
 }, 120_000);
 

@@ -126,6 +126,15 @@ describe('tool-journeys', () => {
     expect(calls).toEqual(['route lviv.opera', 'route lviv.opera', 'route lviv.rynok']);
   });
 
+  it('finds a place said in a case form its names do not list, when the stem points at exactly one place', () => {
+    const { journeys, calls } = fakeJourneys();
+    runJourneysOp(journeys, { op: 'route', user, place_name: 'опери', language: 'uk' });
+    runJourneysOp(journeys, { op: 'route', user, place_name: 'історичному музеї', language: 'uk' });
+    expect(calls).toEqual(['route lviv.opera', 'route lviv.history']);
+    // A word no place's name shares its stem with is not guessed at.
+    expect(heard(runJourneysOp(journeys, { op: 'route', user, place_name: 'вокзалу' }))).toContain('I don\'t know a place called "вокзалу"');
+  });
+
   it('names the journey\'s stops for a place not on it: a free-text name, or another journey\'s place', () => {
     const { journeys, calls } = fakeJourneys();
     expect(heard(runJourneysOp(journeys, { op: 'route', user, place_name: 'the Eiffel Tower' }))).toBe('I don\'t know a place called "the Eiffel Tower" on your journey; your stops are Rynok Square, History Museum, Opera.');
@@ -154,6 +163,16 @@ describe('tool-journeys', () => {
     expect(heard(runJourneysOp(journeys, { op: 'hours', user, place_name: 'opera', ask: 'open' }))).toBe('Opera opens at 11:00 today.');
     expect(heard(runJourneysOp(journeys, { op: 'hours', user, place: 'lviv.history', ask: 'hours', language: 'uk' }), 'uk')).toBe('«Історичний музей» сьогодні відчинено з 10:00 до 18:00.');
     expect(heard(runJourneysOp(journeys, { op: 'hours', user, place: 'lviv.rynok', ask: 'close' }))).toBe('I have no opening hours for Rynok Square today.');
+  });
+
+  it('says the module\'s own sentence for a place closed today, and the asked-for half of today\'s hours otherwise', () => {
+    const { journeys } = fakeJourneys();
+    journeys.place = (_id, place) =>
+      place === 'lviv.history'
+        ? { name: 'History Museum', opens_at: null, closes_at: null, closed_today: true, text: 'History Museum is closed today.' }
+        : { name: 'Opera', opens_at: '12:00', closes_at: '20:00', closed_today: false, text: 'Opera is open 12:00–20:00 today.' };
+    expect(heard(runJourneysOp(journeys, { op: 'hours', user, place: 'lviv.history', ask: 'close' }))).toBe('History Museum is closed today.');
+    expect(heard(runJourneysOp(journeys, { op: 'hours', user, place: 'lviv.opera', ask: 'close' }))).toBe('Opera closes at 20:00 today.');
   });
 
   it('skips and completes the stop it is told, by voice, never the next one when asked twice, and says what is next', () => {

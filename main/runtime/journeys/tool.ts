@@ -47,6 +47,8 @@ export interface JourneysForTool {
   skip(id: string, node: string, o?: { by?: NodeCompletedBy; expected_version?: number }): JourneyView;
   complete(id: string, node: string, o?: { by?: NodeCompletedBy; expected_version?: number }): JourneyView;
   places(): Array<{ id: string; names: Partial<Record<JourneyLanguage, string[]>> }>;
+  /** A place of the journey with today's opening, when the module has it (it knows a place closed today). @throws PLACE_UNKNOWN */
+  place?(id: string, place: string, o?: { language?: JourneyLanguage }): { name: string; opens_at: string | null; closes_at: string | null; closed_today: boolean; text: string };
 }
 
 /** What an op answers: a rendered sentence, or a catalogue key with its parameters; plus facts for the UI. */
@@ -69,6 +71,20 @@ function languageOf(v: unknown): JourneyLanguage {
 }
 
 const codeOf = (err: unknown): string | undefined => (err instanceof TesseraError || (typeof err === 'object' && err !== null) ? (err as { code?: unknown }).code as string | undefined : undefined);
+
+/** Words that say nothing about which place: articles and the prepositions a route question puts before it. */
+const STOP_WORDS = new Set(['the', 'a', 'to', 'of', 'до', 'в', 'во', 'у', 'на']);
+
+/**
+ * Whether two words are forms of one word: equal, or sharing a prefix of at least 4 letters that leaves at most two
+ * letters of the shorter one (Russian and Ukrainian endings: "опери" / "опера", "оперного" / "оперний").
+ */
+function sameStem(a: string, b: string): boolean {
+  if (a === b) return true;
+  let common = 0;
+  while (common < a.length && common < b.length && a[common] === b[common]) common++;
+  return common >= Math.max(4, Math.min(a.length, b.length) - 2);
+}
 
 /** The journey's stops, by their place names, in itinerary order, each once. */
 function stopsOf(view: JourneyView): string {
@@ -93,10 +109,15 @@ function placeOf(view: JourneyView, places: JourneysForTool['places'], a: Record
     const said = a['place_name'].trim();
     const wanted = normalize(said);
     const strip = (s: string) => s.replace(/^(the) /, '');
+    const namesOf = (id: string, shown: string) => [shown, ...Object.values(known.find((p) => p.id === id)?.names ?? {}).flat()];
     for (const node of view.nodes) {
-      const names = [node.place.name, ...Object.values(known.find((p) => p.id === node.place.id)?.names ?? {}).flat()];
-      if (names.some((n) => normalize(n) === wanted || strip(normalize(n)) === strip(wanted))) return { id: node.place.id };
+      if (namesOf(node.place.id, node.place.name).some((n) => normalize(n) === wanted || strip(normalize(n)) === strip(wanted))) return { id: node.place.id };
     }
+    // A case form the document does not list ("до опери" for "Львівська опера"): every word said shares its stem with
+    // a word of exactly one place's names.
+    const words = wanted.split(' ').filter((w) => !STOP_WORDS.has(w));
+    const hits = new Set(view.nodes.filter((node) => words.length > 0 && namesOf(node.place.id, node.place.name).some((n) => words.every((w) => normalize(n).split(' ').some((t) => sameStem(w, t))))).map((n) => n.place.id));
+    if (hits.size === 1) return { id: [...hits][0]! };
     return { unknown: said };
   }
   return null;
@@ -178,10 +199,17 @@ export function runJourneysOp(journeys: JourneysForTool | undefined, args: unkno
       if (target && 'unknown' in target) return { ...say('journey.place_unknown', { name: target.unknown, stops: stopsOf(view) }), ...of };
       const node = target ? view.nodes.find((n) => n.place.id === target.id) : view.nodes.find((n) => n.id === view.current);
       if (!node) return { ...say('journey.done'), ...of, finished: true };
-      const place = node.place.name;
-      if (node.opens_at === null || node.closes_at === null) return { ...say('journey.hours_none', { place }), ...of, node: node.id };
+      let hours = { name: node.place.name, opens_at: node.opens_at, closes_at: node.closes_at };
+      if (journeys.place) {
+        // The module's own sentence for a place closed today or always open; the asked-for half otherwise.
+        const today = journeys.place(id, node.place.id, { language });
+        if (today.closed_today || today.opens_at === null || today.closes_at === null) return { text: today.text, ...of, node: node.id };
+        hours = today;
+      }
+      const place = hours.name;
+      if (hours.opens_at === null || hours.closes_at === null) return { ...say('journey.hours_none', { place }), ...of, node: node.id };
       const ask = a['ask'] === 'open' ? 'journey.opens' : a['ask'] === 'close' ? 'journey.closes' : 'journey.hours';
-      return { ...say(ask, { place, opens: node.opens_at, closes: node.closes_at }), ...of, node: node.id };
+      return { ...say(ask, { place, opens: hours.opens_at, closes: hours.closes_at }), ...of, node: node.id };
     }
   }
 }

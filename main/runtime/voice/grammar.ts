@@ -46,12 +46,10 @@ export const EXTRA_PRONUNCIATIONS: Readonly<Record<string, readonly string[]>> =
  * ones a traveller may ask for. Words missing from the dictionary are pruned like any other.
  */
 export const NAME_WORDS: readonly string[] = (
-  'saint old new grand great royal national central city town main north south east west upper lower little big high ' +
-  'tower palace castle cathedral church chapel abbey basilica monastery temple mosque synagogue museum gallery library university park garden gardens ' +
-  'square street avenue road bridge river lake hill mountain beach harbour harbor port station airport market hall house theatre theater cinema ' +
-  'stadium zoo fountain gate wall arch column statue monument memorial cemetery tomb fort fortress island center centre mall shop restaurant cafe bar hotel ' +
-  'eiffel louvre notre dame buckingham westminster colosseum vatican kremlin acropolis brandenburg liberty empire state building times ' +
-  'golden'
+  'saint royal national central tower palace castle cathedral church chapel abbey basilica monastery temple mosque synagogue museum gallery ' +
+  'library university park garden gardens bridge river harbour station airport market theatre theater cinema stadium zoo fountain ' +
+  'statue monument memorial cemetery fortress island hotel ' +
+  'eiffel louvre notre dame buckingham westminster colosseum vatican kremlin acropolis brandenburg liberty empire building times golden'
 ).split(' ');
 
 /** A sentence (or a part of one) that is not in the grammar, and why. */
