@@ -21,8 +21,11 @@ import { apiClient, connection, connectionFlags } from './cli-api.js';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
-/** Reads a JSON file of at most {@link MAX_PRODUCTDEF_BYTES}. */
-function readJson(path: string | undefined, usage: string): unknown {
+/**
+ * Reads a signed or plain JSON document from a file of at most `limit` bytes (the CLI's catalogue and journey
+ * commands). A missing path or file is CONFIG_INVALID; too large or not JSON is `invalid`, the document's own code.
+ */
+export function readJsonFile(path: string | undefined, usage: string, limit: number, invalid: 'PRODUCTDEF_INVALID' | 'JOURNEY_DOC_INVALID'): unknown {
   if (!path) throw new TesseraError('CONFIG_INVALID', `FILE is required. Usage: ${usage}`);
   const file = resolve(path);
   let size: number;
@@ -31,13 +34,15 @@ function readJson(path: string | undefined, usage: string): unknown {
   } catch {
     throw new TesseraError('CONFIG_INVALID', `${path}: no such file.`);
   }
-  if (size > MAX_PRODUCTDEF_BYTES) throw new TesseraError('PRODUCTDEF_INVALID', `${path} is ${size} bytes; the limit is ${MAX_PRODUCTDEF_BYTES}.`);
+  if (size > limit) throw new TesseraError(invalid, `${path} is ${size} bytes; the limit is ${limit}.`);
   try {
     return JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new TesseraError('PRODUCTDEF_INVALID', `${path} is not valid JSON: ${(err as Error).message}`);
+    throw new TesseraError(invalid, `${path} is not valid JSON: ${(err as Error).message}`);
   }
 }
+
+const readJson = (path: string | undefined, usage: string): unknown => readJsonFile(path, usage, MAX_PRODUCTDEF_BYTES, 'PRODUCTDEF_INVALID');
 
 interface ProductJson {
   cid: string;

@@ -23,27 +23,11 @@ import { MAX_JOURNEY_DOC_BYTES, MAX_PRODUCTDEF_BYTES, PRODUCTDEF_PAYLOAD_TYPE, s
 import type { JourneyDocContext } from '../runtime/catalogue/index.js';
 import { readPrivateKey } from '../runtime/keys/index.js';
 import { writeAtomic } from '../../sandbox/package.js';
+import { readJsonFile } from './cli-catalogue.js';
 import type { Command } from './cli.js';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
-/** A JSON file of at most `limit` bytes. */
-function readJsonFile(path: string | undefined, usage: string, limit: number): unknown {
-  if (!path) throw new TesseraError('CONFIG_INVALID', `FILE is required. Usage: ${usage}`);
-  const file = resolve(path);
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch {
-    throw new TesseraError('CONFIG_INVALID', `${path}: no such file.`);
-  }
-  if (size > limit) throw new TesseraError('JOURNEY_DOC_INVALID', `${path} is ${size} bytes; the limit is ${limit}.`);
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new TesseraError('JOURNEY_DOC_INVALID', `${path} is not valid JSON: ${(err as Error).message}`);
-  }
-}
 
 /** The payload of a DSSE envelope of `payloadType`, parsed; `value` itself when it is not such an envelope. */
 function unwrap(value: unknown, payloadType: string): unknown {
@@ -83,7 +67,7 @@ export const journeyValidate: Command = {
   flags: [['--catalogue DIR', "ProductDef files (signed or not) to check each node's needs against, e.g. resources/catalogue; repeatable. Without it, needs are not checked."]],
   async run(values, positionals, io) {
     const file = positionals[0];
-    const raw = readJsonFile(file, this.usage, MAX_JOURNEY_DOC_BYTES);
+    const raw = readJsonFile(file, this.usage, MAX_JOURNEY_DOC_BYTES, 'JOURNEY_DOC_INVALID');
     let doc: unknown;
     try {
       doc = unwrap(raw, JOURNEY_PAYLOAD_TYPE);
@@ -114,7 +98,7 @@ export const journeySign: Command = {
   async run(values, positionals, io) {
     const keyPath = str(values['key']);
     if (!keyPath) throw new TesseraError('CONFIG_INVALID', `--key KEY is required. Usage: ${this.usage}`);
-    const doc = readJsonFile(positionals[0], this.usage, MAX_JOURNEY_DOC_BYTES) as JourneyDoc;
+    const doc = readJsonFile(positionals[0], this.usage, MAX_JOURNEY_DOC_BYTES, 'JOURNEY_DOC_INVALID') as JourneyDoc;
     const key = readPrivateKey(resolve(keyPath));
     const envelope = signJourneyDoc(doc, key, positionals[0]);
     const text = JSON.stringify(envelope, null, 2) + '\n';

@@ -100,6 +100,21 @@ describe('journey instances', () => {
     expect(w.journeys.active('ana')!.journey_instance_id).toBe(j.journey_instance_id);
   });
 
+  it('holds several journeys in one session (pre-trip, in-trip), each with its own progress and events', () => {
+    const w = world();
+    const before = w.journeys.start({ session: 'prs_pass', phase: 'pre_trip' });
+    const during = w.journeys.start({ session: 'prs_pass', phase: 'in_trip', language: 'ru' });
+    expect(before.journey_instance_id).not.toBe(during.journey_instance_id);
+    w.journeys.complete(during.journey_instance_id, 'start');
+    expect(w.journeys.get(before.journey_instance_id).current).toBe('start');
+    expect(w.journeys.get(during.journey_instance_id).current).toBe('history');
+    expect(w.journeys.list({ session: 'prs_pass' }).map((j) => j.phase).sort()).toEqual(['in_trip', 'pre_trip']);
+    expect(w.journeys.get(during.journey_instance_id).nodes[1]!.title).toBe('The History Museum');
+    expect(w.journeys.latestOf('prs_pass')).toBe(during.journey_instance_id);
+    const started = w.journal.query({ topic: 'journey.started', limit: 10 }).events.map((e) => (e.payload as { journey_instance_id: string }).journey_instance_id);
+    expect(started).toEqual([before.journey_instance_id, during.journey_instance_id]);
+  });
+
   it('completes the node a traveller names once, even from two screens, and refuses a change made on a stale version', () => {
     const w = world();
     const j = w.journeys.start({ session: 'prs_pass' });

@@ -227,11 +227,11 @@ export function createJourneys(options: JourneysOptions): Journeys {
     update: db.prepare('UPDATE journeys SET progress = @progress, state = @state, version = version + 1, updated_at = @at, ended_at = @ended_at WHERE id = @id AND version = @version'),
     setDegraded: db.prepare('UPDATE journeys SET degraded = ? WHERE id = ?'),
     list: db.prepare<{ session: string | null; user: string | null; state: string | null; limit: number }, Row>(
-      'SELECT * FROM journeys WHERE (@session IS NULL OR session_id = @session) AND (@user IS NULL OR user_id = @user) AND (@state IS NULL OR state = @state) ORDER BY created_at DESC, id LIMIT @limit',
+      'SELECT * FROM journeys WHERE (@session IS NULL OR session_id = @session) AND (@user IS NULL OR user_id = @user) AND (@state IS NULL OR state = @state) ORDER BY created_at DESC, rowid DESC LIMIT @limit',
     ),
     started: db.prepare<[], Row>("SELECT * FROM journeys WHERE state = 'started'"),
-    startedOf: db.prepare<[string], Row>("SELECT * FROM journeys WHERE user_id = ? AND state = 'started' ORDER BY created_at DESC, id"),
-    latestOf: db.prepare<[string], { id: string }>("SELECT id FROM journeys WHERE session_id = ? ORDER BY state = 'started' DESC, created_at DESC, id LIMIT 1"),
+    startedOf: db.prepare<[string], Row>("SELECT * FROM journeys WHERE user_id = ? AND state = 'started' ORDER BY created_at DESC, rowid DESC"),
+    latestOf: db.prepare<[string], { id: string }>("SELECT id FROM journeys WHERE session_id = ? ORDER BY state = 'started' DESC, created_at DESC, rowid DESC LIMIT 1"),
     proposals: db.prepare<[string], ProposalRow>('SELECT * FROM journey_proposals WHERE journey_id = ? ORDER BY created_at, rowid'),
     proposal: db.prepare<[string, string], ProposalRow>('SELECT * FROM journey_proposals WHERE journey_id = ? AND id = ?'),
     insertProposal: db.prepare(
