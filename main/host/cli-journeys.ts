@@ -89,39 +89,37 @@ const listCommand: Command = {
   },
 };
 
-const showCommand: Command = {
-  name: 'journey show',
-  summary: 'Show a journey: its itinerary with each node\'s state, the current node and the routing health.',
-  usage: 'tessera journey show ID [--language L] [--json] [--url URL] [--token T]',
-  options: { ...connection, ...json, language: { type: 'string' } },
-  flags: [languageFlag, jsonFlag, ...connectionFlags],
-  positionals: 1,
-  run(values, positionals, io) {
-    return reporting(io, async () => {
-      const [id] = exact(positionals, 1, this.usage);
-      const q = language(values);
-      const j = (await apiClient(values, io)('GET', `/api/journeys/${enc(id!)}${q ? `?${q}` : ''}`)) as unknown as JourneyView;
-      return print(values, io, j, () => describe(j, io));
-    });
-  },
-};
+/**
+ * `journey show|next|proposals ID [--language L]`: one GET of the journey (`suffix`: its sub-resource) in the asked
+ * language; `--json` prints what `answer` takes from the body, otherwise `human` prints it for a person.
+ */
+function readCommand<T>(verb: string, suffix: string, summary: string, answer: (body: unknown) => T, human: (value: T, io: CliIo) => void): Command {
+  return {
+    name: `journey ${verb}`,
+    summary,
+    usage: `tessera journey ${verb} ID [--language L] [--json] [--url URL] [--token T]`,
+    options: { ...connection, ...json, language: { type: 'string' } },
+    flags: [languageFlag, jsonFlag, ...connectionFlags],
+    positionals: 1,
+    run(values, positionals, io) {
+      return reporting(io, async () => {
+        const [id] = exact(positionals, 1, this.usage);
+        const q = language(values);
+        const value = answer(await apiClient(values, io)('GET', `/api/journeys/${enc(id!)}${suffix}${q ? `?${q}` : ''}`));
+        return print(values, io, value, () => human(value, io));
+      });
+    },
+  };
+}
 
-const nextCommand: Command = {
-  name: 'journey next',
-  summary: 'The next step of a journey, as the guide says it: where to go, how long, whether the pass covers it, when it opens.',
-  usage: 'tessera journey next ID [--language L] [--json] [--url URL] [--token T]',
-  options: { ...connection, ...json, language: { type: 'string' } },
-  flags: [languageFlag, jsonFlag, ...connectionFlags],
-  positionals: 1,
-  run(values, positionals, io) {
-    return reporting(io, async () => {
-      const [id] = exact(positionals, 1, this.usage);
-      const q = language(values);
-      const step = (await apiClient(values, io)('GET', `/api/journeys/${enc(id!)}/next${q ? `?${q}` : ''}`)) as unknown as NextStep;
-      return print(values, io, step, () => io.stdout(`${step.text}\n`));
-    });
-  },
-};
+const showCommand = readCommand('show', '', 'Show a journey: its itinerary with each node\'s state, the current node and the routing health.', (b) => b as JourneyView, describe);
+
+const nextCommand = readCommand('next', '/next', 'The next step of a journey, as the guide says it: where to go, how long, whether the pass covers it, when it opens.', (b) => b as NextStep, (step, io) => io.stdout(`${step.text}\n`));
+
+const proposalsCommand = readCommand('proposals', '/proposals', 'The Journey Guide agent\'s proposals for a journey, with their state.', (b) => (b as { proposals: Proposal[] }).proposals, (proposals, io) => {
+  if (proposals.length === 0) io.stdout('no proposals\n');
+  for (const p of proposals) io.stdout(`${p.id}  ${p.state.padEnd(8)}  ${p.text}\n`);
+});
 
 const routeCommand: Command = {
   name: 'journey route',
@@ -171,26 +169,6 @@ const abandonCommand: Command = {
       const reason = str(values['reason']);
       const j = (await apiClient(values, io)('POST', `/api/journeys/${enc(id!)}/abandon`, reason ? { reason } : {})) as unknown as JourneyView;
       return print(values, io, j, () => describe(j, io));
-    });
-  },
-};
-
-const proposalsCommand: Command = {
-  name: 'journey proposals',
-  summary: 'The Journey Guide agent\'s proposals for a journey, with their state.',
-  usage: 'tessera journey proposals ID [--language L] [--json] [--url URL] [--token T]',
-  options: { ...connection, ...json, language: { type: 'string' } },
-  flags: [languageFlag, jsonFlag, ...connectionFlags],
-  positionals: 1,
-  run(values, positionals, io) {
-    return reporting(io, async () => {
-      const [id] = exact(positionals, 1, this.usage);
-      const q = language(values);
-      const { proposals } = (await apiClient(values, io)('GET', `/api/journeys/${enc(id!)}/proposals${q ? `?${q}` : ''}`)) as unknown as { proposals: Proposal[] };
-      return print(values, io, proposals, () => {
-        if (proposals.length === 0) io.stdout('no proposals\n');
-        for (const p of proposals) io.stdout(`${p.id}  ${p.state.padEnd(8)}  ${p.text}\n`);
-      });
     });
   },
 };

@@ -247,6 +247,8 @@ export function createJourneys(options: JourneysOptions): Journeys {
     return source.doc;
   };
 
+  const progressOf = (row: Pick<Row, 'progress'>): Progress => JSON.parse(row.progress) as Progress;
+
   const rowOf = (id: string): Row => {
     const row = typeof id === 'string' ? stmt.get.get(id) : undefined;
     if (!row) throw new TesseraError('JOURNEY_NOT_FOUND', `No journey ${JSON.stringify(id)} on this device.`);
@@ -306,7 +308,7 @@ export function createJourneys(options: JourneysOptions): Journeys {
 
   const view = (row: Row, language?: JourneyLanguage): JourneyView => {
     const doc = docOf(row);
-    const progress = JSON.parse(row.progress) as Progress;
+    const progress = progressOf(row);
     const l = lang(language, row.language);
     const now = clock();
     return {
@@ -351,7 +353,7 @@ export function createJourneys(options: JourneysOptions): Journeys {
     const written = tx(() => {
       const fresh = rowOf(row.id);
       if (fresh.version !== row.version) throw new TesseraError('JOURNEY_CONFLICT', `Journey ${row.id} changed while this change was made; read it again.`, { details: { current_version: fresh.version } });
-      const progress = JSON.parse(fresh.progress) as Progress;
+      const progress = progressOf(fresh);
       const before = currentNode(progress);
       const events = mutate(progress, at);
       let state: JourneyState = fresh.state;
@@ -383,7 +385,7 @@ export function createJourneys(options: JourneysOptions): Journeys {
   };
 
   const checkAction = (row: Row, node: string, options: NodeActionOptions): { done: boolean } => {
-    const progress = JSON.parse(row.progress) as Progress;
+    const progress = progressOf(row);
     if (!progress.nodes[node]) {
       throw new TesseraError('JOURNEY_NODE_UNKNOWN', `Journey ${row.id} has no node ${JSON.stringify(node)}; its nodes are ${progress.plan.join(', ')}.`, { details: { nodes: progress.plan } });
     }
@@ -481,7 +483,7 @@ export function createJourneys(options: JourneysOptions): Journeys {
     return { route: from ? staticRoute(doc, fromNode, toNode, language, now) : null, degraded: status.mode !== 'graph', noPath: false };
   };
 
-  const stepText = (doc: JourneyDoc, row: Row, node: JourneyNodeView, route: RoutePlan | null, degraded: boolean, noPath: boolean, language: JourneyLanguage): string => {
+  const stepText = (doc: JourneyDoc, progress: Progress, node: JourneyNodeView, route: RoutePlan | null, degraded: boolean, noPath: boolean, language: JourneyLanguage): string => {
     const now = localTime(clock(), doc.timezone);
     const parts: string[] = [];
     const place = node.place.name;
@@ -493,7 +495,7 @@ export function createJourneys(options: JourneysOptions): Journeys {
       parts.push(transit ? say('journey.next.transit', { minutes: route.minutes, place, line: transit.line ?? '', headsign: transit.headsign ?? '' }, language) : say('journey.next.walk', { minutes: route.minutes, place }, language));
     }
     if (node.needs) parts.push(node.covered_by ? say('journey.next.covered', { title: node.covered_by.title ?? node.needs.product }, language) : say('journey.next.not_covered', { product: node.needs.product }, language));
-    const hours = openingToday(placeOf(doc, JSON.parse(row.progress) as Progress, node.id)?.opening_hours, now.day);
+    const hours = openingToday(placeOf(doc, progress, node.id)?.opening_hours, now.day);
     if (hours === 'closed') parts.push(say('journey.next.closed_today', {}, language));
     else if (hours && now.minutes < hours.open) parts.push(say('journey.next.opens', { time: formatHhmm(hours.open) }, language));
     else if (hours && now.minutes >= hours.close) parts.push(say('journey.next.closed_now', { time: formatHhmm(hours.close) }, language));
@@ -537,7 +539,7 @@ export function createJourneys(options: JourneysOptions): Journeys {
     const out: Array<{ row: Row; node: string }> = [];
     for (const row of stmt.startedOf.all(owner.user_id)) {
       const doc = docOf(row);
-      const p = JSON.parse(row.progress) as Progress;
+      const p = progressOf(row);
       const node = p.plan.find((id) => isOpen(p.nodes[id]!.state) && nodeOf(doc, id)?.needs?.venue === venue && nodeOf(doc, id)?.needs?.product === owner.product.id);
       if (node) out.push({ row, node });
     }
@@ -628,7 +630,7 @@ export function createJourneys(options: JourneysOptions): Journeys {
       const row = rowOf(id);
       const language = lang(o.language, row.language);
       const doc = docOf(row);
-      const p = JSON.parse(row.progress) as Progress;
+      const p = progressOf(row);
       const current = row.state === 'started' ? currentNode(p) : null;
       if (current === null) {
         return { journey_instance_id: row.id, node: null, route: null, text: say(row.state === 'abandoned' ? 'journey.abandoned' : 'journey.finished', {}, language), degraded: false, finished: true };
@@ -637,21 +639,20 @@ export function createJourneys(options: JourneysOptions): Journeys {
       const from = origin(doc, p, current);
       const { route, degraded, noPath } = planRoute(row, doc, p, from?.id ?? null, from?.place ?? null, current, placeOf(doc, p, current)!, language);
       if (route) noteRoute(row, current, route);
-      return { journey_instance_id: row.id, node, route, text: stepText(doc, row, node, route, degraded, noPath, language), degraded, finished: false };
+      return { journey_instance_id: row.id, node, route, text: stepText(doc, p, node, route, degraded, noPath, language), degraded, finished: false };
     },
 
     routeTo(id, placeId, o = {}) {
       const row = rowOf(id);
       const language = lang(o.language, row.language);
       const doc = docOf(row);
-      const p = JSON.parse(row.progress) as Progress;
+      const p = progressOf(row);
       const to = doc.places.find((pl) => pl.id === placeId);
       if (!to) throw new TesseraError('PLACE_UNKNOWN', `Journey ${row.id} has no place ${JSON.stringify(placeId)}; its places are ${doc.places.map((pl) => text(pl.name, 'en')).join(', ')}.`, { details: { places: doc.places.map((pl) => pl.id) } });
       const current = currentNode(p);
       const toNode = doc.nodes.find((n) => n.place === placeId)?.id ?? placeId;
-      // From the place of the node the traveller is at (entered), else where they came from.
-      const at = current !== null ? (p.nodes[current]!.state === 'entered' && previousDone(p, current) === null ? { id: current, place: placeOf(doc, p, current)! } : origin(doc, p, current) ?? { id: current, place: placeOf(doc, p, current)! }) : null;
-      const from = at ?? { id: doc.start, place: placeOf(doc, p, doc.start)! };
+      // From where the traveller came from (the last stop done before the current one), else the current stop's place.
+      const from = current !== null ? (origin(doc, p, current) ?? { id: current, place: placeOf(doc, p, current)! }) : { id: doc.start, place: placeOf(doc, p, doc.start)! };
       const { route, noPath } = planRoute(row, doc, p, from.id, from.place, toNode, to, language);
       if (from.place.id === to.id) {
         const here = staticRoute(doc, null, toNode, language, clock());
@@ -711,7 +712,7 @@ export function createJourneys(options: JourneysOptions): Journeys {
       const language = lang(o.language, row.language);
       if (row.state === 'started') {
         const doc = docOf(row);
-        const p = JSON.parse(row.progress) as Progress;
+        const p = progressOf(row);
         const ideas = agent.propose({ doc, progress: p, covers: (venue) => held(row).find((e) => e.venues.includes(venue)) ?? null, language });
         const shown: AppendInput[] = [];
         tx(() => {
@@ -723,7 +724,7 @@ export function createJourneys(options: JourneysOptions): Journeys {
           if (shown.length > 0) bus.stageMany(shown).deliver();
         });
       }
-      const p = JSON.parse(rowOf(id).progress) as Progress;
+      const p = progressOf(row);
       return stmt.proposals
         .all(id)
         .map((r) => (r.state === 'shown' && (row.state !== 'started' || !proposalStillFits(p, JSON.parse(r.change) as Proposal['change'])) ? { ...r, state: 'expired' as const } : r))
@@ -740,7 +741,7 @@ export function createJourneys(options: JourneysOptions): Journeys {
       const topic = decision === 'accept' ? JOURNEY_EVENTS.recommendationAccepted : JOURNEY_EVENTS.recommendationRejected;
       let written = row;
       if (decision === 'accept') {
-        if (!proposalStillFits(JSON.parse(row.progress) as Progress, change_)) throw new TesseraError('JOURNEY_CONFLICT', `The proposal no longer fits journey ${row.id} (the journey moved on); nothing was changed.`, { details: { current_version: row.version } });
+        if (!proposalStillFits(progressOf(row), change_)) throw new TesseraError('JOURNEY_CONFLICT', `The proposal no longer fits journey ${row.id} (the journey moved on); nothing was changed.`, { details: { current_version: row.version } });
         written = change(row, (p, at) => {
           stmt.decideProposal.run('accepted', at, pid);
           const { skipped } = applyChange(p, change_, at);
@@ -767,7 +768,7 @@ export function createJourneys(options: JourneysOptions): Journeys {
           logger.warn('a journey\'s document is no longer in the catalogue', { journey: row.id, error: err });
           continue;
         }
-        const p = JSON.parse(row.progress) as Progress;
+        const p = progressOf(row);
         for (const id of p.plan) {
           const need = nodeOf(doc, id)?.needs;
           if (!need || !isOpen(p.nodes[id]!.state)) continue;
