@@ -184,8 +184,6 @@ export function createCatalogue(options: CatalogueOptions): Catalogue {
   const clock = options.clock ?? Date.now;
   store.migrate('catalogue', MIGRATIONS);
   const db = store.db;
-  const insert = db.prepare('INSERT INTO catalogue_defs (cid, id, version, envelope, source, added_at) VALUES (?, ?, ?, ?, ?, ?)');
-  const heldAt = db.prepare<[string, string], { cid: string }>('SELECT cid FROM catalogue_defs WHERE id = ? AND version = ?');
 
   /** Resolved defs by cid: the profile cache (immutable, so never invalidated). */
   const byCid = new Map<string, ResolvedProduct>();
@@ -245,34 +243,81 @@ export function createCatalogue(options: CatalogueOptions): Catalogue {
     }
   };
 
-  // 1. What the table holds, re-verified against today's trust.
-  for (const row of db.prepare<[], { cid: string; envelope: string; source: string; added_at: string }>('SELECT cid, envelope, source, added_at FROM catalogue_defs ORDER BY added_at, cid').all()) {
-    try {
-      const verified = verifyProductDef(JSON.parse(row.envelope), trust, `stored ${row.cid}`);
-      if (verified.cid !== row.cid) throw new TesseraError('PRODUCTDEF_INVALID', `stored ${row.cid}: the envelope holds ${verified.cid}.`);
-      remember(verified, row.source, row.added_at);
-    } catch (err) {
-      failed('store', err);
-    }
+  /**
+   * One kind of signed document the catalogue holds (ProductDefs, journey documents), each in its own table: the
+   * rows re-verified at start, and adding — idempotent by content, an `id@version` never edited in place.
+   */
+  interface SignedKind<V extends { cid: string; envelope: DsseEnvelope; publisher: { keyid: string } }, R> {
+    table: 'catalogue_defs' | 'catalogue_journeys';
+    what: string;
+    invalid: ErrorCode;
+    conflict: ErrorCode;
+    /** Journaled for each new document, with `event`'s fields. */
+    topic: string;
+    verify(json: unknown, source: string): V;
+    idOf(verified: V): { id: string; version: string };
+    event(verified: V): Record<string, unknown>;
+    remember(verified: V, source: string, addedAt: string): R;
+    byCid: Map<string, R>;
   }
 
+  const signedKind = <V extends { cid: string; envelope: DsseEnvelope; publisher: { keyid: string } }, R>(kind: SignedKind<V, R>) => {
+    const insertRow = db.prepare(`INSERT INTO ${kind.table} (cid, id, version, envelope, source, added_at) VALUES (?, ?, ?, ?, ?, ?)`);
+    const heldAt = db.prepare<[string, string], { cid: string }>(`SELECT cid FROM ${kind.table} WHERE id = ? AND version = ?`);
+    return {
+      /** What the table holds, re-verified against today's trust; a row that no longer verifies is left out and journaled. */
+      reload(): void {
+        for (const row of db.prepare<[], { cid: string; envelope: string; source: string; added_at: string }>(`SELECT cid, envelope, source, added_at FROM ${kind.table} ORDER BY added_at, cid`).all()) {
+          try {
+            const verified = kind.verify(JSON.parse(row.envelope), `stored ${row.cid}`);
+            if (verified.cid !== row.cid) throw new TesseraError(kind.invalid, `stored ${row.cid}: the envelope holds ${verified.cid}.`);
+            kind.remember(verified, row.source, row.added_at);
+          } catch (err) {
+            failed('store', err, kind.what);
+          }
+        }
+      },
+      add(json: unknown, source: string): { added: boolean; value: R } {
+        const verified = kind.verify(json, source);
+        const known = kind.byCid.get(verified.cid);
+        if (known) return { added: false, value: known };
+        const { id, version } = kind.idOf(verified);
+        const { cid } = verified;
+        const held = heldAt.get(id, version);
+        if (held && held.cid !== cid) {
+          throw new TesseraError(kind.conflict, `${id}@${version} is already published with other content (${held.cid}; this one is ${cid}). A published version never changes: publish it as a new version.`, {
+            details: { id, version, held: held.cid, offered: cid },
+          });
+        }
+        const addedAt = new Date(clock()).toISOString();
+        // A row left by a document that no longer verified at start is the same content: keep the row, load it again.
+        if (!held) insertRow.run(cid, id, version, JSON.stringify(verified.envelope), source, addedAt);
+        const value = kind.remember(verified, source, addedAt);
+        bus.publish(kind.topic, { id, version, cid, ...kind.event(verified), publisher: verified.publisher.keyid, source });
+        return { added: true, value };
+      },
+    };
+  };
+
+  const products = signedKind({
+    table: 'catalogue_defs',
+    what: 'a product definition',
+    invalid: 'PRODUCTDEF_INVALID',
+    conflict: 'PRODUCTDEF_CONFLICT',
+    topic: 'catalogue.added',
+    verify: (json, source) => verifyProductDef(json, trust, source),
+    idOf: (v) => v.def,
+    event: (v) => ({ status: v.def.status }),
+    remember,
+    byCid,
+  });
+
+  // 1. What the table holds, re-verified against today's trust.
+  products.reload();
+
   const add = (json: unknown, source: string): AddResult => {
-    const verified = verifyProductDef(json, trust, source);
-    const known = byCid.get(verified.cid);
-    if (known) return { added: false, product: known };
-    const { def, cid } = verified;
-    const held = heldAt.get(def.id, def.version);
-    if (held && held.cid !== cid) {
-      throw new TesseraError('PRODUCTDEF_CONFLICT', `${def.id}@${def.version} is already published with other content (${held.cid}; this one is ${cid}). A published version never changes: publish it as a new version.`, {
-        details: { id: def.id, version: def.version, held: held.cid, offered: cid },
-      });
-    }
-    const addedAt = new Date(clock()).toISOString();
-    // A row left by a def that no longer verified at start is the same content: keep the row, load it again.
-    if (!held) insert.run(cid, def.id, def.version, JSON.stringify(verified.envelope), source, addedAt);
-    const product = remember(verified, source, addedAt);
-    bus.publish('catalogue.added', { id: def.id, version: def.version, cid, status: def.status, publisher: verified.publisher.keyid, source });
-    return { added: true, product };
+    const { added, value } = products.add(json, source);
+    return { added, product: value };
   };
 
   // 2. The signed files of the catalogue folders.
@@ -284,8 +329,6 @@ export function createCatalogue(options: CatalogueOptions): Catalogue {
 
   /** Journeys by cid (immutable). */
   const journeysByCid = new Map<string, ResolvedJourney>();
-  const insertJourney = db.prepare('INSERT INTO catalogue_journeys (cid, id, version, envelope, source, added_at) VALUES (?, ?, ?, ?, ?, ?)');
-  const journeyHeldAt = db.prepare<[string, string], { cid: string }>('SELECT cid FROM catalogue_journeys WHERE id = ? AND version = ?');
   /** A node's `needs` is checked against the venues of every version of its product held now. */
   const context: JourneyDocContext = {
     venues(productId) {
@@ -302,34 +345,25 @@ export function createCatalogue(options: CatalogueOptions): Catalogue {
     return journey;
   };
 
+  const journeyKind = signedKind({
+    table: 'catalogue_journeys',
+    what: 'a journey document',
+    invalid: 'JOURNEY_DOC_INVALID',
+    conflict: 'JOURNEY_DOC_CONFLICT',
+    topic: 'catalogue.journey.added',
+    verify: (json, source) => verifyJourneyDoc(json, trust, source, context),
+    idOf: (v) => v.doc,
+    event: () => ({}),
+    remember: rememberJourney,
+    byCid: journeysByCid,
+  });
+
   // 3. The journey documents the table holds, re-verified against today's trust and products.
-  for (const row of db.prepare<[], { cid: string; envelope: string; source: string; added_at: string }>('SELECT cid, envelope, source, added_at FROM catalogue_journeys ORDER BY added_at, cid').all()) {
-    try {
-      const verified = verifyJourneyDoc(JSON.parse(row.envelope), trust, `stored ${row.cid}`, context);
-      if (verified.cid !== row.cid) throw new TesseraError('JOURNEY_DOC_INVALID', `stored ${row.cid}: the envelope holds ${verified.cid}.`);
-      rememberJourney(verified, row.source, row.added_at);
-    } catch (err) {
-      failed('store', err, 'a journey document');
-    }
-  }
+  journeyKind.reload();
 
   const addJourney = (json: unknown, source: string): AddJourneyResult => {
-    const verified = verifyJourneyDoc(json, trust, source, context);
-    const known = journeysByCid.get(verified.cid);
-    if (known) return { added: false, journey: known };
-    const { doc, cid } = verified;
-    const held = journeyHeldAt.get(doc.id, doc.version);
-    if (held && held.cid !== cid) {
-      throw new TesseraError('JOURNEY_DOC_CONFLICT', `${doc.id}@${doc.version} is already published with other content (${held.cid}; this one is ${cid}). A published version never changes: publish it as a new version.`, {
-        details: { id: doc.id, version: doc.version, held: held.cid, offered: cid },
-      });
-    }
-    const addedAt = new Date(clock()).toISOString();
-    // A row left by a document that did not verify at start is the same content: keep the row, load it again.
-    if (!held) insertJourney.run(cid, doc.id, doc.version, JSON.stringify(verified.envelope), source, addedAt);
-    const journey = rememberJourney(verified, source, addedAt);
-    bus.publish('catalogue.journey.added', { id: doc.id, version: doc.version, cid, publisher: verified.publisher.keyid, source });
-    return { added: true, journey };
+    const { added, value } = journeyKind.add(json, source);
+    return { added, journey: value };
   };
 
   // 4. The signed files of the journey folders.
