@@ -179,6 +179,17 @@ const MIGRATIONS: readonly Migration[] = [
 
 const REF = /^([a-z][a-z0-9-]{0,31}(?:\.[a-z0-9][a-z0-9-]{0,31}){1,3})(?:@(.{1,64}))?$/;
 
+/**
+ * The version `range` picks among `versions` (newest first): an exact version whatever its state, else the highest
+ * `eligible` one the semver range satisfies. Null when `range` is neither a version nor a range.
+ */
+function pickVersion<T extends { version: string }>(versions: readonly T[], range: string, eligible: (t: T) => boolean): { exact: boolean; found: T | undefined } | null {
+  const exact = semver.valid(range);
+  if (exact !== null) return { exact: true, found: versions.find((t) => semver.eq(t.version, exact)) };
+  if (semver.validRange(range) === null) return null;
+  return { exact: false, found: versions.find((t) => eligible(t) && semver.satisfies(t.version, range)) };
+}
+
 export function createCatalogue(options: CatalogueOptions): Catalogue {
   const { store, bus, logger, trust } = options;
   const clock = options.clock ?? Date.now;
@@ -385,16 +396,11 @@ export function createCatalogue(options: CatalogueOptions): Catalogue {
       const range = m[2] ?? '*';
       const versions = versionsOf(id);
       if (versions.length === 0) throw new TesseraError('PRODUCTDEF_NOT_FOUND', `No product "${id}" is in the catalogue.`);
-      const exact = semver.valid(range);
-      if (exact !== null) {
-        const found = versions.find((p) => semver.eq(p.version, exact));
-        if (found) return found;
-      } else if (semver.validRange(range) !== null) {
-        const found = versions.find((p) => p.status === 'active' && semver.satisfies(p.version, range));
-        if (found) return found;
-      } else throw new TesseraError('PRODUCTDEF_NOT_FOUND', `"${range}" is not a version or semver range.`);
+      const pick = pickVersion(versions, range, (p) => p.status === 'active');
+      if (pick === null) throw new TesseraError('PRODUCTDEF_NOT_FOUND', `"${range}" is not a version or semver range.`);
+      if (pick.found) return pick.found;
       const held = versions.map((p) => `${p.version} (${p.status})`).join(', ');
-      throw new TesseraError('PRODUCTDEF_NOT_FOUND', `No ${exact !== null ? 'version' : 'active version'} of "${id}" matches ${range} (held: ${held}).`);
+      throw new TesseraError('PRODUCTDEF_NOT_FOUND', `No ${pick.exact ? 'version' : 'active version'} of "${id}" matches ${range} (held: ${held}).`);
     },
     list(query = {}) {
       const status = query.status ?? 'active';
@@ -434,14 +440,9 @@ export function createCatalogue(options: CatalogueOptions): Catalogue {
         const held = [...new Set([...journeysByCid.values()].map((j) => j.id))].sort();
         throw new TesseraError('JOURNEY_DOC_NOT_FOUND', `No journey document "${id}" is in the catalogue (held: ${held.length > 0 ? held.join(', ') : 'none'}).`);
       }
-      const exact = semver.valid(range);
-      if (exact !== null) {
-        const found = versions.find((j) => semver.eq(j.version, exact));
-        if (found) return found;
-      } else if (semver.validRange(range) !== null) {
-        const found = versions.find((j) => semver.satisfies(j.version, range));
-        if (found) return found;
-      } else throw new TesseraError('JOURNEY_DOC_NOT_FOUND', `"${range}" is not a version or semver range.`);
+      const pick = pickVersion(versions, range, () => true);
+      if (pick === null) throw new TesseraError('JOURNEY_DOC_NOT_FOUND', `"${range}" is not a version or semver range.`);
+      if (pick.found) return pick.found;
       throw new TesseraError('JOURNEY_DOC_NOT_FOUND', `No version of journey "${id}" matches ${range} (held: ${versions.map((j) => j.version).join(', ')}).`);
     },
     journeys: () => [...journeysByCid.values()].sort((a, b) => (a.id === b.id ? semver.rcompare(a.version, b.version) : a.id < b.id ? -1 : 1)),
