@@ -64,8 +64,16 @@ async function buyPass(p: Page): Promise<string> {
   const { products } = await api<{ products: Array<{ ref: string; id: string; version: string; journey?: string | null }> }>('/api/catalogue');
   const pass = products.filter((c) => c.id === 'city.museum-pass-48h' && typeof c.journey === 'string').sort((a, b) => b.version.localeCompare(a.version, 'en', { numeric: true }))[0]!;
   await p.getByTestId('tab-wallet').click();
-  await p.locator(`[data-testid="wallet-product"][data-ref="${pass.ref}"]`).getByTestId('wallet-choose').click();
-  await expect.poll(() => p.getByTestId('wallet-preflight').textContent(), { timeout: 30_000 }).toContain('All checks passed');
+  // A preflight whose checks could not run in time (the sandbox just started on a loaded machine) is offered again,
+  // as the traveller would choose again; any other refusal fails the test.
+  for (let attempt = 0; ; attempt++) {
+    await p.locator(`[data-testid="wallet-product"][data-ref="${pass.ref}"]`).getByTestId('wallet-choose').click();
+    await expect.poll(() => p.getByTestId('wallet-preflight').textContent(), { timeout: 30_000 }).toMatch(/All checks passed|We could not check this purchase just now/);
+    const words = (await p.getByTestId('wallet-preflight').textContent())!;
+    if (words.includes('All checks passed')) break;
+    expect(attempt, words).toBeLessThan(2);
+    await p.getByTestId('wallet-back').click();
+  }
   await p.getByTestId('wallet-pay').click();
   await p.getByTestId('wallet-paid').waitFor({ timeout: 30_000 });
   const qr = p.locator('.wallet-passes').last().getByTestId('wallet-pass-qr');
