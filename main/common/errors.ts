@@ -125,6 +125,20 @@ export const ERROR_CODES = {
   ENTITLEMENT_NOT_FOUND: { status: 404, retryable: false, summary: 'No entitlement by that serial on this device.' },
   // Issue 14 (ISSUE14-PLAN.md): owned by H3 (ledger) and H1 (entitlements); the same names and statuses, here so
   // that the wallet UI can tell them apart before those modules merge (keep one copy at merge).
+  // Issue 16 (notes/ISSUE16-PLAN.md): the cloud and sync.
+  RATE_LIMITED: { status: 429, retryable: true, summary: 'Too many requests from this caller in a minute; retry after the time the message gives.' },
+  CLOCK_SKEW: { status: 401, retryable: false, summary: "A signed request's time is too far from the server's clock." },
+  DEVICE_UNKNOWN: { status: 401, retryable: false, summary: 'The request is signed by a device key this cloud has not enrolled.' },
+  DEVICE_REVOKED: { status: 403, retryable: false, summary: 'The device was revoked by an operator; it must be enrolled again.' },
+  ENROLLMENT_INVALID: { status: 403, retryable: false, summary: 'The enrollment code or challenge is unknown, used, expired, or the proof of the device key does not verify.' },
+  TENANT_EXISTS: { status: 409, retryable: false, summary: 'A tenant with that id already exists.' },
+  LOG_GAP: { status: 409, retryable: false, summary: "An upload does not start where the cloud's accepted copy of the device log ends." },
+  LOG_FORKED: { status: 409, retryable: false, summary: "A device's new tree head is not consistent with the head the cloud accepted before: its log was rewritten." },
+  RECEIPT_INVALID: { status: 422, retryable: false, summary: 'An uploaded receipt is malformed, badly signed, or breaks its chain.' },
+  LEASE_UNAVAILABLE: { status: 409, retryable: false, summary: 'No rights are left to lease for that entitlement.' },
+  LEASE_NOT_FOUND: { status: 404, retryable: false, summary: 'No lease by that id for this device.' },
+  NOT_ENROLLED: { status: 409, retryable: false, summary: 'This device is not enrolled with a cloud.' },
+  CLOUD_UNREACHABLE: { status: 503, retryable: true, summary: 'The cloud could not be reached; the device goes on offline and retries.' },
   INTERNAL: { status: 500, retryable: false, summary: 'An unexpected fault; the runtime kept running and logged it.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; summary: string }>;
 

@@ -13,8 +13,6 @@ import Ajv from 'ajv';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LIMITS } from '../../common/api.js';
-import { ERROR_CODES, isTesseraError, toErrorData } from '../../common/errors.js';
-import type { ErrorCode } from '../../common/errors.js';
 import type { Runtime } from '../../runtime/index.js';
 import type { Tenant } from '../../runtime/products/index.js';
 import type { Logger } from '../../runtime/log/index.js';
@@ -44,6 +42,7 @@ import { linkRoutes } from './links.js';
 import { installRequestMetrics, metricsRoutes } from './metrics.js';
 import { installAccessControl } from './access.js';
 import { parseJsonBody } from './request.js';
+import { errorResponse } from './error-response.js';
 import type { Access } from './access.js';
 import type { Credentials } from '../credentials.js';
 import { createCredentials } from '../credentials.js';
@@ -239,40 +238,4 @@ function routePattern(url: string): RegExp {
   return pattern;
 }
 
-/** Map any error to the status and body of the one error shape. */
-export function errorResponse(err: unknown, bodyLimit: number = LIMITS.maxBodyBytes, consumes: readonly string[] = ['application/json']): { status: number; body: { error: ReturnType<typeof toErrorData> } } {
-  if (isTesseraError(err)) return { status: err.status, body: { error: toErrorData(err) } };
-  // A full disk is the operator's to fix, not a bug: its own code, and the write it stopped was rolled back.
-  if ((err as { code?: unknown }).code === 'SQLITE_FULL') {
-    return { status: ERROR_CODES.STORE_FULL.status, body: { error: { code: 'STORE_FULL', message: 'The disk holding the database is full; nothing of this request was written. Free some space and retry.', retryable: true } } };
-  }
-  // Another process holding the write lock past busy_timeout: the statement failed whole; a retry will do.
-  const sqliteCode = (err as { code?: unknown }).code;
-  if (typeof sqliteCode === 'string' && (sqliteCode.startsWith('SQLITE_BUSY') || sqliteCode.startsWith('SQLITE_LOCKED'))) {
-    return { status: ERROR_CODES.STORE_BUSY.status, body: { error: { code: 'STORE_BUSY', message: 'Another process holds the database\'s write lock; nothing of this request was written. Retry shortly.', retryable: true } } };
-  }
-  const e = err as Partial<FastifyError> & { validation?: unknown; validationContext?: string };
-  let code: ErrorCode | undefined;
-  let message = e.message ?? 'Request failed.';
-  if (e.validation) {
-    code = 'VALIDATION_FAILED';
-    message = e.message ?? 'Input does not match the schema.';
-  } else if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    code = 'PAYLOAD_TOO_LARGE';
-    message = `The body is over ${bodyLimit} bytes, the limit of this route.`;
-  } else if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    code = 'UNSUPPORTED_MEDIA_TYPE';
-    message = `Send the body as ${consumes.join(' or ')}.`;
-  } else if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (e.statusCode === 400 && e.name === 'SyntaxError')) {
-    code = 'VALIDATION_FAILED';
-    message = e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'The body is empty; send a JSON document.' : 'The body is not valid JSON.';
-  } else if (e.statusCode === 404) {
-    code = 'NOT_FOUND';
-  } else if (e.statusCode === 405) {
-    code = 'METHOD_NOT_ALLOWED';
-  } else if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
-    code = 'VALIDATION_FAILED';
-  }
-  if (!code) return { status: 500, body: { error: toErrorData(err) } };
-  return { status: ERROR_CODES[code].status, body: { error: { code, message } } };
-}
+export { errorResponse };

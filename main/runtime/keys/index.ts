@@ -95,6 +95,28 @@ export function writePrivateKey(path: string, key: SigningKey, options: WriteKey
 }
 
 /**
+ * The PKCS#8 PEM of a key this module made, for a store that keeps keys in a database row rather than a file (the
+ * cloud's tenant keys). @throws TesseraError VALIDATION_FAILED when `key` was not made by this module.
+ */
+export function privateKeyPem(key: SigningKey): string {
+  const privateKey = privateKeys.get(key);
+  if (privateKey === undefined) throw new TesseraError('VALIDATION_FAILED', 'Only keys from generateKeyPair() or readPrivateKey() can be exported.');
+  return privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+}
+
+/** The signing key of PKCS#8 PEM text ({@link privateKeyPem}). @throws TesseraError KEY_FILE_INVALID for anything else. */
+export function signingKeyFromPem(pem: string): SigningKey {
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey({ key: pem, format: 'pem' });
+  } catch (cause) {
+    throw new TesseraError('KEY_FILE_INVALID', `The PEM text is not a valid private key (${(cause as Error).message}).`, { cause });
+  }
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new TesseraError('KEY_FILE_INVALID', `The PEM text holds ${describeKeyType(privateKey)} key; Tessera signs with Ed25519 only.`);
+  return signingKeyFrom(privateKey);
+}
+
+/**
  * Reads an Ed25519 private key written by {@link writePrivateKey} (or `openssl genpkey -algorithm ed25519`).
  *
  * On POSIX, a file that group or others can access is refused, not repaired: someone may already have copied
