@@ -65,6 +65,8 @@ export interface CloudContext {
    * receipt of it verified: other modules learn of ISSUANCE and REDEMPTION receipts here (a throw refuses the upload).
    */
   ingestHooks: IngestHook[];
+  /** The limits in force (route modules set stricter per-route rate limits from them, e.g. enrollment). */
+  limits: CloudLimits;
 }
 
 /** One receipt of an accepted upload: its leaf index in the device's log, its envelope and parsed payload. */
@@ -132,7 +134,7 @@ export async function createCloudServer(options: CloudServerOptions): Promise<Fa
     parseJsonBody(request, body as Buffer, done);
   });
 
-  app.decorate('cloud', { db, logger, clock, ingestHooks: options.ingestHooks ?? [] } satisfies CloudContext);
+  app.decorate('cloud', { db, logger, clock, ingestHooks: options.ingestHooks ?? [], limits } satisfies CloudContext);
   app.decorateRequest('caller', null);
   app.decorateRequest('rawBody', null);
   app.addSchema(errorSchema);
