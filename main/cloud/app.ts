@@ -159,9 +159,9 @@ export async function createCloudServer(options: CloudServerOptions): Promise<Fa
     throw new TesseraError(code, message);
   };
 
-  // Authentication runs before body parsing for bearer tokens; device signatures need the body, so they are
-  // checked in preHandler (after parsing, before the handler).
-  app.addHook('preHandler', async (request) => {
+  // Authentication runs after the body is parsed (device signatures cover its bytes) and before it is validated:
+  // a caller without credentials learns nothing about a route's schema (401, never 400).
+  app.addHook('preValidation', async (request) => {
     if (request.is404) return;
     const access = request.routeOptions.config.cloudAccess;
     if (access === undefined) refuse('FORBIDDEN', 'This route declares no access.');

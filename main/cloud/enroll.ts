@@ -14,8 +14,8 @@
  *    trust what they issue).
  *
  * Every refusal of steps 2 and 3 is 403 ENROLLMENT_INVALID with a message that says which check failed but nothing
- * about other tenants. Both public routes have a stricter per-address rate limit (`limits.enrollPerMinute`), so codes
- * cannot be guessed at speed (they carry 192 random bits anyway).
+ * about other tenants. Each public route has a stricter per-address rate limit (`limits.enrollPerMinute` requests a
+ * minute on each), so codes cannot be guessed at speed (they carry 192 random bits anyway).
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';

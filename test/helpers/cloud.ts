@@ -3,7 +3,7 @@
  * requests for `app.inject` (signed exactly as common/cloud.ts says, with no client of main/), and enrollment in
  * one call. Not a device client: the device's own one lives in main/runtime/sync.
  */
-import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { FastifyInstance, InjectOptions, RouteOptions } from 'fastify';
 import { DEVICE_HEADERS, enrollSigningBytes, requestSigningBytes } from '../../main/common/cloud.js';
 import type { EnrollResponse } from '../../main/common/cloud.js';
 import { toBase64 } from '../../main/common/dsse.js';
@@ -25,14 +25,19 @@ export interface TestCloud {
 }
 
 /** A cloud server on `db` with every route module, plus `extraRoutes`; `app.ready()` done. */
-export async function testCloud(db: Db, options: { limits?: Partial<CloudLimits>; extraRoutes?: ReadonlyArray<(app: FastifyInstance) => Promise<void>> } = {}): Promise<TestCloud> {
+export async function testCloud(
+  db: Db,
+  options: { limits?: Partial<CloudLimits>; extraRoutes?: ReadonlyArray<(app: FastifyInstance) => Promise<void>>; onRoute?: (route: RouteOptions) => void } = {},
+): Promise<TestCloud> {
   const now = { ms: Date.now() };
+  // Registered first and not encapsulated (Fastify's skip-override, what fastify-plugin sets): sees every route after it.
+  const watch = Object.assign(async (app: FastifyInstance) => void app.addHook('onRoute', (route) => options.onRoute?.(route)), { [Symbol.for('skip-override')]: true });
   const app = await createCloudServer({
     db,
     logger: createLogger({ level: 'error' }),
     rootToken: ROOT_TOKEN,
     version: 'test',
-    routes: [...CLOUD_ROUTES, ...(options.extraRoutes ?? [])],
+    routes: [watch, ...CLOUD_ROUTES, ...(options.extraRoutes ?? [])],
     clock: () => now.ms,
     ...(options.limits ? { limits: options.limits } : {}),
   });
