@@ -9,6 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import { TesseraError } from '../common/errors.js';
 import { writeKeyFileAtomic } from '../runtime/keys/index.js';
 import type { Logger } from '../runtime/log/index.js';
+import { lockDataDir } from '../runtime/store/lock.js';
+import type { DataDirLock } from '../runtime/store/lock.js';
 import { VERSION } from '../runtime/version.js';
 import { createCloudServer, newSecret } from './app.js';
 import type { CloudLimits, IngestHook } from './app.js';
@@ -101,7 +103,16 @@ export async function startCloud(options: StartCloudOptions): Promise<RunningClo
   const url = options.database ?? (env['DATABASE_URL'] || undefined);
   const { token: rootToken, file: rootTokenFile } = loadOrCreateRootToken(options.dataDir);
   const pgliteDir = join(options.dataDir, 'pglite');
-  const db = await openDb(url ? { url } : { dataDir: pgliteDir });
+  // PGlite is one process's database: a second cloud on the same folder would corrupt it, so it is refused
+  // (DATA_DIR_LOCKED, naming the holder). Clouds sharing one PostgreSQL server need no lock.
+  const lock: DataDirLock | undefined = url ? undefined : lockDataDir(options.dataDir);
+  let db: Db;
+  try {
+    db = await openDb(url ? { url } : { dataDir: pgliteDir });
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   let app: FastifyInstance;
   try {
     app = await createCloudServer({
@@ -117,6 +128,7 @@ export async function startCloud(options: StartCloudOptions): Promise<RunningClo
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? DEFAULT_CLOUD_PORT });
   } catch (err) {
     await db.close().catch(() => undefined);
+    lock?.release();
     const code = (err as { code?: unknown }).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') throw new TesseraError('CONFIG_INVALID', `Cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? DEFAULT_CLOUD_PORT}: ${(err as Error).message}. Pick another --port.`, { cause: err });
     throw err;
@@ -140,7 +152,11 @@ export async function startCloud(options: StartCloudOptions): Promise<RunningClo
         try {
           await app.close();
         } finally {
-          await db.close();
+          try {
+            await db.close();
+          } finally {
+            lock?.release();
+          }
         }
       })();
       return closing;

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { enrollSigningBytes } from '../../main/common/cloud.js';
 import { toBase64 } from '../../main/common/dsse.js';
+import { startCloud } from '../../main/cloud/index.js';
 import { generateKeyPair } from '../../main/runtime/keys/index.js';
+import { createLogger } from '../../main/runtime/log/index.js';
 import { BIN, cleanEnv, requireBuild, runTessera } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -148,4 +150,21 @@ describe('tessera cloud (built CLI, real process)', () => {
     const help = runTessera(['cloud', '--help'], env);
     expect(help.stdout).toContain('tessera cloud tenant create ID');
   }, 180_000); // six CLI processes
+});
+
+describe('startCloud', () => {
+  it('refuses a second cloud on the same PGlite folder (DATA_DIR_LOCKED) and frees it on close', async () => {
+    const dataDir = tempDir('tessera-cloud-lock-');
+    const logger = createLogger({ level: 'error' });
+    const first = await startCloud({ dataDir, port: 0, logger, env: {} });
+    try {
+      await expect(startCloud({ dataDir, port: 0, logger, env: {} })).rejects.toMatchObject({ code: 'DATA_DIR_LOCKED' });
+      expect((await fetch(`${first.url}/openapi.json`)).status).toBe(200);
+    } finally {
+      await first.close();
+    }
+    const again = await startCloud({ dataDir, port: 0, logger, env: {} });
+    expect(again.rootToken).toBe(first.rootToken);
+    await again.close();
+  }, 120_000);
 });
