@@ -203,4 +203,32 @@ describe.each(cloudDbs())('cloud enrollment on %s', (_kind, open) => {
     const missing = await app.inject({ method: 'POST', url: `/v1/devices/${stranger.keyid}/revoke`, headers: bearer(admin), payload: { reason: 'x' } });
     expect([missing.statusCode, codeOf(missing)]).toEqual([404, 'NOT_FOUND']);
   });
+
+  it('enrolls one device per code when two race for it, and creates one tenant when two race for its id', async () => {
+    const { admin } = await createTenant(app, 'acme');
+    const code = await makeCode(app, admin);
+    const challenges = await Promise.all([0, 1].map(async () => (await app.inject({ method: 'POST', url: '/v1/enroll/challenge', payload: { code } })).json<{ challenge: string }>().challenge));
+    const keys = [generateKeyPair(), generateKeyPair()];
+    const results = await Promise.all(
+      keys.map((key, i) => app.inject({ method: 'POST', url: '/v1/enroll', payload: { code, challenge: challenges[i], public_key: key.publicKeyPem, signature: toBase64(key.sign(enrollSigningBytes(code, challenges[i]!))) } })),
+    );
+    expect(results.map((r) => r.statusCode).sort()).toEqual([200, 403]);
+    expect((await db.query('SELECT device FROM devices')).length).toBe(1);
+    const tenants = await Promise.all([0, 1, 2].map(() => app.inject({ method: 'POST', url: '/v1/tenants', headers: bearer(ROOT_TOKEN), payload: { id: 'race' } })));
+    expect(tenants.map((r) => r.statusCode).sort()).toEqual([200, 409, 409]);
+    expect((await db.query("SELECT 1 FROM admin_tokens WHERE tenant = 'race'")).length).toBe(1);
+  });
+
+  it("lists each device with the last head the receipt ingest accepted (device_logs) and its lag", async () => {
+    const { admin } = await createTenant(app, 'acme');
+    const { key } = await enroll(app, await makeCode(app, admin));
+    const other = await enroll(app, await makeCode(app, admin));
+    // The receipt ingest's table (main/cloud/receipts.ts, migration 2) as the plan names it; made here when absent.
+    await db.query('CREATE TABLE IF NOT EXISTS device_logs (tenant TEXT NOT NULL, device TEXT NOT NULL, size BIGINT NOT NULL, root TEXT, head JSONB, cosignature JSONB, accepted_at TIMESTAMPTZ, PRIMARY KEY (tenant, device))');
+    const acceptedAt = new Date(cloud.now.ms - 90_000);
+    await db.query("INSERT INTO device_logs (tenant, device, size, root, head, cosignature, accepted_at) VALUES ('acme', $1, 42, $2, '{}'::jsonb, '{}'::jsonb, $3)", [key.keyid, 'ab'.repeat(32), acceptedAt]);
+    const devices = (await app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(admin) })).json<{ devices: DeviceSummary[] }>().devices;
+    expect(devices.find((d) => d.device === key.keyid)).toMatchObject({ log: { size: 42, root: 'ab'.repeat(32), accepted_at: acceptedAt.toISOString() }, lag_s: 90 });
+    expect(devices.find((d) => d.device === other.key.keyid)).toMatchObject({ log: null, lag_s: null });
+  });
 });
