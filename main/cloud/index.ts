@@ -130,7 +130,9 @@ export async function startCloud(options: StartCloudOptions): Promise<RunningClo
     await db.close().catch(() => undefined);
     lock?.release();
     const code = (err as { code?: unknown }).code;
-    if (code === 'EADDRINUSE' || code === 'EACCES') throw new TesseraError('CONFIG_INVALID', `Cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? DEFAULT_CLOUD_PORT}: ${(err as Error).message}. Pick another --port.`, { cause: err });
+    const where = `${options.host ?? '127.0.0.1'}:${options.port ?? DEFAULT_CLOUD_PORT}`;
+    if (code === 'EADDRINUSE') throw new TesseraError('PORT_IN_USE', `Port ${where} is in use. Stop the other process or pass --port (0 picks a free one).`, { cause: err });
+    if (code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new TesseraError('CONFIG_INVALID', `Cannot listen on ${where}: ${(err as Error).message}. Pick another --host or --port.`, { cause: err });
     throw err;
   }
   const address = app.server.address();

@@ -153,12 +153,17 @@ describe('tessera cloud (built CLI, real process)', () => {
 });
 
 describe('startCloud', () => {
-  it('refuses a second cloud on the same PGlite folder (DATA_DIR_LOCKED) and frees it on close', async () => {
+  it('refuses a second cloud on the same PGlite folder (DATA_DIR_LOCKED) or on a port in use (PORT_IN_USE), and frees the folder on close', async () => {
     const dataDir = tempDir('tessera-cloud-lock-');
     const logger = createLogger({ level: 'error' });
     const first = await startCloud({ dataDir, port: 0, logger, env: {} });
     try {
       await expect(startCloud({ dataDir, port: 0, logger, env: {} })).rejects.toMatchObject({ code: 'DATA_DIR_LOCKED' });
+      // Another folder on the port in use: PORT_IN_USE, and that folder's lock is freed for a later start.
+      const port = Number(new URL(first.url).port);
+      const other = tempDir('tessera-cloud-lock-');
+      await expect(startCloud({ dataDir: other, port, logger, env: {} })).rejects.toMatchObject({ code: 'PORT_IN_USE' });
+      await (await startCloud({ dataDir: other, port: 0, logger, env: {} })).close();
       expect((await fetch(`${first.url}/openapi.json`)).status).toBe(200);
     } finally {
       await first.close();
@@ -166,5 +171,5 @@ describe('startCloud', () => {
     const again = await startCloud({ dataDir, port: 0, logger, env: {} });
     expect(again.rootToken).toBe(first.rootToken);
     await again.close();
-  }, 120_000);
+  }, 300_000); // four cold starts of PGlite on a loaded machine
 });
