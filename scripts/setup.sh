@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 FORCE=0
 [ "${1:-}" = "--force" ] && FORCE=1
 
-# System packages Tessera uses. chromium: end-to-end tests and kiosk browsers.
-SYSTEM_PACKAGES=(chromium espeak-ng pocketsphinx pocketsphinx-en-us sox b3sum openssl jq unzip python3)
+# System packages Tessera uses. chromium: end-to-end tests and kiosk browsers. postgresql: the cloud's tests run
+# against a throwaway PostgreSQL cluster (test/helpers/postgres.ts); the cloud itself also runs on embedded PGlite.
+SYSTEM_PACKAGES=(chromium espeak-ng pocketsphinx pocketsphinx-en-us sox b3sum openssl jq unzip python3 postgresql)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 warn() { printf '\033[1;33m[setup] warning:\033[0m %s\n' "$*" >&2; }
@@ -76,7 +77,19 @@ fetch_electron_binary() {
   fi
 }
 
+# Debian puts initdb and pg_ctl in /usr/lib/postgresql/<version>/bin, not on PATH: the tests look there too.
+check_postgres() {
+  local initdb
+  initdb=$(command -v initdb 2>/dev/null || ls -1d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "$initdb" ] && [ -x "$initdb" ]; then
+    say "PostgreSQL for the cloud's tests: $(dirname "$initdb")"
+  else
+    warn "PostgreSQL (initdb) not found: the cloud's PostgreSQL tests cannot run. Install it: apt-get install postgresql"
+  fi
+}
+
 install_system_packages
+check_postgres
 install_node_modules
 fetch_electron_binary
 say "building (electron-vite: main, preload, renderer)"

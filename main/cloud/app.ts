@@ -65,6 +65,8 @@ export interface CloudContext {
    * receipt of it verified: other modules learn of ISSUANCE and REDEMPTION receipts here (a throw refuses the upload).
    */
   ingestHooks: IngestHook[];
+  /** The limits in force (route modules set stricter per-route rate limits from them, e.g. enrollment). */
+  limits: CloudLimits;
 }
 
 /** One receipt of an accepted upload: its leaf index in the device's log, its envelope and parsed payload. */
@@ -132,7 +134,7 @@ export async function createCloudServer(options: CloudServerOptions): Promise<Fa
     parseJsonBody(request, body as Buffer, done);
   });
 
-  app.decorate('cloud', { db, logger, clock, ingestHooks: options.ingestHooks ?? [] } satisfies CloudContext);
+  app.decorate('cloud', { db, logger, clock, ingestHooks: options.ingestHooks ?? [], limits } satisfies CloudContext);
   app.decorateRequest('caller', null);
   app.decorateRequest('rawBody', null);
   app.addSchema(errorSchema);
@@ -157,9 +159,9 @@ export async function createCloudServer(options: CloudServerOptions): Promise<Fa
     throw new TesseraError(code, message);
   };
 
-  // Authentication runs before body parsing for bearer tokens; device signatures need the body, so they are
-  // checked in preHandler (after parsing, before the handler).
-  app.addHook('preHandler', async (request) => {
+  // Authentication runs after the body is parsed (device signatures cover its bytes) and before it is validated:
+  // a caller without credentials learns nothing about a route's schema (401, never 400).
+  app.addHook('preValidation', async (request) => {
     if (request.is404) return;
     const access = request.routeOptions.config.cloudAccess;
     if (access === undefined) refuse('FORBIDDEN', 'This route declares no access.');

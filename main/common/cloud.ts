@@ -89,6 +89,23 @@ export interface DeviceCertificate {
   issuer: string;
 }
 
+/** One device as operators see it (`GET /v1/devices`). */
+export interface DeviceSummary {
+  device: string;
+  name: string;
+  role: DeviceRole;
+  venue: string | null;
+  enrolled_at: string;
+  /** The last signed request the cloud accepted from it, or null. */
+  last_seen_at: string | null;
+  revoked_at: string | null;
+  revoked_reason: string | null;
+  /** The last head of its log the cloud accepted (and co-signed), or null before its first upload. */
+  log: { size: number; root: string; accepted_at: string } | null;
+  /** Seconds since that head was accepted (how stale the cloud's copy may be), or null before the first upload. */
+  lag_s: number | null;
+}
+
 /** Headers of a device-signed request. */
 export const DEVICE_HEADERS = {
   /** keyid of the device key. */

@@ -30,6 +30,7 @@ import { LINK_COMMANDS } from './cli-links.js';
 import { REDEEM_COMMANDS } from './cli-redeem.js';
 import { JOURNEY_DOC_COMMANDS } from './cli-journey-docs.js';
 import { CITY_COMMANDS } from './cli-city.js';
+import { CLOUD_COMMANDS } from './cli-cloud.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -204,7 +205,7 @@ const versionCommand: Command = {
  */
 const JOURNEY_COMMANDS: Command[] = [...JOURNEY_DOC_COMMANDS, ...JOURNEY_INSTANCE_COMMANDS];
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS, ...JOURNEY_COMMANDS, ...CITY_COMMANDS, ...LINK_COMMANDS, ...REDEEM_COMMANDS];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS, ...JOURNEY_COMMANDS, ...CITY_COMMANDS, ...LINK_COMMANDS, ...REDEEM_COMMANDS, ...CLOUD_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);
@@ -276,9 +277,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     else io.stderr(`error CONFIG_INVALID: unknown command "${rest.join(' ')}".\n\n${mainHelp()}`);
     return target || groupOf(rest[0]).length > 0 ? 0 : 2;
   }
-  const twoWord = COMMANDS.find((c) => c.name === `${name} ${rest[0] ?? ''}`);
-  const cmd = twoWord ?? COMMANDS.find((c) => c.name === name);
-  const args = twoWord ? rest.slice(1) : rest;
+  // Longest name first: `cloud tenant create` before `cloud tenant`, before `cloud`.
+  const threeWord = COMMANDS.find((c) => c.name === `${name} ${rest[0] ?? ''} ${rest[1] ?? ''}`);
+  const twoWord = threeWord ? undefined : COMMANDS.find((c) => c.name === `${name} ${rest[0] ?? ''}`);
+  const cmd = threeWord ?? twoWord ?? COMMANDS.find((c) => c.name === name);
+  const args = threeWord ? rest.slice(2) : twoWord ? rest.slice(1) : rest;
   if (!cmd) {
     if (groupOf(name).length > 0) {
       const asked = rest[0] === undefined || rest[0] === '--help' || rest[0] === '-h';
