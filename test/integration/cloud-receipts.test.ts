@@ -174,6 +174,24 @@ describe('receipt upload', () => {
     expect(await count('cloud_receipts')).toBe(3);
   });
 
+  it('refuses valid receipts that are not the ones the signed head covers with LOG_FORKED', async () => {
+    device.add(6);
+    // The first upload (no consistency proof to check): head of the real log, leaf 1 swapped for another valid receipt.
+    const first = device.upload(0, 3);
+    first.receipts[1] = craft(device.key, capsuleCid(7), null, 'INTENT').envelope;
+    expect((await upload(device, first)).body.error?.code).toBe('LOG_FORKED');
+    expect(await count('cloud_receipts')).toBe(0);
+    expect((await upload(device, device.upload(0, 3))).status).toBe(200);
+    // A later upload: head and proof of the real log, leaf 4 swapped.
+    const body = device.upload(3, 6);
+    body.receipts[1] = craft(device.key, capsuleCid(8), null, 'INTENT').envelope;
+    const res = await upload(device, body);
+    expect(res.status).toBe(409);
+    expect(res.body.error?.code).toBe('LOG_FORKED');
+    expect(await count('cloud_receipts')).toBe(3);
+    expect(await count('fork_evidence')).toBe(2);
+  });
+
   it('refuses receipts with a bad signature, of another device, with a broken prev or a second INTENT, naming the receipt', async () => {
     device.add(4);
     expect((await upload(device, device.upload(0, 4))).status).toBe(200);
