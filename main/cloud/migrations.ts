@@ -47,4 +47,38 @@ export const MIGRATIONS: readonly CloudMigration[] = [
       `CREATE INDEX alerts_tenant ON alerts (tenant, id)`,
     ],
   },
+  // Receipts from devices (main/cloud/receipts.ts): the accepted copy of every device log (H2, issue 16 §3).
+  {
+    version: 2,
+    name: 'device logs, uploaded receipts, capsule chain heads, log subtrees, fork evidence',
+    up: [
+      // The accepted copy of each device's log: its size and root, the device's signed head and the cloud's co-signature.
+      `CREATE TABLE device_logs (
+        tenant TEXT NOT NULL, device TEXT NOT NULL, size BIGINT NOT NULL DEFAULT 0, root TEXT, head JSONB, cosignature JSONB,
+        accepted_at TIMESTAMPTZ, PRIMARY KEY (tenant, device), FOREIGN KEY (tenant, device) REFERENCES devices (tenant, device)
+      )`,
+      // Leaf `idx` of the device's log; a receipt id is stored once per tenant (idempotent by cid).
+      `CREATE TABLE cloud_receipts (
+        tenant TEXT NOT NULL, device TEXT NOT NULL, idx BIGINT NOT NULL, id TEXT NOT NULL, envelope JSONB NOT NULL, kind TEXT NOT NULL,
+        capsule TEXT NOT NULL, issued_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (tenant, device, idx)
+      )`,
+      `CREATE UNIQUE INDEX cloud_receipts_id ON cloud_receipts (tenant, id)`,
+      // The last receipt of each capsule's chain from a device: the `prev` the next receipt of that capsule must name.
+      `CREATE TABLE cloud_capsules (
+        tenant TEXT NOT NULL, device TEXT NOT NULL, capsule TEXT NOT NULL, head TEXT NOT NULL, head_issued_at TEXT NOT NULL, length INTEGER NOT NULL,
+        PRIMARY KEY (tenant, device, capsule)
+      )`,
+      // Perfect subtrees of level ≥ 1 (2^level leaves from idx · 2^level), written once when complete.
+      `CREATE TABLE cloud_log_nodes (
+        tenant TEXT NOT NULL, device TEXT NOT NULL, level SMALLINT NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL,
+        PRIMARY KEY (tenant, device, level, idx)
+      )`,
+      `CREATE TABLE fork_evidence (
+        id BIGSERIAL PRIMARY KEY, tenant TEXT NOT NULL, device TEXT NOT NULL, reason TEXT NOT NULL,
+        accepted_size BIGINT NOT NULL, accepted_root TEXT, accepted_head JSONB, refused_head JSONB NOT NULL, computed_root TEXT,
+        consistency JSONB NOT NULL, upload_from BIGINT NOT NULL, receipt_ids JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+      )`,
+      `CREATE INDEX fork_evidence_tenant ON fork_evidence (tenant, device, id)`,
+    ],
+  },
 ];
