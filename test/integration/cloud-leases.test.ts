@@ -262,14 +262,23 @@ describe.each(dbs)('cloud leases and entitlements (%s)', (_name, open) => {
   it('pulls in pages and never skips a change committed by a concurrent transaction', async () => {
     const d = devices[1]!;
     const { checkpoint: start } = await pullAll(d);
-    const writers = Array.from({ length: 40 }, (_, i) => db.tx(async (sql) => {
-      const [seq] = await appendChanges(sql, tenant, [{ device: i % 4 === 0 ? devices[0]!.id : null, change: { type: 'revocation', serial: i.toString(16).padStart(24, '0'), reason: `r${i}`, at: new Date(now).toISOString() } }]);
-      return { seq: seq!, mine: i % 4 !== 0 };
-    }));
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    // Writers start one after another and keep their transaction open a little after taking a seq (a slow commit).
+    const done = (async () => {
+      const writers: Array<Promise<{ seq: number; mine: boolean }>> = [];
+      for (let i = 0; i < 60; i++) {
+        writers.push(db.tx(async (sql) => {
+          const [seq] = await appendChanges(sql, tenant, [{ device: i % 4 === 0 ? devices[0]!.id : null, change: { type: 'revocation', serial: i.toString(16).padStart(24, '0'), reason: `r${i}`, at: new Date(now).toISOString() } }]);
+          await pause(i % 3);
+          return { seq: seq!, mine: i % 4 !== 0 };
+        }));
+        await pause(1);
+      }
+      return Promise.all(writers);
+    })();
     // Pull while they commit, resuming each time from the checkpoint the last page gave.
     const seen: number[] = [];
     let checkpoint = start;
-    const done = Promise.all(writers);
     let finished = false;
     void done.then(() => (finished = true));
     while (!finished) {
@@ -296,8 +305,10 @@ describe.each(dbs)('cloud leases and entitlements (%s)', (_name, open) => {
     const forged = randomBytes(12).toString('hex');
     const forgedCode = encodeToken({ serial: forged, product_cid: PRODUCT, kind: 'single_use', nbf: 0, exp: 2e9, venues: [], issuer_keyid: kiosk.id }, (m) => devices[0]!.key.sign(m));
     await ingest(kiosk, [receipt(kiosk, forged, 'ISSUANCE', { serial: forged, code: forgedCode } as JsonObject, now)]);
-    await ingest(devices[0]!, [receipt(devices[0]!, forged, 'ISSUANCE', { serial: forged, code: forgedCode } as JsonObject, now)]);
-    expect((await admin('GET', `/v1/entitlements?serial=${forged}`)).body.entitlements).toEqual([]);
+    const own = randomBytes(12).toString('hex');
+    const ownCode = encodeToken({ serial: own, product_cid: PRODUCT, kind: 'single_use', nbf: 0, exp: 2e9, venues: [], issuer_keyid: devices[0]!.id }, (m) => devices[0]!.key.sign(m));
+    await ingest(devices[0]!, [receipt(devices[0]!, own, 'ISSUANCE', { serial: own, code: ownCode } as JsonObject, now)]);
+    for (const s of [forged, own]) expect((await admin('GET', `/v1/entitlements?serial=${s}`)).body.entitlements).toEqual([]);
   });
 
   it('turns redemptions beyond the rights into a signed double-spend proof anyone can re-adjudicate, with an alert', async () => {
