@@ -32,6 +32,7 @@ import { tenantOf } from './app.js';
 import type { AcceptedReceipt, IngestHook } from './app.js';
 import type { Sql } from './db.js';
 import { appendChanges, tenantKey } from './feed.js';
+import type { ChangeBody } from './feed.js';
 import { countableRights, leasesAtIssue, lockEntitlements, refreshLeaseUse, settleExpired } from './leases.js';
 
 const iso = (d: Date | number): string => new Date(d).toISOString();
@@ -288,6 +289,9 @@ export function createEntitlementIngestHook(clock: () => number = Date.now): Ing
   return async (sql, at, receipts) => {
     const { tenant, device } = at;
     const touched = new Set<string>();
+    // Feed entries are appended last: appendChanges takes the tenant row's lock, which every writer takes after the
+    // entitlement rows' locks (main/cloud/leases.ts); taking it earlier here could deadlock with a grant.
+    const learned: ChangeBody[] = [];
     let role: string | undefined;
     for (const r of receipts) {
       const p = r.payload;
@@ -296,7 +300,10 @@ export function createEntitlementIngestHook(clock: () => number = Date.now): Ing
       if (!serial || !/^[0-9a-f]{24}$/.test(serial)) continue;
       if (p.kind === 'ISSUANCE') {
         role ??= (await sql.query<{ role: string }>('SELECT role FROM devices WHERE tenant = $1 AND device = $2', [tenant, device]))[0]?.role;
-        if (role === 'kiosk') await learnIssuance(sql, tenant, device, r);
+        if (role === 'kiosk') {
+          const entitlement = await learnIssuance(sql, tenant, device, r);
+          if (entitlement) learned.push({ type: 'entitlement', entitlement });
+        }
       } else if (p.kind === 'INTENT' && body['intent'] === 'entitlement.redeem') {
         const product = str(body['product']);
         const kind = str(body['kind']);
@@ -325,7 +332,6 @@ export function createEntitlementIngestHook(clock: () => number = Date.now): Ing
     // Leases of this device that may settle now that more of its log is here.
     const due = await sql.query<{ serial: string }>("SELECT DISTINCT serial FROM leases WHERE tenant = $1 AND device = $2 AND state IN ('active', 'recalled') AND exp < $3", [tenant, device, iso(now)]);
     const serials = [...new Set([...touched, ...due.map((d) => d.serial)])].sort();
-    if (serials.length === 0) return;
     const locked = await lockEntitlements(sql, tenant, serials);
     for (const serial of serials) {
       const ent = locked.get(serial);
@@ -335,6 +341,7 @@ export function createEntitlementIngestHook(clock: () => number = Date.now): Ing
       }
       if (touched.has(serial)) await checkDoubleSpend(sql, tenant, device, serial, now);
     }
+    await appendChanges(sql, tenant, learned.map((change) => ({ change })));
   };
 }
 
@@ -342,20 +349,20 @@ export function createEntitlementIngestHook(clock: () => number = Date.now): Ing
 export const entitlementIngestHook: IngestHook = createEntitlementIngestHook();
 
 /** A kiosk's sale: the token in its ISSUANCE receipt (signed by the kiosk's key) becomes a cloud entitlement all devices pull. */
-async function learnIssuance(sql: Sql, tenant: string, device: string, r: AcceptedReceipt): Promise<void> {
+async function learnIssuance(sql: Sql, tenant: string, device: string, r: AcceptedReceipt): Promise<CloudEntitlement | undefined> {
   const body = r.payload.body as Record<string, unknown>;
   const decoded = decodeToken(body['code']);
-  if (!decoded.ok) return; // an older kiosk (no code in the body) or a damaged one: nothing a redeemer could use
+  if (!decoded.ok) return undefined; // an older kiosk (no code in the body) or a damaged one: nothing a redeemer could use
   const { claims } = decoded.token;
-  if (claims.serial !== body['serial'] || decoded.token.kid !== kidOfKeyid(device)) return;
+  if (claims.serial !== body['serial'] || decoded.token.kid !== kidOfKeyid(device)) return undefined;
   const [dev] = await sql.query<{ public_key_pem: string }>('SELECT public_key_pem FROM devices WHERE tenant = $1 AND device = $2', [tenant, device]);
-  if (!dev || !verifyEd25519(decoded.token.signature, decoded.token.signed, readPublicKey(dev.public_key_pem).publicKeyRaw)) return;
+  if (!dev || !verifyEd25519(decoded.token.signature, decoded.token.signed, readPublicKey(dev.public_key_pem).publicKeyRaw)) return undefined;
   const rows = await sql.query<EntitlementRow>(
     `INSERT INTO cloud_entitlements (tenant, serial, product_cid, kind, rights, currency, valid_from, valid_until, venues, code, source, issued_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12) ON CONFLICT DO NOTHING RETURNING *`,
     [tenant, claims.serial, claims.product_cid, claims.kind, claims.rights ?? null, claims.currency ?? null, iso(claims.nbf * 1000), iso(claims.exp * 1000), JSON.stringify(claims.venues), body['code'], device, r.payload.issued_at],
   );
-  if (rows[0]) await appendChanges(sql, tenant, [{ change: { type: 'entitlement', entitlement: cloudEntitlement(rows[0]) } }]);
+  return rows[0] ? cloudEntitlement(rows[0]) : undefined;
 }
 
 /**
@@ -365,8 +372,8 @@ async function learnIssuance(sql: Sql, tenant: string, device: string, r: Accept
  */
 async function checkDoubleSpend(sql: Sql, tenant: string, device: string, serial: string, now: number): Promise<void> {
   const known = await sql.query<{ product_cid: string; kind: string; rights: number | null }>(
-    `SELECT product_cid, kind, rights FROM cloud_entitlements WHERE tenant = $1 AND serial = $2
-     UNION ALL SELECT product_cid, kind, rights FROM seen_tokens WHERE tenant = $1 AND serial = $2`,
+    `SELECT product_cid, kind, rights, 0 AS pick FROM cloud_entitlements WHERE tenant = $1 AND serial = $2
+     UNION ALL SELECT product_cid, kind, rights, 1 AS pick FROM seen_tokens WHERE tenant = $1 AND serial = $2 ORDER BY pick LIMIT 1`,
     [tenant, serial],
   );
   const token = known[0];
