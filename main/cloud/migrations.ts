@@ -81,4 +81,48 @@ export const MIGRATIONS: readonly CloudMigration[] = [
       `CREATE INDEX fork_evidence_tenant ON fork_evidence (tenant, device, id)`,
     ],
   },
+  {
+    version: 3,
+    name: 'products (protection), cloud entitlements, leases, redemptions seen at ingest, double-spend conflicts',
+    up: [
+      `CREATE TABLE products (
+        tenant TEXT NOT NULL REFERENCES tenants(id), product_cid TEXT NOT NULL, protection TEXT NOT NULL CHECK (protection IN ('prevent', 'bound', 'detect')),
+        bound INTEGER, deny_max_age_s INTEGER NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (tenant, product_cid)
+      )`,
+      // Issued in the cloud (source 'cloud') or learned from a kiosk's ISSUANCE receipt (source = its keyid). The row is
+      // the lock every change of the serial's rights takes (SELECT … FOR UPDATE): leases, returns, ingest.
+      `CREATE TABLE cloud_entitlements (
+        tenant TEXT NOT NULL REFERENCES tenants(id), serial TEXT NOT NULL, product_cid TEXT NOT NULL, kind TEXT NOT NULL, rights BIGINT,
+        currency TEXT, valid_from TIMESTAMPTZ NOT NULL, valid_until TIMESTAMPTZ NOT NULL, venues JSONB NOT NULL, code TEXT,
+        source TEXT NOT NULL, issued_at TIMESTAMPTZ NOT NULL DEFAULT now(), revoked_at TIMESTAMPTZ, reason TEXT, PRIMARY KEY (tenant, serial)
+      )`,
+      // A token a device redeemed that the cloud did not issue or learn of (its INTENT receipt names what it says).
+      `CREATE TABLE seen_tokens (
+        tenant TEXT NOT NULL REFERENCES tenants(id), serial TEXT NOT NULL, product_cid TEXT NOT NULL, kind TEXT NOT NULL, rights BIGINT,
+        currency TEXT, PRIMARY KEY (tenant, serial)
+      )`,
+      // state: active | recalled hold all their rights; returned | expired hold what was used under them.
+      `CREATE TABLE leases (
+        tenant TEXT NOT NULL REFERENCES tenants(id), lease TEXT NOT NULL, serial TEXT NOT NULL, device TEXT NOT NULL, rights BIGINT NOT NULL,
+        nbf TIMESTAMPTZ NOT NULL, exp TIMESTAMPTZ NOT NULL, state TEXT NOT NULL CHECK (state IN ('active', 'returned', 'expired', 'recalled')),
+        used BIGINT NOT NULL DEFAULT 0, envelope JSONB NOT NULL, move_to TEXT, move_rights BIGINT, closed_at TIMESTAMPTZ,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (tenant, lease)
+      )`,
+      `CREATE INDEX leases_serial ON leases (tenant, serial, state)`,
+      `CREATE INDEX leases_device ON leases (tenant, device, state)`,
+      // One row per REDEMPTION receipt (action redeem) uploaded; an undo receipt sets undone. The envelope is the
+      // evidence a double-spend proof carries.
+      `CREATE TABLE redemptions (
+        tenant TEXT NOT NULL REFERENCES tenants(id), receipt_id TEXT NOT NULL, serial TEXT NOT NULL, device TEXT NOT NULL, amount BIGINT NOT NULL,
+        issued_at TIMESTAMPTZ NOT NULL, issued_at_text TEXT NOT NULL, lease TEXT, protection TEXT, beyond_lease BOOLEAN NOT NULL DEFAULT false,
+        undone BOOLEAN NOT NULL DEFAULT false, envelope JSONB NOT NULL, PRIMARY KEY (tenant, receipt_id)
+      )`,
+      `CREATE INDEX redemptions_serial ON redemptions (tenant, serial)`,
+      `CREATE INDEX redemptions_lease ON redemptions (tenant, lease)`,
+      `CREATE TABLE conflicts (
+        tenant TEXT NOT NULL REFERENCES tenants(id), serial TEXT NOT NULL, rights BIGINT NOT NULL, used BIGINT NOT NULL, proof JSONB NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(), updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (tenant, serial)
+      )`,
+    ],
+  },
 ];

@@ -407,7 +407,9 @@ export function createSessions(options: SessionsOptions): Sessions {
         ...issued.map((e) => ({
           kind: 'ISSUANCE' as const,
           subject: `user:${row.user_id}`,
-          body: { ...about(row), serial: e.serial, kind: e.kind, rights_total: e.rights_total ?? null, valid_from: e.valid_from, valid_until: e.valid_until } as JsonObject,
+          // `code`: the signed token itself, so the cloud learns a kiosk's sale (product, rights, venues, currency) from
+          // the receipt and can serve it to redeemers (issue 16 §4); its claims are authoritative, the fields above a summary.
+          body: { ...about(row), serial: e.serial, kind: e.kind, rights_total: e.rights_total ?? null, valid_from: e.valid_from, valid_until: e.valid_until, code: e.code } as JsonObject,
         })),
       ],
       events: () =>
