@@ -18,28 +18,25 @@ import { openDb, redact } from './db.js';
 import type { Db } from './db.js';
 import { deviceRoutes } from './devices.js';
 import { enrollRoutes } from './enroll.js';
+import { createEntitlementIngestHook, entitlementRoutes } from './entitlements.js';
+import { leaseRoutes } from './leases.js';
+import { receiptRoutes } from './receipts.js';
 import { tenantRoutes } from './tenants.js';
 
-/**
- * Every route module of the cloud, in registration order. Each is a Fastify plugin reading `app.cloud`.
- * TODO(merge): the lead adds receiptRoutes (receipts.ts, H2), entitlementRoutes + leaseRoutes (entitlements.ts,
- * leases.ts, H3) and the operator page (ui.ts, H5) here.
- */
+/** Every route module of the cloud, in registration order. Each is a Fastify plugin reading `app.cloud`. */
 export const CLOUD_ROUTES: ReadonlyArray<(app: FastifyInstance) => Promise<void>> = [
   tenantRoutes,
   enrollRoutes,
   deviceRoutes,
-  // receiptRoutes,      (H2: main/cloud/receipts.ts)
-  // entitlementRoutes,  (H3: main/cloud/entitlements.ts)
-  // leaseRoutes,        (H3: main/cloud/leases.ts)
-  // cloudUiRoutes,      (H5: main/cloud/ui.ts)
+  receiptRoutes,
+  entitlementRoutes,
+  leaseRoutes,
 ];
 
-/**
- * Hooks run inside the receipt ingest's transaction (app.ts {@link IngestHook}).
- * TODO(merge): the lead adds entitlementIngestHook (H3) here.
- */
-export const CLOUD_INGEST_HOOKS: readonly IngestHook[] = [];
+/** Hooks run inside the receipt ingest's transaction (app.ts {@link IngestHook}), on the cloud's clock. */
+export function cloudIngestHooks(clock: () => number = Date.now): IngestHook[] {
+  return [createEntitlementIngestHook(clock)];
+}
 
 /** The operator's token file in the cloud's data folder. */
 export const ROOT_TOKEN_FILE = 'root-token';
@@ -121,7 +118,7 @@ export async function startCloud(options: StartCloudOptions): Promise<RunningClo
       rootToken,
       version: VERSION,
       routes: CLOUD_ROUTES,
-      ingestHooks: [...CLOUD_INGEST_HOOKS],
+      ingestHooks: cloudIngestHooks(options.clock),
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
     });

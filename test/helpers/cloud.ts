@@ -10,7 +10,7 @@ import { toBase64 } from '../../main/common/dsse.js';
 import { createCloudServer, sha256Hex } from '../../main/cloud/app.js';
 import type { CloudLimits } from '../../main/cloud/app.js';
 import type { Db } from '../../main/cloud/db.js';
-import { CLOUD_ROUTES } from '../../main/cloud/index.js';
+import { CLOUD_ROUTES, cloudIngestHooks } from '../../main/cloud/index.js';
 import { generateKeyPair } from '../../main/runtime/keys/index.js';
 import type { SigningKey } from '../../main/runtime/keys/index.js';
 import { createLogger } from '../../main/runtime/log/index.js';
@@ -38,6 +38,7 @@ export async function testCloud(
     rootToken: ROOT_TOKEN,
     version: 'test',
     routes: [watch, ...CLOUD_ROUTES, ...(options.extraRoutes ?? [])],
+    ingestHooks: cloudIngestHooks(() => now.ms),
     clock: () => now.ms,
     ...(options.limits ? { limits: options.limits } : {}),
   });
