@@ -100,9 +100,17 @@ async function openPglite(dataDir: string | undefined): Promise<Db> {
   };
 }
 
+/** The advisory lock key that serializes schema set-up between clouds sharing a database ("tess" in ASCII). */
+const MIGRATION_LOCK_KEY = 0x74657373;
+
 /** Applies the migrations not applied yet, each in its own transaction, in order. */
 async function migrate(db: Db): Promise<void> {
-  await db.query('CREATE TABLE IF NOT EXISTS cloud_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
+  // Two clouds starting at once on one empty PostgreSQL database would both run CREATE TABLE IF NOT EXISTS and one
+  // fail on the catalog's unique index: the first holds a transaction-scoped advisory lock, the second waits for it.
+  await db.tx(async (sql) => {
+    await sql.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await sql.query('CREATE TABLE IF NOT EXISTS cloud_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
+  });
   const done = new Set((await db.query<{ version: number }>('SELECT version FROM cloud_migrations')).map((r) => r.version));
   const newest = Math.max(0, ...done);
   const known = Math.max(0, ...MIGRATIONS.map((m) => m.version));

@@ -15,6 +15,7 @@ import { startCloud } from '../../main/cloud/index.js';
 import { generateKeyPair } from '../../main/runtime/keys/index.js';
 import { createLogger } from '../../main/runtime/log/index.js';
 import { BIN, cleanEnv, requireBuild, runTessera } from '../helpers/cli.js';
+import { freshPostgresUrl } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
 
 interface StartedCloud {
@@ -172,4 +173,29 @@ describe('startCloud', () => {
     expect(again.rootToken).toBe(first.rootToken);
     await again.close();
   }, 300_000); // four cold starts of PGlite on a loaded machine
+
+  it('runs on PostgreSQL when given a URL (DATABASE_URL too): two clouds share one database, each sees what the other wrote', async () => {
+    const url = await freshPostgresUrl();
+    const logger = createLogger({ level: 'error' });
+    const dataDir = tempDir('tessera-cloud-pg-');
+    // Started at once on an empty database: both set up the schema (one waits for the other), neither fails.
+    const settled = await Promise.allSettled([startCloud({ dataDir, port: 0, logger, database: url }), startCloud({ dataDir, port: 0, logger, env: { DATABASE_URL: url } })]);
+    const running = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (running.length < 2) {
+      await Promise.all(running.map((c) => c.close()));
+      throw settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')!.reason;
+    }
+    const [one, two] = running as [(typeof running)[0], (typeof running)[0]];
+    try {
+      expect([one.db.kind, two.db.kind]).toEqual(['postgres', 'postgres']);
+      expect(one.database).toBe(url);
+      const created = await api(one.url, 'POST', '/v1/tenants', one.rootToken, { id: 'shared' });
+      expect(created.status).toBe(200);
+      const code = await api(two.url, 'POST', '/v1/enrollment-codes', String(created.json['admin_token']), { role: 'redeemer' });
+      expect(code.status).toBe(200);
+      expect((await api(two.url, 'POST', '/v1/tenants', two.rootToken, { id: 'shared' })).json).toMatchObject({ error: { code: 'TENANT_EXISTS' } });
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+    }
+  }, 120_000);
 });
