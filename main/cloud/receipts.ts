@@ -192,11 +192,14 @@ async function loadSubtrees(sql: Sql, tenant: string, device: string, keys: Read
     for (const r of rows) out.set(`0:${r.idx}`, leafHash(receiptLeaf(r.id)));
   }
   if (nodes.length > 0) {
+    // Both columns as `= ANY` so the primary key drives the scan (a join with unnest makes the planner walk every
+    // subtree of the device: O(n) per upload); the cross product it returns is trimmed to the keys asked for.
     const rows = await sql.query<{ level: number; idx: number; hash: Uint8Array }>(
-      'SELECT n.level, n.idx, n.hash FROM cloud_log_nodes n JOIN unnest($3::smallint[], $4::bigint[]) AS k(level, idx) ON n.level = k.level AND n.idx = k.idx WHERE n.tenant = $1 AND n.device = $2',
-      [tenant, device, nodes.map(([l]) => l), nodes.map(([, i]) => i)],
+      'SELECT level, idx, hash FROM cloud_log_nodes WHERE tenant = $1 AND device = $2 AND level = ANY($3::smallint[]) AND idx = ANY($4::bigint[])',
+      [tenant, device, [...new Set(nodes.map(([l]) => l))], [...new Set(nodes.map(([, i]) => i))]],
     );
-    for (const r of rows) out.set(`${r.level}:${r.idx}`, new Uint8Array(r.hash));
+    const wanted = new Set(nodes.map(([l, i]) => `${l}:${i}`));
+    for (const r of rows) if (wanted.has(`${r.level}:${r.idx}`)) out.set(`${r.level}:${r.idx}`, new Uint8Array(r.hash));
   }
   for (const [level, index] of keys) {
     if (!out.has(`${level}:${index}`)) throw new TesseraError('INTERNAL', `The cloud's copy of log ${device} is missing subtree (${level}, ${index}); check the database.`);

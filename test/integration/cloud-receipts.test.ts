@@ -33,9 +33,11 @@ let cloudKey: SigningKey;
 let device: TestDevice;
 const devices: TestDevice[] = [];
 
-// One embedded database per file (starting PGlite takes seconds); every test starts from empty tables.
+// One database per file (starting PGlite takes seconds); every test starts from empty tables. PGlite in memory, or
+// the PostgreSQL server TESSERA_CLOUD_TEST_PG names (a throwaway database: its cloud tables are emptied).
 beforeAll(async () => {
-  db = await openDb({});
+  const url = process.env['TESSERA_CLOUD_TEST_PG'];
+  db = await openDb(url ? { url } : {});
 });
 afterAll(async () => {
   await db.close();
