@@ -179,6 +179,14 @@ describe.each(dbs)('cloud leases and entitlements (%s)', (_name, open) => {
     expect((await admin('POST', '/v1/leases', { serial, device: devices[0]!.id, rights: 1 }, otherToken)).status).toBe(404);
   });
 
+  it('documents every entitlement and lease route in the OpenAPI document', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> };
+    for (const [method, path] of [['post', '/v1/products'], ['get', '/v1/products'], ['post', '/v1/entitlements'], ['get', '/v1/entitlements'], ['post', '/v1/entitlements/{serial}/revoke'],
+      ['post', '/v1/leases'], ['get', '/v1/leases'], ['post', '/v1/leases/grant'], ['post', '/v1/leases/return'], ['post', '/v1/leases/move'], ['get', '/v1/conflicts'], ['get', '/v1/sync/pull']] as const) {
+      expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    }
+  });
+
   it('grants what is free, signed by the tenant key, and refuses once every right is leased', async () => {
     const { serial } = await issue({ uses: 3 });
     const a = await signed(devices[0]!, 'POST', '/v1/leases/grant', { serial, rights: 2 });
