@@ -223,10 +223,10 @@ export async function createLease(
   return envelope;
 }
 
-/** The device must be an enrolled, unrevoked device of the tenant. @throws TesseraError DEVICE_UNKNOWN / DEVICE_REVOKED. */
+/** The device must be an enrolled, unrevoked device of the tenant. @throws TesseraError NOT_FOUND / DEVICE_REVOKED. */
 async function requireDevice(sql: Sql, tenant: string, device: string): Promise<void> {
   const rows = await sql.query<{ revoked_at: Date | null }>('SELECT revoked_at FROM devices WHERE tenant = $1 AND device = $2', [tenant, device]);
-  if (rows.length === 0) throw new TesseraError('DEVICE_UNKNOWN', `No device ${device} in this tenant.`);
+  if (rows.length === 0) throw new TesseraError('NOT_FOUND', `No device ${device} in this tenant.`);
   if (rows[0]!.revoked_at) throw new TesseraError('DEVICE_REVOKED', `Device ${device} is revoked; it gets no leases.`);
 }
 

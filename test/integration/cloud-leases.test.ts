@@ -179,6 +179,14 @@ describe.each(dbs)('cloud leases and entitlements (%s)', (_name, open) => {
     expect((await admin('POST', '/v1/leases', { serial, device: devices[0]!.id, rights: 1 }, otherToken)).status).toBe(404);
   });
 
+  it('documents every entitlement and lease route in the OpenAPI document', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> };
+    for (const [method, path] of [['post', '/v1/products'], ['get', '/v1/products'], ['post', '/v1/entitlements'], ['get', '/v1/entitlements'], ['post', '/v1/entitlements/{serial}/revoke'],
+      ['post', '/v1/leases'], ['get', '/v1/leases'], ['post', '/v1/leases/grant'], ['post', '/v1/leases/return'], ['post', '/v1/leases/move'], ['get', '/v1/conflicts'], ['get', '/v1/sync/pull']] as const) {
+      expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    }
+  });
+
   it('grants what is free, signed by the tenant key, and refuses once every right is leased', async () => {
     const { serial } = await issue({ uses: 3 });
     const a = await signed(devices[0]!, 'POST', '/v1/leases/grant', { serial, rights: 2 });
@@ -203,6 +211,53 @@ describe.each(dbs)('cloud leases and entitlements (%s)', (_name, open) => {
     expect(granted.reduce((s, n) => s + n, 0)).toBe(5);
     const listed = await admin('GET', `/v1/leases?serial=${serial}`);
     expect(listed.body.leases.reduce((s: number, l: { rights: number }) => s + l.rights, 0)).toBe(5);
+  });
+
+  it('grants leases at issue, and counts redemptions beyond a bound lease against the rights', async () => {
+    const [a, b] = [devices[0]!, devices[1]!];
+    const { checkpoint } = await pullAll(a);
+    const { serial, leases } = await issue({ uses: 4, leases: [{ device: a.id, rights: 2 }] });
+    const lease = leaseOf(leases[0]!);
+    expect(lease).toMatchObject({ device: a.id, rights: 2, serial });
+    expect((await pullAll(a, checkpoint)).changes.filter((c) => c.type === 'lease').map((c) => leaseOf((c as { lease: DsseEnvelope }).lease).lease)).toEqual([lease.lease]);
+    // Offline, a redeemed its two leased rights and one beyond (a `bound` product allows it): 2 + 1 of 4 are spoken for.
+    const spent = [
+      ...redeem(a, serial, now, { lease: lease.lease, protection: 'bound' }),
+      ...redeem(a, serial, now + 1, { lease: lease.lease, protection: 'bound' }),
+      ...redeem(a, serial, now + 2, { lease: lease.lease, protection: 'bound', beyond_lease: true }),
+    ];
+    await ingest(a, spent);
+    expect(leaseOf((await signed(b, 'POST', '/v1/leases/grant', { serial, rights: 4 })).body.lease).rights).toBe(1);
+    expect((await admin('GET', `/v1/leases?serial=${serial}&device=${a.id}`)).body.leases[0]).toMatchObject({ used: 2, left: 0 });
+  });
+
+  it('ingests kiosk sales and redemptions while devices ask for leases of the same serials, without deadlock or over-leasing', async () => {
+    const kiosk = await addDevice(tenant, 'kiosk');
+    const serials = await Promise.all([1, 2, 3].map(async () => (await issue({ uses: 6 })).serial));
+    const work: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 12; i++) {
+      const serial = serials[i % 3]!;
+      const sold = randomBytes(12).toString('hex');
+      const code = encodeToken({ serial: sold, product_cid: PRODUCT, kind: 'multi_use', rights: 2, nbf: 0, exp: 2e9, venues: [], issuer_keyid: kiosk.id }, (m) => kiosk.key.sign(m));
+      // One upload: a kiosk sale (a feed entry) and a redemption of a contended serial, as one device's receipts.
+      work.push(db.tx((sql) => hook(sql, { tenant, device: kiosk.id }, [
+        receipt(kiosk, sold, 'ISSUANCE', { serial: sold, code } as JsonObject, now),
+        ...redeem(kiosk, serial, now, { protection: 'detect' }),
+      ])));
+      work.push(signed(devices[i % 3]!, 'POST', '/v1/leases/grant', { serial: serials[(i + 1) % 3]!, rights: 1 }).then((r) => {
+        if (r.status !== 200 && r.body.error.code !== 'LEASE_UNAVAILABLE') throw new Error(JSON.stringify(r.body));
+      }));
+    }
+    await Promise.all(work);
+    for (const serial of serials) {
+      const [row] = await db.query<{ leased: number; outside: number }>(
+        `SELECT (SELECT coalesce(sum(rights), 0)::bigint FROM leases WHERE tenant = $1 AND serial = $2) AS leased,
+                (SELECT coalesce(sum(amount), 0)::bigint FROM redemptions WHERE tenant = $1 AND serial = $2 AND lease IS NULL) AS outside`,
+        [tenant, serial],
+      );
+      expect(Number(row!.leased)).toBeLessThanOrEqual(6);
+      expect(Number(row!.outside)).toBe(4);
+    }
   });
 
   it('takes a returned lease back only once the log naming it is uploaded, counting its redemptions', async () => {
