@@ -408,8 +408,14 @@ export function createSync(options: SyncOptions): Sync {
       };
       const cert = cloudSigned<DeviceCertificate>(enrollment, answer.certificate, DEVICE_CERT_PAYLOAD_TYPE);
       if (cert.device !== deviceKey.keyid || answer.device !== deviceKey.keyid) throw new TesseraError('VALIDATION_FAILED', `The certificate names device ${cert.device}, not this device (${deviceKey.keyid}).`);
-      trustIssuer(cloudKey.publicKeyPem, `cloud-${answer.tenant}`.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64));
+      // Kept first: the cloud now knows this key, so losing the answer would leave the device unable to enroll again.
       state.set('enrollment', enrollment);
+      try {
+        trustIssuer(cloudKey.publicKeyPem, `cloud-${answer.tenant}`.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64));
+      } catch (err) {
+        // The pull's `issuer` change for the cloud key trusts it again at the next round.
+        logger.warn('could not trust the cloud key as an issuer yet', { error: err });
+      }
       publish('sync.enrolled', { cloud: enrollment.url, tenant: enrollment.tenant, device: enrollment.device, role: enrollment.role });
       if (started) void runRound();
       return api.status();
