@@ -17,6 +17,7 @@
  * keys/keys.json         [{keyid, file, role}] ; keys/<hex of keyid>.pem: SPKI PEM public keys
  * plugins/001.json       {role, name, version, cid, manifest} of the product and each plugin that decided
  * log/inclusion.json     {tree_head: DSSE, proofs: [one per receipt]} (RFC 6962, common/merkle.ts)
+ * log/cosignature.json   (after sync, issue 16) the cloud's DSSE Cosignature of that tree head; its key is in keys/ (role witness)
  * qr.png                 the card URL
  * ```
  * The container is the one ZIP form of common/zip.ts (stored entries, fixed header fields, specified byte for byte
@@ -36,6 +37,8 @@ import { TesseraError } from './errors.js';
 import type { ErrorCode } from './errors.js';
 import { TREE_HEAD_PAYLOAD_TYPE, inclusionProofProblem, treeHeadProblem } from './merkle.js';
 import type { InclusionProofJson, TreeHead } from './merkle.js';
+import { COSIGNATURE_PAYLOAD_TYPE, COSIGNATURE_VERSION } from './cloud.js';
+import type { Cosignature } from './cloud.js';
 import { verifyChain } from './receipt.js';
 import type { Capsule, ReceiptPayload, Verdict } from './receipt.js';
 import { ZipError, checkZipNames, readZipData, readZipDirectory, writeZip } from './zip.js';
@@ -58,7 +61,8 @@ export interface BundleKey {
   keyid: string;
   /** SPKI PEM. */
   pem: string;
-  role: 'device' | 'approver';
+  /** `witness`: the cloud key that co-signed the tree head (log/cosignature.json). */
+  role: 'device' | 'approver' | 'witness';
 }
 
 export interface BundleManifest {
@@ -84,6 +88,8 @@ export interface BundleInput {
   keys: readonly BundleKey[];
   manifests: readonly BundleManifest[];
   log: BundleLog;
+  /** The cloud's co-signature of `log.tree_head` (its witness key must be among `keys`, role `witness`). */
+  cosignature?: DsseEnvelope;
   cardUrl: string;
   /** PNG of the card URL's QR code (the host encodes it: runtime/receipts/qr-png.ts). */
   qrPng: Uint8Array;
@@ -118,6 +124,7 @@ export const BUNDLE_CHECKS = [
   { id: 'receipts', label: 'Receipt signatures, chain links and capsule binding' },
   { id: 'plugins', label: 'Manifests match their cids' },
   { id: 'log', label: 'Device log: signed tree head and inclusion of every receipt' },
+  { id: 'witness', label: 'Cloud co-signature of the tree head' },
 ] as const;
 export type BundleCheckId = (typeof BUNDLE_CHECKS)[number]['id'];
 
@@ -192,10 +199,17 @@ export function buildBundle(input: BundleInput): Uint8Array {
   for (const key of keyFiles) files.set(keyFileName(key.keyid), utf8(key.pem.endsWith('\n') ? key.pem : `${key.pem}\n`));
   input.manifests.forEach((m, i) => files.set(pluginFileName(i), json({ role: m.role, name: m.name, version: m.version, cid: m.cid, manifest: m.manifest })));
   files.set('log/inclusion.json', json(input.log));
+  if (input.cosignature) {
+    if (!input.keys.some((k) => k.role === 'witness' && input.cosignature!.signatures.some((s) => s.keyid === k.keyid))) {
+      throw new TesseraError('VALIDATION_FAILED', 'A co-signed bundle needs the witness key that signed log/cosignature.json among its keys.');
+    }
+    files.set('log/cosignature.json', json(input.cosignature));
+  }
   files.set('qr.png', input.qrPng);
 
   const firstReceipt = decodePayload(input.receipts[0]!);
-  const readme = utf8(readmeText({ capsule: capsuleCid, device: input.signer.keyid, cardUrl: input.cardUrl, firstReceipt, receipts: input.receipts.length }));
+  const witness = input.cosignature ? input.keys.find((k) => k.role === 'witness' && input.cosignature!.signatures.some((sg) => sg.keyid === k.keyid))?.keyid : undefined;
+  const readme = utf8(readmeText({ capsule: capsuleCid, device: input.signer.keyid, cardUrl: input.cardUrl, firstReceipt, receipts: input.receipts.length, ...(witness ? { witness } : {}) }));
   const index: BundleIndex = {
     v: BUNDLE_VERSION,
     capsule: capsuleCid,
@@ -218,7 +232,7 @@ function decodePayload(env: DsseEnvelope): ReceiptPayload | undefined {
   }
 }
 
-function readmeText(facts: { capsule: string; device: string; cardUrl: string; firstReceipt: ReceiptPayload | undefined; receipts: number }): string {
+function readmeText(facts: { capsule: string; device: string; cardUrl: string; firstReceipt: ReceiptPayload | undefined; receipts: number; witness?: string }): string {
   const key = keyFileName(facts.device);
   return `Tessera offline bundle (${BUNDLE_VERSION})
 =================================
@@ -267,7 +281,11 @@ Check it by hand
                                              payload names it in "prev"
 
 4. Every file's hash: b3sum FILE must print the hex digits index.json records for FILE.
-
+${facts.witness ? `
+5. The cloud's co-signature (a witness) of the tree head in log/inclusion.json: the same
+   commands as step 2 with R=log/cosignature.json and -inkey ${keyFileName(facts.witness)};
+   its payload's "size" and "root" are those of the tree head's payload.
+` : ''}
 The container
 -------------
 A standard ZIP (unzip, zipinfo, python3 -m zipfile read it) in exactly one form, so
@@ -307,13 +325,15 @@ const fail = (check: BundleCheckId, code: ErrorCode, where: string, message: str
 };
 
 const FIXED_NAMES = ['README.txt', 'index.json', 'index.sig', 'capsule.json', 'keys/keys.json', 'log/inclusion.json', 'qr.png'];
+/** Entries a bundle may have or not: the cloud's co-signature exists once the receipts were synced. */
+const OPTIONAL_NAMES = ['log/cosignature.json'];
 const RECEIPT_NAME = /^receipts\/(\d{3})\.dsse\.json$/;
 const KEY_NAME = /^keys\/[0-9a-f]{64}\.pem$/;
 const PLUGIN_NAME = /^plugins\/(\d{3})\.json$/;
 
 /** Where an entry sits in the layout: fixed files, then receipts, keys and plugins in number order. */
 function layoutRank(name: string): [number, string] {
-  const ranks: Record<string, number> = { 'README.txt': 0, 'index.json': 1, 'index.sig': 2, 'capsule.json': 3, 'keys/keys.json': 5, 'log/inclusion.json': 8, 'qr.png': 9 };
+  const ranks: Record<string, number> = { 'README.txt': 0, 'index.json': 1, 'index.sig': 2, 'capsule.json': 3, 'keys/keys.json': 5, 'log/inclusion.json': 8, 'log/cosignature.json': 8.5, 'qr.png': 9 };
   if (name in ranks) return [ranks[name]!, ''];
   if (RECEIPT_NAME.test(name)) return [4, name];
   if (KEY_NAME.test(name)) return [6, name];
@@ -325,7 +345,7 @@ function checkEntries(names: readonly string[]): void {
   const entriesFail = (where: string, message: string) => fail('entries', 'BUNDLE_ENTRY_INVALID', where, message);
   const seen = new Set(names);
   for (const name of names) {
-    if (!FIXED_NAMES.includes(name) && !RECEIPT_NAME.test(name) && !KEY_NAME.test(name) && !PLUGIN_NAME.test(name)) {
+    if (!FIXED_NAMES.includes(name) && !OPTIONAL_NAMES.includes(name) && !RECEIPT_NAME.test(name) && !KEY_NAME.test(name) && !PLUGIN_NAME.test(name)) {
       entriesFail(name, `entry ${name} is not part of a Tessera bundle`);
     }
   }
@@ -492,8 +512,8 @@ function verifyContents(
   if (!Array.isArray(keysList)) fail('keys', 'BUNDLE_KEY_INVALID', 'keys/keys.json', 'keys/keys.json must be an array of {keyid, file, role}');
   const keys = new Map<string, { raw: Uint8Array; role: string }>();
   for (const [i, entry] of (keysList as unknown[]).entries()) {
-    if (!isRecord(entry) || !isCid(entry['keyid']) || entry['file'] !== keyFileName(entry['keyid'] as string) || (entry['role'] !== 'device' && entry['role'] !== 'approver')) {
-      fail('keys', 'BUNDLE_KEY_INVALID', 'keys/keys.json', `keys/keys.json[${i}] must be {keyid: b3 cid, file: keys/<hex>.pem, role: device|approver}`);
+    if (!isRecord(entry) || !isCid(entry['keyid']) || entry['file'] !== keyFileName(entry['keyid'] as string) || (entry['role'] !== 'device' && entry['role'] !== 'approver' && entry['role'] !== 'witness')) {
+      fail('keys', 'BUNDLE_KEY_INVALID', 'keys/keys.json', `keys/keys.json[${i}] must be {keyid: b3 cid, file: keys/<hex>.pem, role: device|approver|witness}`);
     }
     const keyid = (entry as Record<string, string>)['keyid']!;
     const file = keyFileName(keyid);
@@ -602,6 +622,44 @@ function verifyContents(
     if (problem !== null) logFail(`proofs[${i}] (receipt ${i + 1}): ${problem}`);
   });
   pass('log', `${proofs.length} receipts in the device log of size ${(head as TreeHead).size}, head signed ${(head as TreeHead).issued_at}`);
+
+  // --- witness: the cloud's co-signature of exactly that head, by a key bundled as the witness (issue 16 §3).
+  if (!files.has('log/cosignature.json')) {
+    pass('witness', 'not synced yet: no cloud co-signature in this bundle (the device log above still proves the receipts)');
+  } else {
+    const witnessFail = (message: string) => fail('witness', 'BUNDLE_WITNESS_INVALID', 'log/cosignature.json', message);
+    const env = parseJson(files, 'log/cosignature.json', 'witness', 'BUNDLE_WITNESS_INVALID') as DsseEnvelope;
+    if (!isRecord(env) || env.payloadType !== COSIGNATURE_PAYLOAD_TYPE || typeof env.payload !== 'string' || !Array.isArray(env.signatures)) witnessFail(`must be a DSSE envelope of type ${COSIGNATURE_PAYLOAD_TYPE}`);
+    let payload: Uint8Array;
+    try {
+      payload = fromBase64(env.payload);
+    } catch {
+      return witnessFail('the payload is not base64');
+    }
+    const message = pae(env.payloadType, payload);
+    const witness = env.signatures.find((sg) => isRecord(sg) && keys.get(sg.keyid)?.role === 'witness');
+    if (!witness) witnessFail('no signature by a key bundled as the witness (keys/keys.json role "witness")');
+    let sigOk = false;
+    try {
+      sigOk = safeVerify(verify, fromBase64(witness!.sig), message, keys.get(witness!.keyid)!.raw);
+    } catch {
+      sigOk = false;
+    }
+    if (!sigOk) witnessFail(`the witness ${witness!.keyid}'s signature does not verify: log/cosignature.json was altered`);
+    let cosig: Partial<Cosignature>;
+    try {
+      cosig = JSON.parse(decoder.decode(payload)) as Partial<Cosignature>;
+    } catch {
+      return witnessFail('the payload is not JSON');
+    }
+    const h = head as TreeHead;
+    if (!isRecord(cosig) || cosig.v !== COSIGNATURE_VERSION) witnessFail(`the payload is not a ${COSIGNATURE_VERSION} statement`);
+    if (cosig.witness !== witness!.keyid) witnessFail(`the statement names witness ${String(cosig.witness)}, but ${witness!.keyid} signed it`);
+    if (cosig.log !== idx.device || cosig.size !== h.size || cosig.root !== h.root) {
+      witnessFail(`it co-signs log ${String(cosig.log)} at size ${String(cosig.size)} with root ${String(cosig.root)}, not this bundle's head (log ${idx.device}, size ${h.size}, root ${h.root})`);
+    }
+    pass('witness', `tree head of size ${h.size} co-signed by the cloud of tenant ${String(cosig.tenant)} (${witness!.keyid}) at ${String(cosig.witnessed_at)}`);
+  }
 
   return verifiedChain.receipts.map((r) => r.payload);
 }

@@ -54,11 +54,37 @@ export interface IssuedEntitlement {
 
 export type RedeemVerdict =
   | 'REDEEMED' | 'VALID' | 'ALREADY_USED' | 'EXPIRED' | 'NOT_YET_VALID' | 'NOT_VALID_HERE' | 'UNKNOWN_ISSUER' | 'REVOKED' | 'DAMAGED_CODE'
-  | 'INSUFFICIENT_BALANCE' | 'UNDONE';
+  | 'INSUFFICIENT_BALANCE' | 'UNDONE'
+  /** Issue 16 (a product protected by the cloud, `prevent`/`bound`): this device holds no active lease on the entitlement. */
+  | 'NO_LEASE'
+  /** Issue 16: the device's lease on the entitlement is used up (and `bound` allows no more beyond it). */
+  | 'LEASE_EXHAUSTED'
+  /** Issue 16: the deny list for the product is older than its freshness bound; the device fails closed. */
+  | 'DENY_LIST_STALE';
 
 export const REDEEM_VERDICTS: readonly RedeemVerdict[] = [
   'REDEEMED', 'VALID', 'ALREADY_USED', 'EXPIRED', 'NOT_YET_VALID', 'NOT_VALID_HERE', 'UNKNOWN_ISSUER', 'REVOKED', 'DAMAGED_CODE', 'INSUFFICIENT_BALANCE', 'UNDONE',
+  'NO_LEASE', 'LEASE_EXHAUSTED', 'DENY_LIST_STALE',
 ];
+
+/**
+ * The lease a redemption used or would use (issue 16 §5), in a {@link RedeemAnswer} of a product the cloud protects
+ * with `prevent` or `bound`. `left` is what this device may still redeem offline under the lease.
+ */
+export interface RedeemLease {
+  /** The lease id; null when the device holds none (a `bound` redemption beyond any lease). */
+  lease: string | null;
+  rights: number;
+  used: number;
+  left: number;
+  /** When the lease expires (ISO), null without one. */
+  exp: string | null;
+  protection: 'prevent' | 'bound' | 'detect';
+  /** `bound`: redemptions of this entitlement made here beyond the lease (this one included when it is one). */
+  beyond?: number;
+  /** `bound`: how many beyond the lease the product allows per device. */
+  bound?: number;
+}
 
 export interface RedeemAnswer {
   verdict: RedeemVerdict;
@@ -73,6 +99,8 @@ export interface RedeemAnswer {
   redemption?: { id: string; at: string; venue: string; screen?: string; amount?: number; undo_until: string; receipt_id: string; capsule: string; undone_at?: string };
   /** ALREADY_USED: when and where it was used last. */
   previous?: { at: string; venue: string; screen?: string };
+  /** Issue 16: the lease balance, for products protected by leases (absent for every other product). */
+  lease?: RedeemLease;
 }
 
 export interface RedeemRequest {

@@ -103,6 +103,7 @@ export const ERROR_CODES = {
   BUNDLE_CHAIN_INVALID: { status: 422, retryable: false, summary: 'A bundled receipt fails: signature, id, prev link, capsule binding or an embedded consent; the message names the file and field.' },
   BUNDLE_PLUGIN_MISMATCH: { status: 422, retryable: false, summary: 'A bundled manifest does not match its cid, or a manifest the capsule or receipts name is missing.' },
   BUNDLE_LOG_INVALID: { status: 422, retryable: false, summary: "The signed tree head or a receipt's inclusion proof in log/inclusion.json does not verify." },
+  BUNDLE_WITNESS_INVALID: { status: 422, retryable: false, summary: "log/cosignature.json is not the cloud's valid co-signature of the bundle's tree head." },
   INSUFFICIENT_FUNDS: { status: 402, retryable: false, summary: 'The wallet holds less than the payment needs; nothing was taken. An operator can top it up.' },
   LEDGER_UNBALANCED: { status: 400, retryable: false, summary: 'A ledger transaction whose postings do not sum to zero in each currency; nothing was posted.' },
   IDEMPOTENCY_CONFLICT: { status: 409, retryable: false, summary: 'The idempotency key was already used for a different request; use a new key for a new request.' },

@@ -43,6 +43,7 @@ import type { PluginRegistry } from './plugins/index.js';
 import { combineTrustStores, openTrustStore } from './trust/index.js';
 import type { TrustStore, TrustView } from './trust/index.js';
 import { PRODUCT_NAME, VERSION } from './version.js';
+import { TesseraError } from '../common/errors.js';
 import { createLockManager } from './scenarios/locks.js';
 import type { LockManager } from './scenarios/locks.js';
 import { DIALOGUE_CONTEXT_SAMPLE, createDefaultVoice, createIoRouter, loadMessageCatalogue } from './io/index.js';
@@ -78,6 +79,8 @@ import { bindPlaceList } from './journeys/places.js';
 import type { Journeys } from './journeys/index.js';
 import type { Routing } from './routing/index.js';
 import type { Links } from './links/index.js';
+import { createSync } from './sync/index.js';
+import type { Sync } from './sync/index.js';
 
 export type RuntimeState = 'running' | 'stopping' | 'stopped';
 
@@ -110,6 +113,8 @@ export interface Runtime {
   readonly catalogue: Catalogue;
   /** Entitlement tokens: issue, redemption ledger, checks, redeem/undo, history, expiry timers, issuing switch (issue 14). */
   readonly entitlements: Entitlements;
+  /** The cloud (issue 16): enrollment, the sync loop (upload, pull, leases), its status, the redeem guard. */
+  readonly sync: Sync;
   /** Product runtime sessions: preflight, payment, issuing, completion (seed 000 §3–§4, §6.1; issue 14 point 2). */
   readonly sessions: Sessions;
   /** Offline routing on the signed city data package (seed 000 "LEM"; issue 15 point 3). */
@@ -177,6 +182,8 @@ export interface RuntimeOptions {
   io?: Partial<IoMatrix>;
   /** Idle time after which a traveller's dialogue session is reset (0: never; default `TESSERA_IDLE_RESET` or 2 min). */
   idleResetMs?: number;
+  /** Between successful sync rounds, ms (default `TESSERA_SYNC_INTERVAL_MS`, else 30 s). */
+  syncIntervalMs?: number;
   /** Webhook delivery retries, timeouts and concurrency. */
   webhookDelivery?: Partial<DeliveryOptions>;
   /** Folders of `*.product.json` manifests (built-in resources/products, then `<data>/products`). */
@@ -332,12 +339,30 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   const payments = createInternalBalanceProvider(ledger);
   // Issuers: the device key plus `<data>/issuers` (a trust folder with its revocations). Disposed (its expiry
   // timers) with the resources, before the store closes.
+  const issuers = openTrustStore(join(dataDir, 'issuers'), { create: true });
+  // The cloud (issue 16): composed before the entitlements it guards; it applies pulled revocations through them
+  // (late-bound). Not enrolled, it does nothing and its guard lets every redemption through unchanged. Disposed
+  // after the entitlements (LIFO): its timer stops and a request in flight is aborted.
+  const sync = createSync({
+    store,
+    bus,
+    logger: logger.child({ module: 'sync' }),
+    deviceKey,
+    deviceLog,
+    receipts,
+    issuers,
+    entitlements: () => late.entitlements,
+    intervalMs: options.syncIntervalMs ?? syncIntervalFromEnv(),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  resources.add(sync);
   const entitlements = createEntitlements({
     store,
     bus,
     receipts,
     deviceKey,
-    issuers: openTrustStore(join(dataDir, 'issuers'), { create: true }),
+    issuers,
+    guard: sync.guard,
     logger: logger.child({ module: 'entitlements' }),
     ...(options.clock ? { clock: options.clock } : {}),
   });
@@ -446,6 +471,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   journeys.recover();
   automation.start();
   webhooks.start();
+  sync.start();
 
   const ruleSets: RuleSet[] = [];
   for (const file of options.intentRuleFiles ?? []) {
@@ -505,6 +531,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     routing,
     journeys,
     entitlements,
+    sync,
     sessions,
     pipeline,
     ledger,
@@ -547,3 +574,11 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   };
 }
 
+/** `TESSERA_SYNC_INTERVAL_MS`: a positive integer, else the default (30 s). */
+function syncIntervalFromEnv(): number | undefined {
+  const text = process.env['TESSERA_SYNC_INTERVAL_MS'];
+  if (text === undefined || text.trim() === '') return undefined;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 100) throw new TesseraError('CONFIG_INVALID', `TESSERA_SYNC_INTERVAL_MS must be an integer of at least 100 (ms), not ${JSON.stringify(text)}.`);
+  return n;
+}

@@ -19,7 +19,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ReceiptUpload } from '../../main/common/cloud.js';
 import { fromBase64 } from '../../main/common/dsse.js';
 import type { ReceiptPayload } from '../../main/common/receipt.js';
-import { createCloudServer } from '../../main/cloud/app.js';
+import { DEFAULT_CLOUD_LIMITS, createCloudServer } from '../../main/cloud/app.js';
 import type { CloudContext } from '../../main/cloud/app.js';
 import { openDb } from '../../main/cloud/db.js';
 import type { Db } from '../../main/cloud/db.js';
@@ -151,7 +151,7 @@ function ingestSides(kind: 'pglite' | 'postgres'): { candidate: FigureSide; base
       async measure() {
         const t = await need(kind);
         const w = await theWorld();
-        const cloud: CloudContext = { db: t.db, logger: createMemoryLogger(), clock: Date.now, ingestHooks: [] };
+        const cloud: CloudContext = { db: t.db, logger: createMemoryLogger(), clock: Date.now, ingestHooks: [], limits: DEFAULT_CLOUD_LIMITS };
         return rate(t, INGEST_RECEIPTS, async () => {
           for (const upload of w.uploads) await ingestUpload(cloud, 'bench', w.device.key.keyid, upload);
         });

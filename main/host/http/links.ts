@@ -106,7 +106,7 @@ export const linkRoutes: FastifyPluginAsync = async (app) => {
     if (!runtime.ready) throw new TesseraError('NOT_READY', `The runtime is ${runtime.state}.`);
     const { token } = request.params;
     const cid = capsuleOf(token);
-    const zip = capsuleBundle({ receipts: runtime.receipts, log: runtime.deviceLog, deviceKey: runtime.deviceKey }, cid, linkUrl(request, token));
+    const zip = capsuleBundle({ receipts: runtime.receipts, log: runtime.deviceLog, deviceKey: runtime.deviceKey, cosignature: (n) => runtime.sync.cosignature(n) }, cid, linkUrl(request, token));
     return privateAnswer(reply)
       .type(BUNDLE_MEDIA_TYPE)
       .header('content-disposition', `attachment; filename="${bundleFileName(cid)}"`)

@@ -43,6 +43,16 @@ const redeemAnswerSchema = {
       },
     },
     previous: { type: 'object', additionalProperties: false, required: ['at', 'venue'], properties: { at: { type: 'string' }, venue: { type: 'string' }, screen: { type: 'string' } } },
+    // Issue 16: the lease balance of a product the cloud protects (common/entitlements.ts RedeemLease).
+    lease: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['lease', 'rights', 'used', 'left', 'exp', 'protection'],
+      properties: {
+        lease: { type: ['string', 'null'] }, rights: { type: 'integer' }, used: { type: 'integer' }, left: { type: 'integer' }, exp: { type: ['string', 'null'] },
+        protection: { type: 'string', enum: ['prevent', 'bound', 'detect'] }, beyond: { type: 'integer' }, bound: { type: 'integer' },
+      },
+    },
   },
 } as const;
 

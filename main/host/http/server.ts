@@ -32,6 +32,7 @@ import { deviceRoutes } from './device.js';
 import { rendererRoutes } from './renderer.js';
 import { webhookRoutes } from './webhooks.js';
 import { redeemRoutes } from './redeem.js';
+import { syncRoutes } from './sync.js';
 import { v1Routes } from './v1.js';
 import { logRoutes } from './log.js';
 import { verifyRoutes } from './verify.js';
@@ -209,6 +210,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(createContractRoutes({ executions: runtime.executions, artifacts: runtime.artifacts, ready: () => runtime.ready }));
   await app.register(webhookRoutes);
   await app.register(redeemRoutes);
+  await app.register(syncRoutes);
   await app.register(v1Routes);
   await app.register(logRoutes);
   await app.register(verifyRoutes);

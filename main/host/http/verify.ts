@@ -60,7 +60,7 @@ export const verifyRoutes: FastifyPluginAsync = async (app) => {
     const record = runtime.receipts.capsule(cid);
     // A tenant token gets its own tenant's bundles only; another's capsule is "not found", as on the card route.
     if (record && !canSee(request, record.capsule)) throw new TesseraError('CAPSULE_NOT_FOUND', `No capsule ${cid} on this device.`);
-    const zip = capsuleBundle({ receipts: runtime.receipts, log: runtime.deviceLog, deviceKey: runtime.deviceKey }, cid, localOrigin(request) + cardPath(cid));
+    const zip = capsuleBundle({ receipts: runtime.receipts, log: runtime.deviceLog, deviceKey: runtime.deviceKey, cosignature: (n) => runtime.sync.cosignature(n) }, cid, localOrigin(request) + cardPath(cid));
     return reply
       .type(BUNDLE_MEDIA_TYPE)
       .header('content-disposition', `attachment; filename="${bundleFileName(cid)}"`)

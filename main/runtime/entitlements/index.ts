@@ -34,7 +34,8 @@ import type { ReceiptStore } from '../receipts/store.js';
 import type { Migration, Store } from '../store/index.js';
 import type { TrustView } from '../trust/index.js';
 import { UNDO_WINDOW_MS } from '../../common/entitlements.js';
-import type { EntitlementChange, EntitlementState, IssueRequest, IssuedEntitlement, IssuingState, RedeemAnswer, RedeemRequest, RedeemVerdict, RedemptionRecord } from '../../common/entitlements.js';
+import type { EntitlementChange, EntitlementState, IssueRequest, IssuedEntitlement, IssuingState, RedeemAnswer, RedeemLease, RedeemRequest, RedeemVerdict, RedemptionRecord } from '../../common/entitlements.js';
+import type { Protection } from '../../common/cloud.js';
 
 export * from '../../common/entitlements.js';
 export { CLOCK_SKEW_S };
@@ -75,7 +76,50 @@ export interface Entitlements extends Disposable {
   onChange(listener: (change: EntitlementChange) => void): Disposable;
 }
 
+/**
+ * Issue 16: the check of products the cloud protects (`prevent`, `bound`, `detect`), provided by main/runtime/sync.
+ * Without a guard — or for a product the guard knows no protection of (`judge` → null) — redemption is exactly what
+ * it was before the cloud: the offline checks and the local ledger.
+ */
+export interface RedeemGuard {
+  /** False while the device is not enrolled: redemption is then exactly what it was before the cloud. */
+  active(): boolean;
+  /**
+   * Synchronous, outside any transaction: true when an online grant should be tried before redeeming (a protected
+   * product, no lease here that covers `amount`, and the cloud reachable as far as the device knows).
+   */
+  wantsGrant(claims: TokenClaims, amount: number): boolean;
+  /** Asks the cloud for a lease; settles within its own timeout and never rejects (offline, the guard decides). */
+  grant(claims: TokenClaims, amount: number): Promise<void>;
+  /**
+   * Inside the redemption transaction, after every offline check passed: may this device redeem `amount` now?
+   * Null: the product is not protected (nothing changes). Reads only; {@link record} writes.
+   */
+  judge(claims: TokenClaims, amount: number, now: number): GuardVerdict | null;
+  /** Inside the same transaction, once the redemption row and receipt are written: counts it against the lease. */
+  record(allowed: GuardAllowed, redemptionId: string, serial: string, amount: number, now: number): void;
+  /** Inside the undo's transaction: gives the right back; returns the lease fields for the undo receipt's body, or null. */
+  undo(redemptionId: string): JsonObject | null;
+}
+
+export type GuardVerdict = GuardAllowed | { ok: false; verdict: 'NO_LEASE' | 'LEASE_EXHAUSTED' | 'DENY_LIST_STALE'; message: string; lease?: RedeemLease };
+
+export interface GuardAllowed {
+  ok: true;
+  protection: Protection;
+  /** The lease the redemption uses; null for `detect` and for a `bound` redemption beyond the lease. */
+  lease: string | null;
+  beyond: boolean;
+  /** The balance before and after this redemption (absent for `detect`). */
+  before?: RedeemLease;
+  after?: RedeemLease;
+  /** Said to staff after "Redeemed": the bound risk. */
+  note?: string;
+}
+
 export interface EntitlementsOptions {
+  /** Issue 16: leases and deny-list freshness of products the cloud protects (main/runtime/sync). */
+  guard?: RedeemGuard;
   store: Store;
   bus: Pick<Bus, 'stageMany'>;
   receipts: ReceiptStore;
@@ -140,7 +184,7 @@ function answer(verdict: RedeemVerdict, message: string, extra: Partial<RedeemAn
 
 /** Opens the entitlements module: migrates its tables, catches up on expiries and arms the expiry timers. */
 export function createEntitlements(options: EntitlementsOptions): Entitlements {
-  const { store, bus, receipts, deviceKey, issuers, logger } = options;
+  const { store, bus, receipts, deviceKey, issuers, logger, guard } = options;
   const clock = options.clock ?? Date.now;
   store.migrate('entitlements', MIGRATIONS);
   const db = store.db;
@@ -509,7 +553,13 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
 
     check(code, venue, amount) {
       checkAmount(amount);
-      return toAnswer(judge(code, venue, amount), venue);
+      const j = judge(code, venue, amount);
+      if (j.verdict !== 'VALID' || !guard) return toAnswer(j, venue);
+      const claims = j.token!.claims;
+      const g = guard.judge(claims, claims.kind === 'stored_value' ? amount ?? 0 : 1, clock());
+      if (!g) return toAnswer(j, venue);
+      if (!g.ok) return { ...toAnswer({ ...j, verdict: g.verdict, message: g.message }, venue), ...(g.lease ? { lease: g.lease } : {}) };
+      return { ...toAnswer(j, venue), ...(g.before ? { lease: g.before } : {}) };
     },
 
     redeem(req) {
@@ -532,6 +582,13 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
         }
         const before = j.rightsBefore;
         const used = claims.kind === 'stored_value' ? req.amount! : 1;
+        // Issue 16: a product the cloud protects needs a lease with rights left (or the bound's allowance) and a fresh
+        // deny list; read in this transaction, so two screens cannot both take the lease's last right.
+        const g = guard?.judge(claims, used, now) ?? null;
+        if (g && !g.ok) {
+          result = { ...toAnswer({ ...j, verdict: g.verdict, message: g.message }, req.venue), ...(g.lease ? { lease: g.lease } : {}) };
+          return;
+        }
         const after = before === undefined ? undefined : before - used;
         const issued = stmt.issuedBySerial.get(claims.serial);
         const session = issued?.session;
@@ -553,6 +610,7 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
           action: 'redeem', redemption_id: id, serial: claims.serial, venue: req.venue, ...(req.screen ? { screen: req.screen } : {}),
           ...(claims.kind === 'stored_value' ? { amount: req.amount!, currency: claims.currency! } : {}),
           rights_before: before ?? null, rights_after: after ?? null, ...(session ? { product_runtime_session_id: session } : {}),
+          ...(g ? { lease: g.lease, protection: g.protection, beyond_lease: g.beyond } : {}),
         } });
         const written = receipts.appendReceipts(capsule, drafts, now);
         const receiptId = written.at(-1)!.id;
@@ -561,6 +619,7 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
           at: now, undo_until: now + UNDO_WINDOW_MS, receipt_id: receiptId, capsule, rights_before: before ?? null, rights_after: after ?? null,
         };
         stmt.insertRedemption.run(row);
+        if (g) guard!.record(g, id, claims.serial, used, now);
         const payload = { serial: claims.serial, redemption_id: id, venue: req.venue, receipt_id: receiptId, capsule, ...(row.amount !== null ? { amount: row.amount } : {}), ...(after !== undefined ? { rights_left: after } : {}), ...(session ? { product_runtime_session_id: session } : {}) };
         const events = [{ topic: 'entitlement.redeemed', payload }];
         if (after === 0 && claims.kind !== 'time_pass') {
@@ -569,9 +628,10 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
         }
         deliver = bus.stageMany(events).deliver;
         const what = claims.kind === 'stored_value' ? `${req.amount} ${claims.currency} taken; ${after} left.` : after !== undefined && after > 0 ? `${after} ${after === 1 ? 'use' : 'uses'} left.` : '';
-        result = answer('REDEEMED', `Redeemed${what ? `: ${what}` : '.'}`, {
+        result = answer('REDEEMED', `Redeemed${what ? `: ${what}` : '.'}${g?.note ? ` ${g.note}` : ''}`, {
           entitlement: entitlementView(claims, after),
           redemption: redemptionView({ ...row, row: 0, undone_at: null, undo_reason: null }),
+          ...(g?.after ? { lease: g.after } : {}),
         });
       });
       whenCommitted(() => {
@@ -582,10 +642,21 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
     },
 
     redeemSoon(req) {
-      return new Promise<RedeemAnswer>((resolve, reject) => {
+      const enqueue = () => new Promise<RedeemAnswer>((resolve, reject) => {
         queue.push({ req, resolve, reject });
         if (queue.length === 1) setImmediate(flushQueue);
       });
+      // Issue 16: a protected product with no lease here that covers it: try an online grant first (bounded by the
+      // guard's timeout), outside the transaction. Everything else is queued at once, as before.
+      if (guard?.active()) {
+        const verified = verifyToken(req.code, lookupIssuer, verifyEd25519);
+        if (verified.ok) {
+          const claims = verified.token.claims;
+          const amount = claims.kind === 'stored_value' ? req.amount ?? 0 : 1;
+          if (amount > 0 && guard.wantsGrant(claims, amount)) return guard.grant(claims, amount).then(enqueue, enqueue);
+        }
+      }
+      return enqueue();
     },
 
     undo(redemptionId, reason) {
@@ -599,9 +670,12 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
         if (r.undone_at !== null) throw new TesseraError('ALREADY_UNDONE', `Redemption ${redemptionId} was already undone at ${iso(r.undone_at)}.`);
         if (now > r.undo_until) throw new TesseraError('UNDO_WINDOW_CLOSED', `Redemption ${redemptionId} can no longer be undone: the ${UNDO_WINDOW_MS / 60_000}-minute window closed at ${iso(r.undo_until)}.`);
         const issued = stmt.issuedBySerial.get(r.serial);
+        // Issue 16: the right goes back to the lease it was taken from; the undo receipt names that lease too.
+        const leased = guard?.undo(r.id) ?? null;
         const [written] = receipts.appendReceipts(r.capsule, [{ kind: 'REDEMPTION', subject: r.serial, body: {
           action: 'undo', undo_of: r.receipt_id, redemption_id: r.id, serial: r.serial, venue: r.venue, ...(r.amount !== null ? { amount: r.amount } : {}),
           reason: reason ?? 'undone by staff', rights_before: r.rights_after, rights_after: r.rights_before, ...(issued ? { product_runtime_session_id: issued.session } : {}),
+          ...(leased ?? {}),
         } }], now);
         stmt.markUndone.run(now, reason ?? null, written!.id, r.id);
         if (issued && issued.state === 'used' && issued.valid_until > now) {

@@ -4,7 +4,8 @@
  * builds the ZIP with the pure core (common/bundle.ts) that every verifier shares.
  */
 import { buildBundle, verifyBundle } from '../../common/bundle.js';
-import type { BundleVerdict } from '../../common/bundle.js';
+import type { BundleKey, BundleVerdict } from '../../common/bundle.js';
+import type { DsseEnvelope } from '../../common/dsse.js';
 import { TesseraError } from '../../common/errors.js';
 import { verifyEd25519 } from '../keys/index.js';
 import type { SigningKey } from '../keys/index.js';
@@ -18,13 +19,19 @@ export interface BundleSources {
   /** Signs the bundle's index; the device key that signed the receipts. */
   deviceKey: SigningKey;
   clock?: () => number;
+  /**
+   * Issue 16: the newest co-signature by the cloud of a head of at least `minSize` (runtime.sync.cosignature). When
+   * one covers every receipt of the capsule, the bundle's proofs are against that head and carry it.
+   */
+  cosignature?: (minSize: number) => { size: number; envelope: DsseEnvelope; witness: { keyid: string; pem: string } } | undefined;
 }
 
 /**
  * The offline bundle of capsule `cid`, its card at `cardUrl` (absolute URL, encoded in qr.png).
  *
  * Receipts written before the device log existed are appended to it first (idempotent), so every bundled
- * receipt has an inclusion proof; the proofs are against the log's signed head at its current size.
+ * receipt has an inclusion proof; the proofs are against the log's signed head at its current size — or, once the
+ * cloud co-signed a head holding all of them (issue 16), against that head, with the co-signature and witness key.
  *
  * @throws TesseraError CAPSULE_NOT_FOUND for an unknown capsule.
  */
@@ -35,13 +42,19 @@ export function capsuleBundle(sources: BundleSources, cid: string, cardUrl: stri
   const envelopes = receipts.receipts(cid);
   const ids = receipts.receiptIds(cid);
   for (const id of ids) if (log.indexOf(id) === undefined) log.append(id);
-  const { envelope: treeHead, head } = log.signedHead();
+  const minSize = Math.max(...ids.map((id) => log.indexOf(id)!)) + 1;
+  const cosigned = sources.cosignature?.(minSize);
+  const witnessed = cosigned !== undefined && cosigned.size <= log.size ? cosigned : undefined;
+  const { envelope: treeHead, head } = log.signedHead(witnessed?.size);
+  const keys: BundleKey[] = receipts.publicKeys(cid).map((k) => ({ keyid: k.keyid, pem: k.publicKeyPem, role: k.role }));
+  if (witnessed && !keys.some((k) => k.keyid === witnessed.witness.keyid)) keys.push({ keyid: witnessed.witness.keyid, pem: witnessed.witness.pem, role: 'witness' });
   return buildBundle({
     capsule: record.capsule,
     receipts: envelopes,
-    keys: receipts.publicKeys(cid).map((k) => ({ keyid: k.keyid, pem: k.publicKeyPem, role: k.role })),
+    keys,
     manifests: receipts.manifests(cid).map((m) => ({ role: m.role, name: m.name, version: m.version, cid: m.cid, manifest: m.manifest })),
     log: { tree_head: treeHead, proofs: ids.map((id) => log.inclusion(id, head.size)) },
+    ...(witnessed ? { cosignature: witnessed.envelope } : {}),
     cardUrl,
     qrPng: qrPng(cardUrl),
     createdAt: new Date((sources.clock ?? Date.now)()).toISOString(),

@@ -66,6 +66,8 @@ export interface DeviceLog {
    * moves it). Not idempotent: an id already in the log would get a second leaf. Same errors as `append`.
    */
   appendNew(receiptIds: readonly string[]): LogPosition[];
+  /** The receipt ids of leaves `from` … `to − 1`, in log order (what a sync upload sends). @throws TesseraError LOG_RANGE_INVALID beyond the log. */
+  receiptIds(from: number, to: number): string[];
   /** The leaf index of a receipt, or undefined when it is not in the log. */
   indexOf(receiptId: string): number | undefined;
   /** The tree head at `size` (default: now), lowercase hex. @throws TesseraError LOG_RANGE_INVALID beyond the log. */
@@ -140,6 +142,7 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
   const tailRows = db.prepare<[number], { idx: number; receipt_id: string }>('SELECT idx, receipt_id FROM log_leaves WHERE idx >= ?');
   const indexTail = db.prepare('INSERT OR IGNORE INTO log_ids (receipt_id, idx) SELECT receipt_id, idx FROM log_leaves WHERE idx >= ? ORDER BY receipt_id');
   const setIndexed = db.prepare("UPDATE log_state SET value = ? WHERE key = 'indexed'");
+  const rangeStmt = db.prepare<[number, number], { receipt_id: string }>('SELECT receipt_id FROM log_leaves WHERE idx >= ? AND idx < ? ORDER BY idx');
   const leafStmt = db.prepare<[number], { hash: Buffer }>('SELECT hash FROM log_leaves WHERE idx = ?');
   const nodeStmt = db.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM log_nodes WHERE level = ? AND idx = ?');
   const insertLeaf = db.prepare('INSERT INTO log_leaves (idx, receipt_id, hash) VALUES (?, ?, ?)');
@@ -255,6 +258,11 @@ export function createDeviceLog(options: DeviceLogOptions): DeviceLog {
     appendMany: (receiptIds) => append(receiptIds, false),
     appendNew: (receiptIds) => append(receiptIds, true),
     indexOf: (receiptId) => find(receiptId, true),
+    receiptIds(from, to) {
+      checkSize(to, 'Size "to"');
+      if (!Number.isSafeInteger(from) || from < 0 || from > to) throw new TesseraError('LOG_RANGE_INVALID', `"from" must be an integer from 0 to "to" (${to}), not ${String(from)}.`);
+      return rangeStmt.all(from, to).map((r) => r.receipt_id);
+    },
     root,
     signedHead(size) {
       const { size: n, root: hex } = root(size);

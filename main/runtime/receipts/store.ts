@@ -110,6 +110,8 @@ export interface ReceiptStore {
   /** The chain's DSSE envelopes in order; empty for an unknown capsule. */
   receipts(capsuleCid: string): DsseEnvelope[];
   receiptIds(capsuleCid: string): string[];
+  /** The envelopes of receipts by id, in the order asked; undefined for an id this store does not hold (sync uploads). */
+  envelopesOf(ids: readonly string[]): Array<DsseEnvelope | undefined>;
   /** Decoded receipts in order (id, envelope, payload). */
   chain(capsuleCid: string): StoredReceipt[];
   publicKeys(capsuleCid: string): SignerKey[];
@@ -316,6 +318,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   const chainOf = db.prepare<[string], { id: string; envelope: string }>(
     'SELECT r.id, r.envelope FROM receipt_capsules c JOIN receipt_chain r ON r.body = c.body WHERE c.cid = ? ORDER BY r.seq',
   );
+  const envelopeById = db.prepare<[string], { envelope: string }>('SELECT envelope FROM receipt_chain WHERE id = ?');
   const insertKey = db.prepare('INSERT INTO receipt_keys (keyid, pem, role) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
   const linkKey = db.prepare(
     "UPDATE receipt_capsules SET keys = json_insert(keys, '$[#]', @keyid) WHERE cid = @cid AND NOT EXISTS (SELECT 1 FROM json_each(keys) WHERE value = @keyid)",
@@ -436,6 +439,10 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     head: (cid) => hasCapsule.get(cid)?.head ?? undefined,
     receipts: (capsuleCid) => chainOf.all(capsuleCid).map((r) => JSON.parse(r.envelope) as DsseEnvelope),
     receiptIds: (capsuleCid) => chainOf.all(capsuleCid).map((r) => r.id),
+    envelopesOf: (ids) => ids.map((id) => {
+      const row = envelopeById.get(id);
+      return row ? (JSON.parse(row.envelope) as DsseEnvelope) : undefined;
+    }),
     chain: (capsuleCid) => chainOf.all(capsuleCid).map(decode),
     publicKeys: (capsuleCid) => keysOf.all(capsuleCid).map((k) => ({ keyid: k.keyid, publicKeyPem: k.pem, role: k.role })),
     manifests: (capsuleCid) =>

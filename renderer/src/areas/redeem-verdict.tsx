@@ -27,6 +27,10 @@ export const VERDICTS: Record<RedeemVerdict, VerdictLook> = {
   REVOKED: { words: 'REVOKED', tone: 'refused', icon: 'ban' },
   DAMAGED_CODE: { words: 'DAMAGED CODE', tone: 'caution', icon: 'broken' },
   INSUFFICIENT_BALANCE: { words: 'INSUFFICIENT BALANCE', tone: 'refused', icon: 'wallet' },
+  // Issue 16 verdicts (placeholders so the type holds; H5 owns their cards).
+  NO_LEASE: { words: 'NO LEASE', tone: 'refused', icon: 'ban' },
+  LEASE_EXHAUSTED: { words: 'LEASE USED UP', tone: 'refused', icon: 'wallet' },
+  DENY_LIST_STALE: { words: 'DENY LIST STALE', tone: 'caution', icon: 'clock' },
 };
 
 /** 24×24 stroked paths (drawn for this app), scaled by CSS. */
