@@ -48,7 +48,7 @@ export function startCloudProcess(dataDir: string, options: { database?: string;
 }
 
 /** JSON over HTTP with a bearer token; answers `{status, body}` and never throws for an HTTP error status. */
-export async function call(url: string, options: { method?: string; token?: string; body?: unknown; timeoutMs?: number } = {}): Promise<{ status: number; body: any }> {
+export async function call<T = Record<string, unknown>>(url: string, options: { method?: string; token?: string; body?: unknown; timeoutMs?: number } = {}): Promise<{ status: number; body: T }> {
   const res = await fetch(url, {
     method: options.method ?? (options.body === undefined ? 'GET' : 'POST'),
     headers: { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...(options.body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -62,5 +62,5 @@ export async function call(url: string, options: { method?: string; token?: stri
   } catch {
     /* not JSON */
   }
-  return { status: res.status, body };
+  return { status: res.status, body: body as T };
 }

@@ -2,12 +2,8 @@
  * End to end against the REAL cloud (issue 16): `startCloud` (main/cloud/index.ts, PGlite) with every route module
  * H1–H3 wrote, and a real device (`startHost`: the runtime with its HTTP API) that enrolls, uploads, pulls a lease,
  * redeems within it offline, is refused beyond it, gets an online grant, and whose synced receipt's bundle carries
- * the cloud's co-signature. Written against the contract in main/common/cloud.ts and notes/ISSUE16-PLAN.md before
- * the cloud routes existed on this branch: skipped until main/cloud/receipts.ts (H2) and main/cloud/leases.ts (H3) are
- * merged. The lead runs it after merging.
+ * the cloud's co-signature.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SyncStatus } from '../../main/common/cloud.js';
 import type { RedeemAnswer } from '../../main/common/entitlements.js';
@@ -19,13 +15,11 @@ import { CAPSULE_VERSION, capsuleId } from '../../main/common/receipt.js';
 import type { Capsule } from '../../main/common/receipt.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const ROOT = join(__dirname, '..', '..');
-const merged = ['main/cloud/index.ts', 'main/cloud/enroll.ts', 'main/cloud/receipts.ts', 'main/cloud/leases.ts', 'main/cloud/entitlements.ts'].every((f) => existsSync(join(ROOT, f)));
 const PRODUCT = `b3:${'ab'.repeat(32)}`;
 
 interface Cloud { url: string; rootToken: string; close(): Promise<void> }
 
-describe.skipIf(!merged)('sync against the real cloud (run after H1–H3 are merged)', () => {
+describe('sync against the real cloud', () => {
   let cloud: Cloud;
   let device: RunningHost;
   let admin: string;
