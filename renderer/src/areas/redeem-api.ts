@@ -3,11 +3,38 @@
  * ISSUE14-PLAN.md "RedeemAnswer"). The area takes a {@link RedeemApi} so that it does not depend on which client
  * carries the calls: {@link redeemApiFor} builds it on the client's product methods (main/common/products-api.ts).
  */
-import type { RedeemAnswer, RedeemRequest, RedeemVerdict } from '../../../main/common/entitlements.js';
+import type { RedeemAnswer as RuntimeRedeemAnswer, RedeemRequest, RedeemVerdict as RuntimeRedeemVerdict } from '../../../main/common/entitlements.js';
 import type { TesseraClient } from '../../../main/common/api.js';
+import type { SyncStatus } from '../../../main/common/cloud.js';
 
-// The answer and request shapes are the routes' own (main/common/entitlements.ts).
-export type { RedeemAnswer, RedeemRequest, RedeemVerdict };
+// The request shape is the route's own (main/common/entitlements.ts).
+export type { RedeemRequest };
+
+/**
+ * The verdicts of the redeem guard (issue 16, ISSUE16-PLAN.md H4): a `prevent` product needs a lease with rights left
+ * on this device (NO_LEASE, LEASE_EXHAUSTED), and no product is redeemed on a deny list older than its bound
+ * (DENY_LIST_STALE). Named here too so that the screen shows them whether or not the runtime's type has them yet.
+ */
+export type LeaseVerdict = 'NO_LEASE' | 'LEASE_EXHAUSTED' | 'DENY_LIST_STALE';
+export type RedeemVerdict = RuntimeRedeemVerdict | LeaseVerdict;
+
+/**
+ * `RedeemAnswer.lease` (ISSUE16-PLAN.md H4): the lease of this device the redemption counted against. `rights`,
+ * `used` and `left` are uses (or minor units for stored value); `beyond`/`bound`: a `bound` product's redemptions
+ * this device made beyond its lease while offline, and how many it may make.
+ */
+export interface RedeemLease {
+  lease: string;
+  rights: number;
+  used: number;
+  left: number;
+  exp: string;
+  beyond?: number;
+  bound?: number;
+}
+
+/** The route's answer as the screen reads it: the runtime's, with the guard's verdicts and the lease. */
+export type RedeemAnswer = Omit<RuntimeRedeemAnswer, 'verdict'> & { verdict: RedeemVerdict; lease?: RedeemLease };
 
 /**
  * One row of `GET /api/redemptions` as the history shows it. The contract names the route, not the row: the area
@@ -47,6 +74,11 @@ export interface RedeemApi {
   history(query: string): Promise<RedemptionRecord[]>;
   /** `GET /api/catalogue/venues`: the venues staff pick from (free text when this fails). */
   venues(): Promise<Venue[]>;
+  /**
+   * `GET /api/sync`: the device's sync state with its lease balances, for the lease panel. Rejects NOT_FOUND when the
+   * runtime has no sync module (the panel hides); absent: no panel.
+   */
+  syncStatus?(): Promise<SyncStatus>;
 }
 
 /**
@@ -71,5 +103,6 @@ function makeRedeemApi(client: TesseraClient): RedeemApi {
     undo: (id) => p.undoRedemption(id) as Promise<RedeemAnswer>,
     history: async (q) => (await p.redemptions({ ...(q.trim() === '' ? {} : { q: q.trim() }), limit: 50 })) as unknown as RedemptionRecord[],
     venues: async () => (await p.venues()) as unknown as Venue[],
+    syncStatus: () => client.sync.status(),
   };
 }
