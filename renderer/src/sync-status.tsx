@@ -13,6 +13,16 @@ import { compactLeases, activeLeases, leaseName, relativeTime, syncDetail, syncS
 /** The slow poll: events carry the news, this catches what they cannot (relative times, a missed event). */
 export const SYNC_POLL_MS = 60_000;
 
+const changes = new EventTarget();
+
+/**
+ * Asks every status bar on the page to read the sync state again: the Redeem area calls it after a redemption or an
+ * undo, which may use or give back a lease's rights (no `sync.*` event says so).
+ */
+export function syncStateChanged(): void {
+  changes.dispatchEvent(new Event('change'));
+}
+
 /** Whether a holder of `roles` sees the cloud's state: field staff and operators. */
 export function seesSync(roles: readonly Role[]): boolean {
   return roles.includes('staff') || roles.includes('operator');
@@ -69,7 +79,10 @@ export function SyncStatusBar(props: { client: TesseraClient; roles: readonly Ro
     const poll = setInterval(() => void load(), SYNC_POLL_MS);
     const tick = setInterval(() => setNow(Date.now()), 15_000);
     const unsubscribe = client.subscribe(['sync.**'], () => void load());
+    const onChange = () => void load();
+    changes.addEventListener('change', onChange);
     return () => {
+      changes.removeEventListener('change', onChange);
       clearInterval(poll);
       clearInterval(tick);
       unsubscribe();

@@ -13,6 +13,7 @@ import type { RedeemAnswer, RedeemApi, RedemptionRecord, Venue } from './redeem-
 import { UnreachableScreen, VERDICTS, VerdictScreen, formatWhen } from './redeem-verdict.js';
 import type { SyncStatus } from '../../../main/common/cloud.js';
 import { leaseName } from '../sync-model.js';
+import { syncStateChanged } from '../sync-status.js';
 
 export type { RedeemApi } from './redeem-api.js';
 export { redeemApiFor } from './redeem-api.js';
@@ -98,6 +99,7 @@ export function RedeemArea(props: { api: RedeemApi }) {
         else setPhase({ kind: 'failed', code: text, message: failure.code ? `${failure.message} (${failure.code})` : failure.message });
       } finally {
         setHistoryVersion((v) => v + 1);
+        syncStateChanged();
       }
     },
     [api, venue, screen],
@@ -143,6 +145,7 @@ export function RedeemArea(props: { api: RedeemApi }) {
     } finally {
       setUndoing(false);
       setHistoryVersion((v) => v + 1);
+      syncStateChanged();
     }
   };
 
