@@ -25,6 +25,13 @@ export interface SyncEnrollRequest {
 }
 
 export interface SyncClient {
+  /**
+   * Whether this runtime serves the sync routes: its manifest (`GET /.well-known/product.json`) lists `/api/sync`.
+   * Asked once per client, so that a runtime without the sync module is not asked (a 404 is a console error in a
+   * browser); true when the manifest cannot be read (the Electron bridge carries only /api and /v1): then `status()`
+   * answers, NOT_FOUND included.
+   */
+  available(): Promise<boolean>;
   /** This device's sync state, lease balances included. Rejects NOT_FOUND when the runtime has no sync module. */
   status(): Promise<SyncStatus>;
   /** Runs a sync round now (upload, pull, lease returns) and answers the state after it. */
@@ -35,7 +42,13 @@ export interface SyncClient {
 
 /** The sync client over one requester (HTTP or IPC). */
 export function createSyncClient(request: Requester): SyncClient {
+  let known: Promise<boolean> | undefined;
   return {
+    available: () =>
+      (known ??= request<{ routes?: unknown }>('GET', '/.well-known/product.json').then(
+        (manifest) => !Array.isArray(manifest.routes) || manifest.routes.some((r) => (r as { url?: unknown } | null)?.url === '/api/sync'),
+        () => true,
+      )),
     status: () => request<SyncStatus>('GET', '/api/sync'),
     now: () => request<SyncStatus>('POST', '/api/sync/now', {}),
     enroll: (body) => request<SyncStatus>('POST', '/api/sync/enroll', body.name === undefined ? { cloud: body.cloud, code: body.code } : { cloud: body.cloud, code: body.code, name: body.name }),

@@ -52,6 +52,11 @@ export function SyncStatusBar(props: { client: TesseraClient; roles: readonly Ro
       do {
         again.current = false;
         try {
+          if (!(await client.sync.available())) {
+            gone.current = true;
+            setAbsent(true);
+            return;
+          }
           const s = await client.sync.status();
           setStatus(s);
           setNow(Date.now());

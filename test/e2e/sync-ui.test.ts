@@ -104,11 +104,15 @@ async function open(at: string, token: string, viewport = { width: 1280, height:
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   const syncRequests: string[] = [];
+  const paths: string[] = [];
   const errors: string[] = [];
+  page.on('requestfinished', (r) => paths.push(new URL(r.url()).pathname));
   page.on('request', (r) => new URL(r.url()).pathname.startsWith('/api/sync') && syncRequests.push(`${r.method()} ${new URL(r.url()).pathname}`));
+  const consoleErrors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
   await page.goto(`${at}/#token=${encodeURIComponent(token)}`);
-  return { page, syncRequests, errors, close: () => context.close() };
+  return { page, syncRequests, paths, errors, consoleErrors, close: () => context.close() };
 }
 
 describe('status bar', () => {
@@ -157,18 +161,26 @@ describe('status bar', () => {
     await close();
   }, 60_000);
 
-  it('hides for an operator on a runtime without the sync module (NOT_FOUND)', async () => {
-    const { page, syncRequests, close } = await open(plainOrigin, TOKEN);
-    await expect.poll(() => syncRequests).toEqual(['GET /api/sync']);
+  it('hides for an operator on a runtime without the sync module, without asking it (no 404 in the console)', async () => {
+    const { page, syncRequests, paths, errors, consoleErrors, close } = await open(plainOrigin, TOKEN);
+    // The manifest does not list /api/sync, so the page never asks it.
+    await expect.poll(() => paths.includes('/.well-known/product.json')).toBe(true);
     const answer = await fetch(`${plainOrigin}/api/sync`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(answer.status).toBe(404);
     expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
     await page.getByTestId('runtime-link').filter({ hasText: 'Runtime connected' }).waitFor();
     expect(await page.getByTestId('sync-status').count()).toBe(0);
-    // And stays hidden: an event does not ask again.
+    // And stays hidden: an event does not ask either.
     runtime.bus.publish('sync.online', {});
     await page.getByTestId('version').filter({ hasNotText: 'runtime unreachable' }).waitFor();
-    expect(syncRequests).toEqual(['GET /api/sync']);
+    // Redeem (the device token holds staff too) does not ask for leases either.
+    await page.evaluate(() => (location.hash = '#/redeem'));
+    await page.getByTestId('area-redeem').waitFor();
+    await page.getByTestId('redeem-history-row').or(page.getByText('No redemptions yet.')).first().waitFor();
+    expect(await page.getByTestId('redeem-leases').count()).toBe(0);
+    expect(syncRequests).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+    expect(errors).toEqual([]);
     await close();
   }, 60_000);
 });

@@ -76,4 +76,22 @@ describe('sync client', () => {
       ['POST', '/api/sync/enroll', { cloud: 'http://c', code: 'enr_x', name: 'gate 1' }],
     ]);
   });
+
+  it('knows from the manifest whether the runtime has the sync routes, asks once, and tries when it cannot tell', async () => {
+    const client = (answer: () => Promise<unknown>) => {
+      let asked = 0;
+      const c = createSyncClient(async <T,>(_m: 'GET' | 'POST', path: string) => {
+        expect(path).toBe('/.well-known/product.json');
+        asked++;
+        return (await answer()) as T;
+      });
+      return { c, asked: () => asked };
+    };
+    const without = client(async () => ({ routes: [{ method: 'GET', url: '/api/info', access: ['staff'] }] }));
+    expect(await without.c.available()).toBe(false);
+    expect(await without.c.available()).toBe(false);
+    expect(without.asked()).toBe(1);
+    expect(await client(async () => ({ routes: [{ method: 'GET', url: '/api/sync', access: ['staff', 'operator'] }] })).c.available()).toBe(true);
+    expect(await client(async () => Promise.reject(new Error('VALIDATION_FAILED over IPC'))).c.available()).toBe(true);
+  });
 });

@@ -6,6 +6,7 @@
 import type { RedeemAnswer as RuntimeRedeemAnswer, RedeemRequest, RedeemVerdict as RuntimeRedeemVerdict } from '../../../main/common/entitlements.js';
 import type { TesseraClient } from '../../../main/common/api.js';
 import type { SyncStatus } from '../../../main/common/cloud.js';
+import { TesseraError } from '../../../main/common/errors.js';
 
 // The request shape is the route's own (main/common/entitlements.ts).
 export type { RedeemRequest };
@@ -103,6 +104,9 @@ function makeRedeemApi(client: TesseraClient): RedeemApi {
     undo: (id) => p.undoRedemption(id) as Promise<RedeemAnswer>,
     history: async (q) => (await p.redemptions({ ...(q.trim() === '' ? {} : { q: q.trim() }), limit: 50 })) as unknown as RedemptionRecord[],
     venues: async () => (await p.venues()) as unknown as Venue[],
-    syncStatus: () => client.sync.status(),
+    syncStatus: async () => {
+      if (!(await client.sync.available())) throw new TesseraError('NOT_FOUND', 'This runtime has no sync module.');
+      return client.sync.status();
+    },
   };
 }
