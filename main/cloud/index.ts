@@ -22,6 +22,7 @@ import { createEntitlementIngestHook, entitlementRoutes } from './entitlements.j
 import { leaseRoutes } from './leases.js';
 import { receiptRoutes } from './receipts.js';
 import { tenantRoutes } from './tenants.js';
+import { cloudUiRoutes } from './ui.js';
 
 /** Every route module of the cloud, in registration order. Each is a Fastify plugin reading `app.cloud`. */
 export const CLOUD_ROUTES: ReadonlyArray<(app: FastifyInstance) => Promise<void>> = [
@@ -31,6 +32,7 @@ export const CLOUD_ROUTES: ReadonlyArray<(app: FastifyInstance) => Promise<void>
   receiptRoutes,
   entitlementRoutes,
   leaseRoutes,
+  cloudUiRoutes,
 ];
 
 /** Hooks run inside the receipt ingest's transaction (app.ts {@link IngestHook}), on the cloud's clock. */

@@ -5,6 +5,7 @@
 import type { JourneyClient } from './journeys-api.js';
 import type { ProductClient } from './products-api.js';
 import type { Role, SessionView } from './roles.js';
+import type { SyncClient } from './sync-api.js';
 
 /** One journaled event. `id` is monotonic per device; `ts` is an ISO-8601 UTC time with milliseconds. */
 export interface TesseraEvent {
@@ -145,6 +146,8 @@ export interface TesseraClient {
   products: ProductClient;
   /** Journeys, their next step and routes, the guide's proposals, the city package and its map (issue 15; main/common/journeys-api.ts). */
   journeys: JourneyClient;
+  /** This device's sync with the cloud: status, sync now, enrollment (issue 16; main/common/sync-api.ts). */
+  sync: SyncClient;
 }
 
 /** `GET /api/io/status`, as the Journey Guide reads it (main/host/http/io.ts has the full schema). */

@@ -43,7 +43,8 @@ export function canSeeArea(area: AreaId, roles: readonly Role[]): boolean {
  */
 export const WATCHABLE_TOPICS: Record<Role, readonly string[]> = {
   traveller: ['io', 'runtime'],
-  staff: ['runtime'],
+  // `sync`: the status bar's cloud state and lease balances (issue 16) — device state, nothing of a traveller's.
+  staff: ['runtime', 'sync'],
   author: ['runtime', 'plugin'],
   operator: ['**'],
 };

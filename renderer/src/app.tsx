@@ -7,6 +7,7 @@ import { OpsArea } from './areas/ops.js';
 import { RedeemArea, redeemApiFor } from './areas/redeem.js';
 import { StudioArea } from './areas/studio.js';
 import { VerifyArea } from './areas/verify.js';
+import { SyncStatusBar } from './sync-status.js';
 
 export const AREAS: ReadonlyArray<{ id: AreaId; label: string }> = [
   { id: 'journey', label: 'Journey Guide' },
@@ -144,6 +145,7 @@ export function App(props: { client: TesseraClient; transport: 'ipc' | 'http'; e
         <span class={online ? 'pill ok' : 'pill warn'} data-testid="network">{online ? 'Online' : 'Offline'}</span>
         <span class={linked ? 'pill ok' : 'pill warn'} data-testid="runtime-link">{linked ? 'Runtime connected' : 'Runtime disconnected'}</span>
         <span class="pill">{props.transport === 'ipc' ? 'Desktop app' : 'Browser'}</span>
+        {session ? <SyncStatusBar client={client} roles={roles} /> : null}
         <span class="spacer" />
         <span data-testid="version">{info ? `${info.name} ${info.version}` : 'runtime unreachable'}</span>
       </footer>

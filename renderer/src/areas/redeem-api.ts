@@ -3,11 +3,17 @@
  * ISSUE14-PLAN.md "RedeemAnswer"). The area takes a {@link RedeemApi} so that it does not depend on which client
  * carries the calls: {@link redeemApiFor} builds it on the client's product methods (main/common/products-api.ts).
  */
-import type { RedeemAnswer, RedeemRequest, RedeemVerdict } from '../../../main/common/entitlements.js';
+import type { RedeemAnswer, RedeemLease, RedeemRequest, RedeemVerdict } from '../../../main/common/entitlements.js';
 import type { TesseraClient } from '../../../main/common/api.js';
+import type { SyncStatus } from '../../../main/common/cloud.js';
+import { TesseraError } from '../../../main/common/errors.js';
 
-// The answer and request shapes are the routes' own (main/common/entitlements.ts).
-export type { RedeemAnswer, RedeemRequest, RedeemVerdict };
+// The request shape is the route's own (main/common/entitlements.ts).
+export type { RedeemRequest };
+
+/** The redeem guard's verdicts (issue 16): a protected product without lease rights, or a stale deny list. */
+export type LeaseVerdict = Extract<RedeemVerdict, 'NO_LEASE' | 'LEASE_EXHAUSTED' | 'DENY_LIST_STALE'>;
+export type { RedeemAnswer, RedeemLease, RedeemVerdict };
 
 /**
  * One row of `GET /api/redemptions` as the history shows it. The contract names the route, not the row: the area
@@ -47,6 +53,11 @@ export interface RedeemApi {
   history(query: string): Promise<RedemptionRecord[]>;
   /** `GET /api/catalogue/venues`: the venues staff pick from (free text when this fails). */
   venues(): Promise<Venue[]>;
+  /**
+   * `GET /api/sync`: the device's sync state with its lease balances, for the lease panel. Rejects NOT_FOUND when the
+   * runtime has no sync module (the panel hides); absent: no panel.
+   */
+  syncStatus?(): Promise<SyncStatus>;
 }
 
 /**
@@ -71,5 +82,9 @@ function makeRedeemApi(client: TesseraClient): RedeemApi {
     undo: (id) => p.undoRedemption(id) as Promise<RedeemAnswer>,
     history: async (q) => (await p.redemptions({ ...(q.trim() === '' ? {} : { q: q.trim() }), limit: 50 })) as unknown as RedemptionRecord[],
     venues: async () => (await p.venues()) as unknown as Venue[],
+    syncStatus: async () => {
+      if (!(await client.sync.available())) throw new TesseraError('NOT_FOUND', 'This runtime has no sync module.');
+      return client.sync.status();
+    },
   };
 }

@@ -5,7 +5,7 @@
  */
 import { useEffect, useRef } from 'preact/hooks';
 import type { ScanTiming } from '../scanner/scanner.js';
-import type { RedeemAnswer, RedeemVerdict } from './redeem-api.js';
+import type { RedeemAnswer, RedeemLease, RedeemVerdict } from './redeem-api.js';
 
 type Tone = 'ok' | 'refused' | 'caution' | 'neutral';
 
@@ -27,11 +27,56 @@ export const VERDICTS: Record<RedeemVerdict, VerdictLook> = {
   REVOKED: { words: 'REVOKED', tone: 'refused', icon: 'ban' },
   DAMAGED_CODE: { words: 'DAMAGED CODE', tone: 'caution', icon: 'broken' },
   INSUFFICIENT_BALANCE: { words: 'INSUFFICIENT BALANCE', tone: 'refused', icon: 'wallet' },
-  // Issue 16 verdicts (placeholders so the type holds; H5 owns their cards).
-  NO_LEASE: { words: 'NO LEASE', tone: 'refused', icon: 'ban' },
-  LEASE_EXHAUSTED: { words: 'LEASE USED UP', tone: 'refused', icon: 'wallet' },
-  DENY_LIST_STALE: { words: 'DENY LIST STALE', tone: 'caution', icon: 'clock' },
+  // The redeem guard's verdicts (issue 16): the pass may be fine, this device cannot take it now — amber, not red.
+  NO_LEASE: { words: 'NO LEASE ON THIS DEVICE', tone: 'caution', icon: 'lease' },
+  LEASE_EXHAUSTED: { words: 'LEASE USED UP', tone: 'caution', icon: 'lease' },
+  DENY_LIST_STALE: { words: 'DENY LIST TOO OLD', tone: 'caution', icon: 'stale' },
 };
+
+/**
+ * What staff should do after a guard verdict (the runtime's message says what happened): one sentence each, read at
+ * the gate. `denyListAsOf` is when this device last had a complete deny list (SyncStatus.deny_list_as_of), if known.
+ */
+export function staffAdvice(verdict: RedeemVerdict, now: number, denyListAsOf?: string | null): string | null {
+  switch (verdict) {
+    case 'NO_LEASE':
+      return 'Nothing was redeemed. This device holds no share of this pass\'s uses and could not get one from the cloud: connect it to the network and scan again, or send the traveller to a gate that is online.';
+    case 'LEASE_EXHAUSTED':
+      return 'Nothing was redeemed. This device has used every use its lease gives it for this pass (the pass itself may have more): connect it to the network and scan again to get more, or send the traveller to another gate.';
+    case 'DENY_LIST_STALE':
+      return `Nothing was redeemed. This device cannot tell whether the pass was cancelled: its list of cancelled passes${denyListAsOf ? ` is from ${formatWhen(denyListAsOf)} (${relativeAge(denyListAsOf, now)})` : ' was never fetched'}, older than this product allows. Connect to the network, press "Sync now" in the status bar, then scan again.`;
+    default:
+      return null;
+  }
+}
+
+function relativeAge(iso: string, now: number): string {
+  const minutes = Math.round((now - Date.parse(iso)) / 60_000);
+  if (Number.isNaN(minutes)) return iso;
+  if (minutes < 90) return `${minutes} min ago`;
+  if (minutes < 36 * 60) return `${Math.round(minutes / 60)} h ago`;
+  return `${Math.round(minutes / 1440)} days ago`;
+}
+
+/**
+ * The lease line of the verdict card: "3 of 5 uses left on this device's lease, until 18:00" (money for stored value).
+ */
+export function leaseText(lease: RedeemLease, kind?: string, currency?: string): string {
+  const amount = (n: number) => (kind === 'stored_value' ? formatMoney(n, currency) : String(n));
+  const unit = kind === 'stored_value' ? '' : ` ${lease.rights === 1 ? 'use' : 'uses'}`;
+  // A `bound` redemption with no lease at all: only the risk line says something.
+  if (lease.lease === null || lease.exp === null) return 'No lease on this device for this pass';
+  return `${amount(lease.left)} of ${amount(lease.rights)}${unit} left on this device's lease, until ${formatWhen(lease.exp)}`;
+}
+
+/** A `bound` product's risk: "2 of 3 offline redemptions beyond the lease used", or null when nothing is beyond. */
+export function boundRiskText(lease: RedeemLease): string | null {
+  if (lease.bound === undefined && lease.beyond === undefined) return null;
+  const beyond = lease.beyond ?? 0;
+  if (lease.bound === undefined) return beyond > 0 ? `${beyond} offline ${beyond === 1 ? 'redemption' : 'redemptions'} beyond the lease` : null;
+  const left = Math.max(0, lease.bound - beyond);
+  return `${beyond} of ${lease.bound} offline redemptions beyond the lease used${beyond > 0 ? ` — ${left} left before this device refuses; they are checked at the next sync` : ''}`;
+}
 
 /** 24×24 stroked paths (drawn for this app), scaled by CSS. */
 const ICONS = {
@@ -83,6 +128,21 @@ const ICONS = {
     <>
       <path d="M3 7h16a2 2 0 012 2v9a2 2 0 01-2 2H3z" />
       <path d="M3 7l12-4v4M16 13.5h2" />
+    </>
+  ),
+  // A ticket stub crossed out: this device holds no (more) rights of the pass.
+  lease: (
+    <>
+      <path d="M3 7h18v3a2 2 0 000 4v3H3v-3a2 2 0 000-4z" />
+      <path d="M4 4l16 16" />
+    </>
+  ),
+  // A list with a clock: the deny list is too old.
+  stale: (
+    <>
+      <path d="M4 6h10M4 11h6M4 16h5" />
+      <circle cx="16.5" cy="15.5" r="4.5" />
+      <path d="M16.5 13.2v2.5l1.6 1" />
     </>
   ),
   offline: (
@@ -140,6 +200,8 @@ export interface VerdictProps {
   now: number;
   /** When the answer came from the camera: its timing, published on the element (data-first-frame-at, data-shown-at). */
   timing?: ScanTiming;
+  /** When this device's deny list was last complete (for DENY_LIST_STALE's advice), if known. */
+  denyListAsOf?: string | null;
 }
 
 export function VerdictScreen(props: VerdictProps) {
@@ -149,6 +211,8 @@ export function VerdictScreen(props: VerdictProps) {
   const r = answer.redemption;
   const undoLeft = r && !r.undone_at && answer.verdict === 'REDEEMED' ? Math.ceil((Date.parse(r.undo_until) - now) / 1000) : 0;
   const rights = e ? rightsText(e) : null;
+  const advice = staffAdvice(answer.verdict, now, props.denyListAsOf);
+  const risk = answer.lease ? boundRiskText(answer.lease) : null;
   // "Camera frame to verdict" (issue 14 benchmark): the frame after the one that first painted this verdict.
   const element = useRef<HTMLElement>(null);
   useEffect(() => {
@@ -169,6 +233,11 @@ export function VerdictScreen(props: VerdictProps) {
       <p class="redeem-verdict-message" data-testid="redeem-verdict-message">
         {answer.message}
       </p>
+      {advice ? (
+        <p class="redeem-advice" data-testid="redeem-advice">
+          {advice}
+        </p>
+      ) : null}
       {answer.previous ? (
         <p class="redeem-verdict-previous" data-testid="redeem-previous">
           {`First used ${formatWhen(answer.previous.at)} at ${props.venueName(answer.previous.venue)}${answer.previous.screen ? ` (${answer.previous.screen})` : ''}`}
@@ -184,6 +253,14 @@ export function VerdictScreen(props: VerdictProps) {
               <dd data-testid="redeem-rights">{rights}</dd>
             </>
           ) : null}
+          {answer.lease ? (
+            <>
+              <dt>Lease</dt>
+              <dd data-testid="redeem-lease" data-left={answer.lease.left} data-rights={answer.lease.rights}>
+                {leaseText(answer.lease, e.kind, e.currency)}
+              </dd>
+            </>
+          ) : null}
           <dt>Valid</dt>
           <dd data-testid="redeem-validity">{`${formatWhen(e.valid_from)} – ${formatWhen(e.valid_until)}`}</dd>
           {r ? (
@@ -193,6 +270,16 @@ export function VerdictScreen(props: VerdictProps) {
             </>
           ) : null}
         </dl>
+      ) : null}
+      {answer.lease && !e ? (
+        <p class="redeem-verdict-previous" data-testid="redeem-lease">
+          {leaseText(answer.lease)}
+        </p>
+      ) : null}
+      {risk ? (
+        <p class="redeem-risk" role="note" data-testid="redeem-lease-risk" data-beyond={answer.lease?.beyond ?? 0} data-bound={answer.lease?.bound ?? ''}>
+          {risk}
+        </p>
       ) : null}
       {props.undoProblem ? (
         <p class="redeem-problem" role="alert" data-testid="redeem-undo-problem">

@@ -11,6 +11,9 @@ import { startScanner } from '../scanner/scanner.js';
 import type { CameraProblem, ScanTiming } from '../scanner/scanner.js';
 import type { RedeemAnswer, RedeemApi, RedemptionRecord, Venue } from './redeem-api.js';
 import { UnreachableScreen, VERDICTS, VerdictScreen, formatWhen } from './redeem-verdict.js';
+import type { SyncStatus } from '../../../main/common/cloud.js';
+import { leaseName } from '../sync-model.js';
+import { syncStateChanged } from '../sync-status.js';
 
 export type { RedeemApi } from './redeem-api.js';
 export { redeemApiFor } from './redeem-api.js';
@@ -66,6 +69,18 @@ export function RedeemArea(props: { api: RedeemApi }) {
   useEffect(() => {
     api.venues().then(setVenues, () => setVenues([]));
   }, [api]);
+  // The device's leases (issue 16): read again after every redemption, which uses them. null: no sync on this runtime.
+  const [sync, setSync] = useState<SyncStatus | null>(null);
+  useEffect(() => {
+    let current = true;
+    api.syncStatus?.().then(
+      (s) => current && setSync(s),
+      () => current && setSync(null),
+    );
+    return () => {
+      current = false;
+    };
+  }, [api, historyVersion]);
   const venueName = useCallback((id: string) => venues.find((v) => v.id === id)?.name ?? id, [venues]);
 
   const send = useCallback(
@@ -84,6 +99,7 @@ export function RedeemArea(props: { api: RedeemApi }) {
         else setPhase({ kind: 'failed', code: text, message: failure.code ? `${failure.message} (${failure.code})` : failure.message });
       } finally {
         setHistoryVersion((v) => v + 1);
+        syncStateChanged();
       }
     },
     [api, venue, screen],
@@ -129,6 +145,7 @@ export function RedeemArea(props: { api: RedeemApi }) {
     } finally {
       setUndoing(false);
       setHistoryVersion((v) => v + 1);
+      syncStateChanged();
     }
   };
 
@@ -183,6 +200,7 @@ export function RedeemArea(props: { api: RedeemApi }) {
             now={now}
             undoing={undoing}
             undoProblem={undoProblem}
+            denyListAsOf={sync?.deny_list_as_of ?? null}
             {...(phase.timing ? { timing: phase.timing } : {})}
             {...(autoNextAt !== undefined && !undoing ? { autoNextAt } : {})}
             {...(phase.answer.redemption ? { onUndo: () => void undo(phase.answer.redemption!.id) } : {})}
@@ -203,6 +221,7 @@ export function RedeemArea(props: { api: RedeemApi }) {
           <ScanPanel sending={phase.kind === 'sending' ? phase.code : null} disabled={!canScan} onScanned={onScanned} onTyped={(code) => void send(code)} />
         )}
       </div>
+      {sync?.cloud ? <LeasePanel status={sync} now={now} /> : null}
       <RedeemHistory api={api} version={historyVersion} venueName={venueName} />
     </section>
   );
@@ -369,6 +388,52 @@ function RedeemHistory(props: { api: RedeemApi; version: number; venueName: (id:
           )}
         </tbody>
       </table>
+    </section>
+  );
+}
+
+/**
+ * The leases this device holds (issue 16 §5): how many uses of each pass it may redeem offline, until when. A pass
+ * protected by `prevent` is redeemed here only within these; expired and returned leases are listed below the rest.
+ */
+function LeasePanel(props: { status: SyncStatus; now: number }) {
+  const order = (state: string, exp: string) => (state === 'active' && Date.parse(exp) > props.now ? 0 : 1);
+  const leases = [...props.status.leases].sort((a, b) => order(a.state, a.exp) - order(b.state, b.exp) || Date.parse(a.exp) - Date.parse(b.exp));
+  return (
+    <section class="redeem-leases" data-testid="redeem-leases" aria-labelledby="redeem-leases-title">
+      <h3 id="redeem-leases-title">Leases on this device</h3>
+      {leases.length === 0 ? (
+        <p class="hint" data-testid="redeem-leases-empty">
+          This device holds no leases: passes that need one are redeemed only while it is online.
+        </p>
+      ) : (
+        <div class="table-scroll">
+          <table class="events redeem-leases-table">
+            <thead>
+              <tr>
+                <th>Pass</th>
+                <th>Left</th>
+                <th>Until</th>
+                <th>State</th>
+              </tr>
+            </thead>
+            <tbody>
+              {leases.map((l) => {
+                const expired = l.state === 'active' && Date.parse(l.exp) <= props.now;
+                const state = expired ? 'expired' : l.state;
+                return (
+                  <tr key={l.lease} data-testid="redeem-lease-row" data-lease={l.lease} data-state={state}>
+                    <td title={l.serial}>{leaseName(l)}</td>
+                    <td class={state === 'active' && l.left === 0 ? 'tone-text-caution' : ''}>{`${l.left} of ${l.rights}`}</td>
+                    <td>{formatWhen(l.exp)}</td>
+                    <td>{state}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
     </section>
   );
 }

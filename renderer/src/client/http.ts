@@ -3,6 +3,7 @@ import type { DebugState, DeviceInfo, EventPage, EventQuery, PluginInfo, PluginL
 import type { Role, SessionView } from '../../../main/common/roles.js';
 import { createJourneyClient } from '../../../main/common/journeys-api.js';
 import { createProductClient } from '../../../main/common/products-api.js';
+import { createSyncClient } from '../../../main/common/sync-api.js';
 import { createHttpIoClient } from './io-http.js';
 import { createTransport } from './transport.js';
 
@@ -24,6 +25,7 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
     io: createHttpIoClient(transport),
     products: createProductClient(request),
     journeys: createJourneyClient(request),
+    sync: createSyncClient(request),
     info: () => request<RuntimeInfoView>('GET', '/api/info'),
     session: () => request<SessionView>('GET', '/api/auth/session'),
     unlock: (pin: string) => request<{ token: string; roles: Role[]; expires_at: string }>('POST', '/api/auth/unlock', { pin }),

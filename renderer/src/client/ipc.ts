@@ -7,6 +7,7 @@ import type { Role, SessionView } from '../../../main/common/roles.js';
 import { createJourneyClient } from '../../../main/common/journeys-api.js';
 import { createProductClient } from '../../../main/common/products-api.js';
 import type { Requester } from '../../../main/common/products-api.js';
+import { createSyncClient } from '../../../main/common/sync-api.js';
 import { createIpcIoClient } from './io-ipc.js';
 
 function unwrap<T>(result: BridgeResult): T {
@@ -34,6 +35,7 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
     io: createIpcIoClient(bridge),
     products: createProductClient(viaRoutes),
     journeys: createJourneyClient(viaRoutes),
+    sync: createSyncClient(viaRoutes),
     info: async () => unwrap<RuntimeInfo>(await bridge.invoke('info')),
     session: async () => unwrap<SessionView>(await bridge.invoke('session')),
     unlock: async (pin: string) => unwrap<{ token: string; roles: Role[]; expires_at: string }>(await bridge.invoke('unlock', { pin })),

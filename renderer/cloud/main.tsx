@@ -1,0 +1,5 @@
+import { render } from 'preact';
+import { CloudApp } from './app.js';
+import './styles.css';
+
+render(<CloudApp />, document.getElementById('app')!);
