@@ -20,7 +20,15 @@ export interface LinkProxy {
   close(): Promise<void>;
 }
 
-export async function startLinkProxy(target: { host?: string; port: number }): Promise<LinkProxy> {
+export interface LinkProxyOptions {
+  /**
+   * Called with the request line (`POST /v1/sync/receipts HTTP/1.1`) of each HTTP request the device sends, before
+   * it is forwarded: a test kills a process "in the middle of" a given request here.
+   */
+  onRequest?: (line: string) => void;
+}
+
+export async function startLinkProxy(target: { host?: string; port: number }, options: LinkProxyOptions = {}): Promise<LinkProxy> {
   let mode: 'open' | 'reset' | 'blackhole' = 'open';
   let targetPort = target.port;
   let connections = 0;
@@ -40,6 +48,11 @@ export async function startLinkProxy(target: { host?: string; port: number }): P
     if (mode === 'blackhole') return; // held open, never answered
     const upstream = connect({ host: target.host ?? '127.0.0.1', port: targetPort });
     track(upstream);
+    client.on('data', (chunk: Buffer) => {
+      const head = chunk.subarray(0, 200).toString('latin1');
+      const line = /^(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS) \S+ HTTP\/1\.[01]/.exec(head);
+      if (line) options.onRequest?.(line[0]);
+    });
     client.pipe(upstream);
     upstream.pipe(client);
     const end = () => {
