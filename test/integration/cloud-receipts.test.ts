@@ -280,3 +280,14 @@ describe('inclusion proofs', () => {
     expect(alerts.json()).toEqual({ alerts: [] });
   });
 });
+
+describe('API description', () => {
+  it('lists the receipt routes with their schemas in the OpenAPI document', async () => {
+    const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json() as { paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>> };
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/sync/head', '/v1/sync/receipts', '/v1/receipts/{id}/inclusion', '/v1/alerts']));
+    expect(doc.paths['/v1/sync/receipts']!['post']!.requestBody).toBeDefined();
+    expect(Object.keys(doc.paths['/v1/sync/receipts']!['post']!.responses)).toEqual(expect.arrayContaining(['200', '409', '422']));
+  });
+});
