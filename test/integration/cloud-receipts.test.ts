@@ -4,6 +4,7 @@
  * and co-signed, that retries and duplicates change nothing, that gaps, forks and bad receipts are refused with
  * their codes (forks with evidence and an alert), and that inclusion proofs verify against the co-signed head.
  */
+import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { COSIGNATURE_PAYLOAD_TYPE } from '../../main/common/cloud.js';
@@ -16,7 +17,7 @@ import { createCloudServer } from '../../main/cloud/app.js';
 import type { IngestHook } from '../../main/cloud/app.js';
 import { openDb } from '../../main/cloud/db.js';
 import type { Db } from '../../main/cloud/db.js';
-import { receiptRoutes } from '../../main/cloud/receipts.js';
+import { inclusionOf, receiptRoutes } from '../../main/cloud/receipts.js';
 import { generateKeyPair, signEnvelope, verifyEnvelope } from '../../main/runtime/keys/index.js';
 import type { SigningKey } from '../../main/runtime/keys/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
@@ -252,6 +253,34 @@ describe('receipt upload', () => {
   });
 });
 
+describe('the cloud copy of a log', () => {
+  it('has the device root after every upload and the device inclusion paths, however the log is cut into batches', async () => {
+    device.add(70);
+    const runs = { n: 0 };
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 1, max: 69 }), { maxLength: 8 }), async (cuts) => {
+        // An empty cloud copy each run: the same log, cut at other places.
+        await db.query('TRUNCATE device_logs, cloud_receipts, cloud_capsules, cloud_log_nodes');
+        const sizes = [...cuts.sort((a, b) => a - b), 70];
+        let from = 0;
+        for (const to of sizes) {
+          const res = await upload(device, device.upload(from, to));
+          expect(res.status, JSON.stringify(res.body)).toBe(200);
+          expect((res.body as unknown as AcceptedHead).root).toBe(device.log.root(to).root);
+          from = to;
+        }
+        for (const index of [0, 13, 34, 69]) {
+          const proof = await inclusionOf(db, 'acme', device.ids[index]!);
+          expect(proof.path).toEqual(device.log.inclusion(device.ids[index]!, 70).path);
+        }
+        runs.n++;
+      }),
+      { numRuns: 12 },
+    );
+    expect(runs.n).toBe(12);
+  });
+});
+
 describe('inclusion proofs', () => {
   it('proves any uploaded receipt against the co-signed head, for the admin and devices of the tenant only', async () => {
     device.add(37);
@@ -278,5 +307,16 @@ describe('inclusion proofs', () => {
     expect((foreign.json() as { error: { code: string } }).error.code).toBe('NOT_FOUND');
     const alerts = await app.inject({ method: 'GET', url: '/v1/alerts', headers: { authorization: `Bearer ${otherAdmin}` } });
     expect(alerts.json()).toEqual({ alerts: [] });
+  });
+});
+
+describe('API description', () => {
+  it('lists the receipt routes with their schemas in the OpenAPI document', async () => {
+    const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json() as { paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>> };
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/sync/head', '/v1/sync/receipts', '/v1/receipts/{id}/inclusion', '/v1/alerts']));
+    expect(doc.paths['/v1/sync/receipts']!['post']!.requestBody).toBeDefined();
+    expect(Object.keys(doc.paths['/v1/sync/receipts']!['post']!.responses)).toEqual(expect.arrayContaining(['200', '409', '422']));
   });
 });
