@@ -14,16 +14,17 @@
  *    from its checkpoint and holds every revocation.
  * 5. A device whose log was edited on disk is refused with LOG_FORKED; the cloud keeps the evidence and alerts.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOUBLE_SPEND_PAYLOAD_TYPE, adjudicate } from '../../main/common/cloud.js';
+import { leafHash, nodeHash, receiptLeaf } from '../../main/common/merkle.js';
 import type { DoubleSpendProof, SyncStatus } from '../../main/common/cloud.js';
 import type { DsseEnvelope } from '../../main/common/dsse.js';
 import type { RedeemAnswer } from '../../main/common/entitlements.js';
 import { openDb } from '../../main/cloud/db.js';
+import type { Db } from '../../main/cloud/db.js';
+import { DATABASE_FILE } from '../../main/runtime/index.js';
 import { readPublicKey, verifyEnvelope } from '../../main/runtime/keys/index.js';
 import { cleanEnv, requireBuild, startTessera } from '../helpers/cli.js';
 import type { StartedTessera } from '../helpers/cli.js';
@@ -83,7 +84,29 @@ describe.each(variants)('a fleet of three redeemers and the cloud on %s', (kind)
     cloud = await startCloudProcess(cloudDir, databaseUrl ? { database: databaseUrl } : {});
     for (const d of devices) d.proxy.retarget(cloud.port);
   };
-  const cloudDb = async () => (databaseUrl ? openDb({ url: databaseUrl, max: 2 }) : openDb({ dataDir: join(cloudDir, 'pglite') }));
+  /**
+   * Runs `fn` on the cloud's database. PGlite is one process's database: the cloud is stopped (cleanly) while the
+   * test reads its folder, then started again on it.
+   */
+  const withCloudDb = async <T>(fn: (db: Db) => Promise<T>): Promise<T> => {
+    if (databaseUrl) {
+      const db = await openDb({ url: databaseUrl, max: 2 });
+      try {
+        return await fn(db);
+      } finally {
+        await db.close();
+      }
+    }
+    cloud.child.kill('SIGTERM');
+    expect(await cloud.exited).toBe(0);
+    const db = await openDb({ dataDir: join(cloudDir, 'pglite') });
+    try {
+      return await fn(db);
+    } finally {
+      await db.close();
+      await startTheCloud();
+    }
+  };
 
   beforeAll(async () => {
     requireBuild();
@@ -123,6 +146,8 @@ describe.each(variants)('a fleet of three redeemers and the cloud on %s', (kind)
 
   let prevent: { serial: string; code: string };
   let detect: { serial: string; code: string };
+  /** A detect pass with rights to spare, for making receipts. */
+  let roomy: { code: string };
 
   it('redeems offline on all three at once within the leases only, and finds the double spend of the detect pass at sync', async () => {
     expect((await cloudCall('/v1/products', { product_cid: PREVENT, protection: 'prevent', deny_max_age_s: 86_400 })).status).toBe(200);
@@ -185,20 +210,18 @@ describe.each(variants)('a fleet of three redeemers and the cloud on %s', (kind)
       expect(inCloud.log, d.name).toEqual(expect.objectContaining({ size: root.body.size, root: root.body.root }));
       total += root.body.size;
     }
-    const db = await cloudDb();
-    try {
-      const [counts] = await db.query<{ n: number; ids: number }>('SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids FROM cloud_receipts WHERE tenant = $1', ['acme']);
-      expect(counts).toEqual({ n: total, ids: total });
-    } finally {
-      await db.close();
-    }
+    const counts = await withCloudDb(async (db) => (await db.query<{ n: number; ids: number }>('SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids FROM cloud_receipts WHERE tenant = $1', ['acme']))[0]);
+    expect(counts).toEqual({ n: total, ids: total });
+    console.log(`fleet (${kind}): ${total} receipts from ${devices.length} devices in the cloud, each exactly once; every head equal to its device's`);
   };
 
   it('keeps every receipt exactly once and every head consistent across a kill -9 of the cloud in the middle of an upload', async () => {
     const d = devices[0]!;
+    const window = { valid_from: new Date(Date.now() - 60_000).toISOString(), valid_until: new Date(Date.now() + 86_400_000).toISOString(), venues: [] };
+    roomy = (await cloudCall<{ code: string }>('/v1/entitlements', { product_cid: DETECT, kind: 'multi_use', uses: 1000, ...window })).body;
     // More receipts on the device, made offline.
     d.proxy.cut('reset');
-    for (let i = 0; i < 40; i++) expect((await dev<RedeemAnswer>(d, 'POST', '/api/redeem', { code: detect.code, venue: 'museum' })).body.verdict).toBe('REDEEMED');
+    for (let i = 0; i < 40; i++) expect((await dev<RedeemAnswer>(d, 'POST', '/api/redeem', { code: roomy.code, venue: 'museum' })).body.verdict).toBe('REDEEMED');
     d.proxy.heal();
     const killed = new Promise<void>((resolve) => {
       onRequest[0] = (name, line) => {
@@ -242,7 +265,7 @@ describe.each(variants)('a fleet of three redeemers and the cloud on %s', (kind)
     // Stopped to read its database: every revocation once, and the checkpoint at the cloud's last change for it.
     d.proc.child.kill('SIGTERM');
     await d.proc.exited;
-    const sqlite = new Database(join(d.dataDir, existsSync(join(d.dataDir, 'tessera.db')) ? 'tessera.db' : 'tessera.sqlite'), { readonly: true });
+    const sqlite = new Database(join(d.dataDir, DATABASE_FILE), { readonly: true });
     try {
       const revoked = sqlite.prepare<[], { serial: string }>('SELECT serial FROM ent_revoked').all().map((r) => r.serial);
       expect(new Set(revoked)).toEqual(new Set(serials));
@@ -258,21 +281,29 @@ describe.each(variants)('a fleet of three redeemers and the cloud on %s', (kind)
     const d = devices[1]!;
     d.proc.child.kill('SIGTERM');
     await d.proc.exited;
-    const file = join(d.dataDir, existsSync(join(d.dataDir, 'tessera.db')) ? 'tessera.db' : 'tessera.sqlite');
+    const file = join(d.dataDir, DATABASE_FILE);
     const sqlite = new Database(file);
     try {
       // Leaf 0 now claims another receipt: history rewritten under the head the cloud accepted.
+      // Rewritten consistently, as a careful forger would: the leaf and every subtree above it.
       const forged = `b3:${'f0'.repeat(32)}`;
-      const { hash } = sqlite.prepare<[], { hash: Buffer }>('SELECT hash FROM log_leaves WHERE idx = 1').get()!;
-      sqlite.prepare('UPDATE log_leaves SET receipt_id = ?, hash = ? WHERE idx = 0').run(forged, hash);
+      sqlite.prepare('UPDATE log_leaves SET receipt_id = ?, hash = ? WHERE idx = 0').run(forged, leafHash(receiptLeaf(forged)));
+      let level: Uint8Array[] = sqlite.prepare<[], { hash: Buffer }>('SELECT hash FROM log_leaves ORDER BY idx').all().map((r) => new Uint8Array(r.hash));
       sqlite.prepare('DELETE FROM log_nodes').run();
+      const insert = sqlite.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)');
+      for (let height = 1; level.length > 1; height++) {
+        const up: Uint8Array[] = [];
+        for (let i = 0; i + 1 < level.length; i += 2) up.push(nodeHash(level[i]!, level[i + 1]!));
+        up.forEach((hash, i) => insert.run(height, i, hash));
+        level = up;
+      }
     } finally {
       sqlite.close();
     }
     d.proc = await startDevice(d);
     d.token = tokenOf(d.proc);
     // Something new to upload, so the device sends a head over the edited history.
-    expect((await dev<RedeemAnswer>(d, 'POST', '/api/redeem', { code: detect.code, venue: 'museum' })).body.verdict).toBe('REDEEMED');
+    expect((await dev<RedeemAnswer>(d, 'POST', '/api/redeem', { code: roomy.code, venue: 'museum' })).body.verdict).toBe('REDEEMED');
     await expect.poll(async () => {
       await syncNow(d);
       return (await status(d)).last_error?.code;
@@ -281,15 +312,8 @@ describe.each(variants)('a fleet of three redeemers and the cloud on %s', (kind)
     const alerts = await cloudCall<{ alerts: Array<{ code: string; device: string; evidence: unknown }> }>('/v1/alerts');
     const forkAlert = alerts.body.alerts.find((a) => a.code === 'LOG_FORKED' && a.device === d.keyid);
     expect(forkAlert).toBeDefined();
-    const db = await cloudDb();
-    try {
-      const evidence = await db.query<{ device: string; refused_head: unknown }>('SELECT device, refused_head FROM fork_evidence WHERE tenant = $1', ['acme']);
-      expect(evidence.map((e) => e.device)).toContain(d.keyid);
-    } finally {
-      await db.close();
-    }
+    const evidence = await withCloudDb((db) => db.query<{ device: string; refused_head: unknown }>('SELECT device, refused_head FROM fork_evidence WHERE tenant = $1', ['acme']));
+    expect(evidence.map((e) => e.device)).toContain(d.keyid);
+    expect(evidence.find((e) => e.device === d.keyid)?.refused_head).toEqual(expect.objectContaining({ payloadType: 'application/vnd.tessera.tree-head+json' }));
   }, 240_000);
 });
-
-// The PostgreSQL client is imported for its type parsers (int8 → number) that openDb sets; keep the import used.
-void pg;
