@@ -19,6 +19,7 @@ import { DEFAULT_CLOUD_PORT, ROOT_TOKEN_FILE, startCloud } from '../cloud/index.
 import { createLogger, parseLogLevel } from '../runtime/log/index.js';
 import { PRODUCT_NAME, VERSION } from '../runtime/version.js';
 import type { CliIo, Command, Options } from './cli.js';
+import { serveUntilSignalled } from './until-signal.js';
 import { parsePort, resolveDataDir } from './config.js';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
@@ -82,49 +83,22 @@ const cloudStart: Command = {
     const logger = createLogger({ level: parseLogLevel(io.env['TESSERA_LOG_LEVEL']) ?? 'info' });
     const cloud = await startCloud({ dataDir, host, port, logger, env: io.env, ...(database ? { database } : {}) });
     if (!['127.0.0.1', '::1', 'localhost'].includes(host)) io.stderr(`warning: listening on ${host}: put TLS in front of the cloud before devices use it over a network.\n`);
-    return new Promise<number>((resolveExit) => {
-      let stopping = false;
-      const stop = (signal: NodeJS.Signals) => {
-        if (stopping) {
-          io.stderr(`Second ${signal}: exiting without a clean shutdown.\n`);
-          process.exit(130);
-        }
-        stopping = true;
-        io.stderr(`${signal} received: finishing open requests and closing the database…\n`);
-        const deadline = setTimeout(() => {
-          io.stderr('Shutdown took longer than 10 s; exiting.\n');
-          process.exit(1);
-        }, 10_000);
-        deadline.unref();
-        cloud.close().then(
-          () => {
-            clearTimeout(deadline);
-            io.stderr('Stopped cleanly.\n');
-            resolveExit(0);
-          },
-          (err: unknown) => {
-            clearTimeout(deadline);
-            logger.error('cloud shutdown failed', { error: err });
-            resolveExit(1);
-          },
-        );
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      io.stdout(
-        [
-          `${PRODUCT_NAME} cloud ${VERSION} is running.`,
-          `  URL:        ${cloud.url}`,
-          `  Database:   ${database || io.env['DATABASE_URL'] ? `PostgreSQL ${cloud.database}` : `PGlite (embedded) in ${cloud.database}`}`,
-          `  Root token: ${cloud.rootTokenFile}  (creates tenants)`,
-          `  Docs:       ${cloud.url}/openapi.json`,
-          `  Next:       tessera cloud tenant create ID --cloud ${cloud.url}   (prints the tenant's admin token)`,
-          `              tessera cloud code --role redeemer --cloud ${cloud.url} --token ADMIN_TOKEN`,
-          'Press Ctrl+C to stop.',
-          '',
-        ].join('\n'),
-      );
-    });
+    return serveUntilSignalled(
+      io,
+      logger,
+      () => cloud.close(),
+      [
+        `${PRODUCT_NAME} cloud ${VERSION} is running.`,
+        `  URL:        ${cloud.url}`,
+        `  Database:   ${database || io.env['DATABASE_URL'] ? `PostgreSQL ${cloud.database}` : `PGlite (embedded) in ${cloud.database}`}`,
+        `  Root token: ${cloud.rootTokenFile}  (creates tenants)`,
+        `  Docs:       ${cloud.url}/openapi.json`,
+        `  Next:       tessera cloud tenant create ID --cloud ${cloud.url}   (prints the tenant's admin token)`,
+        `              tessera cloud code --role redeemer --cloud ${cloud.url} --token ADMIN_TOKEN`,
+        'Press Ctrl+C to stop.',
+        '',
+      ].join('\n'),
+    );
   },
 };
 

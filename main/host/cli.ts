@@ -31,6 +31,7 @@ import { REDEEM_COMMANDS } from './cli-redeem.js';
 import { JOURNEY_DOC_COMMANDS } from './cli-journey-docs.js';
 import { CITY_COMMANDS } from './cli-city.js';
 import { CLOUD_COMMANDS } from './cli-cloud.js';
+import { serveUntilSignalled } from './until-signal.js';
 import { SYNC_COMMANDS } from './cli-sync.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -114,49 +115,21 @@ async function runHeadless(opts: { port: number; host: string; dataDir: string; 
   if (!host.publicOriginReachable) {
     io.stderr(`note: receipt links use ${host.publicOrigin}, which phones cannot open; listen on the LAN (--host 0.0.0.0 or an interface address) or pass --public-url.\n`);
   }
-  return new Promise<number>((resolveExit) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        io.stderr(`Second ${signal}: exiting without a clean shutdown.\n`);
-        process.exit(130);
-      }
-      stopping = true;
-      io.stderr(`${signal} received: finishing open requests and closing the database…\n`);
-      const deadline = setTimeout(() => {
-        io.stderr('Shutdown took longer than 10 s; exiting.\n');
-        process.exit(1);
-      }, 10_000);
-      deadline.unref();
-      host.close().then(
-        () => {
-          clearTimeout(deadline);
-          io.stderr('Stopped cleanly.\n');
-          resolveExit(0);
-        },
-        (err: unknown) => {
-          clearTimeout(deadline);
-          logger.error('shutdown failed', { error: err });
-          resolveExit(1);
-        },
-      );
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    // Printed once Ctrl+C is handled: a supervisor that signals as soon as it reads the URL gets a clean stop.
-    io.stdout(
-      [
-        `${PRODUCT_NAME} ${VERSION} is running headless.`,
-        `  Open:  ${host.uiUrl}${opts.kiosk ? `  (kiosk: traveller role; operators unlock with the PIN${host.credentials.pinSet() ? '' : ' — none is set yet: tessera pin set'})` : ''}`,
-        `  API:   ${host.origin}/api  (Authorization: Bearer <token>${host.tokenSource === 'env' ? ' from TESSERA_TOKEN' : ` in ${join(opts.dataDir, TOKEN_FILE)}`})`,
-        `  Docs:  ${host.origin}/openapi.json`,
-        `  Links: ${host.publicOrigin}/c/<token>  (receipt links for phones: tessera link CAPSULE)`,
-        `  Data:  ${opts.dataDir}`,
-        'Press Ctrl+C to stop.',
-        '',
-      ].join('\n'),
-    );
-  });
+  return serveUntilSignalled(
+    io,
+    logger,
+    () => host.close(),
+    [
+      `${PRODUCT_NAME} ${VERSION} is running headless.`,
+      `  Open:  ${host.uiUrl}${opts.kiosk ? `  (kiosk: traveller role; operators unlock with the PIN${host.credentials.pinSet() ? '' : ' — none is set yet: tessera pin set'})` : ''}`,
+      `  API:   ${host.origin}/api  (Authorization: Bearer <token>${host.tokenSource === 'env' ? ' from TESSERA_TOKEN' : ` in ${join(opts.dataDir, TOKEN_FILE)}`})`,
+      `  Docs:  ${host.origin}/openapi.json`,
+      `  Links: ${host.publicOrigin}/c/<token>  (receipt links for phones: tessera link CAPSULE)`,
+      `  Data:  ${opts.dataDir}`,
+      'Press Ctrl+C to stop.',
+      '',
+    ].join('\n'),
+  );
 }
 
 async function runElectron(binary: string, opts: { port: number; host: string; dataDir: string; kiosk: boolean }, io: CliIo): Promise<number> {

@@ -8,21 +8,15 @@
  * the use it allows commit together, so two screens can never both take a lease's last right.
  */
 import type { DsseEnvelope } from '../../common/dsse.js';
-import type { DeviceRole, Lease, LeaseBalance, ProductProtection, Protection } from '../../common/cloud.js';
+import type { EnrollResponse, Lease, LeaseBalance, ProductProtection, Protection } from '../../common/cloud.js';
 import type { RedeemLease } from '../../common/entitlements.js';
 import type { TokenClaims } from '../../common/entitlement-token.js';
 import type { JsonObject } from '../../common/receipt.js';
 import type { Migration, Store } from '../store/index.js';
 
 /** Stored at enrollment: who this device is to the cloud. */
-export interface Enrollment {
+export interface Enrollment extends EnrollResponse {
   url: string;
-  tenant: string;
-  device: string;
-  role: DeviceRole;
-  venue?: string;
-  certificate: DsseEnvelope;
-  cloud_key: { keyid: string; pem: string };
   enrolled_at: string;
 }
 
