@@ -4,6 +4,9 @@
  * redeems within it offline, is refused beyond it, gets an online grant, and whose synced receipt's bundle carries
  * the cloud's co-signature.
  */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SyncStatus } from '../../main/common/cloud.js';
 import type { RedeemAnswer } from '../../main/common/entitlements.js';
@@ -13,6 +16,7 @@ import { createMemoryLogger } from '../../main/runtime/log/index.js';
 import { capsuleBundle, verifyBundleOnHost } from '../../main/runtime/receipts/bundle.js';
 import { CAPSULE_VERSION, capsuleId } from '../../main/common/receipt.js';
 import type { Capsule } from '../../main/common/receipt.js';
+import { opensslVerifyDsse } from '../helpers/openssl.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const PRODUCT = `b3:${'ab'.repeat(32)}`;
@@ -93,5 +97,12 @@ describe('sync against the real cloud', () => {
     const verdict = verifyBundleOnHost(bundle);
     expect(verdict.ok).toBe(true);
     expect(verdict.checks.find((c) => c.id === 'witness')?.detail).toContain('co-signed by the cloud of tenant acme');
+    // The co-signature verifies with OpenSSL alone, given the witness key the bundle carries.
+    const dir = tempDir('tessera-cosig-');
+    writeFileSync(join(dir, 'b.zip'), bundle);
+    execFileSync('unzip', ['-q', 'b.zip', '-d', 'x'], { cwd: dir });
+    const witness = readdirSync(join(dir, 'x', 'keys')).map((f) => `keys/${f}`).find((f) => f !== `keys/${rt.deviceKey.keyid.slice(3)}.pem`)!;
+    expect(opensslVerifyDsse(join(dir, 'x'), 'log/cosignature.json', witness)).toBe('Signature Verified Successfully\n');
+    expect(opensslVerifyDsse(join(dir, 'x'), 'log/cosignature.json', witness, true)).toBe('Signature Verification Failure\n');
   }, 120_000);
 });

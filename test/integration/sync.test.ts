@@ -6,7 +6,7 @@
  * what these tests need of common/cloud.ts (test/helpers/fake-cloud.ts). The end-to-end test against the real cloud routes is
  * test/integration/sync-cloud.test.ts.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,6 +42,7 @@ import { openTrustStore } from '../../main/runtime/trust/index.js';
 import { readZipData, readZipDirectory } from '../../main/common/zip.js';
 import { PRODUCT, signLease, startFakeCloud } from '../helpers/fake-cloud.js';
 import type { FakeCloud, FakeCloudState } from '../helpers/fake-cloud.js';
+import { opensslVerifyDsse } from '../helpers/openssl.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const OTHER_PRODUCT = `b3:${'ef'.repeat(32)}`;
@@ -335,21 +336,10 @@ describe('bundles carry the cloud\'s co-signature', () => {
     writeFileSync(join(dir, 'b.zip'), bytes);
     execFileSync('unzip', ['-q', 'b.zip', '-d', 'x'], { cwd: dir });
     const witnessPem = `keys/${w.s.key.keyid.slice(3)}.pem`;
-    const script = [
-      'R=log/cosignature.json',
-      'jq -r .payload "$R" | base64 -d > payload.json',
-      "jq -r '.signatures[0].sig' \"$R\" | base64 -d > sig.bin",
-      'T=$(jq -r .payloadType "$R")',
-      'printf \'DSSEv1 %d %s %d \' "${#T}" "$T" "$(stat -c %s payload.json)" > pae.bin',
-      'cat payload.json >> pae.bin',
-      `openssl pkeyutl -verify -pubin -inkey ${witnessPem} -rawin -in pae.bin -sigfile sig.bin`,
-    ].join('\n');
-    const ok = spawnSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: join(dir, 'x'), encoding: 'utf8' });
-    expect(ok.stdout).toBe('Signature Verified Successfully\n');
+    expect(opensslVerifyDsse(join(dir, 'x'), 'log/cosignature.json', witnessPem)).toBe('Signature Verified Successfully\n');
     const readme = execFileSync('cat', ['x/README.txt'], { cwd: dir, encoding: 'utf8' });
     expect(readme).toContain(`R=log/cosignature.json and -inkey ${witnessPem}`);
-    const tampered = spawnSync('bash', ['-euo', 'pipefail', '-c', script.replace('cat payload.json >> pae.bin', "cat payload.json >> pae.bin\nprintf 'x' | dd of=pae.bin bs=1 seek=60 conv=notrunc status=none")], { cwd: join(dir, 'x'), encoding: 'utf8' });
-    expect(tampered.stdout).toBe('Signature Verification Failure\n');
+    expect(opensslVerifyDsse(join(dir, 'x'), 'log/cosignature.json', witnessPem, true)).toBe('Signature Verification Failure\n');
 
     // A co-signature of another size, re-signed into a bundle whose index is re-signed too, fails only the witness check.
     const entries = readZipData(bytes, readZipDirectory(bytes));
