@@ -54,6 +54,7 @@ describe('Redeem lease words', () => {
     expect(staffAdvice('LEASE_EXHAUSTED', NOW)).toMatch(/every use its lease gives it/);
     expect(staffAdvice('DENY_LIST_STALE', NOW, ago(3 * 3600))).toMatch(/\(3 h ago\).*Sync now/);
     expect(staffAdvice('DENY_LIST_STALE', NOW, null)).toMatch(/was never fetched/);
+    expect(staffAdvice('DENY_LIST_STALE', NOW, ago(20))).toContain('(under a minute ago)');
     expect(staffAdvice('REDEEMED', NOW)).toBeNull();
   });
 });
