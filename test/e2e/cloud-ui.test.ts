@@ -230,7 +230,7 @@ describe('cloud operator page', () => {
     expect(await gateRow.getByTestId('device-state').textContent()).toBe('active');
     const operaRow = page.locator(`[data-testid="device-row"][data-device="${opera.key.keyid}"]`);
     expect(await operaRow.getAttribute('data-revoked')).toBe('true');
-    expect(await operaRow.getByTestId('device-state').textContent()).toMatch(/^revoked /);
+    expect(await operaRow.getByTestId('device-state').textContent()).toMatch(/^revoked .*: stolen$/);
     // Its last accepted head is the one before the fork.
     expect(await operaRow.getByTestId('device-head').textContent()).toMatch(new RegExp(`^${opera.log.ids.length} receipts, `));
     expect(await page.locator(`[data-testid="device-row"][data-device="${kiosk.key.keyid}"]`).getByTestId('device-head').textContent()).toBe('nothing uploaded');
