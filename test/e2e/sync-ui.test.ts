@@ -21,7 +21,7 @@ import type { SyncStatus } from '../../main/common/cloud.js';
 import { startCloud } from '../../main/cloud/index.js';
 import type { RunningCloud } from '../../main/cloud/index.js';
 import { createHttpServer } from '../../main/host/http/server.js';
-import { RENDERER_DIR } from '../../main/host/paths.js';
+import { BUILTIN_CATALOGUE_DIR, BUILTIN_TRUST_DIR, RENDERER_DIR } from '../../main/host/paths.js';
 import { createRuntime } from '../../main/runtime/index.js';
 import type { Runtime } from '../../main/runtime/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
@@ -32,7 +32,9 @@ import { tempDir } from '../helpers/tmp.js';
 
 const TOKEN = 'test-token-sync-ui-0123456789abcdef';
 const VENUE = 'lviv.museum-history';
-const PREVENT = `b3:${'a1'.repeat(32)}`;
+/** The `prevent` product: one of the catalogue's (its title is what staff read); set once the runtime loaded it. */
+let PREVENT: string;
+let preventTitle: string;
 const BOUND = `b3:${'b2'.repeat(32)}`;
 const FRESH = `b3:${'c3'.repeat(32)}`;
 /** The `FRESH` product's deny-list bound; the device's clock is moved past it while offline. */
@@ -63,7 +65,10 @@ beforeAll(async () => {
   proxy = await startLinkProxy({ port: Number(new URL(cloud.url).port) });
   admin = (await cloudApi<{ admin_token: string }>('POST', '/v1/tenants', cloud.rootToken, { id: 'city-a', name: 'City A' })).admin_token;
   // Rounds only when the test (or staff) asks: the interval is long.
-  runtime = await createRuntime({ dataDir: tempDir('tessera-e2e-sync-ui-', 'file'), shell: 'headless', logger: createMemoryLogger(), clock: () => Date.now() + ahead, syncIntervalMs: 3_600_000 });
+  runtime = await createRuntime({ dataDir: tempDir('tessera-e2e-sync-ui-', 'file'), shell: 'headless', logger: createMemoryLogger(), clock: () => Date.now() + ahead, syncIntervalMs: 3_600_000, builtinTrustDir: BUILTIN_TRUST_DIR, catalogueDirs: [BUILTIN_CATALOGUE_DIR] });
+  const museum = runtime.catalogue.list().find((p) => p.id === 'city.museum-ticket')!;
+  PREVENT = museum.cid;
+  preventTitle = museum.profiles.ui.title['en']!;
   server = await createHttpServer({ runtime, token: TOKEN, logger: createMemoryLogger(), rendererDir: RENDERER_DIR });
   await server.listen({ host: '127.0.0.1', port: 0 });
   origin = `http://127.0.0.1:${(server.server.address() as { port: number }).port}`;
@@ -130,7 +135,8 @@ describe('status bar and Redeem against a real cloud', () => {
     expect(await page.getByTestId('sync-pending').textContent()).toBe('All uploaded');
     // Both leases, with their balances (same expiry: the first two shown).
     const leases = (await page.getByTestId('sync-leases').textContent())!;
-    expect(leases).toContain(`pass ${passes.prevent.serial.slice(0, 8)}… 2/2`);
+    // The catalogue's title for the catalogue product; the serial for one the device does not know.
+    expect(leases).toContain(`${preventTitle} 2/2`);
     expect(leases).toContain(`pass ${passes.bound.serial.slice(0, 8)}… 1/1`);
     await shot(page, 'statusbar-online');
     expect(errors).toEqual([]);
@@ -174,8 +180,10 @@ describe('status bar and Redeem against a real cloud', () => {
     // 1. Online, within the lease: what is left of this device's lease, until when; panel and bar follow.
     await scan(passes.prevent.code, 'REDEEMED');
     expect(await page.getByTestId('redeem-lease').textContent()).toMatch(/^1 of 2 uses left on this device's lease, until /);
+    expect(await page.getByTestId('redeem-verdict').textContent()).toContain(preventTitle);
     await expect.poll(() => row(passes.prevent.serial).evaluate((r) => r.children[1]!.textContent)).toBe('1 of 2');
-    await expect.poll(() => page.getByTestId('sync-leases').textContent()).toContain(`pass ${passes.prevent.serial.slice(0, 8)}… 1/2`);
+    await expect.poll(() => page.getByTestId('sync-leases').textContent()).toContain(`${preventTitle} 1/2`);
+    expect(await row(passes.prevent.serial).locator('td').first().textContent()).toBe(preventTitle);
     await shot(page, 'redeem-lease');
 
     // 2. The link is cut. Still within the lease: redeemed offline, nothing left.
