@@ -246,7 +246,7 @@ describe('status bar and Redeem against a real cloud', () => {
     await close();
   }, 120_000);
 
-  it('fits a phone (390 px): verdict card and lease panel without sideways scrolling', async () => {
+  it('fits a phone (390 px): verdict card (an online grant beyond the used-up lease) and lease panel without sideways scrolling', async () => {
     const { page, close } = await open(roleToken('staff'), { width: 390, height: 844 });
     await page.getByTestId('area-redeem').waitFor();
     await page.getByTestId('redeem-venue').fill(VENUE);
@@ -254,6 +254,15 @@ describe('status bar and Redeem against a real cloud', () => {
     await page.getByTestId('redeem-code').fill(passes.prevent.code);
     await page.getByTestId('redeem-submit').click();
     await page.getByTestId('redeem-lease').waitFor();
+    // Online again, its lease used up: the device got a grant of one more use from the cloud (3 are free there).
+    expect(await page.getByTestId('redeem-verdict').getAttribute('data-verdict')).toBe('REDEEMED');
+    expect(await page.getByTestId('redeem-lease').textContent()).toMatch(/^0 of 1 use left on this device's lease/);
+    // The headline reads as one word on one line, not "REDEEME / D".
+    expect(await page.getByTestId('redeem-verdict-words').evaluate((el) => {
+      const range = document.createRange();
+      range.selectNodeContents(el);
+      return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+    })).toBe(1);
     const overflow = await page.evaluate(() => [...document.querySelectorAll('.area *')].filter((el) => el.getBoundingClientRect().right > innerWidth + 1 && !el.closest('.table-scroll')).map((el) => el.className || el.tagName));
     expect(overflow).toEqual([]);
     await page.screenshot({ path: join(ARTIFACTS, 'sync-ui-redeem-390.png'), fullPage: true });
