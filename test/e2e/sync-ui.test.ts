@@ -257,6 +257,8 @@ describe('status bar and Redeem against a real cloud', () => {
     // Online again, its lease used up: the device got a grant of one more use from the cloud (3 are free there).
     expect(await page.getByTestId('redeem-verdict').getAttribute('data-verdict')).toBe('REDEEMED');
     expect(await page.getByTestId('redeem-lease').textContent()).toMatch(/^0 of 1 use left on this device's lease/);
+    // The status bar counts the pass once: 0 of its first lease's 2 and 0 of the granted 1.
+    await expect.poll(() => page.getByTestId('sync-leases').textContent()).toContain(`${preventTitle} 0/3`);
     // The headline reads as one word on one line, not "REDEEME / D".
     expect(await page.getByTestId('redeem-verdict-words').evaluate((el) => {
       const range = document.createRange();
