@@ -343,7 +343,13 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   // The cloud (issue 16): composed before the entitlements it guards; it applies pulled revocations through them
   // (late-bound). Not enrolled, it does nothing and its guard lets every redemption through unchanged. Disposed
   // after the entitlements (LIFO): its timer stops and a request in flight is aborted.
+  // A product's title for staff, by the cid tokens and leases name: cloud-issued passes carry no title of their own.
+  const productTitle = (productCid: string): string | undefined => {
+    const titles = catalogue.list({ status: 'all' }).find((p) => p.cid === productCid)?.profiles.ui.title;
+    return titles ? (titles['en'] ?? Object.values(titles)[0]) : undefined;
+  };
   const sync = createSync({
+    productTitle,
     store,
     bus,
     logger: logger.child({ module: 'sync' }),
@@ -363,6 +369,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     deviceKey,
     issuers,
     guard: sync.guard,
+    productTitle,
     logger: logger.child({ module: 'entitlements' }),
     ...(options.clock ? { clock: options.clock } : {}),
   });

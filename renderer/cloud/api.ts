@@ -20,6 +20,8 @@ export interface DeviceRow {
   enrolled_at: string;
   last_seen_at: string | null;
   revoked_at: string | null;
+  /** Why an operator revoked it (`POST /v1/devices/:device/revoke`), or null. */
+  revoked_reason: string | null;
   /** The last head the cloud accepted from the device, or null before its first upload. */
   log: { size: number; root: string; accepted_at: string } | null;
   /** Seconds since the device's last accepted head (how far behind the cloud's view of it may be), or null. */
@@ -89,6 +91,7 @@ export function toDevice(r: Raw): DeviceRow {
     enrolled_at: str(r['enrolled_at']) ?? '',
     last_seen_at: str(r['last_seen_at']),
     revoked_at: str(r['revoked_at']),
+    revoked_reason: str(r['revoked_reason']),
     log: log ? { size: num(log['size']) ?? 0, root: str(log['root']) ?? '', accepted_at: str(log['accepted_at']) ?? '' } : null,
     lag_s: num(r['lag_s']),
   };

@@ -186,8 +186,8 @@ function Fleet(props: { admin: CloudAdmin; onRejected: () => void }) {
                     {d.lag_s === null ? '—' : duration(d.lag_s)}
                   </td>
                   <td data-label="Last seen">{d.last_seen_at ? ago(d.last_seen_at, now) : 'never'}</td>
-                  <td data-label="State" data-testid="device-state" class={d.revoked_at ? 'tone-err' : 'tone-ok'}>
-                    {d.revoked_at ? `revoked ${when(d.revoked_at)}` : 'active'}
+                  <td data-label="State" data-testid="device-state" class={d.revoked_at ? 'tone-err' : 'tone-ok'} title={d.revoked_reason ?? ''}>
+                    {d.revoked_at ? `revoked ${when(d.revoked_at)}${d.revoked_reason ? `: ${d.revoked_reason}` : ''}` : 'active'}
                   </td>
                 </tr>
               ))}

@@ -58,10 +58,21 @@ export function leaseName(l: Pick<LeaseBalance, 'title' | 'serial'>): string {
   return l.title ?? `pass ${l.serial.length > 10 ? `${l.serial.slice(0, 8)}…` : l.serial}`;
 }
 
-/** The status bar's compact lease summary: "Museum pass 3/5 · City card 1/2 +2 more", or null without active leases. */
+/**
+ * The status bar's compact lease summary: "Museum pass 3/5 · City card 1/2 +2 more", or null without active leases.
+ * One entry per pass: the leases of one serial (a lease at issue, then a grant when it ran out) add up.
+ */
 export function compactLeases(leases: readonly LeaseBalance[], now: number, shown = 2): string | null {
-  const active = activeLeases(leases, now);
-  if (active.length === 0) return null;
-  const head = active.slice(0, shown).map((l) => `${leaseName(l)} ${l.left}/${l.rights}`);
-  return `Leases: ${head.join(' · ')}${active.length > shown ? ` +${active.length - shown} more` : ''}`;
+  const perPass = new Map<string, { lease: LeaseBalance; left: number; rights: number }>();
+  for (const l of activeLeases(leases, now)) {
+    const seen = perPass.get(l.serial);
+    if (seen) {
+      seen.left += l.left;
+      seen.rights += l.rights;
+    } else perPass.set(l.serial, { lease: l, left: l.left, rights: l.rights });
+  }
+  const passes = [...perPass.values()];
+  if (passes.length === 0) return null;
+  const head = passes.slice(0, shown).map((p) => `${leaseName(p.lease)} ${p.left}/${p.rights}`);
+  return `Leases: ${head.join(' · ')}${passes.length > shown ? ` +${passes.length - shown} more` : ''}`;
 }

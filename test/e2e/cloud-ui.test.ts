@@ -1,85 +1,98 @@
 /**
- * The cloud operator page (issue 16 §7) in real Chromium against a real cloud server (main/cloud/app.ts
- * createCloudServer on PGlite, real HTTP on 127.0.0.1) serving the real build (out/cloud-ui, `npm run build`) through
- * main/cloud/ui.ts, under its strict CSP, at 390 px (a phone) and 1280 px. Screenshots: test/e2e/artifacts/cloud-ui-*.png.
+ * The cloud operator page (issue 16 §7) in real Chromium against the real cloud: every route module (CLOUD_ROUTES,
+ * test/helpers/cloud.ts testCloud) on PGlite, real HTTP on 127.0.0.1, serving the real build (out/cloud-ui, `npm run
+ * build`) through main/cloud/ui.ts under its strict CSP, at 390 px (a phone) and 1280 px. Screenshots:
+ * test/e2e/artifacts/cloud-ui-*.png.
  *
- * TEST-ONLY STAND-IN (the lead rewires this at merge): the four admin routes the page reads — GET /v1/devices,
- * /v1/leases, /v1/conflicts, /v1/alerts — belong to H1–H3 and are not on this branch. `standInAdminRoutes` below
- * answers them with fixed rows per tenant, behind the real admin-token authentication of createCloudServer. Once
- * H1's tenants/devices, H2's alerts and H3's leases/conflicts are merged, drop it: create the tenant, enroll devices,
- * grant leases and make a double spend through their routes instead, and keep every assertion on the page.
+ * Everything the page lists is made through the cloud's own routes: two tenants (root token), enrollment codes, three
+ * devices enrolled with their own keys (challenge, signature), products and entitlements with leases, a lease given
+ * back, device logs uploaded with signed heads and consistency proofs (`/v1/sync/receipts`, each device's real log:
+ * test/helpers/cloud-device.ts), a double spend (two devices redeem a `detect` pass beyond its rights offline, then
+ * upload: the cloud's signed proof and DOUBLE_SPEND alert), a forked log refused (LOG_FORKED alert), a revocation.
  */
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DOUBLE_SPEND_VERSION, adjudicate } from '../../main/common/cloud.js';
-import type { DoubleSpendProof } from '../../main/common/cloud.js';
-import { createCloudServer, sha256Hex, tenantOf } from '../../main/cloud/app.js';
+import { LEASE_PAYLOAD_TYPE } from '../../main/common/cloud.js';
+import type { Lease } from '../../main/common/cloud.js';
+import type { DsseEnvelope } from '../../main/common/dsse.js';
+import { RECEIPT_PAYLOAD_TYPE, RECEIPT_VERSION, receiptBytes, receiptId } from '../../main/common/receipt.js';
+import type { JsonObject, ReceiptPayload } from '../../main/common/receipt.js';
+import { createCloudServer } from '../../main/cloud/app.js';
 import { openDb } from '../../main/cloud/db.js';
 import type { Db } from '../../main/cloud/db.js';
-import { CLOUD_UI_DIR, cloudUiRoutes, createCloudUiRoutes } from '../../main/cloud/ui.js';
+import { CLOUD_UI_DIR, createCloudUiRoutes } from '../../main/cloud/ui.js';
 import { CONTENT_SECURITY_POLICY } from '../../main/common/csp.js';
+import { signEnvelope } from '../../main/runtime/keys/index.js';
+import type { SigningKey } from '../../main/runtime/keys/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
 import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
-import { existsSync } from 'node:fs';
+import { bearer, createTenant, enroll, makeCode, signed, testCloud } from '../helpers/cloud.js';
+import type { TestCloud } from '../helpers/cloud.js';
+import { createTestDevice } from '../helpers/cloud-device.js';
+import type { TestDevice } from '../helpers/cloud-device.js';
+import { tempDir } from '../helpers/tmp.js';
 
-const TOKEN_A = 'adm_tenant-a-0123456789abcdefghijklmnop';
-const TOKEN_B = 'adm_tenant-b-0123456789abcdefghijklmnop';
-const NOW = Date.now();
-const iso = (msFromNow: number) => new Date(NOW + msFromNow).toISOString();
-const DEV = (n: number) => `b3:${String(n).repeat(64)}`;
-const SERIAL = '5f1e0c2a9b7d4e3f8a6c1b2d';
+const DETECT = `b3:${'7'.repeat(64)}`;
+const PREVENT = `b3:${'8'.repeat(64)}`;
 
-const evidence = [
-  { device: DEV(1), receipt_id: `b3:${'a'.repeat(64)}`, issued_at: iso(-3_600_000), amount: 1 },
-  { device: DEV(2), receipt_id: `b3:${'b'.repeat(64)}`, issued_at: iso(-3_000_000), amount: 1 },
-  { device: DEV(2), receipt_id: `b3:${'c'.repeat(64)}`, issued_at: iso(-2_400_000), amount: 1 },
-];
-const verdict = adjudicate(2, evidence);
-const proof: DoubleSpendProof = {
-  v: DOUBLE_SPEND_VERSION,
-  tenant: 'city-a',
-  serial: SERIAL,
-  product_cid: `b3:${'7'.repeat(64)}`,
-  rights: 2,
-  used: verdict.used,
-  evidence: evidence.map((e) => ({ ...e, receipt: { payloadType: 'x', payload: '', signatures: [] } })),
-  adjudication: { rule: 'earliest-first', honoured: verdict.honoured, over: verdict.over },
-  issuer: DEV(9),
-  issued_at: iso(-60_000),
-};
-/** The proof as the cloud stores it: a DSSE envelope whose payload the page decodes. */
-const signedProof = { payloadType: 'application/vnd.tessera.double-spend+json', payload: Buffer.from(JSON.stringify(proof)).toString('base64'), signatures: [{ keyid: DEV(9), sig: 'AA==' }] };
+interface Dev { name: string; key: SigningKey; log: TestDevice; chains: Map<string, string | null> }
 
-/** Rows each tenant's admin sees (TEST-ONLY, see the file comment). */
-const ROWS: Record<string, { devices: unknown[]; leases: unknown[]; conflicts: unknown[]; alerts: unknown[] }> = {
-  'city-a': {
-    devices: [
-      { device: DEV(1), name: 'Museum gate 1', role: 'redeemer', venue: 'lviv.museum-history', enrolled_at: iso(-86_400_000), last_seen_at: iso(-120_000), revoked_at: null, log: { size: 1284, root: 'ab'.repeat(32), accepted_at: iso(-120_000) }, lag_s: 120 },
-      { device: DEV(2), name: 'Opera scanner', role: 'redeemer', venue: 'lviv.opera', enrolled_at: iso(-86_400_000), last_seen_at: iso(-7_200_000), revoked_at: iso(-3_600_000), log: { size: 312, root: 'cd'.repeat(32), accepted_at: iso(-7_200_000) }, lag_s: 7200 },
-      { device: DEV(3), name: 'Kiosk 7', role: 'kiosk', venue: null, enrolled_at: iso(-600_000), last_seen_at: null, revoked_at: null, log: null, lag_s: null },
-    ],
-    leases: [
-      { lease: 'lse_1', serial: SERIAL, device: DEV(1), rights: 3, used: 1, nbf: iso(-3_600_000), exp: iso(3_600_000), state: 'active', product_cid: proof.product_cid },
-      { lease: 'lse_2', serial: SERIAL, device: DEV(2), rights: 2, used: 2, nbf: iso(-7_200_000), exp: iso(-60_000), state: 'returned', product_cid: proof.product_cid },
-    ],
-    conflicts: [{ serial: SERIAL, proof: signedProof, updated_at: iso(-60_000) }],
-    alerts: [{ id: '17', device: DEV(2), code: 'LOG_FORKED', message: 'Device Opera scanner sent a head inconsistent with the one accepted at size 312; evidence kept.', created_at: iso(-3_500_000), evidence: {} }],
-  },
-  'city-b': { devices: [], leases: [], conflicts: [], alerts: [] },
-};
-
-/** TEST-ONLY stand-in for H1–H3's admin list routes (see the file comment): the caller's tenant's rows. */
-async function standInAdminRoutes(app: FastifyInstance) {
-  for (const name of ['devices', 'leases', 'conflicts', 'alerts'] as const) {
-    app.get(`/v1/${name}`, { config: { cloudAccess: ['admin'] } }, async (request) => ({ [name]: ROWS[tenantOf(request)]?.[name] ?? [] }));
-  }
-}
-
+let tc: TestCloud;
+let app: FastifyInstance;
 let db: Db;
-let cloud: FastifyInstance;
+let tokenA: string;
+let tokenB: string;
+let gate: Dev;
+let opera: Dev;
+let kiosk: Dev;
+let conflictSerial: string;
+let gateLease: string;
+let operaLease: string;
+
+/** An admin call through the real routes; throws with the answer when it is not 200. */
+async function admin<T>(method: 'GET' | 'POST', url: string, token: string, body?: unknown): Promise<T> {
+  const res = await app.inject({ method, url, headers: bearer(token), ...(body !== undefined ? { payload: body as Record<string, unknown> } : {}) });
+  if (res.statusCode !== 200) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
+  return res.json<T>();
+}
+/** A device-signed call at the cloud's clock. */
+async function device(d: Dev, method: 'GET' | 'POST', url: string, body?: unknown) {
+  return app.inject(signed(d.key, method, url, body, tc.now.ms));
+}
+/** A REDEMPTION receipt as a redeemer's runtime signs it (INTENT first on its capsule), appended to its own log. */
+function redeem(d: Dev, serial: string, product: string, at: number, extra: JsonObject = {}): void {
+  const capsule = `b3:${createHash('sha256').update(`${d.key.keyid}/${serial}`).digest('hex')}`;
+  const envelopes: DsseEnvelope[] = [];
+  const ids: string[] = [];
+  const add = (kind: 'INTENT' | 'REDEMPTION', body: JsonObject) => {
+    const payload: ReceiptPayload = { v: RECEIPT_VERSION, kind, capsule, prev: d.chains.get(serial) ?? null, subject: serial, body, issued_at: new Date(at).toISOString(), device: d.key.keyid };
+    envelopes.push(signEnvelope(RECEIPT_PAYLOAD_TYPE, receiptBytes(payload), [d.key]));
+    const id = receiptId(payload);
+    ids.push(id);
+    d.chains.set(serial, id);
+  };
+  if (!d.chains.has(serial)) add('INTENT', { intent: 'entitlement.redeem', serial, product });
+  add('REDEMPTION', { action: 'redeem', redemption_id: `rdm_${randomBytes(6).toString('hex')}`, serial, venue: 'museum', ...extra });
+  d.log.addSigned(envelopes, ids);
+}
+/** Uploads what the cloud has not accepted of a device's log (the device's own signed head, consistency proof). */
+async function upload(d: Dev): Promise<{ statusCode: number; code?: string }> {
+  const head = await device(d, 'GET', '/v1/sync/head');
+  if (head.statusCode !== 200) throw new Error(`head: ${head.body}`);
+  const res = await device(d, 'POST', '/v1/sync/receipts', d.log.upload(head.json<{ size: number }>().size));
+  return { statusCode: res.statusCode, ...(res.statusCode === 200 ? {} : { code: res.json<{ error: { code: string } }>().error.code }) };
+}
+const leaseId = (e: unknown): string => {
+  const env = e as DsseEnvelope;
+  expect(env.payloadType).toBe(LEASE_PAYLOAD_TYPE);
+  return (JSON.parse(Buffer.from(env.payload, 'base64').toString('utf8')) as Lease).lease;
+};
+
 let origin: string;
 let browser: Browser;
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `cloud-ui-${name}.png`), fullPage: true });
@@ -87,20 +100,61 @@ const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACT
 beforeAll(async () => {
   if (!existsSync(join(CLOUD_UI_DIR, 'index.html'))) throw new Error('The cloud page is not built: run `npm run build` first.');
   db = await openDb({});
-  for (const [tenant, token] of [['city-a', TOKEN_A], ['city-b', TOKEN_B]] as const) {
-    await db.query('INSERT INTO tenants (id, name, cloud_keyid, cloud_key_pem, cloud_private_pem) VALUES ($1, $2, $3, $4, $5)', [tenant, tenant, 'b3:test', 'test', 'test']);
-    await db.query('INSERT INTO admin_tokens (token_sha256, tenant) VALUES ($1, $2)', [sha256Hex(token), tenant]);
-  }
-  cloud = await createCloudServer({ db, logger: createMemoryLogger(), rootToken: 'root_0123456789abcdefghijklmnopqrstuv', version: 'test', routes: [cloudUiRoutes, standInAdminRoutes] });
-  await cloud.listen({ host: '127.0.0.1', port: 0 });
-  origin = `http://127.0.0.1:${(cloud.server.address() as AddressInfo).port}`;
-  browser = await launchChromium();
-}, 90_000);
+  tc = await testCloud(db);
+  app = tc.app;
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const browserStarting = launchChromium();
+
+  tokenA = (await createTenant(app, 'city-a')).admin;
+  tokenB = (await createTenant(app, 'city-b')).admin;
+  const dir = tempDir('tessera-e2e-cloud-ui-', 'file');
+  const enrolled = async (name: string, role: string, venue?: string): Promise<Dev> => {
+    const code = await makeCode(app, tokenA, { role, ...(venue ? { venue } : {}) });
+    const { key } = await enroll(app, code, undefined, name);
+    return { name, key, log: createTestDevice(dir, { key }), chains: new Map() };
+  };
+  gate = await enrolled('Museum gate 1', 'redeemer', 'lviv.museum-history');
+  opera = await enrolled('Opera scanner', 'redeemer', 'lviv.opera');
+  kiosk = await enrolled('Kiosk 7', 'kiosk');
+
+  // A `detect` pass of 2 uses; a `prevent` pass of 5 uses with leases to both redeemers at issue.
+  await admin('POST', '/v1/products', tokenA, { product_cid: DETECT, protection: 'detect', deny_max_age_s: 3600 });
+  await admin('POST', '/v1/products', tokenA, { product_cid: PREVENT, protection: 'prevent', deny_max_age_s: 3600 });
+  const now = tc.now.ms;
+  const window = { valid_from: new Date(now - 60_000).toISOString(), valid_until: new Date(now + 86_400_000).toISOString(), venues: [] };
+  conflictSerial = (await admin<{ serial: string }>('POST', '/v1/entitlements', tokenA, { product_cid: DETECT, kind: 'multi_use', uses: 2, ...window })).serial;
+  const leased = await admin<{ serial: string; leases: unknown[] }>('POST', '/v1/entitlements', tokenA, {
+    product_cid: PREVENT, kind: 'multi_use', uses: 5, ...window, leases: [{ device: gate.key.keyid, rights: 3 }, { device: opera.key.keyid, rights: 2 }],
+  });
+  [gateLease, operaLease] = leased.leases.map(leaseId) as [string, string];
+
+  // Offline, both redeemers take the detect pass: the gate once, the opera twice (the first earliest) — 3 of 2.
+  // The gate also redeems the prevent pass once within its lease. Then both upload their logs.
+  redeem(opera, conflictSerial, DETECT, now - 3_600_000, { protection: 'detect' });
+  redeem(gate, conflictSerial, DETECT, now - 3_000_000, { protection: 'detect' });
+  redeem(opera, conflictSerial, DETECT, now - 2_400_000, { protection: 'detect' });
+  redeem(gate, leased.serial, PREVENT, now - 1_000_000, { protection: 'prevent', lease: gateLease });
+  gate.log.add(3); // and other receipts of its runs
+  for (const d of [gate, opera]) expect(await upload(d)).toEqual({ statusCode: 200 });
+  // The opera gives its unused lease back (its log is uploaded).
+  const back = await device(opera, 'POST', '/v1/leases/return', { lease: operaLease, used: 0, log_size: opera.log.ids.length });
+  expect(back.statusCode, back.body).toBe(200);
+  // Then its database is swapped for another log under the same key: the cloud refuses the fork and raises an alert.
+  const forked: Dev = { ...opera, log: createTestDevice(dir, { key: opera.key, chain: 1 }), chains: new Map() };
+  forked.log.add(opera.log.ids.length + 1);
+  expect(await upload(forked)).toEqual({ statusCode: 409, code: 'LOG_FORKED' });
+  await admin('POST', `/v1/devices/${encodeURIComponent(opera.key.keyid)}/revoke`, tokenA, { reason: 'stolen' });
+  // Two minutes later (the cloud's clock): what the page shows as lag.
+  tc.now.ms += 120_000;
+  browser = await browserStarting;
+}, 120_000);
 
 afterAll(async () => {
   await browser?.close();
-  await cloud?.close();
+  await app?.close();
   await db?.close();
+  for (const d of [gate, opera, kiosk]) d?.log.close();
 }, 30_000);
 
 /** A fresh page that records console errors and CSP violations. */
@@ -162,40 +216,46 @@ describe('cloud operator page', () => {
     expect(await page.evaluate(() => sessionStorage.getItem('tessera.cloud.admin-token'))).toBeNull();
     errors.length = 0; // the refused requests (401) log as console errors; nothing else may
 
-    await page.getByTestId('token').fill(TOKEN_A);
+    await page.getByTestId('token').fill(tokenA);
     await page.getByRole('button', { name: 'Open' }).click();
     await page.getByTestId('fleet').waitFor();
-    expect(await page.evaluate(() => sessionStorage.getItem('tessera.cloud.admin-token'))).toBe(TOKEN_A);
+    expect(await page.evaluate(() => sessionStorage.getItem('tessera.cloud.admin-token'))).toBe(tokenA);
 
-    // Devices: last head, lag, revoked.
+    // Devices: last head, lag, revoked — as the cloud accepted them.
     await expect.poll(() => page.getByTestId('device-row').count()).toBe(3);
-    const gate = page.locator(`[data-testid="device-row"][data-device="${DEV(1)}"]`);
-    expect(await gate.getByTestId('device-head').textContent()).toMatch(/^1284 receipts, /);
-    expect(await gate.getByTestId('device-lag').textContent()).toBe('2 min');
-    expect(await gate.getByTestId('device-state').textContent()).toBe('active');
-    const opera = page.locator(`[data-testid="device-row"][data-device="${DEV(2)}"]`);
-    expect(await opera.getAttribute('data-revoked')).toBe('true');
-    expect(await opera.getByTestId('device-state').textContent()).toMatch(/^revoked /);
-    expect(await opera.getByTestId('device-lag').textContent()).toBe('2 h');
-    expect(await page.locator(`[data-testid="device-row"][data-device="${DEV(3)}"]`).getByTestId('device-head').textContent()).toBe('nothing uploaded');
+    const gateRow = page.locator(`[data-testid="device-row"][data-device="${gate.key.keyid}"]`);
+    expect(await gateRow.textContent()).toContain('Museum gate 1');
+    expect(await gateRow.getByTestId('device-head').textContent()).toMatch(new RegExp(`^${gate.log.ids.length} receipts, `));
+    expect(await gateRow.getByTestId('device-lag').textContent()).toBe('2 min');
+    expect(await gateRow.getByTestId('device-state').textContent()).toBe('active');
+    const operaRow = page.locator(`[data-testid="device-row"][data-device="${opera.key.keyid}"]`);
+    expect(await operaRow.getAttribute('data-revoked')).toBe('true');
+    expect(await operaRow.getByTestId('device-state').textContent()).toMatch(/^revoked .*: stolen$/);
+    // Its last accepted head is the one before the fork.
+    expect(await operaRow.getByTestId('device-head').textContent()).toMatch(new RegExp(`^${opera.log.ids.length} receipts, `));
+    expect(await page.locator(`[data-testid="device-row"][data-device="${kiosk.key.keyid}"]`).getByTestId('device-head').textContent()).toBe('nothing uploaded');
 
-    // Leases, named by device.
+    // Leases, named by device: the gate used one of its three (its uploaded redemption), the opera gave its two back.
     await expect.poll(() => page.getByTestId('lease-row').count()).toBe(2);
-    expect(await page.locator('[data-lease="lse_1"]').textContent()).toContain('Museum gate 1');
-    expect(await page.locator('[data-lease="lse_1"]').textContent()).toContain('1 of 3');
-    expect(await page.locator('[data-lease="lse_2"]').getAttribute('data-state')).toBe('returned');
+    expect(await page.locator(`[data-lease="${gateLease}"]`).textContent()).toContain('Museum gate 1');
+    expect(await page.locator(`[data-lease="${gateLease}"]`).textContent()).toContain('1 of 3');
+    expect(await page.locator(`[data-lease="${gateLease}"]`).getAttribute('data-state')).toBe('active');
+    expect(await page.locator(`[data-lease="${operaLease}"]`).getAttribute('data-state')).toBe('returned');
 
-    // The conflict: used vs rights, honoured/over, and the adjudication the page checks against the evidence.
-    const conflict = page.getByTestId('conflict');
+    // The conflict the cloud found at upload: used vs rights, honoured/over, and the adjudication the page checks
+    // against the evidence (the devices' own receipts in the signed proof): the two earliest honoured, the last over.
+    const conflict = page.locator(`[data-testid="conflict"][data-serial="${conflictSerial}"]`);
     expect(await conflict.getByTestId('conflict-used').textContent()).toBe('used 3 of 2');
     expect(await conflict.getByTestId('conflict-split').textContent()).toBe('2 honoured · 1 over');
     await conflict.locator('summary').click();
     expect(await conflict.locator('summary').textContent()).toContain('checked against the evidence');
     expect(await conflict.getByTestId('evidence').evaluateAll((els) => els.map((e) => e.getAttribute('data-honoured')))).toEqual(['true', 'true', 'false']);
+    expect(await conflict.getByTestId('evidence').first().textContent()).toContain('Opera scanner');
+    expect(await conflict.getByTestId('evidence').nth(1).textContent()).toContain('Museum gate 1');
     expect(await conflict.getByTestId('evidence').last().textContent()).toContain('Opera scanner');
 
-    // The alert.
-    expect(await page.getByTestId('alert-row').getAttribute('data-code')).toBe('LOG_FORKED');
+    // The alerts: the double spend and the forked log.
+    expect((await page.getByTestId('alert-row').evaluateAll((els) => els.map((e) => e.getAttribute('data-code')))).sort()).toEqual(['DOUBLE_SPEND', 'LOG_FORKED']);
 
     // A phone: nothing scrolls sideways, every row reads as a card.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
@@ -227,12 +287,15 @@ describe('cloud operator page', () => {
   it('on a laptop (1280 px): another tenant\'s token sees its own empty fleet', async () => {
     const { page, errors, violations } = await openPage(1280, 800);
     await page.goto(`${origin}/`);
-    await page.getByTestId('token').fill(TOKEN_A);
+    await page.getByTestId('token').fill(tokenA);
     await page.getByRole('button', { name: 'Open' }).click();
     await expect.poll(() => page.getByTestId('device-row').count()).toBe(3);
+    await page.getByTestId('conflict').waitFor();
+    // The real alerts carry long messages (hex roots): each code still reads on one line.
+    expect(await page.getByTestId('alert-row').locator('code').evaluateAll((els) => els.map((e) => e.getClientRects().length))).toEqual([1, 1]);
     await shot(page, 'fleet-1280');
     await page.getByTestId('sign-out').click();
-    await page.getByTestId('token').fill(TOKEN_B);
+    await page.getByTestId('token').fill(tokenB);
     await page.getByRole('button', { name: 'Open' }).click();
     await page.getByTestId('fleet').waitFor();
     expect(await page.getByTestId('section-devices').textContent()).toContain('No devices enrolled yet');

@@ -28,15 +28,17 @@ describe('status bar words', () => {
 
   it('lists active unexpired leases only, soonest first, compactly', () => {
     const leases = [
-      lease({ lease: 'a', title: 'City card', exp: new Date(NOW + 7_200_000).toISOString(), left: 1, rights: 2 }),
+      lease({ lease: 'a', serial: 'aaaaaaaaaaaaaaaaaaaaaaaa', title: 'City card', exp: new Date(NOW + 7_200_000).toISOString(), left: 1, rights: 2 }),
       lease({ lease: 'b', title: 'Museum pass' }),
       lease({ lease: 'c', title: 'Old', exp: ago(10) }),
       lease({ lease: 'd', title: 'Back', state: 'returned' }),
-      lease({ lease: 'e', title: 'Zoo', exp: new Date(NOW + 9_000_000).toISOString() }),
+      lease({ lease: 'e', serial: 'eeeeeeeeeeeeeeeeeeeeeeee', title: 'Zoo', exp: new Date(NOW + 9_000_000).toISOString() }),
     ];
     expect(compactLeases(leases, NOW)).toBe('Leases: Museum pass 3/5 · City card 1/2 +1 more');
     expect(compactLeases([lease({ title: undefined })], NOW)).toBe('Leases: pass 5f1e0c2a… 3/5');
     expect(compactLeases([lease({ state: 'expired' })], NOW)).toBeNull();
+    // Two leases of one pass (one at issue, one granted when it ran out) read as one: 0/2 + 1/1.
+    expect(compactLeases([lease({ lease: 'a', title: 'Museum pass', rights: 2, used: 2, left: 0 }), lease({ lease: 'b', title: 'Museum pass', rights: 1, used: 0, left: 1 })], NOW)).toBe('Leases: Museum pass 1/3');
   });
 });
 
@@ -54,6 +56,7 @@ describe('Redeem lease words', () => {
     expect(staffAdvice('LEASE_EXHAUSTED', NOW)).toMatch(/every use its lease gives it/);
     expect(staffAdvice('DENY_LIST_STALE', NOW, ago(3 * 3600))).toMatch(/\(3 h ago\).*Sync now/);
     expect(staffAdvice('DENY_LIST_STALE', NOW, null)).toMatch(/was never fetched/);
+    expect(staffAdvice('DENY_LIST_STALE', NOW, ago(20))).toContain('(under a minute ago)');
     expect(staffAdvice('REDEEMED', NOW)).toBeNull();
   });
 });

@@ -128,6 +128,8 @@ export interface EntitlementsOptions {
   issuers: TrustView & { dir?: string };
   logger: Logger;
   clock?: () => number;
+  /** A product's title by cid (the catalogue's), for passes issued elsewhere (the cloud, another kiosk). */
+  productTitle?: (productCid: string) => string | undefined;
 }
 
 const MIGRATIONS: readonly Migration[] = [
@@ -300,11 +302,12 @@ export function createEntitlements(options: EntitlementsOptions): Entitlements {
 
   function entitlementView(claims: TokenClaims, rightsLeft: number | undefined): NonNullable<RedeemAnswer['entitlement']> {
     const issued = stmt.issuedBySerial.get(claims.serial);
+    const title = issued?.title ?? options.productTitle?.(claims.product_cid);
     return {
       serial: claims.serial,
       product_cid: claims.product_cid,
       ...(issued ? { product_ref: issued.product_ref } : {}),
-      ...(issued?.title ? { title: issued.title } : {}),
+      ...(title ? { title } : {}),
       kind: claims.kind,
       ...(claims.kind === 'single_use' ? { rights_total: 1 } : claims.rights !== undefined ? { rights_total: claims.rights } : {}),
       ...(rightsLeft !== undefined ? { rights_left: rightsLeft } : {}),

@@ -96,6 +96,8 @@ export interface SyncOptions {
   random?: () => number;
   fetch?: typeof fetch;
   grantTimeoutMs?: number;
+  /** A product's title for staff (the catalogue's), shown with the lease balances; none: the pass serial is shown. */
+  productTitle?: (productCid: string) => string | undefined;
 }
 
 type Phase = 'online' | 'offline' | 'refused';
@@ -382,7 +384,10 @@ export function createSync(options: SyncOptions): Sync {
         accepted_size: accepted,
         next_attempt: e && !running && nextAt !== null ? iso(nextAt) : null,
         deny_list_as_of: state.get<string>('deny_list_as_of') ?? null,
-        leases: state.leases(now).map(({ nbf: _nbf, envelope: _envelope, ...balance }) => balance),
+        leases: state.leases(now).map(({ nbf: _nbf, envelope: _envelope, ...balance }) => {
+          const title = balance.title ?? options.productTitle?.(balance.product_cid);
+          return title ? { ...balance, title } : balance;
+        }),
       };
     },
 

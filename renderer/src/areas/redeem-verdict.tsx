@@ -53,6 +53,8 @@ export function staffAdvice(verdict: RedeemVerdict, now: number, denyListAsOf?: 
 function relativeAge(iso: string, now: number): string {
   const minutes = Math.round((now - Date.parse(iso)) / 60_000);
   if (Number.isNaN(minutes)) return iso;
+  // Never "0 min ago" beside "older than this product allows" (a bound under a minute, or the browser's clock behind the device's).
+  if (minutes < 1) return 'under a minute ago';
   if (minutes < 90) return `${minutes} min ago`;
   if (minutes < 36 * 60) return `${Math.round(minutes / 60)} h ago`;
   return `${Math.round(minutes / 1440)} days ago`;
