@@ -59,29 +59,40 @@ function fillPath(url: string, a: TenantIds): string {
   return url.replace(/:([A-Za-z_]+)/g, (_m, name: string) => encodeURIComponent(String(guess(name, a))));
 }
 
-type PropSchema = { type?: unknown; enum?: unknown[]; default?: unknown; minimum?: number };
+type PropSchema = { type?: unknown; enum?: unknown[]; default?: unknown; minimum?: number; items?: PropSchema; properties?: Record<string, PropSchema>; required?: string[] };
 const propsOf = (schema: unknown) => (schema as { properties?: Record<string, PropSchema> } | undefined)?.properties;
+
+/** A value of schema `prop` for a field called `name`, naming A wherever it could hold an id; objects filled in too. */
+function valueFor(name: string, prop: PropSchema, a: TenantIds): unknown {
+  const type = Array.isArray(prop.type) ? prop.type[0] : prop.type;
+  if (prop.enum) return prop.enum[0];
+  if (type === 'integer' || type === 'number') return /ttl/.test(name) ? 3600 : 1;
+  if (type === 'array') return name === 'receipts' ? [] : [valueFor(name, prop.items ?? {}, a)];
+  if (type === 'object') return objectFor(prop, a);
+  if (type === 'boolean') return false;
+  if (/valid_from/.test(name)) return new Date(Date.now() - 60_000).toISOString();
+  if (/valid_until/.test(name)) return new Date(Date.now() + 86_400_000).toISOString();
+  return /reason|name|message/.test(name) ? 'guessing' : String(guess(name, a));
+}
+
+/** Named in a request, these fields could point at A's rows; other optional fields are left out (they only add ways to fail validation). */
+const ID_FIELD = /device|serial|lease|^from$|^to$|id$|cid|product|reason/;
+
+/** The required properties of an object schema, and the optional ones that could hold an id. */
+function objectFor(schema: PropSchema, a: TenantIds): Record<string, unknown> {
+  const entries = Object.entries(schema.properties ?? {}).filter(([name]) => !schema.required || schema.required.includes(name) || ID_FIELD.test(name));
+  return Object.fromEntries(entries.map(([name, prop]) => [name, valueFor(name, prop, a)]));
+}
 
 /**
  * A body that passes the route's schema where it can, naming A in every field that could hold an id (a body the
- * schema refuses would prove nothing: the handler would never run).
+ * schema refuses would prove nothing: the handler would never run). Nested objects too: B issuing an entitlement
+ * asks for a lease on A's device.
  */
 function bodyFor(route: RouteOptions | SeenRoute, a: TenantIds): Record<string, unknown> {
-  const props = propsOf((route as RouteOptions).schema?.body);
-  if (!props) return { device: a.device, serial: a.serial, lease: a.lease, id: a.receipt, reason: 'guessing', rights: 1 };
-  const body: Record<string, unknown> = {};
-  for (const [name, prop] of Object.entries(props)) {
-    const type = Array.isArray(prop.type) ? prop.type[0] : prop.type;
-    if (prop.enum) body[name] = prop.enum[0];
-    else if (type === 'integer' || type === 'number') body[name] = /ttl/.test(name) ? 3600 : 1;
-    else if (type === 'array') body[name] = /venues/.test(name) ? [] : name === 'receipts' ? [] : [guess(name, a)];
-    else if (type === 'object') body[name] = {};
-    else if (type === 'boolean') body[name] = false;
-    else if (/valid_from/.test(name)) body[name] = new Date(Date.now() - 60_000).toISOString();
-    else if (/valid_until/.test(name)) body[name] = new Date(Date.now() + 86_400_000).toISOString();
-    else body[name] = /reason|name|message/.test(name) ? 'guessing' : String(guess(name, a));
-  }
-  return body;
+  const schema = (route as RouteOptions).schema?.body as PropSchema | undefined;
+  if (!schema?.properties) return { device: a.device, serial: a.serial, lease: a.lease, id: a.receipt, reason: 'guessing', rights: 1 };
+  return objectFor(schema, a);
 }
 
 /**
@@ -95,7 +106,7 @@ function queryFor(route: RouteOptions | SeenRoute, a: TenantIds): string {
   for (const [name, prop] of Object.entries(props ?? {})) {
     const type = Array.isArray(prop.type) ? prop.type[0] : prop.type;
     if (prop.enum) query[name] = String(prop.enum[0]);
-    else if (type === 'integer' || type === 'number') query[name] = String(prop.default ?? prop.minimum ?? 0);
+    else if (type === 'integer' || type === 'number') query[name] = String(prop.default ?? (/before/.test(name) ? 2 ** 31 - 1 : prop.minimum ?? 0));
     else query[name] = String(guess(name, a));
   }
   return new URLSearchParams(query).toString();
