@@ -13,7 +13,6 @@ import type { DeviceRole, DeviceSummary } from '../common/cloud.js';
 import { DEVICE_ROLES } from '../common/cloud.js';
 import { TesseraError } from '../common/errors.js';
 import { tenantOf } from './app.js';
-import type { Db } from './db.js';
 import { appendChanges } from './feed.js';
 
 const errorRef = { $ref: 'Error#' } as const;
@@ -53,19 +52,6 @@ interface DeviceRow {
 
 const hex = (v: string | Uint8Array): string => (typeof v === 'string' ? v : Buffer.from(v).toString('hex'));
 
-/**
- * Whether the receipt ingest's table exists (main/cloud/receipts.ts, migration 2). Until that module is part of the
- * build, the list answers `log: null` for every device. Remembered once seen.
- * TODO(merge): drop this once receipts.ts (device_logs) is always migrated.
- */
-const withLogs = new WeakSet<Db>();
-async function hasDeviceLogs(db: Db): Promise<boolean> {
-  if (withLogs.has(db)) return true;
-  const rows = await db.query<{ present: boolean }>("SELECT to_regclass('device_logs') IS NOT NULL AS present");
-  if (rows[0]?.present) withLogs.add(db);
-  return rows[0]?.present === true;
-}
-
 export async function deviceRoutes(app: FastifyInstance): Promise<void> {
   const { db, clock, logger } = app.cloud;
 
@@ -79,16 +65,11 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
     },
     handler: async (request): Promise<{ devices: DeviceSummary[] }> => {
       const tenant = tenantOf(request);
-      const logs = await hasDeviceLogs(db);
       const rows = await db.query<DeviceRow>(
-        logs
-          ? `SELECT d.device, d.name, d.role, d.venue, d.enrolled_at, d.last_seen_at, d.revoked_at, d.revoked_reason,
-                    l.size AS log_size, l.root AS log_root, l.accepted_at AS log_accepted_at
-               FROM devices d LEFT JOIN device_logs l ON l.tenant = d.tenant AND l.device = d.device
-              WHERE d.tenant = $1 ORDER BY d.enrolled_at, d.device`
-          : `SELECT device, name, role, venue, enrolled_at, last_seen_at, revoked_at, revoked_reason,
-                    NULL::bigint AS log_size, NULL::text AS log_root, NULL::timestamptz AS log_accepted_at
-               FROM devices WHERE tenant = $1 ORDER BY enrolled_at, device`,
+        `SELECT d.device, d.name, d.role, d.venue, d.enrolled_at, d.last_seen_at, d.revoked_at, d.revoked_reason,
+                l.size AS log_size, l.root AS log_root, l.accepted_at AS log_accepted_at
+           FROM devices d LEFT JOIN device_logs l ON l.tenant = d.tenant AND l.device = d.device
+          WHERE d.tenant = $1 ORDER BY d.enrolled_at, d.device`,
         [tenant],
       );
       const now = clock();

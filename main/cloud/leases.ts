@@ -17,7 +17,7 @@
  * ## Unused rights come back
  * - `POST /v1/leases/return`: the device stops using the lease; the cloud checks it holds the device's log up to
  *   `log_size` (else LOG_GAP: upload first), counts the REDEMPTION receipts naming the lease, and frees the rest.
- * - Expiry: a lease past its `exp` keeps all its rights until the device's accepted tree head (H2's
+ * - Expiry: a lease past its `exp` keeps all its rights until the device's accepted tree head (receipts.ts,
  *   `device_logs.head`) was signed after `exp` — then every redemption the device made under it is uploaded and
  *   counted, and the lease settles as `expired` holding what was used. Settlement runs whenever a serial's leases
  *   are read for a decision (grant, assign, return, move, list) and after each ingest of the holder's receipts.
@@ -129,7 +129,7 @@ export async function refreshLeaseUse(sql: Sql, tenant: string, serial: string):
   );
 }
 
-/** The `issued_at` of a device's accepted tree head (H2's `device_logs.head`: a DSSE envelope of a TreeHead, or the TreeHead). */
+/** The `issued_at` of a device's accepted tree head (receipts.ts `device_logs.head`: a DSSE envelope of a TreeHead, or the TreeHead). */
 function headIssuedAt(head: unknown): number | null {
   if (!head || typeof head !== 'object') return null;
   let payload: unknown = head;

@@ -26,8 +26,8 @@ import type { Db } from '../../main/cloud/db.js';
 import { ingestUpload, receiptRoutes } from '../../main/cloud/receipts.js';
 import { installFastDigests } from '../../main/runtime/digests.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
-import { createTestDevice, insertTenant, signedRequest } from '../helpers/cloud-device.js';
-import type { TestDevice } from '../helpers/cloud-device.js';
+import { createTestDevice, insertTenant, signedRequest } from '../helpers/cloud.js';
+import type { TestDevice } from '../helpers/cloud.js';
 import type { AnyBenchmark, FigureBenchmark, FigureSide } from './harness.js';
 
 const DEVICE_RECEIPTS = 100_000;

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,17 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 export function runTessera(args: string[], env = cleanEnv()) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, timeout: 120_000 }); // a ceiling for a loaded machine
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** {@link runTessera} without blocking: independent commands can run side by side. */
+export function runTesseraAsync(args: string[], env = cleanEnv()): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [BIN, ...args], { encoding: 'utf8', env, timeout: 120_000 }, (error, stdout, stderr) => {
+      // A non-zero exit is an answer (its code is the point); only a failure to run at all is an error.
+      if (error && typeof error.code !== 'number') reject(error);
+      else resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+    });
+  });
 }
 
 export interface StartedTessera {

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { cpSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { toBase64 } from '../../main/common/dsse.js';
 import { startCloud } from '../../main/cloud/index.js';
 import { generateKeyPair } from '../../main/runtime/keys/index.js';
 import { createLogger } from '../../main/runtime/log/index.js';
-import { BIN, cleanEnv, requireBuild, runTessera } from '../helpers/cli.js';
+import { BIN, cleanEnv, requireBuild, runTessera, runTesseraAsync } from '../helpers/cli.js';
 import { freshPostgresUrl } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -136,20 +136,23 @@ describe('tessera cloud (built CLI, real process)', () => {
     expect(await second.exited).toBe(0);
   }, 300_000); // two cold starts of PGlite and four CLI processes on a loaded 2-core machine
 
-  it('refuses bad arguments with usage errors, and says when no cloud answers', () => {
+  it('refuses bad arguments with usage errors, and says when no cloud answers', async () => {
     const env = cloudEnv(tempDir('tessera-cloud-cli-'));
-    const role = runTessera(['cloud', 'code', '--role', 'cashier', '--token', 'x'], env);
-    expect([role.code, role.stderr]).toEqual([2, expect.stringContaining('error CONFIG_INVALID: --role must be one of kiosk, redeemer, gateway')]);
-    const noId = runTessera(['cloud', 'tenant', 'create'], env);
-    expect([noId.code, noId.stderr]).toEqual([2, expect.stringContaining('tenant ID is required')]);
-    const noToken = runTessera(['cloud', 'tenant', 'create', 'acme'], env);
-    expect([noToken.code, noToken.stderr]).toEqual([2, expect.stringContaining('No root token')]);
-    const db = runTessera(['cloud', 'start', '--database', 'mysql://x'], env);
-    expect([db.code, db.stderr]).toEqual([2, expect.stringContaining('--database must be a postgres:// URL')]);
-    const down = runTessera(['cloud', 'code', '--role', 'kiosk', '--token', 'x', '--cloud', 'http://127.0.0.1:9'], env);
-    expect([down.code, down.stderr]).toEqual([1, expect.stringContaining('error CLOUD_UNREACHABLE')]);
-    const help = runTessera(['cloud', '--help'], env);
-    expect(help.stdout).toContain('tessera cloud tenant create ID');
+    // Six independent commands, run side by side.
+    const [role, noId, noToken, db, down, help] = await Promise.all([
+      ['cloud', 'code', '--role', 'cashier', '--token', 'x'],
+      ['cloud', 'tenant', 'create'],
+      ['cloud', 'tenant', 'create', 'acme'],
+      ['cloud', 'start', '--database', 'mysql://x'],
+      ['cloud', 'code', '--role', 'kiosk', '--token', 'x', '--cloud', 'http://127.0.0.1:9'],
+      ['cloud', '--help'],
+    ].map((args) => runTesseraAsync(args, env)));
+    expect([role!.code, role!.stderr]).toEqual([2, expect.stringContaining('error CONFIG_INVALID: --role must be one of kiosk, redeemer, gateway')]);
+    expect([noId!.code, noId!.stderr]).toEqual([2, expect.stringContaining('tenant ID is required')]);
+    expect([noToken!.code, noToken!.stderr]).toEqual([2, expect.stringContaining('No root token')]);
+    expect([db!.code, db!.stderr]).toEqual([2, expect.stringContaining('--database must be a postgres:// URL')]);
+    expect([down!.code, down!.stderr]).toEqual([1, expect.stringContaining('error CLOUD_UNREACHABLE')]);
+    expect(help!.stdout).toContain('tessera cloud tenant create ID');
   }, 180_000); // six CLI processes
 });
 
@@ -160,19 +163,26 @@ describe('startCloud', () => {
     const first = await startCloud({ dataDir, port: 0, logger, env: {} });
     try {
       await expect(startCloud({ dataDir, port: 0, logger, env: {} })).rejects.toMatchObject({ code: 'DATA_DIR_LOCKED' });
-      // Another folder on the port in use: PORT_IN_USE, and that folder's lock is freed for a later start.
-      const port = Number(new URL(first.url).port);
-      const other = tempDir('tessera-cloud-lock-');
-      await expect(startCloud({ dataDir: other, port, logger, env: {} })).rejects.toMatchObject({ code: 'PORT_IN_USE' });
-      await (await startCloud({ dataDir: other, port: 0, logger, env: {} })).close();
       expect((await fetch(`${first.url}/openapi.json`)).status).toBe(200);
     } finally {
       await first.close();
     }
+    // Another folder holding a database already (a copy of this one, so that PGlite need not be made again: a
+    // cold PGlite folder costs seconds), for the port test below.
+    const other = tempDir('tessera-cloud-lock-');
+    cpSync(dataDir, other, { recursive: true });
     const again = await startCloud({ dataDir, port: 0, logger, env: {} });
-    expect(again.rootToken).toBe(first.rootToken);
-    await again.close();
-  }, 300_000); // four cold starts of PGlite on a loaded machine
+    try {
+      expect(again.rootToken).toBe(first.rootToken);
+      // The other folder on the port in use: PORT_IN_USE, and that folder's lock is freed for a later start.
+      const port = Number(new URL(again.url).port);
+      await expect(startCloud({ dataDir: other, port, logger, env: {} })).rejects.toMatchObject({ code: 'PORT_IN_USE' });
+      await (await startCloud({ dataDir: other, port: 0, logger, env: {} })).close();
+      expect((await fetch(`${again.url}/openapi.json`)).status).toBe(200);
+    } finally {
+      await again.close();
+    }
+  }, 300_000); // a cold start of PGlite and three warm ones on a loaded machine
 
   it('runs on PostgreSQL when given a URL (DATABASE_URL too): two clouds share one database, each sees what the other wrote', async () => {
     const url = await freshPostgresUrl();

@@ -4,7 +4,7 @@
  * key, device-signed requests, revocation — and every way in that must be refused, with its code.
  */
 import type { FastifyInstance } from 'fastify';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEVICE_CERT_PAYLOAD_TYPE, enrollSigningBytes } from '../../main/common/cloud.js';
 import type { DeviceCertificate, DeviceSummary } from '../../main/common/cloud.js';
 import { toBase64 } from '../../main/common/dsse.js';
@@ -23,30 +23,40 @@ async function whoamiRoutes(app: FastifyInstance): Promise<void> {
 
 const codeOf = (res: { json: () => unknown }) => (res.json() as { error?: { code?: string } }).error?.code;
 
+let tenantCount = 0;
+
 describe.each(cloudDbs())('cloud enrollment on %s', (_kind, open) => {
+  // One database and server per block (starting PGlite or making a database takes seconds); each test works in a
+  // tenant of its own, so tests see only their own rows.
   let db: Db;
   let cloud: TestCloud;
   let app: FastifyInstance;
-  beforeEach(async () => {
+  /** This test's tenant id. */
+  let acme: string;
+  beforeAll(async () => {
     db = await open();
-    cloud = await testCloud(db, { extraRoutes: [whoamiRoutes] });
+    // Enrollment is rate limited per address, and every test here enrolls from the same one (the limits: isolation test).
+    cloud = await testCloud(db, { extraRoutes: [whoamiRoutes], limits: { enrollPerMinute: 100_000, ratePerMinute: 100_000 } });
     app = cloud.app;
   });
-  afterEach(async () => {
-    await app.close();
-    await db.close();
+  afterAll(async () => {
+    await app?.close();
+    await db?.close();
+  });
+  beforeEach(() => {
+    acme = `acme-${++tenantCount}`;
   });
 
   const feed = async (tenant: string) => db.query<{ seq: number; type: string; body: Record<string, unknown> }>('SELECT seq, type, body FROM changes WHERE tenant = $1 ORDER BY seq', [tenant]);
 
   it('creates a tenant, enrolls a device whose certificate verifies with the cloud key, and accepts its signed requests', async () => {
-    const { admin, cloudKey } = await createTenant(app, 'acme');
+    const { admin, cloudKey } = await createTenant(app, acme);
     // The same id again: refused, nothing changed.
-    const again = await app.inject({ method: 'POST', url: '/v1/tenants', headers: bearer(ROOT_TOKEN), payload: { id: 'acme' } });
+    const again = await app.inject({ method: 'POST', url: '/v1/tenants', headers: bearer(ROOT_TOKEN), payload: { id: acme } });
     expect(again.statusCode).toBe(409);
     expect(codeOf(again)).toBe('TENANT_EXISTS');
     // Only the digest of the admin token is stored.
-    const stored = await db.query<{ token_sha256: string }>('SELECT token_sha256 FROM admin_tokens');
+    const stored = await db.query<{ token_sha256: string }>('SELECT token_sha256 FROM admin_tokens WHERE tenant = $1', [acme]);
     expect(stored).toHaveLength(1);
     expect(JSON.stringify(stored)).not.toContain(admin);
     // The admin token cannot create tenants; the root token cannot make codes.
@@ -55,23 +65,23 @@ describe.each(cloudDbs())('cloud enrollment on %s', (_kind, open) => {
 
     const code = await makeCode(app, admin, { role: 'kiosk', venue: 'museum', name: 'Front desk' });
     const { key, response } = await enroll(app, code);
-    expect(response).toMatchObject({ tenant: 'acme', device: key.keyid, role: 'kiosk', venue: 'museum', cloud_key: { keyid: cloudKey.keyid } });
+    expect(response).toMatchObject({ tenant: acme, device: key.keyid, role: 'kiosk', venue: 'museum', cloud_key: { keyid: cloudKey.keyid } });
     const cloudPublic = readPublicKey(cloudKey.pem);
     const verified = verifyEnvelope(response.certificate, (keyid) => (keyid === cloudPublic.keyid ? cloudPublic : undefined));
     expect(verified.payloadType).toBe(DEVICE_CERT_PAYLOAD_TYPE);
     const cert = JSON.parse(new TextDecoder().decode(verified.payload)) as DeviceCertificate;
-    expect(cert).toMatchObject({ tenant: 'acme', device: key.keyid, public_key: key.publicKeyPem, role: 'kiosk', name: 'Front desk', venue: 'museum', issuer: cloudKey.keyid });
+    expect(cert).toMatchObject({ tenant: acme, device: key.keyid, public_key: key.publicKeyPem, role: 'kiosk', name: 'Front desk', venue: 'museum', issuer: cloudKey.keyid });
     // A certificate whose payload is changed does not verify.
     const forged = { ...response.certificate, payload: toBase64(new TextEncoder().encode(JSON.stringify({ ...cert, role: 'gateway' }))) };
     expect(() => verifyEnvelope(forged, () => cloudPublic)).toThrow();
 
     const who = await app.inject(signed(key, 'POST', '/test/whoami', { hello: 1 }, cloud.now.ms));
     expect(who.statusCode).toBe(200);
-    expect(who.json()).toMatchObject({ caller: { kind: 'device', tenant: 'acme', device: key.keyid, role: 'kiosk', venue: 'museum', name: 'Front desk' }, tenant: 'acme' });
+    expect(who.json()).toMatchObject({ caller: { kind: 'device', tenant: acme, device: key.keyid, role: 'kiosk', venue: 'museum', name: 'Front desk' }, tenant: acme });
     expect((await app.inject(signed(key, 'GET', '/test/whoami', undefined, cloud.now.ms))).statusCode).toBe(200);
 
     // The feed announces the cloud key and the kiosk's key as issuers.
-    const changes = await feed('acme');
+    const changes = await feed(acme);
     expect(changes.map((c) => [c.seq, c.type, c.body['name']])).toEqual([
       [1, 'issuer', 'cloud'],
       [2, 'issuer', 'Front desk'],
@@ -87,16 +97,16 @@ describe.each(cloudDbs())('cloud enrollment on %s', (_kind, open) => {
   });
 
   it('a redeemer is no issuer; its name defaults to what the device says, then to role and key', async () => {
-    const { admin } = await createTenant(app, 'acme');
+    const { admin } = await createTenant(app, acme);
     const named = await enroll(app, await makeCode(app, admin, { role: 'redeemer' }), generateKeyPair(), 'Gate 3');
     expect(JSON.parse(new TextDecoder().decode(Buffer.from(named.response.certificate.payload, 'base64'))).name).toBe('Gate 3');
     const unnamed = await enroll(app, await makeCode(app, admin, { role: 'gateway' }));
     expect(JSON.parse(new TextDecoder().decode(Buffer.from(unnamed.response.certificate.payload, 'base64'))).name).toBe(`gateway-${unnamed.key.keyid.slice(3, 11)}`);
-    expect((await feed('acme')).map((c) => c.body['name'])).toEqual(['cloud']);
+    expect((await feed(acme)).map((c) => c.body['name'])).toEqual(['cloud']);
   });
 
   it('refuses a bad proof, a wrong or reused or expired code, a stale or foreign challenge, and a key enrolled already', async () => {
-    const { admin } = await createTenant(app, 'acme');
+    const { admin } = await createTenant(app, acme);
     const code = await makeCode(app, admin);
     const challengeFor = async (c: string) => (await app.inject({ method: 'POST', url: '/v1/enroll/challenge', payload: { code: c } })).json<{ challenge: string }>().challenge;
     const attempt = (body: Record<string, unknown>) => app.inject({ method: 'POST', url: '/v1/enroll', payload: body });
@@ -139,7 +149,7 @@ describe.each(cloudDbs())('cloud enrollment on %s', (_kind, open) => {
     expect(reused.json<{ error: { message: string } }>().error.message).toMatch(/used already/);
 
     // The enrolled key with a fresh code, even of another tenant: refused.
-    const other = await createTenant(app, 'other');
+    const other = await createTenant(app, `${acme}-other`);
     const otherTenantCode = await makeCode(app, other.admin);
     const twice = await attempt(proof(otherTenantCode, await challengeFor(otherTenantCode)));
     expect([twice.statusCode, codeOf(twice)]).toEqual([403, 'ENROLLMENT_INVALID']);
@@ -160,11 +170,11 @@ describe.each(cloudDbs())('cloud enrollment on %s', (_kind, open) => {
       const res = await app.inject({ method: 'POST', url: '/v1/enrollment-codes', headers: bearer(admin), payload: body });
       expect([res.statusCode, codeOf(res)]).toEqual([400, 'VALIDATION_FAILED']);
     }
-    expect((await db.query('SELECT device FROM devices')).length).toBe(1);
+    expect((await db.query('SELECT device FROM devices WHERE tenant IN ($1, $2)', [acme, `${acme}-other`])).length).toBe(1);
   });
 
   it('refuses signed requests from unknown devices, with a skewed clock, a bad signature, or after revocation', async () => {
-    const { admin } = await createTenant(app, 'acme');
+    const { admin } = await createTenant(app, acme);
     const { key } = await enroll(app, await makeCode(app, admin));
     const now = cloud.now.ms;
 
@@ -196,7 +206,7 @@ describe.each(cloudDbs())('cloud enrollment on %s', (_kind, open) => {
     // Revoking again answers the first revocation and adds no change.
     const again = await app.inject({ method: 'POST', url: `/v1/devices/${key.keyid}/revoke`, headers: bearer(admin), payload: { reason: 'twice' } });
     expect(again.json()).toEqual({ device: key.keyid, revoked_at: revokedAt, reason: 'stolen' });
-    const changes = await feed('acme');
+    const changes = await feed(acme);
     expect(changes.filter((c) => c.type === 'device_revoked').map((c) => c.body)).toEqual([{ type: 'device_revoked', device: key.keyid, reason: 'stolen', at: revokedAt }]);
     const listed = (await app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(admin) })).json<{ devices: DeviceSummary[] }>().devices;
     expect(listed[0]).toMatchObject({ revoked_at: revokedAt, revoked_reason: 'stolen' });
@@ -205,7 +215,7 @@ describe.each(cloudDbs())('cloud enrollment on %s', (_kind, open) => {
   });
 
   it('enrolls one device per code when two race for it, and creates one tenant when two race for its id', async () => {
-    const { admin } = await createTenant(app, 'acme');
+    const { admin } = await createTenant(app, acme);
     const code = await makeCode(app, admin);
     const challenges = await Promise.all([0, 1].map(async () => (await app.inject({ method: 'POST', url: '/v1/enroll/challenge', payload: { code } })).json<{ challenge: string }>().challenge));
     const keys = [generateKeyPair(), generateKeyPair()];
@@ -213,20 +223,20 @@ describe.each(cloudDbs())('cloud enrollment on %s', (_kind, open) => {
       keys.map((key, i) => app.inject({ method: 'POST', url: '/v1/enroll', payload: { code, challenge: challenges[i], public_key: key.publicKeyPem, signature: toBase64(key.sign(enrollSigningBytes(code, challenges[i]!))) } })),
     );
     expect(results.map((r) => r.statusCode).sort()).toEqual([200, 403]);
-    expect((await db.query('SELECT device FROM devices')).length).toBe(1);
-    const tenants = await Promise.all([0, 1, 2].map(() => app.inject({ method: 'POST', url: '/v1/tenants', headers: bearer(ROOT_TOKEN), payload: { id: 'race' } })));
+    expect((await db.query('SELECT device FROM devices WHERE tenant = $1', [acme])).length).toBe(1);
+    const race = `${acme}-race`;
+    const tenants = await Promise.all([0, 1, 2].map(() => app.inject({ method: 'POST', url: '/v1/tenants', headers: bearer(ROOT_TOKEN), payload: { id: race } })));
     expect(tenants.map((r) => r.statusCode).sort()).toEqual([200, 409, 409]);
-    expect((await db.query("SELECT 1 FROM admin_tokens WHERE tenant = 'race'")).length).toBe(1);
+    expect((await db.query('SELECT 1 FROM admin_tokens WHERE tenant = $1', [race])).length).toBe(1);
   });
 
   it("lists each device with the last head the receipt ingest accepted (device_logs) and its lag", async () => {
-    const { admin } = await createTenant(app, 'acme');
+    const { admin } = await createTenant(app, acme);
     const { key } = await enroll(app, await makeCode(app, admin));
     const other = await enroll(app, await makeCode(app, admin));
-    // The receipt ingest's table (main/cloud/receipts.ts, migration 2) as the plan names it; made here when absent.
-    await db.query('CREATE TABLE IF NOT EXISTS device_logs (tenant TEXT NOT NULL, device TEXT NOT NULL, size BIGINT NOT NULL, root TEXT, head JSONB, cosignature JSONB, accepted_at TIMESTAMPTZ, PRIMARY KEY (tenant, device))');
+    // The row the receipt ingest (main/cloud/receipts.ts) keeps per device, written here as it writes it.
     const acceptedAt = new Date(cloud.now.ms - 90_000);
-    await db.query("INSERT INTO device_logs (tenant, device, size, root, head, cosignature, accepted_at) VALUES ('acme', $1, 42, $2, '{}'::jsonb, '{}'::jsonb, $3)", [key.keyid, 'ab'.repeat(32), acceptedAt]);
+    await db.query("INSERT INTO device_logs (tenant, device, size, root, head, cosignature, accepted_at) VALUES ($4, $1, 42, $2, '{}'::jsonb, '{}'::jsonb, $3)", [key.keyid, 'ab'.repeat(32), acceptedAt, acme]);
     const devices = (await app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(admin) })).json<{ devices: DeviceSummary[] }>().devices;
     expect(devices.find((d) => d.device === key.keyid)).toMatchObject({ log: { size: 42, root: 'ab'.repeat(32), accepted_at: acceptedAt.toISOString() }, lag_s: 90 });
     expect(devices.find((d) => d.device === other.key.keyid)).toMatchObject({ log: null, lag_s: null });

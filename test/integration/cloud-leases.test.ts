@@ -3,7 +3,7 @@
  * assign, return, move, expiry) with the `prevent` invariant under concurrent grants, the device pull feed with its
  * checkpoint, and double-spend proofs built at ingest from real signed REDEMPTION receipts.
  *
- * Runs on PGlite (in memory), and also on a real PostgreSQL server when TESSERA_TEST_PG_URL names one.
+ * Runs on PGlite (in memory) and on a real, throwaway PostgreSQL server (test/helpers/postgres.ts cloudDbs).
  * Tenants and devices are written straight into the database (enrollment is tested in cloud-enroll.test.ts);
  * device requests are signed here with requestSigningBytes, as a device does.
  */
@@ -22,7 +22,6 @@ import { RECEIPT_PAYLOAD_TYPE, RECEIPT_VERSION, receiptBytes, receiptId } from '
 import type { JsonObject, ReceiptPayload } from '../../main/common/receipt.js';
 import { createCloudServer } from '../../main/cloud/app.js';
 import type { AcceptedReceipt } from '../../main/cloud/app.js';
-import { openDb } from '../../main/cloud/db.js';
 import type { Db } from '../../main/cloud/db.js';
 import { appendChanges } from '../../main/cloud/feed.js';
 import { createEntitlementIngestHook, entitlementRoutes } from '../../main/cloud/entitlements.js';
@@ -30,6 +29,7 @@ import { leaseRoutes } from '../../main/cloud/leases.js';
 import { generateKeyPair, privateKeyPem, signEnvelope, verifyEnvelope, verifyEd25519 } from '../../main/runtime/keys/index.js';
 import type { SigningKey } from '../../main/runtime/keys/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
+import { cloudDbs } from '../helpers/postgres.js';
 
 const PRODUCT = `b3:${'ab'.repeat(32)}`;
 const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
@@ -45,10 +45,7 @@ interface Answer {
   [key: string]: unknown;
 }
 
-const dbs: Array<[string, () => Promise<Db>]> = [['pglite', () => openDb({})]];
-if (process.env['TESSERA_TEST_PG_URL']) dbs.push(['postgres', () => openDb({ url: process.env['TESSERA_TEST_PG_URL']! })]);
-
-describe.each(dbs)('cloud leases and entitlements (%s)', (_name, open) => {
+describe.each(cloudDbs())('cloud leases and entitlements (%s)', (_name, open) => {
   let db: Db;
   let app: FastifyInstance;
   let now = Date.parse('2026-06-01T10:00:00.000Z');
@@ -69,9 +66,6 @@ describe.each(dbs)('cloud leases and entitlements (%s)', (_name, open) => {
 
   beforeAll(async () => {
     db = await open();
-    // H2 owns device_logs (migration 2); until it is merged, this test makes the table the way the plan names it.
-    await db.query(`CREATE TABLE IF NOT EXISTS device_logs (tenant TEXT NOT NULL, device TEXT NOT NULL, size BIGINT NOT NULL, root TEXT, head JSONB,
-      cosignature JSONB, accepted_at TIMESTAMPTZ, PRIMARY KEY (tenant, device))`);
     for (const [id, token, key] of [[tenant, adminToken, tenantKeyPair], [other, otherToken, generateKeyPair()]] as const) {
       await db.query('INSERT INTO tenants (id, name, cloud_keyid, cloud_key_pem, cloud_private_pem) VALUES ($1, $2, $3, $4, $5)', [id, id, key.keyid, key.publicKeyPem, privateKeyPem(key)]);
       await db.query('INSERT INTO admin_tokens (token_sha256, tenant) VALUES ($1, $2)', [sha256(token), id]);
@@ -145,7 +139,7 @@ describe.each(dbs)('cloud leases and entitlements (%s)', (_name, open) => {
     return out;
   };
   const ingest = (device: Device, receipts: AcceptedReceipt[]) => db.tx((sql) => hook(sql, { tenant, device: device.id }, receipts));
-  /** What H2's ingest records once it accepted a head: the device's log size and its signed head. */
+  /** What the receipt ingest (main/cloud/receipts.ts) records once it accepted a head: the device's log size and its signed head. */
   const acceptHead = async (device: Device, size: number, signedAt: number) => {
     const head = { v: TREE_HEAD_VERSION, log: device.id, size, root: 'ab'.repeat(32), hash: MERKLE_HASH, issued_at: new Date(signedAt).toISOString() };
     const envelope = signEnvelope(TREE_HEAD_PAYLOAD_TYPE, canonicalBytes(head), [device.key]);

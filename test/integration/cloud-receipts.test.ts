@@ -22,8 +22,8 @@ import { generateKeyPair, signEnvelope, verifyEnvelope } from '../../main/runtim
 import type { SigningKey } from '../../main/runtime/keys/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
 import { buildReceipts } from '../../main/runtime/receipts/store.js';
-import { createTestDevice, insertDevice, insertTenant, signedRequest } from '../helpers/cloud-device.js';
-import type { TestDevice } from '../helpers/cloud-device.js';
+import { createTestDevice, insertDevice, insertTenant, signedRequest } from '../helpers/cloud.js';
+import type { TestDevice } from '../helpers/cloud.js';
 import { tempDir } from '../helpers/tmp.js';
 
 let db: Db;
