@@ -7,7 +7,7 @@
  * Everything the page lists is made through the cloud's own routes: two tenants (root token), enrollment codes, three
  * devices enrolled with their own keys (challenge, signature), products and entitlements with leases, a lease given
  * back, device logs uploaded with signed heads and consistency proofs (`/v1/sync/receipts`, each device's real log:
- * test/helpers/cloud-device.ts), a double spend (two devices redeem a `detect` pass beyond its rights offline, then
+ * test/helpers/cloud.ts), a double spend (two devices redeem a `detect` pass beyond its rights offline, then
  * upload: the cloud's signed proof and DOUBLE_SPEND alert), a forked log refused (LOG_FORKED alert), a revocation.
  */
 import { join } from 'node:path';
@@ -31,10 +31,8 @@ import { signEnvelope } from '../../main/runtime/keys/index.js';
 import type { SigningKey } from '../../main/runtime/keys/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
 import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
-import { bearer, createTenant, enroll, makeCode, signed, testCloud } from '../helpers/cloud.js';
-import type { TestCloud } from '../helpers/cloud.js';
-import { createTestDevice } from '../helpers/cloud-device.js';
-import type { TestDevice } from '../helpers/cloud-device.js';
+import { bearer, createTenant, createTestDevice, enroll, makeCode, signed, testCloud } from '../helpers/cloud.js';
+import type { TestCloud, TestDevice } from '../helpers/cloud.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const DETECT = `b3:${'7'.repeat(64)}`;
