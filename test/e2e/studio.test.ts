@@ -123,6 +123,10 @@ describe('Plugin Studio', () => {
   });
 
   it('loads a plugin folder without a restart, runs it as a trial whose store starts empty each time, and reloads it after a rebuild', async () => {
+    // Waited for in the page itself: a poll of textContent from the test was seen to miss the result for a minute on a
+    // machine with a CPU-bound process beside it, while the page showed it within a second.
+    const resultContains = (text: string) =>
+      page.waitForFunction((t) => document.querySelector('[data-testid="studio-result"]')?.textContent?.includes(t) === true, text, { timeout: 60_000, polling: 100 });
     const dir = publisher.write({ name: 'ride-pass', kind: 'tool', code: RIDE_PASS, capabilities: [{ name: 'kv' }], extra: { example_input: {} } });
     await page.getByTestId('studio-load-dir').fill(dir);
     await page.getByTestId('studio-load').click();
@@ -131,7 +135,7 @@ describe('Plugin Studio', () => {
     for (let i = 0; i < 2; i++) {
       await page.getByTestId('studio-run').click();
       // Each Run is a trial: the ride is taken in a throwaway store, so the pass starts at three every time.
-      await expect.poll(() => page.getByTestId('studio-result').textContent({ timeout: 60_000 }), { timeout: 60_000 }).toContain('"left": 2');
+      await resultContains('"left": 2');
       expect(await page.getByTestId('studio-capability-calls').textContent()).toContain('kv.set');
     }
 
@@ -139,10 +143,12 @@ describe('Plugin Studio', () => {
     signPlugin(dir, publisher.key);
     const before = (await page.locator('.studio-bench').textContent()) ?? '';
     await page.getByTestId('studio-reload').click();
-    await expect.poll(async () => (await page.locator('.studio-bench').textContent()) !== before && (await shownManifest()).name === 'ride-pass', { timeout: 60_000 }).toBe(true);
+    // Done reloading (the button is back), not merely started: the bench's text changes as soon as it says "Reloading…".
+    const reloaded = async () => (await page.getByTestId('studio-reload').textContent()) === 'Reload from its folder' && (await page.getByTestId('studio-reload').isEnabled());
+    await expect.poll(async () => (await page.locator('.studio-bench').textContent()) !== before && (await reloaded()) && (await shownManifest()).name === 'ride-pass', { timeout: 60_000 }).toBe(true);
     expect(await page.getByTestId('plugin-list').getByTestId('plugin-item-ride-pass').count()).toBe(1);
     await page.getByTestId('studio-run').click();
-    await expect.poll(() => page.getByTestId('studio-result').textContent({ timeout: 60_000 }), { timeout: 60_000 }).toContain('"left": 9');
+    await resultContains('"left": 9');
     // Each trial starts a throwaway runtime with its own sandbox process: on a busy machine this test takes a while.
   }, 300_000);
 
