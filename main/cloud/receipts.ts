@@ -54,6 +54,7 @@ import { readPublicKey, signEnvelope, verifyEd25519 } from '../runtime/keys/inde
 import type { AcceptedReceipt, CloudContext } from './app.js';
 import { tenantOf } from './app.js';
 import type { Sql } from './db.js';
+import { envelopeSchema } from '../host/schemas.js';
 import { tenantKey } from './feed.js';
 
 /** A receipt of an upload that passed the stateless checks. */
@@ -393,15 +394,7 @@ export async function inclusionOf(sql: Sql, tenant: string, id: string): Promise
 const errorRef = { $ref: 'Error#' } as const;
 const hex = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
 const cid = { type: 'string', pattern: '^b3:[0-9a-f]{64}$' } as const;
-const envelope = {
-  type: 'object',
-  required: ['payloadType', 'payload', 'signatures'],
-  properties: {
-    payloadType: { type: 'string' },
-    payload: { type: 'string' },
-    signatures: { type: 'array', items: { type: 'object', required: ['sig'], properties: { keyid: { type: 'string' }, sig: { type: 'string' } } } },
-  },
-} as const;
+const envelope = envelopeSchema;
 const acceptedHeadSchema = {
   type: 'object',
   required: ['size', 'root', 'cosignature'],

@@ -8,25 +8,12 @@
  * - `GET /v1/conflicts` → `{conflicts: [...]}` (H3: a serial with its DoubleSpendProof, or the proof's fields flat)
  * - `GET /v1/alerts`    → `{alerts: AlertRow[]}` (H2)
  */
-import type { DoubleSpendProof, SpendEvidence } from '../../main/common/cloud.js';
+import type { DeviceSummary, DoubleSpendProof, SpendEvidence } from '../../main/common/cloud.js';
 import { adjudicate } from '../../main/common/cloud.js';
 import { TesseraError, fromErrorData } from '../../main/common/errors.js';
 
-export interface DeviceRow {
-  device: string;
-  name: string;
-  role: string;
-  venue: string | null;
-  enrolled_at: string;
-  last_seen_at: string | null;
-  revoked_at: string | null;
-  /** Why an operator revoked it (`POST /v1/devices/:device/revoke`), or null. */
-  revoked_reason: string | null;
-  /** The last head the cloud accepted from the device, or null before its first upload. */
-  log: { size: number; root: string; accepted_at: string } | null;
-  /** Seconds since the device's last accepted head (how far behind the cloud's view of it may be), or null. */
-  lag_s: number | null;
-}
+/** One device as the page lists it: the route's shape (`GET /v1/devices`), its role read as any text. */
+export type DeviceRow = Omit<DeviceSummary, 'role'> & { role: string };
 
 export interface LeaseRow {
   lease: string;
