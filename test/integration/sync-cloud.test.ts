@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SyncStatus } from '../../main/common/cloud.js';
 import type { RedeemAnswer } from '../../main/common/entitlements.js';
+import { startCloud } from '../../main/cloud/index.js';
+import type { RunningCloud } from '../../main/cloud/index.js';
 import { startHost } from '../../main/host/headless.js';
 import type { RunningHost } from '../../main/host/headless.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
@@ -21,10 +23,9 @@ import { tempDir } from '../helpers/tmp.js';
 
 const PRODUCT = `b3:${'ab'.repeat(32)}`;
 
-interface Cloud { url: string; rootToken: string; close(): Promise<void> }
 
 describe('sync against the real cloud', () => {
-  let cloud: Cloud;
+  let cloud: RunningCloud;
   let device: RunningHost;
   let admin: string;
 
@@ -42,9 +43,6 @@ describe('sync against the real cloud', () => {
   };
 
   beforeAll(async () => {
-    // A variable path: this file must compile on a branch where the module does not exist yet.
-    const modulePath = '../../main/cloud/index.js';
-    const { startCloud } = (await import(/* @vite-ignore */ modulePath)) as { startCloud: (o: { dataDir: string; port: number; host?: string; logger: unknown }) => Promise<Cloud> };
     cloud = await startCloud({ dataDir: tempDir('tessera-cloud-', 'file'), port: 0, host: '127.0.0.1', logger: createMemoryLogger() });
     admin = (await cloudApi<{ admin_token: string }>('POST', '/v1/tenants', cloud.rootToken, { id: 'acme', name: 'Acme' })).admin_token;
     device = await startHost({ dataDir: tempDir('tessera-device-', 'file'), host: '127.0.0.1', port: 0, logger: createMemoryLogger(), shell: 'headless', env: {} });
