@@ -46,6 +46,19 @@ export default tseslint.config(
     },
   },
   {
+    // The generic agent runtime (seed 003 NFR3.1, NFR3.5; issue 17 point 1): no product-specific code. It imports
+    // only from its own folder, Node and the MCP SDK, so that Tessera's agents (main/runtime/orchestrator) stay out.
+    files: ['main/runtime/agents/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'electron', message: 'Only main/electron may import electron (DESIGN.md "Processes").' }],
+        patterns: [
+          { group: ['../*', '!./*'], message: 'main/runtime/agents is the generic agent runtime: it imports nothing of Tessera (only its own folder, Node built-ins and @modelcontextprotocol/sdk). Put Tessera-specific code in main/runtime/orchestrator.' },
+        ],
+      }],
+    },
+  },
+  {
     files: ['renderer/**'],
     languageOptions: { globals: { ...globals.browser } },
     rules: {
