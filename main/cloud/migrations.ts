@@ -125,4 +125,27 @@ export const MIGRATIONS: readonly CloudMigration[] = [
       )`,
     ],
   },
+  // The agent runtime's PostgreSQL adapter set (main/cloud/agent-store.ts, issue 17 §2). `scope` plays the part
+  // `tenant` plays elsewhere: the first column of every key, named by every query of one adapter set.
+  {
+    version: 4,
+    name: 'agent sessions, transcripts and files (the agent runtime adapters)',
+    up: [
+      // `record` is the whole SessionRecord; agent_type, state and updated_at are copies for listings and indexes.
+      `CREATE TABLE agent_sessions (
+        scope TEXT NOT NULL, id TEXT NOT NULL, agent_type TEXT NOT NULL, state TEXT NOT NULL, record JSONB NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (scope, id)
+      )`,
+      `CREATE INDEX agent_sessions_type ON agent_sessions (scope, agent_type, state)`,
+      // Append-only; the key makes a retried append of the same seq a no-op instead of a duplicate.
+      `CREATE TABLE agent_transcript (
+        scope TEXT NOT NULL, session TEXT NOT NULL, seq BIGINT NOT NULL CHECK (seq >= 1), entry JSONB NOT NULL,
+        PRIMARY KEY (scope, session, seq)
+      )`,
+      `CREATE TABLE agent_files (
+        scope TEXT NOT NULL, session TEXT NOT NULL, path TEXT NOT NULL, data BYTEA NOT NULL, size BIGINT NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (scope, session, path)
+      )`,
+    ],
+  },
 ];
