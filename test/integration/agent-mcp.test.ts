@@ -179,6 +179,19 @@ it('names tools in the OpenAI function-name charset, cutting long names with a h
   }
 });
 
+it('gives up on a server that never answers initialize within startTimeoutMs, and kills it', async () => {
+  const dir = sandbox();
+  const pidFile = join(dir.workdir, 'pid');
+  const hang = `require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000);`;
+  const started = Date.now();
+  const tools = await createMcpTools({ startTimeoutMs: 1_000, closeGraceMs: 100 })(session('s-hang'), [stdio('mute', { args: ['-e', hang] })], dir);
+  expect(Date.now() - started).toBeLessThan(5_000);
+  expect(alive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
+  const outcome = await tools.call('mute__anything', {}, { idempotencyKey: key() });
+  expect(outcome.error?.message).toMatch(/^mute__anything: MCP server "mute" is unavailable: failed to start: .*timed out/);
+  await tools.close();
+});
+
 describe('a server with a short call timeout that crashes', () => {
   let tools: SessionTools;
   beforeAll(async () => {
