@@ -342,11 +342,11 @@ describe('agent runtime: durability', () => {
   it('reports adapter failures as error events and survives them: creation fails cleanly, a turn that cannot be written fails', async () => {
     const dir = tempDir('tessera-agents-');
     const files = createFileAdapters(dir);
-    const broken = { save: false, append: false };
+    const broken = { save: false, append: (_e: TranscriptEntry) => false };
     const h = harness({
       dir,
       persistence: { ...files.persistence, save: async (r) => (broken.save ? Promise.reject(new Error('disk full')) : files.persistence.save(r)) },
-      storage: { ...files.storage, appendTranscript: async (id, e) => (broken.append ? Promise.reject(new Error('EIO')) : files.storage.appendTranscript(id, e)) },
+      storage: { ...files.storage, appendTranscript: async (id, e) => (e.some(broken.append) ? Promise.reject(new Error('EIO')) : files.storage.appendTranscript(id, e)) },
     });
     broken.save = true;
     const create = await rejection(h.runtime.create({ agent_type: 'guide', owner: 'o' }));
@@ -356,14 +356,17 @@ describe('agent runtime: durability', () => {
     broken.save = false;
     const s = await h.runtime.create({ agent_type: 'guide', owner: 'o' });
     h.model.queue.push(async () => {
-      broken.append = true;
+      broken.append = () => true;
       return answer('this answer cannot be written');
     });
     const result = await h.runtime.message(s.id, 'Hi', by);
     expect(result).toMatchObject({ outcome: 'failed', text: '', error: { code: 'AGENT_ADAPTER_FAILED' } });
     expect(h.events.some((e) => e.session === s.id && e.type === 'error' && e.data.adapter === 'storage')).toBe(true);
-    broken.append = false;
-    expect(await h.runtime.message(s.id, 'Hi again', by)).toMatchObject({ outcome: 'completed' });
+    // Only the turn_end cannot be written: the answer exists, but the turn is not reported as a success.
+    broken.append = (e) => e.type === 'turn_end';
+    expect(await h.runtime.message(s.id, 'Hi again', by)).toMatchObject({ outcome: 'failed', error: { code: 'AGENT_ADAPTER_FAILED' } });
+    broken.append = () => false;
+    expect(await h.runtime.message(s.id, 'Third time', by)).toMatchObject({ outcome: 'completed', text: 'ok' });
   });
 
   it('unloads idle sessions (closing their tools) and resumes them on the next message', async () => {
