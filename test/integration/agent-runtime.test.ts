@@ -205,6 +205,19 @@ describe('agent runtime: sessions and turns', () => {
     tooLate.dispose();
   });
 
+  it('closes a session idempotently: its tools close, it takes no more messages, its transcript stays', async () => {
+    const h = harness();
+    const s = await h.runtime.create({ agent_type: 'guide', owner: 'o' });
+    await h.runtime.message(s.id, 'Hi', by);
+    expect(await h.runtime.close(s.id)).toMatchObject({ state: 'closed' });
+    expect(await h.runtime.close(s.id)).toMatchObject({ state: 'closed' });
+    expect(h.tools.closed).toEqual([s.id]);
+    expect(h.events.filter((e) => e.type === 'session.closed')).toHaveLength(1);
+    expect((await rejection(h.runtime.message(s.id, 'Again', by))).code).toBe('AGENT_SESSION_CLOSED');
+    expect(types(await h.runtime.transcript(s.id))).toEqual(['user', 'assistant', 'turn_end']);
+    expect((await rejection(h.runtime.get('no-such-session'))).code).toBe('AGENT_SESSION_NOT_FOUND');
+  });
+
   it('fails creation with AGENT_PROFILE_INVALID naming the type or the field', async () => {
     const h = harness();
     const unknown = await rejection(h.runtime.create({ agent_type: 'nosuch', owner: 'o' }));
