@@ -12,5 +12,5 @@ export type {
 } from './types.js';
 export { createAgentRuntime } from './runtime.js';
 export { createFileAdapters } from './file-adapters.js';
-// TODO(merge): export { createOpenAiClient } from './model.js';
-// TODO(merge): export { createMcpTools } from './mcp.js';
+export { createOpenAiClient } from './model.js';
+export { createMcpTools, IDEMPOTENCY_META_KEY, mcpToolName } from './mcp.js';

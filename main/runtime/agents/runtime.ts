@@ -4,6 +4,8 @@
  * The turn itself (model ⇄ tools, budgets, degraded paths, durability order) is ./turns.ts; this file owns the
  * sessions: creating, loading, unloading, closing, syncing, recovering and shutting down.
  */
+import { createMcpTools } from './mcp.js';
+import { createOpenAiClient } from './model.js';
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createBudgetLedger, dayUsage, emptyUsage, extendBudgets, hasRoom, sessionLimits, utcDay } from './budgets.js';
@@ -43,11 +45,8 @@ const info = (r: SessionRecord): SessionInfo => clone({
 });
 
 export function createAgentRuntime(config: AgentRuntimeConfig): AgentRuntime {
-  // TODO(merge): default to ./mcp.js createMcpTools (helper MCP writes it in parallel).
-  const toolsFactory = config.tools;
-  // TODO(merge): default to ./model.js createOpenAiClient (helper MODEL writes it in parallel).
-  const model = config.model;
-  if (!toolsFactory || !model) throw new TypeError('createAgentRuntime: config.tools and config.model are required (their defaults land with ./mcp.ts and ./model.ts)');
+  const toolsFactory = config.tools ?? createMcpTools({ ...(config.inProcessServers ? { inProcessServers: config.inProcessServers } : {}), ...(config.logger ? { logger: config.logger } : {}) });
+  const model = config.model ?? createOpenAiClient(config.logger ? { logger: config.logger } : {});
 
   const { persistence, storage, profiles } = config;
   const clock = config.clock ?? Date.now;
@@ -177,7 +176,7 @@ export function createAgentRuntime(config: AgentRuntimeConfig): AgentRuntime {
     const sandbox = await call('sandbox', 'configure', rec.id, () => config.sandbox.configure(info(rec), profile));
     await call('sandbox', 'workdir', rec.id, () => mkdir(sandbox.workdir, { recursive: true }));
     try {
-      return await toolsFactory!(info(rec), [...profile.mcp_servers, ...sandbox.mcp_servers], sandbox);
+      return await toolsFactory(info(rec), [...profile.mcp_servers, ...sandbox.mcp_servers], sandbox);
     } catch (err) {
       if (isAgentError(err)) throw err;
       throw new AgentError('AGENT_TOOL_FAILED', `tools of session ${rec.id} did not start: ${String(err)}`, { cause: err });
