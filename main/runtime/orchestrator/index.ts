@@ -282,7 +282,22 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
         if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) throw new TesseraError('AGENT_INPUT_INVALID', 'metadata must be a JSON object.');
         const variables = { ...(request.variables ?? {}) };
         if (typeof metadata['journey_id'] === 'string' && variables['JOURNEY_ID'] === undefined) variables['JOURNEY_ID'] = metadata['journey_id'];
-        const session = await runtime.create({ agent_type: type, owner: caller.principal, metadata, variables });
+        let session: SessionInfo;
+        try {
+          session = await runtime.create({ agent_type: type, owner: caller.principal, metadata, variables });
+        } catch (err) {
+          // A non-critical agent switched off for want of a model has no session to carry `session.degraded`: the
+          // orchestrator journals `agent.degraded` for its type itself, once per change.
+          if (isAgentError(err) && err.code === 'AGENT_DISABLED' && degradedTypes.get(type) !== true) {
+            degradedTypes.set(type, true);
+            try {
+              bus.publish('agent.degraded', { session: null, agent_type: type, degraded: true, reason: err.message });
+            } catch (journalErr) {
+              logger.warn('could not journal agent.degraded', { agent_type: type, error: journalErr });
+            }
+          }
+          throw err;
+        }
         types.set(session.id, session.agent_type);
         return session;
       }),
