@@ -106,6 +106,7 @@ describe('with the device model', () => {
     const s = await agents.open(traveller, { agent_type: 'journey-guide', metadata: { journey_id: journeyId, product_runtime_session_id: productSession } });
     const result = await agents.say(traveller, s.id, "what's next?");
     expect(result).toMatchObject({ outcome: 'completed', source: 'model', proposals: [] });
+    expect((await agents.sessions(traveller)).map((x) => x.id)).toContain(s.id);
     const next = host.runtime.journeys.next(journeyId);
     expect(result.text).toBe(`Here is your next step: ${next.text}`);
     expect(result.tool_calls[0]).toMatchObject({ call: { name: 'tessera__journey_next' }, outcome: { ok: true } });
