@@ -168,6 +168,8 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
     }
   };
   const infoOf = (data: Record<string, unknown>): Partial<SessionInfo> => ((data['info'] ?? data['session'] ?? data) as Partial<SessionInfo>) ?? {};
+  /** Recovery of interrupted sessions, started by `start()` and awaited by `shutdown()`. */
+  let recovering: Promise<void> = Promise.resolve();
   const audit = runtime.onEvent((event) => {
     const d = event.data ?? {};
     switch (event.type) {
@@ -378,14 +380,21 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
       mapped(async () => {
         // Proposals first: an approved proposal a crash interrupted runs (once) before any agent talks again.
         await proposals.recover();
-        const { resumed, failed } = await runtime.recover();
-        if (resumed.length > 0 || failed.length > 0) logger.info('agent sessions recovered', { resumed: resumed.length, failed });
+        // Sessions a crash left mid-turn are finished in the background: a model that is down (up to its timeout)
+        // must not hold up the device's start. A message to such a session waits for its turn to finish first.
+        recovering = runtime.recover().then(
+          ({ resumed, failed }) => {
+            if (resumed.length > 0 || failed.length > 0) logger.info('agent sessions recovered', { resumed: resumed.length, failed });
+          },
+          (err: unknown) => logger.warn('agent session recovery failed', { error: err instanceof Error ? err.message : String(err) }),
+        );
       }),
 
     async shutdown() {
       // 1. The runtime stops taking turns, lets running ones finish (with a deadline), syncs every record and closes tools.
       try {
         await runtime.shutdown();
+        await recovering;
       } finally {
         // 2. Only then stop journaling its events: the last turns' events are still in the audit trail.
         audit.dispose();
