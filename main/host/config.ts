@@ -72,7 +72,7 @@ export function loadOrCreateToken(dataDir: string, env: NodeJS.ProcessEnv, logge
     return { token: existing, source: 'file' };
   }
   if (existing !== undefined) logger?.warn('the API token file is malformed; writing a new token', { file });
-  const token = randomBytes(32).toString('base64url');
+  const token = newToken();
   writeSecretFile(file, token + '\n');
   return { token, source: 'created' };
 }
@@ -129,4 +129,15 @@ export function cityPackageDirs(env: NodeJS.ProcessEnv, dataDir: string): string
   const listed = env['TESSERA_CITY_PACKAGES'];
   if (listed !== undefined) return listed.split(delimiter).filter((d) => d.trim() !== '').map((d) => resolve(d));
   return [BUILTIN_CITY_DIR, join(dataDir, 'city')];
+}
+
+/**
+ * A new bearer token: 256 random bits, base64url, never starting with `-` (a token passed as `--token T` must not
+ * read as an option, which one random token in 64 would).
+ */
+export function newToken(): string {
+  for (;;) {
+    const token = randomBytes(32).toString('base64url');
+    if (!token.startsWith('-')) return token;
+  }
 }

@@ -18,7 +18,7 @@ import { TesseraError } from '../common/errors.js';
 import type { Role } from '../common/roles.js';
 import { ALL_ROLES, ROLES } from '../common/roles.js';
 import type { Tenant } from '../runtime/products/index.js';
-import { writeSecretFile } from './config.js';
+import { newToken, writeSecretFile } from './config.js';
 
 const scrypt = promisify(scryptCb) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 
@@ -122,7 +122,7 @@ export function createCredentials(options: CredentialsOptions): Credentials {
       failures = 0;
       lockouts = 0;
       for (const [t, until] of sessions) if (until <= now()) sessions.delete(t);
-      const token = randomBytes(32).toString('base64url');
+      const token = newToken();
       const expiresAt = now() + Math.max(1000, Math.min(ttlMs, UNLOCK_TTL_MS));
       sessions.set(token, expiresAt);
       return { token, roles: [...ALL_ROLES], expires_at: new Date(expiresAt).toISOString() };
