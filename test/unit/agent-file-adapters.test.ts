@@ -40,7 +40,8 @@ describe('file agent adapters', () => {
     const dir = tempDir('tessera-agent-files-');
     const { storage } = createFileAdapters(dir);
     await storage.upload('s1', 'notes/plan.txt', new TextEncoder().encode('museum'));
-    expect(new TextDecoder().decode((await storage.download('s1', '/notes/plan.txt'))!)).toBe('museum');
+    expect(new TextDecoder().decode((await storage.download('s1', 'notes/plan.txt'))!)).toBe('museum');
+    await expect(storage.download('s1', '/notes/plan.txt')).rejects.toMatchObject({ code: 'AGENT_INPUT_INVALID' });
     expect((await storage.list('s1')).map((f) => [f.path, f.size])).toEqual([['notes/plan.txt', 6]]);
     await expect(storage.upload('s1', '../../escape.txt', new Uint8Array(1))).rejects.toThrow(/invalid file path/);
     await storage.appendTranscript('s1', [user(1, 'a')]);

@@ -4,20 +4,21 @@
  * transcript (appended and fsynced), files under `<dir>/<id>/files/`.
  */
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, normalize, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
+import { AgentError } from './types.js';
 import type { SessionPersistenceAdapter, SessionRecord, StorageBackend, TranscriptEntry } from './types.js';
 
 export function createFileAdapters(dir: string): { persistence: SessionPersistenceAdapter; storage: StorageBackend } {
   /** Session ids and file paths become file names: refuse anything that could leave `dir`. */
   const safeId = (id: string): string => {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id) || id.includes('..')) throw new Error(`invalid session id: ${id}`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id) || id.includes('..')) throw new AgentError('AGENT_INPUT_INVALID', `invalid session id: ${id}`);
     return id;
   };
   const filesOf = (id: string): string => join(dir, safeId(id), 'files');
   const fileOf = (id: string, path: string): string => {
-    const rel = normalize(path).replace(/^[/\\]+/, '');
-    if (rel === '' || rel === '.' || rel.split(/[/\\]/).includes('..')) throw new Error(`invalid file path: ${path}`);
-    return join(filesOf(id), rel);
+    const segments = path.split('/');
+    if (path.length > 1024 || /[\\\0]|^[A-Za-z]:/.test(path) || segments.some((s) => s === '' || s === '.' || s === '..')) throw new AgentError('AGENT_INPUT_INVALID', `invalid file path: ${path}`);
+    return join(filesOf(id), ...segments);
   };
   const missing = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
   const readOrNull = async (path: string): Promise<Buffer | null> => readFile(path).catch((err: unknown) => (missing(err) ? null : Promise.reject(err)));
@@ -47,6 +48,9 @@ export function createFileAdapters(dir: string): { persistence: SessionPersisten
 
   const storage: StorageBackend = {
     async appendTranscript(id, entries) {
+      // Idempotent by seq: a retried append stores only the entries not stored yet.
+      const last = (await storage.readTranscript(id)).at(-1)?.seq ?? 0;
+      entries = entries.filter((e) => e.seq > last);
       if (entries.length === 0) return;
       await mkdir(dir, { recursive: true });
       const file = await open(join(dir, `${safeId(id)}.jsonl`), 'a+');

@@ -83,7 +83,7 @@ function guard<T>(adapter: string, what: string, fn: () => T): T {
 }
 
 function checkPath(path: string): string {
-  if (typeof path !== 'string' || path === '' || path.length > 512 || path.startsWith('/') || path.includes('\\') || path.includes('\0')) {
+  if (typeof path !== 'string' || path === '' || path.length > 512 || path.startsWith('/') || /^[A-Za-z]:/.test(path) || path.includes('\\') || path.includes('\0')) {
     throw new AgentError('AGENT_INPUT_INVALID', `"${String(path)}" is not a file path of a session: relative, "/"-separated, at most 512 characters`);
   }
   for (const seg of path.split('/')) {
@@ -143,6 +143,15 @@ export function createAgentStore(options: AgentStoreOptions): AgentStore {
     return join(root, id);
   };
   const filesDir = (id: string) => join(sessionDir(id), 'files');
+  /** The id, once it is known to be a session id (before anything is read or written). @throws AGENT_INPUT_INVALID */
+  const idOf = (id: string): string => {
+    sessionDir(id);
+    return id;
+  };
+  const checked = (record: SessionRecord): SessionRecord => {
+    idOf(record?.id);
+    return record;
+  };
 
   const upsert = db.prepare<[string, string, string, string, string, string]>(
     `INSERT INTO agent_sessions (id, agent_type, owner, state, updated_at, record) VALUES (?, ?, ?, ?, ?, ?)
@@ -170,19 +179,19 @@ export function createAgentStore(options: AgentStoreOptions): AgentStore {
     },
     async load(id) {
       return guard('agent_sessions', `reading session ${id}`, () => {
-        const row = selectOne.get(id);
+        const row = selectOne.get(idOf(id));
         return row ? (JSON.parse(row.record) as SessionRecord) : null;
       });
     },
     async save(record) {
-      guard('agent_sessions', `saving session ${record.id}`, () => saveRow(record));
+      guard('agent_sessions', `saving session ${record.id}`, () => saveRow(checked(record)));
     },
     async sync(records) {
       if (records.length === 0) return;
-      guard('agent_sessions', `saving ${records.length} sessions`, () => saveMany(records));
+      guard('agent_sessions', `saving ${records.length} sessions`, () => saveMany(records.map(checked)));
     },
     async delete(id) {
-      guard('agent_sessions', `deleting session ${id}`, () => deleteOne.run(id));
+      guard('agent_sessions', `deleting session ${id}`, () => deleteOne.run(idOf(id)));
     },
   };
 
@@ -197,7 +206,7 @@ export function createAgentStore(options: AgentStoreOptions): AgentStore {
     async readTranscript(id, opts = {}) {
       const after = opts.after ?? 0;
       const limit = opts.limit ?? -1; // SQLite: a negative LIMIT is no limit
-      return guard('agent_transcript', `reading the transcript of ${id}`, () => selectEntries.all(id, after, limit).map((row) => JSON.parse(row.entry) as TranscriptEntry));
+      return guard('agent_transcript', `reading the transcript of ${id}`, () => selectEntries.all(idOf(id), after, limit).map((row) => JSON.parse(row.entry) as TranscriptEntry));
     },
     async upload(id, path, data) {
       const file = join(filesDir(id), ...checkPath(path).split('/'));
