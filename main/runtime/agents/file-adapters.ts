@@ -40,9 +40,7 @@ export function createFileAdapters(dir: string): { persistence: SessionPersisten
       return data === null ? null : (JSON.parse(data.toString('utf8')) as SessionRecord);
     },
     save: async (record) => atomicWrite(join(dir, `${safeId(record.id)}.json`), JSON.stringify(record)),
-    async sync(records) {
-      for (const r of records) await persistence.save(r);
-    },
+    sync: async (records) => void (await Promise.all(records.map((r) => persistence.save(r)))),
     delete: async (id) => rm(join(dir, `${safeId(id)}.json`), { force: true }),
   };
 
@@ -70,9 +68,7 @@ export function createFileAdapters(dir: string): { persistence: SessionPersisten
       for (const line of (data?.toString('utf8') ?? '').split('\n')) {
         try {
           if (line.trim() !== '') entries.push(JSON.parse(line) as TranscriptEntry);
-        } catch {
-          // the torn last line of a crash (see appendTranscript)
-        }
+        } catch { /* the torn last line of a crash (see appendTranscript) */ }
       }
       const after = entries.filter((e) => e.seq > (options.after ?? 0));
       return options.limit === undefined ? after : after.slice(0, options.limit);
