@@ -1,0 +1,385 @@
+/**
+ * Tessera's Agent Orchestrator (seed 000 §5.3, §6.4, §7.3, §8; issue 17 point 6): Tessera's agents on the generic
+ * agent runtime (../agents), composed from this folder's parts (./types.ts lists them).
+ *
+ * - Routing by policy: a caller opens an agent only when one of its roles is in the profile's `meta.roles`
+ *   (FORBIDDEN otherwise); a caller without the operator role sees and talks only to sessions it owns (owner = the
+ *   caller's principal); only an operator resumes a paused session with more budget.
+ * - Rate limit: at most `messagesPerMinute` messages per caller principal in any 60 s (AGENT_RATE_LIMITED).
+ * - Errors of the agent runtime (AgentError) leave as TesseraError with the same code.
+ * - Audit trail: every event of every session is journaled through the bus under `agent.*` (the topics of
+ *   ISSUE17-PLAN "Bus topics"), each with `session`, `agent_type` and the turn's trace id as the journal trace.
+ *   `message.delta` and `usage` are not journaled, and nothing here journals a secret (the model's API key is
+ *   resolved inside the runtime and never appears in an event).
+ * - `say` returns the turn's result and the proposals its `propose` calls made.
+ * - Start: proposals a crash left approved are executed first (exactly once, by their cid), then sessions a crash
+ *   left mid-turn are resumed. Shutdown: the agent runtime stops taking turns, waits for running ones and syncs.
+ */
+import { join } from 'node:path';
+import { TesseraError } from '../../common/errors.js';
+import type { ErrorCode } from '../../common/errors.js';
+import { reveal } from '../../common/expr.js';
+import type { Role } from '../../common/roles.js';
+import { isAgentError } from '../agents/types.js';
+import type { AgentEvent, AgentRuntime, AgentRuntimeConfig, ModelClient, SessionInfo, ToolsFactory } from '../agents/types.js';
+import type { Bus } from '../bus/index.js';
+import { newTraceId } from '../journal/index.js';
+import type { Logger } from '../log/index.js';
+import type { Store } from '../store/index.js';
+import { builtinAgentsDir, createProfileLoader, deviceModelFromEnv } from './profiles.js';
+import type { DeviceModel, TesseraProfileLoader } from './profiles.js';
+import { RESPONDERS } from './responders.js';
+import { createAgentStore } from './store.js';
+import { createTesseraServerFactory } from './tools.js';
+import type { TesseraToolsDeps } from './tools.js';
+import type { AgentSummary, Caller, Orchestrator, ProposalView, Proposals } from './types.js';
+
+export type { AgentSummary, Caller, Orchestrator, ProposalView, Proposals } from './types.js';
+
+/** Messages one caller may send per minute (all its sessions together), unless configured. */
+export const DEFAULT_MESSAGES_PER_MINUTE = 30;
+/** Idle sessions are unloaded after this long (`TESSERA_AGENT_IDLE_MS`), unless configured. */
+export const DEFAULT_AGENT_IDLE_MS = 15 * 60_000;
+
+export interface OrchestratorDeps {
+  store: Store;
+  /** The runtime's data folder: `<data>/agents/` holds session files and the operator's profiles. */
+  dataDir: string;
+  bus: Bus;
+  logger: Logger;
+  /** The secret store: the model's API key (`agents.model.api_key`) and a profile's `meta.sandbox_env`. */
+  secrets: { has(name: string): boolean; get(name: string): unknown };
+  /** The proposal flow (./proposals.ts): the `propose` tool records through it. */
+  proposals: Proposals;
+  /** Builds the generic agent runtime (../agents/runtime.ts `createAgentRuntime`). */
+  createAgentRuntime: (config: AgentRuntimeConfig) => AgentRuntime;
+  /** What the `tessera` tools read (journeys, catalogue, entitlements, plugins, metrics). */
+  tools: Omit<TesseraToolsDeps, 'proposals' | 'traceOf' | 'onProposal' | 'clock'>;
+  /** Folders of profiles, in order; default resources/agents then `<data>/agents/profiles`. */
+  profileDirs?: readonly string[];
+  /** The device model; default from `TESSERA_AGENT_MODEL_URL` / `TESSERA_AGENT_MODEL`, read at each session start. */
+  deviceModel?: () => DeviceModel | null;
+  /** Default: the core's OpenAI-compatible client. */
+  model?: ModelClient;
+  /** Default: the core's MCP tools. */
+  mcpTools?: ToolsFactory;
+  /** Default {@link DEFAULT_AGENT_IDLE_MS}. */
+  idleMs?: number;
+  /** Default {@link DEFAULT_MESSAGES_PER_MINUTE}. */
+  messagesPerMinute?: number;
+  /** After the model is found down, how long before it is tried again (the core's default otherwise). */
+  degradedRetryMs?: number;
+  clock?: () => number;
+}
+
+/** Where an AgentError of the runtime leaves: a TesseraError with the same code (the codes are listed in both). */
+export function toTesseraError(err: unknown): unknown {
+  if (!isAgentError(err)) return err;
+  return new TesseraError(err.code as ErrorCode, err.message, { ...(err.options.details ? { details: err.options.details } : {}), retryable: err.retryable, cause: err });
+}
+
+async function mapped<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toTesseraError(err);
+  }
+}
+
+const forbidden = (message: string) => new TesseraError('FORBIDDEN', message);
+const isOperator = (caller: Caller) => caller.roles.includes('operator');
+const MAX_AUDIT_TEXT = 4000;
+const clip = (s: unknown) => (typeof s === 'string' && s.length > MAX_AUDIT_TEXT ? `${s.slice(0, MAX_AUDIT_TEXT)}…` : s);
+
+export interface TesseraOrchestrator extends Orchestrator {
+  /** The profile loader (for Ops: which files did not validate). */
+  readonly profiles: TesseraProfileLoader;
+  /** The agent runtime under the orchestrator (tests, the host's WebSocket rooms). */
+  readonly runtime: AgentRuntime;
+}
+
+export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator {
+  const { bus, logger, proposals } = deps;
+  const clock = deps.clock ?? Date.now;
+  const secret = (name: string): string | undefined => {
+    try {
+      if (!deps.secrets.has(name)) return undefined;
+      const value = reveal(deps.secrets.get(name));
+      return typeof value === 'string' ? value : undefined;
+    } catch (err) {
+      logger.warn('a secret an agent needs cannot be read', { name, code: (err as { code?: unknown }).code });
+      return undefined;
+    }
+  };
+  const adapters = createAgentStore({ store: deps.store, dataDir: deps.dataDir, secret });
+  const profiles = createProfileLoader({
+    dirs: deps.profileDirs ?? [builtinAgentsDir(), join(deps.dataDir, 'agents', 'profiles')],
+    deviceModel: deps.deviceModel ?? (() => deviceModelFromEnv()),
+    responders: Object.keys(RESPONDERS),
+  });
+
+  /** The trace of each session's turn in progress: set before the turn starts, so `propose` and the audit join it. */
+  const traces = new Map<string, string>();
+  /** Proposals made during each session's turn in progress. */
+  const made = new Map<string, Map<string, ProposalView>>();
+  /** agent_type of every session the orchestrator has seen (events name only the session). */
+  const types = new Map<string, string>();
+  /** Agent types whose model was last seen down (session.degraded events). */
+  const degradedTypes = new Map<string, boolean>();
+
+  const tessera = createTesseraServerFactory({
+    ...deps.tools,
+    proposals,
+    clock,
+    traceOf: (session) => traces.get(session),
+    onProposal: (session, view) => made.get(session)?.set(view.id, view),
+  });
+
+  const runtime = deps.createAgentRuntime({
+    persistence: adapters.persistence,
+    storage: adapters.storage,
+    profiles,
+    sandbox: adapters.sandbox,
+    ...(deps.model ? { model: deps.model } : {}),
+    ...(deps.mcpTools ? { tools: deps.mcpTools } : {}),
+    inProcessServers: { tessera },
+    responders: RESPONDERS,
+    secret,
+    clock,
+    idleTimeoutMs: deps.idleMs ?? DEFAULT_AGENT_IDLE_MS,
+    ...(deps.degradedRetryMs !== undefined ? { degradedRetryMs: deps.degradedRetryMs } : {}),
+    logger: logger.child({ module: 'agents' }),
+  });
+
+  // ---- the audit trail ----------------------------------------------------------------------------------------
+  const journal = (topic: string, event: AgentEvent, data: Record<string, unknown>) => {
+    const trace = event.trace_id ?? traces.get(event.session);
+    try {
+      bus.publish(topic, { session: event.session, agent_type: types.get(event.session) ?? null, seq: event.seq, ...data }, trace ? { trace_id: trace } : {});
+    } catch (err) {
+      logger.warn('could not journal an agent event', { topic, session: event.session, error: err });
+    }
+  };
+  const infoOf = (data: Record<string, unknown>): Partial<SessionInfo> => ((data['info'] ?? data['session'] ?? data) as Partial<SessionInfo>) ?? {};
+  const audit = runtime.onEvent((event) => {
+    const d = event.data ?? {};
+    switch (event.type) {
+      case 'session.created':
+      case 'session.resumed':
+      case 'session.closed': {
+        const info = infoOf(d);
+        if (typeof info.agent_type === 'string') types.set(event.session, info.agent_type);
+        journal(`agent.${event.type}`, event, { owner: info.owner ?? null, state: info.state ?? null });
+        return;
+      }
+      case 'session.state':
+        if (d['state'] === 'paused') journal('agent.session.paused', event, { pause: d['pause'] ?? null });
+        return;
+      case 'session.degraded': {
+        const type = types.get(event.session);
+        if (type) degradedTypes.set(type, d['degraded'] === true);
+        journal('agent.degraded', event, { degraded: d['degraded'] === true, reason: clip(d['reason'] ?? null) });
+        return;
+      }
+      case 'turn.started':
+        journal('agent.task.created', event, { turn: d['turn'] ?? null });
+        return;
+      case 'turn.completed':
+        journal('agent.task.completed', event, { turn: d['turn'] ?? null, ...(d['outcome'] !== undefined ? { outcome: d['outcome'] } : {}) });
+        return;
+      case 'turn.failed':
+        journal('agent.task.failed', event, { turn: d['turn'] ?? null, error: d['error'] ?? null });
+        return;
+      case 'message.user':
+      case 'message.assistant': {
+        const entry = (d['entry'] ?? {}) as Record<string, unknown>;
+        journal('agent.message', event, { role: event.type === 'message.user' ? 'user' : 'assistant', turn: entry['turn'] ?? null, text: clip(entry['text']), ...(entry['source'] ? { source: entry['source'] } : {}), ...(entry['by'] ? { by: entry['by'] } : {}) });
+        return;
+      }
+      case 'tool.call': {
+        const entry = (d['entry'] ?? {}) as { turn?: string; call?: { id: string; name: string; arguments: unknown } };
+        journal('agent.tool.called', event, { turn: entry.turn ?? null, call: entry.call?.id ?? null, tool: entry.call?.name ?? null, arguments: clip(JSON.stringify(entry.call?.arguments ?? {})) });
+        return;
+      }
+      case 'tool.result': {
+        const entry = (d['entry'] ?? {}) as { turn?: string; call_id?: string; ok?: boolean; content?: string; error?: unknown };
+        journal('agent.tool.result', event, { turn: entry.turn ?? null, call: entry.call_id ?? null, ok: entry.ok ?? null, content: clip(entry.content ?? ''), ...(entry.error ? { error: entry.error } : {}) });
+        return;
+      }
+      case 'error':
+        logger.warn('agent runtime error', { session: event.session, code: d['code'], message: d['message'], adapter: d['adapter'] });
+        return;
+      default:
+        // message.delta (streamed text: never journaled), usage, session.unloaded: room events only.
+        return;
+    }
+  });
+
+  // ---- policy ---------------------------------------------------------------------------------------------------
+  const rolesOf = (type: string): Role[] => {
+    try {
+      return profiles.info(type).roles;
+    } catch {
+      return [];
+    }
+  };
+  const mayUseType = (caller: Caller, type: string) => rolesOf(type).some((r) => caller.roles.includes(r));
+  /** The session, if the caller may see it: an operator any; others their own, of an agent their roles may use. */
+  const visible = async (caller: Caller, id: string): Promise<SessionInfo> => {
+    const info = await runtime.get(id);
+    types.set(info.id, info.agent_type);
+    if (isOperator(caller)) return info;
+    if (info.owner !== caller.principal || !mayUseType(caller, info.agent_type)) {
+      // Not found rather than forbidden would hide that the id exists; ids are random, so say what the rule is.
+      throw forbidden(`Agent session ${id} is not yours.`);
+    }
+    return info;
+  };
+
+  const perMinute = deps.messagesPerMinute ?? DEFAULT_MESSAGES_PER_MINUTE;
+  const sent = new Map<string, number[]>();
+  const takeMessage = (caller: Caller) => {
+    const now = clock();
+    const recent = (sent.get(caller.principal) ?? []).filter((t) => now - t < 60_000);
+    if (recent.length >= perMinute) {
+      sent.set(caller.principal, recent);
+      throw new TesseraError('AGENT_RATE_LIMITED', `At most ${perMinute} messages a minute to agents; try again in ${Math.ceil((60_000 - (now - recent[0]!)) / 1000)} s.`, { details: { limit: perMinute, window_ms: 60_000 } });
+    }
+    recent.push(now);
+    sent.set(caller.principal, recent);
+  };
+
+  return {
+    proposals,
+    profiles,
+    runtime,
+
+    agents: (caller) =>
+      mapped(async () => {
+        const off = new Set(runtime.disabled());
+        return profiles
+          .infos()
+          .filter((p) => p.roles.some((r) => caller.roles.includes(r)))
+          .map(
+            (p): AgentSummary => ({
+              type: p.type,
+              title: p.title,
+              ...(p.description !== undefined ? { description: p.description } : {}),
+              roles: p.roles,
+              model: p.model,
+              degraded: !p.model || degradedTypes.get(p.type) === true,
+              enabled: !off.has(p.type) && (p.model || p.degraded === 'fallback'),
+            }),
+          );
+      }),
+
+    open: (caller, request) =>
+      mapped(async () => {
+        const type = request.agent_type;
+        const info = profiles.info(type);
+        if (!info.roles.some((r) => caller.roles.includes(r))) throw forbidden(`The ${info.title} agent is for ${info.roles.join(' and ')}; this caller is ${caller.roles.join(', ') || 'nobody'}.`);
+        const metadata = request.metadata ?? {};
+        if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) throw new TesseraError('AGENT_INPUT_INVALID', 'metadata must be a JSON object.');
+        const variables = { ...(request.variables ?? {}) };
+        if (typeof metadata['journey_id'] === 'string' && variables['JOURNEY_ID'] === undefined) variables['JOURNEY_ID'] = metadata['journey_id'];
+        let session: SessionInfo;
+        try {
+          session = await runtime.create({ agent_type: type, owner: caller.principal, metadata, variables });
+        } catch (err) {
+          // A non-critical agent switched off for want of a model has no session to carry `session.degraded`: the
+          // orchestrator journals `agent.degraded` for its type itself, once per change.
+          if (isAgentError(err) && err.code === 'AGENT_DISABLED' && degradedTypes.get(type) !== true) {
+            degradedTypes.set(type, true);
+            try {
+              bus.publish('agent.degraded', { session: null, agent_type: type, degraded: true, reason: err.message });
+            } catch (journalErr) {
+              logger.warn('could not journal agent.degraded', { agent_type: type, error: journalErr });
+            }
+          }
+          throw err;
+        }
+        types.set(session.id, session.agent_type);
+        return session;
+      }),
+
+    say: (caller, id, text, options = {}) =>
+      mapped(async () => {
+        const info = await visible(caller, id);
+        if (!mayUseType(caller, info.agent_type)) throw forbidden(`This caller may not talk to the ${info.agent_type} agent.`);
+        takeMessage(caller);
+        const trace = options.trace_id ?? newTraceId(clock());
+        traces.set(id, trace);
+        const collected = new Map<string, ProposalView>();
+        made.set(id, collected);
+        try {
+          const result = await runtime.message(id, text, { by: caller.principal, trace_id: trace });
+          return { ...result, proposals: [...collected.values()] };
+        } finally {
+          if (made.get(id) === collected) made.delete(id);
+          if (traces.get(id) === trace) traces.delete(id);
+        }
+      }),
+
+    sessions: (caller, filter = {}) =>
+      mapped(async () => {
+        const list = await runtime.list({
+          ...(filter.agent_type ? { agent_type: filter.agent_type } : {}),
+          ...(filter.state ? { state: filter.state as SessionInfo['state'] } : {}),
+          ...(filter.limit ? { limit: filter.limit } : {}),
+          ...(isOperator(caller) ? {} : { owner: caller.principal }),
+        });
+        return isOperator(caller) ? list : list.filter((s) => s.owner === caller.principal && mayUseType(caller, s.agent_type));
+      }),
+
+    session: (caller, id) => mapped(() => visible(caller, id)),
+
+    transcript: (caller, id, options = {}) =>
+      mapped(async () => {
+        await visible(caller, id);
+        return runtime.transcript(id, options);
+      }),
+
+    budgets: (caller, id) =>
+      mapped(async () => {
+        await visible(caller, id);
+        return runtime.budgets(id);
+      }),
+
+    resume: (caller, id, extend) =>
+      mapped(async () => {
+        if (!isOperator(caller)) throw forbidden('Only an operator may resume an agent session with more budget.');
+        await visible(caller, id);
+        return runtime.resume(id, { ...(extend ? { extend } : {}), by: caller.principal });
+      }),
+
+    close: (caller, id) =>
+      mapped(async () => {
+        await visible(caller, id);
+        return runtime.close(id, { by: caller.principal });
+      }),
+
+    subscribe: (caller, id, after, listener) =>
+      mapped(async () => {
+        await visible(caller, id);
+        return runtime.subscribe(id, after, listener);
+      }),
+
+    start: () =>
+      mapped(async () => {
+        // Proposals first: an approved proposal a crash interrupted runs (once) before any agent talks again.
+        await proposals.recover();
+        const { resumed, failed } = await runtime.recover();
+        if (resumed.length > 0 || failed.length > 0) logger.info('agent sessions recovered', { resumed: resumed.length, failed });
+      }),
+
+    async shutdown() {
+      // 1. The runtime stops taking turns, lets running ones finish (with a deadline), syncs every record and closes tools.
+      try {
+        await runtime.shutdown();
+      } finally {
+        // 2. Only then stop journaling its events: the last turns' events are still in the audit trail.
+        audit.dispose();
+      }
+    },
+  };
+}
