@@ -18,8 +18,8 @@ export const connectionFlags: Array<[string, string]> = [
   ['--data DIR', 'Data folder holding api-token (default: $TESSERA_DATA, else the platform user-data folder).'],
 ];
 
-/** A JSON request function bound to the running Tessera the options name. */
-export function apiClient(values: Record<string, string | boolean | undefined>, io: CliIo) {
+/** The running Tessera the options name (`--url`) and the token to reach it with (`--token`, `$TESSERA_TOKEN`, `<data>/api-token`). */
+export function apiConnection(values: Record<string, string | boolean | undefined>, io: CliIo): { url: string; token: string } {
   const url = (str(values['url']) ?? `http://${DEFAULT_HOST}:${DEFAULT_PORT}`).replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+$/.test(url)) throw new TesseraError('CONFIG_INVALID', `--url must be an origin like http://127.0.0.1:7420, got ${JSON.stringify(url)}.`);
   let token = str(values['token']) ?? io.env['TESSERA_TOKEN'];
@@ -28,7 +28,13 @@ export function apiClient(values: Record<string, string | boolean | undefined>, 
     if (!existsSync(file)) throw new TesseraError('CONFIG_INVALID', `No API token: pass --token, set TESSERA_TOKEN, or point --data at the folder holding ${TOKEN_FILE} (looked at ${file}).`);
     token = readFileSync(file, 'utf8').trim();
   }
-  return async (method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> => {
+  return { url, token };
+}
+
+/** A JSON request function bound to the running Tessera the options name. */
+export function apiClient(values: Record<string, string | boolean | undefined>, io: CliIo) {
+  const { url, token } = apiConnection(values, io);
+  return async (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<Record<string, unknown>> => {
     let res: Response;
     try {
       res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
