@@ -47,7 +47,7 @@ import {
   verifyConsistency,
 } from '../common/merkle.js';
 import type { PerfectSubtree, TreeHead } from '../common/merkle.js';
-import { RECEIPT_KINDS, RECEIPT_PAYLOAD_TYPE, RECEIPT_VERSION } from '../common/receipt.js';
+import { CHAIN_START_KINDS, RECEIPT_KINDS, RECEIPT_PAYLOAD_TYPE, RECEIPT_VERSION } from '../common/receipt.js';
 import type { ReceiptPayload } from '../common/receipt.js';
 import { installFastDigests } from '../runtime/digests.js';
 import { readPublicKey, signEnvelope, verifyEd25519 } from '../runtime/keys/index.js';
@@ -319,7 +319,8 @@ async function isRetryOfLast(sql: Sql, tenant: string, device: string, state: Lo
 
 /**
  * Chain links per capsule: each receipt's `prev` is the last receipt of its capsule from this device (stored, or
- * earlier in the upload); null only for an INTENT that starts a capsule; `issued_at` never decreases along a chain.
+ * earlier in the upload); null only for an INTENT or a PROPOSAL (an agent's, issue 17) that starts a capsule;
+ * `issued_at` never decreases along a chain.
  */
 async function checkChains(sql: Sql, tenant: string, device: string, checked: readonly CheckedReceipt[]): Promise<void> {
   const capsules = [...new Set(checked.map((r) => r.payload.capsule))];
@@ -332,8 +333,8 @@ async function checkChains(sql: Sql, tenant: string, device: string, checked: re
     const { capsule, prev, kind, issued_at: at } = r.payload;
     const before = heads.get(capsule);
     if (prev === null) {
-      if (kind !== 'INTENT') throw invalid(i, 'prev', `a ${kind} receipt must name the receipt before it; only an INTENT starts a chain`);
-      if (before !== undefined) throw invalid(i, 'prev', `capsule ${capsule} already has receipts up to ${before.head}; a second INTENT with prev null forks its chain`);
+      if (!CHAIN_START_KINDS.includes(kind)) throw invalid(i, 'prev', `a ${kind} receipt must name the receipt before it; only an INTENT or a PROPOSAL starts a chain`);
+      if (before !== undefined) throw invalid(i, 'prev', `capsule ${capsule} already has receipts up to ${before.head}; a second ${kind} with prev null forks its chain`);
     } else {
       if (before === undefined) throw invalid(i, 'prev', `names ${prev}, but capsule ${capsule} has no receipt from this device before it`);
       if (before.head !== prev) throw invalid(i, 'prev', `names ${prev}, but the last receipt of capsule ${capsule} is ${before.head}`);

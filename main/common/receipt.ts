@@ -31,8 +31,26 @@ export const CAPSULE_VERSION = 'tessera.capsule/1';
 export const CONSENT_VERSION = 'tessera.consent/1';
 
 /** The kinds of receipts, in the order a full chain usually has them. */
-export const RECEIPT_KINDS = ['INTENT', 'RESULT', 'CONSENT', 'DELIVERY', 'EXECUTION', 'REDEMPTION', 'PAYMENT', 'ISSUANCE', 'SETTLEMENT'] as const;
+export const RECEIPT_KINDS = ['INTENT', 'PROPOSAL', 'RESULT', 'CONSENT', 'DELIVERY', 'EXECUTION', 'REDEMPTION', 'PAYMENT', 'ISSUANCE', 'SETTLEMENT'] as const;
 export type ReceiptKind = (typeof RECEIPT_KINDS)[number];
+/**
+ * The kinds that start a chain (`prev` null), and only those: an INTENT (what was asked of the runtime), or a PROPOSAL
+ * (what an agent proposed; seed 000 §8, issue 17). A PROPOSAL may appear nowhere else in a chain.
+ */
+export const CHAIN_START_KINDS: readonly ReceiptKind[] = ['INTENT', 'PROPOSAL'];
+
+/** Who must approve an agent's proposal after the policies allowed it (the `approval.need` of its RESULT receipts). */
+export const APPROVAL_NEEDS = ['none', 'traveller', 'operator'] as const;
+export type ProposalApprovalNeed = (typeof APPROVAL_NEEDS)[number];
+
+/**
+ * The id of an agent's proposal: the cid of its canonical content — the action, its arguments, the agent session and
+ * the owner (not the reason, not the time). The same request twice is one proposal; a PROPOSAL receipt's
+ * `body.proposal` must equal this over its own body ({@link verifyChain} recomputes it).
+ */
+export function proposalId(p: { action: string; args: JsonObject | Record<string, unknown>; agent_session: string; owner: string }): string {
+  return cidOf({ v: 'tessera.proposal/1', action: p.action, args: p.args, agent_session: p.agent_session, owner: p.owner });
+}
 
 /** A policy's (or the combined) verdict. */
 export type Verdict = 'ACK' | 'NACK' | 'ASK';
@@ -65,12 +83,25 @@ export interface Capsule {
  * Bodies by kind (all written by runtime/receipts):
  * - INTENT: `{intent, slots, nonce, exp (ISO or null), received_at, lock}` — what was asked, and the
  *   replay/expiry header, so `exp` is auditable; `lock` maps plugin name → manifest cid.
+ * - PROPOSAL (issue 17; seed 000 §8 "agents only propose"; written by runtime/orchestrator/proposals.ts): the first
+ *   receipt of an agent proposal's capsule: `{proposal, action, args, reason, agent: {session, type}, owner,
+ *   product_runtime_session_id?, journey_id?}` where `proposal` = {@link proposalId} of `{action, args,
+ *   agent.session, owner}`. The chain that follows is fixed, and {@link verifyChain} checks it:
+ *   1. a RESULT from the policies: `{step: "policy", verdict: ACK|NACK, decision: ALLOW|DENY, policies: [...as below],
+ *      approval: {need: none|traveller|operator}, input_cid}`. DENY ends the chain (the proposal was refused).
+ *   2. when `need` is not `none`, the human decision: a RESULT `{step: "approval", via: "approval", verdict, decision:
+ *      ALLOW (approve) | DENY (reject), policies: [], approval: {need, decision: approve|reject, by (principal), roles}}`
+ *      whose roles satisfy the need (traveller: `traveller` or `operator`; operator: `operator`). DENY ends the chain.
+ *   3. at most one EXECUTION, only after an ALLOW that needed no one or an approval: `{proposal, executor: "agent.proposal",
+ *      effect: <action>, key (= proposal, the idempotency key), outcome: executed|failed, output_cid (cid of the
+ *      action's answer, or null), error?: {code, message}}`.
  * - RESULT: `{verdict, decision: ALLOW|DENY|REQUIRE, policies: [{plugin, version, cid, verdict, reason,
  *   evidence}], permit?: DsseEnvelope, permit_id?: cid, consent?: {id, k, n}, via?: "consent"}`.
  * - CONSENT: `{consent, decision: approve|reject, approver (keyid), envelope: DsseEnvelope}` where `envelope`
  *   is the approver's signed {@link ConsentDecision}; {@link verifyChain} checks it too.
  * - DELIVERY: `{permit_id, recipient, effect, payload_cid}` — the permitted effect was handed to its recipient.
- * - EXECUTION: `{permit_id, executor, effect, outcome, output_cid}` — the executor finished the effect.
+ * - EXECUTION: `{permit_id, executor, effect, outcome, output_cid}` — the executor finished the effect (an agent
+ *   proposal's: see PROPOSAL).
  * - REDEMPTION: an entitlement was redeemed at a venue (`action: redeem`), or a redemption was undone by a
  *   compensating receipt (`action: undo`, `undo_of`) — issue 14, seed 001 §2 saga.
  * - PAYMENT: a product session's payment was captured or refunded (`action: capture|refund`, ledger transaction id).
@@ -83,7 +114,7 @@ export interface ReceiptPayload {
   kind: ReceiptKind;
   /** cid of the {@link Capsule} this receipt belongs to. */
   capsule: string;
-  /** id of the previous receipt of the same capsule; null only for the first (an INTENT). */
+  /** id of the previous receipt of the same capsule; null only for the first (an INTENT or a PROPOSAL). */
   prev: string | null;
   /** Who or what the receipt is about: `tenant:<id>`, `key:<keyid>` (an approver), `outbox`, `device:<keyid>`. */
   subject: string;
@@ -168,9 +199,11 @@ const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 /**
  * Checks a capsule's receipt chain offline: for each envelope, in order, its DSSE signature by the key its
  * `device` field names (found with `lookupKey`), its payload type and shape, that it names the capsule, that
- * `prev` is the id of the envelope before it (null for the first, which must be an INTENT), that ids are
- * unique and `issued_at` never decreases; for CONSENT receipts, the approver's embedded signed decision
- * (signature by `approver`, same capsule and consent id, same decision).
+ * `prev` is the id of the envelope before it (null for the first, which must be an INTENT or a PROPOSAL), that ids
+ * are unique and `issued_at` never decreases; for CONSENT receipts, the approver's embedded signed decision
+ * (signature by `approver`, same capsule and consent id, same decision); for a chain that starts with a PROPOSAL,
+ * the proposal's id and the order policy RESULT → approval → EXECUTION (nothing executes that was refused, rejected
+ * or not approved as its need says).
  *
  * Never throws: malformed input is a failure with a reason such as
  * `receipt 2 (prev): expected b3:…, the id of receipt 1, got b3:…`.
@@ -180,6 +213,7 @@ export function verifyChain(envelopes: readonly DsseEnvelope[], lookupKey: Publi
   if (!Array.isArray(envelopes) || envelopes.length === 0) return fail(-1, 'receipts', 'the chain has no receipts');
   const receipts: VerifiedReceipt[] = [];
   const seen = new Set<string>();
+  const proposal = newProposalState();
   let capsule = options.capsule;
   for (let i = 0; i < envelopes.length; i++) {
     const env = envelopes[i]!;
@@ -228,6 +262,8 @@ export function verifyChain(envelopes: readonly DsseEnvelope[], lookupKey: Publi
       const problem = consentProblem(payload, capsule, lookupKey, verify);
       if (problem !== null) return fail(i, `body.${problem.field}`, `receipt ${i} (body.${problem.field}): ${problem.problem}`);
     }
+    const step = proposalStep(proposal, i, payload);
+    if (step !== null) return step;
     receipts.push({ id, payload, keyid });
   }
   return { ok: true, capsule: capsule!, receipts };
@@ -235,15 +271,16 @@ export function verifyChain(envelopes: readonly DsseEnvelope[], lookupKey: Publi
 
 /**
  * The rules that tie receipt `i` to its chain (shared by {@link verifyChain} and {@link checkBuiltChain}): it names
- * the capsule; the first is an INTENT with `prev` null; every later one's `prev` is the id of the one before, and
- * its `issued_at` is not earlier; no id appears twice. Adds `id` to `seen`.
+ * the capsule; the first is an INTENT or a PROPOSAL with `prev` null (a PROPOSAL is never later); every later one's
+ * `prev` is the id of the one before, and its `issued_at` is not earlier; no id appears twice. Adds `id` to `seen`.
  */
 function linkProblem(i: number, id: string, payload: ReceiptPayload, before: { id: string; payload: ReceiptPayload } | undefined, capsule: string, seen: Set<string>): ChainResult | null {
   if (payload.capsule !== capsule) return fail(i, 'capsule', `receipt ${i} (capsule): names ${payload.capsule}, not the capsule ${capsule}`);
   if (before === undefined) {
     if (payload.prev !== null) return fail(i, 'prev', `receipt 0 (prev): the first receipt must have prev null, got ${String(payload.prev)}`);
-    if (payload.kind !== 'INTENT') return fail(i, 'kind', `receipt 0 (kind): the chain must start with an INTENT, got ${payload.kind}`);
+    if (!CHAIN_START_KINDS.includes(payload.kind)) return fail(i, 'kind', `receipt 0 (kind): the chain must start with an INTENT or a PROPOSAL, got ${payload.kind}`);
   } else {
+    if (payload.kind === 'PROPOSAL') return fail(i, 'kind', `receipt ${i} (kind): a PROPOSAL may only start a chain`);
     if (payload.prev !== before.id) return fail(i, 'prev', `receipt ${i} (prev): expected ${before.id}, the id of receipt ${i - 1}, got ${String(payload.prev)}`);
     if (Date.parse(payload.issued_at) < Date.parse(before.payload.issued_at)) return fail(i, 'issued_at', `receipt ${i} (issued_at): ${payload.issued_at} is before receipt ${i - 1}'s ${before.payload.issued_at}`);
   }
@@ -262,6 +299,7 @@ function linkProblem(i: number, id: string, payload: ReceiptPayload, before: { i
 export function checkBuiltChain(receipts: ReadonlyArray<{ id: string; payload: ReceiptPayload }>, options: { capsule: string; device: string }): ChainResult {
   if (receipts.length === 0) return fail(-1, 'receipts', 'the chain has no receipts');
   const seen = new Set<string>();
+  const proposal = newProposalState();
   for (let i = 0; i < receipts.length; i++) {
     const { id, payload } = receipts[i]!;
     const shape = shapeProblem(payload);
@@ -269,6 +307,8 @@ export function checkBuiltChain(receipts: ReadonlyArray<{ id: string; payload: R
     if (payload.device !== options.device) return fail(i, 'device', `receipt ${i} (device): names ${payload.device}, not the signing device ${options.device}`);
     const link = linkProblem(i, id, payload, receipts[i - 1], options.capsule, seen);
     if (link !== null) return link;
+    const step = proposalStep(proposal, i, payload);
+    if (step !== null) return step;
   }
   return { ok: true, capsule: options.capsule, receipts: receipts.map((r) => ({ id: r.id, payload: r.payload, keyid: options.device })) };
 }
@@ -290,6 +330,82 @@ export function verifyConsentDecision(envelope: unknown, lookupKey: PublicKeyLoo
   } catch (err) {
     return { ok: false, problem: isTesseraError(err) ? `${err.code}: ${err.message}` : 'not a DSSE envelope' };
   }
+}
+
+/** Where a proposal's chain stands while it is checked (see PROPOSAL on {@link ReceiptPayload}). */
+interface ProposalChainState {
+  /** True once receipt 0 was a PROPOSAL. */
+  active: boolean;
+  /** `policy` waits for the policies' RESULT; `approval` for the human decision; `execution` for the EXECUTION; `closed`: nothing more. */
+  next: 'policy' | 'approval' | 'execution' | 'closed';
+  need: ProposalApprovalNeed | null;
+}
+
+const newProposalState = (): ProposalChainState => ({ active: false, next: 'policy', need: null });
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v !== '';
+
+/**
+ * The rules of a proposal's chain, one receipt at a time (shared by {@link verifyChain} and {@link checkBuiltChain}):
+ * the PROPOSAL's body and id, then policy RESULT → approval (when needed) → at most one EXECUTION, and nothing
+ * after a DENY. Chains that start with an INTENT are not touched. Returns the failure, or null.
+ */
+function proposalStep(state: ProposalChainState, i: number, payload: ReceiptPayload): ChainResult | null {
+  const body = payload.body as Record<string, unknown>;
+  const bad = (field: string, problem: string): ChainResult => fail(i, `body.${field}`, `receipt ${i} (body.${field}): ${problem}`);
+  if (i === 0) {
+    if (payload.kind !== 'PROPOSAL') return null;
+    state.active = true;
+    if (!nonEmpty(body['action'])) return bad('action', 'a PROPOSAL must name its action');
+    if (!isObject(body['args'])) return bad('args', 'a PROPOSAL\'s args must be a JSON object');
+    const agent = body['agent'];
+    if (!isObject(agent) || !nonEmpty(agent['session']) || !nonEmpty(agent['type'])) return bad('agent', 'a PROPOSAL must name the agent {session, type}');
+    if (!nonEmpty(body['owner'])) return bad('owner', 'a PROPOSAL must name its owner');
+    let expected: string;
+    try {
+      expected = proposalId({ action: body['action'], args: body['args'], agent_session: agent['session'], owner: body['owner'] });
+    } catch {
+      return bad('args', 'cannot be canonicalized');
+    }
+    if (body['proposal'] !== expected) return bad('proposal', `is ${String(body['proposal'])}, but the cid of the proposal's action, args, agent session and owner is ${expected}`);
+    return null;
+  }
+  if (!state.active) return null;
+  const decision = body['decision'];
+  const approval = body['approval'];
+  if (state.next === 'closed') return fail(i, 'kind', `receipt ${i} (kind): the proposal's chain ended (refused, rejected or executed); no ${payload.kind} may follow`);
+  if (state.next === 'policy') {
+    if (payload.kind !== 'RESULT' || body['via'] !== undefined) return fail(i, 'kind', `receipt ${i} (kind): a PROPOSAL is followed by the policies' RESULT, got ${payload.kind}`);
+    if (decision !== 'ALLOW' && decision !== 'DENY') return bad('decision', 'the policies\' RESULT must decide ALLOW or DENY');
+    if (!isObject(approval) || !(APPROVAL_NEEDS as readonly unknown[]).includes(approval['need'])) return bad('approval', `must be {need: ${APPROVAL_NEEDS.join('|')}}`);
+    state.need = approval['need'] as ProposalApprovalNeed;
+    state.next = decision === 'DENY' ? 'closed' : state.need === 'none' ? 'execution' : 'approval';
+    return null;
+  }
+  if (state.next === 'approval') {
+    if (payload.kind === 'EXECUTION') return fail(i, 'kind', `receipt ${i} (kind): the proposal needs the ${String(state.need)}'s approval before it executes`);
+    if (payload.kind !== 'RESULT' || body['via'] !== 'approval') return fail(i, 'kind', `receipt ${i} (kind): the proposal waits for its approval (a RESULT via "approval"), got ${payload.kind}`);
+    if (!isObject(approval) || approval['need'] !== state.need) return bad('approval', `must repeat the need "${String(state.need)}" of the policies' RESULT`);
+    const says = approval['decision'];
+    if ((says !== 'approve' || decision !== 'ALLOW') && (says !== 'reject' || decision !== 'DENY')) return bad('decision', 'an approval is {approval.decision: approve, decision: ALLOW} or {approval.decision: reject, decision: DENY}');
+    const roles = approval['roles'];
+    if (!nonEmpty(approval['by']) || !Array.isArray(roles)) return bad('approval', 'must name who decided (`by`) and their `roles`');
+    if (says === 'approve' && !approverSatisfies(state.need!, roles)) return bad('approval.roles', `[${roles.join(', ')}] cannot approve what needs the ${String(state.need)}`);
+    state.next = says === 'approve' ? 'execution' : 'closed';
+    return null;
+  }
+  if (payload.kind !== 'EXECUTION') return fail(i, 'kind', `receipt ${i} (kind): an approved proposal is followed by its EXECUTION, got ${payload.kind}`);
+  if (body['proposal'] !== undefined && body['key'] !== body['proposal']) return bad('key', 'the execution\'s idempotency key must be the proposal id');
+  if (body['outcome'] !== 'executed' && body['outcome'] !== 'failed') return bad('outcome', 'must be "executed" or "failed"');
+  state.next = 'closed';
+  return null;
+}
+
+/** Whether someone holding `roles` may approve what needs `need`: an operator may approve what a traveller may. */
+export function approverSatisfies(need: ProposalApprovalNeed, roles: readonly unknown[]): boolean {
+  if (need === 'none') return true;
+  if (need === 'traveller') return roles.includes('traveller') || roles.includes('operator');
+  return roles.includes('operator');
 }
 
 function consentProblem(payload: ReceiptPayload, capsule: string, lookupKey: PublicKeyLookup, verify: SignatureVerifier): { field: string; problem: string } | null {

@@ -15,6 +15,7 @@ import {
   RECEIPT_PAYLOAD_TYPE,
   capsuleId,
   checkBuiltChain,
+  proposalId,
   receiptId,
   verifyChain,
 } from '../../main/common/receipt.js';
@@ -292,5 +293,59 @@ describe('receipt chains', () => {
     expect(verifyChain(store.receipts(cid), (k) => (k === device.keyid ? { publicKeyRaw: device.publicKeyRaw } : undefined)).ok).toBe(true);
     expect(store.receipts(cid)).toHaveLength(envelopes.length + 1);
     expect(db.integrityCheck()).toEqual(['ok']);
+  });
+});
+
+describe('an agent proposal\'s chain (issue 17: agents only propose)', () => {
+  const proposal = { action: 'journey.skip', args: { journey: 'jny_1', node: 'museum' }, agent_session: 'ags_1', owner: 'traveller' };
+  const pid = proposalId(proposal);
+  const proposalBody = { proposal: pid, action: proposal.action, args: proposal.args, reason: 'It closes soon.', agent: { session: 'ags_1', type: 'journey-guide' }, owner: 'traveller' };
+  const policy = (decision: 'ALLOW' | 'DENY', need = 'traveller') => ({ step: 'policy', verdict: decision === 'ALLOW' ? 'ACK' : 'NACK', decision, policies: [], approval: { need } });
+  const approval = (decision: 'approve' | 'reject', roles = ['traveller']) => ({ step: 'approval', via: 'approval', verdict: decision === 'approve' ? 'ACK' : 'NACK', decision: decision === 'approve' ? 'ALLOW' : 'DENY', policies: [], approval: { need: 'traveller', decision, by: 'traveller', roles } });
+  const execution = { proposal: pid, executor: 'agent.proposal', effect: 'journey.skip', key: pid, outcome: 'executed', output_cid: cidOf({ ok: true }) };
+  type Draft = { kind: ReceiptPayload['kind']; body: Record<string, unknown> };
+
+  /** Writes the drafts as one capsule's chain with the real store and returns the verdict of verifyChain and checkBuiltChain (which must agree). */
+  function chainOf(drafts: Draft[]): ReturnType<typeof verifyChain> {
+    const { store, lookup, device } = setup();
+    const c: Capsule = { ...capsule, act: 'agent.proposal', view: { proposal: pid } };
+    const cid = capsuleId(c);
+    store.transaction(() => {
+      store.createCapsule(cid, c, 'ASK', 'pending', T0);
+      store.appendReceipts(cid, drafts.map((d) => ({ kind: d.kind, subject: 'agent-session:ags_1', body: d.body as never })), T0);
+    });
+    const offline = verifyChain(store.receipts(cid), lookup);
+    const built = checkBuiltChain(store.chain(cid).map((r) => ({ id: r.id, payload: r.payload })), { capsule: cid, device: device.keyid });
+    expect(built.ok ? { ok: true } : { ok: false, index: built.index, field: built.field }).toEqual(offline.ok ? { ok: true } : { ok: false, index: offline.index, field: offline.field });
+    return offline;
+  }
+
+  it('verifies PROPOSAL → policy RESULT → approval → EXECUTION, and a refused or rejected proposal that stops there', () => {
+    expect(chainOf([{ kind: 'PROPOSAL', body: proposalBody }, { kind: 'RESULT', body: policy('ALLOW') }, { kind: 'RESULT', body: approval('approve') }, { kind: 'EXECUTION', body: execution }]).ok).toBe(true);
+    expect(chainOf([{ kind: 'PROPOSAL', body: proposalBody }, { kind: 'RESULT', body: policy('DENY') }]).ok).toBe(true);
+    expect(chainOf([{ kind: 'PROPOSAL', body: proposalBody }, { kind: 'RESULT', body: policy('ALLOW') }, { kind: 'RESULT', body: approval('reject') }]).ok).toBe(true);
+    // An operator may approve what the traveller may; an action that needs no one executes after the policies.
+    expect(chainOf([{ kind: 'PROPOSAL', body: proposalBody }, { kind: 'RESULT', body: policy('ALLOW') }, { kind: 'RESULT', body: approval('approve', ['operator']) }, { kind: 'EXECUTION', body: execution }]).ok).toBe(true);
+    expect(chainOf([{ kind: 'PROPOSAL', body: proposalBody }, { kind: 'RESULT', body: policy('ALLOW', 'none') }, { kind: 'EXECUTION', body: execution }]).ok).toBe(true);
+  });
+
+  it('refuses an execution without its approval, after a refusal or a rejection, twice, or approved by the wrong role', () => {
+    const head: Draft[] = [{ kind: 'PROPOSAL', body: proposalBody }];
+    expect(chainOf([...head, { kind: 'RESULT', body: policy('ALLOW') }, { kind: 'EXECUTION', body: execution }])).toMatchObject({ ok: false, index: 2, field: 'kind' });
+    expect(chainOf([...head, { kind: 'RESULT', body: policy('DENY') }, { kind: 'RESULT', body: approval('approve') }])).toMatchObject({ ok: false, index: 2, field: 'kind' });
+    expect(chainOf([...head, { kind: 'RESULT', body: policy('ALLOW') }, { kind: 'RESULT', body: approval('reject') }, { kind: 'EXECUTION', body: execution }])).toMatchObject({ ok: false, index: 3, field: 'kind' });
+    const once: Draft[] = [...head, { kind: 'RESULT', body: policy('ALLOW') }, { kind: 'RESULT', body: approval('approve') }, { kind: 'EXECUTION', body: execution }];
+    expect(chainOf([...once, { kind: 'EXECUTION', body: execution }])).toMatchObject({ ok: false, index: 4, field: 'kind' });
+    expect(chainOf([...head, { kind: 'RESULT', body: policy('ALLOW', 'operator') }, { kind: 'RESULT', body: { ...approval('approve'), approval: { need: 'operator', decision: 'approve', by: 'traveller', roles: ['traveller'] } } }])).toMatchObject({ ok: false, index: 2, field: 'body.approval.roles' });
+    expect(chainOf([...head, { kind: 'RESULT', body: policy('ALLOW') }, { kind: 'RESULT', body: { ...approval('approve'), decision: 'DENY' } }])).toMatchObject({ ok: false, index: 2, field: 'body.decision' });
+  });
+
+  it('binds the proposal id to its content, and lets a PROPOSAL only start a chain', () => {
+    expect(chainOf([{ kind: 'PROPOSAL', body: { ...proposalBody, args: { journey: 'jny_1', node: 'cathedral' } } }])).toMatchObject({ ok: false, index: 0, field: 'body.proposal' });
+    expect(chainOf([{ kind: 'PROPOSAL', body: { ...proposalBody, agent: { session: 'ags_1' } } }])).toMatchObject({ ok: false, index: 0, field: 'body.agent' });
+    expect(chainOf([{ kind: 'INTENT', body: {} }, { kind: 'PROPOSAL', body: proposalBody }])).toMatchObject({ ok: false, index: 1, field: 'kind' });
+    // The same request is the same proposal: the reason and key order do not count.
+    expect(proposalId({ ...proposal, args: { node: 'museum', journey: 'jny_1' } })).toBe(pid);
+    expect(proposalId({ ...proposal, owner: 'someone-else' })).not.toBe(pid);
   });
 });

@@ -48,7 +48,8 @@ export function cardData(store: ReceiptStore, cid: string, urls: { card_url: str
   const record = store.capsule(cid);
   if (!record) return undefined;
   const chain = store.chain(cid);
-  const intent = chain.find((r) => r.payload.kind === 'INTENT');
+  // What was asked: an INTENT's intent, or the action of an agent's PROPOSAL (issue 17).
+  const intent = chain.find((r) => r.payload.kind === 'INTENT' || r.payload.kind === 'PROPOSAL');
   const results = chain.filter((r) => r.payload.kind === 'RESULT');
   const first = results[0]?.payload.body as { policies?: JsonValue[] } | undefined;
   const last = results.at(-1)?.payload.body as { decision?: string } | undefined;
@@ -63,7 +64,7 @@ export function cardData(store: ReceiptStore, cid: string, urls: { card_url: str
     product: { cid: record.capsule.product, name: product?.name ?? null, version: product?.version ?? null },
     tenant: record.capsule.tenant,
     aud: record.capsule.aud,
-    intent: project((intent?.payload.body['intent'] as JsonValue | undefined) ?? null),
+    intent: project((intent?.payload.body[intent.payload.kind === 'PROPOSAL' ? 'action' : 'intent'] as JsonValue | undefined) ?? null),
     evidence: project(first?.policies ?? []),
     consent: consent
       ? {
