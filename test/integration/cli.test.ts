@@ -103,7 +103,7 @@ describe('tessera CLI', { timeout: 120_000 }, () => {
       plugins = ((await (await fetch(`${t.origin}/api/plugins`, { headers: { authorization: `Bearer ${token}` } })).json()) as { plugins: typeof plugins }).plugins;
       if (plugins.length < 9) await new Promise((r) => setTimeout(r, 50));
     }
-    expect(plugins.map((p) => p.name).sort()).toEqual(['intake-event', 'policy-authorization', 'policy-availability', 'policy-coverage', 'policy-existence', 'policy-product-quota', 'policy-quota', 'policy-risk', 'tool-weather']);
+    expect(plugins.map((p) => p.name).sort()).toEqual(['intake-event', 'policy-agent-proposal', 'policy-authorization', 'policy-availability', 'policy-coverage', 'policy-existence', 'policy-product-quota', 'policy-quota', 'policy-risk', 'tool-weather']);
 
     // A live WebSocket client and a keep-alive HTTP connection must not hold up the shutdown.
     const ws = new WebSocket(t.origin.replace('http', 'ws') + '/ws?topics=**', { headers: { authorization: `Bearer ${token}` } });

@@ -27,7 +27,7 @@ beforeAll(async () => {
   requireBuild();
   meteo = await startFakeOpenMeteo({ now: MONDAY });
   host = await startHost({ dataDir: tempDir('tessera-fp-', 'file'), host: '127.0.0.1', port: 0, logger: createMemoryLogger(), shell: 'headless', env: { TESSERA_HTTP_ORIGIN_MAP: meteo.originMap } });
-  for (let i = 0; i < 200 && host.runtime.plugins.list().length < 9; i++) await new Promise((r) => setTimeout(r, 25));
+  for (let i = 0; i < 200 && host.runtime.plugins.list().length < 10; i++) await new Promise((r) => setTimeout(r, 25));
 }, 60_000);
 
 afterAll(async () => {
@@ -47,7 +47,7 @@ describe('first-party plugins', { timeout: 120_000 }, () => {
     const { status, body } = await api('GET', '/api/plugins');
     expect(status).toBe(200);
     const plugins = body['plugins'] as Array<{ name: string; kind: string; trust: string; publisher: { name: string; keyid: string }; cid: string; capabilities: string[] }>;
-    expect(plugins.map((p) => p.name).sort()).toEqual(['intake-event', 'policy-authorization', 'policy-availability', 'policy-coverage', 'policy-existence', 'policy-product-quota', 'policy-quota', 'policy-risk', 'tool-weather']);
+    expect(plugins.map((p) => p.name).sort()).toEqual(['intake-event', 'policy-agent-proposal', 'policy-authorization', 'policy-availability', 'policy-coverage', 'policy-existence', 'policy-product-quota', 'policy-quota', 'policy-risk', 'tool-weather']);
     for (const p of plugins) {
       expect(p).toMatchObject({ trust: 'trusted', publisher: { name: 'tessera-dev' } });
       expect(p.cid).toMatch(/^b3:[0-9a-f]{64}$/);

@@ -1,7 +1,7 @@
 /**
  * Journey instances (seed 000 §3.2, §4.4 "TJM Journey Runtime", §4.5 context loop, §6.2; issue 15 point 2): one
  * journey document followed by one traveller within one product runtime session. A session holds 0..N journeys
- * (pre-trip, in-trip, post-trip). Owns the tables `journeys` and `journey_proposals`.
+ * (pre-trip, in-trip, post-trip). Owns the tables `journeys`, `journey_proposals` and `journey_changes`.
  *
  * - Every change is one SQLite transaction holding the row and its events (exactly the seed's: `journey.started`,
  *   `journey.node.entered|completed|skipped`, `journey.route.generated`, `journey.completed|abandoned`), each carrying
@@ -128,6 +128,15 @@ export interface Journeys {
   proposals(id: string, options?: { language?: JourneyLanguage }): Proposal[];
   /** @throws PROPOSAL_NOT_FOUND, JOURNEY_ENDED */
   decide(id: string, proposal: string, decision: 'accept' | 'reject'): { journey: JourneyView; proposal: Proposal };
+  /**
+   * Applies one change op — what accepting a guide proposal does — on request (an agent's approved `journey.change`
+   * proposal, issue 17): `move_first` (make `node` the next one), `substitute` (replace `node` by one of its document
+   * `alternatives`) or `set_place` (spend free-time `node` at a place of the document). Idempotent by `key`: a key
+   * already applied answers the journey as it stands and changes nothing (the key is kept with the change, in the same
+   * transaction). @throws JOURNEY_NOT_FOUND, JOURNEY_NODE_UNKNOWN, PLACE_UNKNOWN, JOURNEY_ENDED, JOURNEY_CONFLICT (it
+   * no longer fits: the node is done, already first, or already substituted), VALIDATION_FAILED (not a change op)
+   */
+  applyChange(id: string, change: Proposal['change'], options: { key: string }): JourneyView;
   /** Completes nodes whose entitlement was redeemed while no event reached us (a crash between the two). */
   recover(): void;
   dispose(): void;
@@ -173,6 +182,19 @@ const MIGRATIONS: readonly Migration[] = [
           change TEXT NOT NULL, params TEXT NOT NULL,
           created_at INTEGER NOT NULL, decided_at INTEGER,
           UNIQUE (journey_id, kind, subject)
+        ) STRICT;
+      `);
+    },
+  },
+  {
+    version: 2,
+    name: 'change ops applied by idempotency key',
+    // An agent's approved proposal runs again with the same key after a crash (issue 17): the key is written with the
+    // change it made, so the second run finds it and changes nothing.
+    up(db) {
+      db.exec(`
+        CREATE TABLE journey_changes (
+          key TEXT PRIMARY KEY, journey_id TEXT NOT NULL REFERENCES journeys (id), change TEXT NOT NULL, at INTEGER NOT NULL
         ) STRICT;
       `);
     },
@@ -238,6 +260,8 @@ export function createJourneys(options: JourneysOptions): Journeys {
       "INSERT OR IGNORE INTO journey_proposals (id, journey_id, kind, subject, state, change, params, created_at) VALUES (@id, @journey_id, @kind, @subject, 'shown', @change, @params, @at)",
     ),
     decideProposal: db.prepare("UPDATE journey_proposals SET state = ?, decided_at = ? WHERE id = ? AND state = 'shown'"),
+    changeByKey: db.prepare<[string], { journey_id: string }>('SELECT journey_id FROM journey_changes WHERE key = ?'),
+    insertChange: db.prepare('INSERT INTO journey_changes (key, journey_id, change, at) VALUES (?, ?, ?, ?)'),
   };
 
   const docs = new Map<string, JourneySource>();
@@ -757,6 +781,33 @@ export function createJourneys(options: JourneysOptions): Journeys {
         });
       }
       return { journey: view(written), proposal: proposalView(stmt.proposal.get(id, pid)!, row.language) };
+    },
+
+    applyChange(id, change_, o) {
+      if (typeof o?.key !== 'string' || o.key === '') throw new TesseraError('VALIDATION_FAILED', 'A journey change needs an idempotency key.');
+      const row = rowOf(id);
+      if (stmt.changeByKey.get(o.key)) return view(row);
+      const doc = docOf(row);
+      const p = progressOf(row);
+      const op = (change_ as { op?: unknown } | null)?.op;
+      if (op !== 'move_first' && op !== 'substitute' && op !== 'set_place') throw new TesseraError('VALIDATION_FAILED', 'A journey change is {op: move_first|substitute|set_place, node, with?|place?}.');
+      if (typeof change_.node !== 'string' || !p.nodes[change_.node]) {
+        throw new TesseraError('JOURNEY_NODE_UNKNOWN', `Journey ${row.id} has no node ${JSON.stringify(change_.node)}; its nodes are ${p.plan.join(', ')}.`, { details: { nodes: p.plan } });
+      }
+      if (change_.op === 'substitute' && !(nodeOf(doc, change_.node)?.alternatives ?? []).includes(change_.with)) {
+        throw new TesseraError('JOURNEY_NODE_UNKNOWN', `Node ${change_.node} of journey ${row.id} has no alternative ${JSON.stringify(change_.with)}.`, { details: { alternatives: nodeOf(doc, change_.node)?.alternatives ?? [] } });
+      }
+      if (change_.op === 'set_place' && !doc.places.some((pl) => pl.id === change_.place)) {
+        throw new TesseraError('PLACE_UNKNOWN', `Journey ${row.id} has no place ${JSON.stringify(change_.place)}.`, { details: { places: doc.places.map((pl) => pl.id) } });
+      }
+      if (row.state !== 'started') throw new TesseraError('JOURNEY_ENDED', `Journey ${row.id} is ${row.state}; it can no longer change.`, { details: { state: row.state } });
+      if (!proposalStillFits(p, change_)) throw new TesseraError('JOURNEY_CONFLICT', `The change no longer fits journey ${row.id} (the journey moved on); nothing was changed.`, { details: { current_version: row.version } });
+      const written = change(row, (progress, at) => {
+        stmt.insertChange.run(o.key, row.id, JSON.stringify(change_), at);
+        const { skipped } = applyChange(progress, change_, at);
+        return skipped.map((node) => ({ topic: JOURNEY_EVENTS.nodeSkipped, trace_id: row.trace_id, payload: { ...about(row), node, by: 'traveller', reason: 'substituted', change_key: o.key } }));
+      });
+      return view(written);
     },
 
     recover() {

@@ -21,12 +21,12 @@ import type { ErrorCode } from '../../common/errors.js';
 import { reveal } from '../../common/expr.js';
 import type { Role } from '../../common/roles.js';
 import { isAgentError } from '../agents/types.js';
-import type { AgentEvent, AgentRuntime, AgentRuntimeConfig, ModelClient, SessionInfo, ToolsFactory } from '../agents/types.js';
+import type { AgentEvent, AgentRuntime, AgentRuntimeConfig, InProcessServerFactory, ModelClient, SessionInfo, ToolsFactory } from '../agents/types.js';
 import type { Bus } from '../bus/index.js';
 import { newTraceId } from '../journal/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../store/index.js';
-import { builtinAgentsDir, createProfileLoader, deviceModelFromEnv } from './profiles.js';
+import { builtinAgentsDir, createProfileLoader, deviceModelFromEnv, TESSERA_SERVER } from './profiles.js';
 import type { DeviceModel, TesseraProfileLoader } from './profiles.js';
 import { RESPONDERS } from './responders.js';
 import { createAgentStore } from './store.js';
@@ -55,14 +55,12 @@ export interface OrchestratorDeps {
   createAgentRuntime: (config: AgentRuntimeConfig) => AgentRuntime;
   /** What the `tessera` tools read (journeys, catalogue, entitlements, plugins, metrics). */
   tools: Omit<TesseraToolsDeps, 'proposals' | 'traceOf' | 'onProposal' | 'clock'>;
-  /** Folders of profiles, in order; default resources/agents then `<data>/agents/profiles`. */
-  profileDirs?: readonly string[];
-  /** The device model; default from `TESSERA_AGENT_MODEL_URL` / `TESSERA_AGENT_MODEL`, read at each session start. */
-  deviceModel?: () => DeviceModel | null;
+  /** The profiles; default {@link createDeviceProfileLoader} (the proposal policy reads the same loader's `meta.proposes`). */
+  profiles?: TesseraProfileLoader;
   /** Default: the core's OpenAI-compatible client. */
   model?: ModelClient;
-  /** Default: the core's MCP tools. */
-  mcpTools?: ToolsFactory;
+  /** The MCP tools (../agents/mcp.ts `createMcpTools`) given the in-process servers (`tessera`); default: the core's. */
+  mcpTools?: (inProcessServers: Record<string, InProcessServerFactory>) => ToolsFactory;
   /** Default {@link DEFAULT_AGENT_IDLE_MS}. */
   idleMs?: number;
   /** Default {@link DEFAULT_MESSAGES_PER_MINUTE}. */
@@ -91,6 +89,19 @@ const isOperator = (caller: Caller) => caller.roles.includes('operator');
 const MAX_AUDIT_TEXT = 4000;
 const clip = (s: unknown) => (typeof s === 'string' && s.length > MAX_AUDIT_TEXT ? `${s.slice(0, MAX_AUDIT_TEXT)}…` : s);
 
+/**
+ * The device's profiles: resources/agents then `<data>/agents/profiles` (or `dirs`), the device model from
+ * `TESSERA_AGENT_MODEL_URL` / `TESSERA_AGENT_MODEL` (read at each load) unless `deviceModel` says otherwise, and
+ * this module's responders as the fallbacks a profile may name.
+ */
+export function createDeviceProfileLoader(options: { dataDir: string; dirs?: readonly string[]; deviceModel?: () => DeviceModel | null }): TesseraProfileLoader {
+  return createProfileLoader({
+    dirs: options.dirs ?? [builtinAgentsDir(), join(options.dataDir, 'agents', 'profiles')],
+    deviceModel: options.deviceModel ?? (() => deviceModelFromEnv()),
+    responders: Object.keys(RESPONDERS),
+  });
+}
+
 export interface TesseraOrchestrator extends Orchestrator {
   /** The profile loader (for Ops: which files did not validate). */
   readonly profiles: TesseraProfileLoader;
@@ -112,11 +123,7 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
     }
   };
   const adapters = createAgentStore({ store: deps.store, dataDir: deps.dataDir, secret });
-  const profiles = createProfileLoader({
-    dirs: deps.profileDirs ?? [builtinAgentsDir(), join(deps.dataDir, 'agents', 'profiles')],
-    deviceModel: deps.deviceModel ?? (() => deviceModelFromEnv()),
-    responders: Object.keys(RESPONDERS),
-  });
+  const profiles = deps.profiles ?? createDeviceProfileLoader({ dataDir: deps.dataDir });
 
   /** The trace of each session's turn in progress: set before the turn starts, so `propose` and the audit join it. */
   const traces = new Map<string, string>();
@@ -141,8 +148,8 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
     profiles,
     sandbox: adapters.sandbox,
     ...(deps.model ? { model: deps.model } : {}),
-    ...(deps.mcpTools ? { tools: deps.mcpTools } : {}),
-    inProcessServers: { tessera },
+    ...(deps.mcpTools ? { tools: deps.mcpTools({ [TESSERA_SERVER]: tessera }) } : {}),
+    inProcessServers: { [TESSERA_SERVER]: tessera },
     responders: RESPONDERS,
     secret,
     clock,

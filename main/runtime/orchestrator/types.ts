@@ -77,6 +77,12 @@ export interface ProposalAction {
   execute(args: Record<string, unknown>, context: { key: string; proposal: ProposalView }): Promise<unknown>;
   /** The card's sentence. */
   describe(args: Record<string, unknown>, language: string): string;
+  /**
+   * What the proposal would cost, in minor units, when it spends money (`session.buy`: the product's price): the
+   * policy weighs it against the device's limit. Absent for actions that spend nothing.
+   * @throws as validate (e.g. PRODUCTDEF_NOT_FOUND)
+   */
+  price?(args: Record<string, unknown>): { amount: number; currency: string };
 }
 
 export interface Proposals {
