@@ -12,7 +12,7 @@ import { BUILTIN_CATALOGUE_DIR, BUILTIN_JOURNEYS_DIR, BUILTIN_PLUGINS_DIR, BUILT
 import { createRuntime } from '../../main/runtime/index.js';
 import type { Runtime } from '../../main/runtime/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
-import { registerTesseraActions } from '../../main/runtime/orchestrator/actions.js';
+import { productApprovalsOf, registerTesseraActions } from '../../main/runtime/orchestrator/actions.js';
 import { PROPOSAL_EVENTS, createProposals } from '../../main/runtime/orchestrator/proposals.js';
 import type { ProposalsOptions } from '../../main/runtime/orchestrator/proposals.js';
 import type { ApprovalNeed, ProposalRequest, Proposals } from '../../main/runtime/orchestrator/types.js';
@@ -57,7 +57,7 @@ beforeAll(async () => {
     bus: runtime.bus,
     logger: runtime.logger,
     profileOf: (type) => PROFILES[type],
-    productOf: (session) => (stricter.has(session) ? { agent_approvals: stricter.get(session)! } : undefined),
+    productOf: (session) => (stricter.has(session) ? { agent_approvals: stricter.get(session)! } : productApprovalsOf(runtime)(session)),
     // The coffee voucher (10000) is within an agent's limit here, the museum pass (45000) is not.
     limits: { max_amount: 20_000 },
   };

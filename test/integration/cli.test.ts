@@ -99,9 +99,9 @@ describe('tessera CLI', { timeout: 120_000 }, () => {
     expect(await (await fetch(`${t.origin}/`)).text()).toContain('<div id="app">');
     // the first-party plugins load in the background at start
     let plugins: Array<{ name: string; trust: string }> = [];
-    for (const deadline = Date.now() + 20_000; plugins.length < 9 && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 20_000; plugins.length < 10 && Date.now() < deadline; ) {
       plugins = ((await (await fetch(`${t.origin}/api/plugins`, { headers: { authorization: `Bearer ${token}` } })).json()) as { plugins: typeof plugins }).plugins;
-      if (plugins.length < 9) await new Promise((r) => setTimeout(r, 50));
+      if (plugins.length < 10) await new Promise((r) => setTimeout(r, 50));
     }
     expect(plugins.map((p) => p.name).sort()).toEqual(['intake-event', 'policy-agent-proposal', 'policy-authorization', 'policy-availability', 'policy-coverage', 'policy-existence', 'policy-product-quota', 'policy-quota', 'policy-risk', 'tool-weather']);
 
@@ -121,8 +121,8 @@ describe('tessera CLI', { timeout: 120_000 }, () => {
       expect(store.integrityCheck()).toEqual(['ok']);
       const topics = createJournal({ store }).query().events.map((e) => e.topic);
       expect(topics.filter((t) => t.startsWith('runtime.') || t.startsWith('host.'))).toEqual(['runtime.started', 'host.listening', 'runtime.stopping']);
-      // the nine first-party plugins, built and signed by `npm run build`, were loaded at start
-      expect(topics.filter((t) => t === 'plugin.loaded')).toHaveLength(9);
+      // the ten first-party plugins, built and signed by `npm run build`, were loaded at start
+      expect(topics.filter((t) => t === 'plugin.loaded')).toHaveLength(10);
       expect(topics).not.toContain('plugin.load_failed');
     } finally {
       store.close();

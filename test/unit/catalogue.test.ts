@@ -57,6 +57,8 @@ describe('ProductDef schema', () => {
     expect(durationMs('P30D')).toBe(30 * 86400_000);
     expect(durationMs('P1W')).toBe(7 * 86400_000);
     expect(durationMs('PT1H30M5S')).toBe(5405_000);
+    // Issue 17: who approves what an agent proposes for this product.
+    expect(validateProductDef({ ...pass(), agent_approvals: { 'session.buy': 'operator', 'journey.skip': 'traveller' } }).agent_approvals).toEqual({ 'session.buy': 'operator', 'journey.skip': 'traveller' });
   });
 
   it.each([
@@ -78,6 +80,7 @@ describe('ProductDef schema', () => {
     ['a sale window that ends before it starts', (d: ProductDef) => void (d.effective_until = '2025-01-01T00:00:00Z'), /effective_until: must be after effective_from/],
     ['a safety city it is not sold in', (d: ProductDef) => void (d.profiles.safety.cities = ['kyiv']), /safety\.cities\[0\]: "kyiv" is not one of cities/],
     ['a journey without a version range', (d: ProductDef) => void (d.journey = 'lviv.old-town-day'), /journey: must be a journey document id and a semver range/],
+    ['an agent approval that is not a need', (d: ProductDef) => void (d.agent_approvals = { 'session.buy': 'nobody' as never }), /agent_approvals/],
     ['a journey with a range that is not semver', (d: ProductDef) => void (d.journey = 'lviv.old-town-day@soon'), /journey: "soon" is not a semver range or version/],
   ])('refuses %s with PRODUCTDEF_INVALID naming the field', (_what, breakIt, message) => {
     const def = pass();

@@ -60,6 +60,11 @@ export interface ProductDef {
    * by the catalogue (`resolveJourney`) when a journey starts.
    */
   journey?: string;
+  /**
+   * Who must approve what an agent proposes for a session of this product, by action (issue 17; seed 000 §8): raises
+   * the action's default approval, never lowers it (runtime/orchestrator/proposals.ts).
+   */
+  agent_approvals?: Record<string, 'none' | 'traveller' | 'operator'>;
   profiles: {
     entitlement: EntitlementProfile;
     pricing: { price: number; currency: string };

@@ -25,7 +25,7 @@ import type { Catalogue } from '../catalogue/index.js';
 import type { Entitlements } from '../entitlements/index.js';
 import type { Journeys } from '../journeys/index.js';
 import type { Sessions } from '../sessions/index.js';
-import type { ProposalAction, Proposals } from './types.js';
+import type { ApprovalNeed, ProposalAction, Proposals } from './types.js';
 
 /** The parts of the runtime the actions change, through their public interfaces. */
 export interface TesseraActionParts {
@@ -163,4 +163,19 @@ export function registerTesseraActions(proposals: Pick<Proposals, 'registerActio
     },
   ];
   for (const action of actions) proposals.registerAction(action);
+}
+
+/**
+ * `ProposalsOptions.productOf` on the runtime's parts: the `agent_approvals` of the ProductDef a product runtime
+ * session bought (undefined when it names none, or for a session or def this device does not hold).
+ */
+export function productApprovalsOf(parts: { catalogue: Pick<Catalogue, 'resolve'>; sessions: Pick<Sessions, 'get'> }): (session: string) => { agent_approvals?: Readonly<Record<string, ApprovalNeed>> } | undefined {
+  return (session) => {
+    try {
+      const approvals = parts.catalogue.resolve(parts.sessions.get(session).product.cid).def.agent_approvals;
+      return approvals ? { agent_approvals: approvals } : undefined;
+    } catch {
+      return undefined;
+    }
+  };
 }
