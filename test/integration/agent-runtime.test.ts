@@ -205,6 +205,19 @@ describe('agent runtime: sessions and turns', () => {
     tooLate.dispose();
   });
 
+  it('closes a session idempotently: its tools close, it takes no more messages, its transcript stays', async () => {
+    const h = harness();
+    const s = await h.runtime.create({ agent_type: 'guide', owner: 'o' });
+    await h.runtime.message(s.id, 'Hi', by);
+    expect(await h.runtime.close(s.id)).toMatchObject({ state: 'closed' });
+    expect(await h.runtime.close(s.id)).toMatchObject({ state: 'closed' });
+    expect(h.tools.closed).toEqual([s.id]);
+    expect(h.events.filter((e) => e.type === 'session.closed')).toHaveLength(1);
+    expect((await rejection(h.runtime.message(s.id, 'Again', by))).code).toBe('AGENT_SESSION_CLOSED');
+    expect(types(await h.runtime.transcript(s.id))).toEqual(['user', 'assistant', 'turn_end']);
+    expect((await rejection(h.runtime.get('no-such-session'))).code).toBe('AGENT_SESSION_NOT_FOUND');
+  });
+
   it('fails creation with AGENT_PROFILE_INVALID naming the type or the field', async () => {
     const h = harness();
     const unknown = await rejection(h.runtime.create({ agent_type: 'nosuch', owner: 'o' }));
@@ -342,11 +355,11 @@ describe('agent runtime: durability', () => {
   it('reports adapter failures as error events and survives them: creation fails cleanly, a turn that cannot be written fails', async () => {
     const dir = tempDir('tessera-agents-');
     const files = createFileAdapters(dir);
-    const broken = { save: false, append: false };
+    const broken = { save: false, append: (_e: TranscriptEntry) => false };
     const h = harness({
       dir,
       persistence: { ...files.persistence, save: async (r) => (broken.save ? Promise.reject(new Error('disk full')) : files.persistence.save(r)) },
-      storage: { ...files.storage, appendTranscript: async (id, e) => (broken.append ? Promise.reject(new Error('EIO')) : files.storage.appendTranscript(id, e)) },
+      storage: { ...files.storage, appendTranscript: async (id, e) => (e.some(broken.append) ? Promise.reject(new Error('EIO')) : files.storage.appendTranscript(id, e)) },
     });
     broken.save = true;
     const create = await rejection(h.runtime.create({ agent_type: 'guide', owner: 'o' }));
@@ -356,14 +369,17 @@ describe('agent runtime: durability', () => {
     broken.save = false;
     const s = await h.runtime.create({ agent_type: 'guide', owner: 'o' });
     h.model.queue.push(async () => {
-      broken.append = true;
+      broken.append = () => true;
       return answer('this answer cannot be written');
     });
     const result = await h.runtime.message(s.id, 'Hi', by);
     expect(result).toMatchObject({ outcome: 'failed', text: '', error: { code: 'AGENT_ADAPTER_FAILED' } });
     expect(h.events.some((e) => e.session === s.id && e.type === 'error' && e.data.adapter === 'storage')).toBe(true);
-    broken.append = false;
-    expect(await h.runtime.message(s.id, 'Hi again', by)).toMatchObject({ outcome: 'completed' });
+    // Only the turn_end cannot be written: the answer exists, but the turn is not reported as a success.
+    broken.append = (e) => e.type === 'turn_end';
+    expect(await h.runtime.message(s.id, 'Hi again', by)).toMatchObject({ outcome: 'failed', error: { code: 'AGENT_ADAPTER_FAILED' } });
+    broken.append = () => false;
+    expect(await h.runtime.message(s.id, 'Third time', by)).toMatchObject({ outcome: 'completed', text: 'ok' });
   });
 
   it('unloads idle sessions (closing their tools) and resumes them on the next message', async () => {

@@ -38,11 +38,11 @@ export function createFileAdapters(dir: string): { persistence: SessionPersisten
       const data = await readOrNull(join(dir, `${safeId(id)}.json`));
       return data === null ? null : (JSON.parse(data.toString('utf8')) as SessionRecord);
     },
-    save: (record) => atomicWrite(join(dir, `${safeId(record.id)}.json`), JSON.stringify(record)),
+    save: async (record) => atomicWrite(join(dir, `${safeId(record.id)}.json`), JSON.stringify(record)),
     async sync(records) {
       for (const r of records) await persistence.save(r);
     },
-    delete: (id) => rm(join(dir, `${safeId(id)}.json`), { force: true }),
+    delete: async (id) => rm(join(dir, `${safeId(id)}.json`), { force: true }),
   };
 
   const storage: StorageBackend = {
@@ -73,7 +73,7 @@ export function createFileAdapters(dir: string): { persistence: SessionPersisten
       const after = entries.filter((e) => e.seq > (options.after ?? 0));
       return options.limit === undefined ? after : after.slice(0, options.limit);
     },
-    upload: (id, path, data) => atomicWrite(fileOf(id, path), data),
+    upload: async (id, path, data) => atomicWrite(fileOf(id, path), data),
     async download(id, path) {
       const data = await readOrNull(fileOf(id, path));
       return data === null ? null : new Uint8Array(data);
