@@ -81,6 +81,14 @@ import type { Routing } from './routing/index.js';
 import type { Links } from './links/index.js';
 import { createSync } from './sync/index.js';
 import type { Sync } from './sync/index.js';
+import { createAgentRuntime } from './agents/runtime.js';
+import { createOpenAiClient } from './agents/model.js';
+import { createMcpTools } from './agents/mcp.js';
+import { createDeviceProfileLoader, createOrchestrator, DEFAULT_AGENT_IDLE_MS } from './orchestrator/index.js';
+import type { TesseraOrchestrator } from './orchestrator/index.js';
+import type { DeviceModel } from './orchestrator/profiles.js';
+import { createProposals } from './orchestrator/proposals.js';
+import { productApprovalsOf, registerTesseraActions } from './orchestrator/actions.js';
 
 export type RuntimeState = 'running' | 'stopping' | 'stopped';
 
@@ -123,6 +131,8 @@ export interface Runtime {
   readonly journeys: Journeys;
   /** Capability links to capsules (`/c/<token>`, issue 14 §8): read-only, revocable, only token hashes stored. */
   readonly links: Links;
+  /** Tessera's agents (issue 17): sessions with the Journey Guide, Trip Planner, Support and Ops agents, their proposals. */
+  readonly agents: TesseraOrchestrator;
   /** `POST /v1/run` and consent decisions: intake → policies → permit → receipts → verify → enrich. */
   readonly pipeline: Pipeline;
   /** The device's double-entry ledger: wallets, top-ups, captures and refunds (issue 14 point 4). */
@@ -205,6 +215,8 @@ export interface RuntimeOptions {
    * sandbox/capabilities.ts `HttpOriginMap`). Journaled at start as `sandbox.http_origin_map`.
    */
   httpOriginMap?: HttpOriginMap;
+  /** Agents (issue 17): profile folders, the device model, the idle timeout (default `TESSERA_AGENT_IDLE_MS`, else 15 min), the per-caller message rate. */
+  agents?: { profileDirs?: string[]; deviceModel?: () => DeviceModel | null; idleMs?: number; messagesPerMinute?: number; degradedRetryMs?: number };
 }
 
 export const DEVICE_KEY_FILE = 'device-key';
@@ -411,6 +423,47 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   const automation = createAutomation({ store, bus, journal, engine: scenarios, expressions: scenarioExpressions, logger: logger.child({ module: 'automation' }), ...(options.clock ? { clock: options.clock } : {}) });
   resources.add(automation);
   const metrics = createTesseraMetrics();
+  // Agents (issue 17): after the modules their tools read (journeys, sessions, entitlements, catalogue, plugins,
+  // metrics). The proposal policy reads the same profiles' `meta.proposes`. Disposed before those modules (LIFO):
+  // the agent runtime stops taking turns, finishes running ones and syncs every session while they still answer.
+  const agentProfiles = createDeviceProfileLoader({ dataDir, ...(options.agents?.profileDirs ? { dirs: options.agents.profileDirs } : {}), ...(options.agents?.deviceModel ? { deviceModel: options.agents.deviceModel } : {}) });
+  const proposals = createProposals({
+    store,
+    receipts,
+    device: deviceKey.keyid,
+    plugins,
+    bus,
+    logger: logger.child({ module: 'proposals' }),
+    ...(options.clock ? { clock: options.clock } : {}),
+    profileOf: (type) => {
+      try {
+        return agentProfiles.info(type);
+      } catch {
+        return undefined;
+      }
+    },
+    // A product may ask for more approval of an agent's action (its `agent_approvals`), never less.
+    productOf: productApprovalsOf({ catalogue, sessions }),
+  });
+  registerTesseraActions(proposals, { catalogue, sessions, journeys, entitlements });
+  const agents = createOrchestrator({
+    store,
+    dataDir,
+    bus,
+    logger: logger.child({ module: 'orchestrator' }),
+    secrets,
+    proposals,
+    profiles: agentProfiles,
+    createAgentRuntime,
+    model: createOpenAiClient(),
+    mcpTools: (inProcessServers) => createMcpTools({ inProcessServers, logger: logger.child({ module: 'mcp' }) }),
+    tools: { journeys, catalogue, entitlements, plugins, deviceKey, metrics },
+    idleMs: options.agents?.idleMs ?? agentIdleFromEnv() ?? DEFAULT_AGENT_IDLE_MS,
+    ...(options.agents?.messagesPerMinute !== undefined ? { messagesPerMinute: options.agents.messagesPerMinute } : {}),
+    ...(options.agents?.degradedRetryMs !== undefined ? { degradedRetryMs: options.agents.degradedRetryMs } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  resources.add({ dispose: () => agents.shutdown() });
   const webhooks = createWebhooks({ store, bus, logger, deviceKey, metrics, ...(options.clock ? { clock: options.clock } : {}), ...(options.webhookDelivery ? { delivery: options.webhookDelivery } : {}) });
   // Disposed before the store closes: stops the worker and aborts callbacks in flight (they stay pending).
   resources.add(webhooks);
@@ -479,6 +532,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   automation.start();
   webhooks.start();
   sync.start();
+  // Approved proposals a crash interrupted run (once), then agent sessions a crash left mid-turn are finished.
+  await agents.start();
 
   const ruleSets: RuleSet[] = [];
   for (const file of options.intentRuleFiles ?? []) {
@@ -533,6 +588,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     receipts,
     deviceLog,
     links,
+    agents,
     products,
     catalogue,
     routing,
@@ -579,6 +635,15 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
       return closing;
     },
   };
+}
+
+/** `TESSERA_AGENT_IDLE_MS`: agent sessions idle this long are unloaded (0: never); else the default (15 min). */
+function agentIdleFromEnv(): number | undefined {
+  const text = process.env['TESSERA_AGENT_IDLE_MS'];
+  if (text === undefined || text.trim() === '') return undefined;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) throw new TesseraError('CONFIG_INVALID', `TESSERA_AGENT_IDLE_MS must be a whole number of milliseconds (0: never unload), not ${JSON.stringify(text)}.`);
+  return n;
 }
 
 /** `TESSERA_SYNC_INTERVAL_MS`: a positive integer, else the default (30 s). */

@@ -335,7 +335,10 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
           ...(filter.limit ? { limit: filter.limit } : {}),
           ...(isOperator(caller) ? {} : { owner: caller.principal }),
         });
-        return isOperator(caller) ? list : list.filter((s) => s.owner === caller.principal && mayUseType(caller, s.agent_type));
+        if (isOperator(caller)) return list;
+        // One read of the profiles for the whole list (they are files, read afresh on every call).
+        const allowed = new Set(profiles.infos().filter((p) => p.roles.some((r) => caller.roles.includes(r))).map((p) => p.type));
+        return list.filter((s) => s.owner === caller.principal && allowed.has(s.agent_type));
       }),
 
     session: (caller, id) => mapped(() => visible(caller, id)),
