@@ -27,7 +27,6 @@ import type { WebSocket } from 'ws';
 import { TesseraError, isErrorCode, isTesseraError, toErrorData } from '../../common/errors.js';
 import type { Role } from '../../common/roles.js';
 import { TRACE_ID_PATTERN } from '../../common/api.js';
-import type { Runtime } from '../../runtime/index.js';
 import { AGENT_EVENT_VERSION, isAgentError } from '../../runtime/agents/types.js';
 import type { AgentEvent, Budgets, SessionState } from '../../runtime/agents/types.js';
 import type { Caller, Orchestrator, ProposalState, ProposalView } from '../../runtime/orchestrator/types.js';
@@ -208,13 +207,6 @@ export function asTesseraError(err: unknown): unknown {
   return new TesseraError(err.code, err.message, { retryable: err.retryable, ...(err.options.details !== undefined ? { details: err.options.details } : {}) });
 }
 
-/** The orchestrator, once the runtime composes it (`runtime.agents`); before that every route answers NOT_READY. */
-function orchestratorOf(runtime: Runtime): Orchestrator {
-  const agents = (runtime as Runtime & { agents?: Orchestrator }).agents;
-  if (!agents) throw new TesseraError('NOT_READY', 'The agent orchestrator is not running on this device.');
-  return agents;
-}
-
 /** Proposals for sessions of another principal are not this caller's to see: the operator sees all. */
 function visible(caller: Caller, proposal: ProposalView): boolean {
   return caller.roles.includes('operator') || proposal.owner === caller.principal;
@@ -222,7 +214,7 @@ function visible(caller: Caller, proposal: ProposalView): boolean {
 
 export const agentRoutes: FastifyPluginAsync = async (app) => {
   const { runtime } = app.tessera;
-  const agents = () => orchestratorOf(runtime);
+  const agents = (): Orchestrator => runtime.agents;
 
   // Only this plugin's routes: an AgentError that slipped through unmapped is answered as its TesseraError by the
   // server's handler (a handler that throws hands the error to its parent's).
