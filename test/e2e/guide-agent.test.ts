@@ -8,7 +8,8 @@
  *     the Guide, the traveller accepts, the node is skipped exactly once (journey, journal, a second approve refused).
  * (b) Without a model (the endpoint answers 500): the panel says the guide works without its model, the answer comes
  *     from the rule-based guide, `agent.degraded` is journaled.
- * (c) Ops → Agents: the session, its transcript (tool calls and results) and its audit trail.
+ * (c) Ops → Agents: the session, its transcript (tool calls and results), its proposal with the receipt link, and its
+ *     audit trail.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -166,7 +167,8 @@ describe('the Journey Guide on the guide agent', () => {
     const asked = fake.requests.length;
     await ask('Where do I go now?');
     expect(fake.requests.length).toBeGreaterThan(asked);
-    await expect.poll(() => page.getByTestId('guide-agent-degraded').textContent(), { timeout: 10_000 }).toBe('The guide is working without its AI model right now, so its answers come from simple built-in rules.');
+    await expect.poll(() => page.getByTestId('guide-agent').getAttribute('data-degraded'), { timeout: 10_000 }).toBe('true');
+    expect(await page.getByTestId('guide-agent-degraded').allTextContents()).toEqual(['The guide is working without its AI model right now, so its answers come from simple built-in rules.']);
     const answer = guideLines(page).last();
     expect(await answer.getAttribute('data-source')).toBe('fallback');
     const next = (await call<{ text: string }>('GET', `/api/journeys/${journeyId}/next`)).body.text;
@@ -203,6 +205,8 @@ describe('the Journey Guide on the guide agent', () => {
     expect(await proposal.getAttribute('data-state')).toBe('executed');
     expect(await proposal.getByTestId('agent-proposal-receipts').getAttribute('href')).toMatch(/^\/v1\/r\/b3%3A[0-9a-f]{64}$/);
     await shot(ops, '5-ops');
+    await detail.getByTestId('agent-audit').scrollIntoViewIfNeeded();
+    await shot(ops, '6-ops-audit');
     expect(errors).toEqual([]);
   }, 60_000);
 });

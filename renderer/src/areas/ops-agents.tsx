@@ -130,7 +130,7 @@ export function AgentsPanel(props: { client: TesseraClient }) {
                           e.stopPropagation();
                           setSelected(s.id);
                         }}>
-                        <code>{s.id.slice(0, 14)}</code>
+                        <code>{s.id.slice(0, 8)}…</code>
                       </button>
                     </td>
                     <td>{s.agent_type}</td>
