@@ -117,7 +117,7 @@ type RoomFrame = { type: 'hello'; v: number; session: string; gap: boolean } | {
  * Opens `/ws/agents/SESSION?after=N`. Resolves once the server said hello; frames go to `onFrame`, the end to
  * `onClose`. A refused upgrade or an error frame before hello rejects with the server's error.
  */
-function openRoom(values: Values, io: CliIo, session: string, after: number, onFrame: (frame: RoomFrame) => void, onClose: (code: number) => void): Promise<{ socket: WebSocket; gap: boolean }> {
+function openRoom(values: Values, io: CliIo, session: string, after: number, onFrame: (frame: RoomFrame, socket: WebSocket) => void, onClose: (code: number) => void): Promise<{ socket: WebSocket; gap: boolean }> {
   const { url, token } = apiConnection(values, io);
   const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/ws/agents/${enc(session)}?after=${after}`, ['tessera.v1'], { headers: { authorization: `Bearer ${token}` } });
   return new Promise((resolve, reject) => {
@@ -153,7 +153,7 @@ function openRoom(values: Values, io: CliIo, session: string, after: number, onF
         hello = true;
         resolve({ socket, gap: frame.gap });
       }
-      onFrame(frame);
+      onFrame(frame, socket);
     });
     socket.on('close', (code) => onClose(code));
   });
@@ -424,8 +424,12 @@ const watchCommand: Command = {
       let failed: TesseraError | undefined;
       let end: (code: number) => void = () => undefined;
       const ended = new Promise<number>((resolve) => (end = resolve));
+      let pong: () => void = () => undefined;
+      const ponged = new Promise<void>((resolve) => (pong = resolve));
       let last = after;
-      const { socket, gap } = await openRoom(values, io, id!, after, (frame) => {
+      // Frames that arrive with hello are handled before this await returns: the callback gets the socket itself.
+      const { socket, gap } = await openRoom(values, io, id!, after, (frame, ws) => {
+        if (frame.type === 'pong') pong();
         if (frame.type === 'error') failed = fromErrorData(frame.error);
         if (frame.type !== 'event') return;
         last = frame.event.seq;
@@ -434,9 +438,20 @@ const watchCommand: Command = {
           const line = eventLine(frame.event);
           if (line !== undefined) io.stdout(`${line}\n`);
         }
-        if (frame.event.type === 'session.closed') socket.close(1000);
-      }, (code) => end(code));
+        if (frame.event.type === 'session.closed') ws.close(1000);
+      }, (code) => {
+        pong();
+        end(code);
+      });
       if (gap) io.stderr(`note: events after #${after} are no longer all buffered; the transcript has them: tessera agent transcript ${id}\n`);
+      // A session closed before this subscription sends no more events (its room may be gone): once the replay is
+      // in (the pong comes after it), ask whether it is closed. Closed later, its session.closed event ends the watch.
+      socket.send(JSON.stringify({ type: 'ping' }));
+      await ponged;
+      if (socket.readyState === WebSocket.OPEN) {
+        const session = (await apiClient(values, io)('GET', `/api/agents/sessions/${enc(id!)}`)) as unknown as SessionInfo;
+        if (session.state === 'closed') socket.close(1000);
+      }
       const code = await ended;
       if (failed) throw failed;
       if (code !== 1000 && code !== 1005) io.stderr(`the room closed (${code}); continue with: tessera agent watch ${id} --after ${last}\n`);

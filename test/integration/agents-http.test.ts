@@ -48,6 +48,12 @@ beforeAll(async () => {
   mkdirSync(join(dataDir, 'agents', 'profiles'), { recursive: true });
   writeFileSync(join(dataDir, 'agents', 'profiles', 'chat-test.yaml'), testProfile('chat-test', fake.url, '{ tokens: 1000000, model_calls: 100 }'));
   writeFileSync(join(dataDir, 'agents', 'profiles', 'tiny-test.yaml'), testProfile('tiny-test', fake.url, '{ model_calls: 1 }'));
+  writeFileSync(
+    join(dataDir, 'agents', 'profiles', 'propose-test.yaml'),
+    testProfile('propose-test', fake.url, '{ model_calls: 10 }')
+      .replace('mcp_servers: []', 'mcp_servers: [{ name: tessera, transport: in-process, factory: tessera, options: { tools: [propose] } }]')
+      .replace('proposes: []', 'proposes: [journey.skip]'),
+  );
   host = await startHost({ dataDir, host: '127.0.0.1', port: 0, logger: createMemoryLogger(), shell: 'headless', env: {}, pluginDirs: [] });
   operator = host.token;
   traveller = host.credentials.roleToken('traveller');
@@ -272,6 +278,29 @@ describe('a session over the routes', () => {
   });
 });
 
+describe('proposals over the routes', () => {
+  it("shows a session's proposal to its owner and the operator only, and refuses a decision on a decided one", async () => {
+    const s = await open(operator, 'propose-test');
+    fake.enqueue({ toolCalls: [{ name: 'tessera__propose', arguments: { action: 'journey.skip', args: { journey: 'jny_nowhere', node: 'museum' }, reason: 'It is closed today.' } }] });
+    fake.enqueue('I proposed skipping the museum.');
+    const turn = await call<TurnResult & { proposals: ProposalView[] }>(operator, 'POST', `/api/agents/sessions/${s.id}/messages`, { text: 'Skip the museum.' });
+    expect(turn.body).toMatchObject({ outcome: 'completed', text: 'I proposed skipping the museum.' });
+    expect(turn.body.proposals).toHaveLength(1);
+    const proposal = turn.body.proposals[0]!;
+    // No policy plugin is loaded in this host: the proposal fails closed.
+    expect(proposal).toMatchObject({ action: 'journey.skip', agent: { session: s.id, type: 'propose-test' }, owner: 'operator', state: 'refused' });
+
+    const listed = await call<{ proposals: ProposalView[] }>(operator, 'GET', `/api/agents/proposals?session=${s.id}`);
+    expect(listed.body.proposals.map((p) => p.id)).toEqual([proposal.id]);
+    expect((await call<ProposalView>(operator, 'GET', `/api/agents/proposals/${proposal.id}`)).body).toMatchObject({ id: proposal.id, capsule: proposal.capsule, state: 'refused' });
+    expectError(await call(operator, 'POST', `/api/agents/proposals/${proposal.id}/approve`), 409, 'AGENT_PROPOSAL_DECIDED');
+
+    expectError(await call(traveller, 'GET', `/api/agents/proposals/${proposal.id}`), 404, 'AGENT_PROPOSAL_NOT_FOUND');
+    expectError(await call(traveller, 'POST', `/api/agents/proposals/${proposal.id}/reject`), 404, 'AGENT_PROPOSAL_NOT_FOUND');
+    expect((await call<{ proposals: ProposalView[] }>(traveller, 'GET', '/api/agents/proposals')).body.proposals.map((p) => p.id)).not.toContain(proposal.id);
+  });
+});
+
 describe('the session room', () => {
   it('streams a model turn with increasing seq; a client that leaves mid-turn does not stop it and gets exactly what it missed with after=N', async () => {
     const s = await open(operator, 'chat-test');
@@ -342,12 +371,14 @@ describe('the session room when the buffer no longer reaches back', () => {
 });
 
 describe('tessera agent', () => {
-  const cli = async (args: string[]) => {
+  /** Runs a command in this process; `writes` fills while it runs. `--token=T`: a random token may start with "-". */
+  const start = (args: string[]) => {
     const writes: string[] = [];
     let stderr = '';
-    const code = await runCli([...args, '--url', host.origin, '--token', operator], { stdout: (t) => void writes.push(t), stderr: (t) => void (stderr += t), env: {} });
-    return { code, stdout: writes.join(''), writes, stderr };
+    const done = runCli([...args, '--url', host.origin, `--token=${operator}`], { stdout: (t) => void writes.push(t), stderr: (t) => void (stderr += t), env: {} }).then((code) => ({ code, stdout: writes.join(''), writes, stderr }));
+    return { writes, done };
   };
+  const cli = (args: string[]) => start(args).done;
 
   it('opens a session, says something with the answer streamed from the room, and reads the transcript', async () => {
     const opened = await cli(['agent', 'open', 'chat-test']);
@@ -362,6 +393,18 @@ describe('tessera agent', () => {
     expect(fake.requests.at(-1)!.lastMessage).toMatchObject({ role: 'user', content: 'Hello there' });
     const transcript = await cli(['agent', 'transcript', id]);
     expect(transcript.stdout).toMatch(/#1 {2}operator: Hello there\n#2 {2}assistant: Hello from the model\.\n/);
+    // watch follows the room (the replay first) until the session is closed.
+    const watching = start(['agent', 'watch', id]);
+    await eventually(async () => watching.writes.join('').includes('assistant: Hello from the model.'), 'the replayed answer');
+    const closed = await cli(['agent', 'close', id]);
+    expect(closed.stdout).toContain(`${id}  chat-test  closed`);
+    const watched = await watching.done;
+    expect(watched.code, watched.stderr).toBe(0);
+    expect(watched.stdout).toMatch(/^#\d+ message\.user {2}operator: Hello there$/m);
+    expect(watched.stdout).toMatch(/^#\d+ message\.assistant {2}assistant: Hello from the model\.$/m);
+    expect(watched.stdout).toMatch(/^#\d+ session\.closed /m);
+    // A session closed already: watch prints what is left of its room and ends.
+    expect((await cli(['agent', 'watch', id])).code).toBe(0);
     const missing = await cli(['agent', 'show', 'ags-unknown']);
     expect([missing.code, missing.stderr]).toEqual([1, expect.stringMatching(/^error AGENT_SESSION_NOT_FOUND: /)]);
     expect((await cli(['agent', 'resume', id, '--tokens', 'many'])).code).toBe(2);
