@@ -2,6 +2,7 @@
  * The client interface the UI talks to, whatever the transport (preload IPC inside Electron, HTTP/WS in a
  * browser). Pure types plus the wire limits both ends agree on.
  */
+import type { AgentClient } from './agents-api.js';
 import type { JourneyClient } from './journeys-api.js';
 import type { ProductClient } from './products-api.js';
 import type { Role, SessionView } from './roles.js';
@@ -148,6 +149,8 @@ export interface TesseraClient {
   journeys: JourneyClient;
   /** This device's sync with the cloud: status, sync now, enrollment (issue 16; main/common/sync-api.ts). */
   sync: SyncClient;
+  /** Agents: sessions, turns, transcripts, budgets, proposals and the session's room (issue 17; main/common/agents-api.ts). */
+  agents: AgentClient;
 }
 
 /** `GET /api/io/status`, as the Journey Guide reads it (main/host/http/io.ts has the full schema). */

@@ -73,6 +73,27 @@ export interface GuideTexts {
   stops: (n: number) => string;
   meters: (m: number) => string;
   problems: Record<'NOT_READY' | 'JOURNEY_ENDED' | 'SESSION_NOT_ACTIVE' | 'JOURNEY_NOT_FOUND' | 'PROPOSAL_NOT_FOUND' | 'JOURNEY_NODE_UNKNOWN' | 'FORBIDDEN', string>;
+  /** The chat with the guide agent (issue 17 point 8; ./guide-agent.tsx). */
+  agent: GuideAgentTexts;
+}
+
+/** The guide agent's chat panel: its own words, and the agent errors a traveller may meet, said plainly. */
+export interface GuideAgentTexts {
+  heading: string;
+  label: string;
+  placeholder: string;
+  send: string;
+  thinking: string;
+  hint: string;
+  /** The agent has no model, or its model is down: the rule-based guide answers (seed 000 §7.3). */
+  ruleBased: string;
+  suggested: string;
+  accepted: string;
+  rejected: string;
+  failed: (why: string) => string;
+  turnFailed: string;
+  paused: string;
+  problems: Record<'AGENT_SESSION_BUSY' | 'AGENT_RATE_LIMITED' | 'AGENT_DISABLED' | 'AGENT_SESSION_PAUSED' | 'AGENT_SESSION_CLOSED' | 'AGENT_PROPOSAL_DECIDED', string>;
 }
 
 const km = (lang: JourneyLanguage, m: number, unitM: string, unitKm: string) =>
@@ -128,6 +149,29 @@ const EN: GuideTexts = {
     JOURNEY_NODE_UNKNOWN: 'That stop is not part of this journey any more.',
     FORBIDDEN: 'This screen may not do that; please ask staff.',
   },
+  agent: {
+    heading: 'Ask the guide',
+    label: 'Your question for the guide',
+    placeholder: 'e.g. What should I do next?',
+    send: 'Ask',
+    thinking: 'The guide is answering…',
+    hint: 'Ask about your day: what is next, how to get there, when a place opens. The guide can suggest changes; nothing changes until you accept.',
+    ruleBased: 'The guide is working without its AI model right now, so its answers come from simple built-in rules.',
+    suggested: 'The guide suggests a change below. Nothing happens unless you accept it.',
+    accepted: 'Done: your journey was changed.',
+    rejected: 'Fine: nothing was changed.',
+    failed: (why) => `That change could not be made: ${why}`,
+    turnFailed: 'The guide could not answer that just now. Please ask again.',
+    paused: 'The guide has used up its time for now. Please ask staff for help.',
+    problems: {
+      AGENT_SESSION_BUSY: 'The guide is still answering your last question.',
+      AGENT_RATE_LIMITED: 'That was a lot of questions at once. Please wait a moment and ask again.',
+      AGENT_DISABLED: 'The guide cannot chat right now. The next step above still works.',
+      AGENT_SESSION_PAUSED: 'The guide has used up its time for now. Please ask staff for help.',
+      AGENT_SESSION_CLOSED: 'This conversation has ended. Ask again to start a new one.',
+      AGENT_PROPOSAL_DECIDED: 'This suggestion was already decided.',
+    },
+  },
 };
 
 const RU: GuideTexts = {
@@ -180,6 +224,29 @@ const RU: GuideTexts = {
     JOURNEY_NODE_UNKNOWN: 'Этой точки больше нет в путешествии.',
     FORBIDDEN: 'Этот экран не может этого сделать; обратитесь к сотрудникам.',
   },
+  agent: {
+    heading: 'Спросите гида',
+    label: 'Ваш вопрос гиду',
+    placeholder: 'Например: что мне делать дальше?',
+    send: 'Спросить',
+    thinking: 'Гид отвечает…',
+    hint: 'Спрашивайте о своём дне: что дальше, как добраться, когда открывается место. Гид может предложить изменения; ничего не меняется, пока вы их не примете.',
+    ruleBased: 'Сейчас гид работает без своей модели ИИ, поэтому отвечает по простым встроенным правилам.',
+    suggested: 'Гид предлагает изменение ниже. Ничего не произойдёт, пока вы его не примете.',
+    accepted: 'Готово: путешествие изменено.',
+    rejected: 'Хорошо: ничего не изменено.',
+    failed: (why) => `Это изменение сделать не удалось: ${why}`,
+    turnFailed: 'Гид сейчас не смог ответить. Спросите ещё раз.',
+    paused: 'Гид пока исчерпал своё время. Обратитесь к сотрудникам.',
+    problems: {
+      AGENT_SESSION_BUSY: 'Гид ещё отвечает на ваш прошлый вопрос.',
+      AGENT_RATE_LIMITED: 'Слишком много вопросов сразу. Подождите немного и спросите снова.',
+      AGENT_DISABLED: 'Гид сейчас не может общаться. Следующий шаг выше по-прежнему работает.',
+      AGENT_SESSION_PAUSED: 'Гид пока исчерпал своё время. Обратитесь к сотрудникам.',
+      AGENT_SESSION_CLOSED: 'Этот разговор закончен. Спросите снова, чтобы начать новый.',
+      AGENT_PROPOSAL_DECIDED: 'Это предложение уже решено.',
+    },
+  },
 };
 
 const UK: GuideTexts = {
@@ -231,6 +298,29 @@ const UK: GuideTexts = {
     PROPOSAL_NOT_FOUND: 'Ця пропозиція вже неактуальна.',
     JOURNEY_NODE_UNKNOWN: 'Цієї точки більше немає в подорожі.',
     FORBIDDEN: 'Цей екран не може цього зробити; зверніться до працівників.',
+  },
+  agent: {
+    heading: 'Запитайте гіда',
+    label: 'Ваше запитання гіду',
+    placeholder: 'Наприклад: що мені робити далі?',
+    send: 'Запитати',
+    thinking: 'Гід відповідає…',
+    hint: 'Питайте про свій день: що далі, як дістатися, коли відкривається місце. Гід може запропонувати зміни; нічого не змінюється, доки ви їх не приймете.',
+    ruleBased: 'Зараз гід працює без своєї моделі ШІ, тож відповідає за простими вбудованими правилами.',
+    suggested: 'Гід пропонує зміну нижче. Нічого не станеться, доки ви її не приймете.',
+    accepted: 'Готово: подорож змінено.',
+    rejected: 'Добре: нічого не змінено.',
+    failed: (why) => `Цю зміну зробити не вдалося: ${why}`,
+    turnFailed: 'Гід зараз не зміг відповісти. Запитайте ще раз.',
+    paused: 'Гід поки вичерпав свій час. Зверніться до працівників.',
+    problems: {
+      AGENT_SESSION_BUSY: 'Гід ще відповідає на ваше попереднє запитання.',
+      AGENT_RATE_LIMITED: 'Забагато запитань одразу. Зачекайте трохи й запитайте знову.',
+      AGENT_DISABLED: 'Гід зараз не може спілкуватися. Наступний крок вище й далі працює.',
+      AGENT_SESSION_PAUSED: 'Гід поки вичерпав свій час. Зверніться до працівників.',
+      AGENT_SESSION_CLOSED: 'Цю розмову завершено. Запитайте знову, щоб почати нову.',
+      AGENT_PROPOSAL_DECIDED: 'Цю пропозицію вже вирішено.',
+    },
   },
 };
 
@@ -307,6 +397,12 @@ export function guideProblemWords(err: unknown, lang: JourneyLanguage): string {
   if (code === 'UNAUTHORIZED') return known['FORBIDDEN']!;
   if (known[code]) return known[code];
   return err instanceof Error ? err.message : String(err);
+}
+
+/** An agent route's refusal in the traveller's words; anything else as {@link guideProblemWords}. */
+export function agentProblemWords(err: unknown, lang: JourneyLanguage): string {
+  const known = textsFor(lang).agent.problems as Record<string, string>;
+  return known[codeOf(err)] ?? guideProblemWords(err, lang);
 }
 
 /** The stable code of a TesseraError (or anything shaped like one), '' otherwise. */

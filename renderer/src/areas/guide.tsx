@@ -10,6 +10,10 @@
  *   wallet's QR code when the node needs an entitlement), the agent's proposals as cards (Accept / Not now), the
  *   itinerary in order (current highlighted, done and skipped marked, today's opening hours), and the offline map
  *   (./guide-map.tsx). When routing is degraded a plain banner says so; the city package's age is always shown.
+ * - The guide agent (issue 17 point 8; ./guide-agent.tsx): when the runtime offers an enabled `journey-guide` agent,
+ *   "Ask the guide" below the next step — the traveller's questions go to the journey's agent session, the answer
+ *   streams in, its proposals join the suggestion cards (one card style: ./guide-proposal.tsx), and a rule-based
+ *   agent (no model, or the model down) says so in plain words.
  * - Refresh: a traveller's credential cannot subscribe to journey events, so the guide reads the journey every 2 s
  *   while the tab is shown and the page visible, and right after every action.
  * - Words: English, Russian, Ukrainian (./guide-model.ts), in the language the wallet picks; the runtime's own texts
@@ -22,7 +26,10 @@ import type { TesseraClient } from '../../../main/common/api.js';
 import type { JourneyNodeView, JourneyView, NextStep, Proposal, RoutePlan, RoutingStatus } from '../../../main/common/journeys.js';
 import type { CityMap } from '../../../main/common/journeys-api.js';
 import type { CatalogueProduct, ProductSessionView } from '../../../main/common/products-api.js';
+import { GuideAgentPanel, useGuideAgent } from './guide-agent.js';
+import type { GuideAgent } from './guide-agent.js';
 import { GuideMap } from './guide-map.js';
+import { ProposalCard } from './guide-proposal.js';
 import type { GuideTexts } from './guide-model.js';
 import { degradedWords, guideLanguage, guideProblemWords, hoursWords, isConflict, nodeStatus, packageAgeWords, passForNode, pickJourney, routeWords, startableSessions, staticRouteOf, textsFor } from './guide-model.js';
 import { rightsWords, travellerLanguage } from './wallet-model.js';
@@ -195,10 +202,11 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
     }
   };
 
-  if (!traveller) return <p class="hint">{t.loading}</p>;
   const data = loaded?.traveller === traveller ? loaded : null;
   const journey = data?.journey ?? null;
   const started = journey?.state === 'started' ? journey : null;
+  const agent = useGuideAgent(client, started, lang);
+  if (!traveller) return <p class="hint">{t.loading}</p>;
   const startable = data ? startableSessions(data.sessions, data.journeys, catalogue).filter((x) => !refused.has(x.product_runtime_session_id)) : [];
   const banner = degradedWords(routing, data?.next?.degraded === true, lang);
   const age = packageAgeWords(routing, lang);
@@ -264,26 +272,8 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
                 {journey.state === 'completed' ? t.finished : t.abandoned}
               </p>
             )}
-            {data && data.proposals.some((p) => p.state === 'shown') && started && (
-              <section class="guide-proposals" aria-labelledby="guide-proposals-title">
-                <h3 id="guide-proposals-title">{t.proposals}</h3>
-                {data.proposals
-                  .filter((p) => p.state === 'shown')
-                  .map((p) => (
-                    <article key={p.id} class="guide-proposal" data-testid="guide-proposal" data-proposal={p.id} data-kind={p.kind}>
-                      <p class="guide-proposal-text">{p.text}</p>
-                      <div class="guide-actions">
-                        <button type="button" data-testid="guide-accept" disabled={busy !== null} onClick={() => void act(`accept:${p.id}`, () => client.journeys.accept(started.journey_instance_id, p.id))}>
-                          {busy === `accept:${p.id}` ? t.working : t.accept}
-                        </button>
-                        <button type="button" class="secondary" data-testid="guide-reject" disabled={busy !== null} onClick={() => void act(`reject:${p.id}`, () => client.journeys.reject(started.journey_instance_id, p.id))}>
-                          {busy === `reject:${p.id}` ? t.working : t.notNow}
-                        </button>
-                      </div>
-                    </article>
-                  ))}
-              </section>
-            )}
+            {started && agent.enabled && <GuideAgentPanel agent={agent} texts={t} />}
+            {started && <Suggestions journey={started} proposals={data?.proposals ?? []} agent={agent} texts={t} busy={busy} act={act} client={client} />}
             <Itinerary journey={journey} texts={t} lang={lang} onWay={started ? (node) => void showWay(started.journey_instance_id, node) : null} />
           </div>
           <div class="guide-column guide-map-column">
@@ -297,6 +287,59 @@ export function GuidePanel(props: { client: TesseraClient; traveller: string | n
         </p>
       )}
     </div>
+  );
+}
+
+/**
+ * "The guide suggests": the journeys module's proposals still shown and the guide agent's waiting for the traveller,
+ * on one card style (./guide-proposal.tsx). Every decision reads the journey again (`act`); an agent's accepted
+ * journey change is on screen at once.
+ */
+function Suggestions(props: {
+  journey: JourneyView;
+  proposals: Proposal[];
+  agent: GuideAgent;
+  texts: GuideTexts;
+  busy: string | null;
+  act: (label: string, action: () => Promise<unknown>) => Promise<void>;
+  client: TesseraClient;
+}) {
+  const { journey, agent, texts: t, busy, act, client } = props;
+  const shown = props.proposals.filter((p) => p.state === 'shown');
+  if (shown.length === 0 && agent.cards.length === 0) return null;
+  const id = journey.journey_instance_id;
+  return (
+    <section class="guide-proposals" aria-labelledby="guide-proposals-title">
+      <h3 id="guide-proposals-title">{t.proposals}</h3>
+      {agent.cards.map((p) => (
+        <ProposalCard
+          key={p.id}
+          id={p.id}
+          text={p.text}
+          kind={p.action}
+          source="agent"
+          testids={{ card: 'guide-agent-proposal', accept: 'guide-agent-accept', reject: 'guide-agent-reject' }}
+          texts={t}
+          busy={busy}
+          onAccept={() => void act(`accept:${p.id}`, () => agent.decide(p, 'approve'))}
+          onReject={() => void act(`reject:${p.id}`, () => agent.decide(p, 'reject'))}
+        />
+      ))}
+      {shown.map((p) => (
+        <ProposalCard
+          key={p.id}
+          id={p.id}
+          text={p.text}
+          kind={p.kind}
+          source="journey"
+          testids={{ card: 'guide-proposal', accept: 'guide-accept', reject: 'guide-reject' }}
+          texts={t}
+          busy={busy}
+          onAccept={() => void act(`accept:${p.id}`, () => client.journeys.accept(id, p.id))}
+          onReject={() => void act(`reject:${p.id}`, () => client.journeys.reject(id, p.id))}
+        />
+      ))}
+    </section>
   );
 }
 

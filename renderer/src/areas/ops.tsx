@@ -2,22 +2,44 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import { isTesseraError } from '../../../main/common/errors.js';
 import { compilePattern, patternProblem } from '../../../main/common/topics.js';
+import { AgentsPanel } from './ops-agents.js';
 import { RunsPanel } from './ops-runs.js';
 import { SalesPanel } from './ops-sales.js';
 
 const KEEP = 500;
 
+type OpsTab = 'overview' | 'agents';
+/** The tab shown, kept while the page lives (switching areas and back shows the same one). */
+const kept: { tab: OpsTab } = { tab: 'overview' };
+
 /**
  * Ops: sales (the kiosk's balance, the issuing switch, product sessions), scenario runs (live list, step timeline,
  * cancel, start a run) above the live event stream and its
  * publisher. Both sections show at once, so the stream stays what the Ops link opens onto (test/e2e/ui.test.ts).
+ * A second tab, "Agents" (./ops-agents.tsx, issue 17): agent sessions, transcripts, budgets, proposals, audit trail.
  */
 export function OpsArea(props: { client: TesseraClient }) {
+  const [tab, setTab] = useState<OpsTab>(kept.tab);
+  const open = (t: OpsTab) => setTab((kept.tab = t));
   return (
     <div class="ops-page">
-      <SalesPanel client={props.client} />
-      <RunsPanel client={props.client} />
-      <EventStream client={props.client} />
+      <div class="journey-tabs ops-tabs" role="tablist" aria-label="Ops">
+        <button type="button" role="tab" aria-selected={tab === 'overview'} class={tab === 'overview' ? 'tab active' : 'tab'} data-testid="ops-tab-overview" onClick={() => open('overview')}>
+          Overview
+        </button>
+        <button type="button" role="tab" aria-selected={tab === 'agents'} class={tab === 'agents' ? 'tab active' : 'tab'} data-testid="ops-tab-agents" onClick={() => open('agents')}>
+          Agents
+        </button>
+      </div>
+      {tab === 'agents' ? (
+        <AgentsPanel client={props.client} />
+      ) : (
+        <>
+          <SalesPanel client={props.client} />
+          <RunsPanel client={props.client} />
+          <EventStream client={props.client} />
+        </>
+      )}
     </div>
   );
 }

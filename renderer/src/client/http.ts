@@ -1,6 +1,8 @@
 /** The HTTP/WS transport of the client interface, for the UI served by a headless runtime. */
 import type { DebugState, DeviceInfo, EventPage, EventQuery, PluginInfo, PluginLoadFailure, PluginLoadRequest, PluginRunResult, PluginTestRequest, PublishInput, ReplayDifference, RunDetail, RunRequest, RunSummary, RuntimeInfoView, ScenarioSummary, TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import type { Role, SessionView } from '../../../main/common/roles.js';
+import { agentRoomReader, createAgentClient } from '../../../main/common/agents-api.js';
+import type { AgentRoomOpener } from '../../../main/common/agents-api.js';
 import { createJourneyClient } from '../../../main/common/journeys-api.js';
 import { createProductClient } from '../../../main/common/products-api.js';
 import { createSyncClient } from '../../../main/common/sync-api.js';
@@ -20,12 +22,26 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
 
   const transport = createTransport({ origin, token: options.token, ...(options.onUnauthorized ? { onUnauthorized: options.onUnauthorized } : {}) });
   const request = transport.request.bind(transport);
+  // An agent session's room: `?after=` the last seq seen at each (re)connection; a refusal (not this caller's
+  // session, or gone) closes it for good — the runtime closes with 1008 and would refuse again.
+  const room: AgentRoomOpener = (session, after, handlers) => {
+    const reader = agentRoomReader(after, handlers);
+    const socket = transport.socket(() => `/ws/agents/${encodeURIComponent(session)}?after=${reader.last()}`, {
+      onJson: (data) => {
+        reader.frame(data);
+        if ((data as { type?: unknown } | null)?.type === 'error') socket.close();
+      },
+      ...(handlers.onStatus ? { onStatus: handlers.onStatus } : {}),
+    });
+    return { close: () => socket.close() };
+  };
 
   return {
     io: createHttpIoClient(transport),
     products: createProductClient(request),
     journeys: createJourneyClient(request),
     sync: createSyncClient(request),
+    agents: createAgentClient(request, room),
     info: () => request<RuntimeInfoView>('GET', '/api/info'),
     session: () => request<SessionView>('GET', '/api/auth/session'),
     unlock: (pin: string) => request<{ token: string; roles: Role[]; expires_at: string }>('POST', '/api/auth/unlock', { pin }),

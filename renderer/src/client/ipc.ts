@@ -4,6 +4,7 @@ import type { BridgeResult, TesseraBridge } from '../../../main/common/bridge.js
 import { fromErrorData } from '../../../main/common/errors.js';
 import { compilePattern } from '../../../main/common/topics.js';
 import type { Role, SessionView } from '../../../main/common/roles.js';
+import { createAgentClient } from '../../../main/common/agents-api.js';
 import { createJourneyClient } from '../../../main/common/journeys-api.js';
 import { createProductClient } from '../../../main/common/products-api.js';
 import type { Requester } from '../../../main/common/products-api.js';
@@ -36,6 +37,8 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
     products: createProductClient(viaRoutes),
     journeys: createJourneyClient(viaRoutes),
     sync: createSyncClient(viaRoutes),
+    // No room over IPC: the turn's answer comes with its response.
+    agents: createAgentClient(viaRoutes),
     info: async () => unwrap<RuntimeInfo>(await bridge.invoke('info')),
     session: async () => unwrap<SessionView>(await bridge.invoke('session')),
     unlock: async (pin: string) => unwrap<{ token: string; roles: Role[]; expires_at: string }>(await bridge.invoke('unlock', { pin })),

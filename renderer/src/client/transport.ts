@@ -7,8 +7,11 @@ import { TesseraError, fromErrorData } from '../../../main/common/errors.js';
 export interface Transport {
   /** A JSON request; a non-2xx answer throws its TesseraError, an unreachable runtime NOT_READY (retryable). */
   request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T>;
-  /** Opens `path` as a WebSocket that reconnects until closed (0.5 s, 1 s, 2 s … 10 s between tries). */
-  socket(path: string, handlers: SocketHandlers): ReconnectingSocket;
+  /**
+   * Opens `path` as a WebSocket that reconnects until closed (0.5 s, 1 s, 2 s … 10 s between tries). A function is
+   * asked again at each connection (e.g. a room's `?after=` the last event seen).
+   */
+  socket(path: string | (() => string), handlers: SocketHandlers): ReconnectingSocket;
 }
 
 export interface SocketHandlers {
@@ -57,7 +60,7 @@ export function createTransport(options: { origin: string; token: string; onUnau
         return true;
       };
       const connect = () => {
-        socket = new WebSocket(origin.replace(/^http/, 'ws') + path, ['tessera.v1', `tessera.bearer.${token}`]);
+        socket = new WebSocket(origin.replace(/^http/, 'ws') + (typeof path === 'function' ? path() : path), ['tessera.v1', `tessera.bearer.${token}`]);
         socket.binaryType = 'arraybuffer';
         socket.onopen = () => {
           retry = 0;
