@@ -148,7 +148,7 @@ describe('agents only propose', () => {
     const node = journey.nodes.at(-1)!.id;
     const ask = request('journey-guide', 'journey.skip', { journey: journey.journey_instance_id, node }, { product_runtime_session_id: pass.product_runtime_session_id, journey_id: journey.journey_instance_id });
     const p = await proposals.propose(ask);
-    expect(p).toMatchObject({ state: 'awaiting_approval', approval: { need: 'traveller' }, policies: [{ verdict: 'ACK' }], text: `Skip ${node} on your journey.` });
+    expect(p).toMatchObject({ state: 'awaiting_approval', approval: { need: 'traveller' }, policies: [{ verdict: 'ACK' }], text: `Skip ${journey.nodes.at(-1)!.title} on your journey.` });
     expect((await proposals.propose({ ...ask, reason: 'Asked again in other words.' })).id).toBe(p.id);
     expect(proposals.list({ session: ask.agent.session })).toHaveLength(1);
     expect(events(PROPOSAL_EVENTS.shown, p.id)[0]!.payload).toMatchObject({ session: ask.agent.session, agent_type: 'journey-guide', journey_id: journey.journey_instance_id, product_runtime_session_id: pass.product_runtime_session_id });

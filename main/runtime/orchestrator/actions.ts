@@ -20,7 +20,8 @@
  * may raise them (./proposals.ts).
  */
 import { TesseraError } from '../../common/errors.js';
-import type { Proposal as JourneyProposal } from '../../common/journeys.js';
+import { JOURNEY_LANGUAGES } from '../../common/journeys.js';
+import type { JourneyLanguage, Proposal as JourneyProposal } from '../../common/journeys.js';
 import type { Catalogue } from '../catalogue/index.js';
 import type { Entitlements } from '../entitlements/index.js';
 import type { Journeys } from '../journeys/index.js';
@@ -31,7 +32,7 @@ import type { ApprovalNeed, ProposalAction, Proposals } from './types.js';
 export interface TesseraActionParts {
   catalogue: Pick<Catalogue, 'resolve'>;
   sessions: Pick<Sessions, 'create' | 'preflight' | 'pay'>;
-  journeys: Pick<Journeys, 'skip' | 'applyChange'>;
+  journeys: Pick<Journeys, 'skip' | 'applyChange' | 'get'>;
   entitlements: Pick<Entitlements, 'list' | 'redeem' | 'history'>;
   /** Applies an approved profile change (idempotent by key); absent: the change request is only recorded. */
   profileChange?(change: { agent_type: string; field: string; value: unknown }, key: string): unknown;
@@ -65,6 +66,15 @@ function changeOf(args: Record<string, unknown>): JourneyProposal['change'] {
 
 /** Registers Tessera's five proposable actions on `proposals`. */
 export function registerTesseraActions(proposals: Pick<Proposals, 'registerAction'>, parts: TesseraActionParts): void {
+  /** A node's title in the card's language (its id when the journey cannot be read). */
+  const nodeTitle = (journey: unknown, node: unknown, language: string): string => {
+    try {
+      const view = parts.journeys.get(String(journey), (JOURNEY_LANGUAGES as readonly string[]).includes(language) ? (language as JourneyLanguage) : undefined);
+      return view.nodes.find((n) => n.id === node)?.title ?? String(node);
+    } catch {
+      return String(node);
+    }
+  };
   const actions: ProposalAction[] = [
     {
       name: 'journey.skip',
@@ -77,7 +87,7 @@ export function registerTesseraActions(proposals: Pick<Proposals, 'registerActio
         const j = parts.journeys.skip(need(args, 'journey'), need(args, 'node'), { by: proposal.approval.by === 'operator' ? 'operator' : 'touch' });
         return { journey_instance_id: j.journey_instance_id, version: j.version, state: j.state, current: j.current };
       },
-      describe: (args) => `Skip ${String(args['node'])} on your journey.`,
+      describe: (args, language) => `Skip ${nodeTitle(args['journey'], args['node'], language)} on your journey.`,
     },
     {
       name: 'journey.change',
@@ -90,11 +100,12 @@ export function registerTesseraActions(proposals: Pick<Proposals, 'registerActio
         const j = parts.journeys.applyChange(need(args, 'journey'), changeOf(args), { key });
         return { journey_instance_id: j.journey_instance_id, version: j.version, state: j.state, current: j.current };
       },
-      describe(args) {
+      describe(args, language) {
         const c = changeOf(args);
-        if (c.op === 'move_first') return `Go to ${c.node} next.`;
-        if (c.op === 'substitute') return `Visit ${c.with} instead of ${c.node}.`;
-        return `Spend ${c.node} at ${c.place}.`;
+        const title = (node: string) => nodeTitle(args['journey'], node, language);
+        if (c.op === 'move_first') return `Go to ${title(c.node)} next.`;
+        if (c.op === 'substitute') return `Visit ${title(c.with)} instead of ${title(c.node)}.`;
+        return `Spend ${title(c.node)} at ${c.place}.`;
       },
     },
     {
