@@ -17,6 +17,7 @@
  * they are restated here (test/unit/agents-api.test.ts checks the runtime's types still fit them).
  * Pure module: shared by the renderer and the host.
  */
+import { query } from './products-api.js';
 import type { Requester } from './products-api.js';
 
 export type AgentSessionState = 'idle' | 'running' | 'paused' | 'closed';
@@ -182,12 +183,6 @@ export interface AgentClient {
   room?: AgentRoomOpener;
 }
 
-const query = (params: Record<string, string | number | undefined>): string => {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
-  const text = q.toString();
-  return text === '' ? '' : `?${text}`;
-};
 const seg = (value: string) => encodeURIComponent(value);
 
 /** The agent client over one requester (HTTP or IPC), with the transport's room when it has one. */

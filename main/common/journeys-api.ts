@@ -10,6 +10,7 @@
  * Pure module: shared by the renderer and the host.
  */
 import type { JourneyLanguage, JourneyPhase, JourneyState, JourneyView, LatLon, NextStep, Proposal, RoutePlan, RoutingStatus } from './journeys.js';
+import { query } from './products-api.js';
 import type { Requester } from './products-api.js';
 
 /**
@@ -60,12 +61,6 @@ export interface JourneyClient {
   cityMap(): Promise<CityMap>;
 }
 
-const query = (params: Record<string, string | number | undefined>): string => {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
-  const text = q.toString();
-  return text === '' ? '' : `?${text}`;
-};
 const seg = (value: string) => encodeURIComponent(value);
 const versioned = (options?: { expected_version?: number }) => (options?.expected_version === undefined ? {} : { expected_version: options.expected_version });
 

@@ -126,7 +126,8 @@ export interface ProductClient {
   createLink(capsule: string): Promise<ReceiptLink>;
 }
 
-const query = (params: Record<string, string | number | undefined>): string => {
+/** `?a=1&b=x` of the parameters that have a value (`''` when none): the query of the API clients' GET requests. */
+export const query = (params: Record<string, string | number | undefined>): string => {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
   const text = q.toString();

@@ -8,11 +8,11 @@
  * - baseline: the fake server alone, read raw over node:http — until the bytes of the token's event arrive.
  * Server and client share one process (and so one clock); the difference is what the client adds per token.
  */
-import { request } from 'node:http';
 import { createOpenAiClient } from '../../main/runtime/agents/model.js';
 import type { ChatRequest } from '../../main/runtime/agents/types.js';
 import { startFakeOpenAi } from '../helpers/fake-openai.js';
-import type { FakeOpenAi, FakeRequest } from '../helpers/fake-openai.js';
+import type { FakeOpenAi } from '../helpers/fake-openai.js';
+import { percentile, rawTokenRead, tokenLatencies } from './sse-latency.js';
 import type { AnyBenchmark, FigureSide } from './harness.js';
 
 /** Answers per pass, tokens per answer, ms between tokens (a fast local model writes one every 10–50 ms). */
@@ -20,7 +20,6 @@ const ANSWERS = 8;
 const TOKENS = 40;
 const DELAY_MS = 2;
 const TEXT = Array.from({ length: TOKENS }, (_, i) => `word${i} `).join('');
-const TEXT_EVENT = '"delta":{"content":';
 
 let fake: Promise<FakeOpenAi> | undefined;
 const server = () => (fake ??= startFakeOpenAi());
@@ -32,44 +31,13 @@ async function throughClient(f: FakeOpenAi): Promise<number[]> {
   const arrived: number[] = [];
   const req: ChatRequest = { model: { base_url: f.url, model: 'bench' }, messages: [{ role: 'user', content: 'Tell me a story.' }], tools: [] };
   await client.complete(req, { onDelta: () => arrived.push(performance.now()) });
-  return latencies(f.requests.at(-1)!, arrived);
+  return tokenLatencies(f.requests.at(-1)!, arrived);
 }
 
 function raw(f: FakeOpenAi): Promise<number[]> {
   f.enqueue({ text: TEXT, delayMs: DELAY_MS });
-  const body = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Tell me a story.' }], stream: true });
-  return new Promise((resolve, reject) => {
-    const req = request(`${f.url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-      const arrived: number[] = [];
-      let pending = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        const now = performance.now();
-        // Count the text events completed by this read (an event ends with a blank line).
-        pending += chunk;
-        const end = pending.lastIndexOf('\n\n');
-        if (end < 0) return;
-        const events = pending.slice(0, end);
-        pending = pending.slice(end + 2);
-        for (let i = events.indexOf(TEXT_EVENT); i >= 0; i = events.indexOf(TEXT_EVENT, i + 1)) arrived.push(now);
-      });
-      res.on('end', () => resolve(latencies(f.requests.at(-1)!, arrived)));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  return rawTokenRead(f);
 }
-
-function latencies(r: FakeRequest, arrived: number[]): number[] {
-  if (arrived.length !== r.textWrittenAt.length) throw new Error(`${arrived.length} tokens arrived of ${r.textWrittenAt.length} written`);
-  return arrived.map((t, i) => t - r.textWrittenAt[i]!);
-}
-
-const percentile = (xs: number[], p: number) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-};
 
 async function pass(side: (f: FakeOpenAi) => Promise<number[]>): Promise<number[]> {
   const f = await server();

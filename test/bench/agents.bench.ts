@@ -11,7 +11,6 @@
  *   transcripts straight from the adapters.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
@@ -21,7 +20,8 @@ import type { RunningHost } from '../../main/host/headless.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
 import type { Caller } from '../../main/runtime/orchestrator/index.js';
 import { startFakeOpenAi } from '../helpers/fake-openai.js';
-import type { FakeOpenAi, FakeRequest } from '../helpers/fake-openai.js';
+import type { FakeOpenAi } from '../helpers/fake-openai.js';
+import { percentile, rawTokenRead, tokenLatencies } from './sse-latency.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { AnyBenchmark, FigureSide } from './harness.js';
@@ -67,10 +67,6 @@ function setup(): Promise<Bench> {
   return bench;
 }
 
-const percentile = (xs: number[], p: number): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-};
 
 // ---- session creation ----
 
@@ -126,7 +122,7 @@ async function throughRoom(): Promise<number[]> {
     const r = fake.requests.at(-1)!;
     // The last delta frame may still be on its way when the turn's answer returns.
     for (let wait = 0; arrived.length < r.textWrittenAt.length && wait < 100; wait++) await new Promise((res) => setTimeout(res, 10));
-    all.push(...latencies(r, arrived));
+    all.push(...tokenLatencies(r, arrived));
   }
   ws.close();
   await host.runtime.agents.close(operator, session.id);
@@ -139,39 +135,10 @@ function rawRead(): Promise<number[]> {
     for (let i = 0; i < 4; i++) {
       fake.reset();
       fake.enqueue({ text: TEXT, delayMs: DELAY_MS });
-      all.push(...(await rawOnce(fake)));
+      all.push(...(await rawTokenRead(fake)));
     }
     return all;
   });
-}
-
-function rawOnce(f: FakeOpenAi): Promise<number[]> {
-  const body = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Tell me a story.' }], stream: true });
-  return new Promise((resolve, reject) => {
-    const req = request(`${f.url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-      const arrived: number[] = [];
-      let pending = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        const now = performance.now();
-        pending += chunk;
-        const end = pending.lastIndexOf('\n\n');
-        if (end < 0) return;
-        const events = pending.slice(0, end);
-        pending = pending.slice(end + 2);
-        for (let i = events.indexOf('"delta":{"content":'); i >= 0; i = events.indexOf('"delta":{"content":', i + 1)) arrived.push(now);
-      });
-      res.on('end', () => resolve(latencies(f.requests.at(-1)!, arrived)));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-function latencies(r: FakeRequest, arrived: number[]): number[] {
-  if (arrived.length !== r.textWrittenAt.length) throw new Error(`${arrived.length} tokens arrived of ${r.textWrittenAt.length} written`);
-  return arrived.map((t, i) => t - r.textWrittenAt[i]!);
 }
 
 // ---- memory per idle session ----

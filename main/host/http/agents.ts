@@ -30,13 +30,13 @@ import { TRACE_ID_PATTERN } from '../../common/api.js';
 import { AGENT_EVENT_VERSION, isAgentError } from '../../runtime/agents/types.js';
 import type { AgentEvent, Budgets, SessionState } from '../../runtime/agents/types.js';
 import type { Caller, Orchestrator, ProposalState, ProposalView } from '../../runtime/orchestrator/types.js';
+import { jsonSender } from './ws-send.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
 const tags = ['agents'];
 /** Travellers talk to their guide; operators to every agent. Staff (Redeem) have no agent. */
 const USERS = ['traveller', 'operator'] as const;
-const MAX_BUFFERED = 4 * 1024 * 1024;
 /** The longest message a person may send an agent in one turn (characters). */
 export const MAX_AGENT_TEXT = 4000;
 
@@ -392,15 +392,7 @@ export const agentRoutes: FastifyPluginAsync = async (app) => {
     const id = request.params.id;
     const after = request.query.after ?? 0;
     const log = runtime.logger.child({ ws_agents: request.id, agent_session: id });
-    const send = (message: unknown) => {
-      if (socket.readyState !== socket.OPEN) return;
-      if (socket.bufferedAmount > MAX_BUFFERED) {
-        log.warn('closing an agent room client that does not keep up');
-        socket.close(1013, 'client too slow');
-        return;
-      }
-      socket.send(JSON.stringify(message));
-    };
+    const send = jsonSender(socket, log, 'an agent room client');
     // Events the room replays while subscribing come before `hello` (which needs `gap`): held until it is sent.
     // Each seq is sent once and in order, whatever the room does at the edges of a reconnect.
     let last = after;

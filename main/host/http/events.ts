@@ -19,10 +19,10 @@ import { compilePattern } from '../../common/topics.js';
 import { eventPageSchema, eventQuerySchema, eventSchema, publishInputSchema, subscribeMessageSchema } from '../schemas.js';
 import { ANY_ROLE } from './access.js';
 import { assertWatchable } from '../../common/roles.js';
+import { jsonSender } from './ws-send.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
-const MAX_BUFFERED = 4 * 1024 * 1024;
 
 const ajv = new Ajv({ allErrors: false });
 const validateSubscribe = ajv.compile(subscribeMessageSchema);
@@ -68,15 +68,7 @@ export const eventRoutes: FastifyPluginAsync = async (app) => {
     const log = runtime.logger.child({ ws: request.id });
     let matchers: Array<(topic: string) => boolean> = [];
     let patterns: string[] = [];
-    const send = (message: unknown) => {
-      if (socket.readyState !== socket.OPEN) return;
-      if (socket.bufferedAmount > MAX_BUFFERED) {
-        log.warn('closing a WebSocket client that does not keep up');
-        socket.close(1013, 'client too slow');
-        return;
-      }
-      socket.send(JSON.stringify(message));
-    };
+    const send = jsonSender(socket, log, 'a WebSocket client');
     const roles = request.principal?.roles ?? [];
     const setPatterns = (next: string[]) => {
       for (const p of next) assertWatchable(p, roles);

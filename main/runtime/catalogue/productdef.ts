@@ -17,6 +17,7 @@ import type { TrustView } from '../trust/index.js';
 import { openSigned, requireCanonical } from './signed.js';
 import type { SignedKind } from './signed.js';
 import productDefSchema from '../../../resources/schema/productdef.schema.json' with { type: 'json' };
+import { describeSchemaError, schemaPath } from '../schema-errors.js';
 
 /** The DSSE payload type of a signed ProductDef. */
 export const PRODUCTDEF_PAYLOAD_TYPE = 'application/vnd.tessera.productdef+json';
@@ -227,11 +228,6 @@ export function verifyProductDef(json: unknown, trust: TrustView, source = 'Prod
 }
 
 function describe(e: ErrorObject): string {
-  const path = e.instancePath === '' ? '(top level)' : e.instancePath.slice(1).split('/').map((seg, i) => (/^\d+$/.test(seg) ? `[${seg}]` : i === 0 ? seg : `.${seg}`)).join('');
-  const custom = (e.parentSchema as { 'x-message'?: string } | undefined)?.['x-message'];
-  if ((e.keyword === 'pattern' || e.keyword === 'type' || e.keyword === 'minimum') && custom) return `${path}: ${custom}`;
-  if (e.keyword === 'additionalProperties') return `${path === '(top level)' ? '' : `${path}.`}${String((e.params as { additionalProperty: string }).additionalProperty)}: is not a known field`;
-  if (e.keyword === 'required') return `${path === '(top level)' ? '' : `${path}.`}${String((e.params as { missingProperty: string }).missingProperty)}: is required`;
-  if (e.keyword === 'discriminator') return `${path}.kind: must be one of single_use, multi_use, time_pass, stored_value`;
-  return `${path}: ${e.message ?? 'is invalid'}`;
+  if (e.keyword === 'discriminator') return `${schemaPath(e)}.kind: must be one of single_use, multi_use, time_pass, stored_value`;
+  return describeSchemaError(e);
 }

@@ -17,7 +17,7 @@
  *   orchestrator routes by the first, the proposal policy reads the second.
  */
 import Ajv from 'ajv';
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ import type { Role } from '../../common/roles.js';
 import { AgentError } from '../agents/types.js';
 import type { AgentProfile, AgentProfileLoader, Budgets, DegradedMode, McpServerConfig, ModelConfig, ProfileVariables } from '../agents/types.js';
 import profileSchema from '../../../resources/schema/agent-profile.schema.json' with { type: 'json' };
+import { describeSchemaError as describe } from '../schema-errors.js';
 
 /** The secret holding the device model's API key (`tessera secret set agents.model.api_key`). */
 export const DEVICE_MODEL_SECRET = 'agents.model.api_key';
@@ -117,16 +118,6 @@ interface ProfileFile {
 }
 
 const invalid = (message: string, details: Record<string, unknown> = {}) => new AgentError('AGENT_PROFILE_INVALID', message, { details });
-
-function describe(e: ErrorObject): string {
-  const path = e.instancePath === '' ? '(top level)' : e.instancePath.slice(1).split('/').map((seg, i) => (/^\d+$/.test(seg) ? `[${seg}]` : i === 0 ? seg : `.${seg}`)).join('');
-  const custom = (e.parentSchema as { 'x-message'?: string } | undefined)?.['x-message'];
-  if (e.keyword === 'pattern' && custom) return `${path}: ${custom}`;
-  if (e.keyword === 'additionalProperties') return `${path === '(top level)' ? '' : `${path}.`}${String((e.params as { additionalProperty: string }).additionalProperty)}: is not a known field`;
-  if (e.keyword === 'required') return `${path === '(top level)' ? '' : `${path}.`}${String((e.params as { missingProperty: string }).missingProperty)}: is required`;
-  if (e.keyword === 'enum') return `${path}: must be one of ${((e.params as { allowedValues: unknown[] }).allowedValues ?? []).map((v) => JSON.stringify(v)).join(', ')}`;
-  return `${path}: ${e.message ?? 'is invalid'}`;
-}
 
 /** Reads and validates one profile file. @throws AGENT_PROFILE_INVALID naming the file and the fields. */
 export function readProfileFile(file: string, responders?: readonly string[]): ProfileFile {

@@ -7,7 +7,7 @@
  * immutable once loaded: there is no API to change one; a changed file is a new product at the next start.
  */
 import Ajv from 'ajv';
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { PluginInfo } from '../../common/api.js';
@@ -17,6 +17,7 @@ import { checkLock, readLock, resolveLock } from '../../../sandbox/lock.js';
 import type { LockCandidate, PluginLock } from '../../../sandbox/lock.js';
 import { readPublicKey } from '../keys/index.js';
 import productSchema from '../../../resources/schema/product.schema.json' with { type: 'json' };
+import { describeSchemaError as describe } from '../schema-errors.js';
 
 /** The manifest as written (validated against the schema). */
 export interface ProductManifest {
@@ -250,14 +251,4 @@ export function resolveProduct(manifest: ProductManifest, file: string, availabl
     lock,
     lock_source: lockSource,
   };
-}
-
-/** `pipeline[0].policies[1].use: must be …` from an Ajv error. */
-function describe(e: ErrorObject): string {
-  const path = e.instancePath === '' ? '(top level)' : e.instancePath.slice(1).split('/').map((seg, i) => (/^\d+$/.test(seg) ? `[${seg}]` : i === 0 ? seg : `.${seg}`)).join('');
-  const custom = (e.parentSchema as { 'x-message'?: string } | undefined)?.['x-message'];
-  if (e.keyword === 'pattern' && custom) return `${path}: ${custom}`;
-  if (e.keyword === 'additionalProperties') return `${path === '(top level)' ? '' : `${path}.`}${String((e.params as { additionalProperty: string }).additionalProperty)}: is not a known field`;
-  if (e.keyword === 'required') return `${path === '(top level)' ? '' : `${path}.`}${String((e.params as { missingProperty: string }).missingProperty)}: is required`;
-  return `${path}: ${e.message ?? 'is invalid'}`;
 }
