@@ -159,8 +159,9 @@ describe('access: every route × every way of writing its path', () => {
     expect(leaks).toEqual([]);
   }, 300_000);
 
-  it('refuses WebSocket upgrades without a token under every spelling of /ws and /ws/io, and accepts the canonical ones with it', async () => {
-    for (const path of ['/ws', '/ws/io']) {
+  it('refuses WebSocket upgrades without a token under every spelling of /ws, /ws/io and an agent room, and accepts the canonical ones with it', async () => {
+    // An agent room upgrades for a valid token whatever the session; who may watch it is decided once subscribed.
+    for (const path of ['/ws', '/ws/io', '/ws/agents/0f6c1c57-8b62-4c2b-9d1e-3f1f3c2a9b11']) {
       for (const variant of variants(path)) {
         expect([0, 400, 401, 404, 405], `${variant}`).toContain(await upgrade(variant));
       }
