@@ -174,7 +174,8 @@ export interface IoSessionStart {
 
 /** What became of an utterance (`POST /api/io/input`, or a transcript heard over `/ws/io`). */
 export interface IoInputOutcome {
-  kind: 'answer' | 'intent' | 'unrecognized';
+  /** `agent`: no intent matched and the journey guide agent answered (issue 17 point 8). */
+  kind: 'answer' | 'intent' | 'agent' | 'unrecognized';
   text: string;
   channel: 'text' | 'voice';
   run_id?: string | null;
@@ -185,6 +186,9 @@ export interface IoInputOutcome {
   session?: string;
   /** A clear request made while a question of the session waited: the question stays open. */
   question_left_open?: { run_id: string; step: string };
+  /** `agent`: the agent session that answered and its turn (its transcript holds the utterance and the answer). */
+  agent_session?: string;
+  turn?: string;
 }
 
 /** Messages the runtime sends on the dialogue connection (`/ws/io`). */

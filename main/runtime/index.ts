@@ -296,7 +296,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
   let provideVoice: (setup: Promise<VoiceSetup>) => void = () => undefined;
   const voiceSetup = new Promise<VoiceSetup>((resolve) => (provideVoice = resolve));
   // Set once the journeys module is composed (issue 15): tool-journeys answers "no journey yet" until then.
-  const late: { intents?: IntentRouter; ruleSets?: readonly RuleSet[]; entitlements?: Entitlements; journeys?: Journeys } = {};
+  const late: { intents?: IntentRouter; ruleSets?: readonly RuleSet[]; entitlements?: Entitlements; journeys?: Journeys; agents?: TesseraOrchestrator } = {};
   // What the device says, per language: the router's own answers and scenarios' io.say / io.ask `message`s.
   const messages = loadMessageCatalogue(options.messageDirs);
   const io = createIoRouter({
@@ -308,6 +308,8 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     voice: voiceSetup,
     intents: () => late.intents,
     ruleSets: () => late.ruleSets ?? [],
+    // What no intent understands goes to the traveller's journey guide agent (issue 17 point 8), once agents exist.
+    converse: async (text, ctx) => (ctx.session && late.agents ? late.agents.converse(ctx.session, text, { language: ctx.language }) : null),
     runContext: (runId) => scenarios.status(runId).ctx,
     runPriority: (runId) => scenarios.status(runId).priority,
     ...(options.io ? { defaults: options.io } : {}),
@@ -458,12 +460,14 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     model: createOpenAiClient(),
     mcpTools: (inProcessServers) => createMcpTools({ inProcessServers, logger: logger.child({ module: 'mcp' }) }),
     tools: { journeys, catalogue, entitlements, plugins, deviceKey, metrics },
+    activeJourney: (user) => journeys.active(user),
     idleMs: options.agents?.idleMs ?? agentIdleFromEnv() ?? DEFAULT_AGENT_IDLE_MS,
     ...(options.agents?.messagesPerMinute !== undefined ? { messagesPerMinute: options.agents.messagesPerMinute } : {}),
     ...(options.agents?.degradedRetryMs !== undefined ? { degradedRetryMs: options.agents.degradedRetryMs } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   });
   resources.add({ dispose: () => agents.shutdown() });
+  late.agents = agents;
   const webhooks = createWebhooks({ store, bus, logger, deviceKey, metrics, ...(options.clock ? { clock: options.clock } : {}), ...(options.webhookDelivery ? { delivery: options.webhookDelivery } : {}) });
   // Disposed before the store closes: stops the worker and aborts callbacks in flight (they stay pending).
   resources.add(webhooks);

@@ -100,7 +100,7 @@ const outcomeSchema = {
   type: 'object',
   required: ['kind', 'text', 'channel'],
   properties: {
-    kind: { type: 'string', enum: ['answer', 'intent', 'unrecognized'] },
+    kind: { type: 'string', enum: ['answer', 'intent', 'agent', 'unrecognized'] },
     text: { type: 'string' },
     channel: { type: 'string' },
     run_id: { type: ['string', 'null'] },
@@ -110,6 +110,8 @@ const outcomeSchema = {
     error: { type: 'object', description: 'An understood utterance whose scenario could not start: why (the speaker got a plain answer).', properties: { code: { type: 'string' }, message: { type: 'string' } }, additionalProperties: true },
     session: { type: 'string' },
     question_left_open: { type: 'object', description: "A clear request made while the session's question waited: the question stays open.", properties: { run_id: { type: 'string' }, step: { type: 'string' } } },
+    agent_session: { type: 'string', description: '`agent`: the journey guide agent session that answered (no intent matched).' },
+    turn: { type: 'string', description: "`agent`: the agent's turn (GET /api/agents/sessions/{agent_session}/transcript)." },
   },
 } as const;
 const channelName = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9_.-]*$' } as const;

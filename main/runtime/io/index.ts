@@ -4,7 +4,7 @@
  * ../scenarios/locks.ts (one manager per runtime, shared with the scenario engine).
  */
 export { DEFAULT_IDLE_RESET_MS, DIALOGUE_CONTEXT_SAMPLE, IN_CHANNELS, MAX_IO_TEXT, OUT_CHANNELS, SESSION_ID_PATTERN, STRONG_INTENT_SCORE, createIoRouter, idleResetFromEnv } from './router.js';
-export type { AwaitOptions, ChannelStatus, DialogueContext, HearOutcome, SessionStart, InChannel, InputOptions, InputOutcome, IoInput, IoMatrix, IoRouter, IoRouterOptions, IoStatus, SendOptions } from './router.js';
+export type { AwaitOptions, ChannelStatus, ConverseAnswer, DialogueContext, HearOutcome, SessionStart, InChannel, InputOptions, InputOutcome, IoInput, IoMatrix, IoRouter, IoRouterOptions, IoStatus, SendOptions } from './router.js';
 export type { UiClient, UiMessage, VoiceSetup } from './channels.js';
 export { createDefaultVoice } from './voice-setup.js';
 export { ANSWER_KINDS, fitsExpectation } from './expects.js';

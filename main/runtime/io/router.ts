@@ -14,11 +14,13 @@
  * - In: an utterance with a run id and step answers that question; without, it answers the oldest waiting
  *   question of its dialogue session (or `await`, for input of no session); with none waiting, it goes to the
  *   intent router and starts the matching scenario, with `ctx.io` set so the answer comes back on the channel it
- *   came from. An utterance that is not the answer a waiting question expects starts the intent it asks for, and
- *   the question stays open for its answer (issue 15): when the io.ask declared `expects` (./expects.ts), any
- *   utterance that does not fit it and that an intent understands; when it declared nothing, one that matches an
- *   intent well (score ≥ {@link STRONG_INTENT_SCORE}, no free-text wildcard). Speech heard while listening for a
- *   question that declared `expects` is decided the same way (for one that did not, it is the answer).
+ *   came from; one no intent matches goes to the conversational agent when there is one (`converse`: the journey
+ *   guide, issue 17 point 8), whose answer is the reply, else it is answered "not understood". An utterance that
+ *   is not the answer a waiting question expects starts the intent it asks for, and the question stays open for
+ *   its answer (issue 15): when the io.ask declared `expects` (./expects.ts), any utterance that does not fit it
+ *   and that an intent understands; when it declared nothing, one that matches an intent well (score ≥
+ *   {@link STRONG_INTENT_SCORE}, no free-text wildcard). Speech heard while listening for a question that declared
+ *   `expects` is decided the same way (for one that did not, it is the answer).
  * - Sessions (issue 13 point 14): each Journey Guide's traveller is a dialogue session. A run started by an
  *   utterance carries its `ctx.session_id`; its messages and questions belong to that session: they reach only
  *   the UI showing it, and once the session has ended (the next traveller announced, or no input for the idle
@@ -131,10 +133,29 @@ export interface IoRouterOptions {
   /** The words of the router's own answers, per language (default: the app's resources/messages). */
   messages?: MessageCatalogue;
   /**
+   * A conversational agent for what no intent matches (issue 17 point 8: the Journey Guide talks through the guide
+   * agent, typed and spoken): an utterance that answers no question and starts no intent is given to it; its answer
+   * is the reply, delivered like the router's own (spoken and shown for speech, shown for text). It answers null when
+   * it has nothing to add (no journey, no agent, no model): then the utterance is not understood, as without it.
+   * A throw is logged and treated as null. Never asked for answers to open questions nor for utterances an intent
+   * matches.
+   */
+  converse?: (text: string, ctx: { channel: InChannel; session: string | null; language: string }) => Promise<ConverseAnswer | null>;
+  /**
    * A dialogue session with no input for this long is ended (its questions expire, the UI starts afresh for the
    * next traveller); 0 disables it. Default: `TESSERA_IDLE_RESET`, else {@link DEFAULT_IDLE_RESET_MS}.
    */
   idleResetMs?: number;
+}
+
+/** What the conversational agent ({@link IoRouterOptions.converse}) answered. */
+export interface ConverseAnswer {
+  text: string;
+  /** The agent session that answered, and its turn (its transcript holds the utterance and the answer). */
+  agent_session: string;
+  turn: string;
+  /** The turn's trace: the reply's delivery is journaled in it. */
+  trace_id?: string;
 }
 
 /** An utterance the router received. */
@@ -158,6 +179,8 @@ export type InputOutcome = (
       question_left_open?: { run_id: string; step: string };
     }
   | { kind: 'unrecognized'; text: string; channel: InChannel }
+  /** No intent matched; the conversational agent answered (its answer was the reply). */
+  | { kind: 'agent'; text: string; channel: InChannel; agent_session: string; turn: string }
 ) & {
   /** The dialogue session it came from, when it came from one. */
   session?: string;
@@ -556,17 +579,39 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
     return route.score >= STRONG_INTENT_SCORE && route.recognition.counts.wildcard === 0 ? route.intent : undefined;
   };
 
+  /** The conversational agent's answer to what no intent matched, or null (none, nothing to add, or it failed). */
+  const converse = async (text: string, channel: InChannel, session: string | null, language: string): Promise<ConverseAnswer | null> => {
+    if (!options.converse) return null;
+    try {
+      const answer = await options.converse(text, { channel, session, language });
+      if (!answer) return null;
+      if (typeof answer.text !== 'string' || answer.text.trim() === '') return null;
+      // A reply is at most MAX_IO_TEXT long: a longer answer is cut (the agent's transcript keeps it whole).
+      return { ...answer, text: answer.text.length > MAX_IO_TEXT ? `${answer.text.slice(0, MAX_IO_TEXT - 1)}…` : answer.text };
+    } catch (err) {
+      logger.warn('the conversational agent could not answer; the utterance is not understood', { session, error: err });
+      return null;
+    }
+  };
+
   async function dispatch(text: string, channel: InChannel, session: string | null): Promise<InputOutcome> {
     const intents = options.intents?.();
     const route = intents?.route(text);
-    if (!route || !intents) {
-      const reply = messages.render('io.not_understood', { text }, guessLanguage(text, messages));
-      void track(startDelivery(accept(reply, channel === 'voice' ? ['voice', 'ui'] : ['ui'], { session }).message)).catch(() => undefined);
-      return { kind: 'unrecognized', text, channel };
-    }
     // The answer comes back the way the utterance came: spoken (and shown) for speech, shown for text. Its
     // follow-up questions may be answered either way.
     const io: IoMatrix = { in: defaults.in, out: channel === 'voice' ? ['voice', 'ui'] : ['ui'] };
+    if (!route || !intents) {
+      const language = guessLanguage(text, messages);
+      const answer = await converse(text, channel, session, language);
+      if (answer) {
+        // Through the router like any reply: recorded, delivered once, spoken under the `tts` lock.
+        void track(startDelivery(accept(answer.text, io.out, { session, ...(answer.trace_id ? { trace_id: answer.trace_id } : {}) }).message)).catch(() => undefined);
+        return { kind: 'agent', text, channel, agent_session: answer.agent_session, turn: answer.turn };
+      }
+      const reply = messages.render('io.not_understood', { text }, language);
+      void track(startDelivery(accept(reply, io.out, { session }).message)).catch(() => undefined);
+      return { kind: 'unrecognized', text, channel };
+    }
     // The run answers in the language it was asked in (its io.say / io.ask messages render in ctx.language),
     // to the session it was asked in (its messages and questions belong to it).
     const language = route.recognition.language;

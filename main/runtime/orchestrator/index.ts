@@ -12,6 +12,8 @@
  *   `message.delta` and `usage` are not journaled, and nothing here journals a secret (the model's API key is
  *   resolved inside the runtime and never appears in an event).
  * - `say` returns the turn's result and the proposals its `propose` calls made.
+ * - `converse` (issue 17 point 8): the I/O router's words no intent understood, from a traveller with a journey in
+ *   progress, go to the model-backed journey guide of that journey, as the kiosk's traveller.
  * - Start: proposals a crash left approved are executed first (exactly once, by their cid), then sessions a crash
  *   left mid-turn are resumed. Shutdown: the agent runtime stops taking turns, waits for running ones and syncs.
  */
@@ -27,7 +29,7 @@ import { newTraceId } from '../journal/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../store/index.js';
 import { builtinAgentsDir, createProfileLoader, deviceModelFromEnv, TESSERA_SERVER } from './profiles.js';
-import type { DeviceModel, TesseraProfileLoader } from './profiles.js';
+import type { DeviceModel, ProfileInfo, TesseraProfileLoader } from './profiles.js';
 import { RESPONDERS } from './responders.js';
 import { createAgentStore } from './store.js';
 import { createTesseraServerFactory } from './tools.js';
@@ -38,6 +40,12 @@ export type { AgentSummary, Caller, Orchestrator, ProposalView, Proposals } from
 
 /** Messages one caller may send per minute (all its sessions together), unless configured. */
 export const DEFAULT_MESSAGES_PER_MINUTE = 30;
+/** After a model is found down, how long before it is tried again, unless configured. */
+export const DEFAULT_DEGRADED_RETRY_MS = 30_000;
+/** The agent a traveller's spoken and typed words reach when no intent matches (issue 17 point 8). */
+export const GUIDE_AGENT = 'journey-guide';
+/** The principal of a kiosk's traveller: the owner of the guide sessions the UI opens in kiosk mode. */
+const TRAVELLER: Caller = { principal: 'traveller', roles: ['traveller'] };
 /** Idle sessions are unloaded after this long (`TESSERA_AGENT_IDLE_MS`), unless configured. */
 export const DEFAULT_AGENT_IDLE_MS = 15 * 60_000;
 
@@ -65,8 +73,13 @@ export interface OrchestratorDeps {
   idleMs?: number;
   /** Default {@link DEFAULT_MESSAGES_PER_MINUTE}. */
   messagesPerMinute?: number;
-  /** After the model is found down, how long before it is tried again (the core's default otherwise). */
+  /** After the model is found down, how long before it is tried again (default {@link DEFAULT_DEGRADED_RETRY_MS}). */
   degradedRetryMs?: number;
+  /**
+   * The traveller's journey in progress (../journeys `Journeys.active`; on a kiosk the user is the dialogue
+   * session): {@link TesseraOrchestrator.converse} talks about it. Absent: converse answers null.
+   */
+  activeJourney?: (user: string) => { journey_instance_id: string; product_runtime_session_id: string } | null;
   clock?: () => number;
 }
 
@@ -102,7 +115,27 @@ export function createDeviceProfileLoader(options: { dataDir: string; dirs?: rea
   });
 }
 
+/** The guide agent's answer to a traveller's words ({@link TesseraOrchestrator.converse}). */
+export interface ConverseResult {
+  text: string;
+  agent_session: string;
+  turn: string;
+  trace_id: string;
+}
+
 export interface TesseraOrchestrator extends Orchestrator {
+  /**
+   * The Journey Guide talks through the guide agent (issue 17 point 8): what a traveller of `dialogueSession` said
+   * (typed or spoken) that no intent understood, said to the `journey-guide` agent session of their journey in
+   * progress as the kiosk's traveller — the session the Guide tab shows (found by `metadata.journey_id` among the
+   * traveller's sessions), opened with `{journey_id, product_runtime_session_id, dialogue_session, language}` when
+   * there is none. Answers the model's text, or null when there is nothing to add: no journey in progress, the guide
+   * agent is not there or switched off, it has no model or its model was found down within the retry interval (a
+   * rule-based guide answers nothing the intents do not), its session is paused, or the turn failed, paused or was
+   * answered by the rules after all (the model went down during it). Throws what `say` throws (a session busy with
+   * a turn the Guide tab started, the rate limit).
+   */
+  converse(dialogueSession: string, text: string, options?: { language?: string }): Promise<ConverseResult | null>;
   /** The profile loader (for Ops: which files did not validate). */
   readonly profiles: TesseraProfileLoader;
   /** The agent runtime under the orchestrator (tests, the host's WebSocket rooms). */
@@ -133,6 +166,13 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
   const types = new Map<string, string>();
   /** Agent types whose model was last seen down (session.degraded events). */
   const degradedTypes = new Map<string, boolean>();
+  /** When each agent type's model was last seen down (not tried again by `converse` until the retry interval passed). */
+  const modelDownAt = new Map<string, number>();
+  const degradedRetryMs = deps.degradedRetryMs ?? DEFAULT_DEGRADED_RETRY_MS;
+  const modelDown = (type: string) => {
+    const at = modelDownAt.get(type);
+    return at !== undefined && clock() - at < degradedRetryMs;
+  };
 
   const tessera = createTesseraServerFactory({
     ...deps.tools,
@@ -154,7 +194,7 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
     secret,
     clock,
     idleTimeoutMs: deps.idleMs ?? DEFAULT_AGENT_IDLE_MS,
-    ...(deps.degradedRetryMs !== undefined ? { degradedRetryMs: deps.degradedRetryMs } : {}),
+    degradedRetryMs,
     logger: logger.child({ module: 'agents' }),
   });
 
@@ -187,6 +227,8 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
       case 'session.degraded': {
         const type = types.get(event.session);
         if (type) degradedTypes.set(type, d['degraded'] === true);
+        if (type && d['degraded'] === true) modelDownAt.set(type, clock());
+        else if (type) modelDownAt.delete(type);
         journal('agent.degraded', event, { degraded: d['degraded'] === true, reason: clip(d['reason'] ?? null) });
         return;
       }
@@ -258,10 +300,42 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
     sent.set(caller.principal, recent);
   };
 
-  return {
+  /** See {@link TesseraOrchestrator.converse}. */
+  async function converse(dialogueSession: string, text: string, options: { language?: string } = {}): Promise<ConverseResult | null> {
+    const journey = deps.activeJourney?.(dialogueSession) ?? null;
+    if (!journey) return null;
+    let guide: ProfileInfo;
+    try {
+      guide = profiles.info(GUIDE_AGENT);
+    } catch {
+      return null; // no guide agent on this device, or its profile is broken (Ops lists why)
+    }
+    if (!guide.model || runtime.disabled().includes(GUIDE_AGENT) || modelDown(GUIDE_AGENT)) return null;
+    const mine = await api.sessions(TRAVELLER, { agent_type: GUIDE_AGENT, limit: 200 });
+    const found = mine.filter((s) => s.state !== 'closed' && s.metadata['journey_id'] === journey.journey_instance_id).sort((a, b) => b.created_at.localeCompare(a.created_at))[0];
+    // A paused session asks an operator for more budget: its traveller is not understood meanwhile, as without it.
+    if (found?.state === 'paused') return null;
+    const session =
+      found ??
+      (await api.open(TRAVELLER, {
+        agent_type: GUIDE_AGENT,
+        metadata: { journey_id: journey.journey_instance_id, product_runtime_session_id: journey.product_runtime_session_id, dialogue_session: dialogueSession, ...(options.language ? { language: options.language } : {}) },
+      }));
+    const result = await api.say(TRAVELLER, session.id, text);
+    if (result.source === 'fallback') {
+      // The model went down during the turn: the rules answered (kept in the transcript), the traveller is not understood.
+      modelDownAt.set(GUIDE_AGENT, clock());
+      return null;
+    }
+    if (result.outcome !== 'completed' || result.text.trim() === '') return null;
+    return { text: result.text, agent_session: session.id, turn: result.turn, trace_id: result.trace_id };
+  }
+
+  const api: TesseraOrchestrator = {
     proposals,
     profiles,
     runtime,
+    converse,
 
     agents: (caller) =>
       mapped(async () => {
@@ -401,4 +475,5 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
       }
     },
   };
+  return api;
 }

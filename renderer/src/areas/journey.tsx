@@ -127,7 +127,7 @@ export function JourneyArea(props: { client: TesseraClient }) {
       switch (e.topic) {
         case 'io.input':
           if (!mine(p)) break;
-          add({ key: `in:${e.id}`, who: 'you', text: String(p['text'] ?? ''), detail: [p['channel'] === 'voice' ? 'spoken' : 'typed', p['kind'] === 'intent' ? `→ ${String(p['intent'])}` : p['kind'] === 'answer' ? '→ answer' : '→ not understood'].join(' ') });
+          add({ key: `in:${e.id}`, who: 'you', text: String(p['text'] ?? ''), detail: [p['channel'] === 'voice' ? 'spoken' : 'typed', p['kind'] === 'intent' ? `→ ${String(p['intent'])}` : p['kind'] === 'answer' ? '→ answer' : p['kind'] === 'agent' ? '→ guide' : '→ not understood'].join(' ') });
           void refresh();
           break;
         case 'io.delivered':
