@@ -116,10 +116,17 @@ describe('the Journey Guide on the guide agent', () => {
         if (/next/i.test(question) && !/skip/i.test(question)) return { text: `Here is your next step: ${(JSON.parse(last.content ?? '{}') as { text: string }).text}`, delayMs: 20 };
         return 'I proposed skipping it; it waits for your decision on the card.';
       }
+      if (/old town/i.test(question)) return 'The old town is a UNESCO World Heritage site.';
       if (/skip/i.test(question)) return { toolCalls: [{ name: 'tessera__propose', arguments: { action: 'journey.skip', args: { journey: journeyId, node: skipNode }, reason: 'You asked to skip it.' } }] };
       if (/next/i.test(question)) return { toolCalls: [{ name: 'tessera__journey_next', arguments: {} }] };
       return undefined;
     });
+    // Words to the kiosk that no intent understands (typed here; spoken words take the same way) go to the journey's
+    // guide agent, which answers them; the Guide tab takes up the session they opened.
+    const said = await call<{ kind: string; agent_session: string }>('POST', '/api/io/input', { text: 'tell me about the old town', session: traveller }, travellerToken);
+    expect(said.body).toMatchObject({ kind: 'agent' });
+    await expect.poll(() => page.getByTestId('guide-agent').getAttribute('data-session'), { timeout: 15_000 }).toBe(said.body.agent_session);
+    await expect.poll(() => guideLines(page).last().textContent(), { timeout: 15_000 }).toBe('The old town is a UNESCO World Heritage site.');
     await ask(NEXT_Q);
     const next = (await call<{ text: string }>('GET', `/api/journeys/${journeyId}/next`)).body.text;
     const answer = guideLines(page).last();

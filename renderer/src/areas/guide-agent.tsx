@@ -114,6 +114,28 @@ export function useGuideAgent(client: TesseraClient, journey: JourneyView | null
     };
   }, [client, summary, journeyId]);
 
+  // Spoken words no intent understood go to the same guide (the I/O router asks the journey's guide agent): a session
+  // speech opened is taken up here too, and its turns then show in the chat.
+  const current = useRef<string | null>(null);
+  current.current = session?.id ?? null;
+  useEffect(() => {
+    if (!summary || !journeyId) return;
+    const forJourney = journeyId;
+    return client.subscribe(['io.input'], (event) => {
+      const p = event.payload as { kind?: unknown; agent_session?: unknown } | null;
+      if (p?.kind !== 'agent' || typeof p.agent_session !== 'string' || p.agent_session === current.current) return;
+      agents.session(p.agent_session).then(
+        async (s) => {
+          if (shown.current !== forJourney || s.metadata['journey_id'] !== forJourney) return;
+          setSession(s);
+          setDegraded(s.degraded);
+          await reload(s.id, forJourney);
+        },
+        () => undefined,
+      );
+    });
+  }, [client, summary, journeyId]);
+
   // The session's room: the answer as it is written, and the session's state.
   const sessionId = session?.id ?? null;
   useEffect(() => {
