@@ -139,6 +139,15 @@ describe('streaming answers', () => {
     expect(result.usage.prompt_tokens).toBe(Math.ceil((16 + 4 + 6 + 4) / 4));
   });
 
+  it('estimates usage when the endpoint reports numbers that are not counts (negative, fractional, not numbers)', async () => {
+    const odd = [{ prompt_tokens: -1_000_000, completion_tokens: 5 }, { prompt_tokens: 3, completion_tokens: 1.5 }, { prompt_tokens: '7', completion_tokens: 2 }];
+    for (const usage of odd) {
+      fake.enqueue({ text: 'x'.repeat(40), usage: usage as unknown as { prompt_tokens: number; completion_tokens: number } });
+      const result = await client.complete(req(), {});
+      expect(result.usage).toEqual({ prompt_tokens: Math.ceil((16 + 4 + 6 + 4) / 4), completion_tokens: 10, estimated: true });
+    }
+  });
+
   it('accepts a JSON answer from a server that ignores stream, text and tool calls', async () => {
     fake.enqueue({ json: true, text: 'One moment.', toolCalls: [{ id: 'call_j', name: 'weather__forecast', arguments: '{"city":"Lviv"}' }], usage: { prompt_tokens: 30, completion_tokens: 12 } });
     const deltas: string[] = [];
@@ -252,6 +261,21 @@ describe('malformed output', () => {
     fake.enqueue({ kind: 'raw', headers: { 'content-type': 'application/json' }, body: '{"id":"x","object":"chat.completion"}' });
     const err = await failure(client.complete(req(), {}));
     expect(err.code).toBe('AGENT_MODEL_OUTPUT_INVALID');
+  });
+
+  it('an answer longer than max(64 KiB, 16 × max_tokens) characters → AGENT_MODEL_OUTPUT_INVALID, reading stops', async () => {
+    fake.enqueue({ kind: 'hang', text: 'x'.repeat(70_000) });
+    const endless = await failure(client.complete(req({ max_tokens: 100, timeout_ms: 5000 }), {}));
+    expect(endless).toMatchObject({ code: 'AGENT_MODEL_OUTPUT_INVALID' });
+    expect(endless.options.details).toMatchObject({ limit: 64 * 1024 });
+    await expect.poll(() => fake.requests[0]?.clientClosed).toBe(true);
+    // Tool call arguments count too, and so does a JSON answer; a larger max_tokens allows a longer answer.
+    const huge = JSON.stringify({ note: 'y'.repeat(70_000) });
+    fake.enqueue({ toolCalls: [{ name: 'weather__forecast', arguments: huge }] }, { json: true, text: 'z'.repeat(70_000) });
+    expect(await failure(client.complete(req({ max_tokens: 100 }, { tools: [WEATHER] }), {}))).toMatchObject({ code: 'AGENT_MODEL_OUTPUT_INVALID' });
+    expect(await failure(client.complete(req({ max_tokens: 100 }), {}))).toMatchObject({ code: 'AGENT_MODEL_OUTPUT_INVALID' });
+    fake.enqueue({ text: 'z'.repeat(70_000) });
+    expect((await client.complete(req({ max_tokens: 8192 }), {})).text).toHaveLength(70_000);
   });
 });
 

@@ -16,11 +16,13 @@
  *     `first_byte_timeout_ms` (the first body byte of a stream; the headers of a JSON answer, which servers send
  *     with the whole body); `total` — the whole answer not within `timeout_ms`.
  *   - AGENT_MODEL_OUTPUT_INVALID: an SSE event that is not JSON, an answer without `choices`, a tool call without
- *     a name or whose arguments are not a JSON object (the message names the tool).
+ *     a name or whose arguments are not a JSON object (the message names the tool), an answer (text and tool call
+ *     arguments) longer than max(64 KiB, 16 × max_tokens) characters — reading stops there and the request is
+ *     aborted (`details.limit`).
  * - The API key goes only into the `Authorization` header. It is never logged and never part of an error's
  *   message, details or cause: text from the endpoint (error messages may echo the key) is redacted.
- * - `usage` comes from the endpoint (`stream_options.include_usage`); without it, it is estimated at 4 characters
- *   per token and marked `estimated: true`.
+ * - `usage` comes from the endpoint (`stream_options.include_usage`) when both numbers are integers ≥ 0; without
+ *   it (or with anything else), it is estimated at 4 characters per token and marked `estimated: true`.
  * - `max_tokens` is always sent (default 512): it is what the runtime reserves from the token budget.
  *
  * Uses Node's global fetch (undici), injectable for tests and for apps that route through a proxy.
@@ -41,6 +43,11 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_TOKENS = 512;
 /** An error answer's body is read up to this much (enough for any provider's JSON error). */
 const ERROR_BODY_LIMIT = 64 * 1024;
+/** An answer may be this many characters per `max_tokens` token (and 64 KiB in any case) before it is refused. */
+const CHARS_PER_TOKEN_LIMIT = 16;
+const MIN_ANSWER_LIMIT = 64 * 1024;
+/** A JSON answer's body may be this many bytes per allowed character (UTF-8 and `\uXXXX` escapes), plus slack. */
+const JSON_BYTES_PER_CHAR = 6;
 /** After `[DONE]`, how long the server has to end the response before the client cancels it (servers end at once). */
 const DONE_GRACE_MS = 250;
 
@@ -91,6 +98,11 @@ function endpointOf(baseUrl: string): Endpoint {
 function redactor(apiKey: string | undefined): (s: string) => string {
   if (!apiKey) return (s) => s;
   return (s) => (s.includes(apiKey) ? s.split(apiKey).join('[redacted]') : s);
+}
+
+/** The most characters of text and tool call arguments an answer may have. */
+function answerLimit(request: ChatRequest): number {
+  return Math.max(MIN_ANSWER_LIMIT, CHARS_PER_TOKEN_LIMIT * (request.model.max_tokens ?? DEFAULT_MAX_TOKENS));
 }
 
 function requestBody(request: ChatRequest): string {
@@ -160,7 +172,7 @@ async function call(
       throw httpError(res.status, await readLimited(res.body), res.headers, endpoint, redact);
     }
     const result = /\bjson\b/i.test(type)
-      ? (gotFirstByte(), parseJsonAnswer(await res.text(), request, endpoint, deltas, redact))
+      ? (gotFirstByte(), parseJsonAnswer(await readJsonBody(res.body, answerLimit(request)), request, endpoint, deltas, redact))
       : await readStream(res.body, request, endpoint, deltas, gotFirstByte, redact);
     completed = true;
     return result;
@@ -193,6 +205,23 @@ function networkError(err: unknown, answered: boolean, endpoint: Endpoint): Agen
   return answered
     ? new AgentError('AGENT_MODEL_FAILED', `the model's answer broke off (${why}) (${endpoint.shown})`, { retryable: true, details: { reason: 'stream_broken', code, endpoint: endpoint.shown } })
     : new AgentError('AGENT_MODEL_FAILED', `could not reach the model at ${endpoint.shown} (${why})`, { retryable: true, details: { reason: 'connection', code, endpoint: endpoint.shown } });
+}
+
+/** A JSON answer's body, refused (AGENT_MODEL_OUTPUT_INVALID) as soon as it is too large to hold an allowed answer. */
+async function readJsonBody(body: ReadableStream<Uint8Array> | null, limit: number): Promise<string> {
+  if (!body) return '';
+  const maxBytes = limit * JSON_BYTES_PER_CHAR + MIN_ANSWER_LIMIT;
+  const reader = body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) throw tooLong(limit);
+    parts.push(value);
+  }
+  return Buffer.concat(parts).toString('utf8');
 }
 
 async function readLimited(body: ReadableStream<Uint8Array> | null): Promise<string> {
@@ -258,6 +287,7 @@ function httpError(status: number, body: string, headers: Headers, endpoint: End
 }
 
 const invalid = (message: string, details: Json) => new AgentError('AGENT_MODEL_OUTPUT_INVALID', message, { details });
+const tooLong = (limit: number) => invalid(`the model's answer is longer than ${limit} characters`, { limit });
 
 /** A tool call being assembled from stream fragments (or read whole from a JSON answer). */
 interface CallSlot {
@@ -274,12 +304,21 @@ class Answer {
   usage: { prompt_tokens: number; completion_tokens: number } | undefined;
   /** `[DONE]` seen. */
   done = false;
+  /** Characters of text and tool call arguments so far (capped at `limit`). */
+  private size = 0;
 
   constructor(
     private readonly onDelta: ((text: string) => void) | undefined,
     private readonly endpoint: Endpoint,
     private readonly redact: (s: string) => string,
+    private readonly limit: number,
   ) {}
+
+  /** Counts `n` more characters of the answer; throws once the answer is over its limit. */
+  grow(n: number): void {
+    this.size += n;
+    if (this.size > this.limit) throw tooLong(this.limit);
+  }
 
   /** One SSE event's data. */
   event(data: string): void {
@@ -309,6 +348,7 @@ class Answer {
     if (isObject(delta)) {
       const content = delta.content;
       if (typeof content === 'string' && content.length > 0) {
+        this.grow(content.length);
         this.text += content;
         this.onDelta?.(content);
       }
@@ -329,8 +369,13 @@ class Answer {
     const slot = (this.slots[index] ??= { id: '', name: '', args: '' });
     if (id !== undefined && slot.id === '') slot.id = id;
     if (typeof fn.name === 'string' && fn.name.length > 0 && slot.name !== fn.name) slot.name += fn.name;
-    if (typeof fn.arguments === 'string') slot.args += fn.arguments;
-    else if (isObject(fn.arguments)) slot.args = JSON.stringify(fn.arguments);
+    if (typeof fn.arguments === 'string') {
+      this.grow(fn.arguments.length);
+      slot.args += fn.arguments;
+    } else if (isObject(fn.arguments)) {
+      slot.args = JSON.stringify(fn.arguments);
+      this.grow(slot.args.length);
+    }
   }
 
   private slotOf(id: string): number {
@@ -342,7 +387,9 @@ class Answer {
     if (!isObject(usage)) return;
     const p = usage.prompt_tokens;
     const c = usage.completion_tokens;
-    if (typeof p === 'number' && typeof c === 'number') this.usage = { prompt_tokens: p, completion_tokens: c };
+    // Only counts: a negative or fractional number (a buggy or hostile endpoint) leaves the usage to the estimate.
+    const count = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0;
+    if (count(p) && count(c)) this.usage = { prompt_tokens: p, completion_tokens: c };
   }
 
   result(request: ChatRequest): ChatResult {
@@ -451,7 +498,7 @@ async function readStream(
   gotFirstByte: () => void,
   redact: (s: string) => string,
 ): Promise<ChatResult> {
-  const answer = new Answer(onDelta, endpoint, redact);
+  const answer = new Answer(onDelta, endpoint, redact, answerLimit(request));
   const parser = new SseParser((data) => answer.event(data));
   if (body) {
     const reader = body.getReader();
@@ -501,18 +548,19 @@ function parseJsonAnswer(body: string, request: ChatRequest, endpoint: Endpoint,
   const choices = parsed.choices;
   const choice: unknown = Array.isArray(choices) ? choices[0] : undefined;
   if (!isObject(choice) || !isObject(choice.message)) throw invalid('the model answered without choices', { body: redact(snippet(body)) });
-  const answer = new Answer(undefined, endpoint, redact);
+  const answer = new Answer(undefined, endpoint, redact, answerLimit(request));
   const message = choice.message;
-  if (typeof message.content === 'string') answer.text = message.content;
+  if (typeof message.content === 'string') {
+    answer.grow(message.content.length);
+    answer.text = message.content;
+  }
   if (Array.isArray(message.tool_calls)) {
     message.tool_calls.forEach((c: unknown, index) => {
       if (!isObject(c)) throw invalid('the model answered a malformed tool call', { index });
       const fn = isObject(c.function) ? c.function : {};
-      answer.slots.push({
-        id: typeof c.id === 'string' ? c.id : '',
-        name: typeof fn.name === 'string' ? fn.name : '',
-        args: typeof fn.arguments === 'string' ? fn.arguments : fn.arguments === undefined ? '' : JSON.stringify(fn.arguments),
-      });
+      const args = typeof fn.arguments === 'string' ? fn.arguments : fn.arguments === undefined ? '' : JSON.stringify(fn.arguments);
+      answer.grow(args.length);
+      answer.slots.push({ id: typeof c.id === 'string' ? c.id : '', name: typeof fn.name === 'string' ? fn.name : '', args });
     });
   }
   if (typeof choice.finish_reason === 'string') answer.finish = choice.finish_reason;
