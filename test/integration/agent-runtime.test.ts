@@ -22,6 +22,7 @@ import {
   type ToolsFactory,
   type TranscriptEntry,
 } from '../../main/runtime/agents/index.js';
+import { createRooms } from '../../main/runtime/agents/rooms.js';
 import { tempDir } from '../helpers/tmp.js';
 
 type Script = ChatResult | Error | ((req: ChatRequest, signal?: AbortSignal) => Promise<ChatResult>);
@@ -145,6 +146,8 @@ async function rejection(p: Promise<unknown>): Promise<AgentError> {
 }
 
 const types = (entries: TranscriptEntry[]): string[] => entries.map((e) => e.type);
+/** What the runtime reserves (and settles without usage) for a prompt: 4 characters per token. */
+const promptEstimate = (req: ChatRequest): number => Math.ceil((JSON.stringify(req.messages).length + JSON.stringify(req.tools).length) / 4);
 const by = { by: 'traveller:kiosk-1' };
 
 describe('agent runtime: sessions and turns', () => {
@@ -203,6 +206,50 @@ describe('agent runtime: sessions and turns', () => {
     const tooLate = h.runtime.subscribe(s.id, 1, () => undefined);
     expect(tooLate.gap).toBe(true);
     tooLate.dispose();
+    // A client that saw more than the room knows of (the room restarted lower after a crash) reloads too.
+    const ahead = h.runtime.subscribe(s.id, last + 5, () => undefined);
+    expect(ahead.gap).toBe(true);
+    ahead.dispose();
+  });
+
+  it('drops a room once nobody listens and its session is not loaded (unloaded, closed)', async () => {
+    const h = harness({ idleTimeoutMs: 50 });
+    const replayedAfter = (id: string): { gap: boolean; count: number } => {
+      let count = 0;
+      const sub = h.runtime.subscribe(id, 0, () => count++);
+      sub.dispose();
+      return { gap: sub.gap, count };
+    };
+    const s = await h.runtime.create({ agent_type: 'guide', owner: 'o' });
+    const sub = h.runtime.subscribe(s.id, 0, () => undefined);
+    await h.runtime.message(s.id, 'Hi', by);
+    await waitFor('session.unloaded', () => h.events.some((e) => e.type === 'session.unloaded'));
+    expect(replayedAfter(s.id).count).toBeGreaterThan(0);
+    sub.dispose();
+    // The buffer went with the room: a late subscriber is told to reload the transcript, nothing is replayed.
+    expect(replayedAfter(s.id)).toEqual({ gap: true, count: 0 });
+
+    const c = await h.runtime.create({ agent_type: 'guide', owner: 'o' });
+    const listening = h.runtime.subscribe(c.id, 0, () => undefined);
+    await h.runtime.close(c.id);
+    expect(replayedAfter(c.id).count).toBeGreaterThan(0);
+    listening.dispose();
+    expect(replayedAfter(c.id)).toEqual({ gap: true, count: 0 });
+  });
+
+  it('keeps no room for a subscription to a session that is not loaded, once it is disposed', () => {
+    const loaded = new Set<string>();
+    const rooms = createRooms({ buffer: 10, loaded: (id) => loaded.has(id) });
+    rooms.subscribe('elsewhere', 0, () => undefined, 7).dispose();
+    expect(rooms.size()).toBe(0);
+    loaded.add('here');
+    rooms.open('here', 0);
+    rooms.emit('here', 'usage', {}, '');
+    rooms.subscribe('here', 0, () => undefined).dispose();
+    expect(rooms.size()).toBe(1);
+    loaded.delete('here');
+    rooms.release('here');
+    expect(rooms.size()).toBe(0);
   });
 
   it('closes a session idempotently: its tools close, it takes no more messages, its transcript stays', async () => {
@@ -262,6 +309,21 @@ describe('agent runtime: budgets', () => {
     expect(second.pause).toMatchObject({ budget: 'model_calls', scope: 'day', used: 1, limit: 1 });
     expect((await h.runtime.budgets(b.id)).day.used.model_calls).toBe(1);
   });
+
+  it('settles the estimate, never a negative amount, when the model reports usage that is not a count', async () => {
+    const h = harness();
+    const s = await h.runtime.create({ agent_type: 'guide', owner: 'o' });
+    const lying = (usage: Record<string, number>): ChatResult => ({ ...answer('four'), usage: { ...usage, estimated: false } as ChatResult['usage'] });
+    h.model.queue.push(lying({ prompt_tokens: -1_000_000, completion_tokens: 5 }), lying({ prompt_tokens: 10, completion_tokens: Number.NaN }), lying({ prompt_tokens: 1.5, completion_tokens: 2 }));
+    let expected = 0;
+    for (const text of ['One', 'Two', 'Three']) {
+      await h.runtime.message(s.id, text, by);
+      expected += promptEstimate(h.model.requests.at(-1)!) + 1;
+      expect((await h.runtime.get(s.id)).usage.tokens).toBe(expected);
+    }
+    const entries = (await h.runtime.transcript(s.id)).filter((e) => e.type === 'assistant');
+    expect(entries.every((e) => e.type === 'assistant' && e.usage!.prompt_tokens >= 0 && Number.isInteger(e.usage!.completion_tokens))).toBe(true);
+  });
 });
 
 describe('agent runtime: degraded model', () => {
@@ -275,6 +337,38 @@ describe('agent runtime: degraded model', () => {
     const off = await rejection(h.runtime.create({ agent_type: 'offbot', owner: 'o' }));
     expect(off.code).toBe('AGENT_DISABLED');
     expect(h.runtime.disabled()).toEqual(['offbot']);
+  });
+
+  it("gives a responder idempotency keys <session>:<turn>:<suffix> and records each of its tool calls before the tool runs", async () => {
+    const seenBeforeRun: string[][] = [];
+    const h: Harness = harness({
+      tools: async () => ({
+        list: () => [],
+        async call(_name, _args, { idempotencyKey }) {
+          seenBeforeRun.push(types(await h.adapters.storage.readTranscript(s.id)));
+          return { ok: true, content: idempotencyKey };
+        },
+        async close() {},
+      }),
+      responders: {
+        rules: async (ctx) => {
+          const id = 'rule-1';
+          const outcome = await ctx.tools.call('journey__next', {}, { idempotencyKey: ctx.idempotencyKey(id), signal: ctx.signal });
+          return { text: outcome.content, tool_calls: [{ id, name: 'journey__next', arguments: {}, outcome }] };
+        },
+      },
+    });
+    const s = await h.runtime.create({ agent_type: 'rulebot', owner: 'o' });
+    const first = await h.runtime.message(s.id, 'Next?', by);
+    const second = await h.runtime.message(s.id, 'And then?', by);
+    expect(first.text).toBe(`${s.id}:${first.turn}:rule-1`);
+    expect(second.text).toBe(`${s.id}:${second.turn}:rule-1`);
+    expect(seenBeforeRun[0]).toEqual(['user', 'tool_call']);
+    const transcript = await h.runtime.transcript(s.id);
+    expect(types(transcript).slice(0, 5)).toEqual(['user', 'tool_call', 'tool_result', 'assistant', 'turn_end']);
+    expect(transcript[1]).toMatchObject({ type: 'tool_call', idempotency_key: `${s.id}:${first.turn}:rule-1`, call: { id: 'rule-1' } });
+    expect(first.tool_calls).toHaveLength(1);
+    expect((await h.runtime.get(s.id)).usage.tool_calls).toBe(2);
   });
 
   it('falls back when the model fails, stops calling it until degradedRetryMs passes, and reports it back', async () => {
@@ -310,6 +404,8 @@ describe('agent runtime: degraded model', () => {
     h.model.queue.push(new AgentError('AGENT_MODEL_OUTPUT_INVALID', 'tool call arguments are not JSON'));
     const bad = await h.runtime.message(s.id, 'Hi', by);
     expect(bad).toMatchObject({ outcome: 'failed', error: { code: 'AGENT_MODEL_OUTPUT_INVALID' } });
+    // A failed call still costs what its prompt would have.
+    expect((await h.runtime.get(s.id)).usage).toMatchObject({ model_calls: 1, tokens: promptEstimate(h.model.requests[0]!) });
     expect(h.events.some((e) => e.type === 'turn.failed' && e.data.turn === bad.turn)).toBe(true);
     expect(h.runtime.disabled()).toEqual([]);
     expect(await h.runtime.message(s.id, 'Hi again', by)).toMatchObject({ outcome: 'completed', text: 'ok' });
@@ -348,8 +444,8 @@ describe('agent runtime: durability', () => {
     expect(t1.at(-1)).toMatchObject({ turn: 't1', outcome: 'completed' });
     expect(types(await h.runtime.transcript('crashed-before-model'))).toEqual(['user', 'assistant', 'turn_end']);
     expect(await persistence.load('crashed-in-tool')).toMatchObject({ state: 'idle', pending_turn: null, transcript_seq: 6 });
-    // Event numbering continues from the record's event_seq.
-    expect(h.events.find((e) => e.session === 'crashed-in-tool')!.seq).toBe(6);
+    // After an unclean stop event numbers jump a whole room buffer past the record's event_seq (never repeat).
+    expect(h.events.find((e) => e.session === 'crashed-in-tool')!.seq).toBe(5 + 1000 + 1);
   });
 
   it('reports adapter failures as error events and survives them: creation fails cleanly, a turn that cannot be written fails', async () => {
@@ -415,6 +511,33 @@ describe('agent runtime: durability', () => {
     after.model.queue.push(answer('thought about it'));
     expect(await after.runtime.recover()).toEqual({ resumed: [hanging.id], failed: [] });
     expect((await after.runtime.transcript(hanging.id)).at(-2)).toMatchObject({ type: 'assistant', text: 'thought about it' });
+  });
+
+  it('at maxLoadedSessions unloads the least recently used idle session (saved first); refuses only when all are busy', async () => {
+    const h = harness({ maxLoadedSessions: 2 });
+    const a = await h.runtime.create({ agent_type: 'guide', owner: 'o' });
+    const b = await h.runtime.create({ agent_type: 'guide', owner: 'o' });
+    await h.runtime.message(a.id, 'Hi', by);
+    const c = await h.runtime.create({ agent_type: 'guide', owner: 'o' });
+    expect(h.tools.closed).toEqual([b.id]);
+    expect(h.events.filter((e) => e.type === 'session.unloaded').map((e) => e.session)).toEqual([b.id]);
+    await h.runtime.message(b.id, 'Back', by);
+    expect(h.tools.closed).toEqual([b.id, a.id]);
+    expect(await h.adapters.persistence.load(a.id)).toMatchObject({ state: 'idle', transcript_seq: 3, usage: { model_calls: 1 } });
+
+    const release: Array<() => void> = [];
+    const hang = async (): Promise<ChatResult> => {
+      await new Promise<void>((r) => release.push(r));
+      return answer('late');
+    };
+    h.model.queue.push(hang, hang);
+    const turns = [h.runtime.message(b.id, 'Slow', by), h.runtime.message(c.id, 'Slow', by)];
+    await waitFor('two running turns', () => release.length === 2);
+    expect((await rejection(h.runtime.create({ agent_type: 'guide', owner: 'o' }))).code).toBe('AGENT_RATE_LIMITED');
+    expect((await rejection(h.runtime.message(a.id, 'Me too', by))).code).toBe('AGENT_RATE_LIMITED');
+    for (const r of release) r();
+    await Promise.all(turns);
+    expect(await h.runtime.message(a.id, 'Now?', by)).toMatchObject({ outcome: 'completed' });
   });
 
   it('runs 50 sessions concurrently, one turn each (NFR1.3)', async () => {

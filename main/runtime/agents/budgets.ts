@@ -12,8 +12,12 @@ export function emptyUsage(): Usage {
   return { tokens: 0, tool_calls: 0, wall_ms: 0, model_calls: 0 };
 }
 
+/** Adds usage. Only finite amounts ≥ 0 count: usage never goes down (a bad number cannot erase a budget). */
 export function addUsage(into: Usage, add: Partial<Usage>): Usage {
-  for (const kind of BUDGET_KINDS) into[kind] += add[kind] ?? 0;
+  for (const kind of BUDGET_KINDS) {
+    const amount = add[kind];
+    if (typeof amount === 'number' && Number.isFinite(amount) && amount > 0) into[kind] += amount;
+  }
   return into;
 }
 
@@ -110,10 +114,9 @@ export function createBudgetLedger(): BudgetLedger {
       return null;
     },
     release(session, agentType, need) {
-      const negative: Partial<Usage> = {};
-      for (const kind of BUDGET_KINDS) negative[kind] = -(need[kind] ?? 0);
-      addUsage(held(bySession, session), negative);
-      addUsage(held(byType, agentType), negative);
+      for (const u of [held(bySession, session), held(byType, agentType)]) {
+        for (const kind of BUDGET_KINDS) u[kind] -= need[kind] ?? 0;
+      }
       if (BUDGET_KINDS.every((k) => bySession.get(session)?.[k] === 0)) bySession.delete(session);
     },
   };

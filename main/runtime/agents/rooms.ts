@@ -2,6 +2,7 @@
  * Per-session event rooms (FR5.3, FR5.6): every event of a session gets the next `seq` (continuing from the
  * record's `event_seq` after a resume), is kept in a ring buffer for reconnecting clients and is delivered to the
  * room's subscribers and to the runtime-wide listeners. A listener that throws never disturbs the session.
+ * A room lives only while its session is loaded or someone listens: once neither holds, it is dropped with its buffer.
  */
 import { AGENT_EVENT_VERSION, type AgentEvent, type AgentEventType, type RoomSubscription } from './types.js';
 
@@ -25,17 +26,32 @@ export interface Rooms {
   onEvent(listener: Listener): { dispose(): void };
   /** An event of no session (e.g. `fetchAll` failed): runtime-wide listeners only, `session: ''`, `seq: 0`. */
   broadcast(type: AgentEventType, data: Record<string, unknown>, at: string): void;
-  /** Drops a room's buffer when nobody listens (an unloaded or closed session). */
+  /** Drops a room's buffer when nobody listens and its session is no longer loaded (unloaded, closed). */
   release(session: string): void;
+  /** Rooms held in memory. */
+  size(): number;
 }
 
-export function createRooms(options: { buffer: number; onListenerError?: (err: unknown) => void }): Rooms {
+export interface RoomsOptions {
+  /** Events kept per room. */
+  buffer: number;
+  /** Is the session loaded? A room of a session that is not is dropped as soon as nobody listens. */
+  loaded: (session: string) => boolean;
+  onListenerError?: (err: unknown) => void;
+}
+
+export function createRooms(options: RoomsOptions): Rooms {
   const rooms = new Map<string, Room>();
   const global = new Set<Listener>();
   const room = (session: string): Room => {
     let r = rooms.get(session);
     if (!r) rooms.set(session, (r = { seq: null, buffer: [], listeners: new Set() }));
     return r;
+  };
+  /** Drops the room unless its session is loaded or someone listens. */
+  const drop = (session: string): void => {
+    const r = rooms.get(session);
+    if (r && r.listeners.size === 0 && !options.loaded(session)) rooms.delete(session);
   };
   const deliver = (listener: Listener, event: AgentEvent): void => {
     try {
@@ -57,6 +73,7 @@ export function createRooms(options: { buffer: number; onListenerError?: (err: u
       if (r.buffer.length > options.buffer) r.buffer.splice(0, r.buffer.length - options.buffer);
       for (const l of [...r.listeners]) deliver(l, event);
       for (const l of [...global]) deliver(l, event);
+      drop(session);
       return event;
     },
     subscribe(session, after, listener, knownSeq) {
@@ -64,15 +81,17 @@ export function createRooms(options: { buffer: number; onListenerError?: (err: u
       if (r.seq === null && knownSeq !== undefined) r.seq = knownSeq;
       const first = r.buffer[0];
       // Missed something when the room ran past `after` and the buffer no longer starts at after+1 (an unknown
-      // room counts as having run past: the client reloads the transcript).
+      // room counts as having run past), or when the client saw more than the room knows of (it restarted lower
+      // after a crash): either way the client reloads the transcript.
       const last = r.seq ?? Number.POSITIVE_INFINITY;
-      const gap = after < last && (first === undefined ? true : first.seq > after + 1);
+      const gap = after > last || (after < last && (first === undefined || first.seq > after + 1));
       for (const e of r.buffer) if (e.seq > after) deliver(listener, e);
       r.listeners.add(listener);
       return {
         gap,
         dispose: () => {
           r.listeners.delete(listener);
+          if (rooms.get(session) === r) drop(session);
         },
       };
     },
@@ -84,9 +103,7 @@ export function createRooms(options: { buffer: number; onListenerError?: (err: u
       const event: AgentEvent = { v: AGENT_EVENT_VERSION, session: '', seq: 0, at, type, data };
       for (const l of [...global]) deliver(l, event);
     },
-    release(session) {
-      const r = rooms.get(session);
-      if (r && r.listeners.size === 0) rooms.delete(session);
-    },
+    release: drop,
+    size: () => rooms.size,
   };
 }

@@ -66,8 +66,10 @@ export function createAgentRuntime(config: AgentRuntimeConfig): AgentRuntime {
   let indexed: Promise<void> | null = null;
   const health = new Map<string, Health>();
   const ledger = createBudgetLedger();
+  const roomBuffer = config.roomBuffer ?? DEFAULT_ROOM_BUFFER;
   const rooms = createRooms({
-    buffer: config.roomBuffer ?? DEFAULT_ROOM_BUFFER,
+    buffer: roomBuffer,
+    loaded: (id) => sessions.has(id),
     onListenerError: (err) => log?.warn('agent event listener threw', { error: String(err) }),
   });
   const turns = createTurns({
@@ -197,14 +199,31 @@ export function createAgentRuntime(config: AgentRuntimeConfig): AgentRuntime {
 
   const loadedCount = (): number => sessions.size + loading.size + creating;
 
+  /**
+   * At `maxLoadedSessions`, unloads the least recently used session that is not in a turn (saved first: the
+   * returned promise) to make room for one more; AGENT_RATE_LIMITED only when every loaded session is busy.
+   * `sessions` is kept in order of use (ensureLoaded moves a session it hands out to the end).
+   */
+  function makeRoom(): Promise<void> | undefined {
+    if (loadedCount() < maxLoaded) return undefined;
+    const idle = [...sessions.values()].find((l) => !l.turn && !l.closing);
+    if (!idle) throw fail('AGENT_RATE_LIMITED', `all ${maxLoaded} loaded sessions are busy`);
+    return unload(idle);
+  }
+
   async function ensureLoaded(id: string): Promise<Live> {
     await unloading.get(id);
     const live = sessions.get(id);
-    if (live) return live;
+    if (live) {
+      sessions.delete(id);
+      sessions.set(id, live);
+      return live;
+    }
     const pending = loading.get(id);
     if (pending) return pending;
-    if (loadedCount() >= maxLoaded) throw fail('AGENT_RATE_LIMITED', `at most ${maxLoaded} sessions are loaded at once`);
+    const room = makeRoom();
     const p = (async (): Promise<Live> => {
+      await room;
       await index();
       const rec = unsaved.get(id) ?? (await call('persistence', 'load', id, () => persistence.load(id)));
       if (!rec) throw fail('AGENT_SESSION_NOT_FOUND', `no agent session ${id}`);
@@ -215,6 +234,12 @@ export function createAgentRuntime(config: AgentRuntimeConfig): AgentRuntime {
       rec.transcript_seq = Math.max(rec.transcript_seq, transcript.at(-1)?.seq ?? 0);
       const tools = await startTools(rec, profile);
       const loaded: Live = { record: rec, profile, tools, transcript, turn: null, abort: null, dirty: false, closing: false };
+      if (rec.pending_turn || rec.state === 'running') {
+        // An unclean stop: events after the last saved event_seq were sent but not saved. Numbers jump a whole
+        // room buffer ahead so that none repeats; clients that saw those events get a gap and reload.
+        rec.event_seq += roomBuffer;
+        loaded.dirty = true;
+      }
       if (rec.state === 'running' && !rec.pending_turn) rec.state = 'idle';
       sessions.set(id, loaded);
       known.set(id, rec);
@@ -246,6 +271,12 @@ export function createAgentRuntime(config: AgentRuntimeConfig): AgentRuntime {
   /** One turn at a time per session: `live.turn` is the running one. */
   async function exclusive(live: Live, external: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<TurnResult>): Promise<TurnResult> {
     if (live.turn) throw fail('AGENT_SESSION_BUSY', `agent session ${live.record.id} is in the middle of a turn`);
+    // Unloaded (to make room for another) between being loaded for this call and now: the caller tries again.
+    if (sessions.get(live.record.id) !== live) {
+      throw live.closing
+        ? fail('AGENT_SESSION_CLOSED', `agent session ${live.record.id} is closed`)
+        : fail('AGENT_SESSION_BUSY', `agent session ${live.record.id} was just unloaded; try again`);
+    }
     const abort = new AbortController();
     const signal = external ? AbortSignal.any([abort.signal, external]) : abort.signal;
     live.abort = abort;
@@ -350,9 +381,10 @@ export function createAgentRuntime(config: AgentRuntimeConfig): AgentRuntime {
       if (Object.values(variables).some((v) => typeof v !== 'string')) throw fail('AGENT_INPUT_INVALID', 'variables must be strings');
       const off = disabledNow(type);
       if (off) throw fail('AGENT_DISABLED', `agent ${type} is switched off: ${off.reason}`);
-      if (loadedCount() >= maxLoaded) throw fail('AGENT_RATE_LIMITED', `at most ${maxLoaded} sessions are loaded at once`);
+      const room = makeRoom();
       creating++;
       try {
+        await room;
         await index();
         const id = randomUUID();
         const profile = await loadProfile(type, id, variables);

@@ -33,6 +33,19 @@ import {
 } from './types.js';
 
 const DEFAULT_MAX_TOKENS = 512;
+
+const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0;
+
+/**
+ * The tokens a model call cost: the endpoint's usage when both numbers are counts (integers ≥ 0), else the
+ * estimate (4 characters per token of the prompt and of the answer). Never negative.
+ */
+function tokensOf(result: ChatResult, prompt: number): { prompt_tokens: number; completion_tokens: number } {
+  const { prompt_tokens: p, completion_tokens: c } = result.usage;
+  if (isCount(p) && isCount(c)) return { prompt_tokens: p, completion_tokens: c };
+  const answer = result.text.length + result.tool_calls.reduce((n, t) => n + t.name.length + JSON.stringify(t.arguments).length, 0);
+  return { prompt_tokens: prompt, completion_tokens: Math.ceil(answer / 4) };
+}
 const DEFAULT_MAX_TOOL_ROUNDS = 8;
 
 /** A session loaded in memory. Its `record` is the one object every change goes to (and `known` points at). */
@@ -198,28 +211,73 @@ export function createTurns(d: TurnDeps): Turns {
     }
     const user = live.transcript.findLast((e) => e.turn === turn.id && e.type === 'user');
     const started = clock();
+    const tools = recordingTools(live, turn);
     let answer: Awaited<ReturnType<typeof responder>>;
     try {
       answer = await responder({
-        session: info(rec), text: user?.type === 'user' ? user.text : '', transcript: live.transcript, tools: live.tools,
-        idempotencyKey: (suffix) => `${rec.id}:${suffix}`, signal,
+        session: info(rec), text: user?.type === 'user' ? user.text : '', transcript: live.transcript, tools: tools.tools,
+        idempotencyKey: (suffix) => `${tools.prefix}${suffix}`, signal,
       });
     } catch (err) {
-      if (signal.aborted) throw err;
+      if (signal.aborted || (isAgentError(err) && err.code === 'AGENT_ADAPTER_FAILED')) throw err;
       const e = isAgentError(err) ? err : new AgentError('AGENT_TOOL_FAILED', `fallback responder failed: ${String(err)}`);
       return endTurn(live, turn, 'failed', { code: e.code, message: e.message });
     }
     const calls: ToolCall[] = [];
+    let unrecorded = 0;
     for (const c of answer.tool_calls ?? []) {
       const call: ToolCall = { id: c.id, name: c.name, arguments: c.arguments };
       calls.push(call);
-      await append(live, turn, { type: 'tool_call', call, idempotency_key: `${rec.id}:${c.id}` });
+      if (tools.recorded.has(c.id)) continue;
+      // Not made through ctx.tools (so not recorded as it ran): recorded now, after the fact.
+      unrecorded++;
+      await append(live, turn, { type: 'tool_call', call, idempotency_key: `${tools.prefix}${c.id}` });
       await append(live, turn, { type: 'tool_result', call_id: c.id, ok: c.outcome.ok, content: c.outcome.content, ...(c.outcome.error ? { error: c.outcome.error } : {}) });
     }
-    settle(live, { tool_calls: calls.length, wall_ms: clock() - started });
+    settle(live, { tool_calls: unrecorded, wall_ms: clock() - started });
     await append(live, turn, { type: 'assistant', text: answer.text, tool_calls: calls, source: 'fallback' });
     emitUsage(live, turn);
     return endTurn(live, turn, 'completed');
+  }
+
+  /**
+   * The session's tools as a responder sees them: each call's `tool_call` entry is persisted before the tool runs
+   * and its `tool_result` after (the durability rule), entries one at a time even when calls overlap. The call id
+   * is the key's suffix when the key comes from `ctx.idempotencyKey` (`<session>:<turn>:<suffix>`).
+   */
+  function recordingTools(live: Live, turn: Turn): { tools: SessionTools; prefix: string; recorded: Set<string> } {
+    const prefix = `${live.record.id}:${turn.id}:`;
+    const recorded = new Set<string>();
+    let writes: Promise<unknown> = Promise.resolve();
+    const record = (body: EntryBody): Promise<TranscriptEntry> => {
+      const written = writes.then(() => append(live, turn, body));
+      writes = written.catch(() => undefined);
+      return written;
+    };
+    const tools: SessionTools = {
+      list: () => live.tools.list(),
+      async call(name, args, options) {
+        const key = options.idempotencyKey;
+        const id = key.startsWith(prefix) ? key.slice(prefix.length) : `rule_${recorded.size + 1}`;
+        recorded.add(id);
+        await record({ type: 'tool_call', call: { id, name, arguments: args }, idempotency_key: key });
+        // Wall time is settled for the whole responder, tools included (degradedStep).
+        settle(live, { tool_calls: 1 });
+        let outcome: ToolOutcome;
+        try {
+          outcome = await live.tools.call(name, args, options);
+        } catch (err) {
+          const error = { code: isAgentError(err) ? err.code : 'AGENT_TOOL_FAILED', message: err instanceof Error ? err.message : String(err) };
+          await record({ type: 'tool_result', call_id: id, ok: false, content: '', error });
+          throw err;
+        }
+        await record({ type: 'tool_result', call_id: id, ok: outcome.ok, content: outcome.content, ...(outcome.error ? { error: outcome.error } : {}) });
+        return outcome;
+      },
+      // The session's tools are the runtime's to close, not a responder's.
+      close: async () => undefined,
+    };
+    return { tools, prefix, recorded };
   }
 
   /** One model call. Returns a result when the turn ends here (paused, failed, degraded), null to go on. */
@@ -247,7 +305,8 @@ export function createTurns(d: TurnDeps): Turns {
       );
     } catch (err) {
       ledger.release(rec.id, rec.agent_type, need);
-      settle(live, { model_calls: 1, wall_ms: clock() - started });
+      // A failed or malformed call still cost (at least) its prompt.
+      settle(live, { tokens: prompt, model_calls: 1, wall_ms: clock() - started });
       if (signal.aborted) throw err;
       const e = isAgentError(err) ? err : new AgentError('AGENT_MODEL_FAILED', String(err), { cause: err });
       if (e.code === 'AGENT_MODEL_FAILED' || e.code === 'AGENT_MODEL_TIMEOUT') {
@@ -259,7 +318,8 @@ export function createTurns(d: TurnDeps): Turns {
       return endTurn(live, turn, 'failed', { code: e.code, message: e.message });
     }
     ledger.release(rec.id, rec.agent_type, need);
-    settle(live, { tokens: result.usage.prompt_tokens + result.usage.completion_tokens, model_calls: 1, wall_ms: clock() - started });
+    const usage = tokensOf(result, prompt);
+    settle(live, { tokens: usage.prompt_tokens + usage.completion_tokens, model_calls: 1, wall_ms: clock() - started });
     health.delete(rec.agent_type);
     if (rec.degraded) {
       rec.degraded = false;
@@ -267,8 +327,7 @@ export function createTurns(d: TurnDeps): Turns {
     }
     const calls = final ? [] : uniqueCalls(result.tool_calls, live.transcript, rec.transcript_seq + 1);
     await append(live, turn, {
-      type: 'assistant', text: result.text, tool_calls: calls, source: 'model',
-      usage: { prompt_tokens: result.usage.prompt_tokens, completion_tokens: result.usage.completion_tokens },
+      type: 'assistant', text: result.text, tool_calls: calls, source: 'model', usage,
     });
     emitUsage(live, turn);
     return null;

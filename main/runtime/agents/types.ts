@@ -238,7 +238,10 @@ export interface SessionRecord {
   updated_at: string;
   /** Last activity (message, turn end); the idle timer counts from here. */
   last_active_at: string;
-  /** The transcript's last sequence number, and the event room's (events continue numbering after a resume). */
+  /**
+   * The transcript's last sequence number, and the event room's (events continue numbering after a resume; after an
+   * unclean stop — `pending_turn` set or state `running` — they jump ahead by the room buffer so that none repeats).
+   */
   transcript_seq: number;
   event_seq: number;
   usage: Usage;
@@ -384,7 +387,14 @@ export interface ResponderContext {
   text: string;
   /** The transcript so far (latest last). */
   transcript: readonly TranscriptEntry[];
+  /**
+   * The session's tools. Each call made through them is recorded in the transcript as it happens (`tool_call`
+   * persisted before the tool runs, `tool_result` after), its call id being the key's suffix when the key comes
+   * from {@link ResponderContext.idempotencyKey}. Calls only returned in `tool_calls` (not made through these)
+   * are recorded after the fact: only read-only tools may be used that way.
+   */
   tools: SessionTools;
+  /** `<session>:<turn>:<suffix>`: unique per turn, the same when a turn a crash interrupted is finished again. */
   idempotencyKey: (suffix: string) => string;
   signal: AbortSignal;
 }
@@ -446,7 +456,11 @@ export type AgentEventType =
 
 /** A subscription to one session's room: events after `after` (replayed from the buffer), then live. */
 export interface RoomSubscription {
-  /** True when events between `after` and the first replayed one are no longer buffered: reload the transcript. */
+  /**
+   * True when events between `after` and the first replayed one are no longer buffered, or when `after` is past
+   * the room's last seq (the client saw events the room no longer knows of, e.g. after an unclean stop, whose
+   * numbering jumps ahead by the room buffer): reload the transcript.
+   */
   readonly gap: boolean;
   dispose(): void;
 }
@@ -503,7 +517,10 @@ export interface AgentRuntimeConfig {
   idleTimeoutMs?: number;
   /** Periodic sync of in-memory records (default 30 s, NFR1.4). */
   syncIntervalMs?: number;
-  /** Most sessions loaded in memory at once (default 200); more → AGENT_RATE_LIMITED. */
+  /**
+   * Most sessions loaded in memory at once (default 200). At the limit the least recently used session that is
+   * not in a turn is unloaded (saved first) to make room; AGENT_RATE_LIMITED only when every loaded one is busy.
+   */
   maxLoadedSessions?: number;
   /** Events kept per session room for reconnecting clients (default 1000). */
   roomBuffer?: number;
