@@ -419,6 +419,9 @@ export const agentRoutes: FastifyPluginAsync = async (app) => {
           return;
         }
         subscription = sub;
+        // A gap (the room restarted after a crash, or no longer holds what follows `after`): the client reloads the
+        // transcript, and every event the room still has is sent, even numbered at or below its `after`.
+        if (sub.gap) last = 0;
         send({ type: 'hello', v: AGENT_EVENT_VERSION, session: id, gap: sub.gap });
         const replay = held;
         held = null;
