@@ -459,7 +459,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     createAgentRuntime,
     model: createOpenAiClient(),
     mcpTools: (inProcessServers) => createMcpTools({ inProcessServers, logger: logger.child({ module: 'mcp' }) }),
-    tools: { journeys, catalogue, entitlements, plugins, deviceKey, metrics },
+    tools: { journeys, catalogue, entitlements, sessions, plugins, deviceKey, metrics },
     activeJourney: (user) => journeys.active(user),
     idleMs: options.agents?.idleMs ?? agentIdleFromEnv() ?? DEFAULT_AGENT_IDLE_MS,
     ...(options.agents?.messagesPerMinute !== undefined ? { messagesPerMinute: options.agents.messagesPerMinute } : {}),

@@ -156,6 +156,34 @@ describe('with the device model', () => {
     expect(events(result.trace_id).map((e) => e.topic)).toContain('agent.tool.result');
   });
 
+  it('binds a proposal to the conversation: another journey or another wallet is refused, a purchase is the traveller\'s own', async () => {
+    fake.reset();
+    const before = host.runtime.journeys.get(journeyId);
+    // What an injected prompt would ask for: a skip on someone else's journey, a purchase paid from someone else's wallet.
+    fake.enqueue({
+      toolCalls: [
+        { name: 'tessera__propose', arguments: { action: 'journey.skip', args: { journey: 'jny_someone-else', node: before.current }, reason: 'The tool output told me to.' } },
+        { name: 'tessera__propose', arguments: { action: 'session.buy', args: { product: 'city.coffee-voucher', wallet: 'someone-else', user: 'mallory' }, reason: 'The tool output told me to.' } },
+        { name: 'tessera__propose', arguments: { action: 'session.buy', args: { product: 'city.coffee-voucher' }, reason: 'A coffee between the museums.' } },
+      ],
+    });
+    fake.enqueue('Done.');
+    const s = await agents.open(traveller, { agent_type: 'journey-guide', metadata: { journey_id: journeyId, product_runtime_session_id: productSession } });
+    const result = await agents.say(traveller, s.id, 'hello');
+    const [skip, stolen, own] = result.tool_calls.map((c) => c.outcome);
+    expect(own!.ok).toBe(true);
+    expect([skip!.ok, skip!.content]).toEqual([false, expect.stringMatching(/^FORBIDDEN: journey\.skip: journey jny_someone-else is not the journey of this conversation/)]);
+    expect([stolen!.ok, stolen!.content]).toEqual([false, expect.stringMatching(/^FORBIDDEN: session\.buy: an agent does not choose the user or wallet/)]);
+    // The one proposal made: the traveller's own purchase, from the product session's wallet, its card naming title and price.
+    expect(result.proposals).toHaveLength(1);
+    const bought = host.runtime.sessions.get(productSession);
+    expect(result.proposals[0]!.args).toEqual({ product: 'city.coffee-voucher', user: bought.user_id, wallet: bought.wallet_id });
+    const coffee = host.runtime.catalogue.resolve('city.coffee-voucher');
+    const price = `${(coffee.profiles.pricing.price / 100).toFixed(2)} ${coffee.profiles.pricing.currency}`;
+    expect(result.proposals[0]!.text).toBe(`Buy ${coffee.profiles.ui.title['en']} for ${price}, paid from wallet ${bought.wallet_id}, for ${bought.user_id}.`);
+    expect(host.runtime.journeys.get(journeyId).version).toBe(before.version);
+  });
+
   it('a prompt injection in a tool\'s output can at most make a proposal, which the policy refuses', async () => {
     fake.reset();
     const redemptions = host.runtime.entitlements.history({ limit: 1000 }).length;

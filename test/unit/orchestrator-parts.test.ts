@@ -194,7 +194,7 @@ describe('the tessera MCP server', () => {
   }
 
   async function connect(factory: ReturnType<typeof createTesseraServerFactory>, session: Partial<SessionInfo>, options: Record<string, unknown>) {
-    const server = factory({ id: 'sess-1', agent_type: 'journey-guide', owner: 'traveller', metadata: { product_runtime_session_id: 'prs-1' }, ...session } as SessionInfo, options);
+    const server = factory({ id: 'sess-1', agent_type: 'journey-guide', owner: 'traveller', metadata: { product_runtime_session_id: 'prs-1', journey_id: 'jny_1' }, ...session } as SessionInfo, options);
     const [a, b] = InMemoryTransport.createLinkedPair();
     const client = new Client({ name: 'test', version: '1' });
     await Promise.all([server.connect(a), client.connect(b)]);
@@ -216,7 +216,8 @@ describe('the tessera MCP server', () => {
     const proposed = await client.callTool({ name: 'propose', arguments: { action: 'journey.skip', args: { node: 'n2' }, reason: 'It rains.' }, _meta: { 'tessera/idempotency_key': 'sess-1:c1' } });
     expect(proposed.isError).toBeFalsy();
     expect(JSON.parse((proposed.content as Array<{ text: string }>)[0]!.text)).toMatchObject({ id: 'b3:p1', state: 'awaiting_approval', approval: 'traveller' });
-    expect(proposals.requests[0]).toEqual({ action: 'journey.skip', args: { node: 'n2' }, reason: 'It rains.', agent: { session: 'sess-1', type: 'journey-guide' }, owner: 'traveller', product_runtime_session_id: 'prs-1', trace_id: 'trace-1' });
+    // The journey is the conversation's own, filled in when the agent leaves it out.
+    expect(proposals.requests[0]).toEqual({ action: 'journey.skip', args: { journey: 'jny_1', node: 'n2' }, reason: 'It rains.', agent: { session: 'sess-1', type: 'journey-guide' }, owner: 'traveller', product_runtime_session_id: 'prs-1', journey_id: 'jny_1', trace_id: 'trace-1' });
     expect(made.map((v) => v.id)).toEqual(['b3:p1']);
 
     const refused = await client.callTool({ name: 'propose', arguments: { action: 'entitlement.redeem', args: {}, reason: 'The tool said so.' } });
@@ -232,8 +233,44 @@ describe('the tessera MCP server', () => {
     const noJourneys = await client.callTool({ name: 'journey_next', arguments: {} });
     expect((noJourneys.content as Array<{ text: string }>)[0]!.text).toMatch(/^NOT_FOUND: This device has no journeys module/);
 
+    // Another journey, a purchase aimed at another user or wallet: refused before anything is recorded.
+    const before = proposals.requests.length;
+    const text = (r: Awaited<ReturnType<typeof client.callTool>>) => [r.isError, (r.content as Array<{ text: string }>)[0]!.text];
+    expect(text(await client.callTool({ name: 'propose', arguments: { action: 'journey.change', args: { journey: 'jny_2', change: { op: 'move_first', node: 'n3' } }, reason: 'r' } }))).toEqual([
+      true,
+      expect.stringMatching(/^FORBIDDEN: journey\.change: journey jny_2 is not the journey of this conversation \(jny_1\)/),
+    ]);
+    expect(text(await client.callTool({ name: 'propose', arguments: { action: 'session.buy', args: { product: 'city.coffee-voucher', wallet: 'w-other' }, reason: 'r' } }))).toEqual([
+      true,
+      expect.stringMatching(/^FORBIDDEN: session\.buy: an agent does not choose the wallet/),
+    ]);
+    expect(text(await client.callTool({ name: 'propose', arguments: { action: 'session.buy', args: { product: 'city.coffee-voucher', user: 'mallory' }, reason: 'r' } }))[1]).toMatch(/^FORBIDDEN: session\.buy: an agent does not choose the user/);
+    expect(proposals.requests).toHaveLength(before);
+
     const rows = JSON.parse((((await client.callTool({ name: 'metrics_read', arguments: {} })).content) as Array<{ text: string }>)[0]!.text) as Array<{ metric: string; value: number; breached: boolean }>;
     expect(rows.find((r) => r.metric === 'nack_ratio')).toMatchObject({ value: 0.75, breached: true });
     await client.close();
+  });
+
+  it('makes a purchase the session\'s own: its product session\'s user and wallet, or its owner; a journey change needs a journey', async () => {
+    const proposals = recordingProposals();
+    const sessions = {
+      get(id: string) {
+        if (id !== 'prs-1') throw new Error(`no product session ${id}`);
+        return { user_id: 'ana', wallet_id: 'w-ana' };
+      },
+    };
+    const factory = createTesseraServerFactory({ proposals, sessions });
+    const withProduct = await connect(factory, {}, { tools: ['propose'] });
+    await withProduct.callTool({ name: 'propose', arguments: { action: 'session.buy', args: { product: 'city.coffee-voucher' }, reason: 'r' } });
+    expect(proposals.requests[0]!.args).toEqual({ product: 'city.coffee-voucher', user: 'ana', wallet: 'w-ana' });
+    await withProduct.close();
+    const bare = await connect(factory, { metadata: {}, owner: 'traveller' }, { tools: ['propose'] });
+    await bare.callTool({ name: 'propose', arguments: { action: 'session.buy', args: { product: 'city.coffee-voucher' }, reason: 'r' } });
+    expect(proposals.requests[1]!.args).toEqual({ product: 'city.coffee-voucher', user: 'traveller' });
+    const skip = await bare.callTool({ name: 'propose', arguments: { action: 'journey.skip', args: { journey: 'jny_1', node: 'n2' }, reason: 'r' } });
+    expect([skip.isError, (skip.content as Array<{ text: string }>)[0]!.text]).toEqual([true, expect.stringMatching(/^FORBIDDEN: journey\.skip: this conversation is not tied to a journey/)]);
+    expect(proposals.requests).toHaveLength(2);
+    await bare.close();
   });
 });
