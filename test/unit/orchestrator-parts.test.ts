@@ -137,8 +137,9 @@ describe('device adapters on SQLite', () => {
       { seq: 2, at: 'x', turn: 't1', type: 'tool_call', call: { id: 'c1', name: 'tessera__journey_next', arguments: {} }, idempotency_key: 's-1:c1' },
     ];
     await adapters.storage.appendTranscript('s-1', entries);
-    // A retried append of an entry already stored keeps the first one (entries are never rewritten).
-    await adapters.storage.appendTranscript('s-1', [{ ...entries[1]!, idempotency_key: 'other' } as TranscriptEntry]);
+    // Entries are never rewritten: a retried append of the same entry is fine, a different one at its seq is refused.
+    await adapters.storage.appendTranscript('s-1', entries);
+    await expect(adapters.storage.appendTranscript('s-1', [{ ...entries[1]!, idempotency_key: 'other' } as TranscriptEntry])).rejects.toMatchObject({ code: 'AGENT_INPUT_INVALID', options: { details: { session: 's-1', seqs: [2] } } });
     await adapters.storage.upload('s-1', 'notes/plan.txt', new TextEncoder().encode('day one'));
     await adapters.storage.upload('s-1', 'notes/plan.txt', new TextEncoder().encode('day two'));
     store.close();
