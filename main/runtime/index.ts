@@ -215,8 +215,8 @@ export interface RuntimeOptions {
    * sandbox/capabilities.ts `HttpOriginMap`). Journaled at start as `sandbox.http_origin_map`.
    */
   httpOriginMap?: HttpOriginMap;
-  /** Agents (issue 17): profile folders, the device model, the idle timeout (default `TESSERA_AGENT_IDLE_MS`, else 15 min), the per-caller message rate. */
-  agents?: { profileDirs?: string[]; deviceModel?: () => DeviceModel | null; idleMs?: number; messagesPerMinute?: number; degradedRetryMs?: number };
+  /** Agents (issue 17): profile folders, the device model, the idle timeout (default `TESSERA_AGENT_IDLE_MS`, else 15 min), the per-caller message and open rates, the sessions a traveller may hold in use. */
+  agents?: { profileDirs?: string[]; deviceModel?: () => DeviceModel | null; idleMs?: number; messagesPerMinute?: number; opensPerMinute?: number; maxSessionsInUse?: number; degradedRetryMs?: number };
 }
 
 export const DEVICE_KEY_FILE = 'device-key';
@@ -459,10 +459,12 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     createAgentRuntime,
     model: createOpenAiClient(),
     mcpTools: (inProcessServers) => createMcpTools({ inProcessServers, logger: logger.child({ module: 'mcp' }) }),
-    tools: { journeys, catalogue, entitlements, plugins, deviceKey, metrics },
+    tools: { journeys, catalogue, entitlements, sessions, plugins, deviceKey, metrics },
     activeJourney: (user) => journeys.active(user),
     idleMs: options.agents?.idleMs ?? agentIdleFromEnv() ?? DEFAULT_AGENT_IDLE_MS,
     ...(options.agents?.messagesPerMinute !== undefined ? { messagesPerMinute: options.agents.messagesPerMinute } : {}),
+    ...(options.agents?.opensPerMinute !== undefined ? { opensPerMinute: options.agents.opensPerMinute } : {}),
+    ...(options.agents?.maxSessionsInUse !== undefined ? { maxSessionsInUse: options.agents.maxSessionsInUse } : {}),
     ...(options.agents?.degradedRetryMs !== undefined ? { degradedRetryMs: options.agents.degradedRetryMs } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   });

@@ -9,7 +9,8 @@
  *
  * What it holds every set to, beyond the TSDoc of the interfaces:
  * - a transcript append is idempotent by seq: appending entries whose seq is already stored (a retry after a
- *   failure, possibly overlapping new entries) stores each seq once;
+ *   failure, possibly overlapping new entries) stores each seq once; a set that says so
+ *   ({@link ConformanceOptions.refusesConflictingEntries}) refuses a different entry at a stored seq;
  * - `persistence.delete` removes the record only (the transcript and files are the storage backend's);
  *   `storage.delete(session)` removes that session's files and transcript and nothing of another session;
  * - text round-trips exactly (any script, emoji, NFD not normalized), bytes exactly (all 256 values, empty files);
@@ -87,7 +88,17 @@ const seqs = (entries: readonly TranscriptEntry[]) => entries.map((e) => e.seq);
 const bytes = (data: Uint8Array | null) => (data === null ? null : Array.from(data));
 const INPUT_INVALID = { code: 'AGENT_INPUT_INVALID' };
 
-export function describeAdapterConformance(name: string, make: () => Promise<AdapterSetUnderTest>): void {
+/** What a set promises beyond the common suite. */
+export interface ConformanceOptions {
+  /**
+   * A *different* entry appended at a stored seq is refused (AGENT_INPUT_INVALID) and nothing of its batch is
+   * written; the same entry again (key order aside) changes nothing. The SQLite and PostgreSQL sets promise it;
+   * the file-based example keeps the first entry silently.
+   */
+  refusesConflictingEntries?: boolean;
+}
+
+export function describeAdapterConformance(name: string, make: () => Promise<AdapterSetUnderTest>, options: ConformanceOptions = {}): void {
   describe(`agent adapter conformance: ${name}`, () => {
     let set: AdapterSetUnderTest;
     beforeAll(async () => {
@@ -177,6 +188,19 @@ export function describeAdapterConformance(name: string, make: () => Promise<Ada
       await set.storage.appendTranscript(id, entries.slice(1, 5));
       await set.storage.appendTranscript(id, entries.slice(4, 6));
       await set.storage.appendTranscript(id, entries.slice(5, 6));
+      expect(await set.storage.readTranscript(id)).toEqual(entries);
+    });
+
+    it.runIf(options.refusesConflictingEntries === true)('refuses a different entry at a stored seq, writing nothing of its batch; the same entry again is fine', async () => {
+      const id = newSessionId();
+      const entries = transcriptEntries(1, 4);
+      await set.storage.appendTranscript(id, entries.slice(0, 2));
+      const rewritten = { ...entries[1]!, at: '2030-01-01T00:00:00.000Z' } as TranscriptEntry;
+      await expect(set.storage.appendTranscript(id, [rewritten, entries[2]!])).rejects.toMatchObject({ ...INPUT_INVALID, message: expect.stringContaining('seq 2') });
+      expect(await set.storage.readTranscript(id)).toEqual(entries.slice(0, 2));
+      // The same entry with its keys in another order is the same entry: a retry that goes on with new ones.
+      const reordered = Object.fromEntries(Object.entries(entries[1]!).reverse()) as unknown as TranscriptEntry;
+      await set.storage.appendTranscript(id, [reordered, entries[2]!, entries[3]!]);
       expect(await set.storage.readTranscript(id)).toEqual(entries);
     });
 

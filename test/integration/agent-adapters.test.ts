@@ -22,4 +22,4 @@ describeAdapterConformance('device SQLite (createAgentStore)', async () => {
   const store = openStore({ path: join(dir, 'tessera.db') });
   const { persistence, storage } = createAgentStore({ store, dataDir: dir });
   return { persistence, storage, cleanup: async () => store.close() };
-});
+}, { refusesConflictingEntries: true });

@@ -220,6 +220,9 @@ describe('agents only propose', () => {
     );
     const p = await dying.propose(request('journey-guide', 'session.buy', { product: 'city.coffee-voucher', user }));
     expect(p).toMatchObject({ state: 'awaiting_approval', approval: { need: 'traveller' } });
+    // The card names what the traveller approves: the product's title and price, and whose it is.
+    const coffee = runtime.catalogue.resolve('city.coffee-voucher');
+    expect(p.text).toBe(`Buy ${coffee.profiles.ui.title['en']} for ${(coffee.profiles.pricing.price / 100).toFixed(2)} ${coffee.profiles.pricing.currency}, for ${user}.`);
     void dying.decide(p.id, 'approve', TRAVELLER);
     for (let i = 0; i < 400 && effects === 0; i++) await new Promise((r) => setTimeout(r, 25));
     expect(effects).toBe(1);
@@ -241,7 +244,7 @@ describe('agents only propose', () => {
 
   it('a profile change needs an operator; executing it records the request', async () => {
     const p = await proposals.propose(request('ops-slo', 'agent.profile.change', { agent_type: 'support', field: 'budgets.day.tokens', value: 200000 }));
-    expect(p).toMatchObject({ state: 'awaiting_approval', approval: { need: 'operator' } });
+    expect(p).toMatchObject({ state: 'awaiting_approval', approval: { need: 'operator' }, text: "Change budgets.day.tokens of the support agent's profile to 200000." });
     await expectCode(proposals.decide(p.id, 'approve', TRAVELLER), 'AGENT_APPROVAL_REQUIRED');
     expect(await proposals.decide(p.id, 'approve', OPERATOR)).toMatchObject({ state: 'executed', result: { recorded: true, agent_type: 'support', field: 'budgets.day.tokens', value: 200000 } });
     expect(verified(p.capsule)).toEqual(['PROPOSAL', 'RESULT', 'RESULT', 'EXECUTION']);

@@ -21,7 +21,7 @@ describe.each(cloudDbs())('PostgreSQL agent adapters (%s)', (kind, open) => {
   });
 
   // The suite's beforeAll runs after this describe's, so `db` is open when `make` is called.
-  describeAdapterConformance(`postgres set on ${kind}`, async () => ({ ...createPgAgentAdapters(db, { scope: 'conformance' }), cleanup: async () => undefined }));
+  describeAdapterConformance(`postgres set on ${kind}`, async () => ({ ...createPgAgentAdapters(db, { scope: 'conformance' }), cleanup: async () => undefined }), { refusesConflictingEntries: true });
 
   it('keeps two scopes apart on one database: records, transcripts and files', async () => {
     const a = createPgAgentAdapters(db, { scope: 'tenant-a' });

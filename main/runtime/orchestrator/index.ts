@@ -5,7 +5,19 @@
  * - Routing by policy: a caller opens an agent only when one of its roles is in the profile's `meta.roles`
  *   (FORBIDDEN otherwise); a caller without the operator role sees and talks only to sessions it owns (owner = the
  *   caller's principal); only an operator resumes a paused session with more budget.
- * - Rate limit: at most `messagesPerMinute` messages per caller principal in any 60 s (AGENT_RATE_LIMITED).
+ * - Rate limits (AGENT_RATE_LIMITED, with the seconds to wait): at most `messagesPerMinute` messages per caller
+ *   principal in any 60 s, and for a caller without the operator role `opensPerMinute` opened sessions; a refused
+ *   call (not the caller's session, a turn already running, a paused or closed session…) spends no slot. A caller
+ *   without the operator role holds at most `maxSessionsInUse` sessions in use (not closed and active within the
+ *   idle window, i.e. loaded): more is refused until it closes one or one goes idle. Operators are neither limited
+ *   on opens nor counted against travellers' sessions.
+ * - Scope (review 17 finding 3): `metadata.journey_id` and `metadata.product_runtime_session_id` are ids
+ *   ({@link METADATA_ID}, VALIDATION_FAILED otherwise); for a caller without the operator role they must name a
+ *   journey and a product session this device holds, the journey of that product session (FORBIDDEN otherwise).
+ *   The session's variables (`JOURNEY_ID` from the metadata, the request's `variables`) fill only the profile's
+ *   system prompt (./profiles.ts).
+ * - One turn at a time: `say` to a session whose turn is running is refused (AGENT_SESSION_BUSY) before it touches
+ *   the running turn's trace or proposals.
  * - Errors of the agent runtime (AgentError) leave as TesseraError with the same code.
  * - Audit trail: every event of every session is journaled through the bus under `agent.*` (the topics of
  *   ISSUE17-PLAN "Bus topics"), each with `session`, `agent_type` and the turn's trace id as the journal trace.
@@ -40,6 +52,16 @@ export type { AgentSummary, Caller, Orchestrator, ProposalView, Proposals } from
 
 /** Messages one caller may send per minute (all its sessions together), unless configured. */
 export const DEFAULT_MESSAGES_PER_MINUTE = 30;
+/** Sessions one caller without the operator role may open per minute, unless configured. */
+export const DEFAULT_OPENS_PER_MINUTE = 10;
+/**
+ * Sessions in use (not closed, active within the idle window, so loaded in memory) a caller without the operator
+ * role may hold at once, unless configured: travellers cannot take the runtime's room for loaded sessions from
+ * operators.
+ */
+export const DEFAULT_MAX_SESSIONS_IN_USE = 50;
+/** `metadata.journey_id` and `metadata.product_runtime_session_id`: one id, nothing a template or shell would read. */
+export const METADATA_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 /** After a model is found down, how long before it is tried again, unless configured. */
 export const DEFAULT_DEGRADED_RETRY_MS = 30_000;
 /** The agent a traveller's spoken and typed words reach when no intent matches (issue 17 point 8). */
@@ -73,6 +95,10 @@ export interface OrchestratorDeps {
   idleMs?: number;
   /** Default {@link DEFAULT_MESSAGES_PER_MINUTE}. */
   messagesPerMinute?: number;
+  /** Default {@link DEFAULT_OPENS_PER_MINUTE}. */
+  opensPerMinute?: number;
+  /** Default {@link DEFAULT_MAX_SESSIONS_IN_USE}. */
+  maxSessionsInUse?: number;
   /** After the model is found down, how long before it is tried again (default {@link DEFAULT_DEGRADED_RETRY_MS}). */
   degradedRetryMs?: number;
   /**
@@ -98,6 +124,33 @@ async function mapped<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 const forbidden = (message: string) => new TesseraError('FORBIDDEN', message);
+
+/** Refused before a turn started: such a message spent nothing, so it gives its rate-limit slot back. */
+const REFUSALS = new Set(['AGENT_SESSION_BUSY', 'AGENT_SESSION_PAUSED', 'AGENT_SESSION_CLOSED', 'AGENT_SESSION_NOT_FOUND', 'AGENT_DISABLED', 'AGENT_INPUT_INVALID', 'AGENT_RATE_LIMITED', 'AGENT_RUNTIME_STOPPING']);
+
+/**
+ * A per-principal sliding-window limit of `perMinute` calls: a call spends a slot (AGENT_RATE_LIMITED with the
+ * seconds until one frees when none is left) and gets a function that gives it back (the call was refused later).
+ */
+function limiter(perMinute: number, what: string, clock: () => number): (caller: Caller) => () => void {
+  const spent = new Map<string, number[]>();
+  return (caller) => {
+    const now = clock();
+    const recent = (spent.get(caller.principal) ?? []).filter((t) => now - t < 60_000);
+    if (recent.length >= perMinute) {
+      spent.set(caller.principal, recent);
+      const wait = Math.max(1, Math.ceil((60_000 - (now - recent[0]!)) / 1000));
+      throw new TesseraError('AGENT_RATE_LIMITED', `At most ${perMinute} ${what} a minute to agents; try again in ${wait} s.`, { details: { limit: perMinute, window_ms: 60_000, retry_after_seconds: wait }, retryable: true });
+    }
+    recent.push(now);
+    spent.set(caller.principal, recent);
+    return () => {
+      const list = spent.get(caller.principal);
+      const i = list ? list.lastIndexOf(now) : -1;
+      if (i >= 0) list!.splice(i, 1);
+    };
+  };
+}
 const isOperator = (caller: Caller) => caller.roles.includes('operator');
 const MAX_AUDIT_TEXT = 4000;
 const clip = (s: unknown) => (typeof s === 'string' && s.length > MAX_AUDIT_TEXT ? `${s.slice(0, MAX_AUDIT_TEXT)}…` : s);
@@ -287,17 +340,53 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
     return info;
   };
 
-  const perMinute = deps.messagesPerMinute ?? DEFAULT_MESSAGES_PER_MINUTE;
-  const sent = new Map<string, number[]>();
-  const takeMessage = (caller: Caller) => {
-    const now = clock();
-    const recent = (sent.get(caller.principal) ?? []).filter((t) => now - t < 60_000);
-    if (recent.length >= perMinute) {
-      sent.set(caller.principal, recent);
-      throw new TesseraError('AGENT_RATE_LIMITED', `At most ${perMinute} messages a minute to agents; try again in ${Math.ceil((60_000 - (now - recent[0]!)) / 1000)} s.`, { details: { limit: perMinute, window_ms: 60_000 } });
+  const takeMessage = limiter(deps.messagesPerMinute ?? DEFAULT_MESSAGES_PER_MINUTE, 'messages', clock);
+  const takeOpen = limiter(deps.opensPerMinute ?? DEFAULT_OPENS_PER_MINUTE, 'new sessions', clock);
+  const maxInUse = deps.maxSessionsInUse ?? DEFAULT_MAX_SESSIONS_IN_USE;
+  const idleMs = deps.idleMs ?? DEFAULT_AGENT_IDLE_MS;
+  /** Sessions with a `say` in progress (added with no await after the check, so two calls cannot both pass it). */
+  const talking = new Set<string>();
+
+  /** The metadata's ids checked; for a non-operator, that they exist and belong together. */
+  const checkScope = (caller: Caller, metadata: Record<string, unknown>) => {
+    const ids: Partial<Record<'journey_id' | 'product_runtime_session_id', string>> = {};
+    for (const field of ['journey_id', 'product_runtime_session_id'] as const) {
+      const v = metadata[field];
+      if (v === undefined) continue;
+      if (typeof v !== 'string' || !METADATA_ID.test(v)) throw new TesseraError('VALIDATION_FAILED', `metadata.${field} must be an id (1–128 letters, digits or . _ : -, starting with a letter or digit).`, { details: { field: `metadata.${field}` } });
+      ids[field] = v;
     }
-    recent.push(now);
-    sent.set(caller.principal, recent);
+    if (isOperator(caller)) return;
+    const { journey_id: journey, product_runtime_session_id: product } = ids;
+    let journeyOf: string | undefined;
+    if (journey !== undefined) {
+      try {
+        journeyOf = deps.tools.journeys!.get(journey).product_runtime_session_id;
+      } catch {
+        throw forbidden(`metadata.journey_id: ${journey} is not a journey on this device.`);
+      }
+    }
+    if (product !== undefined) {
+      try {
+        deps.tools.sessions!.get(product);
+      } catch {
+        throw forbidden(`metadata.product_runtime_session_id: ${product} is not a purchase on this device.`);
+      }
+      if (journeyOf !== undefined && journeyOf !== product) throw forbidden(`metadata.journey_id: ${journey} is not the journey of ${product}.`);
+    }
+  };
+
+  /** A non-operator's sessions in use (see the file's TSDoc); at the cap: AGENT_RATE_LIMITED saying to close one. */
+  const checkInUse = async (caller: Caller) => {
+    if (isOperator(caller)) return;
+    const now = clock();
+    const held = (await runtime.list({ owner: caller.principal })).filter((x) => x.state !== 'closed' && (x.state !== 'idle' || now - Date.parse(x.last_active_at) < idleMs));
+    if (held.length >= maxInUse) {
+      throw new TesseraError('AGENT_RATE_LIMITED', `At most ${maxInUse} agent sessions in use at once; close one (DELETE /api/agents/sessions/{id}, tessera agent close) or wait until one has been idle for ${Math.round(idleMs / 60_000)} min.`, {
+        details: { limit: maxInUse, in_use: held.length },
+        retryable: true,
+      });
+    }
   };
 
   /** See {@link TesseraOrchestrator.converse}. */
@@ -363,12 +452,19 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
         if (!info.roles.some((r) => caller.roles.includes(r))) throw forbidden(`The ${info.title} agent is for ${info.roles.join(' and ')}; this caller is ${caller.roles.join(', ') || 'nobody'}.`);
         const metadata = request.metadata ?? {};
         if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) throw new TesseraError('AGENT_INPUT_INVALID', 'metadata must be a JSON object.');
+        checkScope(caller, metadata);
         const variables = { ...(request.variables ?? {}) };
         if (typeof metadata['journey_id'] === 'string' && variables['JOURNEY_ID'] === undefined) variables['JOURNEY_ID'] = metadata['journey_id'];
+        await checkInUse(caller);
+        // Operators hold the device's token already: they are neither rate-limited on opens nor capped (benchmarks,
+        // Ops tooling); what is limited is what any traveller at the kiosk can do.
+        const giveBack = isOperator(caller) ? () => undefined : takeOpen(caller);
         let session: SessionInfo;
         try {
           session = await runtime.create({ agent_type: type, owner: caller.principal, metadata, variables });
         } catch (err) {
+          // Refused (switched off, a broken profile, the runtime stopping): no session, so no slot spent.
+          giveBack();
           // A non-critical agent switched off for want of a model has no session to carry `session.degraded`: the
           // orchestrator journals `agent.degraded` for its type itself, once per change.
           if (isAgentError(err) && err.code === 'AGENT_DISABLED' && degradedTypes.get(type) !== true) {
@@ -389,7 +485,11 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
       mapped(async () => {
         const info = await visible(caller, id);
         if (!mayUseType(caller, info.agent_type)) throw forbidden(`This caller may not talk to the ${info.agent_type} agent.`);
-        takeMessage(caller);
+        // Refused before anything of the running turn (its trace, its proposals) or of the rate limit is touched.
+        // (A turn the runtime runs on its own — recovery, resume — is refused by runtime.message, and the slot given back.)
+        if (talking.has(id)) throw new TesseraError('AGENT_SESSION_BUSY', `Agent session ${id} is in the middle of a turn; send this when it has answered.`, { retryable: true });
+        const giveBack = takeMessage(caller);
+        talking.add(id);
         const trace = options.trace_id ?? newTraceId(clock());
         traces.set(id, trace);
         const collected = new Map<string, ProposalView>();
@@ -397,7 +497,11 @@ export function createOrchestrator(deps: OrchestratorDeps): TesseraOrchestrator 
         try {
           const result = await runtime.message(id, text, { by: caller.principal, trace_id: trace });
           return { ...result, proposals: [...collected.values()] };
+        } catch (err) {
+          if (isAgentError(err) && REFUSALS.has(err.code)) giveBack();
+          throw err;
         } finally {
+          talking.delete(id);
           if (made.get(id) === collected) made.delete(id);
           if (traces.get(id) === trace) traces.delete(id);
         }

@@ -8,9 +8,12 @@
  *   to a running one (seed 003 Q4).
  * - Errors are AgentError AGENT_PROFILE_INVALID whose message names the file and the field
  *   (`journey-guide.yaml: budgets.session.tokens: must be >= 1`).
- * - Template variables `{{NAME}}` in any string of the profile are filled from the runtime's `SESSION_ID` and
- *   `AGENT_TYPE`, the session's custom variables, then the profile's own `variables` defaults. A placeholder with
- *   no value is an error naming it and the field it is in; nothing is sent to a model half-filled.
+ * - Template variables `{{NAME}}` in `system_prompt` are filled from the runtime's `SESSION_ID` and `AGENT_TYPE`,
+ *   the session's custom variables, then the profile's own `variables` defaults. Every other string of the profile
+ *   (MCP servers' commands, arguments, environment and folders, the model, `meta`) is filled from the runtime's two
+ *   and the profile's defaults only: a session's variables come from whoever opened it (a traveller) and never
+ *   reach what runs or where it connects. A placeholder with no value is an error naming it and the field it is in;
+ *   nothing is sent to a model half-filled.
  * - `model: default` is the device's model: `TESSERA_AGENT_MODEL_URL` (base_url) and `TESSERA_AGENT_MODEL` (name),
  *   API key from the secret {@link DEVICE_MODEL_SECRET}. No URL → no model: the agent is rule-based (degraded).
  * - `meta.roles` (who may open the agent) and `meta.proposes` (the actions it may propose) are required: the
@@ -175,7 +178,7 @@ function fill(value: unknown, vars: Record<string, string>, path: string, file: 
   return value;
 }
 
-function resolveModel(profile: ProfileFile, device: DeviceModel | null): ModelConfig | undefined {
+function resolveModel(profile: Pick<ProfileFile, 'model' | 'model_options'>, device: DeviceModel | null): ModelConfig | undefined {
   const m = profile.model ?? 'none';
   if (m === 'none') return undefined;
   const options = profile.model_options ?? {};
@@ -241,12 +244,17 @@ export function createProfileLoader(options: ProfileLoaderOptions): TesseraProfi
       for (const [k, v] of Object.entries(variables ?? {})) {
         if (typeof v !== 'string') throw invalid(`${name}: variable ${k}: must be a string`, { file, variable: k });
       }
-      const vars: Record<string, string> = { ...(raw.variables ?? {}), ...variables, SESSION_ID: variables.SESSION_ID, AGENT_TYPE: variables.AGENT_TYPE ?? type };
+      const runtimeVars = { SESSION_ID: variables.SESSION_ID, AGENT_TYPE: variables.AGENT_TYPE ?? type };
+      // The operator's file and the runtime's ids fill every field; what the session's opener gave (traveller input:
+      // metadata, `variables`) fills the system prompt only, so it never reaches a command, its arguments or
+      // environment, a model URL or a secret's name (review 17 finding 3).
+      const trusted: Record<string, string> = { ...(raw.variables ?? {}), ...runtimeVars };
+      const vars: Record<string, string> = { ...(raw.variables ?? {}), ...variables, ...runtimeVars };
       // `variables` holds the defaults themselves: not filled (a default naming another variable is taken literally).
-      const { variables: _defaults, ...rest } = raw;
-      const p = fill(rest, vars, '', name) as Omit<ProfileFile, 'variables'>;
+      const { variables: _defaults, system_prompt: prompt, ...rest } = raw;
+      const p = { ...(fill(rest, trusted, '', name) as Omit<ProfileFile, 'variables' | 'system_prompt'>), system_prompt: fill(prompt, vars, 'system_prompt', name) as string };
       const base = { ...DEFAULT_BUDGETS.session };
-      const model = resolveModel(raw, options.deviceModel());
+      const model = resolveModel(p, options.deviceModel());
       const servers: McpServerConfig[] = p.mcp_servers ?? [{ name: TESSERA_SERVER, transport: 'in-process', factory: TESSERA_SERVER }];
       return {
         type: p.type,

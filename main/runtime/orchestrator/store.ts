@@ -6,15 +6,19 @@
  * - A record is one row holding the whole {@link SessionRecord} as JSON: a save replaces it in one statement, so a
  *   crash leaves the old or the new record, never a torn one. `sync` saves many in one transaction.
  * - Transcript entries are rows keyed by (session, seq), appended in one transaction before `appendTranscript`
- *   returns (WAL, synchronous=NORMAL: committed entries survive a kill -9). An entry appended again with a seq
- *   already stored (a retried append after a crash) is kept as first written: entries are never rewritten.
+ *   returns (WAL, synchronous=NORMAL: committed entries survive a kill -9). Entries are never rewritten: the same
+ *   entry appended again at its seq (a retried append after a crash) changes nothing; a *different* entry at a
+ *   stored seq is refused with AGENT_INPUT_INVALID naming the seqs, and nothing of that batch is written (as the
+ *   PostgreSQL set does: main/cloud/agent-store.ts). Entries are compared as JSON values (key order aside).
  * - Files are written to a temporary file, fsynced, then renamed over the target (atomic on POSIX); paths are
  *   relative, `/`-separated, with no `.`/`..` segments, so a session cannot reach outside its folder.
  * - Failures throw AgentError AGENT_ADAPTER_FAILED (retryable) naming the adapter and the session; the agent
  *   runtime turns them into `error` events and keeps running (NFR2.4).
  * - The sandbox gives stdio MCP servers no environment of the runtime's by default; a profile may ask for API keys
  *   by secret name (`meta.sandbox_env: {ENV_NAME: "secret.name"}`), resolved through the secret store at session
- *   start and never written anywhere.
+ *   start and never written anywhere. They go to every stdio server of the profile (the SandboxConfig's `env` is
+ *   one for the session): a profile that holds secrets should list only servers trusted with all of them. Stdio
+ *   servers are operator-installed programs run as the device's user, not sandboxed (README "Agents").
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
@@ -92,6 +96,18 @@ function checkPath(path: string): string {
   return path;
 }
 
+/** JSON text with object keys sorted (arrays keep their order): equal for equal JSON values. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
 /** Writes `data` to `file` atomically: a temporary file beside it, fsynced, renamed over it. */
 function writeAtomic(file: string, data: Uint8Array): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -161,6 +177,7 @@ export function createAgentStore(options: AgentStoreOptions): AgentStore {
   const selectOne = db.prepare<[string], { record: string }>('SELECT record FROM agent_sessions WHERE id = ?');
   const deleteOne = db.prepare<[string]>('DELETE FROM agent_sessions WHERE id = ?');
   const insertEntry = db.prepare<[string, number, string]>('INSERT INTO agent_transcript (session, seq, entry) VALUES (?, ?, ?) ON CONFLICT (session, seq) DO NOTHING');
+  const selectEntry = db.prepare<[string, number], { entry: string }>('SELECT entry FROM agent_transcript WHERE session = ? AND seq = ?');
   const selectEntries = db.prepare<[string, number, number], { entry: string }>('SELECT entry FROM agent_transcript WHERE session = ? AND seq > ? ORDER BY seq LIMIT ?');
   const deleteEntries = db.prepare<[string]>('DELETE FROM agent_transcript WHERE session = ?');
 
@@ -169,8 +186,18 @@ export function createAgentStore(options: AgentStoreOptions): AgentStore {
     upsert.run(r.id, r.agent_type, r.owner, r.state, r.updated_at, JSON.stringify(r));
   };
   const saveMany = db.transaction((records: readonly SessionRecord[]) => records.forEach(saveRow));
+  /** Throwing inside the transaction rolls the whole batch back. */
   const append = db.transaction((id: string, entries: readonly TranscriptEntry[]) => {
-    for (const e of entries) insertEntry.run(id, e.seq, JSON.stringify(e));
+    const differ: number[] = [];
+    for (const e of entries) {
+      const json = JSON.stringify(e);
+      if (insertEntry.run(id, e.seq, json).changes > 0) continue;
+      const stored = selectEntry.get(id, e.seq);
+      if (stored && canonical(JSON.parse(stored.entry)) !== canonical(JSON.parse(json))) differ.push(e.seq);
+    }
+    if (differ.length > 0) {
+      throw new AgentError('AGENT_INPUT_INVALID', `Transcript of session ${id} already holds a different entry at seq ${differ.join(', ')}; transcripts are append-only.`, { details: { session: id, seqs: differ } });
+    }
   });
 
   const persistence: SessionPersistenceAdapter = {

@@ -13,7 +13,9 @@
  *   idempotency key is the one the agent runtime sends in `_meta["tessera/idempotency_key"]`.
  * - `propose {action, args, reason}` is the one tool that asks for a change: it records a proposal through
  *   {@link Proposals.propose} (PROPOSAL receipt, policy verdicts) and answers its id, state and card text. It
- *   executes nothing: a proposal runs only after the policies allowed it and the approver approved it.
+ *   executes nothing: a proposal runs only after the policies allowed it and the approver approved it. Its
+ *   arguments are bound to the session's scope first (`scopedArgs`): the session's own journey, and for a purchase
+ *   the session's user and wallet, never the agent's choice.
  * - Failures come back as MCP results with `isError: true` and a message that starts with the error code.
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -49,6 +51,8 @@ export interface TesseraToolsDeps {
   };
   catalogue?: { list(q?: { city?: string }): Array<{ id: string; ref: string; cities: string[]; journey: string | null; profiles: { pricing: { price: number; currency: string }; entitlement: { kind: string; venues: Array<{ id: string; name: string }> }; ui: { title: Record<string, string>; description: Record<string, string> } } }> };
   entitlements?: { list(q?: { session?: string; limit?: number }): IssuedEntitlement[] };
+  /** Product runtime sessions: whose and which wallet a proposed purchase is (`propose` of `session.buy`). */
+  sessions?: { get(id: string): { user_id: string; wallet_id: string } };
   plugins?: PluginRegistry;
   deviceKey?: SigningKey;
   metrics?: MetricsRegistry;
@@ -85,6 +89,9 @@ export const METRIC_OBJECTIVES = [
   { metric: 'tessera_webhook_fail_total', measure: 'total', max: 0, unit: '', what: 'webhook deliveries given up' },
   { metric: 'tessera_replay_blocked_total', measure: 'total', max: null, unit: '', what: 'replayed requests blocked (informative)' },
 ] as const;
+
+/** Actions whose `journey` argument is bound to the session's journey. */
+const JOURNEY_ACTIONS = new Set(['journey.skip', 'journey.change']);
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 const str = (max = 200) => ({ type: 'string', minLength: 1, maxLength: max });
@@ -138,6 +145,39 @@ export function createTesseraServerFactory(deps: TesseraToolsDeps): InProcessSer
     const inScope = id === own || (productSession !== undefined && view.product_runtime_session_id === productSession) || (own === undefined && productSession === undefined && isOperatorSession(session));
     if (!inScope) return fail('FORBIDDEN', `Journey ${id} is not the journey of this conversation.`);
     return view;
+  };
+
+  /**
+   * A proposal's arguments bound to the session's scope (review 17 finding 1: a prompt injection must not aim a
+   * proposal at someone else's journey or wallet while the card reads as the traveller's own):
+   * - `journey` is this conversation's `metadata.journey_id`: filled in when absent for the journey actions, refused
+   *   (FORBIDDEN) when it names another journey or the conversation has none;
+   * - `session.buy` never takes `user` or `wallet` from the agent (FORBIDDEN): they are the user and wallet of the
+   *   conversation's product runtime session, or its owner (and the device's default wallet) when it has none.
+   * The card (./actions.ts `describe`) names what these arguments change.
+   */
+  const scopedArgs = (action: string, args: Record<string, unknown>, session: SessionInfo): Record<string, unknown> => {
+    const own = metaString(session, 'journey_id');
+    const out = { ...args };
+    if (JOURNEY_ACTIONS.has(action) || out['journey'] !== undefined) {
+      if (!own) return fail('FORBIDDEN', `${action}: this conversation is not tied to a journey, so it cannot propose a change to one.`);
+      if (out['journey'] !== undefined && out['journey'] !== own) return fail('FORBIDDEN', `${action}: journey ${String(out['journey'])} is not the journey of this conversation (${own}); leave "journey" out to mean this conversation's.`);
+      out['journey'] = own;
+    }
+    if (action === 'session.buy') {
+      const given = ['user', 'wallet'].filter((f) => out[f] !== undefined);
+      if (given.length > 0) return fail('FORBIDDEN', `session.buy: an agent does not choose the ${given.join(' or ')}: the purchase is for this conversation's traveller and paid from their wallet; leave ${given.map((f) => `"${f}"`).join(' and ')} out.`);
+      const productSession = metaString(session, 'product_runtime_session_id');
+      if (productSession) {
+        const sessions = deps.sessions ?? fail('NOT_FOUND', 'This device has no product sessions module: a purchase cannot be proposed.');
+        const bought = sessions.get(productSession);
+        out['user'] = bought.user_id;
+        out['wallet'] = bought.wallet_id;
+      } else {
+        out['user'] = session.owner;
+      }
+    }
+    return out;
   };
 
   const runPlugin = async (name: string, args: unknown, ctx: ToolContext): Promise<unknown> => {
@@ -242,7 +282,8 @@ export function createTesseraServerFactory(deps: TesseraToolsDeps): InProcessSer
     },
     propose: {
       name: 'propose',
-      description: 'Propose a change for the runtime to check and the traveller or an operator to approve. Nothing happens until it is approved: answer that it was proposed, never that it was done.',
+      description:
+        "Propose a change for the runtime to check and the traveller or an operator to approve. Nothing happens until it is approved: answer that it was proposed, never that it was done. A journey change is always to this conversation's journey (leave `journey` out); a purchase is always for this conversation's traveller and their wallet (give only `product`).",
       inputSchema: obj({ action: str(64), args: { type: 'object' }, reason: str(500) }, ['action', 'args', 'reason']),
       async run(a, ctx) {
         const s = ctx.session;
@@ -251,7 +292,7 @@ export function createTesseraServerFactory(deps: TesseraToolsDeps): InProcessSer
         const trace = deps.traceOf?.(s.id);
         const view = await deps.proposals.propose({
           action: String(a['action']),
-          args: a['args'] as Record<string, unknown>,
+          args: scopedArgs(String(a['action']), a['args'] as Record<string, unknown>, s),
           reason: String(a['reason']),
           agent: { session: s.id, type: s.agent_type },
           owner: s.owner,
