@@ -12,7 +12,6 @@ import { createLogger, parseLogLevel } from '../runtime/log/index.js';
 import { PRODUCT_NAME, VERSION } from '../runtime/version.js';
 import { DEFAULT_HOST, DEFAULT_PORT, TOKEN_FILE, parsePort, resolveDataDir } from './config.js';
 import { electronBinary, formatChecks, hasDisplay, runChecks } from './doctor.js';
-import { startHost } from './headless.js';
 import { parsePublicOrigin } from '../runtime/links/index.js';
 import { APP_ROOT, RENDERER_DIR } from './paths.js';
 import { PLUGIN_COMMANDS } from './cli-plugins.js';
@@ -100,6 +99,9 @@ async function runHeadless(opts: { port: number; host: string; dataDir: string; 
   if (!existsSync(join(RENDERER_DIR, 'index.html'))) {
     io.stderr(`The UI build is missing (${RENDERER_DIR}); serving the API only. Run \`npm run build\`.\n`);
   }
+  // Loaded only to serve: the runtime (every module, its schemas compiled at load) costs about a second to import,
+  // which every other command would pay for nothing.
+  const { startHost } = await import('./headless.js');
   const host = await startHost({
     dataDir: opts.dataDir,
     host: opts.host,
