@@ -34,7 +34,7 @@ export function apiConnection(values: Record<string, string | boolean | undefine
 /** A JSON request function bound to the running Tessera the options name. */
 export function apiClient(values: Record<string, string | boolean | undefined>, io: CliIo) {
   const { url, token } = apiConnection(values, io);
-  return async (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<Record<string, unknown>> => {
+  return async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<Record<string, unknown>> => {
     let res: Response;
     try {
       res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });

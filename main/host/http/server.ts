@@ -41,6 +41,7 @@ import { sessionRoutes } from './sessions.js';
 import { journeyRoutes } from './journeys.js';
 import { linkRoutes } from './links.js';
 import { agentRoutes } from './agents.js';
+import { secretRoutes } from './secrets.js';
 import { installRequestMetrics, metricsRoutes } from './metrics.js';
 import { installAccessControl } from './access.js';
 import { parseJsonBody } from './request.js';
@@ -224,6 +225,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(catalogueRoutes);
   await app.register(cityRoutes);
   await app.register(agentRoutes);
+  await app.register(secretRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => app.swagger());
