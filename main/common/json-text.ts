@@ -93,8 +93,19 @@ export function parseJsonText(text: string, maxDepth = JSON_MAX_DEPTH): { value:
   try {
     return { value: JSON.parse(text) as unknown };
   } catch (err) {
-    return { problem: { kind: 'syntax', message: `The body is not valid JSON (${(err as Error).message}).` } };
+    return { problem: { kind: 'syntax', message: `The body is not valid JSON (${jsonSyntaxError(err)}).` } };
   }
+}
+
+/**
+ * What JSON.parse said, without the excerpt of the text V8 quotes in some messages (`Unexpected token 'o',
+ * ..."{"value": other-secr"... is not valid JSON`): a body may hold a secret, a PIN or an enrollment code, and the
+ * error goes back to whoever sent it and into logs.
+ */
+export function jsonSyntaxError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  // Node 20 quotes the text in messages ending "… is not valid JSON"; the others end "in JSON at position N".
+  return message.includes('is not valid JSON') ? 'unexpected character' : message;
 }
 
 /**

@@ -4,12 +4,11 @@
  *
  * A value goes in and never comes out: the list answers names only, a set or delete answers 204, and the journal's
  * `secrets.changed` carries `{name, action, by}`. Nothing here logs a body, and no error message quotes one: Ajv's
- * messages name the field, not its data, and this plugin's own JSON parser drops the parser's excerpt of a malformed
- * body (V8's SyntaxError quotes the text around the fault, which would be the value).
+ * messages name the field, not its data, and the server's JSON parser never quotes a malformed body
+ * (main/common/json-text.ts `jsonSyntaxError`).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { TesseraError } from '../../common/errors.js';
-import { parseJsonBody } from './request.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -20,13 +19,6 @@ export const MAX_SECRET_VALUE_CHARS = 8192;
 export const secretRoutes: FastifyPluginAsync = async (app) => {
   const { runtime } = app.tessera;
 
-  // Encapsulated: replaces the server's JSON parser for these routes only (Fastify clones parsers per plugin).
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) =>
-    parseJsonBody(request, body as Buffer, (err, value) => {
-      if (err && (err as { details?: { problem?: unknown } }).details?.problem === 'syntax') done(new TesseraError('VALIDATION_FAILED', 'The body is not valid JSON; send {"value": "<the secret>"}.'));
-      else done(err, value);
-    }));
 
   app.get('/api/secrets', {
     config: { access: ['operator'] },

@@ -15,7 +15,7 @@
  */
 import { TesseraError } from '../../common/errors.js';
 import type { JsonObject, JsonValue } from '../../common/receipt.js';
-import { JSON_MAX_DEPTH, jsonStructureProblem } from '../../common/json-text.js';
+import { JSON_MAX_DEPTH, jsonStructureProblem, jsonSyntaxError } from '../../common/json-text.js';
 
 export const VIEW_LIMITS = {
   /** Largest body, UTF-8 bytes. */
@@ -66,7 +66,7 @@ export function parseView(text: string): ParsedView {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw invalid('$', `the body is not valid JSON (${(err as Error).message})`);
+    throw invalid('$', `the body is not valid JSON (${jsonSyntaxError(err)})`);
   }
   const normalized = normalize(value, '$');
   if (normalized === null || typeof normalized !== 'object' || Array.isArray(normalized)) throw invalid('$', 'the view must be a JSON object');
