@@ -30,7 +30,7 @@ import { TRACE_ID_PATTERN } from '../../common/api.js';
 import { AGENT_EVENT_VERSION, isAgentError } from '../../runtime/agents/types.js';
 import type { AgentEvent, Budgets, SessionState } from '../../runtime/agents/types.js';
 import type { Caller, Orchestrator, ProposalState, ProposalView } from '../../runtime/orchestrator/types.js';
-import { jsonSender } from './ws-send.js';
+import { jsonSender, parseJsonFrame } from './ws-send.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -451,12 +451,7 @@ export const agentRoutes: FastifyPluginAsync = async (app) => {
     socket.on('message', (data, isBinary) => {
       try {
         if (isBinary) throw new TesseraError('VALIDATION_FAILED', 'Send JSON text frames.');
-        let message: unknown;
-        try {
-          message = JSON.parse(String(data));
-        } catch {
-          throw new TesseraError('VALIDATION_FAILED', 'The message is not valid JSON.');
-        }
+        const message = parseJsonFrame(data);
         if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'ping') send({ type: 'pong' });
         else throw new TesseraError('VALIDATION_FAILED', 'This room takes only {"type":"ping"}; talk to the agent with POST /api/agents/sessions/:id/messages.');
       } catch (err) {

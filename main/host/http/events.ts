@@ -19,7 +19,7 @@ import { compilePattern } from '../../common/topics.js';
 import { eventPageSchema, eventQuerySchema, eventSchema, publishInputSchema, subscribeMessageSchema } from '../schemas.js';
 import { ANY_ROLE } from './access.js';
 import { assertWatchable } from '../../common/roles.js';
-import { jsonSender } from './ws-send.js';
+import { jsonSender, parseJsonFrame } from './ws-send.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -93,12 +93,7 @@ export const eventRoutes: FastifyPluginAsync = async (app) => {
     socket.on('message', (data, isBinary) => {
       try {
         if (isBinary) throw new TesseraError('VALIDATION_FAILED', 'Send JSON text frames.');
-        let message: unknown;
-        try {
-          message = JSON.parse(String(data));
-        } catch {
-          throw new TesseraError('VALIDATION_FAILED', 'The message is not valid JSON.');
-        }
+        const message = parseJsonFrame(data);
         if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'ping') {
           send({ type: 'pong' });
           return;

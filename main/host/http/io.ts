@@ -28,6 +28,7 @@ import type { WebSocket } from 'ws';
 import { TesseraError, toErrorData } from '../../common/errors.js';
 import { MAX_CHUNK_BYTES, MAX_IO_TEXT, SESSION_ID_PATTERN, createPushRecorder } from '../../runtime/io/index.js';
 import type { PushRecorder } from '../../runtime/io/index.js';
+import { parseJsonFrame } from './ws-send.js';
 
 const errorRef = { $ref: 'Error#' } as const;
 const secured = [{ bearer: [] as string[] }];
@@ -287,12 +288,7 @@ export const ioRoutes: FastifyPluginAsync = async (app) => {
           }
           return;
         }
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(String(data));
-        } catch {
-          throw new TesseraError('VALIDATION_FAILED', 'The message is not valid JSON.');
-        }
+        const parsed = parseJsonFrame(data);
         if (!validateControl(parsed)) throw new TesseraError('VALIDATION_FAILED', `Expected join {session}, audio.start {sample_rate 8000–48000, run_id?, step?}, audio.end, audio.cancel or ping: ${ajv.errorsText(validateControl.errors)}`);
         const c = parsed as Control;
         if (c.type === 'ping') send({ type: 'pong' });
