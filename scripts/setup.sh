@@ -12,7 +12,8 @@ FORCE=0
 
 # System packages Tessera uses. chromium: end-to-end tests and kiosk browsers. postgresql: the cloud's tests run
 # against a throwaway PostgreSQL cluster (test/helpers/postgres.ts); the cloud itself also runs on embedded PGlite.
-SYSTEM_PACKAGES=(chromium espeak-ng pocketsphinx pocketsphinx-en-us sox b3sum openssl jq unzip python3 postgresql)
+# nats-server: distributed scenario runs over JetStream (issue 18); tests start a throwaway one (test/helpers/nats.ts).
+SYSTEM_PACKAGES=(chromium espeak-ng pocketsphinx pocketsphinx-en-us sox b3sum openssl jq unzip python3 postgresql nats-server)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 warn() { printf '\033[1;33m[setup] warning:\033[0m %s\n' "$*" >&2; }

@@ -562,6 +562,10 @@ export function parseScenario(text: string, source: string): Scenario {
   const timeout = duration(raw.timeout, src, ['timeout'], problems);
   if (timeout !== undefined) scenario.timeout = timeout;
   if (typeof raw.max_concurrent === 'number') scenario.max_concurrent = raw.max_concurrent;
+  if (Array.isArray(raw.constraints) && raw.constraints.length > 0) scenario.constraints = [...(raw.constraints as string[])].sort();
+  if (typeof raw.max_deliver === 'number') scenario.max_deliver = raw.max_deliver;
+  if (Array.isArray(raw.permissions)) scenario.permissions = [...(raw.permissions as string[])].sort();
+  if (Array.isArray(raw.pii)) scenario.pii = raw.pii as string[];
   if (raw.ctx_schema !== undefined) {
     if (!ajv.validateSchema(raw.ctx_schema as object)) {
       problems.at(src, ['ctx_schema'], `is not a valid JSON Schema: ${ajv.errorsText(ajv.errors, { dataVar: 'ctx_schema' })}`);

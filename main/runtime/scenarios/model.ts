@@ -69,6 +69,20 @@ export interface Scenario {
   /** Declared inputs: JSON schema of `ctx`. */
   ctx_schema?: Record<string, unknown>;
   steps: Step[];
+  /**
+   * Node attributes a node must have to run this scenario when runs are spread over nodes (seed 001 §15, issue 18):
+   * `has:mic`, `has:tts`, `region:eu`, or any label the operator sets. Empty or absent: any node.
+   */
+  constraints?: string[];
+  /** Deliveries of a distributed run before it is failed for good (JetStream `max_deliver`); default 5. */
+  max_deliver?: number;
+  /**
+   * What its steps may use (seed 001 §17): `tts`, `stt`, `secrets:<name>`, `tool:<plugin>`, `bus.publish:<topic
+   * pattern>`. Absent: it declared nothing (accepted only in developer mode, see ./signing.ts).
+   */
+  permissions?: string[];
+  /** Memory keys (exact, or a prefix ending in `*`) that hold personal data (seed 001 §17): never logged in clear. */
+  pii?: string[];
   /** The file it was loaded from. */
   source?: string;
 }
