@@ -7,9 +7,16 @@
  * - Delivery is synchronous and in subscription order. A throwing or rejecting handler is isolated: the
  *   publisher and the other handlers are unaffected; the failure is logged and journaled as
  *   `bus.subscriber_failed` (never re-reported for its own failures, so a broken handler cannot loop).
+ * - Sensitive payloads (issue 18 point 4: secrets and personal data): a payload may hold values wrapped with
+ *   main/common/expr.ts `secret()`. The journal stores them as `***` (a secret serializes so), and what `publish`
+ *   returns and a journal query reads is that redacted form; in-process subscribers are handed the payload as
+ *   given, secrets still wrapped, so the one that needs the value (the I/O router for TTS) calls `reveal()` and
+ *   anything that serializes it (a WebSocket, a webhook, a log line) still shows `***`. An event re-read from the
+ *   journal (crash recovery, a wait that looks back) has only `***`.
  */
 import type { TesseraEvent } from '../../common/api.js';
 import { TesseraError } from '../../common/errors.js';
+import { redact } from '../../common/expr.js';
 import { compilePattern, patternProblem } from '../../common/topics.js';
 import type { AppendInput, Journal } from '../journal/index.js';
 import type { Disposable } from '../lifecycle/index.js';
@@ -34,6 +41,12 @@ export interface Bus {
 }
 
 export const SUBSCRIBER_FAILED_TOPIC = 'bus.subscriber_failed';
+
+/** The event subscribers get: the journaled one, or with the given payload when it holds secrets (see above). */
+function withSecrets(event: TesseraEvent, payload: unknown): TesseraEvent {
+  // redact() copies only when it finds a secret: the same object back means there is none.
+  return redact(payload) === payload ? event : { ...event, payload };
+}
 
 interface Subscription {
   pattern: string;
@@ -76,17 +89,17 @@ export function createBus(options: { journal: Journal; logger: Logger }): Bus {
   return {
     publish(topic, payload, opts = {}) {
       const event = journal.append({ topic, payload, ...(opts.trace_id === undefined ? {} : { trace_id: opts.trace_id }) });
-      deliver(event);
+      deliver(withSecrets(event, payload));
       return event;
     },
     publishMany(inputs) {
       const events = journal.appendMany(inputs);
-      events.forEach(deliver);
+      events.forEach((e, i) => deliver(withSecrets(e, inputs[i]!.payload)));
       return events;
     },
     stageMany(inputs) {
       const events = journal.appendMany(inputs);
-      return { events, deliver: () => events.forEach(deliver) };
+      return { events, deliver: () => events.forEach((e, i) => deliver(withSecrets(e, inputs[i]!.payload))) };
     },
     subscribe(pattern, handler, opts = {}) {
       const problem = patternProblem(pattern);

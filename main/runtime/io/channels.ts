@@ -16,6 +16,7 @@ import type { Disposable } from '../lifecycle/index.js';
 import type { LockManager, LockPriority } from '../scenarios/locks.js';
 import type { AudioSink, Recorder, SayResult, Voice } from '../voice/types.js';
 import type { IoMessage } from './store.js';
+import { shownText } from './store.js';
 
 /** What an output adapter is told to deliver. */
 export interface Outgoing {
@@ -119,7 +120,7 @@ export function voiceChannel(options: VoiceChannelOptions): OutputChannel {
   const speak = async ({ message, owner, priority, signal }: Outgoing): Promise<SayResult> => {
     const release = await locks.acquire(['tts'], { owner, priority, timeoutMs: options.lockTimeoutMs, signal });
     try {
-      bus.publish('io.voice.speaking', { message_id: message.id, run_id: message.run_id, text: message.text }, message.trace_id ? { trace_id: message.trace_id } : {});
+      bus.publish('io.voice.speaking', { message_id: message.id, run_id: message.run_id, text: shownText(message) }, message.trace_id ? { trace_id: message.trace_id } : {});
       const { voice, sink } = options.setup();
       if (!voice) throw new TesseraError('VOICE_UNAVAILABLE', options.setup().reason ?? 'voice is disabled');
       const said = await voice.say(message.text, { ...(sink ? { sink } : {}), signal });

@@ -51,7 +51,8 @@ import { loadMessageCatalogue } from './messages.js';
 import type { MessageCatalogue } from './messages.js';
 import { failureText, guessLanguage } from './replies.js';
 import type { RunEnd } from './replies.js';
-import { createIoStore } from './store.js';
+import { createIoStore, shownText } from './store.js';
+import { isSecret, reveal } from '../../common/expr.js';
 import type { IoMessage, IoQuestion, IoSession, IoStore, SessionEndReason } from './store.js';
 
 /** Output channels with an adapter. Any other name in `ctx.io.out` is reported unavailable. */
@@ -335,7 +336,7 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
   const idleResetMs = options.idleResetMs ?? idleResetFromEnv() ?? DEFAULT_IDLE_RESET_MS;
   const ui = uiChannel();
   const adapters = new Map<string, OutputChannel>([
-    ['console', consoleChannel(options.console ?? ((text, m) => logger.info('io.console', { text, message_id: m.id, run_id: m.run_id })))],
+    ['console', consoleChannel(options.console ?? ((text, m) => logger.info('io.console', { text: shownText({ text, sensitive: m.sensitive }), message_id: m.id, run_id: m.run_id })))],
     ['ui', ui],
     ['voice', voiceChannel({ setup: () => setup, locks, bus, lockTimeoutMs })],
   ]);
@@ -443,8 +444,8 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
     if (!db.finish(message.id, state, delivered, reasons)) return db.get(message.id) ?? message;
     for (const [channel, reason] of Object.entries(reasons)) publish('io.degraded', { message_id: message.id, run_id: message.run_id, channel, reason }, message.trace_id);
     const of = message.session ? { session: message.session } : {};
-    if (state === 'delivered') publish('io.delivered', { message_id: message.id, run_id: message.run_id, text: message.text, channels: delivered, ...of }, message.trace_id);
-    else publish('io.inboxed', { message_id: message.id, run_id: message.run_id, text: message.text, reasons, ...(delivered.length ? { channels: delivered } : {}), ...of }, message.trace_id);
+    if (state === 'delivered') publish('io.delivered', { message_id: message.id, run_id: message.run_id, text: shownText(message), channels: delivered, ...of }, message.trace_id);
+    else publish('io.inboxed', { message_id: message.id, run_id: message.run_id, text: shownText(message), reasons, ...(delivered.length ? { channels: delivered } : {}), ...of }, message.trace_id);
     return db.get(message.id)!;
   }
 
@@ -681,11 +682,14 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
   const onSay = (e: TesseraEvent) => {
     const p = e.payload as { text?: unknown; channel?: unknown; run_id?: unknown; idempotency_key?: unknown } | null;
     const runId = typeof p?.run_id === 'string' ? p.run_id : null;
-    const text = typeof p?.text === 'string' ? p.text : '';
+    // A sensitive text arrives wrapped (bus contract): the channels get it revealed, events about it show `***`.
+    const sensitive = isSecret(p?.text);
+    const given = sensitive ? reveal(p?.text) : p?.text;
+    const text = typeof given === 'string' ? given : '';
     const key = typeof p?.idempotency_key === 'string' ? p.idempotency_key : `event:${e.id}`;
     // Nothing is dropped: text the channels cannot take (empty, too long) is still recorded, in the inbox.
     const safe = text.trim() === '' ? '(empty message)' : text.slice(0, MAX_IO_TEXT);
-    const { message, created } = db.accept({ key, run_id: runId, requested: asList(p?.channel), text: safe, trace_id: e.trace_id, session: sessionOf(runId) });
+    const { message, created } = db.accept({ key, run_id: runId, requested: asList(p?.channel), text: safe, trace_id: e.trace_id, session: sessionOf(runId), sensitive });
     if (created || message.state === 'pending') void startDelivery(message).catch((err: unknown) => logger.error('io delivery failed', { message_id: message.id, error: err }));
   };
   const onAsk = (e: TesseraEvent) => {

@@ -11,7 +11,14 @@
  */
 import type { Migration, Store } from '../store/index.js';
 
+import { secret } from '../../common/expr.js';
+
 export type MessageState = 'pending' | 'delivered' | 'inboxed';
+
+/** A message's text as events and log lines may show it: wrapped as a secret (`***`) when it is sensitive. */
+export function shownText(message: Pick<IoMessage, 'text' | 'sensitive'>): unknown {
+  return message.sensitive ? secret(message.text) : message.text;
+}
 
 /** One outgoing message and what became of it. */
 export interface IoMessage {
@@ -24,6 +31,11 @@ export interface IoMessage {
   /** The dialogue session it is for (its run's `ctx.session_id`, or the utterance's), or null: for everyone. */
   session: string | null;
   text: string;
+  /**
+   * The text holds a secret or personal value (issue 18 point 4): channels get `text`; events and log lines about
+   * the message show it as `***` ({@link shownText}).
+   */
+  sensitive: boolean;
   state: MessageState;
   /** Channels that took it. */
   delivered_to: string[];
@@ -100,6 +112,13 @@ const MIGRATIONS: readonly Migration[] = [
     // Issue 15: an open question re-opened after a restart still lets unrelated requests through by its expectation.
     up: (db) => db.exec('ALTER TABLE io_questions ADD COLUMN expects TEXT'),
   },
+  {
+    version: 4,
+    name: 'sensitive messages',
+    // Issue 18 point 4: a message that holds a secret or personal value is kept here (the channels need it, after a
+    // restart too) but shown `***` in every event about it.
+    up: (db) => db.exec('ALTER TABLE io_messages ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0'),
+  },
 ];
 
 /** Why a dialogue session ended: the next traveller was announced, nobody spoke for the idle time, or the kiosk closed it. */
@@ -122,6 +141,7 @@ interface MessageRow {
   requested: string | null;
   session: string | null;
   text: string;
+  sensitive: number;
   state: MessageState;
   delivered_to: string;
   reasons: string;
@@ -151,7 +171,7 @@ interface SessionRow {
 
 export interface IoStore {
   /** Records a message `pending`; returns the existing row when the key was seen before. */
-  accept(input: { key: string; run_id: string | null; requested: string[] | null; text: string; trace_id: string | null; session: string | null }): { message: IoMessage; created: boolean };
+  accept(input: { key: string; run_id: string | null; requested: string[] | null; text: string; trace_id: string | null; session: string | null; sensitive?: boolean }): { message: IoMessage; created: boolean };
   /** Moves a pending message to its final state; false when it was not pending (already finished). */
   finish(id: number, state: 'delivered' | 'inboxed', delivered_to: string[], reasons: Record<string, string>): boolean;
   get(id: number): IoMessage | undefined;
@@ -178,10 +198,11 @@ export function createIoStore(store: Store, clock: () => number): IoStore {
   store.migrate('io', MIGRATIONS);
   const db = store.db;
   const q = {
-    insert: db.prepare('INSERT INTO io_messages (key, run_id, requested, text, state, trace_id, created_at, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING'),
+    insert: db.prepare('INSERT INTO io_messages (key, run_id, requested, text, state, trace_id, created_at, session, sensitive) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING'),
     byKey: db.prepare<[string], MessageRow>('SELECT * FROM io_messages WHERE key = ?'),
     byId: db.prepare<[number], MessageRow>('SELECT * FROM io_messages WHERE id = ?'),
-    finish: db.prepare("UPDATE io_messages SET state = ?, delivered_to = ?, reasons = ?, finished_at = ? WHERE id = ? AND state = 'pending'"),
+    // A delivered sensitive message keeps no clear text (its channels had it); an inboxed one keeps it for the inbox.
+    finish: db.prepare("UPDATE io_messages SET state = ?, delivered_to = ?, reasons = ?, finished_at = ?, text = CASE WHEN sensitive = 1 AND state = 'pending' AND ? = 'delivered' THEN '***' ELSE text END WHERE id = ? AND state = 'pending'"),
     pending: db.prepare<[], MessageRow>("SELECT * FROM io_messages WHERE state = 'pending' ORDER BY id"),
     inbox: db.prepare<[number, number, number], MessageRow>("SELECT * FROM io_messages WHERE state = 'inboxed' AND (? = 1 OR acked_at IS NULL) AND id > ? ORDER BY id LIMIT ?"),
     unread: db.prepare<[], { n: number }>("SELECT count(*) AS n FROM io_messages WHERE state = 'inboxed' AND acked_at IS NULL"),
@@ -205,6 +226,7 @@ export function createIoStore(store: Store, clock: () => number): IoStore {
     requested: r.requested === null ? null : (JSON.parse(r.requested) as string[]),
     session: r.session,
     text: r.text,
+    sensitive: r.sensitive === 1,
     state: r.state,
     delivered_to: JSON.parse(r.delivered_to) as string[],
     reasons: JSON.parse(r.reasons) as Record<string, string>,
@@ -216,11 +238,11 @@ export function createIoStore(store: Store, clock: () => number): IoStore {
 
   return {
     accept(input) {
-      const info = q.insert.run(input.key, input.run_id, input.requested === null ? null : JSON.stringify(input.requested), input.text, 'pending', input.trace_id, clock(), input.session);
+      const info = q.insert.run(input.key, input.run_id, input.requested === null ? null : JSON.stringify(input.requested), input.text, 'pending', input.trace_id, clock(), input.session, input.sensitive ? 1 : 0);
       return { message: toMessage(q.byKey.get(input.key)!), created: info.changes === 1 };
     },
     finish(id, state, deliveredTo, reasons) {
-      return q.finish.run(state, JSON.stringify(deliveredTo), JSON.stringify(reasons), clock(), id).changes === 1;
+      return q.finish.run(state, JSON.stringify(deliveredTo), JSON.stringify(reasons), clock(), state, id).changes === 1;
     },
     get(id) {
       const r = q.byId.get(id);

@@ -5,12 +5,14 @@
  *   `email`…), and value **patterns** that are redacted wherever they appear inside strings (bearer tokens,
  *   JWTs, e-mail addresses, phone numbers, `token=` query parameters, URL credentials, PEM private keys).
  *   The logger applies it to every structured line (log/index.ts); defaults are below, and configuration adds
- *   to them (`TESSERA_LOG_MASK_FIELDS`, logger option `mask`).
+ *   to them (`TESSERA_LOG_MASK_FIELDS`, logger option `mask`). A value wrapped as a secret (main/common/expr.ts:
+ *   secrets, personal memory values) is written `***` wherever it sits in a line.
  * - A **ghost** is a record's public projection: PII fields replaced by the cid of their value, so cards,
  *   webhook payloads and logs can refer to "the same e-mail" without showing it. A cid of a low-entropy value
  *   (a phone number) can be confirmed by whoever guesses the value: a ghost hides, it does not encrypt.
  */
 import { cidOf } from '../../common/cid.js';
+import { isSecret } from '../../common/expr.js';
 
 export const MASKED = '[masked]';
 
@@ -98,6 +100,8 @@ export function createMasker(config: MaskConfig = {}): Masker {
   const walk = (value: unknown, depth: number, seen: WeakSet<object>): unknown => {
     if (typeof value === 'string') return maskText(value);
     if (typeof value !== 'object' || value === null) return value;
+    // A secret or personal value (main/common/expr.ts `secret`) prints as it does everywhere: `***`.
+    if (isSecret(value)) return String(value);
     if (seen.has(value)) return '[circular]';
     if (depth >= MAX_DEPTH) return '[too deep]';
     seen.add(value);

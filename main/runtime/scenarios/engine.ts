@@ -374,10 +374,10 @@ const MIN_GUARDED_SECRET = 4;
  * the journal or the bag snapshots. Later steps of the same run still get the value through the bag; a step
  * replayed from its record (after a restart, or in a replay) reads `***`, so use `secrets[…]` where it matters.
  */
-function guardSecrets(value: unknown, scope: Record<string, unknown>): unknown {
+function guardSecrets(value: unknown, scope: Record<string, unknown>, personal: Iterable<unknown> = []): unknown {
   const box = scope['secrets'];
-  if (box === null || typeof box !== 'object') return value;
-  const values = Object.values(box as Record<string, unknown>).map((v) => reveal(v)).filter((v): v is string => typeof v === 'string' && v.length >= MIN_GUARDED_SECRET);
+  const known = [...(box !== null && typeof box === 'object' ? Object.values(box as Record<string, unknown>) : []), ...personal];
+  const values = known.map((v) => reveal(v)).filter((v): v is string => typeof v === 'string' && v.length >= MIN_GUARDED_SECRET);
   if (values.length === 0) return value;
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') return values.some((s) => v.includes(s)) ? secret(v) : v;
@@ -388,6 +388,22 @@ function guardSecrets(value: unknown, scope: Record<string, unknown>): unknown {
   return walk(value);
 }
 
+/**
+ * A step's evaluated input for the action: `clear` (secrets revealed) where nothing secret went in, a secret
+ * where `wrapped` (evaluated without revealing) holds one, and a text that printed a secret wrapped whole
+ * (`"Hello ${memory['traveller.name']}"`). The action reveals what it hands on; what it journals stays `***`.
+ */
+function seal(clear: unknown, wrapped: unknown): unknown {
+  if (isSecret(wrapped)) return wrapped;
+  if (typeof clear === 'string') return typeof wrapped === 'string' && wrapped !== clear ? secret(clear) : clear;
+  if (Array.isArray(clear) && Array.isArray(wrapped)) return clear.map((c, i) => seal(c, wrapped[i]));
+  if (clear !== null && typeof clear === 'object' && wrapped !== null && typeof wrapped === 'object' && !Array.isArray(clear) && Object.getPrototypeOf(clear) === Object.prototype) {
+    const w = wrapped as Record<string, unknown>;
+    return Object.fromEntries(Object.entries(clear).map(([k, c]) => [k, seal(c, w[k])]));
+  }
+  return clear;
+}
+
 export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   const { store, bus, journal, logger, memory, expressions } = options;
   const clock = options.clock ?? Date.now;
@@ -396,6 +412,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   const locks = options.locks ?? createLockManager();
   store.migrate('scenarios', SCENARIO_MIGRATIONS);
   const db = store.db;
+  /** Per run (keyed by its memory view): the personal values its steps read or stored, guarded in outputs. */
+  const personalSeen = new WeakMap<object, Set<unknown>>();
 
   const q = {
     insertRun: db.prepare('INSERT INTO scenario_runs (run_id, scenario_id, state, priority, ctx, trace_id, parent_run_id, dry_run, seq, created_at, replay_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
@@ -756,14 +774,18 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     if (!options.messages) return { ...input, [field]: input[field] ?? input['message'] };
     const params = input['params'] !== null && typeof input['params'] === 'object' && !Array.isArray(input['params']) ? (input['params'] as Record<string, unknown>) : {};
     const language = parseJson<Record<string, unknown>>(run.ctx)?.['language'];
-    return { ...input, [field]: options.messages.render(input['message'], params, typeof language === 'string' ? language : null) };
+    const clearParams = reveal(params) as Record<string, unknown>;
+    const text = options.messages.render(input['message'], clearParams, typeof language === 'string' ? language : null);
+    return { ...input, [field]: clearParams === params ? text : secret(text) };
   };
 
+  /** `given` is the sealed input (see `seal`): revealed here for the action, kept wrapped in what it journals. */
   async function execute(step: Step, given: Record<string, unknown>, env: StepEnv): Promise<unknown> {
     const { run, idempotencyKey, signal } = env;
     const trace = { trace_id: run.trace_id };
     const target = step.target;
-    const input = worded(target, given, run);
+    const sealed = worded(target, given, run);
+    const input = expressions.reveal(sealed) as Record<string, unknown>;
     const stubbed = options.stub?.({ run_id: run.run_id, scenario_id: run.scenario_id, step: env.key, target, input });
     if (stubbed) return stubbed.value;
     const runCtx = parseJson<Record<string, unknown>>(run.ctx);
@@ -788,12 +810,13 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         // Metered inside the once: a step re-run after a crash neither speaks nor counts twice.
         return once(idempotencyKey, () => {
           meter('tts_chars', text.length)();
-          return bus.publish('io.say', { text, channel: input['channel'] ?? null, run_id: run.run_id, idempotency_key: idempotencyKey }, trace).id;
+          // A text that holds a secret or personal value is journaled `***`; the I/O router reveals it (bus contract).
+          return bus.publish('io.say', { text: isSecret(sealed['text']) ? sealed['text'] : text, channel: input['channel'] ?? null, run_id: run.run_id, idempotency_key: idempotencyKey }, trace).id;
         });
       }
       case 'bus.publish': {
         const topic = String(input['topic'] ?? '');
-        return once(idempotencyKey, () => bus.publish(topic, input['payload'] ?? null, trace).id);
+        return once(idempotencyKey, () => bus.publish(topic, sealed['payload'] ?? null, trace).id);
       }
       case 'memory.set': {
         const key = String(input['key'] ?? '');
@@ -801,12 +824,12 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
           memory.set(key, input['value'], { ...trace, by: idempotencyKey, sensitive: env.sensitive });
           return true;
         });
-        return input['value'] ?? null;
+        return sealed['value'] ?? null; // a personal value stays wrapped in the step's output and the bag
       }
       case 'scenario.run':
         return runChild(String(input['id'] ?? ''), asObject(input['ctx'] ?? {}, 'ctx'), env, false);
       case 'io.ask': {
-        const askId = once(idempotencyKey, () => bus.publish('io.ask', { prompt: String(input['prompt'] ?? ''), channel: input['channel'] ?? null, run_id: run.run_id, step: env.key, ...(typeof input['expects'] === 'string' ? { expects: input['expects'] } : {}) }, trace).id);
+        const askId = once(idempotencyKey, () => bus.publish('io.ask', { prompt: isSecret(sealed['prompt']) ? sealed['prompt'] : String(input['prompt'] ?? ''), channel: input['channel'] ?? null, run_id: run.run_id, step: env.key, ...(typeof input['expects'] === 'string' ? { expects: input['expects'] } : {}) }, trace).id);
         const timeout = typeof input['timeout'] === 'number' ? input['timeout'] : undefined;
         const forThisStep = (e: TesseraEvent) => {
           const p = e.payload as { run_id?: unknown; step?: unknown } | null;
@@ -832,7 +855,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         return { waited_ms: duration };
       }
       case 'log':
-        logger.info('scenario log', { run_id: run.run_id, message: input['message'] ?? null });
+        logger.info('scenario log', { run_id: run.run_id, message: sealed['message'] ?? null }); // the masker prints secrets `***`
         return null;
     }
   }
@@ -922,8 +945,16 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       return { output: null, skipped: true };
     }
     // Evaluated twice: once with secrets revealed for the action itself, once redacted for every record of it.
-    const input = asObject(expressions.interpolate(step.with, scope, { revealSecrets: true }) ?? {}, `${step.name}.with`);
-    const logged = JSON.stringify(expressions.redact(expressions.interpolate(step.with, scope)));
+    const clear = asObject(expressions.interpolate(step.with, scope, { revealSecrets: true }) ?? {}, `${step.name}.with`);
+    let wrapped = expressions.interpolate(step.with, scope) as Record<string, unknown>;
+    const personal = personalSeen.get(scope['memory'] as object) ?? new Set<unknown>();
+    // memory.set of a personal key (issue 18 point 4): its value is recorded `***`, like a secret.
+    if (step.target.kind === 'action' && step.target.action === 'memory.set' && memory.isPersonal(String(clear['key'])) && !isSecret(wrapped['value'])) {
+      wrapped = { ...wrapped, value: secret(clear['value']) };
+      personal.add(clear['value']);
+    }
+    const input = seal(clear, wrapped) as Record<string, unknown>;
+    const logged = JSON.stringify(expressions.redact(wrapped));
     const original = run.replay_of && step.effect ? q.getStep.get(run.replay_of, key) : undefined;
     const replayed = original?.state === 'completed' || original?.state === 'compensated';
     const simulated = (run.dry_run === 1 && step.effect) || replayed;
@@ -936,8 +967,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         bus.publish('scenario.step.started', { run_id: run.run_id, step: key, attempt, idempotency_key: idempotencyKey, ...(simulated ? { simulated: true } : {}) }, trace);
       }, first);
       try {
-        const env: StepEnv = { run, key, idempotencyKey, signal, firstStartedAt, sensitive: logged !== JSON.stringify(input) };
-        const output = guardSecrets(replayed ? parseJson(original!.output) : simulated ? { simulated: true, would: step.target, with: JSON.parse(logged) as unknown } : await withTimeout((s) => execute(step, expressions.reveal(input) as Record<string, unknown>, { ...env, signal: s }), step.timeout, signal, `Step ${step.name}`), scope);
+        const env: StepEnv = { run, key, idempotencyKey, signal, firstStartedAt, sensitive: logged !== JSON.stringify(clear) };
+        const output = guardSecrets(replayed ? parseJson(original!.output) : simulated ? { simulated: true, would: step.target, with: JSON.parse(logged) as unknown } : await withTimeout((s) => execute(step, input, { ...env, signal: s }), step.timeout, signal, `Step ${step.name}`), scope, personal);
         const outJson = JSON.stringify(output ?? null);
         const finished = clock();
         defer(() => {
@@ -1036,6 +1067,10 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     try {
       // Secrets are decrypted per run, wrapped so that nothing logged ever shows them.
       if (options.secrets) scope['secrets'] = options.secrets.scope();
+      // Memory as it is at each step; personal values come wrapped, and are remembered to guard outputs.
+      const personal = new Set<unknown>();
+      scope['memory'] = memory.scope({ onPersonal: (v) => personal.add(v) });
+      personalSeen.set(scope['memory'] as object, personal);
       // Waits only where there is something to wait for: a run with no locks starts its first step in this turn.
       if (scenario.locks.length > 0) {
         releaseRunLocks = await locks.acquire(scenario.locks, { signal, owner: runId, priority: run.priority });
@@ -1092,6 +1127,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   const engine: ScenarioEngine = {
     register(scenario) {
       scenarios.set(scenario.id, scenario);
+      if (scenario.pii) memory.markPersonal(scenario.pii); // issue 18 point 4: marks outlive the scenario
       if (scenario.ctx_schema) ctxValidators.set(scenario.id, ajv.compile(scenario.ctx_schema));
       else ctxValidators.delete(scenario.id);
       pump();
