@@ -695,7 +695,9 @@ export function createIoRouter(options: IoRouterOptions): IoRouter {
   const onAsk = (e: TesseraEvent) => {
     const p = e.payload as { prompt?: unknown; channel?: unknown; run_id?: unknown; step?: unknown; expects?: unknown } | null;
     if (typeof p?.run_id !== 'string' || typeof p.step !== 'string') return;
-    const prompt = typeof p.prompt === 'string' && p.prompt.trim() !== '' ? p.prompt.slice(0, MAX_IO_TEXT) : '(question)';
+    // A prompt holding a personal value arrives wrapped (bus contract): asked in clear, kept in io_questions (local).
+    const given = reveal(p.prompt);
+    const prompt = typeof given === 'string' && given.trim() !== '' ? given.slice(0, MAX_IO_TEXT) : '(question)';
     const session = sessionOf(p.run_id);
     const expects = typeof p.expects === 'string' && p.expects !== '' ? p.expects : null;
     db.ask({ run_id: p.run_id, step: p.step, prompt, trace_id: e.trace_id, session, expects });
