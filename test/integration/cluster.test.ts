@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime } from '../../main/runtime/index.js';
 import type { Runtime } from '../../main/runtime/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
+import { clusterOptionsFromEnv, subjectToken } from '../../main/runtime/cluster/model.js';
 import type { Scenario } from '../../main/runtime/scenarios/model.js';
 import { startNats } from '../helpers/nats.js';
 import type { RunningNats } from '../helpers/nats.js';
@@ -198,5 +199,17 @@ describe('distributed scenario runs over NATS JetStream', () => {
     // Replay of a run that ran on another node works here (its steps were mirrored).
     const replay = origin.scenarios.replay(failed);
     expect((await origin.scenarios.wait(replay, 10_000)).state).toBe('failed');
+  });
+
+  it('reads --nats/--node/--attr from the environment the CLI sets, and refuses malformed values', () => {
+    expect(clusterOptionsFromEnv({})).toBeUndefined();
+    expect(clusterOptionsFromEnv({ TESSERA_NATS_URL: 'nats://127.0.0.1:4222', TESSERA_NODE_NAME: 'kiosk-1', TESSERA_NODE_ATTRS: 'region:eu, has:mic', TESSERA_NATS_ACK_WAIT_MS: '2000' })).toEqual({ url: 'nats://127.0.0.1:4222', node: 'kiosk-1', attributes: ['has:mic', 'region:eu'], ackWaitMs: 2000 });
+    for (const env of [{ TESSERA_NATS_URL: 'http://x' }, { TESSERA_NATS_URL: 'nats://x:1', TESSERA_NODE_ATTRS: 'mic' }, { TESSERA_NATS_URL: 'nats://x:1', TESSERA_NODE_NAME: 'a b' }, { TESSERA_NATS_URL: 'nats://x:1', TESSERA_NATS_ACK_WAIT_MS: '10' }]) {
+      expect(() => clusterOptionsFromEnv(env)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    }
+    // Disjoint subjects: one per distinct set, whatever the order.
+    expect(subjectToken(['region:eu', 'has:mic'])).toBe(subjectToken(['has:mic', 'region:eu']));
+    expect(subjectToken([])).toBe('any');
+    expect(subjectToken(['has:mic'])).not.toBe(subjectToken(['has:mic', 'region:eu']));
   });
 });

@@ -199,15 +199,16 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
     return rows.length > 0;
   };
   const relayLoop = async () => {
-    let delay = 100;
+    let delay = 1_000;
     while (!stopping) {
       try {
         const more = await relayOnce();
-        delay = 100;
         if (more) continue;
+        delay = 1_000; // idle: a dispatch or a reconnect kicks it sooner
+
       } catch (err) {
         logger.warn('the cluster outbox could not be published; retrying', { error: err, rows: outbox.count() });
-        delay = Math.min(delay * 2, 2_000);
+        delay = Math.min(Math.max(delay, 100) * 2, 2_000);
       }
       await new Promise<void>((r) => {
         const t = setTimeout(r, Math.min(delay, republishAfterMs)).unref();
