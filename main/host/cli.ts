@@ -34,6 +34,7 @@ import { serveUntilSignalled } from './until-signal.js';
 import { SYNC_COMMANDS } from './cli-sync.js';
 import { AGENT_COMMANDS } from './cli-agents.js';
 import { SECRET_COMMANDS } from './cli-secrets.js';
+import { clusterOptionsFromEnv } from '../runtime/cluster/model.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -59,7 +60,7 @@ export interface Command {
 const startCommand: Command = {
   name: 'start',
   summary: 'Start the runtime: the Electron window when possible, else headless with the UI over HTTP.',
-  usage: 'tessera start [--headless] [--kiosk] [--port N] [--host H] [--public-url URL] [--data DIR]',
+  usage: 'tessera start [--headless] [--kiosk] [--port N] [--host H] [--public-url URL] [--data DIR] [--nats URL --node NAME --attr K:V…]',
   options: {
     headless: { type: 'boolean' },
     kiosk: { type: 'boolean' },
@@ -67,6 +68,9 @@ const startCommand: Command = {
     host: { type: 'string' },
     'public-url': { type: 'string' },
     data: { type: 'string' },
+    nats: { type: 'string' },
+    node: { type: 'string' },
+    attr: { type: 'string', multiple: true },
   },
   flags: [
     ['--headless', 'Never open a window; serve the UI over HTTP (the default when Electron or a display is missing).'],
@@ -75,6 +79,9 @@ const startCommand: Command = {
     ['--host H', `Address to listen on (default ${DEFAULT_HOST}). Anything but loopback exposes the API to the network.`],
     ['--public-url URL', 'Origin phones reach this device at, for receipt links and their QR codes (default: $TESSERA_PUBLIC_URL, else the --host address; with 0.0.0.0 the first LAN address).'],
     ['--data DIR', 'Data folder (default: $TESSERA_DATA, else the platform user-data folder).'],
+    ['--nats URL', 'Spread scenario runs over nodes through this NATS JetStream server (default: $TESSERA_NATS_URL; none: every run runs here).'],
+    ['--node NAME', 'This node\'s name in the cluster (default: $TESSERA_NODE_NAME, else the host name).'],
+    ['--attr K:V', 'A node attribute scenarios may require (has:mic, region:eu); repeatable (default: $TESSERA_NODE_ATTRS, a comma list).'],
   ],
   async run(values, _positionals, io) {
     const port = parsePort(values['port'] as string | undefined);
@@ -82,7 +89,13 @@ const startCommand: Command = {
     // Checked before anything starts: a bad URL is the operator's typo, not a runtime failure.
     if (publicUrl !== undefined) parsePublicOrigin(publicUrl);
     // Handed on as the environment variable, which the Electron shell's host reads too.
-    const env = publicUrl === undefined ? io.env : { ...io.env, TESSERA_PUBLIC_URL: publicUrl };
+    const env: NodeJS.ProcessEnv = publicUrl === undefined ? { ...io.env } : { ...io.env, TESSERA_PUBLIC_URL: publicUrl };
+    // The cluster flags travel the same way (issue 18); checked here so a typo stops the start.
+    if (values['nats'] !== undefined) env['TESSERA_NATS_URL'] = values['nats'] as string;
+    if (values['node'] !== undefined) env['TESSERA_NODE_NAME'] = values['node'] as string;
+    const attrs = values['attr'] as unknown as string[] | undefined;
+    if (attrs !== undefined && attrs.length > 0) env['TESSERA_NODE_ATTRS'] = attrs.join(',');
+    clusterOptionsFromEnv(env);
     io = { ...io, env };
     const host = (values['host'] as string | undefined) ?? DEFAULT_HOST;
     const dataDir = resolve(resolveDataDir(values['data'] as string | undefined, io.env));

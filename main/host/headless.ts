@@ -17,6 +17,8 @@ import type { Role } from '../common/roles.js';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { parsePublicOrigin } from '../runtime/links/index.js';
+import { clusterOptionsFromEnv } from '../runtime/cluster/model.js';
+import type { ClusterOptions } from '../runtime/cluster/model.js';
 import { HTTP_ORIGIN_MAP_ENV, parseHttpOriginMap } from '../../sandbox/capabilities.js';
 
 export interface HostOptions {
@@ -110,6 +112,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     journeyDirs: options.journeyDirs ?? [BUILTIN_JOURNEYS_DIR, join(dataDir, 'journeys')],
     cityDirs: options.cityDirs ?? cityPackageDirs(options.env ?? process.env, dataDir),
     ...locationFromEnv(options.env ?? process.env),
+    ...clusterFromEnv(options.env ?? process.env),
     ...(httpOriginMap.size > 0 ? { httpOriginMap } : {}),
     voiceConfig: voiceSettingsFromEnv(options.env ?? process.env),
     intentRuleFiles: [...BUILTIN_INTENT_FILES, ...['en', 'ru', 'uk'].map((l) => join(dataDir, 'intents', `${l}.yaml`))],
@@ -160,6 +163,12 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     uiUrl: `${origin}/#token=${encodeURIComponent(options.uiRole ? credentials.roleToken(options.uiRole) : token)}`,
     close: () => runtime.close(),
   };
+}
+
+/** The cluster of `--nats/--node/--attr` or TESSERA_NATS_URL & co. (issue 18); none: every run runs here. */
+function clusterFromEnv(env: NodeJS.ProcessEnv): { cluster?: ClusterOptions } {
+  const cluster = clusterOptionsFromEnv(env);
+  return cluster ? { cluster } : {};
 }
 
 /** Where this device sells (`TESSERA_MARKET`, `TESSERA_CITY`): the market and city of product sessions that name none. */

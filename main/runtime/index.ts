@@ -29,6 +29,7 @@ import type { Memory } from './memory/index.js';
 import { createPluginRegistry } from './plugins/index.js';
 import type { HttpOriginMap } from '../../sandbox/capabilities.js';
 import { createScenarioEngine } from './scenarios/engine.js';
+import type { Cluster, ClusterOptions } from './cluster/index.js';
 import type { EngineLimits, ScenarioEngine } from './scenarios/engine.js';
 import { scenarioExpressions } from './scenarios/expressions.js';
 import { createAutomation } from './scenarios/automation.js';
@@ -105,6 +106,8 @@ export interface Runtime {
   /** Cost counters per step and daily quotas per node and user. */
   readonly costs: CostMeter;
   readonly scenarios: ScenarioEngine;
+  /** This node's view of the cluster its runs are spread over (issue 18); undefined without `options.cluster`. */
+  readonly cluster: Cluster | undefined;
   /** Schedules and bus triggers that start scenarios. */
   readonly automation: Automation;
   /** Seed 002 contracts: executions with their lifecycle, session/execution state, artifacts. */
@@ -181,6 +184,11 @@ export interface RuntimeOptions {
   intentRuleFiles?: string[];
   /** Scenario engine concurrency limits. */
   scenarioLimits?: Partial<EngineLimits>;
+  /**
+   * Spread scenario runs over nodes through NATS JetStream (issue 18; `tessera start --nats URL`). Absent: every
+   * run runs here and the NATS client is never loaded.
+   */
+  cluster?: ClusterOptions;
   /**
    * Builds the speech stack from the loaded intent rules (the STT grammar comes from them); default: the speech
    * module's engines as `tessera doctor` finds them. `false` disables voice (the reason says so).
@@ -531,6 +539,15 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     }
   }
   scenarios.resume();
+  // Runs spread over nodes (issue 18): attached before schedules and triggers can start runs, so each one's row and
+  // outbox row commit together. Registered after the engine, so it is disposed first (LIFO): it stops pulling and
+  // leaves its runs unacked before the engine stops them.
+  let cluster: Cluster | undefined;
+  if (options.cluster) {
+    const { createCluster } = await import('./cluster/index.js');
+    cluster = createCluster(options.cluster, { store, engine: scenarios, bus, logger: logger.child({ module: 'cluster' }), ...(options.clock ? { clock: options.clock } : {}) });
+    resources.add(cluster);
+  }
   // Payments and refunds a stop interrupted are finished (or found not to have happened) before new requests.
   await sessions.recover();
   // Stops whose entitlement was redeemed while no journey heard of it (a crash between the two) are completed.
@@ -581,6 +598,7 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     secrets,
     costs,
     scenarios,
+    cluster,
     automation,
     intents,
     locks,

@@ -218,7 +218,98 @@ export interface ScenarioEngine {
   readonly stats: { queued: number; running: number };
   /** Stop taking runs, cancel timers, wait for running steps to yield (with a deadline). Runs stay resumable. */
   dispose(): Promise<void>;
+  /** Hooks for runs spread over nodes (issue 18, main/runtime/cluster). */
+  readonly remote: RemoteRuns;
 }
+
+// ── distribution over nodes (issue 18; used by main/runtime/cluster) ─────────────────────────────────────
+/**
+ * How runs are spread over nodes (issue 18 point 1). Attached by the cluster module (`engine.remote.attach`);
+ * without it every run runs here, exactly as before.
+ */
+export interface RunDistribution {
+  /** Whether this run goes to the cluster instead of the local queue; asked in run(), before its row is written. */
+  accepts(scenario: Scenario, options: RunOptions): boolean;
+  /**
+   * Called inside the transaction that inserts a dispatched run's row (seed 001 §18 outbox): write the outbox row
+   * there, synchronously, so the run and its publication commit or roll back together.
+   */
+  dispatched(run: DispatchedRun): void;
+  /** Cancel a dispatched run that is not running here (synchronous; the cluster forwards it through its outbox). */
+  cancel(runId: string, reason: string): void;
+}
+
+export interface DispatchedRun {
+  run_id: string;
+  scenario_id: string;
+  ctx: Record<string, unknown>;
+  priority: Priority;
+  trace_id: string;
+  created_at: number;
+}
+
+/** A step's outcome as a run record shared by the nodes holds it (the cluster's KV record). */
+export interface RemoteStep {
+  name: string;
+  state: StepState;
+  attempt: number;
+  effect: boolean;
+  output: unknown;
+  error: ErrorData | null;
+  started_at: number;
+  finished_at: number | null;
+}
+
+/** A run as recorded by the cluster (possibly on another node): what `remote.apply` mirrors into the local tables. */
+export interface RemoteRun {
+  run_id: string;
+  scenario_id: string;
+  state: RunState;
+  priority: Priority;
+  ctx: Record<string, unknown>;
+  bag: Record<string, unknown>;
+  error: ErrorData | null;
+  trace_id: string;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  steps: Record<string, RemoteStep>;
+}
+
+/**
+ * The fence of one delivery of a distributed run (issue 18): a node executes a delivered run only while it holds
+ * the run record's claim. Both calls reject with RUN_FENCED once another delivery has claimed the run; the engine
+ * then stops the run where it is (no compensation, no final state: the new owner finishes it).
+ */
+export interface RunFence {
+  /** Before an effectful step acts. */
+  check(stepKey: string): Promise<void>;
+  /** Commit a step's outcome (completed, skipped, failed for good) to the shared record, under the fence. */
+  step(stepKey: string, outcome: RemoteStep): Promise<void>;
+}
+
+/** The engine's side of distribution (issue 18). Every member is a no-op for runs that never left this node. */
+export interface RemoteRuns {
+  attach(distribution: RunDistribution): void;
+  /**
+   * Mirror a run recorded by the cluster into the local tables (its row, marked dispatched, and its steps), so
+   * status, runs, replay and diff answer for it synchronously. A final state resolves `wait()`ers; `announce`
+   * also publishes `scenario.run.<state>` (the run's origin node, so its journal says how its run ended).
+   * Ignored for a run executing here (its own engine writes it).
+   */
+  apply(run: RemoteRun, options?: { announce?: boolean }): void;
+  /**
+   * Execute a delivered run under `fence`: steps recorded as completed or skipped (mirrored first with apply) are
+   * replayed, not run again. Resolves with the final record, or null when the run stopped without finishing here
+   * (fenced out, or the runtime stopping).
+   */
+  execute(runId: string, fence: RunFence): Promise<RunRecord | null>;
+  /** Whether the run executes on this node now. */
+  running(runId: string): boolean;
+}
+
+/** The error a fenced-out run stops with. */
+const isFenced = (err: unknown) => isTesseraError(err) && err.code === 'RUN_FENCED';
 
 export const SCENARIO_MIGRATIONS: readonly Migration[] = [
   {
@@ -279,6 +370,14 @@ export const SCENARIO_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    name: 'runs dispatched to the cluster',
+    up(db) {
+      // 1: the run went to the cluster (issue 18): resume() leaves it alone; its record there is its truth.
+      db.exec('ALTER TABLE scenario_runs ADD COLUMN dispatched INTEGER NOT NULL DEFAULT 0;');
+    },
+  },
 ];
 
 const PRIORITY_RANK: Record<Priority, number> = { LOW: 0, NORM: 1, HIGH: 2 };
@@ -312,6 +411,7 @@ interface RunRow {
   started_at: number | null;
   finished_at: number | null;
   replay_of: string | null;
+  dispatched: number;
 }
 
 interface StepRow {
@@ -416,13 +516,13 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   const personalSeen = new WeakMap<object, Set<unknown>>();
 
   const q = {
-    insertRun: db.prepare('INSERT INTO scenario_runs (run_id, scenario_id, state, priority, ctx, trace_id, parent_run_id, dry_run, seq, created_at, replay_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    insertRun: db.prepare('INSERT INTO scenario_runs (run_id, scenario_id, state, priority, ctx, trace_id, parent_run_id, dry_run, seq, created_at, replay_of, dispatched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
     setBagAfter: db.prepare('UPDATE scenario_steps SET bag_after = ? WHERE run_id = ? AND step_key = ?'),
     getRun: db.prepare<[string], RunRow>('SELECT * FROM scenario_runs WHERE run_id = ?'),
     setRunState: db.prepare('UPDATE scenario_runs SET state = ?, error = ?, finished_at = ? WHERE run_id = ?'),
     startRun: db.prepare("UPDATE scenario_runs SET state = 'running', started_at = COALESCE(started_at, ?) WHERE run_id = ?"),
     setBag: db.prepare('UPDATE scenario_runs SET bag = ? WHERE run_id = ?'),
-    unfinished: db.prepare<[], RunRow>("SELECT * FROM scenario_runs WHERE state IN ('queued', 'running') ORDER BY seq"),
+    unfinished: db.prepare<[], RunRow>("SELECT * FROM scenario_runs WHERE state IN ('queued', 'running') AND dispatched = 0 ORDER BY seq"),
     maxSeq: db.prepare<[], { s: number | null }>('SELECT MAX(seq) AS s FROM scenario_runs'),
     getStep: db.prepare<[string, string], StepRow>('SELECT * FROM scenario_steps WHERE run_id = ? AND step_key = ?'),
     steps: db.prepare<[string], StepRow>('SELECT * FROM scenario_steps WHERE run_id = ? ORDER BY ord'),
@@ -936,12 +1036,14 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     if (prior && prior.state === 'skipped') return { output: null, skipped: true };
     const idempotencyKey = `${run.scenario_id}/${run.run_id}/${key}`;
     const trace = { trace_id: run.trace_id };
+    const fence = fences.get(run.run_id);
     if (step.when !== undefined && !isTruthy(expressions.evaluate(step.when, scope))) {
       defer(() => {
         q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt: 0, effect: step.effect ? 1 : 0, simulated: 0, input: null, now: clock(), ord: ++ord });
         q.finishStep.run('skipped', null, null, clock(), run.run_id, key);
         bus.publish('scenario.step.skipped', { run_id: run.run_id, step: key, reason: 'when was false' }, trace);
       }, first);
+      if (fence) await fence.step(key, { name: step.name, state: 'skipped', attempt: 0, effect: step.effect, output: null, error: null, started_at: clock(), finished_at: clock() });
       return { output: null, skipped: true };
     }
     // Evaluated twice: once with secrets revealed for the action itself, once redacted for every record of it.
@@ -968,6 +1070,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       }, first);
       try {
         const env: StepEnv = { run, key, idempotencyKey, signal, firstStartedAt, sensitive: logged !== JSON.stringify(clear) };
+        if (fence && step.effect && !simulated) await fence.check(key); // a stale node never acts (issue 18)
         const output = guardSecrets(replayed ? parseJson(original!.output) : simulated ? { simulated: true, would: step.target, with: JSON.parse(logged) as unknown } : await withTimeout((s) => execute(step, input, { ...env, signal: s }), step.timeout, signal, `Step ${step.name}`), scope, personal);
         const outJson = JSON.stringify(output ?? null);
         const finished = clock();
@@ -975,8 +1078,10 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
           q.finishStep.run('completed', outJson, null, finished, run.run_id, key);
           bus.publish('scenario.step.completed', { run_id: run.run_id, step: key, attempt, duration_ms: finished - started, output: expressions.redact(output ?? null) }, trace);
         });
+        if (fence) await fence.step(key, { name: step.name, state: 'completed', attempt, effect: step.effect, output: JSON.parse(outJson) as unknown, error: null, started_at: started, finished_at: finished });
         return { output: output ?? null, skipped: false };
       } catch (err) {
+        if (isFenced(err)) throw err;
         // The run itself was stopped (cancel, run timeout, shutdown): no retry, the run decides what it means.
         if (signal.aborted) throw interrupted(run, key, attempt, signal);
         const error = toErrorData(isTesseraError(err) ? err : new TesseraError('STEP_FAILED', `${step.name}: ${(err as Error).message ?? String(err)}`));
@@ -1110,6 +1215,11 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       }
       finishRun(runId, 'completed', null, run.trace_id, { scenario_id: scenario.id });
     } catch (err) {
+      // Another delivery claimed the run (issue 18): stop here, no compensation, no final state (its owner ends it).
+      if (isFenced(err)) {
+        bus.publish('cluster.run.fenced', { run_id: runId, scenario_id: scenario.id }, { trace_id: run.trace_id });
+        return;
+      }
       if (err instanceof Cancelled) {
         if (disposed) return; // shutting down: the run stays resumable
         finishRun(runId, 'cancelled', { code: 'RUN_CANCELLED', message: err instanceof Cancelled ? err.reason : 'cancelled' }, run.trace_id);
@@ -1124,7 +1234,69 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     }
   }
 
+  // ── distribution over nodes (issue 18) ────────────────────────────────────────────────────────────────
+  let distribution: RunDistribution | undefined;
+  /** The fence of each delivered run executing here. */
+  const fences = new Map<string, RunFence>();
+  const upsertRemote = db.prepare(`INSERT INTO scenario_runs (run_id, scenario_id, state, priority, ctx, bag, error, trace_id, dry_run, seq, created_at, started_at, finished_at, dispatched)
+    VALUES (@run_id, @scenario_id, @state, @priority, @ctx, @bag, @error, @trace_id, 0, @seq, @created_at, @started_at, @finished_at, 1)
+    ON CONFLICT (run_id) DO UPDATE SET state = @state, bag = @bag, error = @error, started_at = @started_at, finished_at = @finished_at, dispatched = 1`);
+  const upsertRemoteStep = db.prepare(`INSERT INTO scenario_steps (run_id, step_key, name, state, attempt, effect, simulated, output, error, first_started_at, started_at, finished_at, ord)
+    VALUES (@run_id, @step_key, @name, @state, @attempt, @effect, 0, @output, @error, @started_at, @started_at, @finished_at, @ord)
+    ON CONFLICT (run_id, step_key) DO UPDATE SET state = @state, attempt = @attempt, output = @output, error = @error, finished_at = @finished_at`);
+  const remote: RemoteRuns = {
+    attach(d) {
+      distribution = d;
+    },
+    running: (runId) => running.has(runId),
+    apply(r, applyOptions = {}) {
+      if (running.has(r.run_id) || disposed) return;
+      flush();
+      const before = q.getRun.get(r.run_id);
+      const final = r.state !== 'queued' && r.state !== 'running';
+      db.transaction(() => {
+        upsertRemote.run({ run_id: r.run_id, scenario_id: r.scenario_id, state: r.state, priority: r.priority, ctx: JSON.stringify(r.ctx), bag: JSON.stringify(r.bag), error: r.error ? JSON.stringify(r.error) : null, trace_id: r.trace_id, seq: before?.seq ?? ++seq, created_at: r.created_at, started_at: r.started_at, finished_at: r.finished_at });
+        for (const [key, st] of Object.entries(r.steps)) {
+          upsertRemoteStep.run({ run_id: r.run_id, step_key: key, name: st.name, state: st.state, attempt: st.attempt, effect: st.effect ? 1 : 0, output: JSON.stringify(st.output ?? null), error: st.error ? JSON.stringify(st.error) : null, started_at: st.started_at, finished_at: st.finished_at, ord: ++ord });
+        }
+        if (final && before?.state !== r.state && applyOptions.announce) bus.publish(`scenario.run.${r.state}`, { run_id: r.run_id, scenario_id: r.scenario_id, remote: true, ...(r.error ? { error: r.error } : {}) }, { trace_id: r.trace_id });
+      })();
+      if (!final) return;
+      const list = waiters.get(r.run_id);
+      waiters.delete(r.run_id);
+      const record = toRecord(q.getRun.get(r.run_id)!);
+      for (const w of list ?? []) w(record);
+    },
+    async execute(runId, fence) {
+      flush();
+      const row = q.getRun.get(runId);
+      const scenario = row ? scenarios.get(row.scenario_id) : undefined;
+      if (!row || !scenario) throw new TesseraError('RUN_NOT_FOUND', `No run ${runId} of a known scenario here.`);
+      if (running.has(runId)) throw new TesseraError('VALIDATION_FAILED', `Run ${runId} already runs here.`);
+      if (row.state !== 'queued' && row.state !== 'running') return toRecord(row);
+      fences.set(runId, fence);
+      const controller = new AbortController();
+      const entry: ExecutionUnit = { run_id: runId, controller, scenario, counted: false };
+      running.set(runId, entry);
+      setCounted(entry, true);
+      try {
+        await executeRun(runId, scenario, controller.signal, row);
+      } finally {
+        fences.delete(runId);
+        setCounted(entry, false);
+        running.delete(runId);
+        pump();
+      }
+      if (!commitPendingOk()) return null;
+      const after = q.getRun.get(runId)!;
+      return after.state === 'queued' || after.state === 'running' ? null : toRecord(after);
+    },
+  };
+  /** Commits what is pending; false when the store refused (the caller must not report a final state). */
+  const commitPendingOk = () => commitPending(true) === undefined;
+
   const engine: ScenarioEngine = {
+    remote,
     register(scenario) {
       scenarios.set(scenario.id, scenario);
       if (scenario.pii) memory.markPersonal(scenario.pii); // issue 18 point 4: marks outlive the scenario
@@ -1153,8 +1325,10 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       const mySeq = ++seq;
       const ctxJson = JSON.stringify(ctx);
       pendingRunIds.add(runId);
+      const dispatch = distribution?.accepts(scenario, opts) === true ? distribution : undefined;
       const insert = () => {
-        q.insertRun.run(runId, scenarioId, 'queued', priority, ctxJson, traceId, opts.parent_run_id ?? null, opts.dry_run ? 1 : 0, mySeq, now, opts.replay_of ?? null);
+        q.insertRun.run(runId, scenarioId, 'queued', priority, ctxJson, traceId, opts.parent_run_id ?? null, opts.dry_run ? 1 : 0, mySeq, now, opts.replay_of ?? null, dispatch ? 1 : 0);
+        dispatch?.dispatched({ run_id: runId, scenario_id: scenarioId, ctx, priority, trace_id: traceId, created_at: now });
         bus.publish('scenario.run.queued', { run_id: runId, scenario_id: scenarioId, priority, ...(opts.dry_run ? { dry_run: true } : {}), ...(opts.parent_run_id ? { parent_run_id: opts.parent_run_id } : {}) }, { trace_id: traceId });
         pendingRunIds.delete(runId);
       };
@@ -1172,6 +1346,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       } else {
         defer(insert);
       }
+      if (dispatch) return runId; // it runs wherever the cluster delivers it
       if (opts.breakpoints && opts.breakpoints.length > 0) debuggers.set(runId, { breakpoints: new Set(opts.breakpoints), stepping: false, pausedAt: null });
       const item: Queued = { run_id: runId, scenario_id: scenarioId, priority, enqueued_at: now, seq: mySeq };
       // Nothing queued ahead of it and room to run: start it now, in the caller's turn, rather than behind the
@@ -1180,7 +1355,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       // Not inside a transaction (a parent's effect record, a flush delivering events): a start there would commit
       // or roll back with work that is not its own; such runs go through the queue, a microtask later.
       if (queue.length === 0 && !pumping && !db.inTransaction && startDepth < MAX_SYNC_START_DEPTH && fits(scenario)) {
-        const row: RunRow = { run_id: runId, scenario_id: scenarioId, state: 'queued', priority, ctx: ctxJson, bag: '{}', error: null, trace_id: traceId, parent_run_id: opts.parent_run_id ?? null, dry_run: opts.dry_run ? 1 : 0, seq: mySeq, created_at: now, started_at: null, finished_at: null, replay_of: opts.replay_of ?? null };
+        const row: RunRow = { run_id: runId, scenario_id: scenarioId, state: 'queued', priority, ctx: ctxJson, bag: '{}', error: null, trace_id: traceId, parent_run_id: opts.parent_run_id ?? null, dry_run: opts.dry_run ? 1 : 0, seq: mySeq, created_at: now, started_at: null, finished_at: null, replay_of: opts.replay_of ?? null, dispatched: 0 };
         startDepth++;
         try {
           startRun(item, scenario, row);
@@ -1271,7 +1446,9 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         finishRun(runId, 'cancelled', { code: 'RUN_CANCELLED', message: reason }, row.trace_id);
         return true;
       }
-      running.get(runId)?.controller.abort(new Cancelled(reason));
+      const unit = running.get(runId);
+      if (unit) unit.controller.abort(new Cancelled(reason));
+      else if (row.dispatched === 1) distribution?.cancel(runId, reason);
       return true;
     },
     wait(runId, timeoutMs) {

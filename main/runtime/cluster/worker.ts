@@ -1,0 +1,206 @@
+/**
+ * Executing delivered runs (issue 18 point 1): claim, fence, run through the engine, ack only after the final
+ * state is written under the fence.
+ *
+ * Traps designed against:
+ * - A late ack credited to another worker's redelivery (nats-server#4786): a node acks a delivery only after it
+ *   wrote the run's final state with CAS under its own fence. A node that was paused or partitioned while the run
+ *   was redelivered finds its next write refused (the record carries another node/fence) and never acks.
+ * - At-least-once delivery: the claim is a CAS on the run record's revision, and its fence grows with every claim;
+ *   every step outcome is a CAS on the revision this node last wrote, so two holders cannot both advance a run.
+ * - A republished duplicate (the outbox publishes again a run not seen claimed): a delivery whose stream sequence
+ *   differs from the claimed one while that claim's node is alive is acked as a duplicate, not claimed.
+ */
+import type { JsMsg } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { TesseraError, toErrorData } from '../../common/errors.js';
+import type { ErrorData } from '../../common/errors.js';
+import type { Bus } from '../bus/index.js';
+import type { Logger } from '../log/index.js';
+import type { RunFence, RemoteStep, ScenarioEngine } from '../scenarios/engine.js';
+import type { ClusterRun, DispatchMessage } from './model.js';
+import { isFinal, runKey } from './model.js';
+
+export interface WorkerContext {
+  node: string;
+  engine: ScenarioEngine;
+  bus: Bus;
+  logger: Logger;
+  runs: () => KV | undefined;
+  ackWaitMs: number;
+  nakBaseMs: number;
+  clock: () => number;
+  /** Whether a node is alive now (its heartbeat is fresh). */
+  alive(node: string): boolean;
+  stopping(): boolean;
+  /** Fault injection (Cluster.pauseProgress): no `working()` while paused. */
+  paused(): boolean;
+}
+
+const encode = (r: ClusterRun) => JSON.stringify(r);
+const isCasFailure = (err: unknown) => /wrong last sequence|key exists/i.test(String((err as Error)?.message ?? err));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
+const fenced = (runId: string, why: string) => new TesseraError('RUN_FENCED', `Run ${runId}: ${why}`);
+
+/**
+ * Holds one claim of a run. `mutate` writes the record with CAS on the revision this node last wrote; on a CAS
+ * failure it reads the record again: still ours (someone set cancel_requested) → merge and retry; another
+ * node/fence → RUN_FENCED. A NATS outage is retried until an ack wait has passed without a write, after which
+ * the claim may have been redelivered elsewhere: RUN_FENCED too (the run stops, unacked; its new owner ends it).
+ */
+class Claim implements RunFence {
+  constructor(
+    private readonly ctx: WorkerContext,
+    private readonly kv: KV,
+    readonly record: { current: ClusterRun },
+    private revision: number,
+  ) {}
+
+  private get key() {
+    return runKey(this.record.current.run_id);
+  }
+
+  private ours(r: ClusterRun) {
+    return r.node === this.ctx.node && r.fence === this.record.current.fence;
+  }
+
+  async mutate(fn: (r: ClusterRun) => ClusterRun): Promise<void> {
+    const runId = this.record.current.run_id;
+    const deadline = this.ctx.clock() + this.ctx.ackWaitMs;
+    for (let attempt = 0; ; attempt++) {
+      const next = { ...fn(this.record.current), updated_at: this.ctx.clock() };
+      try {
+        this.revision = await this.kv.update(this.key, encode(next), this.revision);
+        this.record.current = next;
+        return;
+      } catch (err) {
+        if (isCasFailure(err)) {
+          const entry = await this.kv.get(this.key).catch(() => null);
+          const seen = entry?.json<ClusterRun>();
+          if (!entry || !seen || !this.ours(seen)) throw fenced(runId, `claimed by ${seen?.node ?? 'nobody'} (fence ${seen?.fence ?? '?'}) since this node took it (fence ${this.record.current.fence}).`);
+          this.record.current = seen;
+          this.revision = entry.revision;
+          if (seen.cancel_requested && this.ctx.engine.remote.running(runId)) this.ctx.engine.cancel(runId, seen.cancel_requested);
+          continue;
+        }
+        if (this.ctx.stopping() || this.ctx.clock() > deadline) throw fenced(runId, `the run record could not be written for an ack wait (${(err as Error).message}); it may run elsewhere now.`);
+        await sleep(Math.min(1000, 50 * 2 ** attempt));
+      }
+    }
+  }
+
+  async check(stepKey: string): Promise<void> {
+    const deadline = this.ctx.clock() + this.ctx.ackWaitMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const entry = await this.kv.get(this.key);
+        const seen = entry?.json<ClusterRun>();
+        if (!entry || !seen || !this.ours(seen)) throw fenced(this.record.current.run_id, `step ${stepKey} refused: claimed by ${seen?.node ?? 'nobody'} (fence ${seen?.fence ?? '?'}).`);
+        return;
+      } catch (err) {
+        if (err instanceof TesseraError) throw err;
+        if (this.ctx.stopping() || this.ctx.clock() > deadline) throw fenced(this.record.current.run_id, `the fence could not be checked (${(err as Error).message}).`);
+        await sleep(Math.min(1000, 50 * 2 ** attempt));
+      }
+    }
+  }
+
+  step(stepKey: string, outcome: RemoteStep): Promise<void> {
+    return this.mutate((r) => ({ ...r, steps: { ...r.steps, [stepKey]: outcome } }));
+  }
+}
+
+/** Exponential nak delay: nakBase · 2^(delivery-1), at most 30 s. */
+export const nakDelay = (base: number, delivery: number) => Math.min(30_000, base * 2 ** Math.max(0, delivery - 1));
+
+/** Handle one delivery. Never throws; settles the message (ack/nak/term) or leaves it (fenced, stopping). */
+export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Set<string>): Promise<void> {
+  const kv = ctx.runs();
+  const delivery = msg.info.deliveryCount;
+  let body: DispatchMessage;
+  try {
+    body = msg.json<DispatchMessage>();
+  } catch {
+    msg.term('malformed run message');
+    return;
+  }
+  const runId = body.run_id;
+  const nak = (why: string) => {
+    ctx.logger.warn('a distributed run was handed back', { run_id: runId, delivery, why });
+    msg.nak(nakDelay(ctx.nakBaseMs, delivery));
+  };
+  if (!kv) return nak('the run records are not open yet');
+  try {
+    const key = runKey(runId);
+    const entry = await kv.get(key);
+    const rec = entry?.json<ClusterRun>();
+    if (!entry || !rec) return nak('its run record is not written yet');
+    if (isFinal(rec.state)) {
+      msg.ack(); // finished already (a redelivery after a lost ack, or a duplicate)
+      return;
+    }
+    if (rec.state === 'running' && rec.msg_seq !== null && rec.msg_seq !== msg.seq && rec.node !== null && ctx.alive(rec.node)) {
+      msg.ack(); // a republished duplicate of a run another live node holds
+      return;
+    }
+    const now = ctx.clock();
+    const finish = async (claim: Claim | undefined, state: 'cancelled' | 'failed', error: ErrorData) => {
+      if (claim) await claim.mutate((r) => ({ ...r, state, error, finished_at: now }));
+      else await kv.update(key, encode({ ...rec, state, error, finished_at: now, updated_at: now }), entry.revision);
+      ctx.engine.remote.apply({ ...rec, state, error, finished_at: now });
+    };
+    if (rec.cancel_requested) {
+      await finish(undefined, 'cancelled', { code: 'RUN_CANCELLED', message: rec.cancel_requested });
+      msg.ack();
+      return;
+    }
+    // Enforced here, not by the consumer: scenarios sharing a constraint set (one consumer) differ in max_deliver.
+    const maxDeliver = body.max_deliver;
+    if (delivery > maxDeliver) {
+      await finish(undefined, 'failed', { code: 'RUN_DELIVERY_EXHAUSTED', message: `Run ${runId} was delivered ${delivery} times; its scenario allows ${maxDeliver} (max_deliver).` });
+      ctx.bus.publish('cluster.run.exhausted', { run_id: runId, scenario_id: rec.scenario_id, deliveries: delivery }, { trace_id: rec.trace_id });
+      msg.term('max_deliver');
+      return;
+    }
+    if (!ctx.engine.scenario(body.scenario_id)) return nak(`scenario ${body.scenario_id} is not loaded here`);
+    // Claim: CAS on the revision read above; the fence grows with every claim.
+    const claimed: ClusterRun = { ...rec, state: 'running', node: ctx.node, fence: rec.fence + 1, delivery, msg_seq: msg.seq, started_at: rec.started_at ?? now, updated_at: now };
+    let revision: number;
+    try {
+      revision = await kv.update(key, encode(claimed), entry.revision);
+    } catch (err) {
+      if (isCasFailure(err)) return nak('claimed concurrently');
+      throw err;
+    }
+    const trace = { trace_id: rec.trace_id };
+    if (rec.node !== null) ctx.bus.publish('cluster.run.redelivered', { run_id: runId, from: rec.node, to: ctx.node, delivery, fence: claimed.fence }, trace);
+    ctx.bus.publish('cluster.run.claimed', { run_id: runId, scenario_id: rec.scenario_id, node: ctx.node, delivery, fence: claimed.fence }, trace);
+    // The steps recorded by earlier holders become local rows first: the engine replays them instead of running them.
+    ctx.engine.remote.apply(claimed);
+    const claim = new Claim(ctx, kv, { current: claimed }, revision);
+    // Progress: only a node that stops (dies, pauses, loses NATS) lets its run be redelivered.
+    running.add(runId);
+    const working = setInterval(() => !ctx.paused() && msg.working(), Math.max(100, Math.floor(ctx.ackWaitMs / 3)));
+    let result;
+    try {
+      result = await ctx.engine.remote.execute(runId, claim);
+    } finally {
+      clearInterval(working);
+      running.delete(runId);
+    }
+    if (result === null) return; // fenced out, or this runtime is stopping: never acked (redelivered elsewhere)
+    const final = result;
+    const status = ctx.engine.status(runId);
+    await claim.mutate((r) => ({ ...r, state: final.state, bag: status.bag, error: final.error, finished_at: final.finished_at ? Date.parse(final.finished_at) : ctx.clock() }));
+    // Acked only now, under the fence (nats-server#4786). A failed run is final: term, not redelivered.
+    if (final.state === 'failed') msg.term('run failed');
+    else msg.ack();
+  } catch (err) {
+    if (err instanceof TesseraError && err.code === 'RUN_FENCED') {
+      ctx.bus.publish('cluster.run.fenced', { run_id: runId, node: ctx.node, delivery, error: toErrorData(err) });
+      return;
+    }
+    if (ctx.stopping()) return;
+    nak(String((err as Error)?.message ?? err));
+  }
+}
