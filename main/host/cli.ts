@@ -59,7 +59,7 @@ export interface Command {
 const startCommand: Command = {
   name: 'start',
   summary: 'Start the runtime: the Electron window when possible, else headless with the UI over HTTP.',
-  usage: 'tessera start [--headless] [--kiosk] [--port N] [--host H] [--public-url URL] [--data DIR]',
+  usage: 'tessera start [--headless] [--kiosk] [--port N] [--host H] [--public-url URL] [--data DIR] [--developer]',
   options: {
     headless: { type: 'boolean' },
     kiosk: { type: 'boolean' },
@@ -67,6 +67,7 @@ const startCommand: Command = {
     host: { type: 'string' },
     'public-url': { type: 'string' },
     data: { type: 'string' },
+    developer: { type: 'boolean' },
   },
   flags: [
     ['--headless', 'Never open a window; serve the UI over HTTP (the default when Electron or a display is missing).'],
@@ -75,6 +76,7 @@ const startCommand: Command = {
     ['--host H', `Address to listen on (default ${DEFAULT_HOST}). Anything but loopback exposes the API to the network.`],
     ['--public-url URL', 'Origin phones reach this device at, for receipt links and their QR codes (default: $TESSERA_PUBLIC_URL, else the --host address; with 0.0.0.0 the first LAN address).'],
     ['--data DIR', 'Data folder (default: $TESSERA_DATA, else the platform user-data folder).'],
+    ['--developer', 'Developer mode (also TESSERA_DEVELOPER=1): load unsigned or unverified scenario files, each journaled as a warning; never on a kiosk in service.'],
   ],
   async run(values, _positionals, io) {
     const port = parsePort(values['port'] as string | undefined);
@@ -82,7 +84,7 @@ const startCommand: Command = {
     // Checked before anything starts: a bad URL is the operator's typo, not a runtime failure.
     if (publicUrl !== undefined) parsePublicOrigin(publicUrl);
     // Handed on as the environment variable, which the Electron shell's host reads too.
-    const env = publicUrl === undefined ? io.env : { ...io.env, TESSERA_PUBLIC_URL: publicUrl };
+    const env = { ...io.env, ...(publicUrl === undefined ? {} : { TESSERA_PUBLIC_URL: publicUrl }), ...(values['developer'] ? { TESSERA_DEVELOPER: '1' } : {}) };
     io = { ...io, env };
     const host = (values['host'] as string | undefined) ?? DEFAULT_HOST;
     const dataDir = resolve(resolveDataDir(values['data'] as string | undefined, io.env));
