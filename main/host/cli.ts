@@ -118,6 +118,9 @@ async function runHeadless(opts: { port: number; host: string; dataDir: string; 
   if (!['127.0.0.1', '::1', 'localhost'].includes(opts.host)) {
     io.stderr(`warning: listening on ${opts.host}: the API is reachable from the network; keep the token secret.\n`);
   }
+  if (io.env['TESSERA_DEVELOPER'] === '1') {
+    io.stderr('warning: developer mode: unsigned and unverified scenario files are loaded too (each journaled as scenario.load_warning); never on a kiosk in service.\n');
+  }
   if (!host.publicOriginReachable) {
     io.stderr(`note: receipt links use ${host.publicOrigin}, which phones cannot open; listen on the LAN (--host 0.0.0.0 or an interface address) or pass --public-url.\n`);
   }
