@@ -83,3 +83,18 @@ for (const name of existsSync(citySrc) ? readdirSync(citySrc).sort() : []) {
   cities++;
 }
 process.stdout.write(`signed ${cities} city data package(s) into resources/city\n`);
+
+// The shipped scenarios: resources/scenarios/<name>.yaml signed into resources/scenarios/<name>.sig (beside it) with
+// the real `tessera scenario sign`, over the canonical form (includes inlined). Deterministic like the catalogue, and
+// committed: a runtime refuses an unsigned scenario outside developer mode (issue 18).
+const scenarioSrc = join(root, 'resources', 'scenarios');
+let scenarios = 0;
+for (const name of readdirSync(scenarioSrc).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+  const code = await runCli(['scenario', 'sign', join(scenarioSrc, name), '--key', key], quiet);
+  if (code !== 0) {
+    process.stderr.write(`build-plugins: \`tessera scenario sign ${name}\` failed (${code})\n`);
+    process.exit(1);
+  }
+  scenarios++;
+}
+process.stdout.write(`signed ${scenarios} scenario(s) in resources/scenarios\n`);

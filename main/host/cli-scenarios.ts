@@ -9,17 +9,28 @@
  *
  * SCENARIO_OR_ID is a scenario file (its folder's other scenarios and the bundled ones are registered too, for
  * sub-scenarios) or the id of a bundled scenario (resources/scenarios) or one in `--scenarios DIR`.
+ *
+ * - `scenario sign FILE --key KEY`: loads the scenario (includes inlined) and writes `NAME.sig` beside `NAME.yaml`,
+ *   a DSSE envelope over its canonical form (main/runtime/scenarios/signing.ts). Offline and deterministic.
+ * - `scenario verify FILE [--trust DIR] [--data DIR] [--json]`: who signed it, its cid and its permissions, or the
+ *   code and reason the runtime would refuse it with. Exit 0 valid, 1 refused.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { TesseraError } from '../common/errors.js';
+import { TesseraError, toErrorData } from '../common/errors.js';
+import { readPrivateKey } from '../runtime/keys/index.js';
 import { loadScenarioDir, loadScenarioFile } from '../runtime/scenarios/dsl.js';
+import { readGrants } from '../runtime/scenarios/permissions.js';
+import { scenarioCid, signScenario, signatureFileOf, verifyScenario } from '../runtime/scenarios/signing.js';
+import { combineTrustStores, openTrustStore } from '../runtime/trust/index.js';
+import { writeAtomic } from '../../sandbox/package.js';
+import { resolveDataDir } from './config.js';
 import { diffLines, goldenText, loadScenarioCases, runScenarioCase } from '../runtime/scenarios/golden.js';
 import type { ScenarioCase, Transcript } from '../runtime/scenarios/golden.js';
 import type { Scenario } from '../runtime/scenarios/model.js';
 import { reporting } from './cli-report.js';
 import type { Command } from './cli.js';
-import { BUILTIN_SCENARIOS_DIR } from './paths.js';
+import { BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from './paths.js';
 
 /** A path as the user would type it from here. */
 const shown = (path: string) => {
@@ -122,4 +133,69 @@ const scenarioTest: Command = {
   },
 };
 
-export const SCENARIO_COMMANDS: Command[] = [scenarioTest];
+const scenarioFileArg = (positionals: string[], usage: string): string => {
+  const file = positionals[0];
+  if (!file) throw new TesseraError('CONFIG_INVALID', `FILE is required. Usage: ${usage}`);
+  if (!existsSync(file)) throw new TesseraError('CONFIG_INVALID', `${file}: no such file.`);
+  return resolve(file);
+};
+
+const scenarioSign: Command = {
+  name: 'scenario sign',
+  summary: 'Sign a scenario file: NAME.sig beside NAME.yaml, a DSSE envelope over its canonical form (includes inlined).',
+  usage: 'tessera scenario sign FILE --key KEY',
+  positionals: 1,
+  options: { key: { type: 'string' } },
+  flags: [['--key KEY', 'The private key file (from tessera keygen); the devices must trust its public key and grant what the scenario declares.']],
+  run(values, positionals, io) {
+    return reporting(io, async () => {
+      const keyPath = values['key'] as string | undefined;
+      if (!keyPath) throw new TesseraError('CONFIG_INVALID', `--key KEY is required. Usage: ${this.usage}`);
+      const file = scenarioFileArg(positionals, this.usage);
+      const scenario = loadScenarioFile(file);
+      const key = readPrivateKey(resolve(keyPath));
+      const out = signatureFileOf(file);
+      writeAtomic(out, JSON.stringify(signScenario(scenario, key), null, 2) + '\n');
+      io.stdout(`Signed ${scenario.id} (version ${scenario.version})\n  cid:         ${scenarioCid(scenario)}\n  key id:      ${key.keyid}\n  permissions: ${scenario.permissions?.join(', ') || 'none'}\n  file:        ${shown(out)}\n`);
+      return 0;
+    });
+  },
+};
+
+const scenarioVerify: Command = {
+  name: 'scenario verify',
+  summary: 'Check a scenario file as the runtime loads it: signature, trusted key, grants. Exit 0 valid, 1 refused.',
+  usage: 'tessera scenario verify FILE [--trust DIR] [--data DIR] [--json]',
+  positionals: 1,
+  options: { trust: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' } },
+  flags: [
+    ['--trust DIR', 'Trust folder (keys, revoked.json, grants.json) to verify against (default: the built-in roots plus <data>/trust).'],
+    ['--data DIR', 'Data folder whose trust/ is used (default as for start).'],
+    ['--json', 'Print the result as JSON.'],
+  ],
+  run(values, positionals, io) {
+    return reporting(io, async () => {
+      const file = scenarioFileArg(positionals, this.usage);
+      const explicit = values['trust'] as string | undefined;
+      if (explicit && !existsSync(explicit)) throw new TesseraError('CONFIG_INVALID', `--trust ${explicit}: no such folder.`);
+      const dataTrust = resolve(resolveDataDir(values['data'] as string | undefined, io.env), 'trust');
+      const dirs = explicit ? [resolve(explicit)] : [BUILTIN_TRUST_DIR, ...(existsSync(dataTrust) ? [dataTrust] : [])];
+      const trust = combineTrustStores(...dirs.map((d) => openTrustStore(d)));
+      const grants = readGrants(dirs);
+      try {
+        const scenario = loadScenarioFile(file);
+        const v = verifyScenario(scenario, file, { trust, grants });
+        if (values['json']) io.stdout(JSON.stringify({ valid: true, id: scenario.id, version: scenario.version, cid: v.cid, publisher: v.publisher, permissions: v.permissions, granted: grants(v.publisher) }, null, 2) + '\n');
+        else io.stdout(`valid: ${scenario.id} (version ${scenario.version}) ${v.cid}\n  signed by ${v.publisher.keyid} (${v.publisher.name})\n  permissions: ${v.permissions.join(', ') || 'none'}\n`);
+        return 0;
+      } catch (err) {
+        const e = toErrorData(err);
+        if (values['json']) io.stdout(JSON.stringify({ valid: false, error: e }, null, 2) + '\n');
+        else io.stderr(`invalid: ${e.code}: ${e.message}\n`);
+        return 1;
+      }
+    });
+  },
+};
+
+export const SCENARIO_COMMANDS: Command[] = [scenarioTest, scenarioSign, scenarioVerify];

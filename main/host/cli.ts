@@ -60,7 +60,7 @@ export interface Command {
 const startCommand: Command = {
   name: 'start',
   summary: 'Start the runtime: the Electron window when possible, else headless with the UI over HTTP.',
-  usage: 'tessera start [--headless] [--kiosk] [--port N] [--host H] [--public-url URL] [--data DIR] [--nats URL --node NAME --attr K:V…]',
+  usage: 'tessera start [--headless] [--kiosk] [--port N] [--host H] [--public-url URL] [--data DIR] [--developer] [--nats URL --node NAME --attr K:V…]',
   options: {
     headless: { type: 'boolean' },
     kiosk: { type: 'boolean' },
@@ -71,6 +71,7 @@ const startCommand: Command = {
     nats: { type: 'string' },
     node: { type: 'string' },
     attr: { type: 'string', multiple: true },
+    developer: { type: 'boolean' },
   },
   flags: [
     ['--headless', 'Never open a window; serve the UI over HTTP (the default when Electron or a display is missing).'],
@@ -82,6 +83,7 @@ const startCommand: Command = {
     ['--nats URL', 'Spread scenario runs over nodes through this NATS JetStream server (default: $TESSERA_NATS_URL; none: every run runs here).'],
     ['--node NAME', 'This node\'s name in the cluster (default: $TESSERA_NODE_NAME, else the host name).'],
     ['--attr K:V', 'A node attribute scenarios may require (has:mic, region:eu); repeatable (default: $TESSERA_NODE_ATTRS, a comma list).'],
+    ['--developer', 'Developer mode (also TESSERA_DEVELOPER=1): load unsigned or unverified scenario files, each journaled as a warning; never on a kiosk in service.'],
   ],
   async run(values, _positionals, io) {
     const port = parsePort(values['port'] as string | undefined);
@@ -89,7 +91,7 @@ const startCommand: Command = {
     // Checked before anything starts: a bad URL is the operator's typo, not a runtime failure.
     if (publicUrl !== undefined) parsePublicOrigin(publicUrl);
     // Handed on as the environment variable, which the Electron shell's host reads too.
-    const env: NodeJS.ProcessEnv = publicUrl === undefined ? { ...io.env } : { ...io.env, TESSERA_PUBLIC_URL: publicUrl };
+    const env: NodeJS.ProcessEnv = { ...io.env, ...(publicUrl === undefined ? {} : { TESSERA_PUBLIC_URL: publicUrl }), ...(values['developer'] ? { TESSERA_DEVELOPER: '1' } : {}) };
     // The cluster flags travel the same way (issue 18); checked here so a typo stops the start.
     if (values['nats'] !== undefined) env['TESSERA_NATS_URL'] = values['nats'] as string;
     if (values['node'] !== undefined) env['TESSERA_NODE_NAME'] = values['node'] as string;
@@ -128,6 +130,9 @@ async function runHeadless(opts: { port: number; host: string; dataDir: string; 
   });
   if (!['127.0.0.1', '::1', 'localhost'].includes(opts.host)) {
     io.stderr(`warning: listening on ${opts.host}: the API is reachable from the network; keep the token secret.\n`);
+  }
+  if (io.env['TESSERA_DEVELOPER'] === '1') {
+    io.stderr('warning: developer mode: unsigned and unverified scenario files are loaded too (each journaled as scenario.load_warning); never on a kiosk in service.\n');
   }
   if (!host.publicOriginReachable) {
     io.stderr(`note: receipt links use ${host.publicOrigin}, which phones cannot open; listen on the LAN (--host 0.0.0.0 or an interface address) or pass --public-url.\n`);

@@ -52,6 +52,8 @@ export interface HostOptions {
    * or `https://kiosk-7.example`): capability link URLs and their QR codes use it. Default: `$TESSERA_PUBLIC_URL`, else {@link publicOriginFor}.
    */
   publicUrl?: string;
+  /** Scenario signatures: `developer` loads unsigned ones with a warning. Default: `TESSERA_DEVELOPER=1` → developer, else enforce. */
+  scenarioTrust?: RuntimeOptions['scenarioTrust'];
 }
 
 /**
@@ -107,6 +109,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     builtinTrustDir: options.builtinTrustDir ?? BUILTIN_TRUST_DIR,
     pluginDirs: options.pluginDirs ?? [BUILTIN_PLUGINS_DIR, join(dataDir, 'plugins')],
     scenarioDirs: options.scenarioDirs ?? [BUILTIN_SCENARIOS_DIR, join(dataDir, 'scenarios')],
+    scenarioTrust: options.scenarioTrust ?? ((options.env ?? process.env)['TESSERA_DEVELOPER'] === '1' ? 'developer' : 'enforce'),
     productDirs: [BUILTIN_PRODUCTS_DIR, join(dataDir, 'products')],
     catalogueDirs: options.catalogueDirs ?? [BUILTIN_CATALOGUE_DIR, join(dataDir, 'catalogue')],
     journeyDirs: options.journeyDirs ?? [BUILTIN_JOURNEYS_DIR, join(dataDir, 'journeys')],

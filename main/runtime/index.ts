@@ -35,6 +35,9 @@ import { scenarioExpressions } from './scenarios/expressions.js';
 import { createAutomation } from './scenarios/automation.js';
 import type { Automation } from './scenarios/automation.js';
 import { loadScenarioDir } from './scenarios/dsl.js';
+import { admitScenario } from './scenarios/signing.js';
+import type { ScenarioTrustMode } from './scenarios/signing.js';
+import { readGrants } from './scenarios/permissions.js';
 import { checkIntentTargets, createIntentRegistry, createIntentRouter, createRecognizer, loadRuleSet, registerRuleSetIntents } from './intents/index.js';
 import type { IntentRegistry, IntentRouter, Recognizer, RuleSet } from './intents/index.js';
 import { createArtifactRegistry, createExecutionRegistry, createStateSurface, followScenarioRuns } from './contracts/index.js';
@@ -180,6 +183,12 @@ export interface RuntimeOptions {
   sandboxLauncher?: ProcessLauncher;
   /** Folders of scenario YAML files (built-in resources/scenarios, then `<data>/scenarios`). */
   scenarioDirs?: string[];
+  /**
+   * Scenario signatures (issue 18; scenarios/signing.ts): `enforce` (default) registers only scenarios signed by a
+   * trusted key and within their publisher's grants (`grants.json` in the trust folders); `developer` also loads
+   * the others, each journaled as `scenario.load_warning`.
+   */
+  scenarioTrust?: ScenarioTrustMode;
   /** Intent rule files (built-in resources/intents/*.yaml, then `<data>/intents/*.yaml`). */
   intentRuleFiles?: string[];
   /** Scenario engine concurrency limits. */
@@ -527,13 +536,25 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
     ...(options.clock ? { clock: options.clock } : {}),
   });
 
-  // Scenarios: load the folders (a bad file is journaled, never fatal), resume what a crash interrupted, then
-  // let schedules and triggers fire.
+  // Scenarios: load the folders (a bad, unsigned or over-permissioned file is journaled, never fatal), resume what
+  // a crash interrupted, then let schedules and triggers fire.
+  const scenarioTrust = { mode: options.scenarioTrust ?? 'enforce', trust, grants: readGrants([...(options.builtinTrustDir ? [options.builtinTrustDir] : []), userTrust.dir]) } as const;
   for (const dir of options.scenarioDirs ?? []) {
     if (!existsSync(dir)) continue;
     const loaded = loadScenarioDir(dir);
-    for (const s of loaded.scenarios) scenarios.register(s);
-    for (const e of loaded.errors) {
+    const errors: Array<{ file: string; message: string; code: string }> = loaded.errors.map((e) => ({ ...e, code: 'SCENARIO_INVALID' }));
+    for (const s of loaded.scenarios) {
+      const admitted = admitScenario(s, s.source ?? dir, scenarioTrust);
+      if (!admitted.loaded) errors.push({ file: s.source ?? dir, message: admitted.error.message, code: admitted.error.code });
+      else {
+        scenarios.register(admitted.scenario);
+        if (admitted.warning) {
+          logger.warn('a scenario file was loaded unverified (developer mode)', { file: s.source, ...admitted.warning });
+          bus.publish('scenario.load_warning', { file: s.source ?? dir, scenario_id: s.id, ...admitted.warning });
+        }
+      }
+    }
+    for (const e of errors) {
       logger.warn('a scenario file was not loaded', e);
       bus.publish('scenario.load_failed', e);
     }

@@ -53,7 +53,7 @@ beforeAll(async () => {
   const store = openStore({ path: join(dataDir, DATABASE_FILE) });
   createSecretStore({ store, dataDir, bus: createBus({ journal: createJournal({ store }), logger: createMemoryLogger() }) }).set('demo.token', 'hunter2-do-not-show');
   store.close();
-  tessera = await startTessera(dataDir);
+  tessera = await startTessera(dataDir, ['--developer']); // debug_demo.yaml is unsigned (issue 18)
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });
   page.on('console', (msg) => msg.type() === 'error' && consoleErrors.push(msg.text()));

@@ -21,7 +21,7 @@ let origin: string;
 
 beforeAll(async () => {
   const dir = tempDir('tessera-io-api-', 'file');
-  runtime = await createRuntime({ dataDir: join(dir, 'data'), shell: 'headless', logger: createMemoryLogger(), voice: false, intentRuleFiles: [new URL('../../resources/intents/en.yaml', import.meta.url).pathname], scenarioDirs: [new URL('../../resources/scenarios', import.meta.url).pathname] });
+  runtime = await createRuntime({ dataDir: join(dir, 'data'), shell: 'headless', logger: createMemoryLogger(), voice: false, intentRuleFiles: [new URL('../../resources/intents/en.yaml', import.meta.url).pathname], scenarioDirs: [new URL('../../resources/scenarios', import.meta.url).pathname], builtinTrustDir: new URL('../../resources/trust', import.meta.url).pathname });
   server = await createHttpServer({ runtime, token: TOKEN, logger: createMemoryLogger() });
   await server.listen({ host: '127.0.0.1', port: 0 });
   const address = server.server.address() as { port: number };

@@ -52,6 +52,7 @@ beforeAll(async () => {
     shell: 'headless',
     logger: createMemoryLogger(),
     scenarioDirs: [join(RESOURCES, 'scenarios')],
+    builtinTrustDir: join(RESOURCES, 'trust'), // the shipped scenarios are signed by the built-in dev key (issue 18)
     intentRuleFiles: ['en', 'ru', 'uk'].map((l) => join(RESOURCES, 'intents', `${l}.yaml`)),
     voice: async (ruleSets) => ({ voice: await createVoice({ ruleSets, config: { cacheDir: join(dir, 'voice') } }), sink: createFileSink(join(dir, 'sink')) }),
   });
@@ -135,6 +136,7 @@ describe('speech heard while a question listens', () => {
       shell: 'headless',
       logger: createMemoryLogger(),
       scenarioDirs: [join(RESOURCES, 'scenarios')],
+      builtinTrustDir: join(RESOURCES, 'trust'), // the shipped scenarios are signed by the built-in dev key (issue 18)
       intentRuleFiles: [join(RESOURCES, 'intents', 'en.yaml')],
       io: { in: ['voice'], out: ['ui'] },
       voice: async (ruleSets) => ({ voice: await createVoice({ ruleSets, config: { cacheDir: join(here, 'voice') } }), microphone: () => createFileRecorder(heard[Math.min(turn++, heard.length - 1)]!) }),

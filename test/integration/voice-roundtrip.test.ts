@@ -50,6 +50,7 @@ beforeAll(async () => {
     logger: createMemoryLogger(),
     intentRuleFiles: [RULES],
     scenarioDirs: [SCENARIOS],
+    scenarioTrust: 'developer', // test fixtures, unsigned (issue 18)
     voice: async (ruleSets) => {
       stack = await createVoice({ ruleSets, config: { cacheDir: join(dir, 'voice') } });
       return { voice: stack, sink };

@@ -42,7 +42,7 @@ function setup(extra: Record<string, string> = {}) {
   mkdirSync(scenarioDir);
   writeFileSync(join(scenarioDir, 'note.yaml'), SCENARIO);
   for (const [name, text] of Object.entries(extra)) writeFileSync(join(scenarioDir, `${name}.yaml`), text);
-  return { dataDir, open: (clock?: () => number) => createRuntime({ dataDir, shell: 'headless', logger: createMemoryLogger(), scenarioDirs: [scenarioDir], ...(clock ? { clock } : {}) }) };
+  return { dataDir, open: (clock?: () => number) => createRuntime({ dataDir, shell: 'headless', logger: createMemoryLogger(), scenarioDirs: [scenarioDir], scenarioTrust: 'developer', ...(clock ? { clock } : {}) }) };
 }
 
 /** Until no run is queued or running; 20 s is a ceiling for a loaded machine, not a duration. */

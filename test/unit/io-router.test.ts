@@ -245,7 +245,7 @@ describe('dialogue sessions: one dialogue per traveller', () => {
   async function kiosk(extra: Partial<RuntimeOptions> = {}) {
     const dir = tempDir('tessera-io-sessions-');
     writeFileSync(`${dir}/ring.yaml`, 'language: en\nintents:\n  ring.soon:\n    scenario: ring_soon\n    data: [{sentences: [ring soon]}]\n');
-    const { runtime } = await start(tempDir('tessera-io-'), { intentRuleFiles: [`${RESOURCES}intents/en.yaml`, `${dir}/ring.yaml`], scenarioDirs: [`${RESOURCES}scenarios`], ...extra });
+    const { runtime } = await start(tempDir('tessera-io-'), { intentRuleFiles: [`${RESOURCES}intents/en.yaml`, `${dir}/ring.yaml`], scenarioDirs: [`${RESOURCES}scenarios`], builtinTrustDir: `${RESOURCES}trust`, ...extra });
     // It rings on the speaker and the screen, whatever way it was asked.
     runtime.scenarios.register(scenario('ring_soon', [{ name: 'nap', action: 'wait', with: { duration: 300 } }, { name: 'ring', action: 'io.say', with: { text: 'Ring!', channel: ['voice', 'ui'] } }]));
     return runtime;

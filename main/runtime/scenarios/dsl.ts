@@ -31,6 +31,7 @@ import { topicProblem } from '../../common/topics.js';
 import { ANSWER_KINDS } from '../io/expects.js';
 import scenarioSchema from '../../../resources/schema/scenario.schema.json' with { type: 'json' };
 import type { Priority, RetryPolicy, Scenario, Step, StepTarget } from './model.js';
+import { permissionProblem } from './permissions.js';
 
 /** The code of every scenario-loading error. */
 const ERROR_CODE = 'SCENARIO_INVALID';
@@ -564,7 +565,13 @@ export function parseScenario(text: string, source: string): Scenario {
   if (typeof raw.max_concurrent === 'number') scenario.max_concurrent = raw.max_concurrent;
   if (Array.isArray(raw.constraints) && raw.constraints.length > 0) scenario.constraints = [...(raw.constraints as string[])].sort();
   if (typeof raw.max_deliver === 'number') scenario.max_deliver = raw.max_deliver;
-  if (Array.isArray(raw.permissions)) scenario.permissions = [...(raw.permissions as string[])].sort();
+  if (Array.isArray(raw.permissions)) {
+    scenario.permissions = [...(raw.permissions as string[])].sort();
+    (raw.permissions as string[]).forEach((p, i) => {
+      const problem = permissionProblem(p);
+      if (problem !== null) problems.at(src, ['permissions', i], problem);
+    });
+  }
   if (Array.isArray(raw.pii)) scenario.pii = raw.pii as string[];
   if (raw.ctx_schema !== undefined) {
     if (!ajv.validateSchema(raw.ctx_schema as object)) {

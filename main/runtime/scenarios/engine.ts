@@ -40,6 +40,7 @@ import type { LockManager } from './locks.js';
 import { createLockManager } from './locks.js';
 import type { Priority, Scenario, Step } from './model.js';
 import { parseDuration } from './dsl.js';
+import { scopeSecrets, stepRefusal } from './permissions.js';
 import Ajv from 'ajv';
 
 export type RunState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -1061,6 +1062,19 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const replayed = original?.state === 'completed' || original?.state === 'compensated';
     const simulated = (run.dry_run === 1 && step.effect) || replayed;
     let attempt = prior ? prior.attempt + 1 : 1;
+    // Permissions (issue 18, ./permissions.ts): a step using what its scenario does not declare fails before it acts, without retry.
+    const owner = scenarios.get(run.scenario_id);
+    const refused = replayed || !owner ? null : stepRefusal(owner, step.name, step.target, input, scope['secrets']);
+    if (refused) {
+      const error: ErrorData = { code: 'PERMISSION_DENIED', message: refused.message, details: { step: key, permission: refused.permission } };
+      defer(() => {
+        q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt, effect: step.effect ? 1 : 0, simulated: 0, input: logged, now: clock(), ord: ++ord });
+        q.finishStep.run('failed', null, JSON.stringify(error), clock(), run.run_id, key);
+        bus.publish('scenario.step.refused', { run_id: run.run_id, scenario_id: run.scenario_id, step: key, permission: refused.permission, error }, trace);
+        bus.publish('scenario.step.failed', { run_id: run.run_id, step: key, attempt, error }, trace);
+      }, first);
+      throw new TesseraError('STEP_FAILED', `Step ${step.name} was refused: PERMISSION_DENIED: ${refused.message}`, { details: { step: key, permission: refused.permission } });
+    }
     const firstStartedAt = prior?.first_started_at ?? clock();
     for (;;) {
       const started = clock();
@@ -1171,7 +1185,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const runTimer = scenario.timeout === undefined ? undefined : setLongTimeout(() => running.get(runId)?.controller.abort(new TesseraError('STEP_TIMEOUT', `The run went past its ${scenario.timeout} ms timeout.`)), scenario.timeout - (clock() - (run.started_at ?? clock())));
     try {
       // Secrets are decrypted per run, wrapped so that nothing logged ever shows them.
-      if (options.secrets) scope['secrets'] = options.secrets.scope();
+      if (options.secrets) scope['secrets'] = scopeSecrets(scenario, options.secrets.scope());
       // Memory as it is at each step; personal values come wrapped, and are remembered to guard outputs.
       const personal = new Set<unknown>();
       scope['memory'] = memory.scope({ onPersonal: (v) => personal.add(v) });
