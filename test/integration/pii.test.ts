@@ -25,6 +25,7 @@ id: pii_probe
 version: 1
 description: Stores a traveller's name and uses it everywhere a value can go.
 pii: [traveller.*]
+permissions: [tts, "bus.publish:pii.probe.*"]
 steps:
   - name: remember
     action: memory.set
@@ -72,7 +73,7 @@ describe('personal data never leaves memory in clear', () => {
     mkdirSync(scenarios, { recursive: true });
     writeFileSync(join(scenarios, 'pii_probe.yaml'), SCENARIO);
     const logger = createLogger({ level: 'debug', pretty: false, write: (line) => appendFileSync(logFile(), line + '\n') });
-    host = await startHost({ dataDir, host: '127.0.0.1', port: 0, logger, shell: 'headless', env: {}, pluginDirs: [], scenarioDirs: [scenarios] });
+    host = await startHost({ dataDir, host: '127.0.0.1', port: 0, logger, shell: 'headless', env: { TESSERA_DEVELOPER: '1' }, pluginDirs: [], scenarioDirs: [scenarios] }); // an unsigned test scenario
     const rt = host.runtime;
     rt.io.attachUi({ send: (m) => uiGot.push(m) });
     rt.bus.subscribe('pii.probe.greeted', (e) => void subscriberGot.push(reveal(e.payload)), { name: 'pii-test' });
