@@ -12,6 +12,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     reporters: ['default'],
+    setupFiles: ['test/setup/per-file.ts'],
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.{ts,tsx}'], isolate: false } },
       { extends: true, test: { name: 'runtime', include: ['test/{integration,sandbox,scenarios,e2e}/**/*.test.{ts,tsx}'] } },

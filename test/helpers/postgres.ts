@@ -16,9 +16,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import pg from 'pg';
-import { afterAll } from 'vitest';
 import { openDb } from '../../main/cloud/db.js';
 import type { Db } from '../../main/cloud/db.js';
+import { afterEveryFile } from './per-file.js';
 
 export interface RunningPostgres {
   /** `postgres://postgres@127.0.0.1:PORT/postgres` (trust authentication on loopback). */
@@ -103,7 +103,7 @@ export async function startPostgres(): Promise<RunningPostgres> {
 
 let shared: Promise<RunningPostgres> | undefined;
 let databases = 0;
-afterAll(async () => {
+afterEveryFile(async () => {
   const running = shared;
   shared = undefined;
   if (running) await (await running).stop();

@@ -1,14 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach } from 'vitest';
+import { afterEveryFile, afterEveryTest } from './per-file.js';
 
 const perTest: string[] = [];
 const perFile: string[] = [];
-afterEach(() => {
+afterEveryTest(() => {
   while (perTest.length > 0) rmSync(perTest.pop()!, { recursive: true, force: true });
 });
-afterAll(() => {
+afterEveryFile(() => {
   while (perFile.length > 0) rmSync(perFile.pop()!, { recursive: true, force: true });
 });
 
