@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterEveryFile } from './per-file.js';
 
 export interface RunningNats {
   /** `nats://127.0.0.1:PORT` */
@@ -59,7 +59,7 @@ const accepts = (port: number) =>
   });
 
 const servers = new Set<RunningNats>();
-afterAll(async () => {
+afterEveryFile(async () => {
   await Promise.all([...servers].map((s) => s.dispose()));
 });
 
