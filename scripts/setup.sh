@@ -3,7 +3,7 @@
 #   1. Debian/Ubuntu system packages (apt-get; as root or with passwordless sudo)
 #   2. npm ci (skipped when node_modules already matches package-lock.json; --force reinstalls)
 #   3. the Electron binary, when its download host is reachable (optional: Tessera runs headless without it)
-#   4. npm run build
+#   4. npm run build (skipped with TESSERA_SETUP_BUILD=0, e.g. in CI where `npm test` builds anyway)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -93,6 +93,10 @@ install_system_packages
 check_postgres
 install_node_modules
 fetch_electron_binary
-say "building (electron-vite: main, preload, renderer)"
-npm run build --silent
+if [ "${TESSERA_SETUP_BUILD:-1}" = "1" ]; then
+  say "building (electron-vite: main, preload, renderer)"
+  npm run build --silent
+else
+  say "not building (TESSERA_SETUP_BUILD=0): run npm run build before npm start"
+fi
 say "done. Start with: npm start   ·   check this machine with: npx tessera doctor"
