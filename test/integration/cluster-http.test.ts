@@ -2,18 +2,24 @@
  * The cluster's HTTP surface and CLI (issue 18; main/host/http/cluster.ts, main/host/cli-cluster.ts) over real HTTP
  * on 127.0.0.1: a host on a real throwaway nats-server and a host without a cluster. Operators read this node, the
  * live nodes and the distributed runs; other roles are refused; a runtime without `--nats` answers 404
- * CLUSTER_NOT_CONFIGURED; `tessera cluster status` (the built CLI) prints the same over the API.
+ * CLUSTER_NOT_CONFIGURED; `tessera cluster status` (the built CLI) prints the same over the API, and the Ops
+ * "Cluster" tab (the built renderer in Debian Chromium) shows it.
  */
+import type { Browser } from 'playwright-core';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost } from '../../main/host/headless.js';
 import type { RunningHost } from '../../main/host/headless.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
+import { launchChromium } from '../helpers/browser.js';
 import { cleanEnv, requireBuild, runTesseraAsync } from '../helpers/cli.js';
 import { startNats } from '../helpers/nats.js';
 import type { RunningNats } from '../helpers/nats.js';
 import { scenario } from '../helpers/scenarios.js';
 import { tempDir } from '../helpers/tmp.js';
 
+/** The built renderer (`npm run build`), served by both hosts for the Ops tab check. */
+const RENDERER = fileURLToPath(new URL('../../out/renderer', import.meta.url));
 let nats: RunningNats;
 let clustered: RunningHost;
 let plain: RunningHost;
@@ -22,8 +28,8 @@ beforeAll(async () => {
   nats = await startNats();
   const env = { TESSERA_NATS_URL: nats.url, TESSERA_NODE_NAME: 'kiosk-1', TESSERA_NODE_ATTRS: 'region:eu,has:mic' };
   [clustered, plain] = await Promise.all([
-    startHost({ dataDir: tempDir('tessera-cluster-http-', 'file'), host: '127.0.0.1', port: 0, logger: createMemoryLogger(), shell: 'headless', env, pluginDirs: [] }),
-    startHost({ dataDir: tempDir('tessera-cluster-http-plain-', 'file'), host: '127.0.0.1', port: 0, logger: createMemoryLogger(), shell: 'headless', env: {}, pluginDirs: [] }),
+    startHost({ dataDir: tempDir('tessera-cluster-http-', 'file'), host: '127.0.0.1', port: 0, logger: createMemoryLogger(), shell: 'headless', env, pluginDirs: [], rendererDir: RENDERER }),
+    startHost({ dataDir: tempDir('tessera-cluster-http-plain-', 'file'), host: '127.0.0.1', port: 0, logger: createMemoryLogger(), shell: 'headless', env: {}, pluginDirs: [], rendererDir: RENDERER }),
   ]);
   clustered.runtime.scenarios.register(scenario('mic_hello', [{ name: 'one', action: 'bus.publish', with: { topic: 'fx.one', payload: { run_id: '${run.id}' } } }], { constraints: ['has:mic'] }));
   await clustered.runtime.cluster!.ready();
@@ -94,4 +100,29 @@ describe('cluster routes and tessera cluster status', () => {
     expect(none.code).not.toBe(0);
     expect(none.stderr + none.stdout).toContain('CLUSTER_NOT_CONFIGURED');
   });
+
+  it('the Ops Cluster tab shows the nodes with their attributes and the runs with state, node and fence; a runtime without a cluster says so', async () => {
+    requireBuild();
+    const runId = clustered.runtime.scenarios.run('mic_hello');
+    await clustered.runtime.scenarios.wait(runId, 15_000);
+    let browser: Browser | undefined;
+    try {
+      browser = await launchChromium();
+      const page = await browser.newPage();
+      await page.goto(clustered.uiUrl);
+      await page.locator('nav a[data-area="ops"]').click({ timeout: 8_000 });
+      await page.getByTestId('ops-tab-cluster').click({ timeout: 8_000 });
+      await expect.poll(() => page.getByTestId('cluster-self').textContent(), { timeout: 10_000 }).toMatch(/kiosk-1 \[has:mic region:eu\]: NATS connected/);
+      const node = page.locator('[data-testid="cluster-nodes"] tr[data-node="kiosk-1"]');
+      await expect.poll(() => node.textContent()).toMatch(/kiosk-1has:mic region:eu\d+(now|\d+ s ago)/);
+      const run = page.locator(`[data-testid="cluster-runs"] tr[data-run="${runId}"]`);
+      await expect.poll(() => run.locator('td').allTextContents(), { timeout: 10_000 }).toEqual([runId, 'mic_hello', 'completed', 'kiosk-1', '1', '1', 'kiosk-1', expect.stringMatching(/now|s ago/)]);
+      await page.goto(plain.uiUrl);
+      await page.locator('nav a[data-area="ops"]').click({ timeout: 8_000 });
+      await page.getByTestId('ops-tab-cluster').click({ timeout: 8_000 });
+      await expect.poll(() => page.getByTestId('cluster-absent').textContent(), { timeout: 10_000 }).toContain('without a cluster');
+    } finally {
+      await browser?.close();
+    }
+  }, 45_000);
 });
