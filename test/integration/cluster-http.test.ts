@@ -97,7 +97,7 @@ describe('cluster routes and tessera cluster status', () => {
     expect(parsed.cluster.node).toBe('kiosk-1');
     expect(parsed.nodes).toHaveLength(1);
     expect(parsed.runs.map((r) => r.scenario_id)).toContain('mic_hello');
-    expect(none.code).not.toBe(0);
+    expect(none.code).toBe(1);
     expect(none.stderr + none.stdout).toContain('CLUSTER_NOT_CONFIGURED');
   });
 
