@@ -2,6 +2,7 @@
  * The client interface the UI talks to, whatever the transport (preload IPC inside Electron, HTTP/WS in a
  * browser). Pure types plus the wire limits both ends agree on.
  */
+import type { ClusterClient } from './cluster-api.js';
 import type { AgentClient } from './agents-api.js';
 import type { JourneyClient } from './journeys-api.js';
 import type { ProductClient } from './products-api.js';
@@ -151,6 +152,8 @@ export interface TesseraClient {
   sync: SyncClient;
   /** Agents: sessions, turns, transcripts, budgets, proposals and the session's room (issue 17; main/common/agents-api.ts). */
   agents: AgentClient;
+  /** The nodes this device's scenario runs are spread over, and those runs (issue 18; main/common/cluster-api.ts). */
+  cluster?: ClusterClient;
 }
 
 /** `GET /api/io/status`, as the Journey Guide reads it (main/host/http/io.ts has the full schema). */

@@ -34,6 +34,7 @@ import { serveUntilSignalled } from './until-signal.js';
 import { SYNC_COMMANDS } from './cli-sync.js';
 import { AGENT_COMMANDS } from './cli-agents.js';
 import { SECRET_COMMANDS } from './cli-secrets.js';
+import { CLUSTER_COMMANDS } from './cli-cluster.js';
 import { clusterOptionsFromEnv } from '../runtime/cluster/model.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -201,7 +202,7 @@ const versionCommand: Command = {
  */
 const JOURNEY_COMMANDS: Command[] = [...JOURNEY_DOC_COMMANDS, ...JOURNEY_INSTANCE_COMMANDS];
 
-export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS, ...JOURNEY_COMMANDS, ...CITY_COMMANDS, ...LINK_COMMANDS, ...REDEEM_COMMANDS, ...CLOUD_COMMANDS, ...SYNC_COMMANDS, ...AGENT_COMMANDS, ...SECRET_COMMANDS];
+export const COMMANDS: Command[] = [startCommand, doctorCommand, versionCommand, ...PLUGIN_COMMANDS, ...PRODUCT_COMMANDS, ...INTENT_COMMANDS, ...SCENARIO_COMMANDS, ...CONSENT_COMMANDS, ...BUNDLE_COMMANDS, ...ACCESS_COMMANDS, ...SESSION_COMMANDS, ...WALLET_COMMANDS, ...CATALOGUE_COMMANDS, ...JOURNEY_COMMANDS, ...CITY_COMMANDS, ...LINK_COMMANDS, ...REDEEM_COMMANDS, ...CLOUD_COMMANDS, ...SYNC_COMMANDS, ...AGENT_COMMANDS, ...SECRET_COMMANDS, ...CLUSTER_COMMANDS];
 
 function commandHelp(cmd: Command): string {
   const width = Math.max(...cmd.flags.map(([f]) => f.length), '--help'.length);

@@ -6,7 +6,7 @@
  *
  * Four shapes:
  * - `Benchmark` (ops): synchronous throughput, median ops/s of the rounds; ratio = candidate ÷ baseline ops/s.
- * - `LatencyBenchmark`: one operation at a time, awaited; p50 and p99 over every sample of every round;
+ * - `LatencyBenchmark`: one operation at a time, awaited; p50, p95 and p99 over every sample of every round;
  *   ratio = candidate p50 ÷ baseline p50 (how many times the baseline's time).
  * - `ThroughputBenchmark`: `inFlight` operations kept in flight; median ops/s of the rounds;
  *   ratio = candidate ÷ baseline ops/s.
@@ -98,6 +98,7 @@ export interface Result {
 export interface LatencyFigures {
   name: string;
   p50Us: number;
+  p95Us: number;
   p99Us: number;
   meanUs: number;
   samples: number;
@@ -219,7 +220,7 @@ export async function measureLatency(b: LatencyBenchmark, rounds = 5): Promise<L
       o += a.length;
     }
     sorted.sort();
-    return { name: side.name, p50Us: percentile(sorted, 50), p99Us: percentile(sorted, 99), meanUs: sorted.reduce((s, x) => s + x, 0) / sorted.length, samples: sorted.length };
+    return { name: side.name, p50Us: percentile(sorted, 50), p95Us: percentile(sorted, 95), p99Us: percentile(sorted, 99), meanUs: sorted.reduce((s, x) => s + x, 0) / sorted.length, samples: sorted.length };
   };
   const candidate = figures(b.candidate);
   const target = meet(candidate.p50Us, b.target);
@@ -330,10 +331,10 @@ function reportOps(r: Result): string[] {
 }
 
 function reportLatency(r: LatencyResult): string[] {
-  const row = (label: string, f: LatencyFigures, ratio: string) => `  ${label.padEnd(54)} ${fmt(f.p50Us).padStart(10)} ${fmt(f.p99Us).padStart(10)} ${fmt(f.meanUs).padStart(10)}   ${ratio}`;
+  const row = (label: string, f: LatencyFigures, ratio: string) => `  ${label.padEnd(54)} ${fmt(f.p50Us).padStart(10)} ${fmt(f.p95Us).padStart(10)} ${fmt(f.p99Us).padStart(10)} ${fmt(f.meanUs).padStart(10)}   ${ratio}`;
   return [
     `${r.benchmark} — one at a time, ${r.candidate.samples.toLocaleString('en-US')} samples over ${r.rounds} rounds${targetText(r.target, 'µs p50')}`,
-    `  ${''.padEnd(54)} ${'p50 µs'.padStart(10)} ${'p99 µs'.padStart(10)} ${'mean µs'.padStart(10)}   p50 ÷ baseline p50`,
+    `  ${''.padEnd(54)} ${'p50 µs'.padStart(10)} ${'p95 µs'.padStart(10)} ${'p99 µs'.padStart(10)} ${'mean µs'.padStart(10)}   p50 ÷ baseline p50`,
     row(r.candidate.name, r.candidate, ''),
     ...r.baselines.map((b) => row(`vs ${b.name}`, b, ratioText(b.ratio))),
   ];

@@ -42,6 +42,7 @@ import { journeyRoutes } from './journeys.js';
 import { linkRoutes } from './links.js';
 import { agentRoutes } from './agents.js';
 import { secretRoutes } from './secrets.js';
+import { clusterRoutes } from './cluster.js';
 import { installRequestMetrics, metricsRoutes } from './metrics.js';
 import { installAccessControl } from './access.js';
 import { parseJsonBody } from './request.js';
@@ -226,6 +227,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   await app.register(cityRoutes);
   await app.register(agentRoutes);
   await app.register(secretRoutes);
+  await app.register(clusterRoutes);
   if (options.rendererDir) await app.register(rendererRoutes, { root: options.rendererDir });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => app.swagger());

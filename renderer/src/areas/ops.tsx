@@ -3,12 +3,13 @@ import type { TesseraClient, TesseraEvent } from '../../../main/common/api.js';
 import { isTesseraError } from '../../../main/common/errors.js';
 import { compilePattern, patternProblem } from '../../../main/common/topics.js';
 import { AgentsPanel } from './ops-agents.js';
+import { ClusterPanel } from './ops-cluster.js';
 import { RunsPanel } from './ops-runs.js';
 import { SalesPanel } from './ops-sales.js';
 
 const KEEP = 500;
 
-type OpsTab = 'overview' | 'agents';
+type OpsTab = 'overview' | 'agents' | 'cluster';
 /** The tab shown, kept while the page lives (switching areas and back shows the same one). */
 const kept: { tab: OpsTab } = { tab: 'overview' };
 
@@ -17,6 +18,7 @@ const kept: { tab: OpsTab } = { tab: 'overview' };
  * cancel, start a run) above the live event stream and its
  * publisher. Both sections show at once, so the stream stays what the Ops link opens onto (test/e2e/ui.test.ts).
  * A second tab, "Agents" (./ops-agents.tsx, issue 17): agent sessions, transcripts, budgets, proposals, audit trail.
+ * A third, "Cluster" (./ops-cluster.tsx, issue 18): the nodes scenario runs are spread over and those runs.
  */
 export function OpsArea(props: { client: TesseraClient }) {
   const [tab, setTab] = useState<OpsTab>(kept.tab);
@@ -30,9 +32,14 @@ export function OpsArea(props: { client: TesseraClient }) {
         <button type="button" role="tab" aria-selected={tab === 'agents'} class={tab === 'agents' ? 'tab active' : 'tab'} data-testid="ops-tab-agents" onClick={() => open('agents')}>
           Agents
         </button>
+        <button type="button" role="tab" aria-selected={tab === 'cluster'} class={tab === 'cluster' ? 'tab active' : 'tab'} data-testid="ops-tab-cluster" onClick={() => open('cluster')}>
+          Cluster
+        </button>
       </div>
       {tab === 'agents' ? (
         <AgentsPanel client={props.client} />
+      ) : tab === 'cluster' ? (
+        <ClusterPanel client={props.client} />
       ) : (
         <>
           <SalesPanel client={props.client} />

@@ -6,6 +6,7 @@ import type { AgentRoomOpener } from '../../../main/common/agents-api.js';
 import { createJourneyClient } from '../../../main/common/journeys-api.js';
 import { createProductClient } from '../../../main/common/products-api.js';
 import { createSyncClient } from '../../../main/common/sync-api.js';
+import { createClusterClient } from '../../../main/common/cluster-api.js';
 import { createHttpIoClient } from './io-http.js';
 import { createTransport } from './transport.js';
 
@@ -41,6 +42,7 @@ export function createHttpClient(options: HttpClientOptions): TesseraClient {
     products: createProductClient(request),
     journeys: createJourneyClient(request),
     sync: createSyncClient(request),
+    cluster: createClusterClient(request),
     agents: createAgentClient(request, room),
     info: () => request<RuntimeInfoView>('GET', '/api/info'),
     session: () => request<SessionView>('GET', '/api/auth/session'),

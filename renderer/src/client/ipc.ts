@@ -9,6 +9,7 @@ import { createJourneyClient } from '../../../main/common/journeys-api.js';
 import { createProductClient } from '../../../main/common/products-api.js';
 import type { Requester } from '../../../main/common/products-api.js';
 import { createSyncClient } from '../../../main/common/sync-api.js';
+import { createClusterClient } from '../../../main/common/cluster-api.js';
 import { createIpcIoClient } from './io-ipc.js';
 
 function unwrap<T>(result: BridgeResult): T {
@@ -37,6 +38,7 @@ export function createIpcClient(bridge: TesseraBridge): TesseraClient {
     products: createProductClient(viaRoutes),
     journeys: createJourneyClient(viaRoutes),
     sync: createSyncClient(viaRoutes),
+    cluster: createClusterClient(viaRoutes),
     // No room over IPC: the turn's answer comes with its response.
     agents: createAgentClient(viaRoutes),
     info: async () => unwrap<RuntimeInfo>(await bridge.invoke('info')),
