@@ -12,7 +12,10 @@
  * Effects: every scenario publishes `fx.one` and then, after a pause, `fx.two`, each carrying the run id; each
  * event is journaled on the node that ran the step. Afterwards the journals of all three nodes (over HTTP) must hold
  * exactly one `fx.one` and one `fx.two` per run — a step run again by a second node would show as a second event —
- * and every event must sit on a node that satisfies its run's constraints. The shared run records
+ * and every event must sit on a node that satisfies its run's constraints. One exception is allowed, the documented
+ * crash window (README "Several nodes"): a step whose effect n1 committed in the instant before the kill, before
+ * its outcome reached the shared record, is run again by its new holder under the same idempotency key — so a second
+ * copy is accepted only when the first is on n1, journaled before the kill, and the second on another node. The shared run records
  * (`/api/cluster/runs`) and each origin's `/api/scenario/status` must say completed.
  *
  * Short ack wait (TESSERA_NATS_ACK_WAIT_MS) so a killed node's runs are redelivered within seconds.
@@ -91,11 +94,11 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
 }
 
 /** Every `fx.*` event in a node's journal: run id → topics. */
-async function effectsOn(name: NodeName): Promise<Array<{ topic: string; run_id: string }>> {
-  const out: Array<{ topic: string; run_id: string }> = [];
+async function effectsOn(name: NodeName): Promise<Array<{ topic: string; run_id: string; at: number }>> {
+  const out: Array<{ topic: string; run_id: string; at: number }> = [];
   for (let after = 0; ;) {
-    const page = await api<{ events: Array<{ topic: string; payload: { run_id: string } }>; next: number | null }>(name, `/api/events?topic=fx&limit=1000&after=${after}`);
-    out.push(...page.events.map((e) => ({ topic: e.topic, run_id: e.payload.run_id })));
+    const page = await api<{ events: Array<{ topic: string; ts: string; payload: { run_id: string } }>; next: number | null }>(name, `/api/events?topic=fx&limit=1000&after=${after}`);
+    out.push(...page.events.map((e) => ({ topic: e.topic, run_id: e.payload.run_id, at: Date.parse(e.ts) })));
     if (page.next === null) return out;
     after = page.next;
   }
@@ -147,6 +150,7 @@ describe('scenario runs over three node processes on a real nats-server', () => 
       const between = recent.filter((e) => e.topic === 'fx.one' && !two.has(e.payload.run_id) && scenarioOfRun(e.payload.run_id) !== 'cl_eu_mic');
       return between.length >= 2 ? between.map((e) => e.payload.run_id) : undefined;
     });
+    const killedAt = Date.now();
     procs.n1.child.kill('SIGKILL');
     await procs.n1.exited;
 
@@ -182,21 +186,33 @@ describe('scenario runs over three node processes on a real nats-server', () => 
 
     // 5. Effects exactly once, and only on nodes whose attributes satisfy the run's constraints.
     const scenarioOf = new Map(submitted.map((s) => [s.run_id, s.scenario]));
-    const seen = new Map<string, Array<{ topic: string; node: NodeName }>>();
+    const seen = new Map<string, Array<{ topic: string; node: NodeName; at: number }>>();
     for (const name of Object.keys(NODES) as NodeName[]) {
       for (const e of await effectsOn(name)) {
         if (!mine.has(e.run_id)) continue;
-        seen.set(e.run_id, [...(seen.get(e.run_id) ?? []), { topic: e.topic, node: name }]);
+        seen.set(e.run_id, [...(seen.get(e.run_id) ?? []), { topic: e.topic, node: name, at: e.at }]);
       }
     }
     const wrong: string[] = [];
+    let inTheKillWindow = 0;
     for (const s of submitted) {
-      const fx = seen.get(s.run_id) ?? [];
+      let fx = seen.get(s.run_id) ?? [];
+      // The crash window (see the file's comment): n1's copy from before the kill, and one on another node.
+      for (const topic of ['fx.one', 'fx.two']) {
+        const copies = fx.filter((f) => f.topic === topic);
+        const early = copies.find((f) => f.node === 'n1' && f.at <= killedAt);
+        if (copies.length === 2 && early && copies.some((f) => f.node !== 'n1')) {
+          inTheKillWindow++;
+          fx = fx.filter((f) => f !== early);
+        }
+      }
       const topics = fx.map((f) => f.topic).sort();
       if (topics.join() !== 'fx.one,fx.two') wrong.push(`${s.run_id} (${s.scenario}): ${JSON.stringify(fx)}`);
       for (const f of fx) if (!satisfies(f.node, s.scenario)) wrong.push(`${s.run_id} (${s.scenario}) ran ${f.topic} on ${f.node}`);
     }
     expect(wrong).toEqual([]);
+    // At most the steps n1 was between committing and recording at the kill instant (a handful at most).
+    expect(inTheKillWindow).toBeLessThanOrEqual(3);
     for (const r of records) expect(satisfies(r.node as NodeName, scenarioOf.get(r.run_id)!), `${r.run_id} on ${r.node}`).toBe(true);
 
     // The kill landed mid-run: some run did its first effect on n1 and its second elsewhere, under a newer fence.
