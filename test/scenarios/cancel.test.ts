@@ -157,7 +157,9 @@ describe('cancelling a run inside a tool plugin', () => {
 
   it('leaves the interrupted step started when the runtime stops (not a cancel), and runs it again on resume', async () => {
     const dataDir = tempDir('tessera-cancel-stop-', 'file');
-    const napper = scenario('napper', [{ name: 'nap', action: 'wait', with: { duration: 300 } }, { name: 'after', action: 'log', with: {} }]);
+    // Long enough that the runtime's close (HTTP, sandbox host, agents… before the engine) ends on a loaded machine
+    // before the nap does; the second runtime waits only what is left of it (a wait counts from its first start).
+    const napper = scenario('napper', [{ name: 'nap', action: 'wait', with: { duration: 2_000 } }, { name: 'after', action: 'log', with: {} }]);
     const first = await createRuntime({ dataDir, shell: 'headless', logger: createMemoryLogger(), pluginDirs: [] });
     first.scenarios.register(napper);
     const runId = first.scenarios.run('napper');
