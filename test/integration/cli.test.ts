@@ -7,51 +7,62 @@ import { APP_ROOT } from '../../main/host/paths.js';
 import { createJournal } from '../../main/runtime/journal/index.js';
 import { openStore } from '../../main/runtime/store/index.js';
 import pkg from '../../package.json' with { type: 'json' };
-import { cleanEnv, requireBuild, runTessera, startTessera } from '../helpers/cli.js';
+import { cleanEnv, requireBuild, runTessera, runTesseraAsync, startTessera } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 beforeAll(requireBuild);
 
 /** These tests start real `tessera` processes (seconds each on a loaded 2-core machine): a ceiling, not a duration. */
 describe('tessera CLI', { timeout: 120_000 }, () => {
-  it('prints help for the program and for every command', () => {
-    const top = runTessera(['--help']);
-    expect(top.code).toBe(0);
-    for (const cmd of ['start', 'doctor', 'version']) {
-      expect(top.stdout).toContain(cmd);
-      const help = runTessera([cmd, '--help']);
+  // Independent commands run side by side: each is a fresh Node process, and vitest's one worker leaves the other core idle.
+  it('prints help for the program and for every command', async () => {
+    const cmds = ['start', 'doctor', 'version'];
+    const [top, ...rest] = await Promise.all([
+      runTesseraAsync(['--help']),
+      ...cmds.flatMap((cmd) => [runTesseraAsync([cmd, '--help']), runTesseraAsync(['help', cmd])]),
+    ]);
+    expect(top!.code).toBe(0);
+    cmds.forEach((cmd, i) => {
+      const [help, viaHelp] = [rest[2 * i]!, rest[2 * i + 1]!];
+      expect(top!.stdout).toContain(cmd);
       expect(help.code, cmd).toBe(0);
       expect(help.stdout).toContain(`Usage: tessera ${cmd}`);
       expect(help.stdout).toContain('--help');
-      expect(runTessera(['help', cmd]).stdout).toBe(help.stdout);
-    }
-    expect(runTessera(['start', '--help']).stdout).toMatch(/--headless[\s\S]*--port N[\s\S]*--host H[\s\S]*--data DIR/);
+      expect(viaHelp.stdout).toBe(help.stdout);
+    });
+    expect(rest[0]!.stdout).toMatch(/--headless[\s\S]*--port N[\s\S]*--host H[\s\S]*--data DIR/);
   });
 
-  it('answers usage errors with exit 2 and the CONFIG_INVALID code', () => {
-    const unknown = runTessera(['frobnicate']);
-    expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('error CONFIG_INVALID: unknown command "frobnicate"');
-    const badFlag = runTessera(['start', '--colour']);
-    expect(badFlag.code).toBe(2);
-    expect(badFlag.stderr).toContain('error CONFIG_INVALID');
-    expect(runTessera(['bundle', 'verify', 'x.zip', '--jsn']).stderr).toContain('error CONFIG_INVALID: unknown option "--jsn"');
-    expect(runTessera(['version', 'extra']).stderr).toContain('error CONFIG_INVALID: unexpected argument "extra"; this command takes no arguments');
-    expect(runTessera(['keygen', '--out']).stderr).toContain('error CONFIG_INVALID: --out needs a value');
-    const noTrust = runTessera(['plugin', 'verify', tempDir(), '--trust', join(tempDir(), 'nope')]);
-    expect(noTrust.code).toBe(2);
-    expect(noTrust.stderr).toMatch(/error CONFIG_INVALID: --trust .*nope: no such folder/);
+  it('answers usage errors with exit 2 and the CONFIG_INVALID code', async () => {
+    const [unknown, badFlag, jsn, extra, out, noTrust, group, bare, nope, badPort] = await Promise.all([
+      runTesseraAsync(['frobnicate']),
+      runTesseraAsync(['start', '--colour']),
+      runTesseraAsync(['bundle', 'verify', 'x.zip', '--jsn']),
+      runTesseraAsync(['version', 'extra']),
+      runTesseraAsync(['keygen', '--out']),
+      runTesseraAsync(['plugin', 'verify', tempDir(), '--trust', join(tempDir(), 'nope')]),
+      runTesseraAsync(['help', 'consent']),
+      runTesseraAsync(['consent']),
+      runTesseraAsync(['help', 'nope']),
+      runTesseraAsync(['start', '--headless', '--port', 'abc', '--data', tempDir()]),
+    ]);
+    expect(unknown!.code).toBe(2);
+    expect(unknown!.stderr).toContain('error CONFIG_INVALID: unknown command "frobnicate"');
+    expect(badFlag!.code).toBe(2);
+    expect(badFlag!.stderr).toContain('error CONFIG_INVALID');
+    expect(jsn!.stderr).toContain('error CONFIG_INVALID: unknown option "--jsn"');
+    expect(extra!.stderr).toContain('error CONFIG_INVALID: unexpected argument "extra"; this command takes no arguments');
+    expect(out!.stderr).toContain('error CONFIG_INVALID: --out needs a value');
+    expect(noTrust!.code).toBe(2);
+    expect(noTrust!.stderr).toMatch(/error CONFIG_INVALID: --trust .*nope: no such folder/);
     // help names a group's commands, and says when there is no such command.
-    const group = runTessera(['help', 'consent']);
-    expect(group.code).toBe(0);
-    expect(group.stdout).toMatch(/tessera consent list[\s\S]*tessera consent approve/);
-    expect(runTessera(['consent']).stdout).toBe(group.stdout);
-    const nope = runTessera(['help', 'nope']);
-    expect(nope.code).toBe(2);
-    expect(nope.stderr).toContain('error CONFIG_INVALID: unknown command "nope"');
-    const badPort = runTessera(['start', '--headless', '--port', 'abc', '--data', tempDir()]);
-    expect(badPort.code).toBe(2);
-    expect(badPort.stderr).toContain('--port must be an integer');
+    expect(group!.code).toBe(0);
+    expect(group!.stdout).toMatch(/tessera consent list[\s\S]*tessera consent approve/);
+    expect(bare!.stdout).toBe(group!.stdout);
+    expect(nope!.code).toBe(2);
+    expect(nope!.stderr).toContain('error CONFIG_INVALID: unknown command "nope"');
+    expect(badPort!.code).toBe(2);
+    expect(badPort!.stderr).toContain('--port must be an integer');
   });
 
   it('prints the package version', () => {
