@@ -56,7 +56,7 @@ beforeAll(async () => {
   writeFileSync(join(trustDir, 'alice.pem'), alice.publicKeyPem);
   writeFileSync(join(trustDir, 'gone.pem'), gone.publicKeyPem);
   writeFileSync(join(trustDir, 'revoked.json'), JSON.stringify({ revoked: [{ keyid: gone.keyid, reason: 'key leaked', revoked_at: '2026-01-01T00:00:00Z' }] }));
-  writeFileSync(join(trustDir, 'grants.json'), JSON.stringify({ alice: ['tts', 'tool:*', 'bus.publish:app.**', 'secrets:*'], [gone.keyid]: ['*'] }));
+  writeFileSync(join(trustDir, 'grants.json'), JSON.stringify({ alice: ['tts', 'tool:*', 'bus.publish:app.**', 'bus.publish:*', 'secrets:*', 'scenario:*'], [gone.keyid]: ['*'] }));
 
   writeFileSync(join(scenarios, 'fragments', 'hello.yaml'), 'hello:\n  - { name: frag_log, action: log, with: { message: "from a fragment" } }\n');
   writeFileSync(join(scenarios, 'fragments', 'shared.yaml'), 'shared:\n  - { name: frag_log, action: log, with: { message: "shared words" } }\n');
@@ -75,6 +75,16 @@ beforeAll(async () => {
   sign(write('no_tool.yaml', yaml('no_tool', ['tts'], '  - { name: weather, tool: tool-weather, with: { city: berlin }, retries: 3 }\n')), alice);
   sign(write('secret_read.yaml', yaml('secret_read', ['tts', 'secrets:open'], say('${secrets["pin"]}'))), alice);
   sign(write('undeclared.yaml', yaml('undeclared', null, say())), alice);
+  // Sub-scenarios (review 18 item 9a): running one needs scenario:<id>, and the child may use only what its parent declares too.
+  sign(write('announce.yaml', yaml('announce', ['tts'], '  - { name: speak, action: io.say, with: { text: "${ctx.text}" } }\n')), alice);
+  sign(write('deputy_step.yaml', yaml('deputy_step', [], '  - { name: sub, scenario: announce, with: { text: deputy } }\n')), alice);
+  sign(write('deputy_action.yaml', yaml('deputy_action', [], '  - { name: sub, action: scenario.run, with: { id: announce, ctx: { text: deputy } } }\n')), alice);
+  sign(write('caller.yaml', yaml('caller', ['scenario:announce'], '  - { name: sub, scenario: announce, with: { text: deputy } }\n')), alice);
+  sign(write('caller_ok.yaml', yaml('caller_ok', ['scenario:announce', 'tts'], '  - { name: sub, scenario: announce, with: { text: allowed } }\n')), alice);
+  // A topic built from a personal value is checked as published, not as its sealed "***" (item 9b).
+  sign(write('topic_probe.yaml', `pii: [probe.*]\n${yaml('topic_probe', ['bus.publish:*'], '  - { name: keep, action: memory.set, with: { key: probe.topic, value: "${ctx.topic}" } }\n  - { name: tell, action: bus.publish, with: { topic: "${memory[\'probe.topic\']}" } }\n')}`), alice);
+  // A `when` that reads an undeclared secret refuses its own step (item 9c).
+  sign(write('when_secret.yaml', yaml('when_secret', ['tts'], `  - { name: peek, action: log, when: 'secrets["pin"] == "x"', with: { message: m } }\n${say()}`)), alice);
   // The CLI signs the good one (the others above use the same function).
   const signed = await runTesseraAsync(['scenario', 'sign', join(scenarios, 'good.yaml'), '--key', join(root, 'alice.key')]);
   expect(signed.stderr).toBe('');
@@ -122,7 +132,7 @@ describe('loading and running', () => {
       'over.yaml': 'SCENARIO_PERMISSION_NOT_GRANTED',
     });
     expect(failed.find((f) => f.code === 'KEY_REVOKED')!.message).toContain('key leaked');
-    expect(runtime.scenarios.scenarios().map((s) => s.id).sort()).toEqual(['good', 'no_tool', 'no_tts', 'secret_read', 'undeclared', 'wrong_topic']);
+    expect(runtime.scenarios.scenarios().map((s) => s.id).sort()).toEqual(['announce', 'caller', 'caller_ok', 'deputy_action', 'deputy_step', 'good', 'no_tool', 'no_tts', 'secret_read', 'topic_probe', 'undeclared', 'when_secret', 'wrong_topic']);
     expect(runtime.journal.query({ topic: 'scenario.load_warning' }).events).toEqual([]);
   });
 
@@ -139,6 +149,10 @@ describe('loading and running', () => {
       ['no_tool', {}, 'weather', 'tool:tool-weather'],
       ['secret_read', {}, 'speak', 'secrets:pin'],
       ['undeclared', {}, 'speak', 'tts'],
+      ['deputy_step', {}, 'sub', 'scenario:announce'],
+      ['deputy_action', {}, 'sub', 'scenario:announce'],
+      ['topic_probe', { topic: 'app.leak.deep' }, 'tell', 'bus.publish:***'],
+      ['when_secret', {}, 'peek', 'secrets:pin'],
     ];
     const runIds = new Set<string>();
     for (const [id, ctx, step, permission] of cases) {
@@ -155,11 +169,30 @@ describe('loading and running', () => {
     // No effect of any of them: nothing said, nothing published on the undeclared topic, no tool call, the secret nowhere.
     expect(runtime.journal.query({ topic: 'io.say' }).events.filter((e) => runIds.has((e.payload as { run_id: string }).run_id))).toEqual([]);
     expect(runtime.journal.query({ topic: 'other.**' }).events).toEqual([]);
+    expect(runtime.journal.query({ topic: 'app.leak.**' }).events).toEqual([]);
+    expect(runtime.scenarios.runs({ scenario_id: 'announce' })).toEqual([]);
+    // The refusal of a sensitive topic never prints it.
+    expect(JSON.stringify(runtime.journal.query({ topic: 'scenario.step.*' }).events)).not.toContain('app.leak');
     expect(runtime.store.db.prepare("SELECT count(*) AS n FROM cost_usage WHERE kind = 'tool_calls'").get()).toEqual({ n: 0 });
     const all = runtime.journal.query({ limit: 1000 }).events;
     expect(JSON.stringify(all)).not.toContain('planted-pin-4321');
     // The one step before the refused one did run.
     expect(runtime.journal.query({ topic: 'scenario.step.completed' }).events.some((e) => (e.payload as { step: string }).step === 'first')).toBe(true);
+  });
+
+  it('runs a sub-scenario with the intersection of its own and its parent\'s permissions', async () => {
+    const denied = await runtime.scenarios.wait(runtime.scenarios.run('caller'), 10_000);
+    expect(denied.state).toBe('failed');
+    const [child] = runtime.scenarios.runs({ scenario_id: 'announce' });
+    expect(child!.parent_run_id).toBe(denied.run_id);
+    const step = runtime.scenarios.status(child!.run_id).steps.find((s) => s.name === 'speak')!;
+    expect(step.error).toMatchObject({ code: 'PERMISSION_DENIED', details: { permission: 'tts' } });
+    expect(step.error!.message).toContain('started (directly or not) by scenario caller, which declares scenario:announce');
+    const said = (runId: string) => runtime.journal.query({ topic: 'io.say' }).events.filter((e) => (e.payload as { run_id: string }).run_id.startsWith(runId)).map((e) => (e.payload as { text: string }).text);
+    expect(said(denied.run_id)).toEqual([]);
+    const allowed = await runtime.scenarios.wait(runtime.scenarios.run('caller_ok'), 10_000);
+    expect(allowed.state).toBe('completed');
+    expect(said(allowed.run_id)).toEqual(['allowed']);
   });
 });
 

@@ -40,7 +40,8 @@ import type { LockManager } from './locks.js';
 import { createLockManager } from './locks.js';
 import type { Priority, Scenario, Step } from './model.js';
 import { parseDuration } from './dsl.js';
-import { scopeSecrets, stepRefusal } from './permissions.js';
+import { deniedRead, scopeSecrets, stepRefusal } from './permissions.js';
+import type { StepRefusal } from './permissions.js';
 import Ajv from 'ajv';
 
 export type RunState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -463,6 +464,11 @@ class Cancelled extends Error {
     super(reason);
   }
 }
+
+/** Ancestors looked at for a sub-scenario's permissions; a deeper chain is cut (and the cut counts as a refusal). */
+const MAX_RUN_ANCESTORS = 32;
+/** Stands for an ancestor run whose scenario is unknown here: it declares nothing. */
+const CLOSED_SCENARIO: Scenario = { id: '(unknown)', version: 0, priority: 'NORM', pool: 'cpu', locks: [], steps: [], permissions: [] };
 
 const parseJson = <T>(text: string | null): T => (text === null ? (null as T) : (JSON.parse(text) as T));
 
@@ -1029,6 +1035,21 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     return reason;
   };
 
+  /**
+   * The scenarios of the runs that started `run`, parent first (review 18 item 9: a sub-scenario may use only what
+   * each of them declares too). A parent whose row or scenario is gone here counts as declaring nothing.
+   */
+  const ancestorsOf = (run: Pick<RunRow, 'parent_run_id'>): Scenario[] => {
+    const out: Scenario[] = [];
+    for (let id = run.parent_run_id; id !== null; ) {
+      if (out.length === MAX_RUN_ANCESTORS) return [...out, CLOSED_SCENARIO];
+      const row = q.getRun.get(id);
+      out.push((row && scenarios.get(row.scenario_id)) || { ...CLOSED_SCENARIO, id: row?.scenario_id ?? CLOSED_SCENARIO.id });
+      id = row?.parent_run_id ?? null;
+    }
+    return out;
+  };
+
   let ord = 0;
   /** `first`: the run's first step, whose `started` is committed promptly (see FLUSH_MAX_AGE_MS). */
   async function runStep(step: Step, key: string, scope: Record<string, unknown>, run: RunRow, signal: AbortSignal, first = false): Promise<{ output: unknown; skipped: boolean }> {
@@ -1038,7 +1059,25 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const idempotencyKey = `${run.scenario_id}/${run.run_id}/${key}`;
     const trace = { trace_id: run.trace_id };
     const fence = fences.get(run.run_id);
-    if (step.when !== undefined && !isTruthy(expressions.evaluate(step.when, scope))) {
+    // Permissions (issue 18, ./permissions.ts): a step using what its scenario (or a run that started it) does not
+    // declare fails before it acts, without retry.
+    const owner = scenarios.get(run.scenario_id);
+    const ancestors = run.parent_run_id === null ? [] : ancestorsOf(run);
+    const refuse = (refused: StepRefusal, attempt: number, input: string | null): never => {
+      const error: ErrorData = { code: 'PERMISSION_DENIED', message: refused.message, details: { step: key, permission: refused.permission } };
+      defer(() => {
+        q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt, effect: step.effect ? 1 : 0, simulated: 0, input, now: clock(), ord: ++ord });
+        q.finishStep.run('failed', null, JSON.stringify(error), clock(), run.run_id, key);
+        bus.publish('scenario.step.refused', { run_id: run.run_id, scenario_id: run.scenario_id, step: key, permission: refused.permission, error }, trace);
+        bus.publish('scenario.step.failed', { run_id: run.run_id, step: key, attempt, error }, trace);
+      }, first);
+      throw new TesseraError('STEP_FAILED', `Step ${step.name} was refused: PERMISSION_DENIED: ${refused.message}`, { details: { step: key, permission: refused.permission } });
+    };
+    const whenFalse = step.when !== undefined && !isTruthy(expressions.evaluate(step.when, scope));
+    // A `when` that read an undeclared secret refuses its own step, not the next one.
+    const readInWhen = step.when !== undefined && owner ? deniedRead(owner, step.name, scope['secrets'], ancestors) : null;
+    if (readInWhen) refuse(readInWhen, prior ? prior.attempt + 1 : 1, null);
+    if (whenFalse) {
       defer(() => {
         q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt: 0, effect: step.effect ? 1 : 0, simulated: 0, input: null, now: clock(), ord: ++ord });
         q.finishStep.run('skipped', null, null, clock(), run.run_id, key);
@@ -1062,19 +1101,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const replayed = original?.state === 'completed' || original?.state === 'compensated';
     const simulated = (run.dry_run === 1 && step.effect) || replayed;
     let attempt = prior ? prior.attempt + 1 : 1;
-    // Permissions (issue 18, ./permissions.ts): a step using what its scenario does not declare fails before it acts, without retry.
-    const owner = scenarios.get(run.scenario_id);
-    const refused = replayed || !owner ? null : stepRefusal(owner, step.name, step.target, input, scope['secrets']);
-    if (refused) {
-      const error: ErrorData = { code: 'PERMISSION_DENIED', message: refused.message, details: { step: key, permission: refused.permission } };
-      defer(() => {
-        q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt, effect: step.effect ? 1 : 0, simulated: 0, input: logged, now: clock(), ord: ++ord });
-        q.finishStep.run('failed', null, JSON.stringify(error), clock(), run.run_id, key);
-        bus.publish('scenario.step.refused', { run_id: run.run_id, scenario_id: run.scenario_id, step: key, permission: refused.permission, error }, trace);
-        bus.publish('scenario.step.failed', { run_id: run.run_id, step: key, attempt, error }, trace);
-      }, first);
-      throw new TesseraError('STEP_FAILED', `Step ${step.name} was refused: PERMISSION_DENIED: ${refused.message}`, { details: { step: key, permission: refused.permission } });
-    }
+    const refused = replayed || !owner ? null : stepRefusal(owner, step.name, step.target, input, scope['secrets'], ancestors);
+    if (refused) refuse(refused, attempt, logged);
     const firstStartedAt = prior?.first_started_at ?? clock();
     for (;;) {
       const started = clock();
@@ -1185,7 +1213,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const runTimer = scenario.timeout === undefined ? undefined : setLongTimeout(() => running.get(runId)?.controller.abort(new TesseraError('STEP_TIMEOUT', `The run went past its ${scenario.timeout} ms timeout.`)), scenario.timeout - (clock() - (run.started_at ?? clock())));
     try {
       // Secrets are decrypted per run, wrapped so that nothing logged ever shows them.
-      if (options.secrets) scope['secrets'] = scopeSecrets(scenario, options.secrets.scope());
+      if (options.secrets) scope['secrets'] = scopeSecrets(scenario, options.secrets.scope(), run.parent_run_id === null ? [] : ancestorsOf(run));
       // Memory as it is at each step; personal values come wrapped, and are remembered to guard outputs.
       const personal = new Set<unknown>();
       scope['memory'] = memory.scope({ onPersonal: (v) => personal.add(v) });
