@@ -482,9 +482,7 @@ const MIN_GUARDED_SECRET = 4;
  * replayed from its record (after a restart, or in a replay) reads `***`, so use `secrets[…]` where it matters.
  */
 function guardSecrets(value: unknown, scope: Record<string, unknown>, personal: Iterable<unknown> = []): unknown {
-  const box = scope['secrets'];
-  const known = [...(box !== null && typeof box === 'object' ? Object.values(box as Record<string, unknown>) : []), ...personal];
-  const values = known.map((v) => reveal(v)).filter((v): v is string => typeof v === 'string' && v.length >= MIN_GUARDED_SECRET);
+  const values = guardedValues(scope, personal);
   if (values.length === 0) return value;
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') return values.some((s) => v.includes(s)) ? secret(v) : v;
@@ -493,6 +491,33 @@ function guardSecrets(value: unknown, scope: Record<string, unknown>, personal: 
     return v;
   };
   return walk(value);
+}
+
+/** The run's secret values (its scope's `secrets`) and the personal values it read or stored, as text. */
+function guardedValues(scope: Record<string, unknown>, personal: Iterable<unknown>): string[] {
+  const box = scope['secrets'];
+  const known = [...(box !== null && typeof box === 'object' ? Object.values(box as Record<string, unknown>) : []), ...personal];
+  return known.map((v) => reveal(v)).filter((v): v is string => typeof v === 'string' && v.length >= MIN_GUARDED_SECRET);
+}
+
+/**
+ * `error` with every occurrence of the run's secret and personal values (as {@link guardSecrets} finds them, also
+ * JSON-escaped) replaced by `***` in its message and details (review 18 item 10): a step's or run's error is
+ * journaled, stored and handed to the cluster, and a tool or action may echo what it was given in it. The same
+ * object when nothing matched.
+ */
+function guardError(error: ErrorData, scope: Record<string, unknown>, personal: Iterable<unknown> = []): ErrorData {
+  const values = guardedValues(scope, personal).flatMap((v) => [v, JSON.stringify(v).slice(1, -1)]).sort((a, b) => b.length - a.length);
+  if (values.length === 0) return error;
+  const mask = (v: unknown): unknown => {
+    if (typeof v === 'string') return values.reduce((text, s) => text.split(s).join('***'), v);
+    if (isSecret(v)) return '***';
+    if (Array.isArray(v)) return v.map(mask);
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mask(x)]));
+    return v;
+  };
+  const guarded = mask(error) as ErrorData;
+  return JSON.stringify(guarded) === JSON.stringify(error) ? error : guarded;
 }
 
 /**
@@ -1126,8 +1151,10 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         if (isFenced(err)) throw err;
         // The run itself was stopped (cancel, run timeout, shutdown): no retry, the run decides what it means.
         if (signal.aborted) throw interrupted(run, key, attempt, signal);
-        const error = toErrorData(isTesseraError(err) ? err : new TesseraError('STEP_FAILED', `${step.name}: ${(err as Error).message ?? String(err)}`));
-        if (!isTesseraError(err)) error.message = `${step.name}: ${(err as Error).message ?? String(err)}`;
+        const raw = toErrorData(isTesseraError(err) ? err : new TesseraError('STEP_FAILED', `${step.name}: ${(err as Error).message ?? String(err)}`));
+        if (!isTesseraError(err)) raw.message = `${step.name}: ${(err as Error).message ?? String(err)}`;
+        // What the step read or stored never reaches the journal, the step row or the run's error in clear.
+        const error = guardError(raw, scope, personal);
         if (attempt <= step.retries.max && error.code !== 'QUOTA_EXCEEDED') {
           const delay = backoff(step, attempt);
           defer(() => {
@@ -1146,7 +1173,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
           q.finishStep.run('failed', null, JSON.stringify(error), clock(), run.run_id, key);
           bus.publish('scenario.step.failed', { run_id: run.run_id, step: key, attempt, error }, trace);
         });
-        throw Object.assign(new TesseraError('STEP_FAILED', `Step ${step.name} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${error.code}: ${error.message}`), { cause: err });
+        // The cause is logged as it is (a compensation's failure): kept only when it held nothing to guard.
+        throw Object.assign(new TesseraError('STEP_FAILED', `Step ${step.name} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${error.code}: ${error.message}`), error === raw ? { cause: err } : {});
       }
     }
   }
@@ -1267,7 +1295,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         finishRun(runId, 'cancelled', { code: 'RUN_CANCELLED', message: err instanceof Cancelled ? err.reason : 'cancelled' }, run.trace_id);
         return;
       }
-      const cause = toErrorData(err);
+      const cause = guardError(toErrorData(err), scope, personalSeen.get(scope['memory'] as object));
       await compensate(run, scenario, scope, new AbortController().signal);
       finishRun(runId, 'failed', cause, run.trace_id, { scenario_id: scenario.id });
     } finally {
