@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime } from '../../main/runtime/index.js';
 import type { Runtime } from '../../main/runtime/index.js';
 import { startHost } from '../../main/host/headless.js';
-import { generateKeyPair, writePrivateKey } from '../../main/runtime/keys/index.js';
+import { generateKeyPair, readPrivateKey, writePrivateKey } from '../../main/runtime/keys/index.js';
 import type { SigningKey } from '../../main/runtime/keys/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
 import { loadScenarioFile } from '../../main/runtime/scenarios/dsl.js';
 import { signScenario, signatureFileOf } from '../../main/runtime/scenarios/signing.js';
-import { BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from '../../main/host/paths.js';
+import { APP_ROOT, BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from '../../main/host/paths.js';
 import { cleanEnv, requireBuild, runTesseraAsync } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -75,6 +75,8 @@ beforeAll(async () => {
   sign(write('no_tool.yaml', yaml('no_tool', ['tts'], '  - { name: weather, tool: tool-weather, with: { city: berlin }, retries: 3 }\n')), alice);
   sign(write('secret_read.yaml', yaml('secret_read', ['tts', 'secrets:open'], say('${secrets["pin"]}'))), alice);
   sign(write('undeclared.yaml', yaml('undeclared', null, say())), alice);
+  // Signed with the public development key but dropped into the data folder (review 18 item 13a).
+  sign(write('devkey.yaml', yaml('devkey', ['tts'], say())), readPrivateKey(join(APP_ROOT, 'plugins', 'dev-key')));
   // Sub-scenarios (review 18 item 9a): running one needs scenario:<id>, and the child may use only what its parent declares too.
   sign(write('announce.yaml', yaml('announce', ['tts'], '  - { name: speak, action: io.say, with: { text: "${ctx.text}" } }\n')), alice);
   sign(write('deputy_step.yaml', yaml('deputy_step', [], '  - { name: sub, scenario: announce, with: { text: deputy } }\n')), alice);
@@ -95,12 +97,15 @@ beforeAll(async () => {
 describe('tessera scenario sign|verify', () => {
   it('says who signed a scenario and what it may use, or the code and reason it is refused', async () => {
     const env = cleanEnv({ TESSERA_DATA: dataDir });
-    const [good, frag, over, shipped] = await Promise.all([
+    const [good, frag, over, shipped, devkey] = await Promise.all([
       runTesseraAsync(['scenario', 'verify', join(scenarios, 'good.yaml'), '--json'], env),
       runTesseraAsync(['scenario', 'verify', join(scenarios, 'tampered_frag.yaml')], env),
       runTesseraAsync(['scenario', 'verify', join(scenarios, 'over.yaml'), '--trust', trustDir], env),
       runTesseraAsync(['scenario', 'verify', join(BUILTIN_SCENARIOS_DIR, 'weather_now.yaml')], cleanEnv({ TESSERA_DATA: join(root, 'empty') })),
+      runTesseraAsync(['scenario', 'verify', join(scenarios, 'devkey.yaml')], env),
     ]);
+    expect(devkey.code).toBe(1);
+    expect(devkey.stderr).toMatch(/^invalid: SCENARIO_KEY_NOT_ALLOWED: .*devkey\.yaml: signed by the built-in key tessera-dev/);
     expect(good.code).toBe(0);
     expect(JSON.parse(good.stdout)).toMatchObject({ valid: true, id: 'good', publisher: { keyid: alice.keyid, name: 'alice' }, permissions: ['bus.publish:app.*', 'tts'] });
     expect(frag.code).toBe(1);
@@ -115,7 +120,7 @@ describe('tessera scenario sign|verify', () => {
 describe('loading and running', () => {
   let runtime: Runtime;
   beforeAll(async () => {
-    runtime = await createRuntime({ dataDir, shell: 'headless', logger: createMemoryLogger(), pluginDirs: [], voice: false, scenarioDirs: [scenarios] });
+    runtime = await createRuntime({ dataDir, shell: 'headless', logger: createMemoryLogger(), pluginDirs: [], voice: false, scenarioDirs: [scenarios], builtinTrustDir: BUILTIN_TRUST_DIR });
     runtime.secrets.set('pin', 'planted-pin-4321');
   });
   afterAll(() => runtime.close());
@@ -130,6 +135,7 @@ describe('loading and running', () => {
       'unknown.yaml': 'KEY_UNKNOWN',
       'revoked.yaml': 'KEY_REVOKED',
       'over.yaml': 'SCENARIO_PERMISSION_NOT_GRANTED',
+      'devkey.yaml': 'SCENARIO_KEY_NOT_ALLOWED',
     });
     expect(failed.find((f) => f.code === 'KEY_REVOKED')!.message).toContain('key leaked');
     expect(runtime.scenarios.scenarios().map((s) => s.id).sort()).toEqual(['announce', 'caller', 'caller_ok', 'deputy_action', 'deputy_step', 'good', 'no_tool', 'no_tts', 'secret_read', 'topic_probe', 'undeclared', 'when_secret', 'wrong_topic']);
@@ -204,7 +210,7 @@ describe('developer mode', () => {
     try {
       const { runtime } = host;
       const warnings = runtime.journal.query({ topic: 'scenario.load_warning' }).events.map((e) => e.payload as { file: string; scenario_id: string; code: string; message: string });
-      expect(warnings.map((w) => w.scenario_id).sort()).toEqual(['over', 'tampered_frag', 'tampered_yaml', 'unknown', 'unsigned']);
+      expect(warnings.map((w) => w.scenario_id).sort()).toEqual(['devkey', 'over', 'tampered_frag', 'tampered_yaml', 'unknown', 'unsigned']);
       expect(warnings.find((w) => w.scenario_id === 'unsigned')!.message).toMatch(/developer mode: loaded .*unsigned\.yaml unverified \(SCENARIO_UNSIGNED: .*its steps may use anything/);
       // A withdrawn key is known bad: developer mode is for files being written, not for what someone revoked.
       expect(runtime.journal.query({ topic: 'scenario.load_failed' }).events.map((e) => (e.payload as { code: string }).code)).toEqual(['KEY_REVOKED']);
