@@ -52,6 +52,7 @@ export const ERROR_CODES = {
   SCENARIO_UNSIGNED: { status: 403, retryable: false, summary: 'A scenario file has no signature beside it (FILE.sig) and the runtime is not in developer mode.' },
   SCENARIO_SIGNATURE_INVALID: { status: 403, retryable: false, summary: "A scenario's signature does not verify, or the scenario (or a fragment it includes) differs from what was signed." },
   SCENARIO_PERMISSION_NOT_GRANTED: { status: 403, retryable: false, summary: "A scenario declares a permission its publisher is not granted by the trust folder's grants.json." },
+  SCENARIO_KEY_NOT_ALLOWED: { status: 403, retryable: false, summary: 'A scenario outside the built-in scenarios folder is signed by a built-in key (the public development key), which vouches only for the scenarios shipped with Tessera.' },
   PERMISSION_DENIED: { status: 403, retryable: false, summary: 'A scenario step used something (tts, stt, a secret, a tool, a bus topic) its scenario does not declare; refused before any effect.' },
   GRANTS_INVALID: { status: 400, retryable: false, summary: "A trust folder's grants.json is not valid; the message names the file and the entry." },
   RUN_NOT_FOUND: { status: 404, retryable: false, summary: 'No scenario run by that id.' },

@@ -21,7 +21,7 @@ import { TesseraError, toErrorData } from '../common/errors.js';
 import { readPrivateKey } from '../runtime/keys/index.js';
 import { loadScenarioDir, loadScenarioFile } from '../runtime/scenarios/dsl.js';
 import { readGrants } from '../runtime/scenarios/permissions.js';
-import { scenarioCid, signScenario, signatureFileOf, verifyScenario } from '../runtime/scenarios/signing.js';
+import { builtinScenarioKeys, scenarioCid, signScenario, signatureFileOf, verifyScenario } from '../runtime/scenarios/signing.js';
 import { combineTrustStores, openTrustStore } from '../runtime/trust/index.js';
 import { writeAtomic } from '../../sandbox/package.js';
 import { resolveDataDir } from './config.js';
@@ -180,11 +180,14 @@ const scenarioVerify: Command = {
       if (explicit && !existsSync(explicit)) throw new TesseraError('CONFIG_INVALID', `--trust ${explicit}: no such folder.`);
       const dataTrust = resolve(resolveDataDir(values['data'] as string | undefined, io.env), 'trust');
       const dirs = explicit ? [resolve(explicit)] : [BUILTIN_TRUST_DIR, ...(existsSync(dataTrust) ? [dataTrust] : [])];
-      const trust = combineTrustStores(...dirs.map((d) => openTrustStore(d)));
+      const stores = dirs.map((d) => openTrustStore(d));
+      const trust = combineTrustStores(...stores);
       const grants = readGrants(dirs);
+      // As the runtime: the built-in (development) key vouches only for the shipped scenarios.
+      const builtin = explicit ? undefined : builtinScenarioKeys(stores[0]!, stores[1], [BUILTIN_SCENARIOS_DIR]);
       try {
         const scenario = loadScenarioFile(file);
-        const v = verifyScenario(scenario, file, { trust, grants });
+        const v = verifyScenario(scenario, file, { trust, grants, ...(builtin ? { builtin } : {}) });
         if (values['json']) io.stdout(JSON.stringify({ valid: true, id: scenario.id, version: scenario.version, cid: v.cid, publisher: v.publisher, permissions: v.permissions, granted: grants(v.publisher) }, null, 2) + '\n');
         else io.stdout(`valid: ${scenario.id} (version ${scenario.version}) ${v.cid}\n  signed by ${v.publisher.keyid} (${v.publisher.name})\n  permissions: ${v.permissions.join(', ') || 'none'}\n`);
         return 0;

@@ -4,7 +4,7 @@
  * receipts, io) are added to this composition and to its shutdown order.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ProcessLauncher } from '../../sandbox/client.js';
 import type { RuntimeInfo } from '../common/api.js';
 import { createBus } from './bus/index.js';
@@ -35,7 +35,7 @@ import { scenarioExpressions } from './scenarios/expressions.js';
 import { createAutomation } from './scenarios/automation.js';
 import type { Automation } from './scenarios/automation.js';
 import { loadScenarioDir } from './scenarios/dsl.js';
-import { admitScenario } from './scenarios/signing.js';
+import { admitScenario, builtinScenarioKeys } from './scenarios/signing.js';
 import type { ScenarioTrustMode } from './scenarios/signing.js';
 import { readGrants } from './scenarios/permissions.js';
 import { checkIntentTargets, createIntentRegistry, createIntentRouter, createRecognizer, loadRuleSet, registerRuleSetIntents } from './intents/index.js';
@@ -189,6 +189,11 @@ export interface RuntimeOptions {
    * the others, each journaled as `scenario.load_warning`.
    */
   scenarioTrust?: ScenarioTrustMode;
+  /**
+   * The folders of the scenarios shipped with the app, the only ones the built-in trust keys (`builtinTrustDir`)
+   * vouch for; default: the `scenarios` folder beside `builtinTrustDir` (resources/scenarios beside resources/trust).
+   */
+  builtinScenarioDirs?: string[];
   /** Intent rule files (built-in resources/intents/*.yaml, then `<data>/intents/*.yaml`). */
   intentRuleFiles?: string[];
   /** Scenario engine concurrency limits. */
@@ -538,7 +543,9 @@ async function composeRuntime(options: RuntimeOptions, store: Store, resources: 
 
   // Scenarios: load the folders (a bad, unsigned or over-permissioned file is journaled, never fatal), resume what
   // a crash interrupted, then let schedules and triggers fire.
-  const scenarioTrust = { mode: options.scenarioTrust ?? 'enforce', trust, grants: readGrants([...(options.builtinTrustDir ? [options.builtinTrustDir] : []), userTrust.dir]) } as const;
+  // The built-in keys (the public development key) vouch only for the built-in scenarios folder (review 18 item 13a).
+  const builtin = options.builtinTrustDir && existsSync(options.builtinTrustDir) ? builtinScenarioKeys(openTrustStore(options.builtinTrustDir), userTrust, options.builtinScenarioDirs ?? [join(dirname(options.builtinTrustDir), 'scenarios')]) : undefined;
+  const scenarioTrust = { mode: options.scenarioTrust ?? 'enforce', trust, grants: readGrants([...(options.builtinTrustDir ? [options.builtinTrustDir] : []), userTrust.dir]), ...(builtin ? { builtin } : {}) } as const;
   for (const dir of options.scenarioDirs ?? []) {
     if (!existsSync(dir)) continue;
     const loaded = loadScenarioDir(dir);

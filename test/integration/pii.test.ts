@@ -46,6 +46,18 @@ steps:
     output: copied
 `;
 
+// A step that fails with the value in its error (a duration parser that quotes what it was given), retried once:
+// its retrying/failed events, its step row and the run's error must hold it only as *** (review 18 item 10).
+const FAILING = `
+id: pii_fail
+pii: [traveller.*]
+steps:
+  - name: nap
+    action: wait
+    with: { duration: "\${memory['traveller.name']}" }
+    retries: { max: 1, initial: 10ms }
+`;
+
 const plantedIn = (bytes: Buffer | string) => {
   const b = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
   // UTF-8 as written, and as JSON's \\u escape of ë in case some writer escapes non-ASCII.
@@ -59,6 +71,8 @@ describe('personal data never leaves memory in clear', () => {
   const uiGot: unknown[] = [];
   const subscriberGot: unknown[] = [];
   let runId = '';
+  let failed: { state: string; error: { message: string } | null } | undefined;
+  let retried = 0;
   let outputs: Record<string, string> = {};
 
   const api = async (path: string) => {
@@ -72,6 +86,7 @@ describe('personal data never leaves memory in clear', () => {
     const scenarios = join(dataDir, 'scenarios');
     mkdirSync(scenarios, { recursive: true });
     writeFileSync(join(scenarios, 'pii_probe.yaml'), SCENARIO);
+    writeFileSync(join(scenarios, 'pii_fail.yaml'), FAILING);
     const logger = createLogger({ level: 'debug', pretty: false, write: (line) => appendFileSync(logFile(), line + '\n') });
     host = await startHost({ dataDir, host: '127.0.0.1', port: 0, logger, shell: 'headless', env: { TESSERA_DEVELOPER: '1' }, pluginDirs: [], scenarioDirs: [scenarios] }); // an unsigned test scenario
     const rt = host.runtime;
@@ -82,6 +97,8 @@ describe('personal data never leaves memory in clear', () => {
     runId = rt.scenarios.run('pii_probe', {});
     expect((await rt.scenarios.wait(runId)).state).toBe('completed');
     await delivered;
+    failed = await rt.scenarios.wait(rt.scenarios.run('pii_fail', {}));
+    retried = rt.journal.query({ topic: 'scenario.step.retrying' }).events.length;
 
     // A capsule of the device's own, as the product pipeline writes; its bundle and the log sync uploads.
     const capsule = { v: CAPSULE_VERSION, product: 'pii-probe', act: 'test', tenant: 'device', aud: 'x', src: 'test', view: { n: 1 } } as Capsule;
@@ -108,6 +125,12 @@ describe('personal data never leaves memory in clear', () => {
     expect(status.bag).toEqual({ stored: '***', copied: '***' });
     expect(status.steps.find((s) => s.name === 'remember')).toMatchObject({ input: { key: 'traveller.name', value: '***' }, output: '***' });
     expect(status.steps.find((s) => s.name === 'greet')?.input).toMatchObject({ text: 'Hello ***, welcome' });
+  });
+
+  it('journals and stores a step error that echoed the value with *** in its place', () => {
+    expect(failed?.state).toBe('failed');
+    expect(failed?.error?.message).toContain('"***" is not a duration');
+    expect(retried).toBe(1);
   });
 
   it('finds the planted value in no log line, journal row, metric, API answer or bundle', () => {

@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime } from '../../main/runtime/index.js';
 import type { Runtime } from '../../main/runtime/index.js';
 import { startHost } from '../../main/host/headless.js';
-import { generateKeyPair, writePrivateKey } from '../../main/runtime/keys/index.js';
+import { generateKeyPair, readPrivateKey, writePrivateKey } from '../../main/runtime/keys/index.js';
 import type { SigningKey } from '../../main/runtime/keys/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
 import { loadScenarioFile } from '../../main/runtime/scenarios/dsl.js';
 import { signScenario, signatureFileOf } from '../../main/runtime/scenarios/signing.js';
-import { BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from '../../main/host/paths.js';
+import { APP_ROOT, BUILTIN_SCENARIOS_DIR, BUILTIN_TRUST_DIR } from '../../main/host/paths.js';
 import { cleanEnv, requireBuild, runTesseraAsync } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -56,7 +56,7 @@ beforeAll(async () => {
   writeFileSync(join(trustDir, 'alice.pem'), alice.publicKeyPem);
   writeFileSync(join(trustDir, 'gone.pem'), gone.publicKeyPem);
   writeFileSync(join(trustDir, 'revoked.json'), JSON.stringify({ revoked: [{ keyid: gone.keyid, reason: 'key leaked', revoked_at: '2026-01-01T00:00:00Z' }] }));
-  writeFileSync(join(trustDir, 'grants.json'), JSON.stringify({ alice: ['tts', 'tool:*', 'bus.publish:app.**', 'secrets:*'], [gone.keyid]: ['*'] }));
+  writeFileSync(join(trustDir, 'grants.json'), JSON.stringify({ alice: ['tts', 'tool:*', 'bus.publish:app.**', 'bus.publish:*', 'secrets:*', 'scenario:*'], [gone.keyid]: ['*'] }));
 
   writeFileSync(join(scenarios, 'fragments', 'hello.yaml'), 'hello:\n  - { name: frag_log, action: log, with: { message: "from a fragment" } }\n');
   writeFileSync(join(scenarios, 'fragments', 'shared.yaml'), 'shared:\n  - { name: frag_log, action: log, with: { message: "shared words" } }\n');
@@ -75,6 +75,18 @@ beforeAll(async () => {
   sign(write('no_tool.yaml', yaml('no_tool', ['tts'], '  - { name: weather, tool: tool-weather, with: { city: berlin }, retries: 3 }\n')), alice);
   sign(write('secret_read.yaml', yaml('secret_read', ['tts', 'secrets:open'], say('${secrets["pin"]}'))), alice);
   sign(write('undeclared.yaml', yaml('undeclared', null, say())), alice);
+  // Signed with the public development key but dropped into the data folder (review 18 item 13a).
+  sign(write('devkey.yaml', yaml('devkey', ['tts'], say())), readPrivateKey(join(APP_ROOT, 'plugins', 'dev-key')));
+  // Sub-scenarios (review 18 item 9a): running one needs scenario:<id>, and the child may use only what its parent declares too.
+  sign(write('announce.yaml', yaml('announce', ['tts'], '  - { name: speak, action: io.say, with: { text: "${ctx.text}" } }\n')), alice);
+  sign(write('deputy_step.yaml', yaml('deputy_step', [], '  - { name: sub, scenario: announce, with: { text: deputy } }\n')), alice);
+  sign(write('deputy_action.yaml', yaml('deputy_action', [], '  - { name: sub, action: scenario.run, with: { id: announce, ctx: { text: deputy } } }\n')), alice);
+  sign(write('caller.yaml', yaml('caller', ['scenario:announce'], '  - { name: sub, scenario: announce, with: { text: deputy } }\n')), alice);
+  sign(write('caller_ok.yaml', yaml('caller_ok', ['scenario:announce', 'tts'], '  - { name: sub, scenario: announce, with: { text: allowed } }\n')), alice);
+  // A topic built from a personal value is checked as published, not as its sealed "***" (item 9b).
+  sign(write('topic_probe.yaml', `pii: [probe.*]\n${yaml('topic_probe', ['bus.publish:*'], '  - { name: keep, action: memory.set, with: { key: probe.topic, value: "${ctx.topic}" } }\n  - { name: tell, action: bus.publish, with: { topic: "${memory[\'probe.topic\']}" } }\n')}`), alice);
+  // A `when` that reads an undeclared secret refuses its own step (item 9c).
+  sign(write('when_secret.yaml', yaml('when_secret', ['tts'], `  - { name: peek, action: log, when: 'secrets["pin"] == "x"', with: { message: m } }\n${say()}`)), alice);
   // The CLI signs the good one (the others above use the same function).
   const signed = await runTesseraAsync(['scenario', 'sign', join(scenarios, 'good.yaml'), '--key', join(root, 'alice.key')]);
   expect(signed.stderr).toBe('');
@@ -85,12 +97,15 @@ beforeAll(async () => {
 describe('tessera scenario sign|verify', () => {
   it('says who signed a scenario and what it may use, or the code and reason it is refused', async () => {
     const env = cleanEnv({ TESSERA_DATA: dataDir });
-    const [good, frag, over, shipped] = await Promise.all([
+    const [good, frag, over, shipped, devkey] = await Promise.all([
       runTesseraAsync(['scenario', 'verify', join(scenarios, 'good.yaml'), '--json'], env),
       runTesseraAsync(['scenario', 'verify', join(scenarios, 'tampered_frag.yaml')], env),
       runTesseraAsync(['scenario', 'verify', join(scenarios, 'over.yaml'), '--trust', trustDir], env),
       runTesseraAsync(['scenario', 'verify', join(BUILTIN_SCENARIOS_DIR, 'weather_now.yaml')], cleanEnv({ TESSERA_DATA: join(root, 'empty') })),
+      runTesseraAsync(['scenario', 'verify', join(scenarios, 'devkey.yaml')], env),
     ]);
+    expect(devkey.code).toBe(1);
+    expect(devkey.stderr).toMatch(/^invalid: SCENARIO_KEY_NOT_ALLOWED: .*devkey\.yaml: signed by the built-in key tessera-dev/);
     expect(good.code).toBe(0);
     expect(JSON.parse(good.stdout)).toMatchObject({ valid: true, id: 'good', publisher: { keyid: alice.keyid, name: 'alice' }, permissions: ['bus.publish:app.*', 'tts'] });
     expect(frag.code).toBe(1);
@@ -105,7 +120,7 @@ describe('tessera scenario sign|verify', () => {
 describe('loading and running', () => {
   let runtime: Runtime;
   beforeAll(async () => {
-    runtime = await createRuntime({ dataDir, shell: 'headless', logger: createMemoryLogger(), pluginDirs: [], voice: false, scenarioDirs: [scenarios] });
+    runtime = await createRuntime({ dataDir, shell: 'headless', logger: createMemoryLogger(), pluginDirs: [], voice: false, scenarioDirs: [scenarios], builtinTrustDir: BUILTIN_TRUST_DIR });
     runtime.secrets.set('pin', 'planted-pin-4321');
   });
   afterAll(() => runtime.close());
@@ -120,9 +135,10 @@ describe('loading and running', () => {
       'unknown.yaml': 'KEY_UNKNOWN',
       'revoked.yaml': 'KEY_REVOKED',
       'over.yaml': 'SCENARIO_PERMISSION_NOT_GRANTED',
+      'devkey.yaml': 'SCENARIO_KEY_NOT_ALLOWED',
     });
     expect(failed.find((f) => f.code === 'KEY_REVOKED')!.message).toContain('key leaked');
-    expect(runtime.scenarios.scenarios().map((s) => s.id).sort()).toEqual(['good', 'no_tool', 'no_tts', 'secret_read', 'undeclared', 'wrong_topic']);
+    expect(runtime.scenarios.scenarios().map((s) => s.id).sort()).toEqual(['announce', 'caller', 'caller_ok', 'deputy_action', 'deputy_step', 'good', 'no_tool', 'no_tts', 'secret_read', 'topic_probe', 'undeclared', 'when_secret', 'wrong_topic']);
     expect(runtime.journal.query({ topic: 'scenario.load_warning' }).events).toEqual([]);
   });
 
@@ -139,6 +155,10 @@ describe('loading and running', () => {
       ['no_tool', {}, 'weather', 'tool:tool-weather'],
       ['secret_read', {}, 'speak', 'secrets:pin'],
       ['undeclared', {}, 'speak', 'tts'],
+      ['deputy_step', {}, 'sub', 'scenario:announce'],
+      ['deputy_action', {}, 'sub', 'scenario:announce'],
+      ['topic_probe', { topic: 'app.leak.deep' }, 'tell', 'bus.publish:***'],
+      ['when_secret', {}, 'peek', 'secrets:pin'],
     ];
     const runIds = new Set<string>();
     for (const [id, ctx, step, permission] of cases) {
@@ -155,11 +175,30 @@ describe('loading and running', () => {
     // No effect of any of them: nothing said, nothing published on the undeclared topic, no tool call, the secret nowhere.
     expect(runtime.journal.query({ topic: 'io.say' }).events.filter((e) => runIds.has((e.payload as { run_id: string }).run_id))).toEqual([]);
     expect(runtime.journal.query({ topic: 'other.**' }).events).toEqual([]);
+    expect(runtime.journal.query({ topic: 'app.leak.**' }).events).toEqual([]);
+    expect(runtime.scenarios.runs({ scenario_id: 'announce' })).toEqual([]);
+    // The refusal of a sensitive topic never prints it.
+    expect(JSON.stringify(runtime.journal.query({ topic: 'scenario.step.*' }).events)).not.toContain('app.leak');
     expect(runtime.store.db.prepare("SELECT count(*) AS n FROM cost_usage WHERE kind = 'tool_calls'").get()).toEqual({ n: 0 });
     const all = runtime.journal.query({ limit: 1000 }).events;
     expect(JSON.stringify(all)).not.toContain('planted-pin-4321');
     // The one step before the refused one did run.
     expect(runtime.journal.query({ topic: 'scenario.step.completed' }).events.some((e) => (e.payload as { step: string }).step === 'first')).toBe(true);
+  });
+
+  it('runs a sub-scenario with the intersection of its own and its parent\'s permissions', async () => {
+    const denied = await runtime.scenarios.wait(runtime.scenarios.run('caller'), 10_000);
+    expect(denied.state).toBe('failed');
+    const [child] = runtime.scenarios.runs({ scenario_id: 'announce' });
+    expect(child!.parent_run_id).toBe(denied.run_id);
+    const step = runtime.scenarios.status(child!.run_id).steps.find((s) => s.name === 'speak')!;
+    expect(step.error).toMatchObject({ code: 'PERMISSION_DENIED', details: { permission: 'tts' } });
+    expect(step.error!.message).toContain('started (directly or not) by scenario caller, which declares scenario:announce');
+    const said = (runId: string) => runtime.journal.query({ topic: 'io.say' }).events.filter((e) => (e.payload as { run_id: string }).run_id.startsWith(runId)).map((e) => (e.payload as { text: string }).text);
+    expect(said(denied.run_id)).toEqual([]);
+    const allowed = await runtime.scenarios.wait(runtime.scenarios.run('caller_ok'), 10_000);
+    expect(allowed.state).toBe('completed');
+    expect(said(allowed.run_id)).toEqual(['allowed']);
   });
 });
 
@@ -171,7 +210,7 @@ describe('developer mode', () => {
     try {
       const { runtime } = host;
       const warnings = runtime.journal.query({ topic: 'scenario.load_warning' }).events.map((e) => e.payload as { file: string; scenario_id: string; code: string; message: string });
-      expect(warnings.map((w) => w.scenario_id).sort()).toEqual(['over', 'tampered_frag', 'tampered_yaml', 'unknown', 'unsigned']);
+      expect(warnings.map((w) => w.scenario_id).sort()).toEqual(['devkey', 'over', 'tampered_frag', 'tampered_yaml', 'unknown', 'unsigned']);
       expect(warnings.find((w) => w.scenario_id === 'unsigned')!.message).toMatch(/developer mode: loaded .*unsigned\.yaml unverified \(SCENARIO_UNSIGNED: .*its steps may use anything/);
       // A withdrawn key is known bad: developer mode is for files being written, not for what someone revoked.
       expect(runtime.journal.query({ topic: 'scenario.load_failed' }).events.map((e) => (e.payload as { code: string }).code)).toEqual(['KEY_REVOKED']);

@@ -36,6 +36,8 @@ describe('grants', () => {
     expect(grantCovers('bus.publish:app.*', 'bus.publish:app.x.y')).toBe(false);
     expect(grantCovers('bus.publish:app.x', 'bus.publish:app.*')).toBe(false);
     expect(ungranted(['tts', 'stt', 'tool:tool-weather', 'bus.publish:media.play'], ['tts', 'tool:*', 'bus.publish:media.*'])).toEqual(['stt']);
+    expect(grantCovers('scenario:*', 'scenario:announce')).toBe(true);
+    expect(grantCovers('scenario:journey_*', 'scenario:announce')).toBe(false);
   });
 
   it('reads grants.json of several trust folders, by keyid or key name, and names the file of a bad one', () => {
@@ -82,6 +84,20 @@ describe('run-time refusals', () => {
     expect(stepRefusal(open, 'a', { kind: 'action', action: 'io.ask' }, {}, undefined)).toBeNull();
     const closed = scenario('closed', [{ name: 'a', action: 'io.say' }], { permissions: [] });
     expect(stepRefusal(closed, 'a', { kind: 'action', action: 'io.say' }, {}, undefined)?.permission).toBe('tts');
+  });
+
+  it('holds a sub-scenario to what it and every run that started it declare', () => {
+    const child = scenario('child', [{ name: 'a', action: 'io.say' }], { permissions: ['secrets:ok', 'secrets:db', 'tts'] });
+    const parent = scenario('parent', [{ name: 'a', action: 'io.say' }], { permissions: ['scenario:child', 'secrets:ok'] });
+    const open = scenario('open', [{ name: 'a', action: 'io.say' }]);
+    const say = { kind: 'action', action: 'io.say' } as const;
+    expect(stepRefusal(child, 'a', say, {}, undefined)).toBeNull();
+    expect(stepRefusal(child, 'a', say, {}, undefined, [parent])?.message).toContain('started (directly or not) by scenario parent, which declares scenario:child, secrets:ok');
+    expect(stepRefusal(child, 'a', say, {}, undefined, [open])).toBeNull();
+    expect(stepRefusal(open, 'a', say, {}, undefined, [parent])?.permission).toBe('tts');
+    expect(stepRefusal(parent, 'a', { kind: 'scenario', scenario: 'other' }, {}, undefined)?.permission).toBe('scenario:other');
+    expect(stepRefusal(parent, 'a', { kind: 'action', action: 'scenario.run' }, { id: 'child' }, undefined)).toBeNull();
+    expect(Object.keys(scopeSecrets(child, { ok: 1, db: 2 }, [parent]))).toEqual(['ok']);
   });
 
   it('gives a run only its declared secrets and refuses the step that read another', () => {

@@ -40,7 +40,8 @@ import type { LockManager } from './locks.js';
 import { createLockManager } from './locks.js';
 import type { Priority, Scenario, Step } from './model.js';
 import { parseDuration } from './dsl.js';
-import { scopeSecrets, stepRefusal } from './permissions.js';
+import { deniedRead, scopeSecrets, stepRefusal } from './permissions.js';
+import type { StepRefusal } from './permissions.js';
 import Ajv from 'ajv';
 
 export type RunState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -464,6 +465,11 @@ class Cancelled extends Error {
   }
 }
 
+/** Ancestors looked at for a sub-scenario's permissions; a deeper chain is cut (and the cut counts as a refusal). */
+const MAX_RUN_ANCESTORS = 32;
+/** Stands for an ancestor run whose scenario is unknown here: it declares nothing. */
+const CLOSED_SCENARIO: Scenario = { id: '(unknown)', version: 0, priority: 'NORM', pool: 'cpu', locks: [], steps: [], permissions: [] };
+
 const parseJson = <T>(text: string | null): T => (text === null ? (null as T) : (JSON.parse(text) as T));
 
 /** Secret values shorter than this are not looked for in outputs (a one-letter secret would mask everything). */
@@ -476,9 +482,7 @@ const MIN_GUARDED_SECRET = 4;
  * replayed from its record (after a restart, or in a replay) reads `***`, so use `secrets[…]` where it matters.
  */
 function guardSecrets(value: unknown, scope: Record<string, unknown>, personal: Iterable<unknown> = []): unknown {
-  const box = scope['secrets'];
-  const known = [...(box !== null && typeof box === 'object' ? Object.values(box as Record<string, unknown>) : []), ...personal];
-  const values = known.map((v) => reveal(v)).filter((v): v is string => typeof v === 'string' && v.length >= MIN_GUARDED_SECRET);
+  const values = guardedValues(scope, personal);
   if (values.length === 0) return value;
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') return values.some((s) => v.includes(s)) ? secret(v) : v;
@@ -487,6 +491,33 @@ function guardSecrets(value: unknown, scope: Record<string, unknown>, personal: 
     return v;
   };
   return walk(value);
+}
+
+/** The run's secret values (its scope's `secrets`) and the personal values it read or stored, as text. */
+function guardedValues(scope: Record<string, unknown>, personal: Iterable<unknown>): string[] {
+  const box = scope['secrets'];
+  const known = [...(box !== null && typeof box === 'object' ? Object.values(box as Record<string, unknown>) : []), ...personal];
+  return known.map((v) => reveal(v)).filter((v): v is string => typeof v === 'string' && v.length >= MIN_GUARDED_SECRET);
+}
+
+/**
+ * `error` with every occurrence of the run's secret and personal values (as {@link guardSecrets} finds them, also
+ * JSON-escaped) replaced by `***` in its message and details (review 18 item 10): a step's or run's error is
+ * journaled, stored and handed to the cluster, and a tool or action may echo what it was given in it. The same
+ * object when nothing matched.
+ */
+function guardError(error: ErrorData, scope: Record<string, unknown>, personal: Iterable<unknown> = []): ErrorData {
+  const values = guardedValues(scope, personal).flatMap((v) => [v, JSON.stringify(v).slice(1, -1)]).sort((a, b) => b.length - a.length);
+  if (values.length === 0) return error;
+  const mask = (v: unknown): unknown => {
+    if (typeof v === 'string') return values.reduce((text, s) => text.split(s).join('***'), v);
+    if (isSecret(v)) return '***';
+    if (Array.isArray(v)) return v.map(mask);
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mask(x)]));
+    return v;
+  };
+  const guarded = mask(error) as ErrorData;
+  return JSON.stringify(guarded) === JSON.stringify(error) ? error : guarded;
 }
 
 /**
@@ -1029,6 +1060,21 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     return reason;
   };
 
+  /**
+   * The scenarios of the runs that started `run`, parent first (review 18 item 9: a sub-scenario may use only what
+   * each of them declares too). A parent whose row or scenario is gone here counts as declaring nothing.
+   */
+  const ancestorsOf = (run: Pick<RunRow, 'parent_run_id'>): Scenario[] => {
+    const out: Scenario[] = [];
+    for (let id = run.parent_run_id; id !== null; ) {
+      if (out.length === MAX_RUN_ANCESTORS) return [...out, CLOSED_SCENARIO];
+      const row = q.getRun.get(id);
+      out.push((row && scenarios.get(row.scenario_id)) || { ...CLOSED_SCENARIO, id: row?.scenario_id ?? CLOSED_SCENARIO.id });
+      id = row?.parent_run_id ?? null;
+    }
+    return out;
+  };
+
   let ord = 0;
   /** `first`: the run's first step, whose `started` is committed promptly (see FLUSH_MAX_AGE_MS). */
   async function runStep(step: Step, key: string, scope: Record<string, unknown>, run: RunRow, signal: AbortSignal, first = false): Promise<{ output: unknown; skipped: boolean }> {
@@ -1038,7 +1084,25 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const idempotencyKey = `${run.scenario_id}/${run.run_id}/${key}`;
     const trace = { trace_id: run.trace_id };
     const fence = fences.get(run.run_id);
-    if (step.when !== undefined && !isTruthy(expressions.evaluate(step.when, scope))) {
+    // Permissions (issue 18, ./permissions.ts): a step using what its scenario (or a run that started it) does not
+    // declare fails before it acts, without retry.
+    const owner = scenarios.get(run.scenario_id);
+    const ancestors = run.parent_run_id === null ? [] : ancestorsOf(run);
+    const refuse = (refused: StepRefusal, attempt: number, input: string | null): never => {
+      const error: ErrorData = { code: 'PERMISSION_DENIED', message: refused.message, details: { step: key, permission: refused.permission } };
+      defer(() => {
+        q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt, effect: step.effect ? 1 : 0, simulated: 0, input, now: clock(), ord: ++ord });
+        q.finishStep.run('failed', null, JSON.stringify(error), clock(), run.run_id, key);
+        bus.publish('scenario.step.refused', { run_id: run.run_id, scenario_id: run.scenario_id, step: key, permission: refused.permission, error }, trace);
+        bus.publish('scenario.step.failed', { run_id: run.run_id, step: key, attempt, error }, trace);
+      }, first);
+      throw new TesseraError('STEP_FAILED', `Step ${step.name} was refused: PERMISSION_DENIED: ${refused.message}`, { details: { step: key, permission: refused.permission } });
+    };
+    const whenFalse = step.when !== undefined && !isTruthy(expressions.evaluate(step.when, scope));
+    // A `when` that read an undeclared secret refuses its own step, not the next one.
+    const readInWhen = step.when !== undefined && owner ? deniedRead(owner, step.name, scope['secrets'], ancestors) : null;
+    if (readInWhen) refuse(readInWhen, prior ? prior.attempt + 1 : 1, null);
+    if (whenFalse) {
       defer(() => {
         q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt: 0, effect: step.effect ? 1 : 0, simulated: 0, input: null, now: clock(), ord: ++ord });
         q.finishStep.run('skipped', null, null, clock(), run.run_id, key);
@@ -1062,19 +1126,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const replayed = original?.state === 'completed' || original?.state === 'compensated';
     const simulated = (run.dry_run === 1 && step.effect) || replayed;
     let attempt = prior ? prior.attempt + 1 : 1;
-    // Permissions (issue 18, ./permissions.ts): a step using what its scenario does not declare fails before it acts, without retry.
-    const owner = scenarios.get(run.scenario_id);
-    const refused = replayed || !owner ? null : stepRefusal(owner, step.name, step.target, input, scope['secrets']);
-    if (refused) {
-      const error: ErrorData = { code: 'PERMISSION_DENIED', message: refused.message, details: { step: key, permission: refused.permission } };
-      defer(() => {
-        q.startStep.run({ run_id: run.run_id, step_key: key, name: step.name, attempt, effect: step.effect ? 1 : 0, simulated: 0, input: logged, now: clock(), ord: ++ord });
-        q.finishStep.run('failed', null, JSON.stringify(error), clock(), run.run_id, key);
-        bus.publish('scenario.step.refused', { run_id: run.run_id, scenario_id: run.scenario_id, step: key, permission: refused.permission, error }, trace);
-        bus.publish('scenario.step.failed', { run_id: run.run_id, step: key, attempt, error }, trace);
-      }, first);
-      throw new TesseraError('STEP_FAILED', `Step ${step.name} was refused: PERMISSION_DENIED: ${refused.message}`, { details: { step: key, permission: refused.permission } });
-    }
+    const refused = replayed || !owner ? null : stepRefusal(owner, step.name, step.target, input, scope['secrets'], ancestors);
+    if (refused) refuse(refused, attempt, logged);
     const firstStartedAt = prior?.first_started_at ?? clock();
     for (;;) {
       const started = clock();
@@ -1098,8 +1151,10 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         if (isFenced(err)) throw err;
         // The run itself was stopped (cancel, run timeout, shutdown): no retry, the run decides what it means.
         if (signal.aborted) throw interrupted(run, key, attempt, signal);
-        const error = toErrorData(isTesseraError(err) ? err : new TesseraError('STEP_FAILED', `${step.name}: ${(err as Error).message ?? String(err)}`));
-        if (!isTesseraError(err)) error.message = `${step.name}: ${(err as Error).message ?? String(err)}`;
+        const raw = toErrorData(isTesseraError(err) ? err : new TesseraError('STEP_FAILED', `${step.name}: ${(err as Error).message ?? String(err)}`));
+        if (!isTesseraError(err)) raw.message = `${step.name}: ${(err as Error).message ?? String(err)}`;
+        // What the step read or stored never reaches the journal, the step row or the run's error in clear.
+        const error = guardError(raw, scope, personal);
         if (attempt <= step.retries.max && error.code !== 'QUOTA_EXCEEDED') {
           const delay = backoff(step, attempt);
           defer(() => {
@@ -1118,7 +1173,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
           q.finishStep.run('failed', null, JSON.stringify(error), clock(), run.run_id, key);
           bus.publish('scenario.step.failed', { run_id: run.run_id, step: key, attempt, error }, trace);
         });
-        throw Object.assign(new TesseraError('STEP_FAILED', `Step ${step.name} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${error.code}: ${error.message}`), { cause: err });
+        // The cause is logged as it is (a compensation's failure): kept only when it held nothing to guard.
+        throw Object.assign(new TesseraError('STEP_FAILED', `Step ${step.name} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${error.code}: ${error.message}`), error === raw ? { cause: err } : {});
       }
     }
   }
@@ -1185,7 +1241,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     const runTimer = scenario.timeout === undefined ? undefined : setLongTimeout(() => running.get(runId)?.controller.abort(new TesseraError('STEP_TIMEOUT', `The run went past its ${scenario.timeout} ms timeout.`)), scenario.timeout - (clock() - (run.started_at ?? clock())));
     try {
       // Secrets are decrypted per run, wrapped so that nothing logged ever shows them.
-      if (options.secrets) scope['secrets'] = scopeSecrets(scenario, options.secrets.scope());
+      if (options.secrets) scope['secrets'] = scopeSecrets(scenario, options.secrets.scope(), run.parent_run_id === null ? [] : ancestorsOf(run));
       // Memory as it is at each step; personal values come wrapped, and are remembered to guard outputs.
       const personal = new Set<unknown>();
       scope['memory'] = memory.scope({ onPersonal: (v) => personal.add(v) });
@@ -1239,7 +1295,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         finishRun(runId, 'cancelled', { code: 'RUN_CANCELLED', message: err instanceof Cancelled ? err.reason : 'cancelled' }, run.trace_id);
         return;
       }
-      const cause = toErrorData(err);
+      const cause = guardError(toErrorData(err), scope, personalSeen.get(scope['memory'] as object));
       await compensate(run, scenario, scope, new AbortController().signal);
       finishRun(runId, 'failed', cause, run.trace_id, { scenario_id: scenario.id });
     } finally {

@@ -78,7 +78,8 @@ export interface Scenario {
   max_deliver?: number;
   /**
    * What its steps may use (seed 001 §17): `tts`, `stt`, `secrets:<name>`, `tool:<plugin>`, `bus.publish:<topic
-   * pattern>`. Absent: it declared nothing (accepted only in developer mode, see ./signing.ts).
+   * pattern>`, `scenario:<id>`. Absent: it declared nothing (accepted only in developer mode, see ./signing.ts). A
+   * run started by another run may use only what its scenario and every ancestor's declare (./permissions.ts).
    */
   permissions?: string[];
   /** Memory keys (exact, or a prefix ending in `*`) that hold personal data (seed 001 §17): never logged in clear. */

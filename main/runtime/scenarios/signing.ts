@@ -11,13 +11,16 @@
  * verifies under a trusted, unrevoked key (main/runtime/trust), signs exactly the canonical form of the file as it
  * is now, and declares only permissions its publisher is granted (./permissions.ts grants.json). Otherwise it is
  * refused with SCENARIO_UNSIGNED, SCENARIO_SIGNATURE_INVALID, KEY_UNKNOWN, KEY_REVOKED or
- * SCENARIO_PERMISSION_NOT_GRANTED. In `developer` mode a file that fails any of these is loaded anyway, with a
+ * SCENARIO_PERMISSION_NOT_GRANTED. A key of the built-in trust folder (resources/trust: the development key, whose
+ * private half is public in plugins/dev-key) vouches only for files under the built-in scenarios folder
+ * (`builtin`): anywhere else (`<data>/scenarios`) it is refused with SCENARIO_KEY_NOT_ALLOWED, unless the operator
+ * trusts the same key in their own trust folder (review 18 item 13a). In `developer` mode a file that fails any of these is loaded anyway, with a
  * warning saying why — except one signed by a revoked key (KEY_REVOKED): that key is known bad, and developer mode
  * is for a file still being written, not for one someone withdrew. A signed scenario with no `permissions` list is
  * given `[]` (it is held to what it declared).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { canonicalBytes } from '../../common/canonical.js';
 import { cidOfBytes } from '../../common/cid.js';
 import { parseEnvelope } from '../../common/dsse.js';
@@ -69,6 +72,39 @@ export interface ScenarioTrust {
   trust: TrustView;
   /** The permission patterns a publisher is granted (./permissions.ts readGrants). */
   grants: (publisher: { keyid: string; name: string }) => string[];
+  /** Keys that vouch only for scenario files under the built-in folders (see the module comment). */
+  builtin?: BuiltinScenarioKeys;
+}
+
+export interface BuiltinScenarioKeys {
+  /** The folders of the scenarios shipped with the app. */
+  scenarioDirs: readonly string[];
+  /** Whether `keyid` is a built-in key the operator has not trusted in their own folder (re-read per call). */
+  isBuiltinOnly: (keyid: string) => boolean;
+}
+
+/**
+ * The built-in keys policy: the keys of `builtinTrust` that `userTrust` does not also hold vouch only for scenario
+ * files under `scenarioDirs`.
+ */
+export function builtinScenarioKeys(builtinTrust: TrustView, userTrust: TrustView | undefined, scenarioDirs: readonly string[]): BuiltinScenarioKeys {
+  return {
+    scenarioDirs,
+    isBuiltinOnly: (keyid) => builtinTrust.list().some((k) => k.keyid === keyid) && !(userTrust?.list().some((k) => k.keyid === keyid) ?? false),
+  };
+}
+
+/** Whether `file` lies under one of `dirs` (symbolic links resolved). */
+function isUnder(file: string, dirs: readonly string[]): boolean {
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  const f = real(file);
+  return dirs.some((d) => f.startsWith(real(d) + sep));
 }
 
 export interface VerifiedScenario {
@@ -81,9 +117,9 @@ export interface VerifiedScenario {
 /**
  * Verifies the `.sig` beside `file` for `scenario` (loaded from that file).
  * @throws TesseraError SCENARIO_UNSIGNED, SCENARIO_SIGNATURE_INVALID, KEY_UNKNOWN, KEY_REVOKED,
- *   SCENARIO_PERMISSION_NOT_GRANTED — each message starts with the file.
+ *   SCENARIO_KEY_NOT_ALLOWED, SCENARIO_PERMISSION_NOT_GRANTED — each message starts with the file.
  */
-export function verifyScenario(scenario: Scenario, file: string, policy: Pick<ScenarioTrust, 'trust' | 'grants'>): VerifiedScenario {
+export function verifyScenario(scenario: Scenario, file: string, policy: Pick<ScenarioTrust, 'trust' | 'grants' | 'builtin'>): VerifiedScenario {
   const sigFile = signatureFileOf(file);
   if (!existsSync(sigFile)) throw new TesseraError('SCENARIO_UNSIGNED', `${file}: no signature (${basename(sigFile)}) beside it; sign it with \`tessera scenario sign ${basename(file)} --key KEY\`, or load it in developer mode.`, { details: { file } });
   let envelope: DsseEnvelope;
@@ -108,6 +144,9 @@ export function verifyScenario(scenario: Scenario, file: string, policy: Pick<Sc
     throw new TesseraError('SCENARIO_SIGNATURE_INVALID', `${file}: the scenario (or a fragment it includes) differs from what ${signed.name} (${signed.keyid}) signed (cid ${cidOfBytes(signed.payload)}, now ${cidOfBytes(canonical)}); re-sign it.`, { details: { file } });
   }
   const publisher = { keyid: signed.keyid, name: signed.name };
+  if (policy.builtin && policy.builtin.isBuiltinOnly(signed.keyid) && !isUnder(file, policy.builtin.scenarioDirs)) {
+    throw new TesseraError('SCENARIO_KEY_NOT_ALLOWED', `${file}: signed by the built-in key ${publisher.name} (${publisher.keyid}), which vouches only for the scenarios shipped with Tessera (${policy.builtin.scenarioDirs.join(', ')}); its private half is public. Sign it with your own key (tessera keygen, then tessera trust add).`, { details: { file, keyid: publisher.keyid } });
+  }
   const permissions = scenario.permissions ?? [];
   const granted = policy.grants(publisher);
   const missing = ungranted(permissions, granted);
