@@ -60,8 +60,9 @@ class Claim implements RunFence {
     return runKey(this.record.current.run_id);
   }
 
+  /** Still this claim's: same node and fence, and not ended meanwhile (a cancel or max_deliver ends a run without a claim). */
   private ours(r: ClusterRun) {
-    return r.node === this.ctx.node && r.fence === this.record.current.fence;
+    return r.node === this.ctx.node && r.fence === this.record.current.fence && !isFinal(r.state);
   }
 
   async mutate(fn: (r: ClusterRun) => ClusterRun): Promise<void> {
@@ -95,7 +96,12 @@ class Claim implements RunFence {
       try {
         const entry = await this.kv.get(this.key);
         const seen = entry?.json<ClusterRun>();
-        if (!entry || !seen || !this.ours(seen)) throw fenced(this.record.current.run_id, `step ${stepKey} refused: claimed by ${seen?.node ?? 'nobody'} (fence ${seen?.fence ?? '?'}).`);
+        if (!entry || !seen || !this.ours(seen)) throw fenced(this.record.current.run_id, `step ${stepKey} refused: claimed by ${seen?.node ?? 'nobody'} (fence ${seen?.fence ?? '?'}, ${seen?.state ?? 'no record'}).`);
+        if (seen.cancel_requested) {
+          // Cancelled before this step acts: stop the run here (the engine records it cancelled; not an effect later).
+          this.ctx.engine.cancel(this.record.current.run_id, seen.cancel_requested);
+          throw new TesseraError('RUN_CANCELLED', `Run ${this.record.current.run_id}: ${seen.cancel_requested}`);
+        }
         return;
       } catch (err) {
         if (err instanceof TesseraError) throw err;
@@ -112,6 +118,18 @@ class Claim implements RunFence {
 
 /** Exponential nak delay: nakBase · 2^(delivery-1), at most 30 s. */
 export const nakDelay = (base: number, delivery: number) => Math.min(30_000, base * 2 ** Math.max(0, delivery - 1));
+
+/** Mirror the run's current record into the local tables (after this node stopped executing it). Never throws. */
+async function reconcile(ctx: WorkerContext, key: string): Promise<void> {
+  if (ctx.stopping()) return;
+  try {
+    const entry = await ctx.runs()?.get(key);
+    const rec = entry?.json<ClusterRun>();
+    if (rec && !ctx.engine.remote.running(rec.run_id)) ctx.engine.remote.apply(rec);
+  } catch (err) {
+    ctx.logger.debug?.('a fenced run could not be reconciled now; the records watch will', { key, error: err });
+  }
+}
 
 /** Handle one delivery. Never throws; settles the message (ack/nak/term) or leaves it (fenced, stopping). */
 export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Set<string>): Promise<void> {
@@ -146,7 +164,8 @@ export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Se
     const now = ctx.clock();
     const finish = async (claim: Claim | undefined, state: 'cancelled' | 'failed', error: ErrorData) => {
       if (claim) await claim.mutate((r) => ({ ...r, state, error, finished_at: now }));
-      else await kv.update(key, encode({ ...rec, state, error, finished_at: now, updated_at: now }), entry.revision);
+      // Ended without a claim: this node and a new fence, so an earlier holder's claim is fenced out for good.
+      else await kv.update(key, encode({ ...rec, state, error, node: ctx.node, fence: rec.fence + 1, finished_at: now, updated_at: now }), entry.revision);
       ctx.engine.remote.apply({ ...rec, state, error, finished_at: now });
     };
     if (rec.cancel_requested) {
@@ -188,7 +207,12 @@ export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Se
       clearInterval(working);
       running.delete(runId);
     }
-    if (result === null) return; // fenced out, or this runtime is stopping: never acked (redelivered elsewhere)
+    if (result === null) {
+      // Fenced out, or this runtime is stopping: never acked (redelivered elsewhere). The record's newer state,
+      // ignored by the mirror while the run executed here, becomes the local row now.
+      await reconcile(ctx, key);
+      return;
+    }
     const final = result;
     const status = ctx.engine.status(runId);
     await claim.mutate((r) => ({ ...r, state: final.state, bag: status.bag, error: final.error, finished_at: final.finished_at ? Date.parse(final.finished_at) : ctx.clock() }));
@@ -198,6 +222,7 @@ export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Se
   } catch (err) {
     if (err instanceof TesseraError && err.code === 'RUN_FENCED') {
       ctx.bus.publish('cluster.run.fenced', { run_id: runId, node: ctx.node, delivery, error: toErrorData(err) });
+      await reconcile(ctx, runKey(runId));
       return;
     }
     if (ctx.stopping()) return;

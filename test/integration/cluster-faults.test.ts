@@ -1,0 +1,105 @@
+/**
+ * Faults of distributed scenario runs (issue 18 point 1, review findings): stale holders of finished runs, malformed
+ * and forged bus/KV input, steps committed locally but not recorded, sub-scenarios, cancels. One throwaway
+ * nats-server for the file; runtimes in this process, each with its own SQLite file.
+ */
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createRuntime } from '../../main/runtime/index.js';
+import type { Runtime } from '../../main/runtime/index.js';
+import { createMemoryLogger } from '../../main/runtime/log/index.js';
+import type { ClusterOptions } from '../../main/runtime/cluster/model.js';
+import type { Scenario } from '../../main/runtime/scenarios/model.js';
+import { startNats } from '../helpers/nats.js';
+import type { RunningNats } from '../helpers/nats.js';
+import { scenario } from '../helpers/scenarios.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const ACK_WAIT_MS = 1_500;
+let nats: RunningNats;
+let nc: NatsConnection;
+const open: Runtime[] = [];
+const loggers = new Map<string, ReturnType<typeof createMemoryLogger>>();
+afterEach((ctx) => {
+  if (ctx.task.result?.state !== 'fail') return;
+  for (const [name, l] of loggers) console.log(name, JSON.stringify(l.lines.filter((x) => x['level'] !== 'debug').slice(-15), null, 1));
+});
+beforeAll(async () => {
+  nats = await startNats();
+  nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+});
+afterEach(async () => {
+  while (open.length > 0) await open.pop()!.close().catch(() => undefined);
+});
+afterAll(async () => {
+  await nc?.close().catch(() => undefined);
+  await nats.dispose();
+});
+
+const effects: Array<{ node: string; topic: string; run_id: string }> = [];
+const count = (topic: string, runId: string) => effects.filter((e) => e.topic === topic && e.run_id === runId).length;
+
+async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const fx = (name: string, topic: string) => ({ name, action: 'bus.publish' as const, with: { topic, payload: { run_id: '${run.id}' } } });
+/** An effect, a wait for `go.gate` naming the run, another effect. */
+const gated = (id: string, extra: Partial<Scenario> = {}) =>
+  scenario(id, [fx('one', 'fx.one'), { name: 'gate', action: 'wait', effect: false, with: { event: 'go.gate', filter: "$.payload.run_id == '${run.id}'" } }, fx('two', 'fx.two')], extra);
+
+async function node(name: string, attributes: string[], scenarios: Scenario[], dataDir = tempDir(`tessera-faults-${name}-`), extra: Partial<ClusterOptions> = {}): Promise<Runtime> {
+  const logger = createMemoryLogger();
+  loggers.set(name, logger);
+  const rt = await createRuntime({ dataDir, shell: 'headless', logger, voice: false, cluster: { url: nats.url, node: name, attributes, ackWaitMs: ACK_WAIT_MS, heartbeatMs: 250, nakBaseMs: 100, ...extra } });
+  open.push(rt);
+  for (const s of scenarios) rt.scenarios.register(s);
+  rt.bus.subscribe('cluster.run.*', (e) => logger.info(e.topic, e.payload as Record<string, unknown>));
+  rt.bus.subscribe('fx.*', (e) => void effects.push({ node: name, topic: e.topic, run_id: String((e.payload as { run_id?: unknown }).run_id) }));
+  await rt.cluster!.ready();
+  return rt;
+}
+const statusOf = (rt: Runtime, runId: string) => {
+  try {
+    return rt.scenarios.status(runId);
+  } catch {
+    return undefined;
+  }
+};
+const atGate = (rt: Runtime, runId: string) => statusOf(rt, runId)?.steps.some((s) => s.step_key === 'gate' && s.state === 'started') === true;
+const final = (rt: Runtime, runId: string) => {
+  const s = statusOf(rt, runId);
+  return s && s.state !== 'queued' && s.state !== 'running' ? s : undefined;
+};
+const release = (rt: Runtime, runId: string) => rt.bus.publish('go.gate', { run_id: runId });
+
+describe('distributed runs under faults', () => {
+  it('a stale holder of a run finished without a claim (max_deliver exhausted) neither acts nor overwrites it', async () => {
+    const s = gated('stale-final', { max_deliver: 1 });
+    const a = await node('sa', [], [s]);
+    const b = await node('sb', [], [s]);
+    b.cluster!.pauseProgress();
+    const runId = a.scenarios.run('stale-final');
+    await until('a at the gate', () => atGate(a, runId));
+    a.cluster!.pauseProgress();
+    b.cluster!.resumeProgress();
+    await until('b to mark it exhausted', () => b.cluster!.status(runId)?.state === 'failed');
+    let fenced = false;
+    a.bus.subscribe('cluster.run.fenced', () => void (fenced = true));
+    a.cluster!.resumeProgress();
+    release(a, runId);
+    await until('a to act or be fenced', () => fenced || count('fx.two', runId) > 0);
+    expect(count('fx.two', runId)).toBe(0);
+    const rec = await until('a to mirror the end', () => final(a, runId));
+    expect(rec.state).toBe('failed');
+    expect(rec.error?.code).toBe('RUN_DELIVERY_EXHAUSTED');
+    expect(b.cluster!.status(runId)?.state).toBe('failed');
+  });
+});
