@@ -5,6 +5,8 @@
  */
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime } from '../../main/runtime/index.js';
 import type { Runtime } from '../../main/runtime/index.js';
@@ -54,6 +56,7 @@ const fx = (name: string, topic: string) => ({ name, action: 'bus.publish' as co
 /** An effect, a wait for `go.gate` naming the run, another effect. */
 const gated = (id: string, extra: Partial<Scenario> = {}) =>
   scenario(id, [fx('one', 'fx.one'), { name: 'gate', action: 'wait', effect: false, with: { event: 'go.gate', filter: "$.payload.run_id == '${run.id}'" } }, fx('two', 'fx.two')], extra);
+const quick = (id: string, extra: Partial<Scenario> = {}) => scenario(id, [fx('one', 'fx.one')], extra);
 
 async function node(name: string, attributes: string[], scenarios: Scenario[], dataDir = tempDir(`tessera-faults-${name}-`), extra: Partial<ClusterOptions> = {}): Promise<Runtime> {
   const logger = createMemoryLogger();
@@ -80,6 +83,8 @@ const final = (rt: Runtime, runId: string) => {
 };
 const release = (rt: Runtime, runId: string) => rt.bus.publish('go.gate', { run_id: runId });
 
+const kv = async (bucket: string) => new Kvm(jetstream(nc)).open(bucket);
+
 describe('distributed runs under faults', () => {
   it('a stale holder of a run finished without a claim (max_deliver exhausted) neither acts nor overwrites it', async () => {
     const s = gated('stale-final', { max_deliver: 1 });
@@ -101,5 +106,26 @@ describe('distributed runs under faults', () => {
     expect(rec.state).toBe('failed');
     expect(rec.error?.code).toBe('RUN_DELIVERY_EXHAUSTED');
     expect(b.cluster!.status(runId)?.state).toBe('failed');
+  });
+
+  it('skips malformed run and node entries in the shared buckets: the mirror, the node list and the outbox keep working', async () => {
+    const s = quick('after-junk');
+    const origin = await node('jo', [], [s]);
+    origin.cluster!.pauseProgress(); // the other node runs it: the origin learns the end from the records watch only
+    const runs = await kv('tessera_runs');
+    const nodesKv = await kv('tessera_nodes');
+    await runs.put('junk-null', 'null');
+    await runs.put('junk-nokey', JSON.stringify({ state: 'running' }));
+    await runs.put('junk-text', 'not json');
+    await nodesKv.put('ghost', 'null');
+    await nodesKv.put('ghost2', 'not json');
+    const runner = await node('jr', [], [s]);
+    const runId = origin.scenarios.run('after-junk');
+    expect((await until('the origin to see it completed', () => final(origin, runId))).state).toBe('completed');
+    await until('the outbox to drain', () => origin.cluster!.outbox() === 0);
+    expect(runner.cluster!.nodes().map((n) => n.name)).toEqual(['jo', 'jr']);
+    await nodesKv.put('jr', 'null'); // a live node's entry overwritten with junk: the list still answers
+    expect(() => origin.cluster!.nodes()).not.toThrow();
+    await until('the runner to join again with its next heartbeat', () => origin.cluster!.nodes().some((n) => n.name === 'jr'));
   });
 });

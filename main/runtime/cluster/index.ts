@@ -28,13 +28,13 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import type { KV } from '@nats-io/kv';
+import type { KV, KvEntry } from '@nats-io/kv';
 import type { Bus } from '../bus/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../store/index.js';
 import type { ScenarioEngine } from '../scenarios/engine.js';
 import type { ClusterNode, ClusterOptions, ClusterRun, DispatchMessage } from './model.js';
-import { NODES_BUCKET, RUNS_BUCKET, STREAM, SUBJECT_PREFIX, isFinal, newRecord, runKey, satisfies, subjectToken } from './model.js';
+import { NODES_BUCKET, RUNS_BUCKET, STREAM, SUBJECT_PREFIX, isFinal, newRecord, parseNodeEntry, parseRunRecord, runKey, satisfies, subjectToken } from './model.js';
 import { createOutbox } from './outbox.js';
 import { handleDelivery } from './worker.js';
 import type { WorkerContext } from './worker.js';
@@ -123,6 +123,7 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
   const consumers = new Map<string, Promise<void>>();
   const ensured = new Set<string>();
   const tasks = new Set<Promise<unknown>>();
+  const watchers = new Set<{ stop(): void }>();
   const track = <T>(p: Promise<T>) => {
     tasks.add(p);
     void p.finally(() => tasks.delete(p)).catch(() => undefined);
@@ -145,7 +146,11 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
     },
   });
 
-  const alive = (name: string) => name === me ? !stopping : (nodes.get(name) !== undefined && clock() - Date.parse(nodes.get(name)!.last_seen) < heartbeatMs * 5);
+  const alive = (name: string) => {
+    if (name === me) return !stopping;
+    const n = nodes.get(name);
+    return n !== undefined && clock() - Date.parse(n.last_seen) < heartbeatMs * 5;
+  };
 
   const ensureConsumer = async (token: string) => {
     if (ensured.has(token) || !jsm) return;
@@ -253,36 +258,72 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
   };
 
   // ── mirror and heartbeats ────────────────────────────────────────────────────────────────────────────
-  const watchRuns = async (kv: KV) => {
-    const iter = await kv.watch({ key: '>' });
-    for await (const e of iter) {
-      if (stopping) break;
-      if (e.operation !== 'PUT') continue;
-      let rec: ClusterRun;
+  /** One records entry into the mirror. Throws nothing: a malformed or forged entry is logged and skipped. */
+  const onRunEntry = (e: KvEntry) => {
+    try {
+      if (e.operation !== 'PUT') {
+        for (const [id] of records) if (runKey(id) === e.key) records.delete(id);
+        return;
+      }
+      let value: unknown;
       try {
-        rec = e.json<ClusterRun>();
+        value = e.json<unknown>();
       } catch {
-        continue;
+        value = undefined;
+      }
+      const rec = parseRunRecord(e.key, value);
+      if (typeof rec === 'string') {
+        logger.warn('a malformed run record was ignored', { key: e.key, why: rec });
+        return;
       }
       records.set(rec.run_id, rec);
       if (rec.state !== 'queued') outbox.seen(rec.run_id);
       if (rec.cancel_requested && engine.remote.running(rec.run_id)) {
         engine.cancel(rec.run_id, rec.cancel_requested);
-        continue;
+        return;
       }
-      try {
-        engine.remote.apply(rec, { announce: rec.origin === me && isFinal(rec.state) });
-      } catch (err) {
-        logger.warn('a run record could not be mirrored', { run_id: rec.run_id, error: err });
-      }
+      engine.remote.apply(rec, { announce: rec.origin === me && isFinal(rec.state) });
+    } catch (err) {
+      logger.warn('a run record could not be mirrored', { key: e.key, error: err });
     }
   };
-  const watchNodes = async (kv: KV) => {
-    const iter = await kv.watch({ key: '>' });
-    for await (const e of iter) {
-      if (stopping) break;
-      if (e.operation !== 'PUT') nodes.delete(e.key);
-      else nodes.set(e.key, e.json<ClusterNode>());
+  const onNodeEntry = (e: KvEntry) => {
+    if (e.operation !== 'PUT') return void nodes.delete(e.key);
+    let value: unknown;
+    try {
+      value = e.json<unknown>();
+    } catch {
+      value = undefined;
+    }
+    const n = parseNodeEntry(e.key, value);
+    if (typeof n === 'string') {
+      nodes.delete(e.key);
+      logger.warn('a malformed node entry was ignored', { key: e.key, why: n });
+    } else nodes.set(e.key, n);
+  };
+  /** Watch a bucket for as long as this node runs: a watch that ends or fails is opened again, with backoff. */
+  const watchForever = async (what: string, kv: () => KV | undefined, onEntry: (e: KvEntry) => void) => {
+    for (let attempt = 0; !stopping; attempt++) {
+      try {
+        const bucket = kv();
+        if (bucket) {
+          const iter = await bucket.watch({ key: '>' });
+          watchers.add(iter);
+          try {
+            for await (const e of iter) {
+              if (stopping) break;
+              attempt = 0;
+              onEntry(e);
+            }
+          } finally {
+            watchers.delete(iter);
+          }
+        }
+        if (!stopping && bucket) logger.warn(`the ${what} watch ended; opening it again`);
+      } catch (err) {
+        if (!stopping) logger.warn(`the ${what} watch failed; opening it again`, { error: err });
+      }
+      await sleep(Math.min(5_000, 200 * 2 ** Math.min(attempt, 5)));
     }
   };
   const heartbeat = async () => {
@@ -328,10 +369,8 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
       }
     }
     if (stopping || !runsKv || !nodesKv) return;
-    const kvRuns = runsKv;
-    const kvNodes = nodesKv;
-    void track(watchRuns(kvRuns).catch((err: unknown) => !stopping && logger.error('the run records watch ended', { error: err })));
-    void track(watchNodes(kvNodes).catch((err: unknown) => !stopping && logger.error('the nodes watch ended', { error: err })));
+    void track(watchForever('run records', () => runsKv, onRunEntry));
+    void track(watchForever('nodes', () => nodesKv, onNodeEntry));
     await heartbeat();
     readyResolve();
     kick();
@@ -371,6 +410,7 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
       kick();
       // 2. Close the connection: deliveries in flight stay unacked and are redelivered to another node; the runs
       //    here stop at their next fenced write (the engine is disposed after us and leaves them resumable).
+      for (const w of watchers) w.stop();
       await nc?.close().catch(() => undefined);
       await Promise.race([Promise.allSettled([...tasks]), sleep(2_000)]);
     },
