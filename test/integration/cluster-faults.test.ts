@@ -5,12 +5,13 @@
  */
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime } from '../../main/runtime/index.js';
 import type { Runtime } from '../../main/runtime/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
+import { runKey } from '../../main/runtime/cluster/model.js';
 import type { ClusterOptions } from '../../main/runtime/cluster/model.js';
 import type { Scenario } from '../../main/runtime/scenarios/model.js';
 import { startNats } from '../helpers/nats.js';
@@ -84,6 +85,10 @@ const final = (rt: Runtime, runId: string) => {
 const release = (rt: Runtime, runId: string) => rt.bus.publish('go.gate', { run_id: runId });
 
 const kv = async (bucket: string) => new Kvm(jetstream(nc)).open(bucket);
+const pending = async (token: string) => {
+  const info = await (await jetstreamManager(nc)).consumers.info('TESSERA_RUNS', `runs_${token}`);
+  return info.num_pending + info.num_ack_pending;
+};
 
 describe('distributed runs under faults', () => {
   it('a stale holder of a run finished without a claim (max_deliver exhausted) neither acts nor overwrites it', async () => {
@@ -123,9 +128,46 @@ describe('distributed runs under faults', () => {
     const runId = origin.scenarios.run('after-junk');
     expect((await until('the origin to see it completed', () => final(origin, runId))).state).toBe('completed');
     await until('the outbox to drain', () => origin.cluster!.outbox() === 0);
-    expect(runner.cluster!.nodes().map((n) => n.name)).toEqual(['jo', 'jr']);
+    await until('both nodes listed', () => runner.cluster!.nodes().map((n) => n.name).join() === 'jo,jr');
     await nodesKv.put('jr', 'null'); // a live node's entry overwritten with junk: the list still answers
     expect(() => origin.cluster!.nodes()).not.toThrow();
     await until('the runner to join again with its next heartbeat', () => origin.cluster!.nodes().some((n) => n.name === 'jr'));
+  });
+
+  it('trusts nothing from NATS: a forged record never rewrites a local run, a forged run is checked against ctx_schema and constraints, poison messages are terminated', async () => {
+    const geo = scenario('geo', [fx('one', 'fx.one')], { ctx_schema: { type: 'object', required: ['city'] } });
+    const micOnly = quick('mic-only-f', { constraints: ['has:mic'] });
+    const n = await node('trust', [], [quick('local-x'), geo, micOnly]);
+    const runs = await kv('tessera_runs');
+    const js = jetstream(nc);
+    const record = (runId: string, scenarioId: string, extra: Record<string, unknown> = {}) =>
+      JSON.stringify({ run_id: runId, scenario_id: scenarioId, state: 'queued', priority: 'NORM', ctx: {}, bag: {}, error: null, trace_id: 't'.repeat(32), created_at: Date.now(), started_at: null, finished_at: null, steps: {}, origin: 'mallory', node: null, fence: 0, delivery: 0, msg_seq: null, updated_at: Date.now(), ...extra });
+    // (a) A local run (a dry run never leaves the node) is not rewritten by a record under its id.
+    const local = n.scenarios.run('local-x', {}, { dry_run: true });
+    await n.scenarios.wait(local, 5_000);
+    const before = n.scenarios.status(local);
+    await runs.put(runKey(local), record(local, 'local-x', { state: 'failed', bag: { forged: true }, origin: 'trust', error: { code: 'X', message: 'forged' } }));
+    await runs.put('marker-a', record('marker-a', 'local-x'));
+    await until('the marker to be mirrored', () => n.cluster!.status('marker-a'));
+    expect(n.scenarios.status(local)).toMatchObject({ state: before.state, bag: before.bag });
+    // (b) ctx is checked against the local ctx_schema on the executing node; (c) so are the constraints.
+    await runs.put('forged-ctx', record('forged-ctx', 'geo'));
+    await js.publish('tessera.runs.any', JSON.stringify({ run_id: 'forged-ctx', scenario_id: 'geo', origin: 'mallory', max_deliver: 5 }));
+    await runs.put('forged-mic', record('forged-mic', 'mic-only-f'));
+    await js.publish('tessera.runs.any', JSON.stringify({ run_id: 'forged-mic', scenario_id: 'mic-only-f', origin: 'mallory', max_deliver: 5 }));
+    // (e) Poison: malformed message, max_deliver not a positive whole number, no record, a record of another scenario.
+    await js.publish('tessera.runs.any', JSON.stringify({ run_id: 5 }));
+    await js.publish('tessera.runs.any', JSON.stringify({ run_id: 'no-max', scenario_id: 'geo', origin: 'mallory' }));
+    await runs.put('mismatch', record('mismatch', 'local-x'));
+    await js.publish('tessera.runs.any', JSON.stringify({ run_id: 'mismatch', scenario_id: 'geo', origin: 'mallory', max_deliver: 5 }));
+    const failedWith = (id: string) => {
+      const r = n.cluster!.status(id);
+      return r?.state === 'failed' ? r.error?.code : undefined;
+    };
+    expect(await until('the ctx refusal', () => failedWith('forged-ctx'))).toBe('VALIDATION_FAILED');
+    expect(await until('the constraints refusal', () => failedWith('forged-mic'))).toBe('RUN_REFUSED');
+    await until('every message terminated or acked', async () => (await pending('any')) === 0, 10_000);
+    expect(count('fx.one', 'forged-ctx') + count('fx.one', 'forged-mic') + count('fx.one', 'mismatch')).toBe(0);
+    expect(n.cluster!.status('mismatch')?.state).toBe('queued');
   });
 });

@@ -23,7 +23,8 @@
  * and published again (same msg id) when it was not; on servers ≥ 2.10 set `sync_interval: always` for power-loss
  * durability of accepted runs.
  */
-import { connect, nanos } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, nanos } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
@@ -34,7 +35,7 @@ import type { Logger } from '../log/index.js';
 import type { Store } from '../store/index.js';
 import type { ScenarioEngine } from '../scenarios/engine.js';
 import type { ClusterNode, ClusterOptions, ClusterRun, DispatchMessage } from './model.js';
-import { NODES_BUCKET, RUNS_BUCKET, STREAM, SUBJECT_PREFIX, isFinal, newRecord, parseNodeEntry, parseRunRecord, runKey, satisfies, subjectToken } from './model.js';
+import { NODES_BUCKET, RUNS_BUCKET, STREAM, SUBJECT_PREFIX, isFinal, newRecord, parseNodeEntry, parseRunRecord, recordOf, runKey, satisfies, subjectToken } from './model.js';
 import { createOutbox } from './outbox.js';
 import { handleDelivery } from './worker.js';
 import type { WorkerContext } from './worker.js';
@@ -192,7 +193,7 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
         const reason = String(payload['reason'] ?? 'cancelled by request');
         for (let i = 0; i < 10; i++) {
           const entry = await runsKv.get(key);
-          const rec = entry?.json<ClusterRun>();
+          const rec = recordOf(entry);
           if (!entry || !rec || isFinal(rec.state)) break;
           const next: ClusterRun = rec.state === 'queued' ? { ...rec, state: 'cancelled', error: { code: 'RUN_CANCELLED', message: reason }, finished_at: clock(), cancel_requested: reason, updated_at: clock() } : { ...rec, cancel_requested: reason, updated_at: clock() };
           const ok = await runsKv.update(key, JSON.stringify(next), entry.revision).then(() => true, () => false);
@@ -227,7 +228,7 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
 
   // ── workers (JetStream → engine) ─────────────────────────────────────────────────────────────────────
   const limit = 8;
-  const workerCtx: WorkerContext = { node: me, engine, bus, logger, runs: () => runsKv, ackWaitMs, nakBaseMs: options.nakBaseMs ?? 500, clock, alive, stopping: () => stopping, paused: () => paused };
+  const workerCtx: WorkerContext = { node: me, attributes, engine, bus, logger, runs: () => runsKv, ackWaitMs, nakBaseMs: options.nakBaseMs ?? 500, clock, alive, stopping: () => stopping, paused: () => paused };
   const pullLoop = async (token: string) => {
     while (!stopping) {
       if (paused || !js || !connected || running.size >= limit) {
@@ -335,7 +336,9 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
   // ── connection and setup ─────────────────────────────────────────────────────────────────────────────
   const setup = async () => {
     // Reconnect for ever: a node outlives any outage of the server; its runs wait in the outbox meanwhile.
-    nc = await connect({ servers: options.url.split(','), name: `tessera-${me}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true, pingInterval: 5_000 });
+    // The server is a trust boundary (README): authenticate with a creds file, or the URL's user:password.
+    const authenticator = options.credsFile ? credsAuthenticator(readFileSync(options.credsFile)) : undefined;
+    nc = await connect({ servers: options.url.split(','), ...(authenticator ? { authenticator } : {}), name: `tessera-${me}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true, pingInterval: 5_000 });
     if (stopping) return;
     connected = true;
     bus.publish('cluster.node.connected', { node: me, server: nc.getServer() });

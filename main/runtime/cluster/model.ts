@@ -11,8 +11,10 @@ import type { Priority } from '../scenarios/model.js';
 import type { RemoteRun, RemoteStep } from '../scenarios/engine.js';
 
 export interface ClusterOptions {
-  /** `nats://host:port` (several comma-separated). */
+  /** `nats://host:port` (several comma-separated); `nats://user:password@host:port` authenticates with a password. */
   url: string;
+  /** A NATS credentials file (`.creds`: user JWT + NKey seed) to authenticate with (env TESSERA_NATS_CREDS). */
+  credsFile?: string;
   /** This node's name: unique in the cluster (the run records name the node that runs them). */
   node: string;
   /** `kind:value` labels (`has:mic`, `region:eu`, …): a run goes only to nodes having all its scenario's constraints. */
@@ -101,7 +103,8 @@ export function parseAttributes(values: readonly string[]): string[] {
 /**
  * The cluster settings of `tessera start` from the environment (the CLI turns `--nats`, `--node`, `--attr` into
  * these): `TESSERA_NATS_URL` (none: no cluster), `TESSERA_NODE_NAME` (default the host name),
- * `TESSERA_NODE_ATTRS` (comma list of kind:value), `TESSERA_NATS_ACK_WAIT_MS` (default 30000).
+ * `TESSERA_NODE_ATTRS` (comma list of kind:value), `TESSERA_NATS_ACK_WAIT_MS` (default 30000), `TESSERA_NATS_CREDS`
+ * (a NATS credentials file).
  * @throws TesseraError CONFIG_INVALID on a malformed value.
  */
 export function clusterOptionsFromEnv(env: NodeJS.ProcessEnv): ClusterOptions | undefined {
@@ -119,7 +122,8 @@ export function clusterOptionsFromEnv(env: NodeJS.ProcessEnv): ClusterOptions | 
   const ack = env['TESSERA_NATS_ACK_WAIT_MS']?.trim();
   const ackWaitMs = ack ? Number(ack) : undefined;
   if (ackWaitMs !== undefined && (!Number.isInteger(ackWaitMs) || ackWaitMs < 500)) throw new TesseraError('CONFIG_INVALID', `TESSERA_NATS_ACK_WAIT_MS "${ack}" must be a whole number of ms ≥ 500.`);
-  return { url, node, attributes, ...(ackWaitMs !== undefined ? { ackWaitMs } : {}) };
+  const credsFile = env['TESSERA_NATS_CREDS']?.trim();
+  return { url, node, attributes, ...(ackWaitMs !== undefined ? { ackWaitMs } : {}), ...(credsFile ? { credsFile } : {}) };
 }
 
 export const isFinal = (state: RunState) => state !== 'queued' && state !== 'running';
@@ -187,4 +191,15 @@ export function parseNodeEntry(key: string, value: unknown): ClusterNode | strin
   if (typeof value['last_seen'] !== 'string' || Number.isNaN(Date.parse(value['last_seen']))) return 'last_seen is not a time';
   if (typeof value['started_at'] !== 'string') return 'no started_at';
   return value as unknown as ClusterNode;
+}
+
+/** The validated record of a KV entry, or null (deleted, not JSON, or malformed). */
+export function recordOf(entry: { key: string; operation?: string; json<T>(): T } | null | undefined): ClusterRun | null {
+  if (!entry || (entry.operation !== undefined && entry.operation !== 'PUT')) return null;
+  try {
+    const r = parseRunRecord(entry.key, entry.json<unknown>());
+    return typeof r === 'string' ? null : r;
+  } catch {
+    return null;
+  }
 }

@@ -18,11 +18,13 @@ import type { ErrorData } from '../../common/errors.js';
 import type { Bus } from '../bus/index.js';
 import type { Logger } from '../log/index.js';
 import type { RunFence, RemoteStep, ScenarioEngine } from '../scenarios/engine.js';
-import type { ClusterRun, DispatchMessage } from './model.js';
-import { isFinal, runKey } from './model.js';
+import type { ClusterRun } from './model.js';
+import { isFinal, parseDispatchMessage, parseRunRecord, recordOf, runKey, satisfies } from './model.js';
 
 export interface WorkerContext {
   node: string;
+  /** This node's attributes: a delivered run whose scenario's constraints they lack is refused. */
+  attributes: readonly string[];
   engine: ScenarioEngine;
   bus: Bus;
   logger: Logger;
@@ -37,6 +39,8 @@ export interface WorkerContext {
   paused(): boolean;
 }
 
+/** A message whose run record is still missing after this many deliveries is terminated (forged, or its record lost). */
+const MISSING_RECORD_TERM_AFTER = 5;
 const encode = (r: ClusterRun) => JSON.stringify(r);
 const isCasFailure = (err: unknown) => /wrong last sequence|key exists/i.test(String((err as Error)?.message ?? err));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
@@ -77,7 +81,7 @@ class Claim implements RunFence {
       } catch (err) {
         if (isCasFailure(err)) {
           const entry = await this.kv.get(this.key).catch(() => null);
-          const seen = entry?.json<ClusterRun>();
+          const seen = recordOf(entry);
           if (!entry || !seen || !this.ours(seen)) throw fenced(runId, `claimed by ${seen?.node ?? 'nobody'} (fence ${seen?.fence ?? '?'}) since this node took it (fence ${this.record.current.fence}).`);
           this.record.current = seen;
           this.revision = entry.revision;
@@ -95,7 +99,7 @@ class Claim implements RunFence {
     for (let attempt = 0; ; attempt++) {
       try {
         const entry = await this.kv.get(this.key);
-        const seen = entry?.json<ClusterRun>();
+        const seen = recordOf(entry);
         if (!entry || !seen || !this.ours(seen)) throw fenced(this.record.current.run_id, `step ${stepKey} refused: claimed by ${seen?.node ?? 'nobody'} (fence ${seen?.fence ?? '?'}, ${seen?.state ?? 'no record'}).`);
         if (seen.cancel_requested) {
           // Cancelled before this step acts: stop the run here (the engine records it cancelled; not an effect later).
@@ -119,12 +123,18 @@ class Claim implements RunFence {
 /** Exponential nak delay: nakBase · 2^(delivery-1), at most 30 s. */
 export const nakDelay = (base: number, delivery: number) => Math.min(30_000, base * 2 ** Math.max(0, delivery - 1));
 
+/**
+ * Term without a reason: nats-server 2.9 does not parse `+TERM <reason>` (2.10+) and redelivers the message as if
+ * it was never settled. The reason is logged or recorded by the caller instead.
+ */
+const terminate = (msg: JsMsg) => msg.term();
+
 /** Mirror the run's current record into the local tables (after this node stopped executing it). Never throws. */
 async function reconcile(ctx: WorkerContext, key: string): Promise<void> {
   if (ctx.stopping()) return;
   try {
     const entry = await ctx.runs()?.get(key);
-    const rec = entry?.json<ClusterRun>();
+    const rec = recordOf(entry);
     if (rec && !ctx.engine.remote.running(rec.run_id)) ctx.engine.remote.apply(rec);
   } catch (err) {
     ctx.logger.debug?.('a fenced run could not be reconciled now; the records watch will', { key, error: err });
@@ -135,24 +145,47 @@ async function reconcile(ctx: WorkerContext, key: string): Promise<void> {
 export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Set<string>): Promise<void> {
   const kv = ctx.runs();
   const delivery = msg.info.deliveryCount;
-  let body: DispatchMessage;
+  let raw: unknown;
   try {
-    body = msg.json<DispatchMessage>();
+    raw = msg.json<unknown>();
   } catch {
-    msg.term('malformed run message');
+    raw = undefined;
+  }
+  const parsed = parseDispatchMessage(raw);
+  if (typeof parsed === 'string') {
+    // Poison: never nak'd for ever. Nothing is written: a malformed message names no run we can trust.
+    ctx.logger.warn('a malformed run message was terminated', { subject: msg.subject, seq: msg.seq, why: parsed });
+    terminate(msg);
     return;
   }
+  const body = parsed;
   const runId = body.run_id;
   const nak = (why: string) => {
     ctx.logger.warn('a distributed run was handed back', { run_id: runId, delivery, why });
     msg.nak(nakDelay(ctx.nakBaseMs, delivery));
   };
+  const poison = (why: string) => {
+    ctx.logger.warn('a distributed run message was terminated', { run_id: runId, delivery, why });
+    terminate(msg);
+  };
   if (!kv) return nak('the run records are not open yet');
   try {
     const key = runKey(runId);
     const entry = await kv.get(key);
-    const rec = entry?.json<ClusterRun>();
-    if (!entry || !rec) return nak('its run record is not written yet');
+    if (!entry || entry.operation !== 'PUT') {
+      // The origin writes the record before it publishes: a message without one is forged or its record was lost.
+      return delivery >= MISSING_RECORD_TERM_AFTER ? poison('no run record for this message') : nak('its run record is not written yet');
+    }
+    let value: unknown;
+    try {
+      value = entry.json<unknown>();
+    } catch {
+      value = undefined;
+    }
+    const parsedRec = parseRunRecord(key, value);
+    if (typeof parsedRec === 'string') return poison(`its run record is malformed: ${parsedRec}`);
+    const rec = parsedRec;
+    if (rec.scenario_id !== body.scenario_id) return poison(`the message names scenario ${body.scenario_id}, its record ${rec.scenario_id}`);
     if (isFinal(rec.state)) {
       msg.ack(); // finished already (a redelivery after a lost ack, or a duplicate)
       return;
@@ -168,6 +201,11 @@ export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Se
       else await kv.update(key, encode({ ...rec, state, error, node: ctx.node, fence: rec.fence + 1, finished_at: now, updated_at: now }), entry.revision);
       ctx.engine.remote.apply({ ...rec, state, error, finished_at: now });
     };
+    const refuse = async (code: 'VALIDATION_FAILED' | 'RUN_REFUSED', why: string) => {
+      await finish(undefined, 'failed', { code, message: `Run ${runId} refused by node ${ctx.node}: ${why}` });
+      ctx.bus.publish('cluster.run.refused', { run_id: runId, scenario_id: rec.scenario_id, node: ctx.node, code, why }, { trace_id: rec.trace_id });
+      terminate(msg);
+    };
     if (rec.cancel_requested) {
       await finish(undefined, 'cancelled', { code: 'RUN_CANCELLED', message: rec.cancel_requested });
       msg.ack();
@@ -178,10 +216,15 @@ export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Se
     if (delivery > maxDeliver) {
       await finish(undefined, 'failed', { code: 'RUN_DELIVERY_EXHAUSTED', message: `Run ${runId} was delivered ${delivery} times; its scenario allows ${maxDeliver} (max_deliver).` });
       ctx.bus.publish('cluster.run.exhausted', { run_id: runId, scenario_id: rec.scenario_id, deliveries: delivery }, { trace_id: rec.trace_id });
-      msg.term('max_deliver');
+      terminate(msg);
       return;
     }
-    if (!ctx.engine.scenario(body.scenario_id)) return nak(`scenario ${body.scenario_id} is not loaded here`);
+    const scenario = ctx.engine.scenario(rec.scenario_id);
+    if (!scenario) return nak(`scenario ${rec.scenario_id} is not loaded here`);
+    // The executing node checks again what the origin checked: the bus is a trust boundary, and versions differ.
+    if (!satisfies(ctx.attributes, scenario.constraints)) return await refuse('RUN_REFUSED', `this node (${ctx.attributes.join(', ') || 'no attributes'}) lacks the constraints of ${scenario.id} (${(scenario.constraints ?? []).join(', ')}).`);
+    const ctxProblem = ctx.engine.remote.ctxProblem(scenario.id, rec.ctx);
+    if (ctxProblem) return await refuse('VALIDATION_FAILED', ctxProblem);
     // Claim: CAS on the revision read above; the fence grows with every claim.
     const claimed: ClusterRun = { ...rec, state: 'running', node: ctx.node, fence: rec.fence + 1, delivery, msg_seq: msg.seq, started_at: rec.started_at ?? now, updated_at: now };
     let revision: number;
@@ -217,7 +260,7 @@ export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Se
     const status = ctx.engine.status(runId);
     await claim.mutate((r) => ({ ...r, state: final.state, bag: status.bag, error: final.error, finished_at: final.finished_at ? Date.parse(final.finished_at) : ctx.clock() }));
     // Acked only now, under the fence (nats-server#4786). A failed run is final: term, not redelivered.
-    if (final.state === 'failed') msg.term('run failed');
+    if (final.state === 'failed') terminate(msg);
     else msg.ack();
   } catch (err) {
     if (err instanceof TesseraError && err.code === 'RUN_FENCED') {

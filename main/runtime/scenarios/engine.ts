@@ -296,7 +296,8 @@ export interface RemoteRuns {
    * Mirror a run recorded by the cluster into the local tables (its row, marked dispatched, and its steps), so
    * status, runs, replay and diff answer for it synchronously. A final state resolves `wait()`ers; `announce`
    * also publishes `scenario.run.<state>` (the run's origin node, so its journal says how its run ended).
-   * Ignored for a run executing here (its own engine writes it).
+   * Ignored for a run executing here (its own engine writes it) and for a run that never left this node (a row
+   * that exists with dispatched = 0: a record from the cluster cannot rewrite local history).
    */
   apply(run: RemoteRun, options?: { announce?: boolean }): void;
   /**
@@ -307,6 +308,8 @@ export interface RemoteRuns {
   execute(runId: string, fence: RunFence): Promise<RunRecord | null>;
   /** Whether the run executes on this node now. */
   running(runId: string): boolean;
+  /** Why `ctx` does not match the scenario's ctx_schema as loaded here (undefined: it matches, or there is none). */
+  ctxProblem(scenarioId: string, ctx: unknown): string | undefined;
 }
 
 /** The error a fenced-out run stops with. */
@@ -1263,10 +1266,18 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       distribution = d;
     },
     running: (runId) => running.has(runId),
+    ctxProblem(scenarioId, ctx) {
+      const validate = ctxValidators.get(scenarioId);
+      return validate && !validate(ctx) ? `ctx does not match ${scenarioId}'s ctx_schema: ${ajv.errorsText(validate.errors, { dataVar: 'ctx' })}` : undefined;
+    },
     apply(r, applyOptions = {}) {
       if (running.has(r.run_id) || disposed) return;
       flush();
       const before = q.getRun.get(r.run_id);
+      if (before && before.dispatched === 0) {
+        logger.warn('a cluster record for a run that never left this node was ignored', { run_id: r.run_id });
+        return;
+      }
       const final = r.state !== 'queued' && r.state !== 'running';
       db.transaction(() => {
         upsertRemote.run({ run_id: r.run_id, scenario_id: r.scenario_id, state: r.state, priority: r.priority, ctx: JSON.stringify(r.ctx), bag: JSON.stringify(r.bag), error: r.error ? JSON.stringify(r.error) : null, trace_id: r.trace_id, seq: before?.seq ?? ++seq, created_at: r.created_at, started_at: r.started_at, finished_at: r.finished_at });
