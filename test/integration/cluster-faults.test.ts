@@ -170,4 +170,26 @@ describe('distributed runs under faults', () => {
     expect(count('fx.one', 'forged-ctx') + count('fx.one', 'forged-mic') + count('fx.one', 'mismatch')).toBe(0);
     expect(n.cluster!.status('mismatch')?.state).toBe('queued');
   });
+
+  // Last in the file: it kills the shared server (and starts it again).
+  it('uploads a step committed here but never written to the record (NATS lost right after the effect) when the run comes back to this node', async () => {
+    const n = await node('solo', [], [gated('kv-lag')]);
+    let armed = true;
+    n.bus.subscribe('fx.one', () => {
+      if (!armed) return;
+      armed = false;
+      void nats.kill(); // synchronous SIGKILL: the step's record write that follows never reaches the server
+    });
+    let fenced = false;
+    n.bus.subscribe('cluster.run.fenced', () => void (fenced = true));
+    const runId = n.scenarios.run('kv-lag');
+    await until('the step committed locally and the run stopped', () => fenced && statusOf(n, runId)?.steps.find((x) => x.step_key === 'one')?.state === 'completed', 20_000);
+    await nats.start();
+    await until('the run back at the gate under a new claim', () => (n.cluster!.status(runId)?.fence ?? 0) >= 2 && atGate(n, runId), 20_000);
+    release(n, runId);
+    await until('the run to finish', () => final(n, runId));
+    const rec = await until('the final record', () => (n.cluster!.status(runId)?.state === 'completed' ? n.cluster!.status(runId) : undefined));
+    expect(Object.keys(rec.steps).sort()).toEqual(['gate', 'one', 'two']);
+    expect(count('fx.one', runId)).toBe(1);
+  });
 });

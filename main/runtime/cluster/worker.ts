@@ -17,7 +17,7 @@ import { TesseraError, toErrorData } from '../../common/errors.js';
 import type { ErrorData } from '../../common/errors.js';
 import type { Bus } from '../bus/index.js';
 import type { Logger } from '../log/index.js';
-import type { RunFence, RemoteStep, ScenarioEngine } from '../scenarios/engine.js';
+import type { RunFence, RemoteStep, ScenarioEngine, StepRecord } from '../scenarios/engine.js';
 import type { ClusterRun } from './model.js';
 import { isFinal, parseDispatchMessage, parseRunRecord, recordOf, runKey, satisfies } from './model.js';
 
@@ -141,6 +141,17 @@ async function reconcile(ctx: WorkerContext, key: string): Promise<void> {
   }
 }
 
+/** This node's finished steps of the run that the record lacks. */
+function localOnlySteps(ctx: WorkerContext, runId: string, rec: ClusterRun): StepRecord[] {
+  let steps: StepRecord[];
+  try {
+    steps = ctx.engine.status(runId).steps;
+  } catch {
+    return [];
+  }
+  return steps.filter((s) => (s.state === 'completed' || s.state === 'skipped') && !(s.step_key in rec.steps));
+}
+
 /** Handle one delivery. Never throws; settles the message (ack/nak/term) or leaves it (fenced, stopping). */
 export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Set<string>): Promise<void> {
   const kv = ctx.runs();
@@ -240,6 +251,9 @@ export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Se
     // The steps recorded by earlier holders become local rows first: the engine replays them instead of running them.
     ctx.engine.remote.apply(claimed);
     const claim = new Claim(ctx, kv, { current: claimed }, revision);
+    // Steps this node committed locally but never wrote to the record (NATS lost right after the step) go up now,
+    // under the new fence, before the engine replays them: else the record never learns they ran.
+    for (const st of localOnlySteps(ctx, runId, claimed)) await claim.step(st.step_key, { name: st.name, state: st.state, attempt: st.attempt, effect: st.effect, output: st.output, error: st.error, started_at: Date.parse(st.started_at), finished_at: st.finished_at ? Date.parse(st.finished_at) : null });
     // Progress: only a node that stops (dies, pauses, loses NATS) lets its run be redelivered.
     running.add(runId);
     const working = setInterval(() => !ctx.paused() && msg.working(), Math.max(100, Math.floor(ctx.ackWaitMs / 3)));
