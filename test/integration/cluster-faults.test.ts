@@ -171,6 +171,30 @@ describe('distributed runs under faults', () => {
     expect(n.cluster!.status('mismatch')?.state).toBe('queued');
   });
 
+  it('runs the sub-scenario of a distributed run as its own fenced cluster run: the node taking the parent over finds it, effects once, the node that comes back does not resume it', async () => {
+    const parent = scenario('parent', [{ name: 'kid', scenario: 'kid' }]);
+    const kid = gated('kid');
+    const dirA = tempDir('tessera-faults-pa-');
+    const a = await node('pa', [], [parent, kid], dirA);
+    const b = await node('pb', [], [parent, kid]);
+    b.cluster!.pauseProgress(); // a takes the parent and its child
+    const parentId = a.scenarios.run('parent');
+    const first = await until('the child effect', () => effects.find((e) => e.topic === 'fx.one' && e.run_id.startsWith(`${parentId}.`)));
+    const childId = first.run_id;
+    await until('the child at the gate', () => atGate(a, childId));
+    b.cluster!.resumeProgress();
+    await a.close(); // kill-like: both runs stay unacked and move to b
+    open.splice(open.indexOf(a), 1);
+    await until('b at the child gate', () => atGate(b, childId), 20_000);
+    release(b, childId);
+    expect((await until('the parent to finish on b', () => final(b, parentId), 20_000)).state).toBe('completed');
+    expect(count('fx.one', childId)).toBe(1);
+    expect(count('fx.two', childId)).toBe(1);
+    const a2 = await node('pa', [], [parent, kid], dirA);
+    await until('a to reconcile the child', () => final(a2, childId));
+    expect(count('fx.one', childId)).toBe(1);
+  });
+
   // Last in the file: it kills the shared server (and starts it again).
   it('uploads a step committed here but never written to the record (NATS lost right after the effect) when the run comes back to this node', async () => {
     const n = await node('solo', [], [gated('kv-lag')]);

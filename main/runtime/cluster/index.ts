@@ -135,8 +135,10 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
 
   // ── the engine's hooks ────────────────────────────────────────────────────────────────────────────────
   engine.remote.attach({
-    // Top-level runs only: sub-scenarios, replays, dry runs and debugged runs stay with the run that asked.
-    accepts: (_s, o) => !o.parent_run_id && !o.replay_of && !o.dry_run && !(o.breakpoints && o.breakpoints.length > 0),
+    // Top-level runs, and sub-scenarios of a distributed run (each its own fenced cluster run, found again by its
+    // derived id when the parent moves; a local child would be unfenced and run again by the parent's next holder).
+    // Sub-scenarios of local runs, replays, dry runs and debugged runs stay with the run that asked.
+    accepts: (_s, o) => (!o.parent_run_id || engine.remote.fenced(o.parent_run_id)) && !o.replay_of && !o.dry_run && !(o.breakpoints && o.breakpoints.length > 0),
     dispatched(run) {
       outbox.add('run', run.run_id, run, run.created_at);
       setImmediate(kick);

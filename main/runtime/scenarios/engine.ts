@@ -308,6 +308,12 @@ export interface RemoteRuns {
   execute(runId: string, fence: RunFence): Promise<RunRecord | null>;
   /** Whether the run executes on this node now. */
   running(runId: string): boolean;
+  /**
+   * Whether the run is a delivered run executing here under a fence. Its sub-scenarios are dispatched to the
+   * cluster as runs of their own (child run ids derive from the step's idempotency key, so the node that takes the
+   * parent over finds the same child in the shared records instead of running it again).
+   */
+  fenced(runId: string): boolean;
   /** Why `ctx` does not match the scenario's ctx_schema as loaded here (undefined: it matches, or there is none). */
   ctxProblem(scenarioId: string, ctx: unknown): string | undefined;
 }
@@ -1266,6 +1272,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       distribution = d;
     },
     running: (runId) => running.has(runId),
+    fenced: (runId) => fences.has(runId),
     ctxProblem(scenarioId, ctx) {
       const validate = ctxValidators.get(scenarioId);
       return validate && !validate(ctx) ? `ctx does not match ${scenarioId}'s ctx_schema: ${ajv.errorsText(validate.errors, { dataVar: 'ctx' })}` : undefined;
