@@ -193,13 +193,19 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
       } else {
         // Cancel: a queued run ends cancelled here; a running one gets the flag its owner watches for.
         const reason = String(payload['reason'] ?? 'cancelled by request');
-        for (let i = 0; i < 10; i++) {
+        // Removed only once written, or when the run is final or has no record; any other error (a timeout while
+        // NATS reconnects) throws, and the batch is retried: a cancel is never dropped.
+        for (;;) {
           const entry = await runsKv.get(key);
           const rec = recordOf(entry);
           if (!entry || !rec || isFinal(rec.state)) break;
           const next: ClusterRun = rec.state === 'queued' ? { ...rec, state: 'cancelled', error: { code: 'RUN_CANCELLED', message: reason }, finished_at: clock(), cancel_requested: reason, updated_at: clock() } : { ...rec, cancel_requested: reason, updated_at: clock() };
-          const ok = await runsKv.update(key, JSON.stringify(next), entry.revision).then(() => true, () => false);
-          if (ok) break;
+          try {
+            await runsKv.update(key, JSON.stringify(next), entry.revision);
+            break;
+          } catch (err) {
+            if (!/wrong last sequence|key exists/i.test(String((err as Error).message))) throw err;
+          }
         }
         outbox.remove(row.id);
       }
