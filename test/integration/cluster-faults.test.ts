@@ -195,6 +195,27 @@ describe('distributed runs under faults', () => {
     expect(count('fx.one', childId)).toBe(1);
   });
 
+  it('a stale holder that ends its run (a cancel) says nothing locally until the record holds it; the cancel reaches the new holder', async () => {
+    const a = await node('ca', [], [gated('held')]);
+    const b = await node('cb', [], [gated('held')]);
+    b.cluster!.pauseProgress();
+    const runId = a.scenarios.run('held');
+    const ends: string[] = [];
+    a.bus.subscribe('scenario.run.*', (e) => {
+      if ((e.payload as { run_id?: unknown }).run_id === runId && /completed|failed|cancelled/.test(e.topic)) ends.push(e.topic);
+    });
+    await until('a at the gate', () => atGate(a, runId));
+    a.cluster!.pauseProgress();
+    b.cluster!.resumeProgress();
+    await until('b at the gate', () => b.cluster!.status(runId)?.node === 'cb' && atGate(b, runId));
+    a.cluster!.resumeProgress();
+    expect(a.scenarios.cancel(runId, 'stop it')).toBe(true); // a still executes its stale claim
+    await until('the cancel to end the run on b', () => b.cluster!.status(runId)?.state === 'cancelled');
+    await until('a to mirror it', () => final(a, runId));
+    expect(ends).toEqual(['scenario.run.cancelled']);
+    expect(count('fx.two', runId)).toBe(0);
+  });
+
   // Last in the file: it kills the shared server (and starts it again).
   it('uploads a step committed here but never written to the record (NATS lost right after the effect) when the run comes back to this node', async () => {
     const n = await node('solo', [], [gated('kv-lag')]);

@@ -272,7 +272,9 @@ export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Se
     }
     const final = result;
     const status = ctx.engine.status(runId);
-    await claim.mutate((r) => ({ ...r, state: final.state, bag: status.bag, error: final.error, finished_at: final.finished_at ? Date.parse(final.finished_at) : ctx.clock() }));
+    await claim.mutate((r) => ({ ...r, state: final.state, bag: status.bag, error: final.error, finished_at: final.finished_at }));
+    // Recorded locally only now that the record holds it (a fenced-out node never says its run ended).
+    final.commit();
     // Acked only now, under the fence (nats-server#4786). A failed run is final: term, not redelivered.
     if (final.state === 'failed') terminate(msg);
     else msg.ack();

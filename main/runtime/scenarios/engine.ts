@@ -277,6 +277,15 @@ export interface RemoteRun {
   steps: Record<string, RemoteStep>;
 }
 
+/** How a delivered run ended on this node, held until the cluster wrote it under the run's fence. */
+export interface RemoteOutcome {
+  state: RunState;
+  error: ErrorData | null;
+  finished_at: number;
+  /** Record it locally: final row, `scenario.run.<state>` journaled, waiters resolved. */
+  commit(): void;
+}
+
 /**
  * The fence of one delivery of a distributed run (issue 18): a node executes a delivered run only while it holds
  * the run record's claim. Both calls reject with RUN_FENCED once another delivery has claimed the run; the engine
@@ -302,10 +311,11 @@ export interface RemoteRuns {
   apply(run: RemoteRun, options?: { announce?: boolean }): void;
   /**
    * Execute a delivered run under `fence`: steps recorded as completed or skipped (mirrored first with apply) are
-   * replayed, not run again. Resolves with the final record, or null when the run stopped without finishing here
-   * (fenced out, or the runtime stopping).
+   * replayed, not run again. Resolves with how the run ended — not yet recorded locally: the caller writes it
+   * under the fence first, then calls `commit()` (local row, journal, waiters) — or null when the run stopped
+   * without finishing here (fenced out, or the runtime stopping).
    */
-  execute(runId: string, fence: RunFence): Promise<RunRecord | null>;
+  execute(runId: string, fence: RunFence): Promise<RemoteOutcome | null>;
   /** Whether the run executes on this node now. */
   running(runId: string): boolean;
   /**
@@ -799,6 +809,16 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     }, true);
   };
 
+  /**
+   * How executeRun ends a run: a local run finishes now; a delivered run's outcome is held until the cluster has
+   * written it under the run's fence (remote.execute hands it back with `commit`): a fenced-out node never says
+   * its run ended.
+   */
+  const endRun = (runId: string, state: RunState, error: ErrorData | null, traceId: string, extra: Record<string, unknown> = {}) => {
+    if (fences.has(runId)) heldOutcomes.set(runId, { state, error, finished_at: clock(), commit: () => finishRun(runId, state, error, traceId, extra) });
+    else finishRun(runId, state, error, traceId, extra);
+  };
+
   /** Do `fn` once per idempotency key, atomically with recording it; later calls return the recorded result. */
   const once = <T>(key: string, fn: () => T): T => {
     flush(); // journal order: the step's `started` before the effect's own event
@@ -1236,7 +1256,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
           if (lastKey) q.setBagAfter.run(bagJson, runId, lastKey);
         });
       }
-      finishRun(runId, 'completed', null, run.trace_id, { scenario_id: scenario.id });
+      endRun(runId, 'completed', null, run.trace_id, { scenario_id: scenario.id });
     } catch (err) {
       // Another delivery claimed the run (issue 18): stop here, no compensation, no final state (its owner ends it).
       if (isFenced(err)) {
@@ -1245,12 +1265,12 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       }
       if (err instanceof Cancelled) {
         if (disposed) return; // shutting down: the run stays resumable
-        finishRun(runId, 'cancelled', { code: 'RUN_CANCELLED', message: err instanceof Cancelled ? err.reason : 'cancelled' }, run.trace_id);
+        endRun(runId, 'cancelled', { code: 'RUN_CANCELLED', message: err instanceof Cancelled ? err.reason : 'cancelled' }, run.trace_id);
         return;
       }
       const cause = toErrorData(err);
       await compensate(run, scenario, scope, new AbortController().signal);
-      finishRun(runId, 'failed', cause, run.trace_id, { scenario_id: scenario.id });
+      endRun(runId, 'failed', cause, run.trace_id, { scenario_id: scenario.id });
     } finally {
       runTimer?.cancel();
       releaseRunLocks?.();
@@ -1261,6 +1281,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   let distribution: RunDistribution | undefined;
   /** The fence of each delivered run executing here. */
   const fences = new Map<string, RunFence>();
+  /** Outcomes of delivered runs that ended here, not yet committed locally (see endRun). */
+  const heldOutcomes = new Map<string, RemoteOutcome>();
   const upsertRemote = db.prepare(`INSERT INTO scenario_runs (run_id, scenario_id, state, priority, ctx, bag, error, trace_id, dry_run, seq, created_at, started_at, finished_at, dispatched)
     VALUES (@run_id, @scenario_id, @state, @priority, @ctx, @bag, @error, @trace_id, 0, @seq, @created_at, @started_at, @finished_at, 1)
     ON CONFLICT (run_id) DO UPDATE SET state = @state, bag = @bag, error = @error, started_at = @started_at, finished_at = @finished_at, dispatched = 1`);
@@ -1305,7 +1327,10 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       const scenario = row ? scenarios.get(row.scenario_id) : undefined;
       if (!row || !scenario) throw new TesseraError('RUN_NOT_FOUND', `No run ${runId} of a known scenario here.`);
       if (running.has(runId)) throw new TesseraError('VALIDATION_FAILED', `Run ${runId} already runs here.`);
-      if (row.state !== 'queued' && row.state !== 'running') return toRecord(row);
+      if (row.state !== 'queued' && row.state !== 'running') {
+        const done = toRecord(row); // ended here already: the record only needs to say so
+        return { state: done.state, error: done.error, finished_at: row.finished_at ?? clock(), commit: () => undefined };
+      }
       fences.set(runId, fence);
       const controller = new AbortController();
       const entry: ExecutionUnit = { run_id: runId, controller, scenario, counted: false };
@@ -1319,9 +1344,10 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         running.delete(runId);
         pump();
       }
+      const outcome = heldOutcomes.get(runId);
+      heldOutcomes.delete(runId);
       if (!commitPendingOk()) return null;
-      const after = q.getRun.get(runId)!;
-      return after.state === 'queued' || after.state === 'running' ? null : toRecord(after);
+      return outcome ?? null;
     },
   };
   /** Commits what is pending; false when the store refused (the caller must not report a final state). */
@@ -1480,7 +1506,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       }
       const unit = running.get(runId);
       if (unit) unit.controller.abort(new Cancelled(reason));
-      else if (row.dispatched === 1) distribution?.cancel(runId, reason);
+      // A delivered run executing here: also through the record, so that it holds should this node's claim be stale.
+      if ((unit && fences.has(runId)) || (!unit && row.dispatched === 1)) distribution?.cancel(runId, reason);
       return true;
     },
     wait(runId, timeoutMs) {
