@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime } from '../../main/runtime/index.js';
 import type { Runtime } from '../../main/runtime/index.js';
 import { createMemoryLogger } from '../../main/runtime/log/index.js';
-import { runKey } from '../../main/runtime/cluster/model.js';
+import { runKey, subjectToken } from '../../main/runtime/cluster/model.js';
 import type { ClusterOptions } from '../../main/runtime/cluster/model.js';
 import type { Scenario } from '../../main/runtime/scenarios/model.js';
 import { startNats } from '../helpers/nats.js';
@@ -214,6 +214,21 @@ describe('distributed runs under faults', () => {
     await until('a to mirror it', () => final(a, runId));
     expect(ends).toEqual(['scenario.run.cancelled']);
     expect(count('fx.two', runId)).toBe(0);
+  });
+
+  it("keeps the consumer's ack wait when a node with another one joins, and signals progress on the consumer's", async () => {
+    const aw = (id: string, ms: number) => scenario(id, [{ name: 'nap', action: 'wait', effect: false, with: { duration: ms } }, fx('one', 'fx.one')], { constraints: ['has:aw'] });
+    const long = await node('long', ['has:aw'], [aw('aw-run', 2_500)], undefined, { ackWaitMs: 6_000 });
+    const token = subjectToken(['has:aw']);
+    await until('the consumer made by the long node', async () => (await (await jetstreamManager(nc)).consumers.info('TESSERA_RUNS', `runs_${token}`).catch(() => null)) !== null);
+    const short = await node('short', ['has:aw'], [aw('aw-run', 2_500)], undefined, { ackWaitMs: 800 });
+    await until('the short node to adopt the consumer', () => loggers.get('short')!.lines.some((l) => /another ack wait/.test(String(l['msg']))));
+    await short.close(); // a node with a shorter ack wait came and went: the consumer keeps the long one
+    open.splice(open.indexOf(short), 1);
+    const runId = long.scenarios.run('aw-run');
+    expect((await until('the run to finish', () => final(long, runId), 10_000)).state).toBe('completed');
+    expect(long.cluster!.status(runId)).toMatchObject({ node: 'long', fence: 1, delivery: 1 });
+    expect(count('fx.one', runId)).toBe(1);
   });
 
   // Last in the file: it kills the shared server (and starts it again).

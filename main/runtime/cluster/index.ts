@@ -155,12 +155,23 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
     return n !== undefined && clock() - Date.parse(n.last_seen) < heartbeatMs * 5;
   };
 
+  /** The ack wait each consumer really has (another node may have created it with its own): progress and claim deadlines follow it. */
+  const ackWaits = new Map<string, number>();
   const ensureConsumer = async (token: string) => {
     if (ensured.has(token) || !jsm) return;
-    await jsm.consumers.add(STREAM, { durable_name: `runs_${token}`, filter_subject: `${SUBJECT_PREFIX}.${token}`, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWaitMs), max_deliver: -1, deliver_policy: DeliverPolicy.All, max_ack_pending: 10_000 }).catch(async (err: unknown) => {
-      // Created by another node with another ack wait: use it as it is.
-      if (!(await jsm!.consumers.info(STREAM, `runs_${token}`).catch(() => null))) throw err;
-    });
+    // The first node to create a consumer sets its ack wait; the others read it (an `add` with another ack wait
+    // would update the consumer under the nodes already pulling from it).
+    const name = `runs_${token}`;
+    const info =
+      (await jsm.consumers.info(STREAM, name).catch(() => null)) ??
+      (await jsm.consumers.add(STREAM, { durable_name: name, filter_subject: `${SUBJECT_PREFIX}.${token}`, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWaitMs), max_deliver: -1, deliver_policy: DeliverPolicy.All, max_ack_pending: 10_000 }).catch(async (err: unknown) => {
+        const existing = await jsm!.consumers.info(STREAM, name).catch(() => null);
+        if (!existing) throw err;
+        return existing;
+      }));
+    const actual = Math.floor(Number(info.config.ack_wait ?? nanos(ackWaitMs)) / 1e6);
+    if (actual !== ackWaitMs) logger.warn('a run consumer has another ack wait than this node; using the consumer\'s', { token, consumer_ms: actual, node_ms: ackWaitMs });
+    ackWaits.set(token, actual > 0 ? actual : ackWaitMs);
     ensured.add(token);
   };
 
@@ -249,7 +260,7 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
         const batch = await consumer.fetch({ max_messages: limit - running.size, expires: 1_000 });
         for await (const msg of batch) {
           if (stopping) break;
-          track(handleDelivery(workerCtx, msg, running));
+          track(handleDelivery({ ...workerCtx, ackWaitMs: ackWaits.get(token) ?? ackWaitMs }, msg, running));
         }
       } catch (err) {
         if (!stopping) logger.debug?.('pulling runs failed; retrying', { token, error: err });
