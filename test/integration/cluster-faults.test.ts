@@ -231,6 +231,25 @@ describe('distributed runs under faults', () => {
     expect(count('fx.one', runId)).toBe(1);
   });
 
+  it('publishes a waiting run again only when the stream lost its message', async () => {
+    const lonely = quick('lonely', { constraints: ['has:nobody'] });
+    const origin = await node('lo', [], [lonely], undefined, { republishAfterMs: 200 });
+    const dispatched: number[] = [];
+    origin.bus.subscribe('cluster.run.dispatched', (e) => void dispatched.push((e.payload as { seq: number }).seq));
+    const runId = origin.scenarios.run('lonely');
+    await until('the first publication', () => dispatched.length === 1);
+    const token = subjectToken(['has:nobody']);
+    const jsm = await jetstreamManager(nc);
+    await until('republish checks to pass with the message held', () => loggers.get('lo')!.lines.length > 0 && origin.cluster!.outbox() === 1);
+    expect((await jsm.consumers.info('TESSERA_RUNS', `runs_${token}`)).num_pending).toBe(1);
+    await jsm.streams.deleteMessage('TESSERA_RUNS', dispatched[0]!); // lost, as with a server that lost its store
+    await until('a new publication', () => dispatched.length === 2);
+    expect((await jsm.consumers.info('TESSERA_RUNS', `runs_${token}`)).num_pending).toBe(1);
+    await node('ln', ['has:nobody'], [lonely]);
+    expect((await until('the run to finish once a node serves it', () => final(origin, runId))).state).toBe('completed');
+    expect(count('fx.one', runId)).toBe(1);
+  });
+
   // Last in the file: it kills the shared server (and starts it again).
   it('uploads a step committed here but never written to the record (NATS lost right after the effect) when the run comes back to this node', async () => {
     const n = await node('solo', [], [gated('kv-lag')]);

@@ -35,7 +35,7 @@ import type { Logger } from '../log/index.js';
 import type { Store } from '../store/index.js';
 import type { ScenarioEngine } from '../scenarios/engine.js';
 import type { ClusterNode, ClusterOptions, ClusterRun, DispatchMessage } from './model.js';
-import { NODES_BUCKET, RUNS_BUCKET, STREAM, SUBJECT_PREFIX, isFinal, newRecord, parseNodeEntry, parseRunRecord, recordOf, runKey, satisfies, subjectToken } from './model.js';
+import { MAX_DELIVER_CAP, NODES_BUCKET, RUNS_BUCKET, STREAM, SUBJECT_PREFIX, isFinal, newRecord, parseNodeEntry, parseRunRecord, recordOf, runKey, satisfies, subjectToken } from './model.js';
 import { createOutbox } from './outbox.js';
 import { handleDelivery } from './worker.js';
 import type { WorkerContext } from './worker.js';
@@ -197,9 +197,27 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
         await runsKv.create(key, JSON.stringify(newRecord(payload as unknown as Parameters<typeof newRecord>[0], me, clock()))).catch((err: unknown) => {
           if (!/wrong last sequence|key exists/i.test(String((err as Error).message))) throw err;
         });
-        const message: DispatchMessage = { run_id: row.run_id, scenario_id: String(payload['scenario_id']), origin: me, max_deliver: scenario?.max_deliver ?? 5 };
-        const ack = await js.publish(`${SUBJECT_PREFIX}.${token}`, JSON.stringify(message), { msgID: row.run_id });
-        outbox.published(row.id, clock());
+        // Published before: publish again only when the stream lost the message (a server that came back without its
+        // store); while it still holds it, a queued run just waits for an eligible node (no duplicates stored).
+        if (row.published_at !== null && row.seq !== null && jsm) {
+          // null (or a not-found error on some versions): the stream no longer holds it; other errors retry the batch.
+          const held = await jsm.streams.getMessage(STREAM, { seq: row.seq }).then(
+            (m) => m !== null,
+            (err: unknown) => {
+              if (/no message found|not found/i.test(String((err as Error).message))) return false;
+              throw err;
+            },
+          );
+          if (held) {
+            outbox.published(row.id, clock());
+            continue;
+          }
+        }
+        const message: DispatchMessage = { run_id: row.run_id, scenario_id: String(payload['scenario_id']), origin: me, max_deliver: Math.min(MAX_DELIVER_CAP, scenario?.max_deliver ?? 5) };
+        // A republication after a loss gets its own msg id: the server may still remember the first one.
+        const msgID = row.published_at === null ? row.run_id : `${row.run_id}~${clock()}`;
+        const ack = await js.publish(`${SUBJECT_PREFIX}.${token}`, JSON.stringify(message), { msgID });
+        outbox.published(row.id, clock(), ack.seq);
         if (!ack.duplicate) bus.publish('cluster.run.dispatched', { run_id: row.run_id, scenario_id: message.scenario_id, subject: `${SUBJECT_PREFIX}.${token}`, seq: ack.seq });
       } else {
         // Cancel: a queued run ends cancelled here; a running one gets the flag its owner watches for.

@@ -41,6 +41,8 @@ export interface WorkerContext {
 
 /** A message whose run record is still missing after this many deliveries is terminated (forged, or its record lost). */
 const MISSING_RECORD_TERM_AFTER = 5;
+/** Deliveries (naks included) after which a run is given up even if never claimed: 1000 ≈ 8 h at the 30 s nak cap. */
+const RAW_DELIVERY_CAP = 1000;
 const encode = (r: ClusterRun) => JSON.stringify(r);
 const isCasFailure = (err: unknown) => /wrong last sequence|key exists/i.test(String((err as Error)?.message ?? err));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
@@ -223,10 +225,13 @@ export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Se
       return;
     }
     // Enforced here, not by the consumer: scenarios sharing a constraint set (one consumer) differ in max_deliver.
+    // Counted in claims (the record's fence), not deliveries: a nak from a node that could not serve the run (its
+    // scenario not loaded there) does not use up its attempts. Raw deliveries are capped too (a run no node serves).
     const maxDeliver = body.max_deliver;
-    if (delivery > maxDeliver) {
-      await finish(undefined, 'failed', { code: 'RUN_DELIVERY_EXHAUSTED', message: `Run ${runId} was delivered ${delivery} times; its scenario allows ${maxDeliver} (max_deliver).` });
-      ctx.bus.publish('cluster.run.exhausted', { run_id: runId, scenario_id: rec.scenario_id, deliveries: delivery }, { trace_id: rec.trace_id });
+    if (rec.fence >= maxDeliver || delivery > RAW_DELIVERY_CAP) {
+      const why = rec.fence >= maxDeliver ? `was claimed ${rec.fence} times; its scenario allows ${maxDeliver} (max_deliver)` : `was delivered ${delivery} times without a node that serves it`;
+      await finish(undefined, 'failed', { code: 'RUN_DELIVERY_EXHAUSTED', message: `Run ${runId} ${why}.` });
+      ctx.bus.publish('cluster.run.exhausted', { run_id: runId, scenario_id: rec.scenario_id, deliveries: delivery, claims: rec.fence }, { trace_id: rec.trace_id });
       terminate(msg);
       return;
     }
