@@ -7,6 +7,7 @@ import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime } from '../../main/runtime/index.js';
 import type { Runtime } from '../../main/runtime/index.js';
@@ -270,5 +271,17 @@ describe('distributed runs under faults', () => {
     const rec = await until('the final record', () => (n.cluster!.status(runId)?.state === 'completed' ? n.cluster!.status(runId) : undefined));
     expect(Object.keys(rec.steps).sort()).toEqual(['gate', 'one', 'two']);
     expect(count('fx.one', runId)).toBe(1);
+  });
+
+  it('sets the stream, buckets and consumers up again when the server comes back without its store', async () => {
+    const n = await node('again', [], [quick('again-x')]);
+    const before = n.scenarios.run('again-x');
+    await until('a first run', () => final(n, before));
+    await nats.stop();
+    rmSync(nats.storeDir, { recursive: true, force: true });
+    await nats.start();
+    const runId = n.scenarios.run('again-x');
+    expect((await until('a run after the store was lost', () => final(n, runId), 20_000)).state).toBe('completed');
+    await until('the records watch reopened on the new bucket', () => n.cluster!.status(runId)?.state === 'completed');
   });
 });

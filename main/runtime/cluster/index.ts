@@ -371,6 +371,44 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
   };
 
   // ── connection and setup ─────────────────────────────────────────────────────────────────────────────
+  /**
+   * Create what is missing on the server: the stream, the buckets; consumers again on their next pull. Also after a
+   * reconnect — a server that came back without its store (new store folder, a stream deleted by an operator) is
+   * set up again, and the watches reopen on the new buckets. @returns whether anything was missing.
+   */
+  const ensureState = async (): Promise<boolean> => {
+    if (!nc || !js) return false;
+    jsm = await jetstreamManager(nc);
+    const missing = async (name: string) => (await jsm!.streams.info(name).catch(() => null)) === null;
+    const lost = (await missing(STREAM)) || (await missing(`KV_${RUNS_BUCKET}`)) || (await missing(`KV_${NODES_BUCKET}`));
+    if (await missing(STREAM)) {
+      await jsm.streams.add({ name: STREAM, subjects: [`${SUBJECT_PREFIX}.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: nanos(120_000) }).catch(async (err: unknown) => {
+        if (await missing(STREAM)) throw err;
+      });
+    }
+    const kvm = new Kvm(js);
+    runsKv = await kvm.create(RUNS_BUCKET, { history: 1 });
+    nodesKv = await kvm.create(NODES_BUCKET, { history: 1, ttl: heartbeatMs * 5 });
+    if (lost) {
+      ensured.clear();
+      for (const w of watchers) w.stop(); // reopened by watchForever on the new buckets
+    }
+    return lost;
+  };
+  let recovering: Promise<void> | undefined;
+  const recover = () =>
+    (recovering ??= (async () => {
+      for (let attempt = 0; !stopping; attempt++) {
+        try {
+          if (await ensureState()) logger.warn('the cluster\'s stream or buckets were missing on the server; set up again');
+          kick();
+          return;
+        } catch (err) {
+          logger.warn('cluster setup failed; retrying', { error: err });
+          await sleep(Math.min(2_000, 100 * 2 ** attempt));
+        }
+      }
+    })().finally(() => (recovering = undefined)));
   const setup = async () => {
     // Reconnect for ever: a node outlives any outage of the server; its runs wait in the outbox meanwhile.
     // The server is a trust boundary (README): authenticate with a creds file, or the URL's user:password.
@@ -387,27 +425,12 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
         } else if (s.type === 'reconnect') {
           connected = true;
           bus.publish('cluster.node.connected', { node: me, server: nc.getServer() });
-          kick();
+          void track(recover());
         }
       }
     })());
     js = jetstream(nc);
-    for (let attempt = 0; !stopping; attempt++) {
-      try {
-        jsm = await jetstreamManager(nc);
-        const info = await jsm.streams.info(STREAM).catch(() => null);
-        if (!info) await jsm.streams.add({ name: STREAM, subjects: [`${SUBJECT_PREFIX}.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: nanos(120_000) }).catch(async (err: unknown) => {
-          if (!(await jsm!.streams.info(STREAM).catch(() => null))) throw err;
-        });
-        const kvm = new Kvm(js);
-        runsKv = await kvm.create(RUNS_BUCKET, { history: 1 });
-        nodesKv = await kvm.create(NODES_BUCKET, { history: 1, ttl: heartbeatMs * 5 });
-        break;
-      } catch (err) {
-        logger.warn('cluster setup failed; retrying', { error: err });
-        await sleep(Math.min(2_000, 100 * 2 ** attempt));
-      }
-    }
+    await recover();
     if (stopping || !runsKv || !nodesKv) return;
     void track(watchForever('run records', () => runsKv, onRunEntry));
     void track(watchForever('nodes', () => nodesKv, onNodeEntry));
