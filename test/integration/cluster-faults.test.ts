@@ -251,6 +251,19 @@ describe('distributed runs under faults', () => {
     expect(count('fx.one', runId)).toBe(1);
   });
 
+  it('prunes finished run records after the retention period: the shared record and the mirrors; the origin keeps its run', async () => {
+    const origin = await node('ro', [], [quick('kept')], undefined, { retentionMs: 1_000 });
+    origin.cluster!.pauseProgress();
+    const other = await node('rr', [], [quick('kept')], undefined, { retentionMs: 1_000 });
+    const runId = origin.scenarios.run('kept');
+    await until('the run to finish on the other node', () => other.cluster!.status(runId)?.state === 'completed');
+    origin.cluster!.resumeProgress();
+    const runs = await kv('tessera_runs');
+    await until('the shared record pruned', async () => (await runs.get(runKey(runId)))?.operation !== 'PUT', 10_000);
+    await until('the mirrors dropped', () => origin.cluster!.status(runId) === undefined && other.cluster!.status(runId) === undefined && statusOf(other, runId) === undefined);
+    expect(origin.scenarios.status(runId).state).toBe('completed');
+  });
+
   // Last in the file: it kills the shared server (and starts it again).
   it('uploads a step committed here but never written to the record (NATS lost right after the effect) when the run comes back to this node', async () => {
     const n = await node('solo', [], [gated('kv-lag')]);

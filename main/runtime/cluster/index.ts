@@ -105,6 +105,7 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
   const ackWaitMs = options.ackWaitMs ?? 30_000;
   const heartbeatMs = options.heartbeatMs ?? 2_000;
   const republishAfterMs = options.republishAfterMs ?? 60_000;
+  const retentionMs = options.retentionMs ?? 7 * 24 * 3_600_000;
   const outbox = createOutbox(deps.store);
   const startedAt = new Date(clock()).toISOString();
 
@@ -300,7 +301,12 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
   const onRunEntry = (e: KvEntry) => {
     try {
       if (e.operation !== 'PUT') {
-        for (const [id] of records) if (runKey(id) === e.key) records.delete(id);
+        // Pruned (or purged by an operator): drop the mirror too, unless this node is the run's origin.
+        for (const [id, r] of records) {
+          if (runKey(id) !== e.key) continue;
+          records.delete(id);
+          if (r.origin !== me && isFinal(r.state)) engine.remote.forget(id);
+        }
         return;
       }
       let value: unknown;
@@ -368,6 +374,28 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
     const self: ClusterNode = { name: me, attributes, running: running.size, last_seen: new Date(clock()).toISOString(), started_at: startedAt };
     nodes.set(me, self);
     if (nodesKv && connected && !paused) await nodesKv.put(me, JSON.stringify(self)).catch(() => undefined);
+  };
+
+  // ── retention (review 13(c)): finished records do not pile up on the server nor in every node's mirror ──
+  const prune = async () => {
+    if (!runsKv || !connected || paused || stopping) return;
+    const now = clock();
+    for (const r of [...records.values()]) {
+      if (stopping) return;
+      const ended = r.finished_at ?? r.updated_at;
+      if (!isFinal(r.state) || now - ended < retentionMs) continue;
+      const mine = r.origin === me || (now - ended >= 2 * retentionMs && !alive(r.origin));
+      if (mine) {
+        try {
+          await runsKv.purge(runKey(r.run_id));
+        } catch (err) {
+          logger.debug?.('a finished run record could not be pruned now', { run_id: r.run_id, error: err });
+          continue;
+        }
+      }
+      records.delete(r.run_id);
+      if (r.origin !== me) engine.remote.forget(r.run_id); // the origin keeps its own run's history, as for a local run
+    }
   };
 
   // ── connection and setup ─────────────────────────────────────────────────────────────────────────────
@@ -440,7 +468,7 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
   };
   void track(setup().catch((err: unknown) => logger.error('the cluster could not start', { error: err })));
   void track(relayLoop());
-  const timers = [setInterval(() => void heartbeat(), heartbeatMs), setInterval(refreshConsumers, 250)];
+  const timers = [setInterval(() => void heartbeat(), heartbeatMs), setInterval(refreshConsumers, 250), setInterval(() => void track(prune()), Math.max(100, Math.min(retentionMs / 4, 600_000)))];
   timers.forEach((t) => t.unref());
   void readyPromise.then(refreshConsumers);
 

@@ -25,6 +25,11 @@ export interface ClusterOptions {
   heartbeatMs?: number;
   /** First nak delay on a retryable failure, doubled per delivery up to 30 s (default 500 ms). */
   nakBaseMs?: number;
+  /**
+   * Finished run records are pruned this long after they end (default 7 days; env TESSERA_NATS_RETENTION_MS): the
+   * origin deletes the shared record (any node once it is twice as old), and every other node drops its mirror.
+   */
+  retentionMs?: number;
   /** A published run not yet seen claimed is published again (same Nats-Msg-Id) after this long (default 60 s). */
   republishAfterMs?: number;
 }
@@ -104,7 +109,7 @@ export function parseAttributes(values: readonly string[]): string[] {
  * The cluster settings of `tessera start` from the environment (the CLI turns `--nats`, `--node`, `--attr` into
  * these): `TESSERA_NATS_URL` (none: no cluster), `TESSERA_NODE_NAME` (default the host name),
  * `TESSERA_NODE_ATTRS` (comma list of kind:value), `TESSERA_NATS_ACK_WAIT_MS` (default 30000), `TESSERA_NATS_CREDS`
- * (a NATS credentials file).
+ * (a NATS credentials file), `TESSERA_NATS_RETENTION_MS` (default 7 days).
  * @throws TesseraError CONFIG_INVALID on a malformed value.
  */
 export function clusterOptionsFromEnv(env: NodeJS.ProcessEnv): ClusterOptions | undefined {
@@ -123,7 +128,10 @@ export function clusterOptionsFromEnv(env: NodeJS.ProcessEnv): ClusterOptions | 
   const ackWaitMs = ack ? Number(ack) : undefined;
   if (ackWaitMs !== undefined && (!Number.isInteger(ackWaitMs) || ackWaitMs < 500)) throw new TesseraError('CONFIG_INVALID', `TESSERA_NATS_ACK_WAIT_MS "${ack}" must be a whole number of ms ≥ 500.`);
   const credsFile = env['TESSERA_NATS_CREDS']?.trim();
-  return { url, node, attributes, ...(ackWaitMs !== undefined ? { ackWaitMs } : {}), ...(credsFile ? { credsFile } : {}) };
+  const ret = env['TESSERA_NATS_RETENTION_MS']?.trim();
+  const retentionMs = ret ? Number(ret) : undefined;
+  if (retentionMs !== undefined && (!Number.isInteger(retentionMs) || retentionMs < 1_000)) throw new TesseraError('CONFIG_INVALID', `TESSERA_NATS_RETENTION_MS "${ret}" must be a whole number of ms ≥ 1000.`);
+  return { url, node, attributes, ...(ackWaitMs !== undefined ? { ackWaitMs } : {}), ...(credsFile ? { credsFile } : {}), ...(retentionMs !== undefined ? { retentionMs } : {}) };
 }
 
 export const isFinal = (state: RunState) => state !== 'queued' && state !== 'running';

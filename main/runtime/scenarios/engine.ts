@@ -324,6 +324,11 @@ export interface RemoteRuns {
    * parent over finds the same child in the shared records instead of running it again).
    */
   fenced(runId: string): boolean;
+  /**
+   * Drop the local mirror of a finished run dispatched to the cluster (retention of the shared records); a run
+   * that never left this node, or is not final, is kept. @returns whether rows were removed.
+   */
+  forget(runId: string): boolean;
   /** Why `ctx` does not match the scenario's ctx_schema as loaded here (undefined: it matches, or there is none). */
   ctxProblem(scenarioId: string, ctx: unknown): string | undefined;
 }
@@ -1289,12 +1294,25 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   const upsertRemoteStep = db.prepare(`INSERT INTO scenario_steps (run_id, step_key, name, state, attempt, effect, simulated, output, error, first_started_at, started_at, finished_at, ord)
     VALUES (@run_id, @step_key, @name, @state, @attempt, @effect, 0, @output, @error, @started_at, @started_at, @finished_at, @ord)
     ON CONFLICT (run_id, step_key) DO UPDATE SET state = @state, attempt = @attempt, output = @output, error = @error, finished_at = @finished_at`);
+  const forgetSteps = db.prepare('DELETE FROM scenario_steps WHERE run_id = ?');
+  const forgetRun = db.prepare('DELETE FROM scenario_runs WHERE run_id = ? AND dispatched = 1');
   const remote: RemoteRuns = {
     attach(d) {
       distribution = d;
     },
     running: (runId) => running.has(runId),
     fenced: (runId) => fences.has(runId),
+    forget(runId) {
+      if (running.has(runId) || disposed) return false;
+      flush();
+      const row = q.getRun.get(runId);
+      if (!row || row.dispatched !== 1 || row.state === 'queued' || row.state === 'running') return false;
+      db.transaction(() => {
+        forgetSteps.run(runId);
+        forgetRun.run(runId);
+      })();
+      return true;
+    },
     ctxProblem(scenarioId, ctx) {
       const validate = ctxValidators.get(scenarioId);
       return validate && !validate(ctx) ? `ctx does not match ${scenarioId}'s ctx_schema: ${ajv.errorsText(validate.errors, { dataVar: 'ctx' })}` : undefined;
