@@ -23,18 +23,19 @@
  * and published again (same msg id) when it was not; on servers ≥ 2.10 set `sync_interval: always` for power-loss
  * durability of accepted runs.
  */
-import { connect, nanos } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, nanos } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import type { KV } from '@nats-io/kv';
+import type { KV, KvEntry } from '@nats-io/kv';
 import type { Bus } from '../bus/index.js';
 import type { Logger } from '../log/index.js';
 import type { Store } from '../store/index.js';
 import type { ScenarioEngine } from '../scenarios/engine.js';
 import type { ClusterNode, ClusterOptions, ClusterRun, DispatchMessage } from './model.js';
-import { NODES_BUCKET, RUNS_BUCKET, STREAM, SUBJECT_PREFIX, isFinal, newRecord, runKey, satisfies, subjectToken } from './model.js';
+import { MAX_DELIVER_CAP, NODES_BUCKET, RUNS_BUCKET, STREAM, SUBJECT_PREFIX, isFinal, newRecord, parseNodeEntry, parseRunRecord, recordOf, runKey, satisfies, subjectToken } from './model.js';
 import { createOutbox } from './outbox.js';
 import { handleDelivery } from './worker.js';
 import type { WorkerContext } from './worker.js';
@@ -104,6 +105,7 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
   const ackWaitMs = options.ackWaitMs ?? 30_000;
   const heartbeatMs = options.heartbeatMs ?? 2_000;
   const republishAfterMs = options.republishAfterMs ?? 60_000;
+  const retentionMs = options.retentionMs ?? 7 * 24 * 3_600_000;
   const outbox = createOutbox(deps.store);
   const startedAt = new Date(clock()).toISOString();
 
@@ -123,6 +125,7 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
   const consumers = new Map<string, Promise<void>>();
   const ensured = new Set<string>();
   const tasks = new Set<Promise<unknown>>();
+  const watchers = new Set<{ stop(): void }>();
   const track = <T>(p: Promise<T>) => {
     tasks.add(p);
     void p.finally(() => tasks.delete(p)).catch(() => undefined);
@@ -133,8 +136,10 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
 
   // ── the engine's hooks ────────────────────────────────────────────────────────────────────────────────
   engine.remote.attach({
-    // Top-level runs only: sub-scenarios, replays, dry runs and debugged runs stay with the run that asked.
-    accepts: (_s, o) => !o.parent_run_id && !o.replay_of && !o.dry_run && !(o.breakpoints && o.breakpoints.length > 0),
+    // Top-level runs, and sub-scenarios of a distributed run (each its own fenced cluster run, found again by its
+    // derived id when the parent moves; a local child would be unfenced and run again by the parent's next holder).
+    // Sub-scenarios of local runs, replays, dry runs and debugged runs stay with the run that asked.
+    accepts: (_s, o) => (!o.parent_run_id || engine.remote.fenced(o.parent_run_id)) && !o.replay_of && !o.dry_run && !(o.breakpoints && o.breakpoints.length > 0),
     dispatched(run) {
       outbox.add('run', run.run_id, run, run.created_at);
       setImmediate(kick);
@@ -145,14 +150,29 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
     },
   });
 
-  const alive = (name: string) => name === me ? !stopping : (nodes.get(name) !== undefined && clock() - Date.parse(nodes.get(name)!.last_seen) < heartbeatMs * 5);
+  const alive = (name: string) => {
+    if (name === me) return !stopping;
+    const n = nodes.get(name);
+    return n !== undefined && clock() - Date.parse(n.last_seen) < heartbeatMs * 5;
+  };
 
+  /** The ack wait each consumer really has (another node may have created it with its own): progress and claim deadlines follow it. */
+  const ackWaits = new Map<string, number>();
   const ensureConsumer = async (token: string) => {
     if (ensured.has(token) || !jsm) return;
-    await jsm.consumers.add(STREAM, { durable_name: `runs_${token}`, filter_subject: `${SUBJECT_PREFIX}.${token}`, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWaitMs), max_deliver: -1, deliver_policy: DeliverPolicy.All, max_ack_pending: 10_000 }).catch(async (err: unknown) => {
-      // Created by another node with another ack wait: use it as it is.
-      if (!(await jsm!.consumers.info(STREAM, `runs_${token}`).catch(() => null))) throw err;
-    });
+    // The first node to create a consumer sets its ack wait; the others read it (an `add` with another ack wait
+    // would update the consumer under the nodes already pulling from it).
+    const name = `runs_${token}`;
+    const info =
+      (await jsm.consumers.info(STREAM, name).catch(() => null)) ??
+      (await jsm.consumers.add(STREAM, { durable_name: name, filter_subject: `${SUBJECT_PREFIX}.${token}`, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWaitMs), max_deliver: -1, deliver_policy: DeliverPolicy.All, max_ack_pending: 10_000 }).catch(async (err: unknown) => {
+        const existing = await jsm!.consumers.info(STREAM, name).catch(() => null);
+        if (!existing) throw err;
+        return existing;
+      }));
+    const actual = Math.floor(Number(info.config.ack_wait ?? nanos(ackWaitMs)) / 1e6);
+    if (actual !== ackWaitMs) logger.warn('a run consumer has another ack wait than this node; using the consumer\'s', { token, consumer_ms: actual, node_ms: ackWaitMs });
+    ackWaits.set(token, actual > 0 ? actual : ackWaitMs);
     ensured.add(token);
   };
 
@@ -178,20 +198,44 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
         await runsKv.create(key, JSON.stringify(newRecord(payload as unknown as Parameters<typeof newRecord>[0], me, clock()))).catch((err: unknown) => {
           if (!/wrong last sequence|key exists/i.test(String((err as Error).message))) throw err;
         });
-        const message: DispatchMessage = { run_id: row.run_id, scenario_id: String(payload['scenario_id']), origin: me, max_deliver: scenario?.max_deliver ?? 5 };
-        const ack = await js.publish(`${SUBJECT_PREFIX}.${token}`, JSON.stringify(message), { msgID: row.run_id });
-        outbox.published(row.id, clock());
+        // Published before: publish again only when the stream lost the message (a server that came back without its
+        // store); while it still holds it, a queued run just waits for an eligible node (no duplicates stored).
+        if (row.published_at !== null && row.seq !== null && jsm) {
+          // null (or a not-found error on some versions): the stream no longer holds it; other errors retry the batch.
+          const held = await jsm.streams.getMessage(STREAM, { seq: row.seq }).then(
+            (m) => m !== null,
+            (err: unknown) => {
+              if (/no message found|not found/i.test(String((err as Error).message))) return false;
+              throw err;
+            },
+          );
+          if (held) {
+            outbox.published(row.id, clock());
+            continue;
+          }
+        }
+        const message: DispatchMessage = { run_id: row.run_id, scenario_id: String(payload['scenario_id']), origin: me, max_deliver: Math.min(MAX_DELIVER_CAP, scenario?.max_deliver ?? 5) };
+        // A republication after a loss gets its own msg id: the server may still remember the first one.
+        const msgID = row.published_at === null ? row.run_id : `${row.run_id}~${clock()}`;
+        const ack = await js.publish(`${SUBJECT_PREFIX}.${token}`, JSON.stringify(message), { msgID });
+        outbox.published(row.id, clock(), ack.seq);
         if (!ack.duplicate) bus.publish('cluster.run.dispatched', { run_id: row.run_id, scenario_id: message.scenario_id, subject: `${SUBJECT_PREFIX}.${token}`, seq: ack.seq });
       } else {
         // Cancel: a queued run ends cancelled here; a running one gets the flag its owner watches for.
         const reason = String(payload['reason'] ?? 'cancelled by request');
-        for (let i = 0; i < 10; i++) {
+        // Removed only once written, or when the run is final or has no record; any other error (a timeout while
+        // NATS reconnects) throws, and the batch is retried: a cancel is never dropped.
+        for (;;) {
           const entry = await runsKv.get(key);
-          const rec = entry?.json<ClusterRun>();
+          const rec = recordOf(entry);
           if (!entry || !rec || isFinal(rec.state)) break;
           const next: ClusterRun = rec.state === 'queued' ? { ...rec, state: 'cancelled', error: { code: 'RUN_CANCELLED', message: reason }, finished_at: clock(), cancel_requested: reason, updated_at: clock() } : { ...rec, cancel_requested: reason, updated_at: clock() };
-          const ok = await runsKv.update(key, JSON.stringify(next), entry.revision).then(() => true, () => false);
-          if (ok) break;
+          try {
+            await runsKv.update(key, JSON.stringify(next), entry.revision);
+            break;
+          } catch (err) {
+            if (!/wrong last sequence|key exists/i.test(String((err as Error).message))) throw err;
+          }
         }
         outbox.remove(row.id);
       }
@@ -222,7 +266,7 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
 
   // ── workers (JetStream → engine) ─────────────────────────────────────────────────────────────────────
   const limit = 8;
-  const workerCtx: WorkerContext = { node: me, engine, bus, logger, runs: () => runsKv, ackWaitMs, nakBaseMs: options.nakBaseMs ?? 500, clock, alive, stopping: () => stopping, paused: () => paused };
+  const workerCtx: WorkerContext = { node: me, attributes, engine, bus, logger, runs: () => runsKv, ackWaitMs, nakBaseMs: options.nakBaseMs ?? 500, clock, alive, stopping: () => stopping, paused: () => paused };
   const pullLoop = async (token: string) => {
     while (!stopping) {
       if (paused || !js || !connected || running.size >= limit) {
@@ -235,7 +279,7 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
         const batch = await consumer.fetch({ max_messages: limit - running.size, expires: 1_000 });
         for await (const msg of batch) {
           if (stopping) break;
-          track(handleDelivery(workerCtx, msg, running));
+          track(handleDelivery({ ...workerCtx, ackWaitMs: ackWaits.get(token) ?? ackWaitMs }, msg, running));
         }
       } catch (err) {
         if (!stopping) logger.debug?.('pulling runs failed; retrying', { token, error: err });
@@ -253,36 +297,77 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
   };
 
   // ── mirror and heartbeats ────────────────────────────────────────────────────────────────────────────
-  const watchRuns = async (kv: KV) => {
-    const iter = await kv.watch({ key: '>' });
-    for await (const e of iter) {
-      if (stopping) break;
-      if (e.operation !== 'PUT') continue;
-      let rec: ClusterRun;
+  /** One records entry into the mirror. Throws nothing: a malformed or forged entry is logged and skipped. */
+  const onRunEntry = (e: KvEntry) => {
+    try {
+      if (e.operation !== 'PUT') {
+        // Pruned (or purged by an operator): drop the mirror too, unless this node is the run's origin.
+        for (const [id, r] of records) {
+          if (runKey(id) !== e.key) continue;
+          records.delete(id);
+          if (r.origin !== me && isFinal(r.state)) engine.remote.forget(id);
+        }
+        return;
+      }
+      let value: unknown;
       try {
-        rec = e.json<ClusterRun>();
+        value = e.json<unknown>();
       } catch {
-        continue;
+        value = undefined;
+      }
+      const rec = parseRunRecord(e.key, value);
+      if (typeof rec === 'string') {
+        logger.warn('a malformed run record was ignored', { key: e.key, why: rec });
+        return;
       }
       records.set(rec.run_id, rec);
       if (rec.state !== 'queued') outbox.seen(rec.run_id);
       if (rec.cancel_requested && engine.remote.running(rec.run_id)) {
         engine.cancel(rec.run_id, rec.cancel_requested);
-        continue;
+        return;
       }
-      try {
-        engine.remote.apply(rec, { announce: rec.origin === me && isFinal(rec.state) });
-      } catch (err) {
-        logger.warn('a run record could not be mirrored', { run_id: rec.run_id, error: err });
-      }
+      engine.remote.apply(rec, { announce: rec.origin === me && isFinal(rec.state) });
+    } catch (err) {
+      logger.warn('a run record could not be mirrored', { key: e.key, error: err });
     }
   };
-  const watchNodes = async (kv: KV) => {
-    const iter = await kv.watch({ key: '>' });
-    for await (const e of iter) {
-      if (stopping) break;
-      if (e.operation !== 'PUT') nodes.delete(e.key);
-      else nodes.set(e.key, e.json<ClusterNode>());
+  const onNodeEntry = (e: KvEntry) => {
+    if (e.operation !== 'PUT') return void nodes.delete(e.key);
+    let value: unknown;
+    try {
+      value = e.json<unknown>();
+    } catch {
+      value = undefined;
+    }
+    const n = parseNodeEntry(e.key, value);
+    if (typeof n === 'string') {
+      nodes.delete(e.key);
+      logger.warn('a malformed node entry was ignored', { key: e.key, why: n });
+    } else nodes.set(e.key, n);
+  };
+  /** Watch a bucket for as long as this node runs: a watch that ends or fails is opened again, with backoff. */
+  const watchForever = async (what: string, kv: () => KV | undefined, onEntry: (e: KvEntry) => void) => {
+    for (let attempt = 0; !stopping; attempt++) {
+      try {
+        const bucket = kv();
+        if (bucket) {
+          const iter = await bucket.watch({ key: '>' });
+          watchers.add(iter);
+          try {
+            for await (const e of iter) {
+              if (stopping) break;
+              attempt = 0;
+              onEntry(e);
+            }
+          } finally {
+            watchers.delete(iter);
+          }
+        }
+        if (!stopping && bucket) logger.warn(`the ${what} watch ended; opening it again`);
+      } catch (err) {
+        if (!stopping) logger.warn(`the ${what} watch failed; opening it again`, { error: err });
+      }
+      await sleep(Math.min(5_000, 200 * 2 ** Math.min(attempt, 5)));
     }
   };
   const heartbeat = async () => {
@@ -291,10 +376,72 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
     if (nodesKv && connected && !paused) await nodesKv.put(me, JSON.stringify(self)).catch(() => undefined);
   };
 
+  // ── retention (review 13(c)): finished records do not pile up on the server nor in every node's mirror ──
+  const prune = async () => {
+    if (!runsKv || !connected || paused || stopping) return;
+    const now = clock();
+    for (const r of [...records.values()]) {
+      if (stopping) return;
+      const ended = r.finished_at ?? r.updated_at;
+      if (!isFinal(r.state) || now - ended < retentionMs) continue;
+      const mine = r.origin === me || (now - ended >= 2 * retentionMs && !alive(r.origin));
+      if (mine) {
+        try {
+          await runsKv.purge(runKey(r.run_id));
+        } catch (err) {
+          logger.debug?.('a finished run record could not be pruned now', { run_id: r.run_id, error: err });
+          continue;
+        }
+      }
+      records.delete(r.run_id);
+      if (r.origin !== me) engine.remote.forget(r.run_id); // the origin keeps its own run's history, as for a local run
+    }
+  };
+
   // ── connection and setup ─────────────────────────────────────────────────────────────────────────────
+  /**
+   * Create what is missing on the server: the stream, the buckets; consumers again on their next pull. Also after a
+   * reconnect — a server that came back without its store (new store folder, a stream deleted by an operator) is
+   * set up again, and the watches reopen on the new buckets. @returns whether anything was missing.
+   */
+  const ensureState = async (): Promise<boolean> => {
+    if (!nc || !js) return false;
+    jsm = await jetstreamManager(nc);
+    const missing = async (name: string) => (await jsm!.streams.info(name).catch(() => null)) === null;
+    const lost = (await missing(STREAM)) || (await missing(`KV_${RUNS_BUCKET}`)) || (await missing(`KV_${NODES_BUCKET}`));
+    if (await missing(STREAM)) {
+      await jsm.streams.add({ name: STREAM, subjects: [`${SUBJECT_PREFIX}.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: nanos(120_000) }).catch(async (err: unknown) => {
+        if (await missing(STREAM)) throw err;
+      });
+    }
+    const kvm = new Kvm(js);
+    runsKv = await kvm.create(RUNS_BUCKET, { history: 1 });
+    nodesKv = await kvm.create(NODES_BUCKET, { history: 1, ttl: heartbeatMs * 5 });
+    if (lost) {
+      ensured.clear();
+      for (const w of watchers) w.stop(); // reopened by watchForever on the new buckets
+    }
+    return lost;
+  };
+  let recovering: Promise<void> | undefined;
+  const recover = () =>
+    (recovering ??= (async () => {
+      for (let attempt = 0; !stopping; attempt++) {
+        try {
+          if (await ensureState()) logger.warn('the cluster\'s stream or buckets were missing on the server; set up again');
+          kick();
+          return;
+        } catch (err) {
+          logger.warn('cluster setup failed; retrying', { error: err });
+          await sleep(Math.min(2_000, 100 * 2 ** attempt));
+        }
+      }
+    })().finally(() => (recovering = undefined)));
   const setup = async () => {
     // Reconnect for ever: a node outlives any outage of the server; its runs wait in the outbox meanwhile.
-    nc = await connect({ servers: options.url.split(','), name: `tessera-${me}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true, pingInterval: 5_000 });
+    // The server is a trust boundary (README): authenticate with a creds file, or the URL's user:password.
+    const authenticator = options.credsFile ? credsAuthenticator(readFileSync(options.credsFile)) : undefined;
+    nc = await connect({ servers: options.url.split(','), ...(authenticator ? { authenticator } : {}), name: `tessera-${me}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true, pingInterval: 5_000 });
     if (stopping) return;
     connected = true;
     bus.publish('cluster.node.connected', { node: me, server: nc.getServer() });
@@ -306,39 +453,22 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
         } else if (s.type === 'reconnect') {
           connected = true;
           bus.publish('cluster.node.connected', { node: me, server: nc.getServer() });
-          kick();
+          void track(recover());
         }
       }
     })());
     js = jetstream(nc);
-    for (let attempt = 0; !stopping; attempt++) {
-      try {
-        jsm = await jetstreamManager(nc);
-        const info = await jsm.streams.info(STREAM).catch(() => null);
-        if (!info) await jsm.streams.add({ name: STREAM, subjects: [`${SUBJECT_PREFIX}.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: nanos(120_000) }).catch(async (err: unknown) => {
-          if (!(await jsm!.streams.info(STREAM).catch(() => null))) throw err;
-        });
-        const kvm = new Kvm(js);
-        runsKv = await kvm.create(RUNS_BUCKET, { history: 1 });
-        nodesKv = await kvm.create(NODES_BUCKET, { history: 1, ttl: heartbeatMs * 5 });
-        break;
-      } catch (err) {
-        logger.warn('cluster setup failed; retrying', { error: err });
-        await sleep(Math.min(2_000, 100 * 2 ** attempt));
-      }
-    }
+    await recover();
     if (stopping || !runsKv || !nodesKv) return;
-    const kvRuns = runsKv;
-    const kvNodes = nodesKv;
-    void track(watchRuns(kvRuns).catch((err: unknown) => !stopping && logger.error('the run records watch ended', { error: err })));
-    void track(watchNodes(kvNodes).catch((err: unknown) => !stopping && logger.error('the nodes watch ended', { error: err })));
+    void track(watchForever('run records', () => runsKv, onRunEntry));
+    void track(watchForever('nodes', () => nodesKv, onNodeEntry));
     await heartbeat();
     readyResolve();
     kick();
   };
   void track(setup().catch((err: unknown) => logger.error('the cluster could not start', { error: err })));
   void track(relayLoop());
-  const timers = [setInterval(() => void heartbeat(), heartbeatMs), setInterval(refreshConsumers, 250)];
+  const timers = [setInterval(() => void heartbeat(), heartbeatMs), setInterval(refreshConsumers, 250), setInterval(() => void track(prune()), Math.max(100, Math.min(retentionMs / 4, 600_000)))];
   timers.forEach((t) => t.unref());
   void readyPromise.then(refreshConsumers);
 
@@ -371,6 +501,7 @@ export function createCluster(options: ClusterOptions, deps: ClusterDeps): Clust
       kick();
       // 2. Close the connection: deliveries in flight stay unacked and are redelivered to another node; the runs
       //    here stop at their next fenced write (the engine is disposed after us and leaves them resumable).
+      for (const w of watchers) w.stop();
       await nc?.close().catch(() => undefined);
       await Promise.race([Promise.allSettled([...tasks]), sleep(2_000)]);
     },

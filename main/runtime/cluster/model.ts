@@ -11,8 +11,10 @@ import type { Priority } from '../scenarios/model.js';
 import type { RemoteRun, RemoteStep } from '../scenarios/engine.js';
 
 export interface ClusterOptions {
-  /** `nats://host:port` (several comma-separated). */
+  /** `nats://host:port` (several comma-separated); `nats://user:password@host:port` authenticates with a password. */
   url: string;
+  /** A NATS credentials file (`.creds`: user JWT + NKey seed) to authenticate with (env TESSERA_NATS_CREDS). */
+  credsFile?: string;
   /** This node's name: unique in the cluster (the run records name the node that runs them). */
   node: string;
   /** `kind:value` labels (`has:mic`, `region:eu`, …): a run goes only to nodes having all its scenario's constraints. */
@@ -23,6 +25,11 @@ export interface ClusterOptions {
   heartbeatMs?: number;
   /** First nak delay on a retryable failure, doubled per delivery up to 30 s (default 500 ms). */
   nakBaseMs?: number;
+  /**
+   * Finished run records are pruned this long after they end (default 7 days; env TESSERA_NATS_RETENTION_MS): the
+   * origin deletes the shared record (any node once it is twice as old), and every other node drops its mirror.
+   */
+  retentionMs?: number;
   /** A published run not yet seen claimed is published again (same Nats-Msg-Id) after this long (default 60 s). */
   republishAfterMs?: number;
 }
@@ -101,7 +108,8 @@ export function parseAttributes(values: readonly string[]): string[] {
 /**
  * The cluster settings of `tessera start` from the environment (the CLI turns `--nats`, `--node`, `--attr` into
  * these): `TESSERA_NATS_URL` (none: no cluster), `TESSERA_NODE_NAME` (default the host name),
- * `TESSERA_NODE_ATTRS` (comma list of kind:value), `TESSERA_NATS_ACK_WAIT_MS` (default 30000).
+ * `TESSERA_NODE_ATTRS` (comma list of kind:value), `TESSERA_NATS_ACK_WAIT_MS` (default 30000), `TESSERA_NATS_CREDS`
+ * (a NATS credentials file), `TESSERA_NATS_RETENTION_MS` (default 7 days).
  * @throws TesseraError CONFIG_INVALID on a malformed value.
  */
 export function clusterOptionsFromEnv(env: NodeJS.ProcessEnv): ClusterOptions | undefined {
@@ -119,7 +127,11 @@ export function clusterOptionsFromEnv(env: NodeJS.ProcessEnv): ClusterOptions | 
   const ack = env['TESSERA_NATS_ACK_WAIT_MS']?.trim();
   const ackWaitMs = ack ? Number(ack) : undefined;
   if (ackWaitMs !== undefined && (!Number.isInteger(ackWaitMs) || ackWaitMs < 500)) throw new TesseraError('CONFIG_INVALID', `TESSERA_NATS_ACK_WAIT_MS "${ack}" must be a whole number of ms ≥ 500.`);
-  return { url, node, attributes, ...(ackWaitMs !== undefined ? { ackWaitMs } : {}) };
+  const credsFile = env['TESSERA_NATS_CREDS']?.trim();
+  const ret = env['TESSERA_NATS_RETENTION_MS']?.trim();
+  const retentionMs = ret ? Number(ret) : undefined;
+  if (retentionMs !== undefined && (!Number.isInteger(retentionMs) || retentionMs < 1_000)) throw new TesseraError('CONFIG_INVALID', `TESSERA_NATS_RETENTION_MS "${ret}" must be a whole number of ms ≥ 1000.`);
+  return { url, node, attributes, ...(ackWaitMs !== undefined ? { ackWaitMs } : {}), ...(credsFile ? { credsFile } : {}), ...(retentionMs !== undefined ? { retentionMs } : {}) };
 }
 
 export const isFinal = (state: RunState) => state !== 'queued' && state !== 'running';
@@ -129,3 +141,73 @@ export function newRecord(run: { run_id: string; scenario_id: string; ctx: Recor
 }
 
 export type { ErrorData, RemoteStep };
+
+// ── validating what arrives from NATS (the server is a trust boundary: never crash or act on a malformed value) ──
+const RUN_STATES: ReadonlySet<string> = new Set(['queued', 'running', 'completed', 'failed', 'cancelled']);
+const STEP_STATES: ReadonlySet<string> = new Set(['started', 'completed', 'failed', 'skipped', 'compensated', 'compensation_failed', 'cancelled']);
+const PRIORITIES: ReadonlySet<string> = new Set(['LOW', 'NORM', 'HIGH']);
+/** Node-side cap of a message's max_deliver (the scenario schema allows 1..100). */
+export const MAX_DELIVER_CAP = 100;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const isTime = (v: unknown) => v === null || (typeof v === 'number' && Number.isFinite(v));
+const isError = (v: unknown) => v === null || (isObject(v) && typeof v['code'] === 'string' && typeof v['message'] === 'string');
+const isStep = (v: unknown) =>
+  isObject(v) && typeof v['name'] === 'string' && STEP_STATES.has(v['state'] as string) && isInt(v['attempt']) && typeof v['effect'] === 'boolean' && isError(v['error']) && typeof v['started_at'] === 'number' && isTime(v['finished_at']);
+
+/**
+ * A run record read from the `tessera_runs` bucket under `key`, or why it is refused: the shape of ClusterRun, a
+ * known state, numeric fence and times, and `key === runKey(run_id)` (a record cannot speak for another run).
+ */
+export function parseRunRecord(key: string, value: unknown): ClusterRun | string {
+  if (!isObject(value)) return 'not an object';
+  const r = value;
+  if (typeof r['run_id'] !== 'string' || r['run_id'] === '') return 'no run_id';
+  if (runKey(r['run_id']) !== key) return `run_id ${JSON.stringify(r['run_id'])} does not belong to key ${key}`;
+  if (typeof r['scenario_id'] !== 'string' || r['scenario_id'] === '') return 'no scenario_id';
+  if (!RUN_STATES.has(r['state'] as string)) return `unknown state ${JSON.stringify(r['state'])}`;
+  if (!PRIORITIES.has(r['priority'] as string)) return 'unknown priority';
+  if (!isObject(r['ctx']) || !isObject(r['bag']) || !isObject(r['steps'])) return 'ctx, bag and steps must be objects';
+  if (!Object.values(r['steps']).every(isStep)) return 'a malformed step';
+  if (!isError(r['error'])) return 'a malformed error';
+  if (typeof r['trace_id'] !== 'string' || typeof r['origin'] !== 'string') return 'no trace_id or origin';
+  if (!(r['node'] === null || typeof r['node'] === 'string')) return 'node must be a name or null';
+  if (!isInt(r['fence']) || !isInt(r['delivery'])) return 'fence and delivery must be whole numbers';
+  if (!(r['msg_seq'] === null || isInt(r['msg_seq']))) return 'msg_seq must be a whole number or null';
+  if (!(r['cancel_requested'] === undefined || typeof r['cancel_requested'] === 'string')) return 'cancel_requested must be a string';
+  if (typeof r['created_at'] !== 'number' || !isTime(r['started_at']) || !isTime(r['finished_at']) || typeof r['updated_at'] !== 'number') return 'malformed times';
+  return r as unknown as ClusterRun;
+}
+
+/** A work-queue message, or why it is refused (strict: a max_deliver outside 1..MAX_DELIVER_CAP is refused too). */
+export function parseDispatchMessage(value: unknown): DispatchMessage | string {
+  if (!isObject(value)) return 'not an object';
+  if (typeof value['run_id'] !== 'string' || value['run_id'] === '') return 'no run_id';
+  if (typeof value['scenario_id'] !== 'string' || value['scenario_id'] === '') return 'no scenario_id';
+  if (typeof value['origin'] !== 'string') return 'no origin';
+  const md = value['max_deliver'];
+  if (!isInt(md) || md < 1 || md > MAX_DELIVER_CAP) return `max_deliver must be a whole number 1..${MAX_DELIVER_CAP}`;
+  return { run_id: value['run_id'], scenario_id: value['scenario_id'], origin: value['origin'], max_deliver: md };
+}
+
+/** A heartbeat entry of the `tessera_nodes` bucket under `key`, or why it is refused. */
+export function parseNodeEntry(key: string, value: unknown): ClusterNode | string {
+  if (!isObject(value)) return 'not an object';
+  if (value['name'] !== key) return `name ${JSON.stringify(value['name'])} is not its key ${key}`;
+  if (!Array.isArray(value['attributes']) || !value['attributes'].every((a) => typeof a === 'string')) return 'attributes must be strings';
+  if (!isInt(value['running'])) return 'running must be a whole number';
+  if (typeof value['last_seen'] !== 'string' || Number.isNaN(Date.parse(value['last_seen']))) return 'last_seen is not a time';
+  if (typeof value['started_at'] !== 'string') return 'no started_at';
+  return value as unknown as ClusterNode;
+}
+
+/** The validated record of a KV entry, or null (deleted, not JSON, or malformed). */
+export function recordOf(entry: { key: string; operation?: string; json<T>(): T } | null | undefined): ClusterRun | null {
+  if (!entry || (entry.operation !== undefined && entry.operation !== 'PUT')) return null;
+  try {
+    const r = parseRunRecord(entry.key, entry.json<unknown>());
+    return typeof r === 'string' ? null : r;
+  } catch {
+    return null;
+  }
+}

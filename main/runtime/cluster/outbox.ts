@@ -3,7 +3,7 @@
  * are rows here, written in the same SQLite transaction as what caused them; the relay (./index.ts) publishes them
  * when NATS is reachable. A `run` row stays until its run is seen claimed or finished in the run records — with
  * JetStream 2.9's 2-minute fsync a PubAck alone does not survive a power cut of the server — and is published again
- * (same Nats-Msg-Id, de-duplicated by the server) when it was not seen claimed for a while. A `cancel` row is
+ * only when it was not seen claimed for a while and the stream no longer holds it (lost with a server's store). A `cancel` row is
  * deleted once the cancel is written to the run record.
  */
 import type { Migration, Store } from '../store/index.js';
@@ -26,6 +26,13 @@ export const CLUSTER_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'stream sequence of a published run',
+    up(db) {
+      db.exec('ALTER TABLE cluster_outbox ADD COLUMN seq INTEGER;');
+    },
+  },
 ];
 
 export interface OutboxRow {
@@ -35,6 +42,8 @@ export interface OutboxRow {
   payload: string;
   created_at: number;
   published_at: number | null;
+  /** Stream sequence of the last publication (a republish happens only when the stream no longer holds it). */
+  seq: number | null;
 }
 
 export interface Outbox {
@@ -42,7 +51,7 @@ export interface Outbox {
   add(kind: OutboxRow['kind'], runId: string, payload: unknown, now: number): void;
   /** Rows to (re)publish: never published, or published before `republishBefore` and not yet seen claimed. */
   due(republishBefore: number, limit: number): OutboxRow[];
-  published(id: number, now: number): void;
+  published(id: number, now: number, seq?: number): void;
   remove(id: number): void;
   /** The run was seen claimed or finished: its `run` row is no longer needed. */
   seen(runId: string): void;
@@ -55,7 +64,7 @@ export function createOutbox(store: Store): Outbox {
   const q = {
     add: db.prepare('INSERT INTO cluster_outbox (kind, run_id, payload, created_at) VALUES (?, ?, ?, ?)'),
     due: db.prepare<[number, number], OutboxRow>('SELECT * FROM cluster_outbox WHERE published_at IS NULL OR published_at < ? ORDER BY id LIMIT ?'),
-    published: db.prepare('UPDATE cluster_outbox SET published_at = ? WHERE id = ?'),
+    published: db.prepare('UPDATE cluster_outbox SET published_at = ?, seq = COALESCE(?, seq) WHERE id = ?'),
     remove: db.prepare('DELETE FROM cluster_outbox WHERE id = ?'),
     seen: db.prepare("DELETE FROM cluster_outbox WHERE run_id = ? AND kind = 'run' AND published_at IS NOT NULL"),
     count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM cluster_outbox'),
@@ -63,7 +72,7 @@ export function createOutbox(store: Store): Outbox {
   return {
     add: (kind, runId, payload, now) => void q.add.run(kind, runId, JSON.stringify(payload), now),
     due: (before, limit) => q.due.all(before, limit),
-    published: (id, now) => void q.published.run(now, id),
+    published: (id, now, seq) => void q.published.run(now, seq ?? null, id),
     remove: (id) => void q.remove.run(id),
     seen: (runId) => void q.seen.run(runId),
     count: () => q.count.get()!.n,

@@ -17,12 +17,14 @@ import { TesseraError, toErrorData } from '../../common/errors.js';
 import type { ErrorData } from '../../common/errors.js';
 import type { Bus } from '../bus/index.js';
 import type { Logger } from '../log/index.js';
-import type { RunFence, RemoteStep, ScenarioEngine } from '../scenarios/engine.js';
-import type { ClusterRun, DispatchMessage } from './model.js';
-import { isFinal, runKey } from './model.js';
+import type { RunFence, RemoteStep, ScenarioEngine, StepRecord } from '../scenarios/engine.js';
+import type { ClusterRun } from './model.js';
+import { isFinal, parseDispatchMessage, parseRunRecord, recordOf, runKey, satisfies } from './model.js';
 
 export interface WorkerContext {
   node: string;
+  /** This node's attributes: a delivered run whose scenario's constraints they lack is refused. */
+  attributes: readonly string[];
   engine: ScenarioEngine;
   bus: Bus;
   logger: Logger;
@@ -37,6 +39,10 @@ export interface WorkerContext {
   paused(): boolean;
 }
 
+/** A message whose run record is still missing after this many deliveries is terminated (forged, or its record lost). */
+const MISSING_RECORD_TERM_AFTER = 5;
+/** Deliveries (naks included) after which a run is given up even if never claimed: 1000 ≈ 8 h at the 30 s nak cap. */
+const RAW_DELIVERY_CAP = 1000;
 const encode = (r: ClusterRun) => JSON.stringify(r);
 const isCasFailure = (err: unknown) => /wrong last sequence|key exists/i.test(String((err as Error)?.message ?? err));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
@@ -60,8 +66,9 @@ class Claim implements RunFence {
     return runKey(this.record.current.run_id);
   }
 
+  /** Still this claim's: same node and fence, and not ended meanwhile (a cancel or max_deliver ends a run without a claim). */
   private ours(r: ClusterRun) {
-    return r.node === this.ctx.node && r.fence === this.record.current.fence;
+    return r.node === this.ctx.node && r.fence === this.record.current.fence && !isFinal(r.state);
   }
 
   async mutate(fn: (r: ClusterRun) => ClusterRun): Promise<void> {
@@ -76,7 +83,7 @@ class Claim implements RunFence {
       } catch (err) {
         if (isCasFailure(err)) {
           const entry = await this.kv.get(this.key).catch(() => null);
-          const seen = entry?.json<ClusterRun>();
+          const seen = recordOf(entry);
           if (!entry || !seen || !this.ours(seen)) throw fenced(runId, `claimed by ${seen?.node ?? 'nobody'} (fence ${seen?.fence ?? '?'}) since this node took it (fence ${this.record.current.fence}).`);
           this.record.current = seen;
           this.revision = entry.revision;
@@ -94,8 +101,13 @@ class Claim implements RunFence {
     for (let attempt = 0; ; attempt++) {
       try {
         const entry = await this.kv.get(this.key);
-        const seen = entry?.json<ClusterRun>();
-        if (!entry || !seen || !this.ours(seen)) throw fenced(this.record.current.run_id, `step ${stepKey} refused: claimed by ${seen?.node ?? 'nobody'} (fence ${seen?.fence ?? '?'}).`);
+        const seen = recordOf(entry);
+        if (!entry || !seen || !this.ours(seen)) throw fenced(this.record.current.run_id, `step ${stepKey} refused: claimed by ${seen?.node ?? 'nobody'} (fence ${seen?.fence ?? '?'}, ${seen?.state ?? 'no record'}).`);
+        if (seen.cancel_requested) {
+          // Cancelled before this step acts: stop the run here (the engine records it cancelled; not an effect later).
+          this.ctx.engine.cancel(this.record.current.run_id, seen.cancel_requested);
+          throw new TesseraError('RUN_CANCELLED', `Run ${this.record.current.run_id}: ${seen.cancel_requested}`);
+        }
         return;
       } catch (err) {
         if (err instanceof TesseraError) throw err;
@@ -113,28 +125,80 @@ class Claim implements RunFence {
 /** Exponential nak delay: nakBase · 2^(delivery-1), at most 30 s. */
 export const nakDelay = (base: number, delivery: number) => Math.min(30_000, base * 2 ** Math.max(0, delivery - 1));
 
+/**
+ * Term without a reason: nats-server 2.9 does not parse `+TERM <reason>` (2.10+) and redelivers the message as if
+ * it was never settled. The reason is logged or recorded by the caller instead.
+ */
+const terminate = (msg: JsMsg) => msg.term();
+
+/** Mirror the run's current record into the local tables (after this node stopped executing it). Never throws. */
+async function reconcile(ctx: WorkerContext, key: string): Promise<void> {
+  if (ctx.stopping()) return;
+  try {
+    const entry = await ctx.runs()?.get(key);
+    const rec = recordOf(entry);
+    if (rec && !ctx.engine.remote.running(rec.run_id)) ctx.engine.remote.apply(rec);
+  } catch (err) {
+    ctx.logger.debug?.('a fenced run could not be reconciled now; the records watch will', { key, error: err });
+  }
+}
+
+/** This node's finished steps of the run that the record lacks. */
+function localOnlySteps(ctx: WorkerContext, runId: string, rec: ClusterRun): StepRecord[] {
+  let steps: StepRecord[];
+  try {
+    steps = ctx.engine.status(runId).steps;
+  } catch {
+    return [];
+  }
+  return steps.filter((s) => (s.state === 'completed' || s.state === 'skipped') && !(s.step_key in rec.steps));
+}
+
 /** Handle one delivery. Never throws; settles the message (ack/nak/term) or leaves it (fenced, stopping). */
 export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Set<string>): Promise<void> {
   const kv = ctx.runs();
   const delivery = msg.info.deliveryCount;
-  let body: DispatchMessage;
+  let raw: unknown;
   try {
-    body = msg.json<DispatchMessage>();
+    raw = msg.json<unknown>();
   } catch {
-    msg.term('malformed run message');
+    raw = undefined;
+  }
+  const parsed = parseDispatchMessage(raw);
+  if (typeof parsed === 'string') {
+    // Poison: never nak'd for ever. Nothing is written: a malformed message names no run we can trust.
+    ctx.logger.warn('a malformed run message was terminated', { subject: msg.subject, seq: msg.seq, why: parsed });
+    terminate(msg);
     return;
   }
+  const body = parsed;
   const runId = body.run_id;
   const nak = (why: string) => {
     ctx.logger.warn('a distributed run was handed back', { run_id: runId, delivery, why });
     msg.nak(nakDelay(ctx.nakBaseMs, delivery));
   };
+  const poison = (why: string) => {
+    ctx.logger.warn('a distributed run message was terminated', { run_id: runId, delivery, why });
+    terminate(msg);
+  };
   if (!kv) return nak('the run records are not open yet');
   try {
     const key = runKey(runId);
     const entry = await kv.get(key);
-    const rec = entry?.json<ClusterRun>();
-    if (!entry || !rec) return nak('its run record is not written yet');
+    if (!entry || entry.operation !== 'PUT') {
+      // The origin writes the record before it publishes: a message without one is forged or its record was lost.
+      return delivery >= MISSING_RECORD_TERM_AFTER ? poison('no run record for this message') : nak('its run record is not written yet');
+    }
+    let value: unknown;
+    try {
+      value = entry.json<unknown>();
+    } catch {
+      value = undefined;
+    }
+    const parsedRec = parseRunRecord(key, value);
+    if (typeof parsedRec === 'string') return poison(`its run record is malformed: ${parsedRec}`);
+    const rec = parsedRec;
+    if (rec.scenario_id !== body.scenario_id) return poison(`the message names scenario ${body.scenario_id}, its record ${rec.scenario_id}`);
     if (isFinal(rec.state)) {
       msg.ack(); // finished already (a redelivery after a lost ack, or a duplicate)
       return;
@@ -146,8 +210,14 @@ export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Se
     const now = ctx.clock();
     const finish = async (claim: Claim | undefined, state: 'cancelled' | 'failed', error: ErrorData) => {
       if (claim) await claim.mutate((r) => ({ ...r, state, error, finished_at: now }));
-      else await kv.update(key, encode({ ...rec, state, error, finished_at: now, updated_at: now }), entry.revision);
+      // Ended without a claim: this node and a new fence, so an earlier holder's claim is fenced out for good.
+      else await kv.update(key, encode({ ...rec, state, error, node: ctx.node, fence: rec.fence + 1, finished_at: now, updated_at: now }), entry.revision);
       ctx.engine.remote.apply({ ...rec, state, error, finished_at: now });
+    };
+    const refuse = async (code: 'VALIDATION_FAILED' | 'RUN_REFUSED', why: string) => {
+      await finish(undefined, 'failed', { code, message: `Run ${runId} refused by node ${ctx.node}: ${why}` });
+      ctx.bus.publish('cluster.run.refused', { run_id: runId, scenario_id: rec.scenario_id, node: ctx.node, code, why }, { trace_id: rec.trace_id });
+      terminate(msg);
     };
     if (rec.cancel_requested) {
       await finish(undefined, 'cancelled', { code: 'RUN_CANCELLED', message: rec.cancel_requested });
@@ -155,14 +225,22 @@ export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Se
       return;
     }
     // Enforced here, not by the consumer: scenarios sharing a constraint set (one consumer) differ in max_deliver.
+    // Counted in claims (the record's fence), not deliveries: a nak from a node that could not serve the run (its
+    // scenario not loaded there) does not use up its attempts. Raw deliveries are capped too (a run no node serves).
     const maxDeliver = body.max_deliver;
-    if (delivery > maxDeliver) {
-      await finish(undefined, 'failed', { code: 'RUN_DELIVERY_EXHAUSTED', message: `Run ${runId} was delivered ${delivery} times; its scenario allows ${maxDeliver} (max_deliver).` });
-      ctx.bus.publish('cluster.run.exhausted', { run_id: runId, scenario_id: rec.scenario_id, deliveries: delivery }, { trace_id: rec.trace_id });
-      msg.term('max_deliver');
+    if (rec.fence >= maxDeliver || delivery > RAW_DELIVERY_CAP) {
+      const why = rec.fence >= maxDeliver ? `was claimed ${rec.fence} times; its scenario allows ${maxDeliver} (max_deliver)` : `was delivered ${delivery} times without a node that serves it`;
+      await finish(undefined, 'failed', { code: 'RUN_DELIVERY_EXHAUSTED', message: `Run ${runId} ${why}.` });
+      ctx.bus.publish('cluster.run.exhausted', { run_id: runId, scenario_id: rec.scenario_id, deliveries: delivery, claims: rec.fence }, { trace_id: rec.trace_id });
+      terminate(msg);
       return;
     }
-    if (!ctx.engine.scenario(body.scenario_id)) return nak(`scenario ${body.scenario_id} is not loaded here`);
+    const scenario = ctx.engine.scenario(rec.scenario_id);
+    if (!scenario) return nak(`scenario ${rec.scenario_id} is not loaded here`);
+    // The executing node checks again what the origin checked: the bus is a trust boundary, and versions differ.
+    if (!satisfies(ctx.attributes, scenario.constraints)) return await refuse('RUN_REFUSED', `this node (${ctx.attributes.join(', ') || 'no attributes'}) lacks the constraints of ${scenario.id} (${(scenario.constraints ?? []).join(', ')}).`);
+    const ctxProblem = ctx.engine.remote.ctxProblem(scenario.id, rec.ctx);
+    if (ctxProblem) return await refuse('VALIDATION_FAILED', ctxProblem);
     // Claim: CAS on the revision read above; the fence grows with every claim.
     const claimed: ClusterRun = { ...rec, state: 'running', node: ctx.node, fence: rec.fence + 1, delivery, msg_seq: msg.seq, started_at: rec.started_at ?? now, updated_at: now };
     let revision: number;
@@ -178,6 +256,9 @@ export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Se
     // The steps recorded by earlier holders become local rows first: the engine replays them instead of running them.
     ctx.engine.remote.apply(claimed);
     const claim = new Claim(ctx, kv, { current: claimed }, revision);
+    // Steps this node committed locally but never wrote to the record (NATS lost right after the step) go up now,
+    // under the new fence, before the engine replays them: else the record never learns they ran.
+    for (const st of localOnlySteps(ctx, runId, claimed)) await claim.step(st.step_key, { name: st.name, state: st.state, attempt: st.attempt, effect: st.effect, output: st.output, error: st.error, started_at: Date.parse(st.started_at), finished_at: st.finished_at ? Date.parse(st.finished_at) : null });
     // Progress: only a node that stops (dies, pauses, loses NATS) lets its run be redelivered.
     running.add(runId);
     const working = setInterval(() => !ctx.paused() && msg.working(), Math.max(100, Math.floor(ctx.ackWaitMs / 3)));
@@ -188,16 +269,24 @@ export async function handleDelivery(ctx: WorkerContext, msg: JsMsg, running: Se
       clearInterval(working);
       running.delete(runId);
     }
-    if (result === null) return; // fenced out, or this runtime is stopping: never acked (redelivered elsewhere)
+    if (result === null) {
+      // Fenced out, or this runtime is stopping: never acked (redelivered elsewhere). The record's newer state,
+      // ignored by the mirror while the run executed here, becomes the local row now.
+      await reconcile(ctx, key);
+      return;
+    }
     const final = result;
     const status = ctx.engine.status(runId);
-    await claim.mutate((r) => ({ ...r, state: final.state, bag: status.bag, error: final.error, finished_at: final.finished_at ? Date.parse(final.finished_at) : ctx.clock() }));
+    await claim.mutate((r) => ({ ...r, state: final.state, bag: status.bag, error: final.error, finished_at: final.finished_at }));
+    // Recorded locally only now that the record holds it (a fenced-out node never says its run ended).
+    final.commit();
     // Acked only now, under the fence (nats-server#4786). A failed run is final: term, not redelivered.
-    if (final.state === 'failed') msg.term('run failed');
+    if (final.state === 'failed') terminate(msg);
     else msg.ack();
   } catch (err) {
     if (err instanceof TesseraError && err.code === 'RUN_FENCED') {
       ctx.bus.publish('cluster.run.fenced', { run_id: runId, node: ctx.node, delivery, error: toErrorData(err) });
+      await reconcile(ctx, runKey(runId));
       return;
     }
     if (ctx.stopping()) return;

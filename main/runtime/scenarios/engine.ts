@@ -278,6 +278,15 @@ export interface RemoteRun {
   steps: Record<string, RemoteStep>;
 }
 
+/** How a delivered run ended on this node, held until the cluster wrote it under the run's fence. */
+export interface RemoteOutcome {
+  state: RunState;
+  error: ErrorData | null;
+  finished_at: number;
+  /** Record it locally: final row, `scenario.run.<state>` journaled, waiters resolved. */
+  commit(): void;
+}
+
 /**
  * The fence of one delivery of a distributed run (issue 18): a node executes a delivered run only while it holds
  * the run record's claim. Both calls reject with RUN_FENCED once another delivery has claimed the run; the engine
@@ -297,17 +306,32 @@ export interface RemoteRuns {
    * Mirror a run recorded by the cluster into the local tables (its row, marked dispatched, and its steps), so
    * status, runs, replay and diff answer for it synchronously. A final state resolves `wait()`ers; `announce`
    * also publishes `scenario.run.<state>` (the run's origin node, so its journal says how its run ended).
-   * Ignored for a run executing here (its own engine writes it).
+   * Ignored for a run executing here (its own engine writes it) and for a run that never left this node (a row
+   * that exists with dispatched = 0: a record from the cluster cannot rewrite local history).
    */
   apply(run: RemoteRun, options?: { announce?: boolean }): void;
   /**
    * Execute a delivered run under `fence`: steps recorded as completed or skipped (mirrored first with apply) are
-   * replayed, not run again. Resolves with the final record, or null when the run stopped without finishing here
-   * (fenced out, or the runtime stopping).
+   * replayed, not run again. Resolves with how the run ended — not yet recorded locally: the caller writes it
+   * under the fence first, then calls `commit()` (local row, journal, waiters) — or null when the run stopped
+   * without finishing here (fenced out, or the runtime stopping).
    */
-  execute(runId: string, fence: RunFence): Promise<RunRecord | null>;
+  execute(runId: string, fence: RunFence): Promise<RemoteOutcome | null>;
   /** Whether the run executes on this node now. */
   running(runId: string): boolean;
+  /**
+   * Whether the run is a delivered run executing here under a fence. Its sub-scenarios are dispatched to the
+   * cluster as runs of their own (child run ids derive from the step's idempotency key, so the node that takes the
+   * parent over finds the same child in the shared records instead of running it again).
+   */
+  fenced(runId: string): boolean;
+  /**
+   * Drop the local mirror of a finished run dispatched to the cluster (retention of the shared records); a run
+   * that never left this node, or is not final, is kept. @returns whether rows were removed.
+   */
+  forget(runId: string): boolean;
+  /** Why `ctx` does not match the scenario's ctx_schema as loaded here (undefined: it matches, or there is none). */
+  ctxProblem(scenarioId: string, ctx: unknown): string | undefined;
 }
 
 /** The error a fenced-out run stops with. */
@@ -821,6 +845,16 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
     }, true);
   };
 
+  /**
+   * How executeRun ends a run: a local run finishes now; a delivered run's outcome is held until the cluster has
+   * written it under the run's fence (remote.execute hands it back with `commit`): a fenced-out node never says
+   * its run ended.
+   */
+  const endRun = (runId: string, state: RunState, error: ErrorData | null, traceId: string, extra: Record<string, unknown> = {}) => {
+    if (fences.has(runId)) heldOutcomes.set(runId, { state, error, finished_at: clock(), commit: () => finishRun(runId, state, error, traceId, extra) });
+    else finishRun(runId, state, error, traceId, extra);
+  };
+
   /** Do `fn` once per idempotency key, atomically with recording it; later calls return the recorded result. */
   const once = <T>(key: string, fn: () => T): T => {
     flush(); // journal order: the step's `started` before the effect's own event
@@ -1283,7 +1317,7 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
           if (lastKey) q.setBagAfter.run(bagJson, runId, lastKey);
         });
       }
-      finishRun(runId, 'completed', null, run.trace_id, { scenario_id: scenario.id });
+      endRun(runId, 'completed', null, run.trace_id, { scenario_id: scenario.id });
     } catch (err) {
       // Another delivery claimed the run (issue 18): stop here, no compensation, no final state (its owner ends it).
       if (isFenced(err)) {
@@ -1292,12 +1326,12 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       }
       if (err instanceof Cancelled) {
         if (disposed) return; // shutting down: the run stays resumable
-        finishRun(runId, 'cancelled', { code: 'RUN_CANCELLED', message: err instanceof Cancelled ? err.reason : 'cancelled' }, run.trace_id);
+        endRun(runId, 'cancelled', { code: 'RUN_CANCELLED', message: err instanceof Cancelled ? err.reason : 'cancelled' }, run.trace_id);
         return;
       }
       const cause = guardError(toErrorData(err), scope, personalSeen.get(scope['memory'] as object));
       await compensate(run, scenario, scope, new AbortController().signal);
-      finishRun(runId, 'failed', cause, run.trace_id, { scenario_id: scenario.id });
+      endRun(runId, 'failed', cause, run.trace_id, { scenario_id: scenario.id });
     } finally {
       runTimer?.cancel();
       releaseRunLocks?.();
@@ -1308,21 +1342,45 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
   let distribution: RunDistribution | undefined;
   /** The fence of each delivered run executing here. */
   const fences = new Map<string, RunFence>();
+  /** Outcomes of delivered runs that ended here, not yet committed locally (see endRun). */
+  const heldOutcomes = new Map<string, RemoteOutcome>();
   const upsertRemote = db.prepare(`INSERT INTO scenario_runs (run_id, scenario_id, state, priority, ctx, bag, error, trace_id, dry_run, seq, created_at, started_at, finished_at, dispatched)
     VALUES (@run_id, @scenario_id, @state, @priority, @ctx, @bag, @error, @trace_id, 0, @seq, @created_at, @started_at, @finished_at, 1)
     ON CONFLICT (run_id) DO UPDATE SET state = @state, bag = @bag, error = @error, started_at = @started_at, finished_at = @finished_at, dispatched = 1`);
   const upsertRemoteStep = db.prepare(`INSERT INTO scenario_steps (run_id, step_key, name, state, attempt, effect, simulated, output, error, first_started_at, started_at, finished_at, ord)
     VALUES (@run_id, @step_key, @name, @state, @attempt, @effect, 0, @output, @error, @started_at, @started_at, @finished_at, @ord)
     ON CONFLICT (run_id, step_key) DO UPDATE SET state = @state, attempt = @attempt, output = @output, error = @error, finished_at = @finished_at`);
+  const forgetSteps = db.prepare('DELETE FROM scenario_steps WHERE run_id = ?');
+  const forgetRun = db.prepare('DELETE FROM scenario_runs WHERE run_id = ? AND dispatched = 1');
   const remote: RemoteRuns = {
     attach(d) {
       distribution = d;
     },
     running: (runId) => running.has(runId),
+    fenced: (runId) => fences.has(runId),
+    forget(runId) {
+      if (running.has(runId) || disposed) return false;
+      flush();
+      const row = q.getRun.get(runId);
+      if (!row || row.dispatched !== 1 || row.state === 'queued' || row.state === 'running') return false;
+      db.transaction(() => {
+        forgetSteps.run(runId);
+        forgetRun.run(runId);
+      })();
+      return true;
+    },
+    ctxProblem(scenarioId, ctx) {
+      const validate = ctxValidators.get(scenarioId);
+      return validate && !validate(ctx) ? `ctx does not match ${scenarioId}'s ctx_schema: ${ajv.errorsText(validate.errors, { dataVar: 'ctx' })}` : undefined;
+    },
     apply(r, applyOptions = {}) {
       if (running.has(r.run_id) || disposed) return;
       flush();
       const before = q.getRun.get(r.run_id);
+      if (before && before.dispatched === 0) {
+        logger.warn('a cluster record for a run that never left this node was ignored', { run_id: r.run_id });
+        return;
+      }
       const final = r.state !== 'queued' && r.state !== 'running';
       db.transaction(() => {
         upsertRemote.run({ run_id: r.run_id, scenario_id: r.scenario_id, state: r.state, priority: r.priority, ctx: JSON.stringify(r.ctx), bag: JSON.stringify(r.bag), error: r.error ? JSON.stringify(r.error) : null, trace_id: r.trace_id, seq: before?.seq ?? ++seq, created_at: r.created_at, started_at: r.started_at, finished_at: r.finished_at });
@@ -1343,7 +1401,10 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       const scenario = row ? scenarios.get(row.scenario_id) : undefined;
       if (!row || !scenario) throw new TesseraError('RUN_NOT_FOUND', `No run ${runId} of a known scenario here.`);
       if (running.has(runId)) throw new TesseraError('VALIDATION_FAILED', `Run ${runId} already runs here.`);
-      if (row.state !== 'queued' && row.state !== 'running') return toRecord(row);
+      if (row.state !== 'queued' && row.state !== 'running') {
+        const done = toRecord(row); // ended here already: the record only needs to say so
+        return { state: done.state, error: done.error, finished_at: row.finished_at ?? clock(), commit: () => undefined };
+      }
       fences.set(runId, fence);
       const controller = new AbortController();
       const entry: ExecutionUnit = { run_id: runId, controller, scenario, counted: false };
@@ -1357,9 +1418,10 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
         running.delete(runId);
         pump();
       }
+      const outcome = heldOutcomes.get(runId);
+      heldOutcomes.delete(runId);
       if (!commitPendingOk()) return null;
-      const after = q.getRun.get(runId)!;
-      return after.state === 'queued' || after.state === 'running' ? null : toRecord(after);
+      return outcome ?? null;
     },
   };
   /** Commits what is pending; false when the store refused (the caller must not report a final state). */
@@ -1518,7 +1580,8 @@ export function createScenarioEngine(options: EngineOptions): ScenarioEngine {
       }
       const unit = running.get(runId);
       if (unit) unit.controller.abort(new Cancelled(reason));
-      else if (row.dispatched === 1) distribution?.cancel(runId, reason);
+      // A delivered run executing here: also through the record, so that it holds should this node's claim be stale.
+      if ((unit && fences.has(runId)) || (!unit && row.dispatched === 1)) distribution?.cancel(runId, reason);
       return true;
     },
     wait(runId, timeoutMs) {
