@@ -8,10 +8,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEveryFile } from './per-file.js';
+import { freePort } from './ports.js';
 
 export interface RunningNats {
   /** `nats://127.0.0.1:PORT` */
@@ -34,18 +35,6 @@ export interface RunningNats {
 /** Whether `nats-server` is on PATH. */
 export function natsInstalled(): boolean {
   return spawnSync('nats-server', ['--version'], { encoding: 'utf8' }).status === 0;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const accepts = (port: number) =>

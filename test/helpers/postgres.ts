@@ -12,13 +12,13 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import pg from 'pg';
 import { openDb } from '../../main/cloud/db.js';
 import type { Db } from '../../main/cloud/db.js';
 import { afterEveryFile } from './per-file.js';
+import { freePort } from './ports.js';
 
 export interface RunningPostgres {
   /** `postgres://postgres@127.0.0.1:PORT/postgres` (trust authentication on loopback). */
@@ -35,18 +35,6 @@ export function postgresBinDir(): string | undefined {
   if (!existsSync(root)) return undefined;
   const versions = readdirSync(root).filter((v) => /^\d+$/.test(v) && existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a));
   return versions[0] === undefined ? undefined : join(root, versions[0], 'bin');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts a throwaway cluster. @throws Error with the server's log when it does not come up. */

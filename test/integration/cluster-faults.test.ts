@@ -8,82 +8,26 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { rmSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRuntime } from '../../main/runtime/index.js';
-import type { Runtime } from '../../main/runtime/index.js';
-import { createMemoryLogger } from '../../main/runtime/log/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKey, subjectToken } from '../../main/runtime/cluster/model.js';
-import type { ClusterOptions } from '../../main/runtime/cluster/model.js';
-import type { Scenario } from '../../main/runtime/scenarios/model.js';
 import { startNats } from '../helpers/nats.js';
 import type { RunningNats } from '../helpers/nats.js';
 import { scenario } from '../helpers/scenarios.js';
 import { tempDir } from '../helpers/tmp.js';
+import { atGate, clusterNodes, final, fx, gated, quick, release, statusOf, until } from '../helpers/cluster.js';
 
 const ACK_WAIT_MS = 1_500;
 let nats: RunningNats;
 let nc: NatsConnection;
-const open: Runtime[] = [];
-const loggers = new Map<string, ReturnType<typeof createMemoryLogger>>();
-afterEach((ctx) => {
-  if (ctx.task.result?.state !== 'fail') return;
-  for (const [name, l] of loggers) console.log(name, JSON.stringify(l.lines.filter((x) => x['level'] !== 'debug').slice(-15), null, 1));
-});
 beforeAll(async () => {
   nats = await startNats();
   nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-});
-afterEach(async () => {
-  while (open.length > 0) await open.pop()!.close().catch(() => undefined);
 });
 afterAll(async () => {
   await nc?.close().catch(() => undefined);
   await nats.dispose();
 });
-
-const effects: Array<{ node: string; topic: string; run_id: string }> = [];
-const count = (topic: string, runId: string) => effects.filter((e) => e.topic === topic && e.run_id === runId).length;
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const fx = (name: string, topic: string) => ({ name, action: 'bus.publish' as const, with: { topic, payload: { run_id: '${run.id}' } } });
-/** An effect, a wait for `go.gate` naming the run, another effect. */
-const gated = (id: string, extra: Partial<Scenario> = {}) =>
-  scenario(id, [fx('one', 'fx.one'), { name: 'gate', action: 'wait', effect: false, with: { event: 'go.gate', filter: "$.payload.run_id == '${run.id}'" } }, fx('two', 'fx.two')], extra);
-const quick = (id: string, extra: Partial<Scenario> = {}) => scenario(id, [fx('one', 'fx.one')], extra);
-
-async function node(name: string, attributes: string[], scenarios: Scenario[], dataDir = tempDir(`tessera-faults-${name}-`), extra: Partial<ClusterOptions> = {}): Promise<Runtime> {
-  const logger = createMemoryLogger();
-  loggers.set(name, logger);
-  const rt = await createRuntime({ dataDir, shell: 'headless', logger, voice: false, cluster: { url: nats.url, node: name, attributes, ackWaitMs: ACK_WAIT_MS, heartbeatMs: 250, nakBaseMs: 100, ...extra } });
-  open.push(rt);
-  for (const s of scenarios) rt.scenarios.register(s);
-  rt.bus.subscribe('cluster.run.*', (e) => logger.info(e.topic, e.payload as Record<string, unknown>));
-  rt.bus.subscribe('fx.*', (e) => void effects.push({ node: name, topic: e.topic, run_id: String((e.payload as { run_id?: unknown }).run_id) }));
-  await rt.cluster!.ready();
-  return rt;
-}
-const statusOf = (rt: Runtime, runId: string) => {
-  try {
-    return rt.scenarios.status(runId);
-  } catch {
-    return undefined;
-  }
-};
-const atGate = (rt: Runtime, runId: string) => statusOf(rt, runId)?.steps.some((s) => s.step_key === 'gate' && s.state === 'started') === true;
-const final = (rt: Runtime, runId: string) => {
-  const s = statusOf(rt, runId);
-  return s && s.state !== 'queued' && s.state !== 'running' ? s : undefined;
-};
-const release = (rt: Runtime, runId: string) => rt.bus.publish('go.gate', { run_id: runId });
+const { open, loggers, effects, count, node } = clusterNodes({ nats: () => nats, prefix: 'tessera-faults', ackWaitMs: ACK_WAIT_MS });
 
 const kv = async (bucket: string) => new Kvm(jetstream(nc)).open(bucket);
 const pending = async (token: string) => {

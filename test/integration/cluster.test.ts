@@ -5,85 +5,25 @@
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRuntime } from '../../main/runtime/index.js';
-import type { Runtime } from '../../main/runtime/index.js';
-import { createMemoryLogger } from '../../main/runtime/log/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterOptionsFromEnv, subjectToken } from '../../main/runtime/cluster/model.js';
-import type { Scenario } from '../../main/runtime/scenarios/model.js';
 import { startNats } from '../helpers/nats.js';
 import type { RunningNats } from '../helpers/nats.js';
 import { scenario } from '../helpers/scenarios.js';
 import { tempDir } from '../helpers/tmp.js';
+import { atGate, clusterNodes, final, gated, quick, release, until } from '../helpers/cluster.js';
 
 const ACK_WAIT_MS = 1_500;
 let nats: RunningNats;
-const open: Runtime[] = [];
-const loggers = new Map<string, ReturnType<typeof createMemoryLogger>>();
-afterEach((ctx) => {
-  if (ctx.task.result?.state !== 'fail') return;
-  for (const [name, l] of loggers) console.log(name, JSON.stringify(l.lines.filter((x) => x['level'] !== 'debug').slice(-15), null, 1));
-});
-
 beforeAll(async () => {
   nats = await startNats();
-});
-afterEach(async () => {
-  while (open.length > 0) await open.pop()!.close().catch(() => undefined);
 });
 afterAll(async () => {
   await nats.dispose();
 });
-
-/** Effects seen on every node, by topic: `fx.<name>` events carry the run id. */
-const effects: Array<{ node: string; topic: string; run_id: string }> = [];
-const count = (topic: string, runId: string) => effects.filter((e) => e.topic === topic && e.run_id === runId).length;
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Three steps: an effect, a wait for `go.<run id>` on the node running it, another effect. */
-const gated = (id: string, extra: Partial<Scenario> = {}) =>
-  scenario(
-    id,
-    [
-      { name: 'one', action: 'bus.publish', with: { topic: 'fx.one', payload: { run_id: '${run.id}' } } },
-      { name: 'gate', action: 'wait', effect: false, with: { event: 'go.gate', filter: "$.payload.run_id == '${run.id}'" } },
-      { name: 'two', action: 'bus.publish', with: { topic: 'fx.two', payload: { run_id: '${run.id}' } } },
-    ],
-    extra,
-  );
-const quick = (id: string, extra: Partial<Scenario> = {}) => scenario(id, [{ name: 'one', action: 'bus.publish', with: { topic: 'fx.one', payload: { run_id: '${run.id}' } } }], extra);
+const { open, loggers, effects, count, node } = clusterNodes({ nats: () => nats, prefix: 'tessera-cluster', ackWaitMs: ACK_WAIT_MS });
 const failing = scenario('fails', [{ name: 'boom', action: 'wait', effect: false, with: { duration: -1 } }]);
 
-async function node(name: string, attributes: string[], scenarios: Scenario[], dataDir = tempDir(`tessera-cluster-${name}-`)): Promise<Runtime> {
-  const logger = createMemoryLogger();
-  loggers.set(name, logger);
-  const rt = await createRuntime({ dataDir, shell: 'headless', logger, voice: false, cluster: { url: nats.url, node: name, attributes, ackWaitMs: ACK_WAIT_MS, heartbeatMs: 250, nakBaseMs: 100 } });
-  open.push(rt);
-  for (const s of scenarios) rt.scenarios.register(s);
-  rt.bus.subscribe('cluster.run.*', (e) => logger.info(e.topic, e.payload as Record<string, unknown>));
-  rt.bus.subscribe('fx.*', (e) => void effects.push({ node: name, topic: e.topic, run_id: String((e.payload as { run_id?: unknown }).run_id) }));
-  await rt.cluster!.ready();
-  return rt;
-}
-
-/** The run's local status once this node knows it (a mirrored run appears when its record first arrives). */
-const statusOf = (rt: Runtime, runId: string) => {
-  try {
-    return rt.scenarios.status(runId);
-  } catch {
-    return undefined;
-  }
-};
-const atGate = (rt: Runtime, runId: string) => statusOf(rt, runId)?.steps.some((s) => s.step_key === 'gate' && s.state === 'started') === true;
 /** Deliveries of the constraint set's consumer not yet acked (an acked message also leaves the work-queue stream). */
 async function ackPending(token: string): Promise<number> {
   const nc = await connect({ servers: nats.url });
@@ -94,13 +34,6 @@ async function ackPending(token: string): Promise<number> {
     await nc.close();
   }
 }
-const final = (rt: Runtime, runId: string) => {
-  const s = statusOf(rt, runId);
-  if (!s) return undefined;
-  return s.state !== 'queued' && s.state !== 'running' ? s : undefined;
-};
-const release = (rt: Runtime, runId: string) => rt.bus.publish('go.gate', { run_id: runId });
-
 describe('distributed scenario runs over NATS JetStream', () => {
   it('runs a constrained run only on a node whose attributes satisfy it, and spreads the rest over the nodes', async () => {
     const all = [quick('mic-only', { constraints: ['has:mic'] }), scenario('slow', [{ name: 'w', action: 'wait', effect: false, with: { duration: 300 } }])];
