@@ -62,7 +62,6 @@ export const ERROR_CODES = {
   RUN_FENCED: { status: 409, retryable: false, summary: 'Another node claimed this distributed run since this node took it: the stale node\'s step, effect or ack is refused and it stops the run.' },
   RUN_DELIVERY_EXHAUSTED: { status: 422, retryable: false, summary: 'A distributed run was delivered more times than its scenario\'s max_deliver allows: it failed for good.' },
   RUN_REFUSED: { status: 422, retryable: false, summary: 'The node a distributed run was delivered to lacks its scenario\'s constraints: it refused the run and failed it for good.' },
-  CLUSTER_UNAVAILABLE: { status: 503, retryable: true, summary: 'The NATS JetStream cluster cannot be reached now (runs wait in the outbox); or this runtime runs without a cluster.' },
   CLUSTER_NOT_CONFIGURED: { status: 404, retryable: false, summary: 'This runtime runs without a cluster (started without --nats / TESSERA_NATS_URL): it has no nodes or distributed runs to show.' },
   RUN_CANCELLED: { status: 409, retryable: false, summary: 'The run was cancelled.' },
   EXECUTION_NOT_FOUND: { status: 404, retryable: false, summary: 'No execution by that id.' },
